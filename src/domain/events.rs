@@ -1,0 +1,146 @@
+//! Payloads of the domain events and their schema history.
+//!
+//! Every import maps onto these three types; the app's own events (models,
+//! predictions, drift) are declared beside them as features arrive.
+//!
+//! Schema history (the upcasters below lift each step):
+//! - `CaseOpened` v1 `{case, customer, category, priority}` →
+//!   v2 `{case, attributes}` (free-form attributes, so imported logs fit).
+//! - `ActivityRecorded` v1 `{case, activity, user, minutes}` →
+//!   v2 renames `user` to `resource` →
+//!   v3 `{case, activity, resource, hours, attributes}` (hours, not minutes).
+//! - `CaseClosed` v1 `{case}` → v2 `{case, outcome}`.
+
+use crate::log::upcast::Schemas;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// Free-form case or event attributes (customer, category, priority, …).
+pub type Attributes = BTreeMap<String, Value>;
+
+/// A case (work order, ticket) was opened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseOpened {
+    /// Case id.
+    pub case: String,
+    /// What is known about the case when it opens.
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+impl CaseOpened {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "CaseOpened";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 2;
+}
+
+/// A step was done on a case, or work was logged against it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRecorded {
+    /// Case id.
+    pub case: String,
+    /// What was done.
+    pub activity: String,
+    /// Who (or what) did it.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Hours of work logged, when known.
+    #[serde(default)]
+    pub hours: Option<f64>,
+    /// Further attributes of this event.
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+impl ActivityRecorded {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ActivityRecorded";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 3;
+}
+
+/// A case was closed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseClosed {
+    /// Case id.
+    pub case: String,
+    /// How it ended, when known.
+    #[serde(default)]
+    pub outcome: Option<String>,
+}
+
+impl CaseClosed {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "CaseClosed";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 2;
+}
+
+fn object(v: Value) -> Result<Map<String, Value>, String> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(format!("expected a JSON object, found {other}")),
+    }
+}
+
+fn take(m: &mut Map<String, Value>, field: &str) -> Result<Value, String> {
+    m.remove(field).ok_or_else(|| format!("missing field `{field}`"))
+}
+
+/// `CaseOpened` v1 → v2: the fixed fields move into `attributes`.
+fn case_opened_v1_to_v2(v: Value) -> Result<Value, String> {
+    let mut m = object(v)?;
+    let case = take(&mut m, "case")?;
+    // Whatever else v1 carried (customer, category, priority) is an attribute now.
+    let attributes: Map<String, Value> = m.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    Ok(serde_json::json!({ "case": case, "attributes": attributes }))
+}
+
+/// `ActivityRecorded` v1 → v2: `user` is called `resource`.
+fn activity_v1_to_v2(v: Value) -> Result<Value, String> {
+    let mut m = object(v)?;
+    let user = m.remove("user").unwrap_or(Value::Null);
+    m.insert("resource".into(), user);
+    Ok(Value::Object(m))
+}
+
+/// `ActivityRecorded` v2 → v3: minutes become hours; attributes appear.
+fn activity_v2_to_v3(v: Value) -> Result<Value, String> {
+    let mut m = object(v)?;
+    let hours = match m.remove("minutes") {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::Number(n)) => {
+            let minutes = n.as_f64().ok_or("`minutes` is not a number")?;
+            serde_json::json!(minutes / 60.0)
+        }
+        Some(other) => return Err(format!("`minutes` should be a number, found {other}")),
+    };
+    m.insert("hours".into(), hours);
+    m.entry("attributes").or_insert_with(|| Value::Object(Map::new()));
+    Ok(Value::Object(m))
+}
+
+/// `CaseClosed` v1 → v2: an outcome field, unknown for old events.
+fn case_closed_v1_to_v2(v: Value) -> Result<Value, String> {
+    let mut m = object(v)?;
+    m.entry("outcome").or_insert(Value::Null);
+    Ok(Value::Object(m))
+}
+
+/// Every event type this build knows, with its upcasters.
+pub fn schemas() -> &'static Schemas {
+    static TABLE: OnceLock<Schemas> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        Schemas::new()
+            .declare(CaseOpened::TYPE, CaseOpened::SCHEMA, &[case_opened_v1_to_v2])
+            .declare(
+                ActivityRecorded::TYPE,
+                ActivityRecorded::SCHEMA,
+                &[activity_v1_to_v2, activity_v2_to_v3],
+            )
+            .declare(CaseClosed::TYPE, CaseClosed::SCHEMA, &[case_closed_v1_to_v2])
+    })
+}

@@ -1,0 +1,12 @@
+//! Retrace: learn from an event log in the browser.
+//!
+//! The pure core — [`log`], [`store`] (trait and memory store), [`domain`] —
+//! knows nothing of the browser and is tested with plain `cargo test`. The
+//! browser edges (IndexedDB, the UI) compile only for `wasm32`.
+
+pub mod domain;
+pub mod log;
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;

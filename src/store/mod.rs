@@ -1,0 +1,193 @@
+//! Where the log lives: the [`EventStore`] contract and its implementations.
+//!
+//! - [`memory::MemoryStore`] — in memory, for native tests and tools.
+//! - `idb::IdbStore` (wasm only) — IndexedDB, the app's storage.
+//!
+//! Both pass the same contract suite ([`contract`]).
+
+pub mod contract;
+pub mod memory;
+
+#[cfg(target_arch = "wasm32")]
+pub mod idb;
+
+use crate::log::codec::CodecError;
+use crate::log::{Envelope, NewEvent};
+use thiserror::Error;
+
+/// What the writer believes about a stream's version before appending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have exactly this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream whose current version is `actual` (None: no such
+    /// stream) satisfies this expectation.
+    pub fn admits(self, actual: Option<u64>) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual.is_none(),
+            ExpectedVersion::Exact(n) => actual == Some(n),
+        }
+    }
+}
+
+/// Events for one stream, with the version check they are written under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamAppend {
+    /// Stream name.
+    pub stream: String,
+    /// The version the writer expects the stream to be at.
+    pub expected: ExpectedVersion,
+    /// The events, in order.
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    /// Events for `stream` under `expected`.
+    pub fn new(stream: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        StreamAppend { stream: stream.into(), expected, events }
+    }
+}
+
+/// The positions a commit was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// `seq` of the first event written (equals `last_seq + 1` when nothing was written).
+    pub first_seq: u64,
+    /// `seq` of the last event written: the log's head after the commit.
+    pub last_seq: u64,
+}
+
+impl Committed {
+    /// Number of events written.
+    pub fn len(&self) -> u64 {
+        self.last_seq + 1 - self.first_seq
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Everything that can go wrong with the log, in words a user can act on.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The optimistic-concurrency check failed: somebody else wrote first.
+    #[error("conflict on stream `{stream}`: expected {expected:?}, but it is at {}; reload the latest state and try again — nothing was written", describe_version(*actual))]
+    Conflict {
+        /// The stream whose check failed.
+        stream: String,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's actual version (None: it does not exist).
+        actual: Option<u64>,
+    },
+    /// The browser refused to store more.
+    #[error("the browser's storage for this site is full; free space (export and clear old logs, or allow persistent storage) and try again — nothing was written")]
+    QuotaExceeded,
+    /// Another tab holds the database open at an older version.
+    #[error("another Retrace tab is open with an older version of the log; close or reload the other tabs, then reload this one")]
+    UpgradeBlocked,
+    /// The database was created by a newer build.
+    #[error("this log was written by a newer version of Retrace (database version {found}, this version knows {known}); open it with the newer version — nothing was changed")]
+    NewerDatabase {
+        /// The database version found.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+    /// A stored segment could not be decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// IndexedDB is missing or failed in a way not listed above.
+    #[error("the browser's storage failed: {0}")]
+    Storage(String),
+}
+
+fn describe_version(v: Option<u64>) -> String {
+    match v {
+        None => "no stream (it does not exist)".into(),
+        Some(n) => format!("version {n}"),
+    }
+}
+
+/// An append-only, globally ordered log of events, grouped into streams.
+///
+/// All methods take `&self`: implementations use interior mutability, and no
+/// future is required to be `Send` (IndexedDB futures are not).
+#[allow(async_fn_in_trait)]
+pub trait EventStore {
+    /// Append events for several streams in ONE commit: every stream's check
+    /// passes and every event is written, or nothing is. Events get
+    /// contiguous `seq`s in the order given.
+    async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError>;
+
+    /// Append events to one stream after checking its version.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Committed, StoreError> {
+        self.append_batch(vec![StreamAppend::new(stream, expected, events)]).await
+    }
+
+    /// Up to `limit` events with `seq >= from_seq`, in order.
+    async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Up to `limit` events of `stream` with `version >= from_version`, in order.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError>;
+
+    /// The current version of `stream`, or None when it has no events.
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+
+    /// `seq` of the last event (0 for an empty log).
+    async fn head(&self) -> Result<u64, StoreError>;
+}
+
+/// Check every stream of a batch against the versions `lookup` reports and
+/// give each event its positions. Shared by every store so that they agree
+/// on the rules: a stream named twice in one batch continues where the first
+/// part left off.
+pub fn place_batch(
+    batch: Vec<StreamAppend>,
+    head: u64,
+    recorded_at: i64,
+    mut lookup: impl FnMut(&str) -> Option<u64>,
+) -> Result<Vec<Envelope>, StoreError> {
+    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut seq = head;
+    let mut placed = Vec::with_capacity(batch.iter().map(|a| a.events.len()).sum());
+    for append in batch {
+        let actual = match seen.get(&append.stream) {
+            Some(&v) => Some(v),
+            None => lookup(&append.stream),
+        };
+        if !append.expected.admits(actual) {
+            return Err(StoreError::Conflict { stream: append.stream, expected: append.expected, actual });
+        }
+        let mut version = actual.unwrap_or(0);
+        for event in append.events {
+            seq += 1;
+            version += 1;
+            placed.push(event.into_envelope(seq, &append.stream, version, recorded_at));
+        }
+        if version > 0 {
+            seen.insert(append.stream, version);
+        }
+    }
+    Ok(placed)
+}

@@ -1,0 +1,7 @@
+//! The store contract on the in-memory backend (the browser suite runs the
+//! same cases on IndexedDB: tests/browser_store.rs).
+#![cfg(not(target_arch = "wasm32"))]
+
+use retrace::store::memory::MemoryStore;
+
+retrace::store_contract!(native: MemoryStore::new());
