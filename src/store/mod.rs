@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod memory;
+pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
@@ -104,6 +105,9 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: u32,
     },
+    /// Another tab upgraded the database; this tab's connection was closed.
+    #[error("Retrace was updated in another tab, so this tab let go of the log; reload this page to continue")]
+    Closed,
     /// A stored segment could not be decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),

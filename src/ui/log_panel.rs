@@ -1,0 +1,112 @@
+//! The log panel: what is stored, how much room it takes, and a demo append.
+
+use super::storage;
+use super::Log;
+use crate::domain::CaseOpened;
+use crate::log::NewEvent;
+use crate::store::{EventStore, ExpectedVersion};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+fn new_id() -> String {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|| format!("{}", js_sys::Math::random()))
+}
+
+/// Counts, storage and the demo append.
+#[component]
+pub fn LogPanel() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let usage = RwSignal::new(None::<(f64, f64)>);
+    let persisted = RwSignal::new(None::<bool>);
+    let verified = RwSignal::new(None::<String>);
+
+    // Storage figures follow the head: every commit may have grown the log.
+    Effect::new(move |_| {
+        log.head.track();
+        spawn_local(async move {
+            usage.set(storage::estimate().await);
+            persisted.set(storage::persisted().await);
+        });
+    });
+
+    let append_demo = move |_| {
+        let Some(store) = log.get() else { return };
+        spawn_local(async move {
+            let id = new_id();
+            let case = format!("demo-{}", &id[..8]);
+            let mut attributes = crate::domain::events::Attributes::new();
+            attributes.insert("source".into(), "demo button".into());
+            let event = NewEvent::new(
+                id,
+                CaseOpened::TYPE,
+                CaseOpened::SCHEMA,
+                js_sys::Date::now() as i64,
+                &CaseOpened { case: case.clone(), attributes },
+            )
+            .correlated(case.clone());
+            match store.append(&format!("case-{case}"), ExpectedVersion::NoStream, vec![event]).await {
+                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                Err(e) => log.fail(e),
+            }
+        });
+    };
+
+    let ask_persist = move |_| {
+        spawn_local(async move {
+            match storage::persist().await {
+                Some(granted) => persisted.set(Some(granted)),
+                None => log.fail("this browser does not offer persistent storage"),
+            }
+        });
+    };
+
+    let verify = move |_| {
+        let Some(store) = log.get() else { return };
+        verified.set(Some("checking…".into()));
+        spawn_local(async move {
+            match crate::store::verify::verify_log(&*store, 4096).await {
+                Ok(report) => verified.set(Some(report.to_string())),
+                Err(e) => {
+                    verified.set(None);
+                    log.fail(e)
+                }
+            }
+        });
+    };
+
+    view! {
+        <section class="card" aria-labelledby="log-heading">
+            <h2 id="log-heading">"Event log"</h2>
+            <dl class="facts">
+                <dt>"Events"</dt>
+                <dd data-testid="event-count">{move || log.head.get()}</dd>
+                <dt>"Head seq"</dt>
+                <dd data-testid="head-seq">{move || log.head.get()}</dd>
+                <dt>"Storage used"</dt>
+                <dd data-testid="storage-used">
+                    {move || match usage.get() {
+                        Some((used, quota)) => format!("{} of {}", storage::bytes(used), storage::bytes(quota)),
+                        None => "unknown".into(),
+                    }}
+                </dd>
+                <dt>"Persistent storage"</dt>
+                <dd data-testid="persisted">
+                    {move || match persisted.get() {
+                        Some(true) => "yes — the browser will not evict this log",
+                        Some(false) => "no — the browser may evict it when space runs low",
+                        None => "unknown",
+                    }}
+                </dd>
+            </dl>
+            <div class="actions">
+                <button data-testid="append-demo" on:click=append_demo>"Append a demo event"</button>
+                <button data-testid="persist" on:click=ask_persist>"Keep this log (persistent storage)"</button>
+                <button data-testid="verify" on:click=verify>"Check the log"</button>
+            </div>
+            <p data-testid="verify-result" aria-live="polite">{move || verified.get()}</p>
+        </section>
+    }
+}

@@ -1,0 +1,83 @@
+//! The user interface (Leptos, client-side rendered). Panels read signals;
+//! the log and everything derived from it stay in the pure core.
+
+mod log_panel;
+mod storage;
+
+use crate::store::idb::IdbStore;
+use leptos::prelude::*;
+use std::rc::Rc;
+
+pub use log_panel::LogPanel;
+
+/// The name of the app's database.
+pub const DATABASE: &str = "retrace";
+
+/// The open log, shared by every panel of this tab.
+#[derive(Clone, Copy)]
+pub struct Log {
+    /// The store once it has opened.
+    pub store: StoredValue<Option<Rc<IdbStore>>, LocalStorage>,
+    /// The head as this tab last saw it; bumps when anything commits.
+    pub head: RwSignal<u64>,
+    /// The latest error, in words, for the banner.
+    pub error: RwSignal<Option<String>>,
+}
+
+impl Log {
+    /// The store, if it is open.
+    pub fn get(&self) -> Option<Rc<IdbStore>> {
+        self.store.with_value(|s| s.clone())
+    }
+
+    /// Show an error to the user.
+    pub fn fail(&self, err: impl std::fmt::Display) {
+        self.error.set(Some(err.to_string()));
+    }
+}
+
+/// The whole app.
+#[component]
+pub fn App() -> impl IntoView {
+    let log = Log {
+        store: StoredValue::new_local(None),
+        head: RwSignal::new(0),
+        error: RwSignal::new(None),
+    };
+    provide_context(log);
+    let opening = RwSignal::new(true);
+    leptos::task::spawn_local(async move {
+        use crate::store::EventStore;
+        match IdbStore::open(DATABASE).await {
+            Ok(store) => {
+                let head = log.head;
+                // Another tab committed: catch up without a reload.
+                store.on_remote_commit(move |h| head.set(h));
+                match store.head().await {
+                    Ok(h) => log.head.set(h),
+                    Err(e) => log.fail(e),
+                }
+                log.store.set_value(Some(Rc::new(store)));
+            }
+            Err(e) => log.fail(e),
+        }
+        opening.set(false);
+    });
+    view! {
+        <header class="top">
+            <h1>"Retrace"</h1>
+            <p class="tagline">"Learn from your event log, in your browser."</p>
+        </header>
+        <main>
+            <Show when=move || log.error.get().is_some()>
+                <div class="error" role="alert" data-testid="error">
+                    <p>{move || log.error.get().unwrap_or_default()}</p>
+                    <button on:click=move |_| log.error.set(None)>"Dismiss"</button>
+                </div>
+            </Show>
+            <Show when=move || !opening.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
+                <LogPanel/>
+            </Show>
+        </main>
+    }
+}

@@ -1,0 +1,156 @@
+//! The IndexedDB store in headless Chromium: the shared contract suite plus
+//! what only a real browser database can show (reopening, upgrades, size).
+#![cfg(target_arch = "wasm32")]
+
+use futures::future::join_all;
+use retrace::log::NewEvent;
+use retrace::store::idb::{create_v1_database, IdbStore, DB_VERSION};
+use retrace::store::{EventStore, ExpectedVersion, StoreError, StreamAppend};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Each test gets its own randomly named database.
+fn fresh_name() -> String {
+    format!("retrace-test-{}", (js_sys::Math::random() * 1e15) as u64)
+}
+
+async fn fresh_store() -> IdbStore {
+    IdbStore::open(&fresh_name()).await.expect("a fresh database opens")
+}
+
+retrace::store_contract!(browser: fresh_store());
+
+fn event(n: u64) -> NewEvent {
+    retrace::store::contract::event(n)
+}
+
+#[wasm_bindgen_test]
+async fn the_log_survives_closing_and_reopening() {
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    store.append("case-1", ExpectedVersion::NoStream, (0..5).map(event).collect()).await.unwrap();
+    store.close();
+    let reopened = IdbStore::open(&name).await.unwrap();
+    assert_eq!(reopened.head().await.unwrap(), 5);
+    assert_eq!(reopened.stream_version("case-1").await.unwrap(), Some(5));
+    let err = reopened.append("case-1", ExpectedVersion::Exact(4), vec![event(9)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { actual: Some(5), .. }), "version check after reopen: {err:?}");
+}
+
+#[wasm_bindgen_test]
+async fn a_version_1_database_is_upgraded_and_its_streams_indexed() {
+    let name = fresh_name();
+    let old: Vec<_> = (0..6u64)
+        .map(|i| event(i).into_envelope(i + 1, if i % 2 == 0 { "a" } else { "b" }, i / 2 + 1, 1))
+        .collect();
+    create_v1_database(&name, &old).await.unwrap();
+    let store = IdbStore::open(&name).await.expect("v1 upgrades");
+    assert_eq!(store.head().await.unwrap(), 6);
+    assert_eq!(store.read_all(1, 100).await.unwrap(), old, "old events read back unchanged");
+    let b = store.read_stream("b", 2, 10).await.unwrap();
+    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 6], "stream index rebuilt from v1 segments");
+    store.append("a", ExpectedVersion::Exact(3), vec![event(7)]).await.expect("appends continue after upgrade");
+    assert_eq!(store.head().await.unwrap(), 7);
+}
+
+#[wasm_bindgen_test]
+async fn a_database_from_a_newer_build_is_refused() {
+    let name = fresh_name();
+    // A newer build's database: a higher version than this code knows.
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req = factory.open_with_u32(&name, DB_VERSION + 1).unwrap();
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let tx = std::cell::RefCell::new(Some(tx));
+    let on_ok = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new({
+        let req = req.clone();
+        move |_| {
+            use wasm_bindgen::JsCast;
+            req.result().unwrap().unchecked_into::<web_sys::IdbDatabase>().close();
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    req.set_onsuccess(Some(wasm_bindgen::JsCast::unchecked_ref(on_ok.as_ref())));
+    rx.await.unwrap();
+    let err = IdbStore::open(&name).await.err().expect("a newer database must not open");
+    assert_eq!(err, StoreError::NewerDatabase { found: DB_VERSION + 1, known: DB_VERSION });
+    assert!(err.to_string().contains("newer version of Retrace"), "{err}");
+}
+
+#[wasm_bindgen_test]
+async fn two_connections_appending_at_once_keep_seq_contiguous() {
+    let name = fresh_name();
+    let one = IdbStore::open(&name).await.unwrap();
+    let two = IdbStore::open(&name).await.unwrap();
+    let mut writes = Vec::new();
+    for i in 0..40u64 {
+        let store = if i % 2 == 0 { &one } else { &two };
+        writes.push(store.append_batch(vec![StreamAppend::new(
+            format!("s{}", i % 5),
+            ExpectedVersion::Any,
+            vec![event(i), event(i + 100)],
+        )]));
+    }
+    let results = join_all(writes).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let all = one.read_all(1, 1000).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=80).collect::<Vec<_>>());
+    for s in 0..5 {
+        let versions: Vec<u64> = all.iter().filter(|e| e.stream == format!("s{s}")).map(|e| e.version).collect();
+        assert_eq!(versions, (1..=16).collect::<Vec<_>>(), "stream s{s} versions");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_single_appends_are_grouped_and_each_checked() {
+    let store = fresh_store().await;
+    store.append("taken", ExpectedVersion::NoStream, vec![event(0)]).await.unwrap();
+    let mut writes = Vec::new();
+    for i in 1..=50u64 {
+        writes.push(store.append_batch(vec![StreamAppend::new(
+            format!("case-{i}"),
+            ExpectedVersion::NoStream,
+            vec![event(i)],
+        )]));
+    }
+    // One of the group fails its own check; the others must still land.
+    writes.push(store.append_batch(vec![StreamAppend::new("taken", ExpectedVersion::NoStream, vec![event(99)])]));
+    let results = join_all(writes).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 50);
+    assert!(matches!(results.last().unwrap(), Err(StoreError::Conflict { .. })));
+    assert_eq!(store.head().await.unwrap(), 51);
+}
+
+#[wasm_bindgen_test]
+async fn a_hundred_thousand_events_read_back_in_bounded_batches() {
+    let store = fresh_store().await;
+    let per_batch = 10_000u64;
+    for b in 0..10u64 {
+        let batch: Vec<StreamAppend> = (0..per_batch / 5)
+            .map(|c| {
+                let case = b * per_batch + c;
+                StreamAppend::new(format!("case-{case}"), ExpectedVersion::NoStream, (0..5).map(|k| event(case * 5 + k)).collect())
+            })
+            .collect();
+        store.append_batch(batch).await.unwrap();
+    }
+    assert_eq!(store.head().await.unwrap(), 100_000);
+    let (mut from, mut count, mut largest) = (1u64, 0u64, 0usize);
+    loop {
+        let page = store.read_all(from, 4096).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert_eq!(page[0].seq, from, "pages continue where the last stopped");
+        largest = largest.max(page.len());
+        count += page.len() as u64;
+        from = page.last().unwrap().seq + 1;
+    }
+    assert_eq!(count, 100_000);
+    assert!(largest <= 4096, "a batch never exceeds its limit");
+    let one = store.read_stream("case-70777", 1, 10).await.unwrap();
+    assert_eq!(one.len(), 5);
+    assert!(one.iter().all(|e| e.stream == "case-70777"));
+}
