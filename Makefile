@@ -1,0 +1,60 @@
+# Retrace — the two commands are `make run` and `make test`.
+# Every target installs what is missing first; installs are idempotent.
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export CHROMEDRIVER ?= /usr/bin/chromedriver
+export CARGO_TERM_COLOR ?= never
+
+TRUNK_VERSION := 0.21.14
+# wasm-bindgen's CLI must equal the crate version in Cargo.lock exactly.
+WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;q}' Cargo.lock)
+PORT ?= 8080
+BROWSER_TESTS := $(basename $(notdir $(wildcard tests/browser_*.rs)))
+
+.PHONY: run test dist bench tools tools-rust tools-apt tools-node test-native test-browser test-e2e clean
+
+## make run: install what is missing, build the release site and serve it at http://127.0.0.1:$(PORT)
+run: dist
+	node tools/serve.mjs dist $(PORT)
+
+## make test: install what is missing, then native, browser and end-to-end tests
+test: tools test-native test-browser test-e2e
+
+## make dist: the release static site in dist/
+dist: tools
+	trunk build --release
+
+## make bench: benchmarks in headless Chromium; prints a table, writes target/bench/results.json
+bench: tools
+	bash bench/build.sh
+	node bench/run.mjs
+
+test-native:
+	cargo test
+
+test-browser:
+	cargo test --target wasm32-unknown-unknown $(addprefix --test ,$(BROWSER_TESTS))
+
+test-e2e: dist
+	node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+tools: tools-apt tools-rust tools-node
+
+tools-rust:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@trunk --version 2>/dev/null | grep -qF "$(TRUNK_VERSION)" || cargo install --locked trunk --version $(TRUNK_VERSION)
+	@wasm-bindgen --version 2>/dev/null | grep -qF "$(WASM_BINDGEN_VERSION)" || cargo install --force wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+tools-apt:
+	@dpkg -s chromium chromium-driver binaryen >/dev/null 2>&1 || { \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver binaryen; }
+
+tools-node: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+clean:
+	rm -rf dist target/bench

@@ -1,0 +1,67 @@
+// Shared setup for the end-to-end specs: serve the release build from a
+// sub-path (as a static host would) and drive Debian's chromium.
+import { chromium } from 'playwright-core';
+import { serve } from '../../tools/serve.mjs';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+
+/** Serve dist/ under /retrace/ and launch chromium. */
+export async function start() {
+  const { server, url } = await serve('dist', { base: '/retrace/' });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+  });
+  return {
+    url,
+    browser,
+    async stop() {
+      await browser.close();
+      server.close();
+    },
+  };
+}
+
+/** The page object for the log panel. */
+export class LogPage {
+  constructor(page) {
+    this.page = page;
+  }
+
+  async open(url) {
+    this.errors = [];
+    this.page.on('pageerror', (e) => this.errors.push(e.message));
+    await this.page.goto(url);
+    await this.page.getByTestId('event-count').waitFor();
+    return this;
+  }
+
+  async count() {
+    return Number(await this.page.getByTestId('event-count').textContent());
+  }
+
+  /** Wait until the event count reads `n`. */
+  async countIs(n, timeout = 30_000) {
+    await this.page.waitForFunction(
+      (want) => document.querySelector('[data-testid=event-count]')?.textContent === String(want),
+      n,
+      { timeout },
+    );
+  }
+
+  async appendDemo() {
+    await this.page.getByTestId('append-demo').click();
+  }
+
+  async verify() {
+    await this.page.getByTestId('verify').click();
+    await this.page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid=verify-result]')?.textContent ?? '';
+      return t !== '' && !t.includes('checking');
+    });
+    return this.page.getByTestId('verify-result').textContent();
+  }
+}
