@@ -6,7 +6,28 @@ use futures::future::join_all;
 use retrace::log::NewEvent;
 use retrace::store::idb::{create_v1_database, IdbStore, DB_VERSION};
 use retrace::store::{EventStore, ExpectedVersion, StoreError, StreamAppend};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
+
+#[wasm_bindgen(inline_js = r#"
+export function overwrite(name, store, key, bytes) {
+  return new Promise((ok, fail) => {
+    const open = indexedDB.open(name);
+    open.onerror = () => fail(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction(store, 'readwrite');
+      tx.objectStore(store).put(bytes, key);
+      tx.oncomplete = () => { db.close(); ok(); };
+      tx.onabort = () => fail(tx.error);
+    };
+  });
+}
+"#)]
+extern "C" {
+    /// Overwrite one record behind the store's back (to damage it).
+    fn overwrite(name: &str, store: &str, key: &str, bytes: &[u8]) -> js_sys::Promise;
+}
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -39,7 +60,7 @@ async fn the_log_survives_closing_and_reopening() {
 }
 
 #[wasm_bindgen_test]
-async fn a_version_1_database_is_upgraded_and_its_streams_indexed() {
+async fn a_version_1_database_is_upgraded_and_its_streams_found() {
     let name = fresh_name();
     let old: Vec<_> = (0..6u64)
         .map(|i| event(i).into_envelope(i + 1, if i % 2 == 0 { "a" } else { "b" }, i / 2 + 1, 1))
@@ -49,7 +70,7 @@ async fn a_version_1_database_is_upgraded_and_its_streams_indexed() {
     assert_eq!(store.head().await.unwrap(), 6);
     assert_eq!(store.read_all(1, 100).await.unwrap(), old, "old events read back unchanged");
     let b = store.read_stream("b", 2, 10).await.unwrap();
-    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 6], "stream index rebuilt from v1 segments");
+    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 6], "streams of a v1 log are found from its segments");
     store.append("a", ExpectedVersion::Exact(3), vec![event(7)]).await.expect("appends continue after upgrade");
     assert_eq!(store.head().await.unwrap(), 7);
 }
@@ -153,4 +174,26 @@ async fn a_hundred_thousand_events_read_back_in_bounded_batches() {
     let one = store.read_stream("case-70777", 1, 10).await.unwrap();
     assert_eq!(one.len(), 5);
     assert!(one.iter().all(|e| e.stream == "case-70777"));
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_stream_table_checkpoint_is_rebuilt_from_the_log() {
+    use retrace::store::idb::{CHECKPOINT_EVERY, STREAM_TABLE};
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    let n = CHECKPOINT_EVERY + 10;
+    let batch: Vec<StreamAppend> = (0..n / 2)
+        .map(|i| StreamAppend::new(format!("case-{i}"), ExpectedVersion::NoStream, vec![event(2 * i), event(2 * i + 1)]))
+        .collect();
+    store.append_batch(batch).await.unwrap();
+    store.close();
+    wasm_bindgen_futures::JsFuture::from(overwrite(&name, STREAM_TABLE, "table", &[0xff, 0x13, 0x37]))
+        .await
+        .unwrap();
+    let reopened = IdbStore::open(&name).await.unwrap();
+    assert_eq!(reopened.stream_version("case-7").await.unwrap(), Some(2), "rebuilt from the segments");
+    let err = reopened.append("case-7", ExpectedVersion::NoStream, vec![event(n + 1)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { actual: Some(2), .. }), "{err:?}");
+    reopened.append("case-7", ExpectedVersion::Exact(2), vec![event(n + 1)]).await.unwrap();
+    assert_eq!(reopened.read_stream("case-7", 1, 10).await.unwrap().len(), 3);
 }

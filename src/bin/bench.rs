@@ -1,1 +1,140 @@
+//! Benchmark entry points for `make bench`: the same work the JavaScript
+//! baselines in bench/baselines.js do, on Retrace's IndexedDB store. Built
+//! with the speed profile and driven by bench/run.mjs in headless Chromium.
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use futures::future::join_all;
+    use retrace::log::NewEvent;
+    use retrace::store::idb::IdbStore;
+    use retrace::store::{EventStore, ExpectedVersion, StreamAppend};
+    use wasm_bindgen::prelude::*;
+
+    /// Events per case stream in every benchmark workload.
+    const PER_CASE: u64 = 5;
+
+    fn now() -> f64 {
+        web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    }
+
+    fn err(e: impl std::fmt::Display) -> JsValue {
+        JsValue::from_str(&e.to_string())
+    }
+
+    /// The n-th event of the workload: case `n / 5`, the same shape and
+    /// payload as the JavaScript baselines write.
+    pub fn workload_event(n: u64) -> (String, NewEvent) {
+        let case = n / PER_CASE;
+        let activity = ["Register", "Triage", "Work", "Review", "Close"][(n % PER_CASE) as usize];
+        let data = serde_json::json!({
+            "case": format!("{case}"),
+            "activity": activity,
+            "resource": format!("r{}", n % 7),
+            "hours": ((n % 13) as f64) * 0.25,
+            "attributes": {},
+        });
+        let event = NewEvent::new(format!("ev-{n}"), "ActivityRecorded", 3, 1_700_000_000_000 + n as i64 * 60_000, &data)
+            .correlated(format!("{case}"));
+        (format!("case-{case}"), event)
+    }
+
+    fn batches(total: u64, batch: u64) -> Vec<Vec<StreamAppend>> {
+        (0..total)
+            .step_by(batch as usize)
+            .map(|start| {
+                let mut parts: Vec<StreamAppend> = Vec::new();
+                for n in start..(start + batch).min(total) {
+                    let (stream, event) = workload_event(n);
+                    match parts.last_mut() {
+                        Some(p) if p.stream == stream => p.events.push(event),
+                        _ => parts.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event])),
+                    }
+                }
+                parts
+            })
+            .collect()
+    }
+
+    /// Append `total` events in awaited batches of `batch`; returns ms.
+    #[wasm_bindgen]
+    pub async fn retrace_append(db: String, total: u32, batch: u32) -> Result<f64, JsValue> {
+        let store = IdbStore::open(&db).await.map_err(err)?;
+        let work = batches(total as u64, batch as u64);
+        let t0 = now();
+        for b in work {
+            store.append_batch(b).await.map_err(err)?;
+        }
+        let ms = now() - t0;
+        store.close();
+        Ok(ms)
+    }
+
+    /// A live stream: one-event appends issued as events arrive, without
+    /// waiting for the previous one (the store groups them into commits).
+    /// The producer yields to the event loop after each event. Returns ms
+    /// until every append has committed.
+    #[wasm_bindgen]
+    pub async fn retrace_append_live(db: String, total: u32) -> Result<f64, JsValue> {
+        let store = IdbStore::open(&db).await.map_err(err)?;
+        let work = batches(total as u64, 1);
+        let t0 = now();
+        let mut pending = Vec::with_capacity(work.len());
+        for b in work {
+            pending.push(store.append_batch(b));
+            if pending.len() % 8 == 0 {
+                // Let earlier appends and the event loop run, as a stream would.
+                yield_now().await;
+            }
+        }
+        for r in join_all(pending).await {
+            r.map_err(err)?;
+        }
+        let ms = now() - t0;
+        store.close();
+        Ok(ms)
+    }
+
+    async fn yield_now() {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let channel = web_sys::MessageChannel::new().unwrap();
+            channel.port1().set_onmessage(Some(&resolve));
+            channel.port2().post_message(&JsValue::NULL).unwrap();
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+
+    /// Read the whole log in order, decoded, `batch` events at a time.
+    /// Returns [ms, events read].
+    #[wasm_bindgen]
+    pub async fn retrace_read(db: String, batch: u32) -> Result<Vec<f64>, JsValue> {
+        let store = IdbStore::open(&db).await.map_err(err)?;
+        let t0 = now();
+        let (mut from, mut count, mut checksum) = (1u64, 0u64, 0u64);
+        loop {
+            let page = store.read_all(from, batch as usize).await.map_err(err)?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            count += page.len() as u64;
+            checksum = checksum.wrapping_add(page.iter().map(|e| e.version + e.data.len() as u64).sum::<u64>());
+        }
+        let ms = now() - t0;
+        store.close();
+        std::hint::black_box(checksum);
+        Ok(vec![ms, count as f64])
+    }
+
+    /// The workload's events as JSON envelopes, for the baselines: the very
+    /// same events, so every store writes the same data.
+    #[wasm_bindgen]
+    pub fn workload_json(from: u32, count: u32) -> String {
+        let events: Vec<retrace::log::Envelope> = (from as u64..(from + count) as u64)
+            .map(|n| {
+                let (stream, e) = workload_event(n);
+                e.into_envelope(n + 1, &stream, n % PER_CASE + 1, 1_800_000_000_000)
+            })
+            .collect();
+        serde_json::to_string(&events).unwrap()
+    }
+}
+
 fn main() {}

@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod memory;
+pub mod stream_table;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]

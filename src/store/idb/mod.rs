@@ -2,28 +2,33 @@
 //!
 //! # Layout (database version [`DB_VERSION`])
 //!
-//! | object store   | key                      | value                                   |
-//! |----------------|--------------------------|-----------------------------------------|
-//! | `meta`         | `"head"`                 | seq of the last event (number)          |
-//! | `segments`     | seq of its last event    | the events of one commit, [`encode_segment`] bytes |
-//! | `stream_index` | `[stream, last version]` | key of the segment holding that version |
-//! | `snapshots`    | projection name          | projection snapshots (see `projection`) |
+//! | object store   | key                   | value                                           |
+//! |----------------|-----------------------|-------------------------------------------------|
+//! | `meta`         | `"head"`              | seq of the last event (number)                  |
+//! | `segments`     | seq of its last event | the events of one commit ([`encode_segment`])   |
+//! | `stream_table` | `"table"`             | a checkpoint of the [`StreamTable`]             |
+//! | `snapshots`    | projection name       | projection snapshots (see `projection`)         |
 //!
 //! One commit is ONE readwrite transaction over `meta`, `segments` and
-//! `stream_index`: it reads the head, checks every stream's expected version,
-//! writes one segment, the index entries and the new head. IndexedDB runs
-//! overlapping readwrite transactions one after another, so several tabs
-//! appending at once still get contiguous `seq`s; a failed check or a full
-//! disk aborts the transaction and nothing is written.
+//! `stream_table`: it reads the head, brings this tab's [`StreamTable`] up
+//! to it (reading only segments other tabs wrote since), checks every
+//! stream's expected version against the table, and writes one segment and
+//! the new head — no per-stream records, which is what makes a commit cheap.
+//! IndexedDB runs overlapping readwrite transactions one after another, so
+//! several tabs appending at once still get contiguous `seq`s; a failed check
+//! or a full disk aborts the transaction and nothing is written. Every
+//! [`CHECKPOINT_EVERY`] events the table is checkpointed in the same
+//! transaction, so a tab loads it by reading the checkpoint and the tail.
 //!
 //! Appends that arrive while a commit is in flight are grouped into the next
 //! commit (group commit), each keeping its own version check.
 //!
 //! History: version 1 had `meta` and `segments` only; opening it upgrades to
-//! version 2 and rebuilds `stream_index` from the segments.
+//! version 2, and the stream table is built from its segments.
 
 mod request;
 
+use super::stream_table::StreamTable;
 use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};
 use crate::log::codec::{decode_segment, encode_segment};
 use crate::log::Envelope;
@@ -31,12 +36,12 @@ use futures::channel::oneshot;
 use js_sys::{Array, Uint8Array};
 use request::{committed, done, js_error};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    BroadcastChannel, IdbCursorDirection, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest,
+    BroadcastChannel, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest,
     IdbTransaction, IdbTransactionMode, IdbVersionChangeEvent, MessageEvent,
 };
 
@@ -46,23 +51,15 @@ pub const DB_VERSION: u32 = 2;
 pub const META: &str = "meta";
 /// Segments of events.
 pub const SEGMENTS: &str = "segments";
-/// `[stream, version]` → segment key.
-pub const STREAM_INDEX: &str = "stream_index";
+/// The checkpointed [`StreamTable`].
+pub const STREAM_TABLE: &str = "stream_table";
 /// Projection snapshots.
 pub const SNAPSHOTS: &str = "snapshots";
 
 const HEAD: &str = "head";
-const NEEDS_REINDEX: &str = "needs_reindex";
-/// The version cache is dropped when it grows past this many streams.
-const CACHE_LIMIT: usize = 200_000;
-
-/// Stream versions known to be current as of `head`. Valid only while the
-/// stored head still equals `head`: any other writer moves the head.
-#[derive(Default)]
-struct VersionCache {
-    head: u64,
-    versions: HashMap<String, Option<u64>>,
-}
+const TABLE: &str = "table";
+/// How many events may pass between checkpoints of the stream table.
+pub const CHECKPOINT_EVERY: u64 = 50_000;
 
 struct Pending {
     batch: Vec<StreamAppend>,
@@ -81,19 +78,16 @@ impl Drop for WriterGuard<'_> {
 pub struct IdbStore {
     db: IdbDatabase,
     name: String,
-    cache: RefCell<VersionCache>,
+    /// This tab's stream table, loaded on first need and kept current.
+    table: RefCell<Option<StreamTable>>,
+    /// Decoded events the last `read_all` did not hand out.
+    read_ahead: RefCell<Vec<Envelope>>,
     queue: RefCell<Vec<Pending>>,
     writing: Cell<bool>,
     closed: Rc<Cell<bool>>,
     channel: Option<BroadcastChannel>,
     listeners: RefCell<Vec<Closure<dyn FnMut(MessageEvent)>>>,
     _on_version_change: Closure<dyn FnMut(web_sys::Event)>,
-}
-
-fn stream_range(stream: &str, from_version: u64) -> Result<JsValue, StoreError> {
-    let lower = Array::of2(&JsValue::from_str(stream), &JsValue::from_f64(from_version as f64));
-    let upper = Array::of2(&JsValue::from_str(stream), &JsValue::from_f64(f64::INFINITY));
-    IdbKeyRange::bound(&lower, &upper).map(Into::into).map_err(|e| js_error(e, "building a key range"))
 }
 
 fn number(v: &JsValue) -> u64 {
@@ -122,7 +116,8 @@ impl IdbStore {
         let store = IdbStore {
             db,
             name: name.to_owned(),
-            cache: RefCell::default(),
+            table: RefCell::new(None),
+            read_ahead: RefCell::default(),
             queue: RefCell::default(),
             writing: Cell::new(false),
             closed,
@@ -130,9 +125,6 @@ impl IdbStore {
             listeners: RefCell::default(),
             _on_version_change: on_version_change,
         };
-        if store.needs_reindex().await? {
-            store.reindex().await?;
-        }
         Ok(store)
     }
 
@@ -168,36 +160,37 @@ impl IdbStore {
             .map_err(|e| js_error(e, "starting a transaction"))
     }
 
-    async fn needs_reindex(&self) -> Result<bool, StoreError> {
-        let tx = self.transaction(&[META], IdbTransactionMode::Readonly)?;
-        let req = store_of(&tx, META)?.get(&NEEDS_REINDEX.into()).map_err(|e| js_error(e, "reading meta"))?;
-        Ok(done(&req, "reading meta").await?.is_truthy())
-    }
-
-    /// Rebuild `stream_index` from the segments (after an upgrade from v1),
-    /// in one transaction: a reload during it simply starts it again.
-    async fn reindex(&self) -> Result<(), StoreError> {
-        let tx = self.transaction(&[META, SEGMENTS, STREAM_INDEX], IdbTransactionMode::Readwrite)?;
-        let segments = store_of(&tx, SEGMENTS)?;
-        let index = store_of(&tx, STREAM_INDEX)?;
-        let mut lower = 1u64;
-        loop {
-            let range = IdbKeyRange::lower_bound(&JsValue::from_f64(lower as f64)).map_err(|e| js_error(e, "reindex"))?;
-            let req = segments.get_all_with_key_and_limit(&range, 64).map_err(|e| js_error(e, "reindex"))?;
-            let page: Array = done(&req, "reading segments").await?.unchecked_into();
+    /// The stream table, current as of `head`, read inside `tx` (which must
+    /// cover `segments` and `stream_table`). Loads the checkpoint on first
+    /// use and reads only the segments written since.
+    async fn current_table(&self, tx: &IdbTransaction, head: u64) -> Result<StreamTable, StoreError> {
+        let mut table = match self.table.borrow_mut().take() {
+            Some(t) if t.head() <= head => t,
+            _ => {
+                let req = store_of(tx, STREAM_TABLE)?.get(&TABLE.into()).map_err(|e| js_error(e, "reading the stream table"))?;
+                let value = done(&req, "reading the stream table").await?;
+                let checkpoint = value.dyn_into::<Uint8Array>().ok().map(|b| b.to_vec());
+                // A damaged checkpoint is rebuilt from the log: it is only a cache.
+                checkpoint.and_then(|b| StreamTable::from_checkpoint(&b)).filter(|t| t.head() <= head).unwrap_or_default()
+            }
+        };
+        let segments = store_of(tx, SEGMENTS)?;
+        while table.head() < head {
+            let range = IdbKeyRange::lower_bound(&JsValue::from_f64((table.head() + 1) as f64))
+                .map_err(|e| js_error(e, "reading the tail"))?;
+            let req = segments.get_all_with_key_and_limit(&range, 64).map_err(|e| js_error(e, "reading the tail"))?;
+            let page: Array = done(&req, "reading the tail").await?.unchecked_into();
             if page.length() == 0 {
-                break;
+                return Err(StoreError::Storage(format!("the log's head is {head} but its segments end at {}", table.head())));
             }
             for value in page.iter() {
                 let events = decode_segment(&Uint8Array::new(&value).to_vec())?;
-                let Some(last) = events.last() else { continue };
-                let key = JsValue::from_f64(last.seq as f64);
-                lower = last.seq + 1;
-                put_index_entries(&index, &events, &key)?;
+                if let Some(last) = events.last() {
+                    table.apply_segment(last.seq, &events);
+                }
             }
         }
-        store_of(&tx, META)?.delete(&NEEDS_REINDEX.into()).map_err(|e| js_error(e, "reindex"))?;
-        committed(&tx, "rebuilding the stream index").await
+        Ok(table)
     }
 
     async fn read_head(&self, meta: &IdbObjectStore) -> Result<u64, StoreError> {
@@ -208,61 +201,25 @@ impl IdbStore {
     /// Write one group of appends in one transaction. Returns each append's
     /// own outcome, or the transaction's error for all of them.
     async fn write_group(&self, batches: Vec<Vec<StreamAppend>>) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
-        let tx = self.transaction(&[META, SEGMENTS, STREAM_INDEX], IdbTransactionMode::Readwrite)?;
+        let tx = self.transaction(&[META, SEGMENTS, STREAM_TABLE], IdbTransactionMode::Readwrite)?;
         let meta = store_of(&tx, META)?;
-        let index = store_of(&tx, STREAM_INDEX)?;
         let head = self.read_head(&meta).await?;
-
-        // Versions we know, valid as of `head`; look up the rest in one go.
-        let mut known: HashMap<String, Option<u64>> = HashMap::new();
-        {
-            let mut cache = self.cache.borrow_mut();
-            if cache.head != head || cache.versions.len() > CACHE_LIMIT {
-                cache.versions.clear();
-                cache.head = head;
-            }
-            for append in batches.iter().flatten() {
-                if let Some(v) = cache.versions.get(&append.stream) {
-                    known.insert(append.stream.clone(), *v);
-                }
-            }
-        }
-        let mut lookups = Vec::new();
-        for append in batches.iter().flatten() {
-            if !known.contains_key(&append.stream) && !lookups.iter().any(|(s, _)| s == &append.stream) {
-                let req = index
-                    .open_key_cursor_with_range_and_direction(&stream_range(&append.stream, 0)?, IdbCursorDirection::Prev)
-                    .map_err(|e| js_error(e, "looking up a stream"))?;
-                lookups.push((append.stream.clone(), req));
-            }
-        }
-        // Requests in one transaction complete in order: the last one done
-        // means all are.
-        if let Some((_, last)) = lookups.last() {
-            done(last, "looking up stream versions").await?;
-        }
-        for (stream, req) in lookups {
-            let cursor = req.result().map_err(|e| js_error(e, "looking up a stream"))?;
-            let version = if cursor.is_null() || cursor.is_undefined() {
-                None
-            } else {
-                let key = cursor.unchecked_into::<web_sys::IdbCursor>().key().map_err(|e| js_error(e, "stream key"))?;
-                Some(number(&Array::from(&key).get(1)))
-            };
-            known.insert(stream, version);
-        }
+        let mut table = self.current_table(&tx, head).await?;
 
         let recorded_at = js_sys::Date::now() as i64;
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut placed: Vec<Envelope> = Vec::new();
+        // Versions this group has moved, over the table's.
+        let mut moved: HashMap<String, u64> = HashMap::new();
         let mut next_head = head;
         for batch in batches {
-            match place_batch(batch, next_head, recorded_at, |s| known.get(s).copied().flatten()) {
+            let lookup = |s: &str| moved.get(s).copied().or_else(|| table.version(s));
+            match place_batch(batch, next_head, recorded_at, lookup) {
                 Ok(events) => {
                     let first = next_head + 1;
                     next_head += events.len() as u64;
                     for e in &events {
-                        known.insert(e.stream.clone(), Some(e.version));
+                        moved.insert(e.stream.clone(), e.version);
                     }
                     placed.extend(events);
                     outcomes.push(Ok(Committed { first_seq: first, last_seq: next_head }));
@@ -276,20 +233,19 @@ impl IdbStore {
             store_of(&tx, SEGMENTS)?
                 .put_with_key(&Uint8Array::from(bytes.as_slice()), &key)
                 .map_err(|e| js_error(e, "writing a segment"))?;
-            put_index_entries(&index, &placed, &key)?;
-            meta.put_with_key(&JsValue::from_f64(next_head as f64), &HEAD.into())
-                .map_err(|e| js_error(e, "writing the head"))?;
+            meta.put_with_key(&key, &HEAD.into()).map_err(|e| js_error(e, "writing the head"))?;
+            table.apply_segment(next_head, &placed);
+            if table.since_checkpoint() >= CHECKPOINT_EVERY {
+                let bytes = table.checkpoint();
+                store_of(&tx, STREAM_TABLE)?
+                    .put_with_key(&Uint8Array::from(bytes.as_slice()), &TABLE.into())
+                    .map_err(|e| js_error(e, "checkpointing the stream table"))?;
+            }
         }
-        if let Err(e) = committed(&tx, "appending events").await {
-            self.cache.borrow_mut().versions.clear();
-            self.cache.borrow_mut().head = u64::MAX;
-            return Err(e);
-        }
-        {
-            let mut cache = self.cache.borrow_mut();
-            cache.head = next_head;
-            cache.versions.extend(known);
-        }
+        // On failure the table (which already holds this group) is dropped
+        // and reloaded on next use.
+        committed(&tx, "appending events").await?;
+        *self.table.borrow_mut() = Some(table);
         if next_head != head {
             if let Some(channel) = &self.channel {
                 let _ = channel.post_message(&JsValue::from_f64(next_head as f64));
@@ -297,19 +253,40 @@ impl IdbStore {
         }
         Ok(outcomes)
     }
-}
 
-/// For each stream in `events`, index the last version this segment holds.
-fn put_index_entries(index: &IdbObjectStore, events: &[Envelope], segment_key: &JsValue) -> Result<(), StoreError> {
-    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in events {
-        last.insert(&e.stream, e.version);
+    /// Events from `from_seq` on, up to `limit`, out of the leftovers of the
+    /// previous read (segments are immutable, so they are still valid).
+    fn take_read_ahead(&self, from_seq: u64, limit: usize) -> Vec<Envelope> {
+        let mut ahead = self.read_ahead.borrow_mut();
+        let (Some(first), Some(last)) = (ahead.first().map(|e| e.seq), ahead.last().map(|e| e.seq)) else {
+            return Vec::new();
+        };
+        if from_seq < first || from_seq > last {
+            return Vec::new();
+        }
+        // The leftovers are one run of contiguous seqs.
+        let mut run = std::mem::take(&mut *ahead).split_off((from_seq - first) as usize);
+        if run.len() > limit {
+            *ahead = run.split_off(limit);
+        }
+        run
     }
-    for (stream, version) in last {
-        let key = Array::of2(&JsValue::from_str(stream), &JsValue::from_f64(version as f64));
-        index.put_with_key(segment_key, &key).map_err(|e| js_error(e, "writing the stream index"))?;
+
+    /// The table as of the current head, in a read-only transaction.
+    async fn table_now(&self) -> Result<(IdbTransaction, StreamTable), StoreError> {
+        let tx = self.transaction(&[META, SEGMENTS, STREAM_TABLE], IdbTransactionMode::Readonly)?;
+        let head = self.read_head(&store_of(&tx, META)?).await?;
+        let table = self.current_table(&tx, head).await?;
+        Ok((tx, table))
     }
-    Ok(())
+
+    /// Keep the table for later use unless a fresher one was stored meanwhile.
+    fn keep_table(&self, table: StreamTable) {
+        let mut slot = self.table.borrow_mut();
+        if slot.as_ref().is_none_or(|t| t.head() <= table.head()) {
+            *slot = Some(table);
+        }
+    }
 }
 
 impl EventStore for IdbStore {
@@ -343,14 +320,16 @@ impl EventStore for IdbStore {
     }
 
     async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
-        let mut out = Vec::new();
-        if limit == 0 {
+        let from_seq = from_seq.max(1);
+        // A sequential reader usually continues inside the segment the last
+        // read stopped in: serve that from the decoded leftovers.
+        let mut out = self.take_read_ahead(from_seq, limit);
+        if limit == 0 || out.len() >= limit {
             return Ok(out);
         }
-        let from_seq = from_seq.max(1);
         let tx = self.transaction(&[SEGMENTS], IdbTransactionMode::Readonly)?;
         let segments = store_of(&tx, SEGMENTS)?;
-        let mut lower = from_seq;
+        let mut lower = out.last().map_or(from_seq, |e| e.seq + 1);
         // Start small; then size pages by the events per segment seen so far.
         let mut page_size = 4u32;
         let (mut seen_segments, mut seen_events) = (0usize, 0usize);
@@ -362,14 +341,18 @@ impl EventStore for IdbStore {
                 break;
             }
             for value in page.iter() {
-                let events = decode_segment(&Uint8Array::new(&value).to_vec())?;
+                let mut events = decode_segment(&Uint8Array::new(&value).to_vec())?;
                 seen_segments += 1;
                 seen_events += events.len();
-                if let Some(last) = events.last() {
-                    lower = last.seq + 1;
-                }
+                let skip = events.iter().take_while(|e| e.seq < lower).count();
+                let Some(last) = events.last() else { continue };
+                lower = last.seq + 1;
+                let mut wanted = events.split_off(skip);
                 let room = limit - out.len();
-                out.extend(events.into_iter().filter(|e| e.seq >= from_seq).take(room));
+                if wanted.len() > room {
+                    *self.read_ahead.borrow_mut() = wanted.split_off(room);
+                }
+                out.append(&mut wanted);
                 if out.len() >= limit {
                     break;
                 }
@@ -386,13 +369,11 @@ impl EventStore for IdbStore {
             return Ok(out);
         }
         let from_version = from_version.max(1);
-        let tx = self.transaction(&[STREAM_INDEX, SEGMENTS], IdbTransactionMode::Readonly)?;
-        let req = store_of(&tx, STREAM_INDEX)?
-            .get_all_with_key(&stream_range(stream, from_version)?)
-            .map_err(|e| js_error(e, "reading a stream"))?;
-        let keys: Array = done(&req, "reading a stream").await?.unchecked_into();
+        let (tx, table) = self.table_now().await?;
+        let keys: Vec<JsValue> =
+            table.segments_from(stream, from_version).iter().map(|&(k, _)| JsValue::from_f64(k as f64)).collect();
+        self.keep_table(table);
         let segments = store_of(&tx, SEGMENTS)?;
-        let keys: Vec<JsValue> = keys.iter().collect();
         for chunk in keys.chunks(16) {
             let reqs = chunk
                 .iter()
@@ -417,16 +398,10 @@ impl EventStore for IdbStore {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        let tx = self.transaction(&[STREAM_INDEX], IdbTransactionMode::Readonly)?;
-        let req = store_of(&tx, STREAM_INDEX)?
-            .open_key_cursor_with_range_and_direction(&stream_range(stream, 0)?, IdbCursorDirection::Prev)
-            .map_err(|e| js_error(e, "looking up a stream"))?;
-        let cursor = done(&req, "looking up a stream").await?;
-        if cursor.is_null() || cursor.is_undefined() {
-            return Ok(None);
-        }
-        let key = cursor.unchecked_into::<web_sys::IdbCursor>().key().map_err(|e| js_error(e, "stream key"))?;
-        Ok(Some(number(&Array::from(&key).get(1))))
+        let (_tx, table) = self.table_now().await?;
+        let version = table.version(stream);
+        self.keep_table(table);
+        Ok(version)
     }
 
     async fn head(&self) -> Result<u64, StoreError> {
@@ -537,24 +512,22 @@ async fn open_request(
 }
 
 /// The upgrade path, one step per database version.
-fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old_version: u32) -> Result<(), JsValue> {
+fn upgrade(db: &IdbDatabase, _tx: &IdbTransaction, old_version: u32) -> Result<(), JsValue> {
     if old_version < 1 {
         db.create_object_store(META)?;
         db.create_object_store(SEGMENTS)?;
     }
     if old_version < 2 {
-        db.create_object_store(STREAM_INDEX)?;
+        // v1 logs have no stream table yet: it is built from their segments
+        // on first use.
+        db.create_object_store(STREAM_TABLE)?;
         db.create_object_store(SNAPSHOTS)?;
-        if old_version >= 1 {
-            // Segments written by v1 are not indexed yet: do it after opening.
-            tx.object_store(META)?.put_with_key(&JsValue::TRUE, &NEEDS_REINDEX.into())?;
-        }
     }
     Ok(())
 }
 
 /// Test support: create a database exactly as version 1 of Retrace did
-/// (`meta` and `segments`, no stream index) holding `events` as one segment.
+/// (`meta` and `segments`, no stream table) holding `events` as one segment.
 #[doc(hidden)]
 pub async fn create_v1_database(name: &str, events: &[Envelope]) -> Result<(), StoreError> {
     fn v1_layout(db: &IdbDatabase, _tx: &IdbTransaction, old: u32) -> Result<(), JsValue> {

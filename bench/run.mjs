@@ -1,0 +1,102 @@
+// make bench: drives headless Chromium through bench/page.html, prints a
+// table and writes target/bench/results.json as a list of
+// {case, value, unit, vs, ratio} (ratio = value / the value of `vs`,
+// oriented so that higher is better).
+import { writeFile, mkdir } from 'node:fs/promises';
+import { chromium } from 'playwright-core';
+import { serve } from '../tools/serve.mjs';
+import { CHROMIUM_ARGS } from '../tests/e2e/support.mjs';
+
+const N = Number(process.env.BENCH_EVENTS ?? 100_000);
+const SINGLE = Number(process.env.BENCH_SINGLE ?? 2_000);
+const LIVE = Number(process.env.BENCH_LIVE ?? 20_000);
+
+const { server, url } = await serve('target/bench/site');
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+const page = await browser.newPage();
+page.setDefaultTimeout(0);
+await page.goto(url + 'page.html');
+await page.waitForFunction(() => document.getElementById('status').textContent === 'ready');
+
+const results = [];
+const byCase = new Map();
+// Rows are recorded as measured; ratios are filled in once every baseline is.
+function record(name, value, unit, vs) {
+  const row = { case: name, value: Math.round(value * 10) / 10, unit, vs: vs ?? null, ratio: null };
+  byCase.set(name, row);
+  results.push(row);
+  console.log(`  measured ${name}: ${row.value} ${unit}`);
+}
+function finish() {
+  for (const row of results) {
+    if (!row.vs) continue;
+    const base = byCase.get(row.vs).value;
+    // Rates: higher is better. Sizes: smaller is better, so invert.
+    row.ratio = Math.round((row.unit === 'bytes/event' ? base / row.value : row.value / base) * 100) / 100;
+  }
+  console.log('');
+  console.log(`${'case'.padEnd(50)} ${'value'.padStart(12)} ${'unit'.padEnd(12)} ratio vs`);
+  for (const r of results) {
+    const ratio = r.ratio == null ? '' : `${r.ratio}× ${r.vs}`;
+    console.log(`${r.case.padEnd(50)} ${String(r.value).padStart(12)} ${r.unit.padEnd(12)} ${ratio}`);
+  }
+}
+
+await page.evaluate(async ({ N }) => {
+  window.events = window.baselines.workload(window.retrace, N);
+  window.jsonSize = window.baselines.jsonBytes(window.events.slice(0, 5000));
+}, { N });
+const jsonSize = await page.evaluate(() => window.jsonSize);
+
+const stores = {
+  retrace: {
+    append: (db, n, batch) => `retrace.retrace_append('${db}', ${n}, ${batch})`,
+    read: (db) => `retrace.retrace_read('${db}', 4096)`,
+  },
+  'raw IndexedDB': {
+    append: (db, n, batch) => `baselines.rawAppend('${db}', events.slice(0, ${n}), ${batch})`,
+    read: (db) => `baselines.rawRead('${db}', 4096)`,
+  },
+  'dexie bulkAdd': {
+    append: (db, n, batch) => `baselines.dexieAppend('${db}', events.slice(0, ${n}), ${batch})`,
+    read: (db) => `baselines.dexieRead('${db}', 4096)`,
+  },
+};
+const js = (expr) => page.evaluate(`(async () => await ${expr})()`);
+
+console.log(`\nRetrace event store vs JavaScript baselines — headless Chromium, ${N} events, JSON size ${jsonSize.toFixed(0)} B/event\n`);
+for (const batch of [10_000, 100, 1]) {
+  const n = batch === 1 ? SINGLE : N;
+  for (const [name, s] of Object.entries(stores)) {
+    const db = `bench-${name.replace(/\W/g, '')}-${batch}`;
+    await js(`baselines.deleteDb('${db}')`);
+    const before = await js('baselines.usage()');
+    const ms = await js(s.append(db, n, batch));
+    const rate = n / (ms / 1000);
+    const label = name === 'retrace' ? 'retrace' : name;
+    record(`append batch ${batch} / ${label}`, rate, 'events/s', label === 'dexie bulkAdd' ? null : `append batch ${batch} / dexie bulkAdd`);
+    if (batch === 10_000) {
+      const after = await js('baselines.usage()');
+      record(`disk bytes per event / ${label}`, (after - before) / n, 'bytes/event', null);
+      const [readMs, count] = await js(s.read(db));
+      if (count !== n) throw new Error(`${name} read ${count} events, wrote ${n}`);
+      record(`read all in order / ${label}`, n / (readMs / 1000), 'events/s', label === 'raw IndexedDB' ? null : 'read all in order / raw IndexedDB');
+    }
+    await js(`baselines.deleteDb('${db}')`);
+  }
+}
+{
+  await js(`baselines.deleteDb('bench-live')`);
+  const ms = await js(`retrace.retrace_append_live('bench-live', ${LIVE})`);
+  record('live one-event appends (group commit) / retrace', LIVE / (ms / 1000), 'events/s', 'append batch 1 / retrace');
+  await js(`baselines.deleteDb('bench-live')`);
+}
+record('JSON size of an event', jsonSize, 'bytes/event', null);
+for (const row of results) if (row.case.startsWith('disk bytes per event')) row.vs = 'JSON size of an event';
+finish();
+
+await mkdir('target/bench', { recursive: true });
+await writeFile('target/bench/results.json', JSON.stringify(results, null, 2) + '\n');
+console.log('\nwrote target/bench/results.json');
+await browser.close();
+server.close();

@@ -1,0 +1,143 @@
+//! Where every stream stands: its current version and the segments that
+//! hold its events. A projection of the log kept by the IndexedDB store, so
+//! that a commit checks versions without a database lookup per stream and
+//! writes no per-stream records; checkpointed now and then so that loading
+//! it reads only the log's tail.
+
+use crate::log::Envelope;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One stream's position and the segments holding its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEntry {
+    /// Version of the stream's last event.
+    pub version: u64,
+    /// `(segment key, first version of this stream in that segment)`, in order.
+    pub segments: Vec<(u64, u64)>,
+}
+
+/// Every stream of a log, as of `head`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamTable {
+    head: u64,
+    checkpoint_head: u64,
+    streams: HashMap<String, StreamEntry>,
+}
+
+impl StreamTable {
+    /// An empty table (an empty log).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `seq` up to which the table is complete.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Number of streams.
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether no stream exists.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// The current version of `stream` (None: no such stream).
+    pub fn version(&self, stream: &str) -> Option<u64> {
+        self.streams.get(stream).map(|e| e.version)
+    }
+
+    /// Take in the events of one segment, stored under `segment_key`.
+    /// Segments must be applied in log order.
+    pub fn apply_segment(&mut self, segment_key: u64, events: &[Envelope]) {
+        for e in events {
+            let entry = self.streams.entry(e.stream.clone()).or_default();
+            if entry.segments.last().map(|s| s.0) != Some(segment_key) {
+                entry.segments.push((segment_key, e.version));
+            }
+            entry.version = e.version;
+        }
+        if let Some(last) = events.last() {
+            self.head = self.head.max(last.seq);
+        }
+    }
+
+    /// Keys of the segments holding `stream`'s events with version ≥
+    /// `from_version`, in order.
+    pub fn segments_from(&self, stream: &str, from_version: u64) -> &[(u64, u64)] {
+        let Some(entry) = self.streams.get(stream) else { return &[] };
+        // The last segment starting at or before `from_version` holds it.
+        let start = entry.segments.partition_point(|&(_, first)| first <= from_version).saturating_sub(1);
+        &entry.segments[start..]
+    }
+
+    /// Events appended since the last checkpoint.
+    pub fn since_checkpoint(&self) -> u64 {
+        self.head - self.checkpoint_head
+    }
+
+    /// The table's compact binary form, marking it as checkpointed.
+    pub fn checkpoint(&mut self) -> Vec<u8> {
+        self.checkpoint_head = self.head;
+        postcard::to_allocvec(self).expect("a table always encodes")
+    }
+
+    /// Read a checkpoint written by [`StreamTable::checkpoint`]; None if it is
+    /// damaged (the caller then rebuilds the table from the log).
+    pub fn from_checkpoint(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::event;
+
+    fn seg(first_seq: u64, items: &[(&str, u64)]) -> Vec<Envelope> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (s, v))| event(first_seq + i as u64).into_envelope(first_seq + i as u64, s, *v, 0))
+            .collect()
+    }
+
+    #[test]
+    fn versions_follow_the_segments() {
+        let mut t = StreamTable::new();
+        t.apply_segment(3, &seg(1, &[("a", 1), ("b", 1), ("a", 2)]));
+        t.apply_segment(4, &seg(4, &[("a", 3)]));
+        assert_eq!((t.version("a"), t.version("b"), t.version("c")), (Some(3), Some(1), None));
+        assert_eq!(t.head(), 4);
+    }
+
+    #[test]
+    fn segments_from_a_version_skip_earlier_segments() {
+        let mut t = StreamTable::new();
+        t.apply_segment(2, &seg(1, &[("a", 1), ("a", 2)]));
+        t.apply_segment(3, &seg(3, &[("a", 3)]));
+        t.apply_segment(5, &seg(4, &[("b", 1), ("a", 4)]));
+        let keys = |from| t.segments_from("a", from).iter().map(|s| s.0).collect::<Vec<_>>();
+        assert_eq!(keys(1), vec![2, 3, 5]);
+        assert_eq!(keys(2), vec![2, 3, 5], "version 2 lives in segment 2");
+        assert_eq!(keys(3), vec![3, 5]);
+        assert_eq!(keys(4), vec![5]);
+        assert_eq!(keys(9), vec![5], "past the end: only the last segment is looked at");
+        assert!(t.segments_from("zz", 1).is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_and_resets_the_counter() {
+        let mut t = StreamTable::new();
+        t.apply_segment(2, &seg(1, &[("a", 1), ("b", 1)]));
+        assert_eq!(t.since_checkpoint(), 2);
+        let bytes = t.checkpoint();
+        assert_eq!(t.since_checkpoint(), 0);
+        assert_eq!(StreamTable::from_checkpoint(&bytes), Some(t));
+        assert_eq!(StreamTable::from_checkpoint(&bytes[..bytes.len() / 2]), None);
+    }
+}
