@@ -8,5 +8,7 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("Retrace runs in the browser: `make run` builds it and serves it at http://127.0.0.1:8080");
+    eprintln!(
+        "Retrace runs in the browser: `make run` builds it and serves it at http://127.0.0.1:8080"
+    );
 }

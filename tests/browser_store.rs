@@ -37,7 +37,9 @@ fn fresh_name() -> String {
 }
 
 async fn fresh_store() -> IdbStore {
-    IdbStore::open(&fresh_name()).await.expect("a fresh database opens")
+    IdbStore::open(&fresh_name())
+        .await
+        .expect("a fresh database opens")
 }
 
 retrace::store_contract!(browser: fresh_store());
@@ -50,13 +52,32 @@ fn event(n: u64) -> NewEvent {
 async fn the_log_survives_closing_and_reopening() {
     let name = fresh_name();
     let store = IdbStore::open(&name).await.unwrap();
-    store.append("case-1", ExpectedVersion::NoStream, (0..5).map(event).collect()).await.unwrap();
+    store
+        .append(
+            "case-1",
+            ExpectedVersion::NoStream,
+            (0..5).map(event).collect(),
+        )
+        .await
+        .unwrap();
     store.close();
     let reopened = IdbStore::open(&name).await.unwrap();
     assert_eq!(reopened.head().await.unwrap(), 5);
     assert_eq!(reopened.stream_version("case-1").await.unwrap(), Some(5));
-    let err = reopened.append("case-1", ExpectedVersion::Exact(4), vec![event(9)]).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { actual: Some(5), .. }), "version check after reopen: {err:?}");
+    let err = reopened
+        .append("case-1", ExpectedVersion::Exact(4), vec![event(9)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(5),
+                ..
+            }
+        ),
+        "version check after reopen: {err:?}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -68,10 +89,21 @@ async fn a_version_1_database_is_upgraded_and_its_streams_found() {
     create_v1_database(&name, &old).await.unwrap();
     let store = IdbStore::open(&name).await.expect("v1 upgrades");
     assert_eq!(store.head().await.unwrap(), 6);
-    assert_eq!(store.read_all(1, 100).await.unwrap(), old, "old events read back unchanged");
+    assert_eq!(
+        store.read_all(1, 100).await.unwrap(),
+        old,
+        "old events read back unchanged"
+    );
     let b = store.read_stream("b", 2, 10).await.unwrap();
-    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 6], "streams of a v1 log are found from its segments");
-    store.append("a", ExpectedVersion::Exact(3), vec![event(7)]).await.expect("appends continue after upgrade");
+    assert_eq!(
+        b.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![4, 6],
+        "streams of a v1 log are found from its segments"
+    );
+    store
+        .append("a", ExpectedVersion::Exact(3), vec![event(7)])
+        .await
+        .expect("appends continue after upgrade");
     assert_eq!(store.head().await.unwrap(), 7);
 }
 
@@ -87,7 +119,10 @@ async fn a_database_from_a_newer_build_is_refused() {
         let req = req.clone();
         move |_| {
             use wasm_bindgen::JsCast;
-            req.result().unwrap().unchecked_into::<web_sys::IdbDatabase>().close();
+            req.result()
+                .unwrap()
+                .unchecked_into::<web_sys::IdbDatabase>()
+                .close();
             if let Some(tx) = tx.borrow_mut().take() {
                 let _ = tx.send(());
             }
@@ -95,9 +130,21 @@ async fn a_database_from_a_newer_build_is_refused() {
     });
     req.set_onsuccess(Some(wasm_bindgen::JsCast::unchecked_ref(on_ok.as_ref())));
     rx.await.unwrap();
-    let err = IdbStore::open(&name).await.err().expect("a newer database must not open");
-    assert_eq!(err, StoreError::NewerDatabase { found: DB_VERSION + 1, known: DB_VERSION });
-    assert!(err.to_string().contains("newer version of Retrace"), "{err}");
+    let err = IdbStore::open(&name)
+        .await
+        .err()
+        .expect("a newer database must not open");
+    assert_eq!(
+        err,
+        StoreError::NewerDatabase {
+            found: DB_VERSION + 1,
+            known: DB_VERSION
+        }
+    );
+    assert!(
+        err.to_string().contains("newer version of Retrace"),
+        "{err}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -117,17 +164,31 @@ async fn two_connections_appending_at_once_keep_seq_contiguous() {
     let results = join_all(writes).await;
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
     let all = one.read_all(1, 1000).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=80).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=80).collect::<Vec<_>>()
+    );
     for s in 0..5 {
-        let versions: Vec<u64> = all.iter().filter(|e| e.stream == format!("s{s}")).map(|e| e.version).collect();
-        assert_eq!(versions, (1..=16).collect::<Vec<_>>(), "stream s{s} versions");
+        let versions: Vec<u64> = all
+            .iter()
+            .filter(|e| e.stream == format!("s{s}"))
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(
+            versions,
+            (1..=16).collect::<Vec<_>>(),
+            "stream s{s} versions"
+        );
     }
 }
 
 #[wasm_bindgen_test]
 async fn concurrent_single_appends_are_grouped_and_each_checked() {
     let store = fresh_store().await;
-    store.append("taken", ExpectedVersion::NoStream, vec![event(0)]).await.unwrap();
+    store
+        .append("taken", ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
     let mut writes = Vec::new();
     for i in 1..=50u64 {
         writes.push(store.append_batch(vec![StreamAppend::new(
@@ -137,10 +198,17 @@ async fn concurrent_single_appends_are_grouped_and_each_checked() {
         )]));
     }
     // One of the group fails its own check; the others must still land.
-    writes.push(store.append_batch(vec![StreamAppend::new("taken", ExpectedVersion::NoStream, vec![event(99)])]));
+    writes.push(store.append_batch(vec![StreamAppend::new(
+        "taken",
+        ExpectedVersion::NoStream,
+        vec![event(99)],
+    )]));
     let results = join_all(writes).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 50);
-    assert!(matches!(results.last().unwrap(), Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        results.last().unwrap(),
+        Err(StoreError::Conflict { .. })
+    ));
     assert_eq!(store.head().await.unwrap(), 51);
 }
 
@@ -152,7 +220,11 @@ async fn a_hundred_thousand_events_read_back_in_bounded_batches() {
         let batch: Vec<StreamAppend> = (0..per_batch / 5)
             .map(|c| {
                 let case = b * per_batch + c;
-                StreamAppend::new(format!("case-{case}"), ExpectedVersion::NoStream, (0..5).map(|k| event(case * 5 + k)).collect())
+                StreamAppend::new(
+                    format!("case-{case}"),
+                    ExpectedVersion::NoStream,
+                    (0..5).map(|k| event(case * 5 + k)).collect(),
+                )
             })
             .collect();
         store.append_batch(batch).await.unwrap();
@@ -183,17 +255,50 @@ async fn a_damaged_stream_table_checkpoint_is_rebuilt_from_the_log() {
     let store = IdbStore::open(&name).await.unwrap();
     let n = CHECKPOINT_EVERY + 10;
     let batch: Vec<StreamAppend> = (0..n / 2)
-        .map(|i| StreamAppend::new(format!("case-{i}"), ExpectedVersion::NoStream, vec![event(2 * i), event(2 * i + 1)]))
+        .map(|i| {
+            StreamAppend::new(
+                format!("case-{i}"),
+                ExpectedVersion::NoStream,
+                vec![event(2 * i), event(2 * i + 1)],
+            )
+        })
         .collect();
     store.append_batch(batch).await.unwrap();
     store.close();
-    wasm_bindgen_futures::JsFuture::from(overwrite(&name, STREAM_TABLE, "table", &[0xff, 0x13, 0x37]))
+    wasm_bindgen_futures::JsFuture::from(overwrite(
+        &name,
+        STREAM_TABLE,
+        "table",
+        &[0xff, 0x13, 0x37],
+    ))
+    .await
+    .unwrap();
+    let reopened = IdbStore::open(&name).await.unwrap();
+    assert_eq!(
+        reopened.stream_version("case-7").await.unwrap(),
+        Some(2),
+        "rebuilt from the segments"
+    );
+    let err = reopened
+        .append("case-7", ExpectedVersion::NoStream, vec![event(n + 1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(2),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    reopened
+        .append("case-7", ExpectedVersion::Exact(2), vec![event(n + 1)])
         .await
         .unwrap();
-    let reopened = IdbStore::open(&name).await.unwrap();
-    assert_eq!(reopened.stream_version("case-7").await.unwrap(), Some(2), "rebuilt from the segments");
-    let err = reopened.append("case-7", ExpectedVersion::NoStream, vec![event(n + 1)]).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { actual: Some(2), .. }), "{err:?}");
-    reopened.append("case-7", ExpectedVersion::Exact(2), vec![event(n + 1)]).await.unwrap();
-    assert_eq!(reopened.read_stream("case-7", 1, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        reopened.read_stream("case-7", 1, 10).await.unwrap().len(),
+        3
+    );
 }

@@ -18,7 +18,10 @@ struct Attempt {
 
 fn attempts() -> impl Strategy<Value = Vec<Attempt>> {
     prop::collection::vec(
-        (0..3usize, prop::collection::vec((0..4u8, 0..3u8, 0..4u8), 1..4))
+        (
+            0..3usize,
+            prop::collection::vec((0..4u8, 0..3u8, 0..4u8), 1..4),
+        )
             .prop_map(|(writer, parts)| Attempt { writer, parts }),
         1..40,
     )

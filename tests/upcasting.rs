@@ -7,19 +7,26 @@ use retrace::log::Envelope;
 use serde_json::json;
 
 fn fixture() -> Vec<Envelope> {
-    let text = std::fs::read_to_string("tests/fixtures/log-schema-v1.json").expect("fixture present");
+    let text =
+        std::fs::read_to_string("tests/fixtures/log-schema-v1.json").expect("fixture present");
     serde_json::from_str(&text).expect("fixture parses")
 }
 
 fn upcast_all() -> Vec<Envelope> {
-    fixture().into_iter().map(|e| schemas().upcast(e).expect("old events upcast")).collect()
+    fixture()
+        .into_iter()
+        .map(|e| schemas().upcast(e).expect("old events upcast"))
+        .collect()
 }
 
 #[test]
 fn case_opened_v1_moves_its_fields_into_attributes() {
     let opened: CaseOpened = upcast_all()[0].payload().unwrap();
     assert_eq!(opened.case, "17");
-    assert_eq!(opened.attributes.get("customer"), Some(&json!("Bianchi srl")));
+    assert_eq!(
+        opened.attributes.get("customer"),
+        Some(&json!("Bianchi srl"))
+    );
     assert_eq!(opened.attributes.get("priority"), Some(&json!("high")));
     assert_eq!(opened.attributes.len(), 3);
 }
@@ -29,7 +36,11 @@ fn activity_v1_runs_the_whole_chain_to_v3() {
     let events = upcast_all();
     assert_eq!(events[1].schema, ActivityRecorded::SCHEMA);
     let a: ActivityRecorded = events[1].payload().unwrap();
-    assert_eq!(a.resource.as_deref(), Some("value 1"), "user became resource (v1→v2)");
+    assert_eq!(
+        a.resource.as_deref(),
+        Some("value 1"),
+        "user became resource (v1→v2)"
+    );
     assert_eq!(a.hours, Some(0.75), "45 minutes became 0.75 hours (v2→v3)");
 }
 
@@ -43,7 +54,13 @@ fn activity_v2_runs_only_the_last_step() {
 #[test]
 fn case_closed_v1_gets_an_unknown_outcome() {
     let c: CaseClosed = upcast_all()[3].payload().unwrap();
-    assert_eq!(c, CaseClosed { case: "17".into(), outcome: None });
+    assert_eq!(
+        c,
+        CaseClosed {
+            case: "17".into(),
+            outcome: None
+        }
+    );
 }
 
 #[test]
@@ -51,9 +68,18 @@ fn upcasting_keeps_the_envelope_and_never_touches_the_stored_form() {
     let before = fixture();
     let after = upcast_all();
     for (b, a) in before.iter().zip(&after) {
-        assert_eq!((b.seq, &b.stream, b.version, &b.id), (a.seq, &a.stream, a.version, &a.id));
-        assert_eq!((b.occurred_at, b.recorded_at), (a.occurred_at, a.recorded_at));
-        assert_eq!((&b.correlation, &b.causation), (&a.correlation, &a.causation));
+        assert_eq!(
+            (b.seq, &b.stream, b.version, &b.id),
+            (a.seq, &a.stream, a.version, &a.id)
+        );
+        assert_eq!(
+            (b.occurred_at, b.recorded_at),
+            (a.occurred_at, a.recorded_at)
+        );
+        assert_eq!(
+            (&b.correlation, &b.causation),
+            (&a.correlation, &a.causation)
+        );
     }
     assert_eq!(before, fixture(), "reading must not change the fixture");
 }
@@ -65,12 +91,24 @@ fn an_event_from_a_newer_build_is_refused_with_a_clear_message() {
     let err = schemas().upcast(e).unwrap_err();
     assert!(matches!(err, UpcastError::SchemaTooNew { .. }));
     let msg = err.to_string();
-    assert!(msg.contains("newer") || msg.contains("update Retrace"), "message tells what to do: {msg}");
+    assert!(
+        msg.contains("newer") || msg.contains("update Retrace"),
+        "message tells what to do: {msg}"
+    );
 }
 
 #[test]
 fn every_declared_type_is_at_its_payload_schema() {
-    assert_eq!(schemas().current(CaseOpened::TYPE), Some(CaseOpened::SCHEMA));
-    assert_eq!(schemas().current(ActivityRecorded::TYPE), Some(ActivityRecorded::SCHEMA));
-    assert_eq!(schemas().current(CaseClosed::TYPE), Some(CaseClosed::SCHEMA));
+    assert_eq!(
+        schemas().current(CaseOpened::TYPE),
+        Some(CaseOpened::SCHEMA)
+    );
+    assert_eq!(
+        schemas().current(ActivityRecorded::TYPE),
+        Some(ActivityRecorded::SCHEMA)
+    );
+    assert_eq!(
+        schemas().current(CaseClosed::TYPE),
+        Some(CaseClosed::SCHEMA)
+    );
 }

@@ -14,7 +14,10 @@ mod wasm {
     const PER_CASE: u64 = 5;
 
     fn now() -> f64 {
-        web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+        web_sys::window()
+            .and_then(|w| w.performance())
+            .map(|p| p.now())
+            .unwrap_or(0.0)
     }
 
     fn err(e: impl std::fmt::Display) -> JsValue {
@@ -33,8 +36,14 @@ mod wasm {
             "hours": ((n % 13) as f64) * 0.25,
             "attributes": {},
         });
-        let event = NewEvent::new(format!("ev-{n}"), "ActivityRecorded", 3, 1_700_000_000_000 + n as i64 * 60_000, &data)
-            .correlated(format!("{case}"));
+        let event = NewEvent::new(
+            format!("ev-{n}"),
+            "ActivityRecorded",
+            3,
+            1_700_000_000_000 + n as i64 * 60_000,
+            &data,
+        )
+        .correlated(format!("{case}"));
         (format!("case-{case}"), event)
     }
 
@@ -47,7 +56,9 @@ mod wasm {
                     let (stream, event) = workload_event(n);
                     match parts.last_mut() {
                         Some(p) if p.stream == stream => p.events.push(event),
-                        _ => parts.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event])),
+                        _ => {
+                            parts.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event]))
+                        }
                     }
                 }
                 parts
@@ -115,7 +126,11 @@ mod wasm {
             let Some(last) = page.last() else { break };
             from = last.seq + 1;
             count += page.len() as u64;
-            checksum = checksum.wrapping_add(page.iter().map(|e| e.version + e.data.len() as u64).sum::<u64>());
+            checksum = checksum.wrapping_add(
+                page.iter()
+                    .map(|e| e.version + e.data.len() as u64)
+                    .sum::<u64>(),
+            );
         }
         let ms = now() - t0;
         store.close();

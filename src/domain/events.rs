@@ -87,7 +87,8 @@ fn object(v: Value) -> Result<Map<String, Value>, String> {
 }
 
 fn take(m: &mut Map<String, Value>, field: &str) -> Result<Value, String> {
-    m.remove(field).ok_or_else(|| format!("missing field `{field}`"))
+    m.remove(field)
+        .ok_or_else(|| format!("missing field `{field}`"))
 }
 
 /// `CaseOpened` v1 → v2: the fixed fields move into `attributes`.
@@ -119,7 +120,8 @@ fn activity_v2_to_v3(v: Value) -> Result<Value, String> {
         Some(other) => return Err(format!("`minutes` should be a number, found {other}")),
     };
     m.insert("hours".into(), hours);
-    m.entry("attributes").or_insert_with(|| Value::Object(Map::new()));
+    m.entry("attributes")
+        .or_insert_with(|| Value::Object(Map::new()));
     Ok(Value::Object(m))
 }
 
@@ -135,12 +137,20 @@ pub fn schemas() -> &'static Schemas {
     static TABLE: OnceLock<Schemas> = OnceLock::new();
     TABLE.get_or_init(|| {
         Schemas::new()
-            .declare(CaseOpened::TYPE, CaseOpened::SCHEMA, &[case_opened_v1_to_v2])
+            .declare(
+                CaseOpened::TYPE,
+                CaseOpened::SCHEMA,
+                &[case_opened_v1_to_v2],
+            )
             .declare(
                 ActivityRecorded::TYPE,
                 ActivityRecorded::SCHEMA,
                 &[activity_v1_to_v2, activity_v2_to_v3],
             )
-            .declare(CaseClosed::TYPE, CaseClosed::SCHEMA, &[case_closed_v1_to_v2])
+            .declare(
+                CaseClosed::TYPE,
+                CaseClosed::SCHEMA,
+                &[case_closed_v1_to_v2],
+            )
     })
 }

@@ -45,7 +45,9 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Vec<Envelope>, CodecError> {
             found,
             known: SEGMENT_FORMAT,
         }),
-        Some(&found) => Err(CodecError::Corrupt(format!("unknown segment format {found}"))),
+        Some(&found) => Err(CodecError::Corrupt(format!(
+            "unknown segment format {found}"
+        ))),
     }
 }
 
@@ -63,10 +65,11 @@ mod tests {
             schema: 3,
             occurred_at: 1_700_000_000_000 + seq as i64 * 60_000,
             recorded_at: 1_800_000_000_000,
-            correlation: (seq % 2 == 0).then(|| "case-1".to_string()),
+            correlation: seq.is_multiple_of(2).then(|| "case-1".to_string()),
             causation: None,
-            data: r#"{"case":"c1","activity":"Triage","resource":"ana","hours":1.5,"attributes":{}}"#
-                .into(),
+            data:
+                r#"{"case":"c1","activity":"Triage","resource":"ana","hours":1.5,"attributes":{}}"#
+                    .into(),
         }
     }
 
@@ -82,7 +85,10 @@ mod tests {
         let events: Vec<_> = (1..=100).map(event).collect();
         let binary = encode_segment(&events).len();
         let json = serde_json::to_vec(&events).unwrap().len();
-        assert!(binary < json * 3 / 4, "binary {binary} bytes vs JSON {json} bytes");
+        assert!(
+            binary < json * 3 / 4,
+            "binary {binary} bytes vs JSON {json} bytes"
+        );
     }
 
     #[test]
@@ -91,7 +97,10 @@ mod tests {
         bytes[0] = SEGMENT_FORMAT + 1;
         assert_eq!(
             decode_segment(&bytes),
-            Err(CodecError::FormatTooNew { found: SEGMENT_FORMAT + 1, known: SEGMENT_FORMAT })
+            Err(CodecError::FormatTooNew {
+                found: SEGMENT_FORMAT + 1,
+                known: SEGMENT_FORMAT
+            })
         );
     }
 

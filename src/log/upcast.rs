@@ -83,7 +83,13 @@ impl Schemas {
             "`{event_type}` at schema {current} needs {} upcasters",
             current - 1
         );
-        self.types.insert(event_type.to_owned(), TypeSchema { current, steps: steps.to_vec() });
+        self.types.insert(
+            event_type.to_owned(),
+            TypeSchema {
+                current,
+                steps: steps.to_vec(),
+            },
+        );
         self
     }
 
@@ -101,7 +107,10 @@ impl Schemas {
     /// the current schema is returned untouched, without parsing its payload.
     pub fn upcast(&self, mut event: Envelope) -> Result<Envelope, UpcastError> {
         let Some(ty) = self.types.get(&event.event_type) else {
-            return Err(UpcastError::UnknownType { seq: event.seq, event_type: event.event_type });
+            return Err(UpcastError::UnknownType {
+                seq: event.seq,
+                event_type: event.event_type,
+            });
         };
         if event.schema == ty.current {
             return Ok(event);
@@ -142,7 +151,11 @@ mod tests {
         Ok(v)
     }
     fn a_to_c(mut v: Value) -> Result<Value, String> {
-        let a = v.as_object_mut().ok_or("not an object")?.remove("a").ok_or("no field a")?;
+        let a = v
+            .as_object_mut()
+            .ok_or("not an object")?
+            .remove("a")
+            .ok_or("no field a")?;
         v["c"] = a;
         Ok(v)
     }
@@ -164,20 +177,28 @@ mod tests {
     }
 
     fn table() -> Schemas {
-        Schemas::new().declare("T", 3, &[add_b, a_to_c]).declare("U", 1, &[])
+        Schemas::new()
+            .declare("T", 3, &[add_b, a_to_c])
+            .declare("U", 1, &[])
     }
 
     #[test]
     fn a_chain_runs_every_step_in_order() {
         let out = table().upcast(env("T", 1, r#"{"a":1}"#)).unwrap();
         assert_eq!(out.schema, 3);
-        assert_eq!(serde_json::from_str::<Value>(&out.data).unwrap(), json!({"b":2,"c":1}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&out.data).unwrap(),
+            json!({"b":2,"c":1})
+        );
     }
 
     #[test]
     fn a_chain_starts_where_the_event_is() {
         let out = table().upcast(env("T", 2, r#"{"a":5}"#)).unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&out.data).unwrap(), json!({"c":5}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&out.data).unwrap(),
+            json!({"c":5})
+        );
     }
 
     #[test]
@@ -190,15 +211,25 @@ mod tests {
     fn newer_schemas_and_unknown_types_are_refused() {
         assert!(matches!(
             table().upcast(env("T", 4, "{}")),
-            Err(UpcastError::SchemaTooNew { found: 4, known: 3, .. })
+            Err(UpcastError::SchemaTooNew {
+                found: 4,
+                known: 3,
+                ..
+            })
         ));
-        assert!(matches!(table().upcast(env("V", 1, "{}")), Err(UpcastError::UnknownType { .. })));
+        assert!(matches!(
+            table().upcast(env("V", 1, "{}")),
+            Err(UpcastError::UnknownType { .. })
+        ));
     }
 
     #[test]
     fn a_malformed_old_payload_names_the_step() {
         let err = table().upcast(env("T", 2, r#"{"x":1}"#)).unwrap_err();
-        assert!(matches!(err, UpcastError::Malformed { schema: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, UpcastError::Malformed { schema: 2, .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("no field a"));
     }
 

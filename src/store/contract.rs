@@ -26,9 +26,15 @@ fn events(range: std::ops::Range<u64>) -> Vec<NewEvent> {
 /// Appended events come back in order with contiguous positions.
 pub async fn appended_events_read_back_in_order<S: EventStore>(store: S) {
     assert_eq!(store.head().await.unwrap(), 0, "a fresh store is empty");
-    let c = store.append("case-1", NoStream, events(0..3)).await.unwrap();
+    let c = store
+        .append("case-1", NoStream, events(0..3))
+        .await
+        .unwrap();
     assert_eq!((c.first_seq, c.last_seq), (1, 3));
-    let c = store.append("case-2", NoStream, events(3..5)).await.unwrap();
+    let c = store
+        .append("case-2", NoStream, events(3..5))
+        .await
+        .unwrap();
     assert_eq!((c.first_seq, c.last_seq), (4, 5));
     let all = store.read_all(1, 100).await.unwrap();
     let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
@@ -45,17 +51,31 @@ pub async fn appended_events_read_back_in_order<S: EventStore>(store: S) {
         ]
     );
     assert_eq!(all[3].id, "ev-3");
-    assert_eq!(all[3].data, event(3).data, "payload comes back byte for byte");
+    assert_eq!(
+        all[3].data,
+        event(3).data,
+        "payload comes back byte for byte"
+    );
     assert_eq!(store.head().await.unwrap(), 5);
 }
 
 /// `NoStream` on an existing stream is a conflict carrying the actual version.
 pub async fn no_stream_on_an_existing_stream_conflicts<S: EventStore>(store: S) {
-    store.append("case-1", NoStream, events(0..2)).await.unwrap();
-    let err = store.append("case-1", NoStream, events(2..3)).await.unwrap_err();
+    store
+        .append("case-1", NoStream, events(0..2))
+        .await
+        .unwrap();
+    let err = store
+        .append("case-1", NoStream, events(2..3))
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
-        StoreError::Conflict { stream: "case-1".into(), expected: NoStream, actual: Some(2) }
+        StoreError::Conflict {
+            stream: "case-1".into(),
+            expected: NoStream,
+            actual: Some(2)
+        }
     );
     assert_eq!(store.head().await.unwrap(), 2, "a conflict writes nothing");
 }
@@ -65,11 +85,21 @@ pub async fn exact_version_is_checked<S: EventStore>(store: S) {
     store.append("s", NoStream, events(0..2)).await.unwrap();
     let err = store.append("s", Exact(1), events(2..3)).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { actual: Some(2), expected: Exact(1), .. }),
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(2),
+                expected: Exact(1),
+                ..
+            }
+        ),
         "stale expected version must conflict, got {err:?}"
     );
     let err = store.append("t", Exact(0), events(2..3)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { actual: None, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { actual: None, .. }),
+        "{err:?}"
+    );
     store.append("s", Exact(2), events(2..3)).await.unwrap();
     assert_eq!(store.stream_version("s").await.unwrap(), Some(3));
     assert_eq!(store.stream_version("t").await.unwrap(), None);
@@ -92,8 +122,15 @@ pub async fn a_batch_is_all_or_nothing<S: EventStore>(store: S) {
         ])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { ref stream, .. } if stream == "b"), "{err:?}");
-    assert_eq!(store.head().await.unwrap(), 1, "the passing part of a failed batch must not land");
+    assert!(
+        matches!(err, StoreError::Conflict { ref stream, .. } if stream == "b"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.head().await.unwrap(),
+        1,
+        "the passing part of a failed batch must not land"
+    );
     assert_eq!(store.stream_version("a").await.unwrap(), None);
 
     let c = store
@@ -106,14 +143,23 @@ pub async fn a_batch_is_all_or_nothing<S: EventStore>(store: S) {
         .unwrap();
     assert_eq!((c.first_seq, c.last_seq), (2, 6));
     let a = store.read_stream("a", 1, 100).await.unwrap();
-    assert_eq!(a.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3, 4, 6]);
+    assert_eq!(
+        a.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        a.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4, 6]
+    );
 }
 
 /// `read_all` pages through the log by `from_seq` and `limit`.
 pub async fn read_all_pages_through_the_log<S: EventStore>(store: S) {
     for i in 0..10 {
-        store.append(&format!("s{}", i % 3), Any, events(i * 7..i * 7 + 7)).await.unwrap();
+        store
+            .append(&format!("s{}", i % 3), Any, events(i * 7..i * 7 + 7))
+            .await
+            .unwrap();
     }
     let mut from = 1;
     let mut seen = Vec::new();
@@ -134,13 +180,26 @@ pub async fn read_all_pages_through_the_log<S: EventStore>(store: S) {
 /// `read_stream` returns one stream's events from a version on.
 pub async fn read_stream_starts_at_a_version<S: EventStore>(store: S) {
     for i in 0..6 {
-        store.append(if i % 2 == 0 { "even" } else { "odd" }, Any, events(i * 2..i * 2 + 2)).await.unwrap();
+        store
+            .append(
+                if i % 2 == 0 { "even" } else { "odd" },
+                Any,
+                events(i * 2..i * 2 + 2),
+            )
+            .await
+            .unwrap();
     }
     let odd = store.read_stream("odd", 3, 100).await.unwrap();
-    assert_eq!(odd.iter().map(|e| e.version).collect::<Vec<_>>(), vec![3, 4, 5, 6]);
+    assert_eq!(
+        odd.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
     assert!(odd.iter().all(|e| e.stream == "odd"));
     let two = store.read_stream("odd", 2, 2).await.unwrap();
-    assert_eq!(two.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(
+        two.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
     assert!(store.read_stream("none", 1, 10).await.unwrap().is_empty());
 }
 

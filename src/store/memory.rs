@@ -39,7 +39,9 @@ impl EventStore for MemoryStore {
         self.clock.set(self.clock.get() + 1);
         let placed = {
             let streams = self.streams.borrow();
-            place_batch(batch, head, self.clock.get(), |s| streams.get(s).map(|v| v.len() as u64))?
+            place_batch(batch, head, self.clock.get(), |s| {
+                streams.get(s).map(|v| v.len() as u64)
+            })?
         };
         let mut streams = self.streams.borrow_mut();
         let mut events = self.events.borrow_mut();
@@ -47,7 +49,10 @@ impl EventStore for MemoryStore {
             streams.entry(e.stream.clone()).or_default().push(e.seq);
             events.push(e);
         }
-        Ok(Committed { first_seq: head + 1, last_seq: events.len() as u64 })
+        Ok(Committed {
+            first_seq: head + 1,
+            last_seq: events.len() as u64,
+        })
     }
 
     async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
@@ -64,9 +69,16 @@ impl EventStore for MemoryStore {
     ) -> Result<Vec<Envelope>, StoreError> {
         let streams = self.streams.borrow();
         let events = self.events.borrow();
-        let Some(seqs) = streams.get(stream) else { return Ok(Vec::new()) };
+        let Some(seqs) = streams.get(stream) else {
+            return Ok(Vec::new());
+        };
         let start = (from_version.max(1) - 1) as usize;
-        Ok(seqs.iter().skip(start).take(limit).map(|&s| events[(s - 1) as usize].clone()).collect())
+        Ok(seqs
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|&s| events[(s - 1) as usize].clone())
+            .collect())
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {

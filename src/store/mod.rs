@@ -53,8 +53,16 @@ pub struct StreamAppend {
 
 impl StreamAppend {
     /// Events for `stream` under `expected`.
-    pub fn new(stream: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
-        StreamAppend { stream: stream.into(), expected, events }
+    pub fn new(
+        stream: impl Into<String>,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Self {
+        StreamAppend {
+            stream: stream.into(),
+            expected,
+            events,
+        }
     }
 }
 
@@ -142,7 +150,8 @@ pub trait EventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Committed, StoreError> {
-        self.append_batch(vec![StreamAppend::new(stream, expected, events)]).await
+        self.append_batch(vec![StreamAppend::new(stream, expected, events)])
+            .await
     }
 
     /// Up to `limit` events with `seq >= from_seq`, in order.
@@ -182,7 +191,11 @@ pub fn place_batch(
             None => lookup(&append.stream),
         };
         if !append.expected.admits(actual) {
-            return Err(StoreError::Conflict { stream: append.stream, expected: append.expected, actual });
+            return Err(StoreError::Conflict {
+                stream: append.stream,
+                expected: append.expected,
+                actual,
+            });
         }
         let mut version = actual.unwrap_or(0);
         for event in append.events {

@@ -69,9 +69,14 @@ impl StreamTable {
     /// Keys of the segments holding `stream`'s events with version ≥
     /// `from_version`, in order.
     pub fn segments_from(&self, stream: &str, from_version: u64) -> &[(u64, u64)] {
-        let Some(entry) = self.streams.get(stream) else { return &[] };
+        let Some(entry) = self.streams.get(stream) else {
+            return &[];
+        };
         // The last segment starting at or before `from_version` holds it.
-        let start = entry.segments.partition_point(|&(_, first)| first <= from_version).saturating_sub(1);
+        let start = entry
+            .segments
+            .partition_point(|&(_, first)| first <= from_version)
+            .saturating_sub(1);
         &entry.segments[start..]
     }
 
@@ -102,7 +107,9 @@ mod tests {
         items
             .iter()
             .enumerate()
-            .map(|(i, (s, v))| event(first_seq + i as u64).into_envelope(first_seq + i as u64, s, *v, 0))
+            .map(|(i, (s, v))| {
+                event(first_seq + i as u64).into_envelope(first_seq + i as u64, s, *v, 0)
+            })
             .collect()
     }
 
@@ -111,7 +118,10 @@ mod tests {
         let mut t = StreamTable::new();
         t.apply_segment(3, &seg(1, &[("a", 1), ("b", 1), ("a", 2)]));
         t.apply_segment(4, &seg(4, &[("a", 3)]));
-        assert_eq!((t.version("a"), t.version("b"), t.version("c")), (Some(3), Some(1), None));
+        assert_eq!(
+            (t.version("a"), t.version("b"), t.version("c")),
+            (Some(3), Some(1), None)
+        );
         assert_eq!(t.head(), 4);
     }
 
@@ -121,12 +131,21 @@ mod tests {
         t.apply_segment(2, &seg(1, &[("a", 1), ("a", 2)]));
         t.apply_segment(3, &seg(3, &[("a", 3)]));
         t.apply_segment(5, &seg(4, &[("b", 1), ("a", 4)]));
-        let keys = |from| t.segments_from("a", from).iter().map(|s| s.0).collect::<Vec<_>>();
+        let keys = |from| {
+            t.segments_from("a", from)
+                .iter()
+                .map(|s| s.0)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys(1), vec![2, 3, 5]);
         assert_eq!(keys(2), vec![2, 3, 5], "version 2 lives in segment 2");
         assert_eq!(keys(3), vec![3, 5]);
         assert_eq!(keys(4), vec![5]);
-        assert_eq!(keys(9), vec![5], "past the end: only the last segment is looked at");
+        assert_eq!(
+            keys(9),
+            vec![5],
+            "past the end: only the last segment is looked at"
+        );
         assert!(t.segments_from("zz", 1).is_empty());
     }
 
@@ -138,6 +157,9 @@ mod tests {
         let bytes = t.checkpoint();
         assert_eq!(t.since_checkpoint(), 0);
         assert_eq!(StreamTable::from_checkpoint(&bytes), Some(t));
-        assert_eq!(StreamTable::from_checkpoint(&bytes[..bytes.len() / 2]), None);
+        assert_eq!(
+            StreamTable::from_checkpoint(&bytes[..bytes.len() / 2]),
+            None
+        );
     }
 }

@@ -18,14 +18,19 @@ pub struct LogReport {
 impl fmt::Display for LogReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.problem {
-            None => write!(f, "{} events in {} streams; seq and versions contiguous", self.events, self.streams),
+            None => write!(
+                f,
+                "{} events in {} streams; seq and versions contiguous",
+                self.events, self.streams
+            ),
             Some(p) => write!(f, "problem after {} events: {p}", self.events),
         }
     }
 }
 
 /// Read the whole log `batch` events at a time and check that `seq` runs
-/// 1, 2, 3, … and every stream's versions run 1, 2, 3, …
+/// 1, 2, 3, …, every stream's versions run 1, 2, 3, …, and every event can be
+/// read by this build (known type, schema not newer, old payloads upcast).
 pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogReport, StoreError> {
     let mut versions: HashMap<String, u64> = HashMap::new();
     let mut expected_seq = 1u64;
@@ -40,15 +45,33 @@ pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogRep
             } else {
                 let v = versions.entry(e.stream.clone()).or_insert(0);
                 *v += 1;
-                (e.version != *v).then(|| format!("stream {} expected version {}, found {}", e.stream, v, e.version))
+                if e.version != *v {
+                    Some(format!(
+                        "stream {} expected version {}, found {}",
+                        e.stream, v, e.version
+                    ))
+                } else {
+                    crate::domain::schemas()
+                        .upcast(e)
+                        .err()
+                        .map(|err| err.to_string())
+                }
             };
             if problem.is_some() {
-                return Ok(LogReport { events: expected_seq - 1, streams: versions.len(), problem });
+                return Ok(LogReport {
+                    events: expected_seq - 1,
+                    streams: versions.len(),
+                    problem,
+                });
             }
             expected_seq += 1;
         }
     }
-    Ok(LogReport { events: expected_seq - 1, streams: versions.len(), problem: None })
+    Ok(LogReport {
+        events: expected_seq - 1,
+        streams: versions.len(),
+        problem: None,
+    })
 }
 
 #[cfg(test)]
@@ -60,12 +83,32 @@ mod tests {
     use futures::executor::block_on;
 
     #[test]
+    fn an_event_this_build_cannot_read_is_reported() {
+        let store = MemoryStore::new();
+        block_on(store.append("s", ExpectedVersion::Any, vec![event(0)])).unwrap();
+        let mut future = event(1);
+        future.schema = 99;
+        block_on(store.append("s", ExpectedVersion::Any, vec![future])).unwrap();
+        let report = block_on(verify_log(&store, 7)).unwrap();
+        assert_eq!(report.events, 1);
+        assert!(report.problem.unwrap().contains("schema 99"));
+    }
+
+    #[test]
     fn a_healthy_log_verifies() {
         let store = MemoryStore::new();
         for i in 0..30 {
-            block_on(store.append(&format!("s{}", i % 4), ExpectedVersion::Any, vec![event(i)])).unwrap();
+            block_on(store.append(&format!("s{}", i % 4), ExpectedVersion::Any, vec![event(i)]))
+                .unwrap();
         }
         let report = block_on(verify_log(&store, 7)).unwrap();
-        assert_eq!(report, LogReport { events: 30, streams: 4, problem: None });
+        assert_eq!(
+            report,
+            LogReport {
+                events: 30,
+                streams: 4,
+                problem: None
+            }
+        );
     }
 }

@@ -44,10 +44,20 @@ pub fn LogPanel() -> impl IntoView {
                 CaseOpened::TYPE,
                 CaseOpened::SCHEMA,
                 js_sys::Date::now() as i64,
-                &CaseOpened { case: case.clone(), attributes },
+                &CaseOpened {
+                    case: case.clone(),
+                    attributes,
+                },
             )
             .correlated(case.clone());
-            match store.append(&format!("case-{case}"), ExpectedVersion::NoStream, vec![event]).await {
+            match store
+                .append(
+                    &format!("case-{case}"),
+                    ExpectedVersion::NoStream,
+                    vec![event],
+                )
+                .await
+            {
                 Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
                 Err(e) => log.fail(e),
             }

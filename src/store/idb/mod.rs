@@ -41,8 +41,8 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    BroadcastChannel, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest,
-    IdbTransaction, IdbTransactionMode, IdbVersionChangeEvent, MessageEvent,
+    BroadcastChannel, IdbDatabase, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest, IdbTransaction,
+    IdbTransactionMode, IdbVersionChangeEvent, MessageEvent,
 };
 
 /// The database version this build creates and reads.
@@ -60,6 +60,8 @@ const HEAD: &str = "head";
 const TABLE: &str = "table";
 /// How many events may pass between checkpoints of the stream table.
 pub const CHECKPOINT_EVERY: u64 = 50_000;
+
+type Listener = Closure<dyn FnMut(MessageEvent)>;
 
 struct Pending {
     batch: Vec<StreamAppend>,
@@ -86,7 +88,7 @@ pub struct IdbStore {
     writing: Cell<bool>,
     closed: Rc<Cell<bool>>,
     channel: Option<BroadcastChannel>,
-    listeners: RefCell<Vec<Closure<dyn FnMut(MessageEvent)>>>,
+    listeners: RefCell<Vec<Listener>>,
     _on_version_change: Closure<dyn FnMut(web_sys::Event)>,
 }
 
@@ -95,7 +97,8 @@ fn number(v: &JsValue) -> u64 {
 }
 
 fn store_of(tx: &IdbTransaction, name: &str) -> Result<IdbObjectStore, StoreError> {
-    tx.object_store(name).map_err(|e| js_error(e, "opening an object store"))
+    tx.object_store(name)
+        .map_err(|e| js_error(e, "opening an object store"))
 }
 
 impl IdbStore {
@@ -136,8 +139,11 @@ impl IdbStore {
     /// Call `on_head` with the new head whenever another tab commits to this log.
     pub fn on_remote_commit(&self, mut on_head: impl FnMut(u64) + 'static) {
         let Some(channel) = &self.channel else { return };
-        let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| on_head(number(&ev.data())));
-        let _ = channel.add_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
+        let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            on_head(number(&ev.data()))
+        });
+        let _ =
+            channel.add_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
         self.listeners.borrow_mut().push(listener);
     }
 
@@ -150,11 +156,18 @@ impl IdbStore {
         }
     }
 
-    fn transaction(&self, stores: &[&str], mode: IdbTransactionMode) -> Result<IdbTransaction, StoreError> {
+    fn transaction(
+        &self,
+        stores: &[&str],
+        mode: IdbTransactionMode,
+    ) -> Result<IdbTransaction, StoreError> {
         if self.closed.get() {
             return Err(StoreError::Closed);
         }
-        let names = stores.iter().map(|s| JsValue::from_str(s)).collect::<Array>();
+        let names = stores
+            .iter()
+            .map(|s| JsValue::from_str(s))
+            .collect::<Array>();
         self.db
             .transaction_with_str_sequence_and_mode(&names, mode)
             .map_err(|e| js_error(e, "starting a transaction"))
@@ -163,25 +176,40 @@ impl IdbStore {
     /// The stream table, current as of `head`, read inside `tx` (which must
     /// cover `segments` and `stream_table`). Loads the checkpoint on first
     /// use and reads only the segments written since.
-    async fn current_table(&self, tx: &IdbTransaction, head: u64) -> Result<StreamTable, StoreError> {
-        let mut table = match self.table.borrow_mut().take() {
+    async fn current_table(
+        &self,
+        tx: &IdbTransaction,
+        head: u64,
+    ) -> Result<StreamTable, StoreError> {
+        let cached = self.table.borrow_mut().take();
+        let mut table = match cached {
             Some(t) if t.head() <= head => t,
             _ => {
-                let req = store_of(tx, STREAM_TABLE)?.get(&TABLE.into()).map_err(|e| js_error(e, "reading the stream table"))?;
+                let req = store_of(tx, STREAM_TABLE)?
+                    .get(&TABLE.into())
+                    .map_err(|e| js_error(e, "reading the stream table"))?;
                 let value = done(&req, "reading the stream table").await?;
                 let checkpoint = value.dyn_into::<Uint8Array>().ok().map(|b| b.to_vec());
                 // A damaged checkpoint is rebuilt from the log: it is only a cache.
-                checkpoint.and_then(|b| StreamTable::from_checkpoint(&b)).filter(|t| t.head() <= head).unwrap_or_default()
+                checkpoint
+                    .and_then(|b| StreamTable::from_checkpoint(&b))
+                    .filter(|t| t.head() <= head)
+                    .unwrap_or_default()
             }
         };
         let segments = store_of(tx, SEGMENTS)?;
         while table.head() < head {
             let range = IdbKeyRange::lower_bound(&JsValue::from_f64((table.head() + 1) as f64))
                 .map_err(|e| js_error(e, "reading the tail"))?;
-            let req = segments.get_all_with_key_and_limit(&range, 64).map_err(|e| js_error(e, "reading the tail"))?;
+            let req = segments
+                .get_all_with_key_and_limit(&range, 64)
+                .map_err(|e| js_error(e, "reading the tail"))?;
             let page: Array = done(&req, "reading the tail").await?.unchecked_into();
             if page.length() == 0 {
-                return Err(StoreError::Storage(format!("the log's head is {head} but its segments end at {}", table.head())));
+                return Err(StoreError::Storage(format!(
+                    "the log's head is {head} but its segments end at {}",
+                    table.head()
+                )));
             }
             for value in page.iter() {
                 let events = decode_segment(&Uint8Array::new(&value).to_vec())?;
@@ -194,14 +222,22 @@ impl IdbStore {
     }
 
     async fn read_head(&self, meta: &IdbObjectStore) -> Result<u64, StoreError> {
-        let req = meta.get(&HEAD.into()).map_err(|e| js_error(e, "reading the head"))?;
+        let req = meta
+            .get(&HEAD.into())
+            .map_err(|e| js_error(e, "reading the head"))?;
         Ok(number(&done(&req, "reading the head").await?))
     }
 
     /// Write one group of appends in one transaction. Returns each append's
     /// own outcome, or the transaction's error for all of them.
-    async fn write_group(&self, batches: Vec<Vec<StreamAppend>>) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
-        let tx = self.transaction(&[META, SEGMENTS, STREAM_TABLE], IdbTransactionMode::Readwrite)?;
+    async fn write_group(
+        &self,
+        batches: Vec<Vec<StreamAppend>>,
+    ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
+        let tx = self.transaction(
+            &[META, SEGMENTS, STREAM_TABLE],
+            IdbTransactionMode::Readwrite,
+        )?;
         let meta = store_of(&tx, META)?;
         let head = self.read_head(&meta).await?;
         let mut table = self.current_table(&tx, head).await?;
@@ -222,7 +258,10 @@ impl IdbStore {
                         moved.insert(e.stream.clone(), e.version);
                     }
                     placed.extend(events);
-                    outcomes.push(Ok(Committed { first_seq: first, last_seq: next_head }));
+                    outcomes.push(Ok(Committed {
+                        first_seq: first,
+                        last_seq: next_head,
+                    }));
                 }
                 Err(e) => outcomes.push(Err(e)),
             }
@@ -233,7 +272,8 @@ impl IdbStore {
             store_of(&tx, SEGMENTS)?
                 .put_with_key(&Uint8Array::from(bytes.as_slice()), &key)
                 .map_err(|e| js_error(e, "writing a segment"))?;
-            meta.put_with_key(&key, &HEAD.into()).map_err(|e| js_error(e, "writing the head"))?;
+            meta.put_with_key(&key, &HEAD.into())
+                .map_err(|e| js_error(e, "writing the head"))?;
             table.apply_segment(next_head, &placed);
             if table.since_checkpoint() >= CHECKPOINT_EVERY {
                 let bytes = table.checkpoint();
@@ -258,7 +298,8 @@ impl IdbStore {
     /// previous read (segments are immutable, so they are still valid).
     fn take_read_ahead(&self, from_seq: u64, limit: usize) -> Vec<Envelope> {
         let mut ahead = self.read_ahead.borrow_mut();
-        let (Some(first), Some(last)) = (ahead.first().map(|e| e.seq), ahead.last().map(|e| e.seq)) else {
+        let (Some(first), Some(last)) = (ahead.first().map(|e| e.seq), ahead.last().map(|e| e.seq))
+        else {
             return Vec::new();
         };
         if from_seq < first || from_seq > last {
@@ -274,7 +315,10 @@ impl IdbStore {
 
     /// The table as of the current head, in a read-only transaction.
     async fn table_now(&self) -> Result<(IdbTransaction, StreamTable), StoreError> {
-        let tx = self.transaction(&[META, SEGMENTS, STREAM_TABLE], IdbTransactionMode::Readonly)?;
+        let tx = self.transaction(
+            &[META, SEGMENTS, STREAM_TABLE],
+            IdbTransactionMode::Readonly,
+        )?;
         let head = self.read_head(&store_of(&tx, META)?).await?;
         let table = self.current_table(&tx, head).await?;
         Ok((tx, table))
@@ -301,7 +345,8 @@ impl EventStore for IdbStore {
                 if group.is_empty() {
                     break;
                 }
-                let (batches, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|p| (p.batch, p.reply)).unzip();
+                let (batches, replies): (Vec<_>, Vec<_>) =
+                    group.into_iter().map(|p| (p.batch, p.reply)).unzip();
                 match self.write_group(batches).await {
                     Ok(outcomes) => {
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -316,7 +361,9 @@ impl EventStore for IdbStore {
                 }
             }
         }
-        outcome.await.unwrap_or_else(|_| Err(StoreError::Storage("the append was cancelled".into())))
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Storage("the append was cancelled".into())))
     }
 
     async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
@@ -334,8 +381,11 @@ impl EventStore for IdbStore {
         let mut page_size = 4u32;
         let (mut seen_segments, mut seen_events) = (0usize, 0usize);
         while out.len() < limit {
-            let range = IdbKeyRange::lower_bound(&JsValue::from_f64(lower as f64)).map_err(|e| js_error(e, "read"))?;
-            let req = segments.get_all_with_key_and_limit(&range, page_size).map_err(|e| js_error(e, "read"))?;
+            let range = IdbKeyRange::lower_bound(&JsValue::from_f64(lower as f64))
+                .map_err(|e| js_error(e, "read"))?;
+            let req = segments
+                .get_all_with_key_and_limit(&range, page_size)
+                .map_err(|e| js_error(e, "read"))?;
             let page: Array = done(&req, "reading the log").await?.unchecked_into();
             if page.length() == 0 {
                 break;
@@ -363,21 +413,33 @@ impl EventStore for IdbStore {
         Ok(out)
     }
 
-    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
         let from_version = from_version.max(1);
         let (tx, table) = self.table_now().await?;
-        let keys: Vec<JsValue> =
-            table.segments_from(stream, from_version).iter().map(|&(k, _)| JsValue::from_f64(k as f64)).collect();
+        let keys: Vec<JsValue> = table
+            .segments_from(stream, from_version)
+            .iter()
+            .map(|&(k, _)| JsValue::from_f64(k as f64))
+            .collect();
         self.keep_table(table);
         let segments = store_of(&tx, SEGMENTS)?;
         for chunk in keys.chunks(16) {
             let reqs = chunk
                 .iter()
-                .map(|k| segments.get(k).map_err(|e| js_error(e, "reading a segment")))
+                .map(|k| {
+                    segments
+                        .get(k)
+                        .map_err(|e| js_error(e, "reading a segment"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(last) = reqs.last() {
                 done(last, "reading a stream").await?;
@@ -387,7 +449,10 @@ impl EventStore for IdbStore {
                 let events = decode_segment(&Uint8Array::new(&value).to_vec())?;
                 let room = limit - out.len();
                 out.extend(
-                    events.into_iter().filter(|e| e.stream == stream && e.version >= from_version).take(room),
+                    events
+                        .into_iter()
+                        .filter(|e| e.stream == stream && e.version >= from_version)
+                        .take(room),
                 );
                 if out.len() >= limit {
                     return Ok(out);
@@ -414,13 +479,19 @@ impl EventStore for IdbStore {
 async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
     let factory = web_sys::window()
         .and_then(|w| w.indexed_db().ok().flatten())
-        .ok_or_else(|| StoreError::Storage("this browser offers no IndexedDB (is it a private window?)".into()))?;
-    let req = factory.open_with_u32(name, DB_VERSION).map_err(|e| js_error(e, "opening the log"))?;
+        .ok_or_else(|| {
+            StoreError::Storage("this browser offers no IndexedDB (is it a private window?)".into())
+        })?;
+    let req = factory
+        .open_with_u32(name, DB_VERSION)
+        .map_err(|e| js_error(e, "opening the log"))?;
     match open_request(&req, Some(upgrade)).await? {
         Ok(db) => Ok(db),
         Err(err) if err.as_ref().map(|e| e.name()) == Some("VersionError".into()) => {
             // Find out which version is there, to say so.
-            let probe = factory.open(name).map_err(|e| js_error(e, "opening the log"))?;
+            let probe = factory
+                .open(name)
+                .map_err(|e| js_error(e, "opening the log"))?;
             let found = match open_request(&probe, None).await? {
                 Ok(db) => {
                     let v = db.version() as u32;
@@ -429,7 +500,10 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
                 }
                 Err(_) => 0,
             };
-            Err(StoreError::NewerDatabase { found, known: DB_VERSION })
+            Err(StoreError::NewerDatabase {
+                found,
+                known: DB_VERSION,
+            })
         }
         Err(err) => Err(request::dom_error(err, "opening the log")),
     }
@@ -487,7 +561,10 @@ async fn open_request(
     let on_upgrade = {
         let req = req.clone();
         Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |ev: IdbVersionChangeEvent| {
-            let (Some(upgrade), Ok(db), Some(tx)) = (upgrade, req.result(), req.transaction()) else { return };
+            let (Some(upgrade), Ok(db), Some(tx)) = (upgrade, req.result(), req.transaction())
+            else {
+                return;
+            };
             let db: IdbDatabase = db.unchecked_into();
             if upgrade(&db, &tx, ev.old_version() as u32).is_err() {
                 let _ = tx.abort();
@@ -505,7 +582,10 @@ async fn open_request(
     on_blocked.forget();
     on_upgrade.forget();
     match outcome {
-        Opened::Success => Ok(Ok(req.result().map_err(|e| js_error(e, "opening the log"))?.unchecked_into())),
+        Opened::Success => Ok(Ok(req
+            .result()
+            .map_err(|e| js_error(e, "opening the log"))?
+            .unchecked_into())),
         Opened::Failed => Ok(Err(req.error().ok().flatten())),
         Opened::Blocked => Err(StoreError::UpgradeBlocked),
     }
@@ -537,9 +617,15 @@ pub async fn create_v1_database(name: &str, events: &[Envelope]) -> Result<(), S
         }
         Ok(())
     }
-    let factory = web_sys::window().and_then(|w| w.indexed_db().ok().flatten()).expect("IndexedDB");
-    let req = factory.open_with_u32(name, 1).map_err(|e| js_error(e, "v1"))?;
-    let db = open_request(&req, Some(v1_layout)).await?.map_err(|e| request::dom_error(e, "v1"))?;
+    let factory = web_sys::window()
+        .and_then(|w| w.indexed_db().ok().flatten())
+        .expect("IndexedDB");
+    let req = factory
+        .open_with_u32(name, 1)
+        .map_err(|e| js_error(e, "v1"))?;
+    let db = open_request(&req, Some(v1_layout))
+        .await?
+        .map_err(|e| request::dom_error(e, "v1"))?;
     let names = Array::of2(&META.into(), &SEGMENTS.into());
     let tx = db
         .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite)
@@ -547,8 +633,12 @@ pub async fn create_v1_database(name: &str, events: &[Envelope]) -> Result<(), S
     if let Some(last) = events.last() {
         let key = JsValue::from_f64(last.seq as f64);
         let bytes = encode_segment(events);
-        store_of(&tx, SEGMENTS)?.put_with_key(&Uint8Array::from(bytes.as_slice()), &key).map_err(|e| js_error(e, "v1"))?;
-        store_of(&tx, META)?.put_with_key(&key, &HEAD.into()).map_err(|e| js_error(e, "v1"))?;
+        store_of(&tx, SEGMENTS)?
+            .put_with_key(&Uint8Array::from(bytes.as_slice()), &key)
+            .map_err(|e| js_error(e, "v1"))?;
+        store_of(&tx, META)?
+            .put_with_key(&key, &HEAD.into())
+            .map_err(|e| js_error(e, "v1"))?;
     }
     committed(&tx, "writing a v1 log").await?;
     db.close();
