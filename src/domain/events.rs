@@ -79,6 +79,25 @@ impl CaseClosed {
     pub const SCHEMA: u32 = 2;
 }
 
+/// The process itself changed (the simulator's injected concept drift, or a
+/// change a user records): the moment shows in every chart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessChanged {
+    /// What changed, in a word: `resource_left`, `work_doubled`, `rework_added`.
+    pub kind: String,
+    /// What changed, in words.
+    pub description: String,
+}
+
+impl ProcessChanged {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ProcessChanged";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+    /// The stream process-level events go to.
+    pub const STREAM: &'static str = "process";
+}
+
 fn object(v: Value) -> Result<Map<String, Value>, String> {
     match v {
         Value::Object(m) => Ok(m),

@@ -1,5 +1,9 @@
 //! The work domain: cases (work orders, tickets) and what happens to them.
 
+pub mod calendar;
 pub mod events;
+pub mod fact;
+pub mod simulator;
 
-pub use events::{schemas, ActivityRecorded, CaseClosed, CaseOpened};
+pub use events::{schemas, ActivityRecorded, CaseClosed, CaseOpened, ProcessChanged};
+pub use fact::{decode, AttrValue, Fact, Recorded};

@@ -1,0 +1,126 @@
+//! Events decoded once, for every projection to read.
+
+use super::events::{ActivityRecorded, Attributes, CaseClosed, CaseOpened, ProcessChanged};
+use crate::log::upcast::UpcastError;
+use crate::log::Envelope;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// An attribute value in a form every projection can store (postcard has no
+/// free-form JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AttrValue {
+    /// Text, or anything that is neither a number nor a boolean.
+    Text(String),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl AttrValue {
+    /// From a JSON value: numbers and booleans keep their type; everything
+    /// else becomes text.
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        match v {
+            serde_json::Value::Number(n) => AttrValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::Bool(b) => AttrValue::Bool(*b),
+            serde_json::Value::String(s) => AttrValue::Text(s.clone()),
+            other => AttrValue::Text(other.to_string()),
+        }
+    }
+
+    /// The value as a number, if it is one.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            AttrValue::Number(n) => Some(*n),
+            AttrValue::Text(t) => t.trim().parse().ok(),
+            AttrValue::Bool(_) => None,
+        }
+    }
+
+    /// The value as text.
+    pub fn as_text(&self) -> String {
+        match self {
+            AttrValue::Text(t) => t.clone(),
+            AttrValue::Number(n) => format!("{n}"),
+            AttrValue::Bool(b) => format!("{b}"),
+        }
+    }
+}
+
+/// Attributes as sorted pairs.
+pub fn attributes(a: &Attributes) -> Vec<(String, AttrValue)> {
+    a.iter()
+        .map(|(k, v)| (k.clone(), AttrValue::from_json(v)))
+        .collect()
+}
+
+/// What an event says, decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    /// A case opened.
+    CaseOpened(CaseOpened),
+    /// Work was done on a case.
+    ActivityRecorded(ActivityRecorded),
+    /// A case closed.
+    CaseClosed(CaseClosed),
+    /// The process changed.
+    ProcessChanged(ProcessChanged),
+    /// An event the domain projections do not read (models, predictions, …).
+    Other,
+}
+
+/// An event in the log, decoded: its position, its domain time and its fact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    /// Global position.
+    pub seq: u64,
+    /// Domain time (UTC ms).
+    pub occurred_at: i64,
+    /// The stream it belongs to.
+    pub stream: String,
+    /// What it says.
+    pub fact: Fact,
+}
+
+/// Why an event could not be decoded.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum DecodeError {
+    /// Unknown type or newer schema.
+    #[error(transparent)]
+    Upcast(#[from] UpcastError),
+    /// The payload does not match its declared type.
+    #[error("event {seq} (`{event_type}`) has a payload that does not match its type: {reason}")]
+    Payload {
+        /// Position.
+        seq: u64,
+        /// Type name.
+        event_type: String,
+        /// What serde said.
+        reason: String,
+    },
+}
+
+/// Upcast and decode one event.
+pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
+    let e = super::schemas().upcast(e)?;
+    let bad = |err: serde_json::Error| DecodeError::Payload {
+        seq: e.seq,
+        event_type: e.event_type.clone(),
+        reason: err.to_string(),
+    };
+    let fact = match e.event_type.as_str() {
+        CaseOpened::TYPE => Fact::CaseOpened(e.payload().map_err(bad)?),
+        ActivityRecorded::TYPE => Fact::ActivityRecorded(e.payload().map_err(bad)?),
+        CaseClosed::TYPE => Fact::CaseClosed(e.payload().map_err(bad)?),
+        ProcessChanged::TYPE => Fact::ProcessChanged(e.payload().map_err(bad)?),
+        _ => Fact::Other,
+    };
+    Ok(Recorded {
+        seq: e.seq,
+        occurred_at: e.occurred_at,
+        stream: e.stream,
+        fact,
+    })
+}
