@@ -6,6 +6,7 @@
 
 pub mod domain;
 pub mod log;
+pub mod projection;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

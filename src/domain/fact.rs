@@ -67,8 +67,22 @@ pub enum Fact {
     CaseClosed(CaseClosed),
     /// The process changed.
     ProcessChanged(ProcessChanged),
-    /// An event the domain projections do not read (models, predictions, …).
-    Other,
+    /// An event the domain projections do not read (models, predictions, …),
+    /// by type name.
+    Other(String),
+}
+
+impl Fact {
+    /// The event type name.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Fact::CaseOpened(_) => CaseOpened::TYPE,
+            Fact::ActivityRecorded(_) => ActivityRecorded::TYPE,
+            Fact::CaseClosed(_) => CaseClosed::TYPE,
+            Fact::ProcessChanged(_) => ProcessChanged::TYPE,
+            Fact::Other(t) => t,
+        }
+    }
 }
 
 /// An event in the log, decoded: its position, its domain time and its fact.
@@ -115,7 +129,7 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
         ActivityRecorded::TYPE => Fact::ActivityRecorded(e.payload().map_err(bad)?),
         CaseClosed::TYPE => Fact::CaseClosed(e.payload().map_err(bad)?),
         ProcessChanged::TYPE => Fact::ProcessChanged(e.payload().map_err(bad)?),
-        _ => Fact::Other,
+        other => Fact::Other(other.to_owned()),
     };
     Ok(Recorded {
         seq: e.seq,

@@ -1,0 +1,255 @@
+//! Snapshots: a projection's state at a position, so boot replays only the
+//! tail of the log.
+//!
+//! A snapshot carries the projection's name, the code version of its fold,
+//! the `seq` it reflects, a checksum and the state in postcard bytes. On
+//! restore, one whose checksum fails or whose code version differs is
+//! ignored (with a note saying why) and that projection is rebuilt from the
+//! log — a snapshot is only ever a shortcut, never the truth.
+
+use super::{each_slot, Projection, ProjectionSet, Slot};
+use crate::store::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// A stored projection state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Projection name.
+    pub name: String,
+    /// The projection's code version when it was written.
+    pub code_version: u32,
+    /// The last `seq` the state reflects.
+    pub seq: u64,
+    /// FNV-1a 64 of `bytes`.
+    pub checksum: u64,
+    /// The state, postcard-encoded.
+    pub bytes: Vec<u8>,
+}
+
+/// FNV-1a, 64 bit: cheap, and enough to catch a damaged record.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Snapshot {
+    /// The snapshot of a slot.
+    pub fn of<P: Projection>(slot: &Slot<P>) -> Snapshot {
+        let bytes = postcard::to_allocvec(&slot.state).expect("projection states encode");
+        Snapshot {
+            name: P::NAME.into(),
+            code_version: P::VERSION,
+            seq: slot.seq,
+            checksum: checksum(&bytes),
+            bytes,
+        }
+    }
+
+    /// The slot this snapshot holds, or why it cannot be used.
+    pub fn restore<P: Projection>(&self) -> Result<Slot<P>, String> {
+        if self.code_version != P::VERSION {
+            return Err(format!(
+                "the {} snapshot at seq {} was written by another version of its fold ({} ≠ {})",
+                P::NAME,
+                self.seq,
+                self.code_version,
+                P::VERSION
+            ));
+        }
+        if checksum(&self.bytes) != self.checksum {
+            return Err(format!(
+                "the {} snapshot at seq {} is damaged (checksum mismatch)",
+                P::NAME,
+                self.seq
+            ));
+        }
+        let state = postcard::from_bytes(&self.bytes).map_err(|e| {
+            format!(
+                "the {} snapshot at seq {} does not decode: {e}",
+                P::NAME,
+                self.seq
+            )
+        })?;
+        Ok(Slot {
+            state,
+            seq: self.seq,
+        })
+    }
+}
+
+/// Where snapshots are kept.
+#[allow(async_fn_in_trait)]
+pub trait SnapshotStore {
+    /// Save snapshots.
+    async fn save(&self, snapshots: Vec<Snapshot>) -> Result<(), StoreError>;
+    /// Positions of `name`'s stored snapshots, ascending.
+    async fn positions(&self, name: &str) -> Result<Vec<u64>, StoreError>;
+    /// One snapshot.
+    async fn load(&self, name: &str, seq: u64) -> Result<Option<Snapshot>, StoreError>;
+    /// Delete one snapshot.
+    async fn delete(&self, name: &str, seq: u64) -> Result<(), StoreError>;
+}
+
+/// Which stored positions to delete: keep the newest [`KEEP_NEWEST`], and of
+/// the older ones the newest in each [`SPACING`]-event band (for time travel),
+/// at most [`KEEP_MAX`] in all.
+pub fn to_prune(positions: &[u64]) -> Vec<u64> {
+    let mut sorted = positions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let split = sorted.len().saturating_sub(KEEP_NEWEST);
+    let (older, _) = sorted.split_at(split);
+    let mut keep_older: Vec<u64> = Vec::new();
+    for &p in older.iter().rev() {
+        if keep_older
+            .last()
+            .is_none_or(|&k| k / SPACING != p / SPACING)
+        {
+            keep_older.push(p);
+        }
+    }
+    keep_older.truncate(KEEP_MAX - KEEP_NEWEST);
+    older
+        .iter()
+        .copied()
+        .filter(|p| !keep_older.contains(p))
+        .collect()
+}
+
+/// Newest snapshots always kept per projection.
+pub const KEEP_NEWEST: usize = 3;
+/// Band width for older snapshots.
+pub const SPACING: u64 = 50_000;
+/// Most snapshots kept per projection.
+pub const KEEP_MAX: usize = 20;
+
+/// What a restore did: for the boot line and the notes on the page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Restored {
+    /// The lowest position any projection was restored to (replay starts after it).
+    pub from_seq: u64,
+    /// Snapshots that were ignored, and why.
+    pub notes: Vec<String>,
+}
+
+/// The set as of the newest usable snapshots at or before `at`.
+pub async fn restore<S: SnapshotStore>(
+    store: &S,
+    at: u64,
+) -> Result<(ProjectionSet, Restored), StoreError> {
+    let mut set = ProjectionSet::default();
+    let mut notes = Vec::new();
+    each_slot!(set, slot => restore_slot(store, at, slot, &mut notes).await?);
+    let from_seq = set.seq();
+    Ok((set, Restored { from_seq, notes }))
+}
+
+async fn restore_slot<S: SnapshotStore, P: Projection>(
+    store: &S,
+    at: u64,
+    slot: &mut Slot<P>,
+    notes: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let positions = store.positions(P::NAME).await?;
+    for &seq in positions.iter().rev().filter(|&&s| s <= at) {
+        let Some(snapshot) = store.load(P::NAME, seq).await? else {
+            continue;
+        };
+        match snapshot.restore::<P>() {
+            Ok(restored) => {
+                *slot = restored;
+                return Ok(());
+            }
+            Err(why) => notes.push(format!("{why}; rebuilt it from the log")),
+        }
+    }
+    Ok(())
+}
+
+/// Save the whole set and prune old snapshots.
+pub async fn save<S: SnapshotStore>(store: &S, set: &ProjectionSet) -> Result<(), StoreError> {
+    let snapshots = vec![
+        Snapshot::of(&set.open_cases),
+        Snapshot::of(&set.history),
+        Snapshot::of(&set.workload),
+        Snapshot::of(&set.stats),
+        Snapshot::of(&set.training),
+    ];
+    let names: Vec<String> = snapshots.iter().map(|s| s.name.clone()).collect();
+    store.save(snapshots).await?;
+    for name in names {
+        for seq in to_prune(&store.positions(&name).await?) {
+            store.delete(&name, seq).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Snapshots in memory, for native tests.
+#[derive(Default)]
+pub struct MemorySnapshots {
+    items: std::cell::RefCell<std::collections::BTreeMap<(String, u64), Snapshot>>,
+}
+
+impl MemorySnapshots {
+    /// Change a stored snapshot (tests use it to damage one).
+    pub fn tamper(&self, name: &str, seq: u64, f: impl FnOnce(&mut Snapshot)) {
+        if let Some(s) = self.items.borrow_mut().get_mut(&(name.to_owned(), seq)) {
+            f(s);
+        }
+    }
+}
+
+impl SnapshotStore for MemorySnapshots {
+    async fn save(&self, snapshots: Vec<Snapshot>) -> Result<(), StoreError> {
+        let mut items = self.items.borrow_mut();
+        for s in snapshots {
+            items.insert((s.name.clone(), s.seq), s);
+        }
+        Ok(())
+    }
+
+    async fn positions(&self, name: &str) -> Result<Vec<u64>, StoreError> {
+        Ok(self
+            .items
+            .borrow()
+            .keys()
+            .filter(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .collect())
+    }
+
+    async fn load(&self, name: &str, seq: u64) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.items.borrow().get(&(name.to_owned(), seq)).cloned())
+    }
+
+    async fn delete(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        self.items.borrow_mut().remove(&(name.to_owned(), seq));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_and_one_per_band() {
+        let positions: Vec<u64> = (1..=30).map(|i| i * 10_000).collect();
+        let pruned = to_prune(&positions);
+        let kept: Vec<u64> = positions
+            .iter()
+            .copied()
+            .filter(|p| !pruned.contains(p))
+            .collect();
+        assert!(kept.ends_with(&[280_000, 290_000, 300_000]), "{kept:?}");
+        // Older ones: one per 50k band, the newest in each.
+        assert!(
+            kept.contains(&40_000) && !kept.contains(&30_000),
+            "{kept:?}"
+        );
+        assert!(kept.len() <= KEEP_MAX);
+        assert!(to_prune(&[5, 6, 7]).is_empty());
+    }
+}
