@@ -1,4 +1,5 @@
 //! Projections as specifications: given these events, the state is this.
+#![cfg(not(target_arch = "wasm32"))]
 
 use futures::executor::block_on;
 use retrace::domain::simulator::{Settings, Simulator};

@@ -1,4 +1,5 @@
 //! The simulator: deterministic, structured, and drift that shows.
+#![cfg(not(target_arch = "wasm32"))]
 
 use retrace::domain::simulator::{Drift, Settings, Simulator};
 use retrace::domain::{decode, Fact};
@@ -115,7 +116,14 @@ fn injected_drift_makes_cases_measurably_longer() {
 #[test]
 fn the_simulated_log_loads_into_a_store_and_decodes() {
     let store = MemoryStore::new();
-    let events = run(Settings::default(), 1000);
+    let drift = Some((20, Drift::ReworkAdded("installation".into())));
+    let events = run(
+        Settings {
+            drift,
+            ..Settings::default()
+        },
+        1000,
+    );
     let batch = events
         .into_iter()
         .map(|(s, e)| StreamAppend::new(s, ExpectedVersion::Any, vec![e]))

@@ -171,5 +171,6 @@ pub fn schemas() -> &'static Schemas {
                 CaseClosed::SCHEMA,
                 &[case_closed_v1_to_v2],
             )
+            .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
     })
 }

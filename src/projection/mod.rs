@@ -132,9 +132,49 @@ pub enum ReplayError {
     Decode(#[from] DecodeError),
 }
 
+/// Read events `from..=to` (`to = u64::MAX`: up to the head) `batch` at a
+/// time, decode them and hand each batch to `sink`, so memory stays bounded
+/// and the caller decides what to fold. Returns the number of events read.
+pub async fn read_decoded<S: EventStore>(
+    store: &S,
+    from: u64,
+    to: u64,
+    batch: usize,
+    mut sink: impl FnMut(Vec<Recorded>),
+) -> Result<u64, ReplayError> {
+    let mut read = 0;
+    let mut from = from.max(1);
+    while from <= to {
+        let want = batch.min((to - from + 1).min(usize::MAX as u64) as usize);
+        let page = store.read_all(from, want).await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        let mut decoded = Vec::with_capacity(page.len());
+        let mut failure = None;
+        for envelope in page {
+            match decode(envelope) {
+                Ok(event) => decoded.push(event),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        read += decoded.len() as u64;
+        // Whatever decoded before a bad event still counts.
+        sink(decoded);
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        from = last + 1;
+    }
+    Ok(read)
+}
+
 /// Bring `set` forward to `to` (inclusive; `u64::MAX` for the head), reading
-/// `batch` events at a time so memory stays bounded. Calls `progress` with
-/// the position after each batch. Returns the number of events applied.
+/// `batch` events at a time. Calls `progress` with the position after each
+/// batch. Returns the number of events applied.
 pub async fn replay<S: EventStore>(
     set: &mut ProjectionSet,
     store: &S,
@@ -142,21 +182,14 @@ pub async fn replay<S: EventStore>(
     batch: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ReplayError> {
-    let mut applied = 0;
-    let mut from = set.seq() + 1;
-    while from <= to {
-        let want = batch.min((to - from + 1).min(usize::MAX as u64) as usize);
-        let page = store.read_all(from, want).await?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
-        for envelope in page {
-            let event = decode(envelope)?;
-            set.apply(&event);
-            applied += 1;
+    let from = set.seq() + 1;
+    read_decoded(store, from, to, batch, |events| {
+        for e in &events {
+            set.apply(e);
         }
-        from = last + 1;
-        progress(last);
-    }
-    Ok(applied)
+        if let Some(last) = events.last() {
+            progress(last.seq);
+        }
+    })
+    .await
 }

@@ -167,15 +167,28 @@ async fn restore_slot<S: SnapshotStore, P: Projection>(
     Ok(())
 }
 
-/// Save the whole set and prune old snapshots.
-pub async fn save<S: SnapshotStore>(store: &S, set: &ProjectionSet) -> Result<(), StoreError> {
-    let snapshots = vec![
+/// Snapshots of every projection of the set (synchronous: no borrow of the
+/// set lives across an await).
+pub fn snapshots_of(set: &ProjectionSet) -> Vec<Snapshot> {
+    vec![
         Snapshot::of(&set.open_cases),
         Snapshot::of(&set.history),
         Snapshot::of(&set.workload),
         Snapshot::of(&set.stats),
         Snapshot::of(&set.training),
-    ];
+    ]
+}
+
+/// Save the whole set and prune old snapshots.
+pub async fn save<S: SnapshotStore>(store: &S, set: &ProjectionSet) -> Result<(), StoreError> {
+    save_snapshots(store, snapshots_of(set)).await
+}
+
+/// Save snapshots and prune old ones.
+pub async fn save_snapshots<S: SnapshotStore>(
+    store: &S,
+    snapshots: Vec<Snapshot>,
+) -> Result<(), StoreError> {
     let names: Vec<String> = snapshots.iter().map(|s| s.name.clone()).collect();
     store.save(snapshots).await?;
     for name in names {

@@ -1,14 +1,30 @@
 //! The user interface (Leptos, client-side rendered). Panels read signals;
 //! the log and everything derived from it stay in the pure core.
 
+mod chart;
+mod format;
+pub mod live;
 mod log_panel;
+mod open_cases_panel;
+mod simulator_panel;
+mod stats_panel;
 mod storage;
+mod stream_panel;
+mod time_travel;
+mod workload_panel;
 
 use crate::store::idb::IdbStore;
 use leptos::prelude::*;
 use std::rc::Rc;
 
+use live::Live;
 pub use log_panel::LogPanel;
+use open_cases_panel::OpenCasesPanel;
+use simulator_panel::SimulatorPanel;
+use stats_panel::StatsPanel;
+use stream_panel::StreamPanel;
+use time_travel::TimeTravel;
+use workload_panel::WorkloadPanel;
 
 /// The name of the app's database.
 pub const DATABASE: &str = "retrace";
@@ -45,6 +61,8 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
     };
     provide_context(log);
+    let live = Live::new(log);
+    provide_context(live);
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;
@@ -58,10 +76,14 @@ pub fn App() -> impl IntoView {
                     Err(e) => log.fail(e),
                 }
                 log.store.set_value(Some(Rc::new(store)));
+                opening.set(false);
+                live.boot(log).await;
             }
-            Err(e) => log.fail(e),
+            Err(e) => {
+                log.fail(e);
+                opening.set(false);
+            }
         }
-        opening.set(false);
     });
     view! {
         <header class="top">
@@ -76,7 +98,15 @@ pub fn App() -> impl IntoView {
                 </div>
             </Show>
             <Show when=move || !opening.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
-                <LogPanel/>
+                <div class="grid">
+                    <SimulatorPanel/>
+                    <LogPanel/>
+                    <TimeTravel/>
+                    <StreamPanel/>
+                    <OpenCasesPanel/>
+                    <WorkloadPanel/>
+                    <StatsPanel/>
+                </div>
             </Show>
         </main>
     }

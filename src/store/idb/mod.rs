@@ -27,6 +27,7 @@
 //! version 2, and the stream table is built from its segments.
 
 mod request;
+mod snapshots;
 
 use super::stream_table::StreamTable;
 use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};

@@ -1,0 +1,44 @@
+//! Numbers and times in words for the page.
+
+use crate::domain::calendar::{DAY, HOUR};
+
+/// `2024-01-03 14:05` (UTC).
+pub fn datetime(ms: i64) -> String {
+    let (y, m, d) = civil(ms.div_euclid(DAY));
+    let minutes = ms.rem_euclid(DAY) / 60_000;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// `2024-01-03`.
+pub fn date(ms: i64) -> String {
+    let (y, m, d) = civil(ms.div_euclid(DAY));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A duration in hours or days: `5.5 h`, `3.2 d`.
+pub fn duration(ms: i64) -> String {
+    let hours = ms as f64 / HOUR as f64;
+    if hours.abs() < 48.0 {
+        format!("{hours:.1} h")
+    } else {
+        format!("{:.1} d", hours / 24.0)
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}

@@ -1,0 +1,61 @@
+//! Open cases with their progress so far.
+
+use super::format;
+use super::live::Live;
+use leptos::prelude::*;
+
+/// Rows shown.
+const ROWS: usize = 15;
+
+/// The open cases table.
+#[component]
+pub fn OpenCasesPanel() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let rows = move || {
+        live.with_view(|set| {
+            let now = set.stats.state.span.map_or(0, |(_, b)| b);
+            let open = &set.open_cases.state;
+            let mut cases: Vec<_> = open.cases.values().collect();
+            cases.sort_by_key(|c| c.opened_at);
+            let rows: Vec<_> = cases
+                .into_iter()
+                .take(ROWS)
+                .map(|c| {
+                    let last = c
+                        .steps
+                        .last()
+                        .map_or("opened".to_string(), |s| s.activity.clone());
+                    let what = ["category", "priority"]
+                        .iter()
+                        .filter_map(|k| c.attribute(k).map(|v| v.as_text()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (
+                        c.case.clone(),
+                        format::datetime(c.opened_at),
+                        format::duration(now - c.opened_at),
+                        last,
+                        c.steps.len(),
+                        what,
+                    )
+                })
+                .collect();
+            (open.cases.len(), rows)
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="open-heading">
+            <h2 id="open-heading">"Open cases " <span class="count" data-testid="open-count">{move || rows().0}</span></h2>
+            <div class="scroll">
+                <table>
+                    <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th></tr></thead>
+                    <tbody>
+                        {move || rows().1.into_iter().map(|(case, opened, age, last, steps, what)| view! {
+                            <tr><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td></tr>
+                        }).collect::<Vec<_>>()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
