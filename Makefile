@@ -26,7 +26,7 @@ dist: tools
 	trunk build --release
 
 ## make bench: benchmarks in headless Chromium; prints a table, writes target/bench/results.json
-bench: tools
+bench: dist
 	bash bench/build.sh
 	node bench/run.mjs
 

@@ -31,8 +31,9 @@ function finish() {
   for (const row of results) {
     if (!row.vs) continue;
     const base = byCase.get(row.vs).value;
-    // Rates: higher is better. Sizes: smaller is better, so invert.
-    row.ratio = Math.round((row.unit === 'bytes/event' ? base / row.value : row.value / base) * 100) / 100;
+    // Rates: higher is better. Sizes and times: smaller is better, so invert.
+    const smallerIsBetter = row.unit === 'bytes/event' || row.unit === 'ms';
+    row.ratio = Math.round((smallerIsBetter ? base / row.value : row.value / base) * 100) / 100;
   }
   console.log('');
   console.log(`${'case'.padEnd(50)} ${'value'.padStart(12)} ${'unit'.padEnd(12)} ratio vs`);
@@ -92,6 +93,44 @@ for (const batch of [10_000, 100, 1]) {
   await js(`baselines.deleteDb('bench-live')`);
 }
 record('JSON size of an event', jsonSize, 'bytes/event', null);
+
+// --- Projections: fold throughput and boot time -------------------------
+console.log('\nProjections: fold throughput and boot time of the app');
+{
+  const n = Number(process.env.BENCH_FOLD ?? 200_000);
+  // One warm-up run (allocator growth, JIT tiers), then the median of three.
+  const runs = await page.evaluate((n) => [0, 1, 2, 3].map(() => window.retrace.fold_throughput(n)).slice(1), n);
+  runs.sort((a, b) => a[0] - b[0]);
+  const [foldMs, decodeMs] = runs[1];
+  record('fold all projections, from memory (decoded)', n / (foldMs / 1000), 'events/s', null);
+  record('decode + fold all projections, from memory', n / ((foldMs + decodeMs) / 1000), 'events/s', null);
+}
+const BOOT_SIZES = (process.env.BENCH_BOOT ?? '10000,100000,1000000').split(',').map(Number);
+for (const snapshots of [true, false]) {
+  for (const n of BOOT_SIZES) {
+    // A fresh profile per run: the app's own database, filled as a long run leaves it.
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(0);
+    await p.goto(url + 'page.html');
+    await p.waitForFunction(() => document.getElementById('status').textContent === 'ready');
+    await p.evaluate(([n, s]) => window.retrace.prefill('retrace', n, s), [n, snapshots]);
+    await p.goto(url + 'app/index.html');
+    await p.waitForFunction(() => /replayed \d+ events/.test(document.querySelector('[data-testid=boot-line]')?.textContent ?? ''), null, { polling: 'raf' });
+    const ms = await p.evaluate(() => performance.now());
+    const line = await p.getByTestId('boot-line').textContent();
+    const label = `boot ${n / 1000}k events, ${snapshots ? 'with' : 'without'} snapshots`;
+    record(label, ms, 'ms', null);
+    console.log(`    (${line})`);
+    await ctx.close();
+  }
+}
+{
+  const big = BOOT_SIZES[BOOT_SIZES.length - 1];
+  const small = BOOT_SIZES[0];
+  const row = byCase.get(`boot ${big / 1000}k events, with snapshots`);
+  row.vs = `boot ${small / 1000}k events, with snapshots`;
+}
 for (const row of results) if (row.case.startsWith('disk bytes per event')) row.vs = 'JSON size of an event';
 finish();
 

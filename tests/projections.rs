@@ -72,10 +72,7 @@ fn open_cases_hold_their_prefix_and_leave_when_closed() {
     );
     let a = &open.cases["a"];
     assert_eq!(
-        a.steps
-            .iter()
-            .map(|s| s.activity.as_str())
-            .collect::<Vec<_>>(),
+        a.steps.iter().map(|s| &*s.activity).collect::<Vec<_>>(),
         vec!["Triage", "Repair"]
     );
     assert_eq!(
@@ -122,7 +119,7 @@ fn case_history_keeps_closed_cases_in_brief() {
     let c = &h.closed[0];
     assert_eq!(
         (c.case.as_str(), c.duration(), c.activities.clone()),
-        ("a", 30 * H, vec!["Triage".to_string()])
+        ("a", 30 * H, vec!["Triage".into()])
     );
     assert_eq!(c.outcome.as_deref(), Some("done"));
 }

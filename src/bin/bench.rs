@@ -138,6 +138,68 @@ mod wasm {
         Ok(vec![ms, count as f64])
     }
 
+    /// Fill database `db` with `n` simulated events (batches of 10,000) and,
+    /// when `snapshots`, save projection snapshots at the head — the state a
+    /// user's browser is in after a long run. Returns ms taken.
+    #[wasm_bindgen]
+    pub async fn prefill(db: String, n: u32, snapshots: bool) -> Result<f64, JsValue> {
+        use retrace::domain::simulator::{Settings, Simulator};
+        let t0 = now();
+        let store = IdbStore::open(&db).await.map_err(err)?;
+        let mut sim = Simulator::new(Settings::default());
+        let mut left = n as usize;
+        while left > 0 {
+            let events = sim.next_events(left.min(10_000));
+            let take = events.len().min(left);
+            left -= take;
+            let batch = events
+                .into_iter()
+                .take(take)
+                .map(|(s, e)| StreamAppend::new(s, ExpectedVersion::Any, vec![e]))
+                .collect();
+            store.append_batch(batch).await.map_err(err)?;
+        }
+        if snapshots {
+            let mut set = retrace::projection::ProjectionSet::default();
+            retrace::projection::replay(&mut set, &store, u64::MAX, 4096, |_| {})
+                .await
+                .map_err(err)?;
+            retrace::projection::snapshot::save(&store, &set)
+                .await
+                .map_err(err)?;
+        }
+        store.close();
+        Ok(now() - t0)
+    }
+
+    /// Fold throughput of the whole projection set from memory: `n`
+    /// simulated events, decoded first. Returns [fold ms, decode ms].
+    #[wasm_bindgen]
+    pub fn fold_throughput(n: u32) -> Vec<f64> {
+        use retrace::domain::simulator::{Settings, Simulator};
+        let mut sim = Simulator::new(Settings::default());
+        let envelopes: Vec<_> = sim
+            .next_events(n as usize)
+            .into_iter()
+            .take(n as usize)
+            .enumerate()
+            .map(|(i, (s, e))| e.into_envelope(i as u64 + 1, &s, 1, 0))
+            .collect();
+        let t0 = now();
+        let decoded: Vec<_> = envelopes
+            .into_iter()
+            .map(|e| retrace::domain::decode(e).unwrap())
+            .collect();
+        let t1 = now();
+        let mut set = retrace::projection::ProjectionSet::default();
+        for e in &decoded {
+            set.apply(e);
+        }
+        let t2 = now();
+        std::hint::black_box(set.seq());
+        vec![t2 - t1, t1 - t0]
+    }
+
     /// The workload's events as JSON envelopes, for the baselines: the very
     /// same events, so every store writes the same data.
     #[wasm_bindgen]

@@ -17,6 +17,10 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+/// A name many events repeat (an activity, a resource): reference-counted
+/// so projections share one copy instead of allocating per event.
+pub type Name = std::rc::Rc<str>;
+
 /// Free-form case or event attributes (customer, category, priority, …).
 pub type Attributes = BTreeMap<String, Value>;
 
@@ -42,11 +46,11 @@ impl CaseOpened {
 pub struct ActivityRecorded {
     /// Case id.
     pub case: String,
-    /// What was done.
-    pub activity: String,
+    /// What was done. (Shared, not copied, by every projection that keeps it.)
+    pub activity: Name,
     /// Who (or what) did it.
     #[serde(default)]
-    pub resource: Option<String>,
+    pub resource: Option<Name>,
     /// Hours of work logged, when known.
     #[serde(default)]
     pub hours: Option<f64>,

@@ -1,10 +1,10 @@
 //! Recently closed cases, newest last: what happened to each, in brief.
 
-use super::open_cases::OpenCases;
 use super::Projection;
+use crate::domain::events::Name;
 use crate::domain::{Fact, Recorded};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// How many closed cases the history keeps.
 pub const KEEP: usize = 500;
@@ -19,7 +19,7 @@ pub struct ClosedCase {
     /// When it closed.
     pub closed_at: i64,
     /// Its activities in order.
-    pub activities: Vec<String>,
+    pub activities: Vec<Name>,
     /// How it ended.
     pub outcome: Option<String>,
 }
@@ -34,7 +34,8 @@ impl ClosedCase {
 /// The last [`KEEP`] closed cases.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaseHistory {
-    open: OpenCases,
+    /// Open cases: when they opened and their activities so far.
+    open: BTreeMap<String, (i64, Vec<Name>)>,
     /// Closed cases, oldest first.
     pub closed: VecDeque<ClosedCase>,
 }
@@ -44,21 +45,36 @@ impl Projection for CaseHistory {
     const VERSION: u32 = 1;
 
     fn apply(&mut self, event: &Recorded) {
-        if let Some(trace) = self.open.apply_and_take_closed(event) {
-            let outcome = match &event.fact {
-                Fact::CaseClosed(c) => c.outcome.clone(),
-                _ => None,
-            };
-            self.closed.push_back(ClosedCase {
-                case: trace.case,
-                opened_at: trace.opened_at,
-                closed_at: event.occurred_at,
-                activities: trace.steps.into_iter().map(|s| s.activity).collect(),
-                outcome,
-            });
-            if self.closed.len() > KEEP {
-                self.closed.pop_front();
+        match &event.fact {
+            Fact::CaseOpened(c) => {
+                self.open
+                    .insert(c.case.clone(), (event.occurred_at, Vec::new()));
             }
+            Fact::ActivityRecorded(a) => match self.open.get_mut(&a.case) {
+                Some((_, activities)) => activities.push(a.activity.clone()),
+                None => {
+                    self.open.insert(
+                        a.case.clone(),
+                        (event.occurred_at, vec![a.activity.clone()]),
+                    );
+                }
+            },
+            Fact::CaseClosed(c) => {
+                let Some((case, (opened_at, activities))) = self.open.remove_entry(&c.case) else {
+                    return;
+                };
+                self.closed.push_back(ClosedCase {
+                    case,
+                    opened_at,
+                    closed_at: event.occurred_at,
+                    activities,
+                    outcome: c.outcome.clone(),
+                });
+                if self.closed.len() > KEEP {
+                    self.closed.pop_front();
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::wip::Wip;
 use super::Projection;
+use crate::domain::events::Name;
 use crate::domain::fact::{attributes, AttrValue};
 use crate::domain::{Fact, Recorded};
 use serde::{Deserialize, Serialize};
@@ -11,9 +12,9 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// Activity name.
-    pub activity: String,
+    pub activity: Name,
     /// Who did it, when known.
-    pub resource: Option<String>,
+    pub resource: Option<Name>,
     /// When (domain time, UTC ms).
     pub at: i64,
     /// Hours logged, when known.
@@ -87,18 +88,22 @@ impl OpenCases {
                 let wip_total = self.wip.open;
                 let wip_resource = a.resource.as_deref().map_or(0, |r| self.wip.of(r));
                 // An activity for a case never opened (an import may start
-                // mid-case) opens it implicitly at that moment.
-                let trace = self
-                    .cases
-                    .entry(a.case.clone())
-                    .or_insert_with(|| CaseTrace {
-                        case: a.case.clone(),
-                        opened_at: event.occurred_at,
-                        attributes: Vec::new(),
-                        opened_wip: wip_total,
-                        last_seq: event.seq,
-                        steps: Vec::new(),
-                    });
+                // mid-case) opens it implicitly at that moment. (get_mut
+                // first: the hot path must not copy the case id.)
+                if !self.cases.contains_key(&a.case) {
+                    self.cases.insert(
+                        a.case.clone(),
+                        CaseTrace {
+                            case: a.case.clone(),
+                            opened_at: event.occurred_at,
+                            attributes: Vec::new(),
+                            opened_wip: wip_total,
+                            last_seq: event.seq,
+                            steps: Vec::new(),
+                        },
+                    );
+                }
+                let trace = self.cases.get_mut(&a.case).expect("inserted above");
                 trace.last_seq = event.seq;
                 trace.steps.push(Step {
                     activity: a.activity.clone(),

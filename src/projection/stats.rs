@@ -72,6 +72,7 @@ impl Projection for LogStats {
         match &event.fact {
             Fact::CaseOpened(c) => {
                 self.per_day.entry(day).or_default().0 += 1;
+                // (the case id is cloned once per case, not per event)
                 self.opened_at.insert(c.case.clone(), t);
             }
             Fact::CaseClosed(c) => {

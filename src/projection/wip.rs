@@ -3,6 +3,7 @@
 //! A case counts against the resource who last worked on it until someone
 //! else does or it closes — what an event log can tell without a task list.
 
+use crate::domain::events::Name;
 use crate::domain::{Fact, Recorded};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,9 +14,9 @@ pub struct Wip {
     /// Open cases.
     pub open: u32,
     /// Open cases per resource.
-    pub by_resource: BTreeMap<String, u32>,
+    pub by_resource: BTreeMap<Name, u32>,
     /// Who holds each open case that someone has worked on.
-    holder: BTreeMap<String, String>,
+    holder: BTreeMap<String, Name>,
 }
 
 impl Wip {
@@ -24,11 +25,23 @@ impl Wip {
         match &event.fact {
             Fact::CaseOpened(_) => self.open += 1,
             Fact::ActivityRecorded(a) => {
-                if let Some(r) = &a.resource {
-                    if let Some(previous) = self.holder.insert(a.case.clone(), r.clone()) {
+                let Some(r) = &a.resource else { return };
+                // The hot path allocates nothing when the holder is unchanged.
+                match self.holder.get_mut(&a.case) {
+                    Some(h) if **h == **r => return,
+                    Some(h) => {
+                        let previous = std::mem::replace(h, r.clone());
                         self.release(&previous);
                     }
-                    *self.by_resource.entry(r.clone()).or_default() += 1;
+                    None => {
+                        self.holder.insert(a.case.clone(), r.clone());
+                    }
+                }
+                match self.by_resource.get_mut(r) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.by_resource.insert(r.clone(), 1);
+                    }
                 }
             }
             Fact::CaseClosed(c) => {

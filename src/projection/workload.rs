@@ -3,7 +3,8 @@
 use super::wip::Wip;
 use super::Projection;
 use crate::domain::calendar::DAY;
-use crate::domain::Recorded;
+use crate::domain::events::Name;
+use crate::domain::{Fact, Recorded};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ pub struct Workload {
     /// Current work in progress.
     pub now: Wip,
     /// Day (UTC ms at midnight) → resource → highest WIP that day.
-    pub daily: BTreeMap<i64, BTreeMap<String, u32>>,
+    pub daily: BTreeMap<i64, BTreeMap<Name, u32>>,
 }
 
 impl Projection for Workload {
@@ -26,13 +27,24 @@ impl Projection for Workload {
     fn apply(&mut self, event: &Recorded) {
         self.now.apply(event);
         let day = event.occurred_at.div_euclid(DAY) * DAY;
-        let row = self.daily.entry(day).or_default();
-        for (resource, wip) in &self.now.by_resource {
-            let peak = row.entry(resource.clone()).or_default();
-            *peak = (*peak).max(*wip);
+        if self.daily.last_key_value().is_none_or(|(d, _)| *d < day) {
+            // A new day starts from everyone's current work in progress.
+            self.daily.insert(day, self.now.by_resource.clone());
+            while self.daily.len() > KEEP_DAYS {
+                self.daily.pop_first();
+            }
         }
-        while self.daily.len() > KEEP_DAYS {
-            self.daily.pop_first();
+        // Only the resource this event touched can have reached a new peak.
+        if let (Fact::ActivityRecorded(a), Some(row)) = (&event.fact, self.daily.get_mut(&day)) {
+            if let Some(r) = &a.resource {
+                let wip = self.now.of(r);
+                match row.get_mut(r) {
+                    Some(peak) => *peak = (*peak).max(wip),
+                    None => {
+                        row.insert(r.clone(), wip);
+                    }
+                }
+            }
         }
     }
 }

@@ -48,7 +48,7 @@ impl StreamRow {
                 match (&a.resource, a.hours) {
                     (Some(r), Some(h)) => format!("{} by {r}, {h:.1} h", a.activity),
                     (Some(r), None) => format!("{} by {r}", a.activity),
-                    _ => a.activity.clone(),
+                    _ => a.activity.to_string(),
                 },
             ),
             Fact::CaseClosed(c) => (c.case.clone(), c.outcome.clone().unwrap_or_default()),
@@ -145,13 +145,18 @@ impl Live {
                 Default::default()
             }
         };
-        let mut rows = VecDeque::new();
         let from = set.seq() + 1;
         let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
             for e in &events {
                 set.apply(e);
             }
-            keep_newest(&mut rows, &events);
+        })
+        .await;
+        // The stream shows the newest events, whether replayed or restored.
+        let mut rows = VecDeque::new();
+        let newest_from = set.seq().saturating_sub(STREAM_ROWS as u64 - 1);
+        let _ = read_decoded(&*store, newest_from, set.seq(), STREAM_ROWS, |events| {
+            keep_newest(&mut rows, &events)
         })
         .await;
         let replayed = set.seq().saturating_sub(restored.from_seq);

@@ -24,7 +24,7 @@ pub fn OpenCasesPanel() -> impl IntoView {
                     let last = c
                         .steps
                         .last()
-                        .map_or("opened".to_string(), |s| s.activity.clone());
+                        .map_or("opened".to_string(), |s| s.activity.to_string());
                     let what = ["category", "priority"]
                         .iter()
                         .filter_map(|k| c.attribute(k).map(|v| v.as_text()))

@@ -16,7 +16,7 @@ pub fn WorkloadPanel() -> impl IntoView {
                 .by_resource
                 .iter()
                 .map(|(r, n)| Bar {
-                    label: r.clone(),
+                    label: r.to_string(),
                     values: vec![*n as f64],
                 })
                 .collect::<Vec<_>>()

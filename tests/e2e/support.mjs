@@ -65,3 +65,34 @@ export class LogPage {
     return this.page.getByTestId('verify-result').textContent();
   }
 }
+
+/** The live dashboard: simulator, stream, statistics and time travel. */
+export class LivePage extends LogPage {
+  async number(testid) {
+    return Number(await this.page.getByTestId(testid).textContent());
+  }
+
+  /** Wait until the number shown under `testid` satisfies `predicate` (a JS expression of n). */
+  async until(testid, predicate, timeout = 60_000) {
+    await this.page.waitForFunction(
+      ([id, body]) => {
+        const n = Number(document.querySelector(`[data-testid=${id}]`)?.textContent);
+        return new Function('n', `return ${body}`)(n);
+      },
+      [testid, predicate],
+      { timeout, polling: 100 },
+    );
+  }
+
+  async runSimulator({ rate = 200, until }) {
+    await this.page.getByTestId('sim-rate').fill(String(rate));
+    await this.page.getByTestId('sim-start').click();
+    await this.until('stats-events', `n >= ${until}`);
+    await this.page.getByTestId('sim-pause').click();
+    // Let the last commits land and the projections follow them.
+    await this.page.waitForFunction(
+      () => document.querySelector('[data-testid=stats-events]')?.textContent ===
+        document.querySelector('[data-testid=event-count]')?.textContent,
+    );
+  }
+}
