@@ -40,6 +40,15 @@ pub fn TimeTravel() -> impl IntoView {
                 None => format!("live at seq {}", live.seq.get()),
                 Some(at) => format!("viewing seq {at} of {} · {} new events since you went back", live.seq.get(), live.seq.get().saturating_sub(entered_at.get())),
             }}</p>
+            <div class="form-row">
+                <label>"Snapshot every "
+                    <input type="number" min="100" step="100" data-testid="snapshot-every"
+                        prop:value=move || live.snapshot_every.get().to_string()
+                        on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<u64>() { live.snapshot_every.set(v.max(100)) } } />
+                    " events"
+                </label>
+                <button data-testid="snapshot-now" on:click=move |_| leptos::task::spawn_local(live.snapshot(log))>"Snapshot now"</button>
+            </div>
             <p class="hint" data-testid="boot-line">{move || live.boot.get().unwrap_or_else(|| "booting…".into())}</p>
             <Show when=move || !live.notes.get().is_empty()>
                 <ul class="notes" data-testid="snapshot-notes">
