@@ -1,0 +1,6 @@
+//! Event logs in and out: CSV and XES import, CloudEvents export and import.
+//! Pure parsers: they read bytes and produce events; the page does the I/O.
+
+pub mod csv;
+pub mod parsed;
+pub mod time;
