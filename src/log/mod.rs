@@ -76,6 +76,10 @@ pub struct NewEvent {
     pub causation: Option<String>,
     /// The payload, as JSON text.
     pub data: String,
+    /// When the log learned of it, if already known (an event re-imported
+    /// from an export keeps its original); None: the store's clock.
+    #[serde(default)]
+    pub recorded_at: Option<i64>,
 }
 
 impl NewEvent {
@@ -96,6 +100,7 @@ impl NewEvent {
             correlation: None,
             causation: None,
             data: serde_json::to_string(data).expect("payload types serialise to JSON"),
+            recorded_at: None,
         }
     }
 
@@ -112,7 +117,8 @@ impl NewEvent {
     }
 
     /// Place the event in the log: the store calls this once it has chosen
-    /// the positions.
+    /// the positions (`recorded_at` is the store's clock, used unless the
+    /// event already carries one).
     pub fn into_envelope(self, seq: u64, stream: &str, version: u64, recorded_at: i64) -> Envelope {
         Envelope {
             seq,
@@ -122,7 +128,7 @@ impl NewEvent {
             event_type: self.event_type,
             schema: self.schema,
             occurred_at: self.occurred_at,
-            recorded_at,
+            recorded_at: self.recorded_at.unwrap_or(recorded_at),
             correlation: self.correlation,
             causation: self.causation,
             data: self.data,

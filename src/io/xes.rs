@@ -1,0 +1,295 @@
+//! XES import (IEEE 1849): traces, events and typed attributes at log,
+//! trace and event level, read as a stream of XML events (never a DOM of the
+//! whole file); `.xes.gz` too.
+//!
+//! Mapping: a trace's `concept:name` is the case; an event's `concept:name`
+//! the activity, `time:timestamp` the time, `org:resource` the resource.
+//! With `lifecycle:transition`, only `complete` events become activities
+//! (others are counted and skipped); all other attributes are kept, typed.
+
+use super::parsed::{ParsedEvent, ParsedLog, RowError};
+use super::time::{parse, TimeFormat};
+use crate::domain::events::Attributes;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use thiserror::Error;
+
+/// Why a file cannot be imported as XES.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum XesError {
+    /// Nothing in it.
+    #[error("the file is empty")]
+    Empty,
+    /// Not an XES log.
+    #[error("this is not an XES file: {0}")]
+    NotXes(String),
+    /// The XML is broken.
+    #[error("the XML is malformed at line {line}: {problem}")]
+    Malformed {
+        /// Line, from 1.
+        line: u64,
+        /// What the parser said.
+        problem: String,
+    },
+    /// Events could not be read and the user chose to stop.
+    #[error("{total} events could not be read (first at line {}: {}); fix them, or choose to skip bad events", first.line, first.problem)]
+    BadEvents {
+        /// The first problem.
+        first: RowError,
+        /// How many.
+        total: u64,
+    },
+}
+
+/// Whether the bytes are gzip-compressed.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Whether the bytes look like XML.
+pub fn looks_like_xml(bytes: &[u8]) -> bool {
+    let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+}
+
+/// Read an XES file (plain or gzip). With `skip_bad`, events without a
+/// name or a readable timestamp are skipped and listed; otherwise they fail
+/// the import.
+pub fn read(bytes: &[u8], skip_bad: bool) -> Result<ParsedLog, XesError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(XesError::Empty);
+    }
+    if is_gzip(bytes) {
+        read_from(
+            BufReader::new(flate2::read::GzDecoder::new(bytes)),
+            skip_bad,
+        )
+    } else {
+        read_from(BufReader::new(bytes), skip_bad)
+    }
+}
+
+fn attr(e: &BytesStart, name: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// A typed XES attribute as (key, JSON value).
+fn typed(e: &BytesStart) -> Option<(String, Value)> {
+    let key = attr(e, b"key")?;
+    let raw = attr(e, b"value").unwrap_or_default();
+    let value = match e.name().as_ref() {
+        b"string" | b"id" => json!(raw),
+        b"date" => parse(&raw, TimeFormat::Iso, 0).map_or(json!(raw), |t| json!(t)),
+        b"int" => raw.trim().parse::<i64>().map_or(json!(raw), |v| json!(v)),
+        b"float" => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map_or(json!(raw), |v| json!(v)),
+        b"boolean" => json!(raw.trim().eq_ignore_ascii_case("true")),
+        _ => return None,
+    };
+    Some((key, value))
+}
+
+#[derive(PartialEq)]
+enum Scope {
+    Log,
+    Trace,
+    Event,
+    /// Inside `<global>`, `<extension>`, `<classifier>`, or a nested
+    /// attribute (list/container values): not data we map.
+    Skip,
+}
+
+fn read_from<R: BufRead + Read>(input: R, skip_bad: bool) -> Result<ParsedLog, XesError> {
+    let mut reader = Reader::from_reader(input);
+    // Whitespace text is kept so that every byte passes through `buf` and
+    // line numbers are exact.
+    reader.config_mut().trim_text(false);
+    let mut buf = Vec::new();
+    let mut log = ParsedLog::default();
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut attr_depth = 0usize;
+    let mut seen_root = false;
+    let mut lines = 1u64;
+    let mut case = String::new();
+    let mut trace_attrs = Attributes::new();
+    let mut trace_events: Vec<(Attributes, u64)> = Vec::new();
+    let mut event_attrs = Attributes::new();
+    let mut event_line = 0u64;
+    let mut bad = 0u64;
+    let mut skipped_lifecycle = 0u64;
+
+    loop {
+        let ev = reader.read_event_into(&mut buf);
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                return Err(XesError::Malformed {
+                    line: lines,
+                    problem: e.to_string(),
+                })
+            }
+        };
+        let is_empty = matches!(ev, Event::Empty(_));
+        match &ev {
+            Event::Start(e) | Event::Empty(e) => {
+                let name = e.name();
+                let name = name.as_ref();
+                if !seen_root {
+                    if name != b"log" {
+                        return Err(XesError::NotXes(format!(
+                            "its root element is <{}>, not <log>",
+                            String::from_utf8_lossy(name)
+                        )));
+                    }
+                    seen_root = true;
+                    if !is_empty {
+                        scopes.push(Scope::Log);
+                    }
+                } else if attr_depth > 0 || scopes.last() == Some(&Scope::Skip) {
+                    if !is_empty {
+                        if attr_depth > 0 {
+                            attr_depth += 1;
+                        } else {
+                            scopes.push(Scope::Skip);
+                        }
+                    }
+                } else {
+                    match name {
+                        b"trace" if scopes.last() == Some(&Scope::Log) => {
+                            case.clear();
+                            trace_attrs.clear();
+                            trace_events.clear();
+                            if !is_empty {
+                                scopes.push(Scope::Trace);
+                            }
+                        }
+                        b"event" if scopes.last() == Some(&Scope::Trace) => {
+                            event_attrs.clear();
+                            event_line = lines;
+                            if is_empty {
+                                trace_events.push((std::mem::take(&mut event_attrs), event_line));
+                            } else {
+                                scopes.push(Scope::Event);
+                            }
+                        }
+                        b"string" | b"date" | b"int" | b"float" | b"boolean" | b"id" | b"list"
+                        | b"container" => {
+                            if let Some((key, value)) = typed(e) {
+                                match scopes.last() {
+                                    Some(Scope::Event) => {
+                                        event_attrs.insert(key, value);
+                                    }
+                                    Some(Scope::Trace) => {
+                                        if key == "concept:name" {
+                                            case = value
+                                                .as_str()
+                                                .map(str::to_owned)
+                                                .unwrap_or_else(|| value.to_string());
+                                        } else {
+                                            trace_attrs.insert(key, value);
+                                        }
+                                    }
+                                    _ => {} // log-level attributes describe the file
+                                }
+                            }
+                            if !is_empty {
+                                attr_depth = 1; // nested values are not mapped
+                            }
+                        }
+                        _ => {
+                            if !is_empty {
+                                scopes.push(Scope::Skip);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::End(_) => {
+                if attr_depth > 0 {
+                    attr_depth -= 1;
+                } else {
+                    match scopes.pop() {
+                        Some(Scope::Event) => {
+                            trace_events.push((std::mem::take(&mut event_attrs), event_line))
+                        }
+                        Some(Scope::Trace) => {
+                            let trace_case = if case.is_empty() {
+                                format!("trace {}", log.case_attributes.len() + 1)
+                            } else {
+                                case.clone()
+                            };
+                            for (mut attrs, line) in trace_events.drain(..) {
+                                log.rows += 1;
+                                if let Some(t) =
+                                    attrs.get("lifecycle:transition").and_then(Value::as_str)
+                                {
+                                    if !t.eq_ignore_ascii_case("complete") {
+                                        skipped_lifecycle += 1;
+                                        continue;
+                                    }
+                                }
+                                let activity = attrs
+                                    .remove("concept:name")
+                                    .and_then(|v| v.as_str().map(str::to_owned));
+                                let time = attrs.remove("time:timestamp").and_then(|v| v.as_i64());
+                                let resource = attrs
+                                    .remove("org:resource")
+                                    .and_then(|v| v.as_str().map(str::to_owned));
+                                match (activity, time) {
+                                    (Some(activity), Some(time)) => log.events.push(ParsedEvent {
+                                        case: trace_case.clone(),
+                                        activity,
+                                        time,
+                                        resource,
+                                        attributes: attrs,
+                                    }),
+                                    (a, _) => {
+                                        bad += 1;
+                                        let problem = if a.is_none() {
+                                            "the event has no concept:name"
+                                        } else {
+                                            "the event has no readable time:timestamp"
+                                        };
+                                        if log.skipped.len() < 100 {
+                                            log.skipped.push(RowError {
+                                                line,
+                                                problem: format!("{problem} (trace {trace_case})"),
+                                            });
+                                        }
+                                    }
+                                }
+                            }
+                            log.case_attributes
+                                .insert(trace_case, std::mem::take(&mut trace_attrs));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        lines += buf.iter().filter(|b| **b == b'\n').count() as u64;
+        buf.clear();
+    }
+    if !seen_root {
+        return Err(XesError::NotXes("there is no <log> element".into()));
+    }
+    let _ = skipped_lifecycle;
+    if bad > 0 && !skip_bad {
+        return Err(XesError::BadEvents {
+            first: log.skipped[0].clone(),
+            total: bad,
+        });
+    }
+    Ok(log)
+}

@@ -1,0 +1,106 @@
+//! XES import: structure, typed attributes, lifecycle, gzip, errors.
+#![cfg(not(target_arch = "wasm32"))]
+
+use retrace::io::xes::{read, XesError};
+use serde_json::json;
+use std::io::Write;
+
+fn small() -> Vec<u8> {
+    std::fs::read("tests/fixtures/import/small.xes").unwrap()
+}
+
+#[test]
+fn traces_events_and_typed_attributes_are_read() {
+    let log = read(&small(), true).unwrap();
+    let names: Vec<(&str, &str)> = log
+        .events
+        .iter()
+        .map(|e| (e.case.as_str(), e.activity.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("order-1", "Register"),
+            ("order-1", "Repair"),
+            ("order-2", "Register")
+        ],
+        "the start event is skipped"
+    );
+    let first = &log.events[0];
+    assert_eq!(
+        first.time, 1_333_464_938_000,
+        "16:55:38 at +02:00 is 14:55:38 UTC"
+    );
+    assert_eq!(first.resource.as_deref(), Some("ana"));
+    assert_eq!(first.attributes["cost"], json!(12.5));
+    assert_eq!(first.attributes["urgent"], json!(true));
+    let order1 = &log.case_attributes["order-1"];
+    assert_eq!(
+        order1["customer"],
+        json!("Bianchi & figli"),
+        "entities are unescaped"
+    );
+    assert_eq!(order1["units"], json!(3));
+    assert!(
+        !log.events[1].attributes.contains_key("part"),
+        "nested list values are not flattened in"
+    );
+}
+
+#[test]
+fn an_event_without_a_name_is_reported_with_its_line() {
+    match read(&small(), false) {
+        Err(XesError::BadEvents { first, total }) => {
+            assert_eq!(total, 1);
+            assert_eq!(first.line, 39, "the <event> at line 39");
+            assert!(first.problem.contains("no concept:name"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(read(&small(), true).unwrap().skipped.len(), 1);
+}
+
+#[test]
+fn gzip_compressed_xes_reads_the_same() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&small()).unwrap();
+    let bytes = gz.finish().unwrap();
+    assert_eq!(read(&bytes, true).unwrap(), read(&small(), true).unwrap());
+}
+
+#[test]
+fn what_is_not_xes_says_so() {
+    assert_eq!(read(b"", true), Err(XesError::Empty));
+    assert!(matches!(
+        read(b"<html><body/></html>", true),
+        Err(XesError::NotXes(_))
+    ));
+    match read(b"<log>\n<trace>\n<event>\n</trace>", true) {
+        Err(XesError::Malformed { line, .. }) => assert_eq!(line, 4),
+        other => panic!("{other:?}"),
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn any_bytes_give_a_result_or_an_error_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = read(&bytes, true);
+        }
+
+        #[test]
+        fn cut_files_fail_with_a_position_not_a_panic(cut in 0usize..1400) {
+            let bytes = small();
+            let cut = cut.min(bytes.len());
+            match read(&bytes[..cut], true) {
+                Ok(_) | Err(XesError::Empty) | Err(XesError::NotXes(_)) => {}
+                Err(XesError::Malformed { line, .. }) => prop_assert!(line >= 1 && line <= 44),
+                Err(e) => prop_assert!(false, "unexpected {e:?}"),
+            }
+        }
+    }
+}
