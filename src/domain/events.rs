@@ -102,6 +102,40 @@ impl ProcessChanged {
     pub const STREAM: &'static str = "process";
 }
 
+/// A file was imported into the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportCompleted {
+    /// File name.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file, hex: the same file imported twice is recognised.
+    pub sha256: String,
+    /// `csv`, `xes` or `cloudevents`.
+    pub format: String,
+    /// Prefix given to the file's case ids.
+    pub label: String,
+    /// Rows (events) in the file.
+    pub rows: u64,
+    /// Rows skipped as unreadable.
+    pub skipped: u64,
+    /// Cases imported.
+    pub cases: u64,
+    /// Events written, this one not included.
+    pub events: u64,
+    /// How the file was read (the CSV mapping, the completion rule).
+    pub mapping: Value,
+}
+
+impl ImportCompleted {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ImportCompleted";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+    /// The stream imports are recorded in.
+    pub const STREAM: &'static str = "imports";
+}
+
 fn object(v: Value) -> Result<Map<String, Value>, String> {
     match v {
         Value::Object(m) => Ok(m),
@@ -176,5 +210,6 @@ pub fn schemas() -> &'static Schemas {
                 &[case_closed_v1_to_v2],
             )
             .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
+            .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
     })
 }

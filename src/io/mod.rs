@@ -3,6 +3,7 @@
 
 pub mod cloudevents;
 pub mod csv;
+pub mod import;
 pub mod parsed;
 pub mod time;
 pub mod xes;

@@ -59,6 +59,8 @@ pub const SNAPSHOTS: &str = "snapshots";
 
 const HEAD: &str = "head";
 const TABLE: &str = "table";
+/// Most events in one segment record.
+pub const SEGMENT_MAX: usize = 10_000;
 /// How many events may pass between checkpoints of the stream table.
 pub const CHECKPOINT_EVERY: u64 = 50_000;
 
@@ -268,14 +270,22 @@ impl IdbStore {
             }
         }
         if !placed.is_empty() {
-            let key = JsValue::from_f64(next_head as f64);
-            let bytes = encode_segment(&placed);
-            store_of(&tx, SEGMENTS)?
-                .put_with_key(&Uint8Array::from(bytes.as_slice()), &key)
-                .map_err(|e| js_error(e, "writing a segment"))?;
-            meta.put_with_key(&key, &HEAD.into())
+            // A large commit (an import) becomes several bounded segments,
+            // all in this one transaction: still all or nothing.
+            let segments = store_of(&tx, SEGMENTS)?;
+            for chunk in placed.chunks(SEGMENT_MAX) {
+                let last = chunk[chunk.len() - 1].seq;
+                let bytes = encode_segment(chunk);
+                segments
+                    .put_with_key(
+                        &Uint8Array::from(bytes.as_slice()),
+                        &JsValue::from_f64(last as f64),
+                    )
+                    .map_err(|e| js_error(e, "writing a segment"))?;
+                table.apply_segment(last, chunk);
+            }
+            meta.put_with_key(&JsValue::from_f64(next_head as f64), &HEAD.into())
                 .map_err(|e| js_error(e, "writing the head"))?;
-            table.apply_segment(next_head, &placed);
             if table.since_checkpoint() >= CHECKPOINT_EVERY {
                 let bytes = table.checkpoint();
                 store_of(&tx, STREAM_TABLE)?
