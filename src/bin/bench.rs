@@ -94,7 +94,7 @@ mod wasm {
             pending.push(store.append_batch(b));
             if pending.len() % 8 == 0 {
                 // Let earlier appends and the event loop run, as a stream would.
-                yield_now().await;
+                retrace::ui::browser::yield_now().await;
             }
         }
         for r in join_all(pending).await {
@@ -103,15 +103,6 @@ mod wasm {
         let ms = now() - t0;
         store.close();
         Ok(ms)
-    }
-
-    async fn yield_now() {
-        let promise = js_sys::Promise::new(&mut |resolve, _| {
-            let channel = web_sys::MessageChannel::new().unwrap();
-            channel.port1().set_onmessage(Some(&resolve));
-            channel.port2().post_message(&JsValue::NULL).unwrap();
-        });
-        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 
     /// Read the whole log in order, decoded, `batch` events at a time.

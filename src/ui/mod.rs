@@ -1,9 +1,11 @@
 //! The user interface (Leptos, client-side rendered). Panels read signals;
 //! the log and everything derived from it stay in the pure core.
 
+pub mod browser;
 mod chart;
 mod format;
 pub mod live;
+mod import_panel;
 mod log_panel;
 mod open_cases_panel;
 mod simulator_panel;
@@ -17,6 +19,7 @@ use crate::store::idb::IdbStore;
 use leptos::prelude::*;
 use std::rc::Rc;
 
+use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
 use open_cases_panel::OpenCasesPanel;
@@ -101,6 +104,7 @@ pub fn App() -> impl IntoView {
                 <div class="grid">
                     <SimulatorPanel/>
                     <LogPanel/>
+                    <ImportPanel/>
                     <TimeTravel/>
                     <StreamPanel/>
                     <OpenCasesPanel/>

@@ -1,0 +1,470 @@
+//! Import a log (CSV with column mapping, XES, a Retrace export) and export
+//! the log (CloudEvents NDJSON) or its cases (CSV).
+
+use super::browser::{download, file_bytes, sleep, yield_now};
+use super::Log;
+use crate::domain::events::ImportCompleted;
+use crate::domain::{decode, Fact};
+use crate::io::cloudevents::{read_ndjson, rfc3339, to_line};
+use crate::io::csv::{sniff, CsvMapping, CsvReader};
+use crate::io::import::{detect_format, label_for, plan, sha256_hex, FileFacts, Format};
+use crate::io::parsed::{Completion, ParsedLog};
+use crate::io::time::TimeFormat;
+use crate::io::xes;
+use crate::store::{EventStore, StreamAppend};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::rc::Rc;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    Idle,
+    /// A file is loaded and waits for the user to check and start.
+    Ready,
+    Busy(String),
+    Done(String),
+    /// The same file was imported before: ask.
+    Duplicate(String),
+    /// Failed; `skippable` when bad rows could be skipped.
+    Failed { message: String, skippable: bool },
+}
+
+/// Rows read between two yields to the browser.
+const STEP_ROWS: usize = 5_000;
+
+fn column_select(
+    label: &'static str,
+    testid: &'static str,
+    mapping: RwSignal<Option<CsvMapping>>,
+    get: fn(&CsvMapping) -> Option<usize>,
+    set: fn(&mut CsvMapping, Option<usize>),
+    optional: bool,
+) -> impl IntoView {
+    let options = move || {
+        let columns = mapping.with(|m| m.as_ref().map(|m| m.columns.clone()).unwrap_or_default());
+        let chosen = mapping.with(|m| m.as_ref().and_then(get));
+        let mut out = Vec::new();
+        if optional {
+            out.push(view! { <option value="" selected=chosen.is_none()>"(none)"</option> }.into_any());
+        }
+        for (i, c) in columns.into_iter().enumerate() {
+            out.push(view! { <option value=i.to_string() selected=chosen == Some(i)>{c}</option> }.into_any());
+        }
+        out
+    };
+    view! {
+        <label>{label}" "
+            <select data-testid=testid on:change=move |ev| {
+                let v = event_target_value(&ev).parse::<usize>().ok();
+                mapping.update(|m| if let Some(m) = m { set(m, v) });
+            }>{options}</select>
+        </label>
+    }
+}
+
+/// The import and export panel.
+#[component]
+pub fn ImportPanel() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let file: StoredValue<Option<(String, Rc<Vec<u8>>)>, LocalStorage> = StoredValue::new_local(None);
+    let format = RwSignal::new(None::<Format>);
+    let mapping = RwSignal::new(None::<CsvMapping>);
+    let preview = RwSignal::new(Vec::<Vec<String>>::new());
+    let completion = RwSignal::new("all".to_string());
+    let end_activity = RwSignal::new(String::new());
+    let stream_it = RwSignal::new(false);
+    let speed = RwSignal::new(86_400.0f64);
+    let status = RwSignal::new(Status::Idle);
+    let cancel = StoredValue::new_local(false);
+    let export_from = RwSignal::new(String::new());
+    let export_to = RwSignal::new(String::new());
+
+    let load = move |f: web_sys::File| {
+        status.set(Status::Busy(format!("reading {}…", f.name())));
+        spawn_local(async move {
+            let name = f.name();
+            let bytes = match file_bytes(&f).await {
+                Ok(b) => b,
+                Err(e) => return status.set(Status::Failed { message: e, skippable: false }),
+            };
+            let detected = match detect_format(&name, &bytes) {
+                Ok(fmt) => fmt,
+                Err(e) => return status.set(Status::Failed { message: e, skippable: false }),
+            };
+            mapping.set(None);
+            preview.set(Vec::new());
+            if detected == Format::Csv {
+                match sniff(&bytes) {
+                    Ok(s) => {
+                        preview.set(s.preview);
+                        mapping.set(Some(s.mapping));
+                    }
+                    Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                }
+            }
+            format.set(Some(detected));
+            file.set_value(Some((name, Rc::new(bytes))));
+            status.set(Status::Ready);
+        });
+    };
+
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(f) = input.files().and_then(|l| l.get(0)) {
+            load(f);
+        }
+        input.set_value("");
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(f) = ev.data_transfer().and_then(|d| d.files()).and_then(|l| l.get(0)) {
+            load(f);
+        }
+    };
+
+    // Read, check, and write the chosen file.
+    let run = move |skip_bad: bool, again: bool| {
+        let Some((name, bytes)) = file.get_value() else { return };
+        let Some(store) = log.get() else { return };
+        let Some(fmt) = format.get_untracked() else { return };
+        cancel.set_value(false);
+        spawn_local(async move {
+            let sha = sha256_hex(&bytes);
+            // Seen before?
+            let earlier = match store.read_stream(ImportCompleted::STREAM, 1, 100_000).await {
+                Ok(events) => events
+                    .into_iter()
+                    .filter_map(|e| e.payload::<ImportCompleted>().ok())
+                    .filter(|r| r.sha256 == sha)
+                    .count(),
+                Err(e) => return status.set(Status::Failed { message: e.to_string(), skippable: false }),
+            };
+            if earlier > 0 && !again {
+                return status.set(Status::Duplicate(format!(
+                    "{name} was imported before ({earlier} time{}). Import it again, as separate cases?",
+                    if earlier == 1 { "" } else { "s" }
+                )));
+            }
+            let t0 = js_sys::Date::now();
+            let appends: Vec<StreamAppend>;
+            let summary: String;
+            if fmt == Format::CloudEvents {
+                let text = String::from_utf8_lossy(&bytes);
+                match read_ndjson(&text) {
+                    Ok(a) => appends = a,
+                    Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                }
+                let n: usize = appends.iter().map(|a| a.events.len()).sum();
+                summary = format!("Restored {n} events from {name}");
+            } else {
+                let parsed: ParsedLog = match fmt {
+                    Format::Csv => {
+                        let Some(m) = mapping.get_untracked() else { return };
+                        let mut reader = match CsvReader::new(&bytes, m) {
+                            Ok(r) => r,
+                            Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                        };
+                        loop {
+                            match reader.step(STEP_ROWS) {
+                                Ok(true) => break,
+                                Ok(false) => {}
+                                Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                            }
+                            let secs = (js_sys::Date::now() - t0) / 1000.0;
+                            status.set(Status::Busy(format!(
+                                "read {} rows ({} unreadable) · {:.0} rows/s",
+                                reader.rows(),
+                                reader.bad_rows(),
+                                reader.rows() as f64 / secs.max(0.001)
+                            )));
+                            yield_now().await;
+                            if cancel.get_value() {
+                                return status.set(Status::Done("Import cancelled; the log is unchanged.".into()));
+                            }
+                        }
+                        match reader.finish(skip_bad) {
+                            Ok(p) => p,
+                            Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: matches!(e, crate::io::csv::CsvError::BadRows { .. }) }),
+                        }
+                    }
+                    _ => match xes::read(&bytes, skip_bad) {
+                        Ok(p) => p,
+                        Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: matches!(e, xes::XesError::BadEvents { .. }) }),
+                    },
+                };
+                if parsed.events.is_empty() {
+                    return status.set(Status::Failed { message: format!("{name} holds no events that could be read"), skippable: false });
+                }
+                let rule = match completion.get_untracked().as_str() {
+                    "end" => Completion::EndActivity(end_activity.get_untracked()),
+                    "none" => Completion::NoneComplete,
+                    _ => Completion::AllComplete,
+                };
+                let facts = FileFacts {
+                    file: &name,
+                    size: bytes.len() as u64,
+                    sha256: sha.clone(),
+                    format: fmt,
+                    mapping: serde_json::to_value(mapping.get_untracked()).unwrap_or_default(),
+                };
+                let (a, counts) = plan(&parsed, facts, &rule, &label_for(&name, earlier));
+                appends = a;
+                let skipped = parsed.rows - parsed.events.len() as u64;
+                summary = format!(
+                    "Imported {} cases ({} events, {} activities) from {name}{}",
+                    counts.cases,
+                    counts.events,
+                    counts.activities,
+                    if skipped > 0 { format!("; skipped {skipped} unreadable rows") } else { String::new() }
+                );
+            }
+            let total: usize = appends.iter().map(|a| a.events.len()).sum();
+            if stream_it.get_untracked() {
+                play(log, status, cancel, speed.get_untracked(), appends, summary).await;
+                return;
+            }
+            status.set(Status::Busy(format!("writing {total} events in one commit…")));
+            yield_now().await;
+            match store.append_batch(appends).await {
+                Ok(c) => {
+                    log.head.update(|h| *h = (*h).max(c.last_seq));
+                    let secs = (js_sys::Date::now() - t0) / 1000.0;
+                    status.set(Status::Done(format!("{summary} in {secs:.1} s.")));
+                }
+                Err(e) => status.set(Status::Failed { message: format!("Nothing was imported: {e}"), skippable: false }),
+            }
+        });
+    };
+
+    let export_log = move |_| {
+        let Some(store) = log.get() else { return };
+        let from = export_from.get_untracked().trim().parse::<u64>().unwrap_or(1).max(1);
+        let to = export_to.get_untracked().trim().parse::<u64>().unwrap_or(u64::MAX);
+        spawn_local(async move {
+            let mut text = String::new();
+            let mut next = from;
+            while next <= to {
+                match store.read_all(next, 4096).await {
+                    Ok(page) if !page.is_empty() => {
+                        next = page[page.len() - 1].seq + 1;
+                        for e in page.iter().filter(|e| e.seq <= to) {
+                            text.push_str(&to_line(e));
+                            text.push('\n');
+                        }
+                        status.set(Status::Busy(format!("exported {} events…", next - from)));
+                        yield_now().await;
+                    }
+                    Ok(_) => break,
+                    Err(e) => return status.set(Status::Failed { message: e.to_string(), skippable: false }),
+                }
+            }
+            let lines = text.lines().count();
+            match download("retrace-log.ndjson", "application/x-ndjson", &text) {
+                Ok(()) => status.set(Status::Done(format!("Exported {lines} events as CloudEvents."))),
+                Err(e) => status.set(Status::Failed { message: e, skippable: false }),
+            }
+        });
+    };
+
+    let export_cases = move |_| {
+        let Some(store) = log.get() else { return };
+        spawn_local(async move {
+            let mut text = String::from("case:concept:name,concept:name,time:timestamp,org:resource\n");
+            let quote = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() };
+            let mut next = 1;
+            let mut rows = 0;
+            loop {
+                match store.read_all(next, 4096).await {
+                    Ok(page) if !page.is_empty() => {
+                        next = page[page.len() - 1].seq + 1;
+                        for e in page {
+                            let at = e.occurred_at;
+                            if let Ok(r) = decode(e) {
+                                if let Fact::ActivityRecorded(a) = r.fact {
+                                    rows += 1;
+                                    text.push_str(&format!(
+                                        "{},{},{},{}\n",
+                                        quote(&a.case),
+                                        quote(&a.activity),
+                                        rfc3339(at),
+                                        quote(a.resource.as_deref().unwrap_or(""))
+                                    ));
+                                }
+                            }
+                        }
+                        yield_now().await;
+                    }
+                    Ok(_) => break,
+                    Err(e) => return status.set(Status::Failed { message: e.to_string(), skippable: false }),
+                }
+            }
+            match download("retrace-cases.csv", "text/csv", &text) {
+                Ok(()) => status.set(Status::Done(format!("Exported {rows} activities as CSV."))),
+                Err(e) => status.set(Status::Failed { message: e, skippable: false }),
+            }
+        });
+    };
+
+    let is_csv = move || format.get() == Some(Format::Csv);
+    let busy = move || matches!(status.get(), Status::Busy(_));
+
+    view! {
+        <section class="card wide" aria-labelledby="import-heading">
+            <h2 id="import-heading">"Import and export"</h2>
+            <div class="drop" data-testid="drop-zone"
+                on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=on_drop>
+                <label>"Choose a log (CSV, XES, .xes.gz, or a Retrace export) or drop it here "
+                    <input type="file" data-testid="import-file" accept=".csv,.txt,.xes,.gz,.ndjson,.jsonl" on:change=on_pick />
+                </label>
+            </div>
+            <Show when=is_csv>
+                <div class="form-row">
+                    {column_select("Case", "map-case", mapping, |m| m.case, |m, v| m.case = v, false)}
+                    {column_select("Activity", "map-activity", mapping, |m| m.activity, |m, v| m.activity = v, false)}
+                    {column_select("Timestamp", "map-timestamp", mapping, |m| m.timestamp, |m, v| m.timestamp = v, false)}
+                    {column_select("Resource", "map-resource", mapping, |m| m.resource, |m, v| m.resource = v, true)}
+                    <label>"Dates "
+                        <select data-testid="map-format" on:change=move |ev| {
+                            let f = match event_target_value(&ev).as_str() {
+                                "dayfirst" => TimeFormat::DayFirst,
+                                "monthfirst" => TimeFormat::MonthFirst,
+                                "epochs" => TimeFormat::EpochSeconds,
+                                "epochms" => TimeFormat::EpochMillis,
+                                _ => TimeFormat::Iso,
+                            };
+                            mapping.update(|m| if let Some(m) = m { m.time_format = f });
+                        }>
+                            {move || {
+                                let current = mapping.with(|m| m.as_ref().map(|m| m.time_format));
+                                [("iso", "ISO 8601 / YYYY-MM-DD HH:MM:SS", TimeFormat::Iso), ("dayfirst", "day first (31/12/2024)", TimeFormat::DayFirst),
+                                 ("monthfirst", "month first (12/31/2024)", TimeFormat::MonthFirst), ("epochs", "epoch seconds", TimeFormat::EpochSeconds),
+                                 ("epochms", "epoch milliseconds", TimeFormat::EpochMillis)]
+                                    .into_iter()
+                                    .map(|(v, l, f)| view! { <option value=v selected=current == Some(f)>{l}</option> })
+                                    .collect::<Vec<_>>()
+                            }}
+                        </select>
+                    </label>
+                    <label>"UTC offset (minutes) "
+                        <input type="number" data-testid="map-tz" step="15"
+                            prop:value=move || mapping.with(|m| m.as_ref().map_or(0, |m| m.tz_offset_min)).to_string()
+                            on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<i64>() { mapping.update(|m| if let Some(m) = m { m.tz_offset_min = v }) } } />
+                    </label>
+                </div>
+                <Show when=move || mapping.with(|m| m.as_ref().is_some_and(|m| m.ambiguous_dates))>
+                    <p class="warn" data-testid="ambiguous-dates">"Every date in the sample reads both day-first and month-first: check the date order above."</p>
+                </Show>
+                <div class="scroll preview">
+                    <table data-testid="import-preview">
+                        <tbody>
+                            {move || preview.get().into_iter().take(6).map(|row| view! {
+                                <tr>{row.into_iter().map(|c| view! { <td>{c}</td> }).collect::<Vec<_>>()}</tr>
+                            }).collect::<Vec<_>>()}
+                        </tbody>
+                    </table>
+                </div>
+            </Show>
+            <Show when=move || format.get().is_some_and(|f| f != Format::CloudEvents)>
+                <div class="form-row">
+                    <label>"Cases "
+                        <select data-testid="completion" on:change=move |ev| completion.set(event_target_value(&ev))>
+                            <option value="all">"are all complete"</option>
+                            <option value="end">"end with the activity…"</option>
+                            <option value="none">"may still be open"</option>
+                        </select>
+                    </label>
+                    <Show when=move || completion.get() == "end">
+                        <input type="text" aria-label="Activity that ends a case" data-testid="end-activity"
+                            prop:value=move || end_activity.get() on:input=move |ev| end_activity.set(event_target_value(&ev)) />
+                    </Show>
+                    <label><input type="checkbox" data-testid="stream-it" prop:checked=move || stream_it.get()
+                        on:change=move |ev| stream_it.set(event_target_checked(&ev)) />" play it into the live views as a stream"</label>
+                    <Show when=move || stream_it.get()>
+                        <select aria-label="Replay speed" data-testid="stream-speed" on:change=move |ev| speed.set(event_target_value(&ev).parse().unwrap_or(86_400.0))>
+                            <option value="3600">"1 hour per second"</option>
+                            <option value="86400" selected>"1 day per second"</option>
+                            <option value="604800">"1 week per second"</option>
+                        </select>
+                    </Show>
+                </div>
+            </Show>
+            <div class="actions">
+                <button data-testid="import-start" on:click=move |_| run(false, false)
+                    disabled=move || !matches!(status.get(), Status::Ready | Status::Done(_) | Status::Failed { .. }) || format.get().is_none()>"Import"</button>
+                <button data-testid="import-cancel" on:click=move |_| cancel.set_value(true) disabled=move || !busy()>"Cancel"</button>
+                <button data-testid="export-log" on:click=export_log disabled=busy>"Export log (CloudEvents NDJSON)"</button>
+                <button data-testid="export-cases" on:click=export_cases disabled=busy>"Export cases (CSV)"</button>
+                <label>"from seq " <input type="number" min="1" class="short" data-testid="export-from" prop:value=move || export_from.get() on:input=move |ev| export_from.set(event_target_value(&ev)) /></label>
+                <label>"to " <input type="number" min="1" class="short" data-testid="export-to" prop:value=move || export_to.get() on:input=move |ev| export_to.set(event_target_value(&ev)) /></label>
+            </div>
+            <div data-testid="import-status" role="status" aria-live="polite" class="import-status">
+                {move || match status.get() {
+                    Status::Idle => view! { <span>""</span> }.into_any(),
+                    Status::Ready => view! { <span>"Check the mapping, then Import. Nothing is written until the whole file has been read."</span> }.into_any(),
+                    Status::Busy(s) => view! { <span>{s}</span> }.into_any(),
+                    Status::Done(s) => view! { <span class="ok">{s}</span> }.into_any(),
+                    Status::Duplicate(s) => view! {
+                        <span>{s}" "
+                            <button data-testid="import-again" on:click=move |_| run(false, true)>"Import again"</button>
+                            <button on:click=move |_| status.set(Status::Ready)>"No"</button>
+                        </span>
+                    }.into_any(),
+                    Status::Failed { message, skippable } => view! {
+                        <span class="error-text" data-testid="import-error">{message}" "
+                            <Show when=move || skippable>
+                                <button data-testid="import-skip-bad" on:click=move |_| run(true, false)>"Skip the bad rows and import the rest"</button>
+                            </Show>
+                        </span>
+                    }.into_any(),
+                }}
+            </div>
+        </section>
+    }
+}
+
+/// Play appends into the log in event-time order, `speed` domain seconds
+/// per wall second: a real log drives the live views like the simulator.
+async fn play(log: Log, status: RwSignal<Status>, cancel: StoredValue<bool, LocalStorage>, speed: f64, appends: Vec<StreamAppend>, summary: String) {
+    let Some(store) = log.get() else { return };
+    // One append per event, in the planned (time) order; a case's first
+    // event keeps its NoStream check.
+    let mut queue: std::collections::VecDeque<StreamAppend> = appends
+        .into_iter()
+        .flat_map(|a| {
+            let stream = a.stream;
+            let mut expected = Some(a.expected);
+            a.events.into_iter().map(move |e| {
+                StreamAppend::new(stream.clone(), expected.take().unwrap_or(crate::store::ExpectedVersion::Any), vec![e])
+            })
+        })
+        .collect();
+    let total = queue.len();
+    let mut clock = queue.front().map_or(0, |a| a.events[0].occurred_at);
+    const TICK: i32 = 200;
+    while !queue.is_empty() {
+        if cancel.get_value() {
+            return status.set(Status::Done(format!("Replay stopped after {} of {total} events.", total - queue.len())));
+        }
+        clock += (speed * TICK as f64) as i64;
+        // Skip long quiet stretches instead of waiting through them.
+        if let Some(next) = queue.front().map(|a| a.events[0].occurred_at) {
+            if next > clock + (speed * 10_000.0) as i64 {
+                clock = next;
+            }
+        }
+        let mut batch = Vec::new();
+        while queue.front().is_some_and(|a| a.events[0].occurred_at <= clock) {
+            batch.push(queue.pop_front().expect("checked"));
+        }
+        if !batch.is_empty() {
+            match store.append_batch(batch).await {
+                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                Err(e) => return status.set(Status::Failed { message: format!("Replay stopped: {e}"), skippable: false }),
+            }
+        }
+        status.set(Status::Busy(format!("replaying: {} of {total} events, at {}", total - queue.len(), rfc3339(clock))));
+        sleep(TICK).await;
+    }
+    status.set(Status::Done(format!("{summary} (streamed).")));
+}
