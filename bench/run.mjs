@@ -30,9 +30,10 @@ function record(name, value, unit, vs) {
 function finish() {
   for (const row of results) {
     if (!row.vs) continue;
-    const base = byCase.get(row.vs).value;
+    const base = byCase.get(row.vs)?.value;
+    if (base === undefined) continue;
     // Rates: higher is better. Sizes and times: smaller is better, so invert.
-    const smallerIsBetter = row.unit === 'bytes/event' || row.unit === 'ms';
+    const smallerIsBetter = ['bytes/event', 'ms', 's', 'MB'].includes(row.unit);
     row.ratio = Math.round((smallerIsBetter ? base / row.value : row.value / base) * 100) / 100;
   }
   console.log('');
@@ -43,6 +44,11 @@ function finish() {
   }
 }
 
+// BENCH_ONLY=store|import|projections runs one section (for iterating).
+const only = process.env.BENCH_ONLY;
+const want = (section) => !only || only === section;
+
+if (want('store')) {
 await page.evaluate(async ({ N }) => {
   window.events = window.baselines.workload(window.retrace, N);
   window.jsonSize = window.baselines.jsonBytes(window.events.slice(0, 5000));
@@ -93,8 +99,35 @@ for (const batch of [10_000, 100, 1]) {
   await js(`baselines.deleteDb('bench-live')`);
 }
 record('JSON size of an event', jsonSize, 'bytes/event', null);
+for (const row of results) if (row.case.startsWith('disk bytes per event')) row.vs = 'JSON size of an event';
+}
+
+// --- Import: helpdesk.csv and a 1M-row simulated CSV ---------------------
+if (want('import')) {
+console.log('\nImport: parse and write, separately');
+  const { readFile } = await import('node:fs/promises');
+  const helpdesk = [...(await readFile('../shared/data/helpdesk.csv'))];
+  for (const [label, rows, bytes] of [['helpdesk.csv', 0, helpdesk], ['1M-row simulated CSV', Number(process.env.BENCH_IMPORT ?? 1_000_000), null]]) {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(0);
+    await p.goto(url + 'page.html');
+    await p.waitForFunction(() => document.getElementById('status').textContent === 'ready');
+    const [parseMs, writeMs, events, memory] = await p.evaluate(
+      async ([rows, bytes]) => window.retrace.import_csv('import-bench', rows, bytes ? new Uint8Array(bytes) : undefined),
+      [rows, bytes],
+    );
+    record(`import ${label}: parse and plan`, events / (parseMs / 1000), 'events/s', null);
+    record(`import ${label}: write (one commit)`, events / (writeMs / 1000), 'events/s', null);
+    record(`import ${label}: total`, (parseMs + writeMs) / 1000, 's', null);
+    record(`import ${label}: wasm memory after`, memory / 1e6, 'MB', null);
+    console.log(`    (${events} events)`);
+    await ctx.close();
+  }
+}
 
 // --- Projections: fold throughput and boot time -------------------------
+if (want('projections')) {
 console.log('\nProjections: fold throughput and boot time of the app');
 {
   const n = Number(process.env.BENCH_FOLD ?? 200_000);
@@ -131,7 +164,7 @@ for (const snapshots of [true, false]) {
   const row = byCase.get(`boot ${big / 1000}k events, with snapshots`);
   row.vs = `boot ${small / 1000}k events, with snapshots`;
 }
-for (const row of results) if (row.case.startsWith('disk bytes per event')) row.vs = 'JSON size of an event';
+}
 finish();
 
 await mkdir('target/bench', { recursive: true });
