@@ -7,6 +7,7 @@
 pub mod domain;
 pub mod io;
 pub mod log;
+pub mod ml;
 pub mod projection;
 pub mod store;
 

@@ -98,7 +98,7 @@ mod fuzz {
             let cut = cut.min(bytes.len());
             match read(&bytes[..cut], true) {
                 Ok(_) | Err(XesError::Empty) | Err(XesError::NotXes(_)) => {}
-                Err(XesError::Malformed { line, .. }) => prop_assert!(line >= 1 && line <= 44),
+                Err(XesError::Malformed { line, .. }) => prop_assert!((1..=44).contains(&line)),
                 Err(e) => prop_assert!(false, "unexpected {e:?}"),
             }
         }

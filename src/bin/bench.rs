@@ -209,7 +209,13 @@ mod wasm {
                     if let Fact::ActivityRecorded(a) = r.fact {
                         if rows < n {
                             rows += 1;
-                            out.push_str(&format!("{},{},{},{}\n", a.case, a.activity, retrace::io::cloudevents::rfc3339(at), a.resource.as_deref().unwrap_or("")));
+                            out.push_str(&format!(
+                                "{},{},{},{}\n",
+                                a.case,
+                                a.activity,
+                                retrace::io::cloudevents::rfc3339(at),
+                                a.resource.as_deref().unwrap_or("")
+                            ));
                         }
                     }
                 }
@@ -222,7 +228,11 @@ mod wasm {
     /// given) into database `db`: returns [parse ms, write ms, events
     /// written, wasm memory bytes after].
     #[wasm_bindgen]
-    pub async fn import_csv(db: String, rows: u32, given: Option<Vec<u8>>) -> Result<Vec<f64>, JsValue> {
+    pub async fn import_csv(
+        db: String,
+        rows: u32,
+        given: Option<Vec<u8>>,
+    ) -> Result<Vec<f64>, JsValue> {
         use retrace::io::csv::{read_all, sniff};
         use retrace::io::import::{plan, sha256_hex, FileFacts, Format};
         use retrace::io::parsed::Completion;
@@ -231,15 +241,30 @@ mod wasm {
         let t0 = now();
         let mapping = sniff(&bytes).map_err(err)?.mapping;
         let log = read_all(&bytes, mapping, false).map_err(err)?;
-        let facts = FileFacts { file: "bench.csv", size: bytes.len() as u64, sha256: sha256_hex(&bytes), format: Format::Csv, mapping: serde_json::Value::Null };
+        let facts = FileFacts {
+            file: "bench.csv",
+            size: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+            format: Format::Csv,
+            mapping: serde_json::Value::Null,
+        };
         let (appends, counts) = plan(&log, facts, &Completion::NoneComplete, "bench");
         drop(log);
         let t1 = now();
         store.append_batch(appends).await.map_err(err)?;
         let t2 = now();
         store.close();
-        let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
-        Ok(vec![t1 - t0, t2 - t1, counts.events as f64 + 1.0, memory as f64])
+        let memory = wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length();
+        Ok(vec![
+            t1 - t0,
+            t2 - t1,
+            counts.events as f64 + 1.0,
+            memory as f64,
+        ])
     }
 
     /// The workload's events as JSON envelopes, for the baselines: the very

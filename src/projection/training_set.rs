@@ -54,6 +54,14 @@ impl Default for TrainingSet {
 }
 
 impl TrainingSet {
+    /// An empty set keeping `window` closed cases.
+    pub fn with_window(window: usize) -> Self {
+        TrainingSet {
+            window,
+            ..TrainingSet::default()
+        }
+    }
+
     /// Every prefix of every kept case, oldest case first.
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix<'_>> {
         self.closed.iter().flat_map(|f| {

@@ -16,6 +16,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::rc::Rc;
 
+/// The chosen file's name and bytes.
+type ChosenFile = (String, Rc<Vec<u8>>);
+
 #[derive(Clone, Debug, PartialEq)]
 enum Status {
     Idle,
@@ -26,7 +29,10 @@ enum Status {
     /// The same file was imported before: ask.
     Duplicate(String),
     /// Failed; `skippable` when bad rows could be skipped.
-    Failed { message: String, skippable: bool },
+    Failed {
+        message: String,
+        skippable: bool,
+    },
 }
 
 /// Rows read between two yields to the browser.
@@ -45,10 +51,15 @@ fn column_select(
         let chosen = mapping.with(|m| m.as_ref().and_then(get));
         let mut out = Vec::new();
         if optional {
-            out.push(view! { <option value="" selected=chosen.is_none()>"(none)"</option> }.into_any());
+            out.push(
+                view! { <option value="" selected=chosen.is_none()>"(none)"</option> }.into_any(),
+            );
         }
         for (i, c) in columns.into_iter().enumerate() {
-            out.push(view! { <option value=i.to_string() selected=chosen == Some(i)>{c}</option> }.into_any());
+            out.push(
+                view! { <option value=i.to_string() selected=chosen == Some(i)>{c}</option> }
+                    .into_any(),
+            );
         }
         out
     };
@@ -66,7 +77,7 @@ fn column_select(
 #[component]
 pub fn ImportPanel() -> impl IntoView {
     let log = expect_context::<Log>();
-    let file: StoredValue<Option<(String, Rc<Vec<u8>>)>, LocalStorage> = StoredValue::new_local(None);
+    let file: StoredValue<Option<ChosenFile>, LocalStorage> = StoredValue::new_local(None);
     let format = RwSignal::new(None::<Format>);
     let mapping = RwSignal::new(None::<CsvMapping>);
     let preview = RwSignal::new(Vec::<Vec<String>>::new());
@@ -85,11 +96,21 @@ pub fn ImportPanel() -> impl IntoView {
             let name = f.name();
             let bytes = match file_bytes(&f).await {
                 Ok(b) => b,
-                Err(e) => return status.set(Status::Failed { message: e, skippable: false }),
+                Err(e) => {
+                    return status.set(Status::Failed {
+                        message: e,
+                        skippable: false,
+                    })
+                }
             };
             let detected = match detect_format(&name, &bytes) {
                 Ok(fmt) => fmt,
-                Err(e) => return status.set(Status::Failed { message: e, skippable: false }),
+                Err(e) => {
+                    return status.set(Status::Failed {
+                        message: e,
+                        skippable: false,
+                    })
+                }
             };
             mapping.set(None);
             preview.set(Vec::new());
@@ -99,7 +120,12 @@ pub fn ImportPanel() -> impl IntoView {
                         preview.set(s.preview);
                         mapping.set(Some(s.mapping));
                     }
-                    Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                    Err(e) => {
+                        return status.set(Status::Failed {
+                            message: format!("{name}: {e}"),
+                            skippable: false,
+                        })
+                    }
                 }
             }
             format.set(Some(detected));
@@ -117,16 +143,24 @@ pub fn ImportPanel() -> impl IntoView {
     };
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
-        if let Some(f) = ev.data_transfer().and_then(|d| d.files()).and_then(|l| l.get(0)) {
+        if let Some(f) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|l| l.get(0))
+        {
             load(f);
         }
     };
 
     // Read, check, and write the chosen file.
     let run = move |skip_bad: bool, again: bool| {
-        let Some((name, bytes)) = file.get_value() else { return };
+        let Some((name, bytes)) = file.get_value() else {
+            return;
+        };
         let Some(store) = log.get() else { return };
-        let Some(fmt) = format.get_untracked() else { return };
+        let Some(fmt) = format.get_untracked() else {
+            return;
+        };
         cancel.set_value(false);
         spawn_local(async move {
             let sha = sha256_hex(&bytes);
@@ -137,7 +171,12 @@ pub fn ImportPanel() -> impl IntoView {
                     .filter_map(|e| e.payload::<ImportCompleted>().ok())
                     .filter(|r| r.sha256 == sha)
                     .count(),
-                Err(e) => return status.set(Status::Failed { message: e.to_string(), skippable: false }),
+                Err(e) => {
+                    return status.set(Status::Failed {
+                        message: e.to_string(),
+                        skippable: false,
+                    })
+                }
             };
             if earlier > 0 && !again {
                 return status.set(Status::Duplicate(format!(
@@ -152,23 +191,40 @@ pub fn ImportPanel() -> impl IntoView {
                 let text = String::from_utf8_lossy(&bytes);
                 match read_ndjson(&text) {
                     Ok(a) => appends = a,
-                    Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                    Err(e) => {
+                        return status.set(Status::Failed {
+                            message: format!("{name}: {e}"),
+                            skippable: false,
+                        })
+                    }
                 }
                 let n: usize = appends.iter().map(|a| a.events.len()).sum();
                 summary = format!("Restored {n} events from {name}");
             } else {
                 let parsed: ParsedLog = match fmt {
                     Format::Csv => {
-                        let Some(m) = mapping.get_untracked() else { return };
+                        let Some(m) = mapping.get_untracked() else {
+                            return;
+                        };
                         let mut reader = match CsvReader::new(&bytes, m) {
                             Ok(r) => r,
-                            Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                            Err(e) => {
+                                return status.set(Status::Failed {
+                                    message: format!("{name}: {e}"),
+                                    skippable: false,
+                                })
+                            }
                         };
                         loop {
                             match reader.step(STEP_ROWS) {
                                 Ok(true) => break,
                                 Ok(false) => {}
-                                Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: false }),
+                                Err(e) => {
+                                    return status.set(Status::Failed {
+                                        message: format!("{name}: {e}"),
+                                        skippable: false,
+                                    })
+                                }
                             }
                             let secs = (js_sys::Date::now() - t0) / 1000.0;
                             status.set(Status::Busy(format!(
@@ -179,21 +235,39 @@ pub fn ImportPanel() -> impl IntoView {
                             )));
                             yield_now().await;
                             if cancel.get_value() {
-                                return status.set(Status::Done("Import cancelled; the log is unchanged.".into()));
+                                return status.set(Status::Done(
+                                    "Import cancelled; the log is unchanged.".into(),
+                                ));
                             }
                         }
                         match reader.finish(skip_bad) {
                             Ok(p) => p,
-                            Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: matches!(e, crate::io::csv::CsvError::BadRows { .. }) }),
+                            Err(e) => {
+                                return status.set(Status::Failed {
+                                    message: format!("{name}: {e}"),
+                                    skippable: matches!(
+                                        e,
+                                        crate::io::csv::CsvError::BadRows { .. }
+                                    ),
+                                })
+                            }
                         }
                     }
                     _ => match xes::read(&bytes, skip_bad) {
                         Ok(p) => p,
-                        Err(e) => return status.set(Status::Failed { message: format!("{name}: {e}"), skippable: matches!(e, xes::XesError::BadEvents { .. }) }),
+                        Err(e) => {
+                            return status.set(Status::Failed {
+                                message: format!("{name}: {e}"),
+                                skippable: matches!(e, xes::XesError::BadEvents { .. }),
+                            })
+                        }
                     },
                 };
                 if parsed.events.is_empty() {
-                    return status.set(Status::Failed { message: format!("{name} holds no events that could be read"), skippable: false });
+                    return status.set(Status::Failed {
+                        message: format!("{name} holds no events that could be read"),
+                        skippable: false,
+                    });
                 }
                 let rule = match completion.get_untracked().as_str() {
                     "end" => Completion::EndActivity(end_activity.get_untracked()),
@@ -215,7 +289,11 @@ pub fn ImportPanel() -> impl IntoView {
                     counts.cases,
                     counts.events,
                     counts.activities,
-                    if skipped > 0 { format!("; skipped {skipped} unreadable rows") } else { String::new() }
+                    if skipped > 0 {
+                        format!("; skipped {skipped} unreadable rows")
+                    } else {
+                        String::new()
+                    }
                 );
             }
             let total: usize = appends.iter().map(|a| a.events.len()).sum();
@@ -223,7 +301,9 @@ pub fn ImportPanel() -> impl IntoView {
                 play(log, status, cancel, speed.get_untracked(), appends, summary).await;
                 return;
             }
-            status.set(Status::Busy(format!("writing {total} events in one commit…")));
+            status.set(Status::Busy(format!(
+                "writing {total} events in one commit…"
+            )));
             yield_now().await;
             match store.append_batch(appends).await {
                 Ok(c) => {
@@ -231,15 +311,27 @@ pub fn ImportPanel() -> impl IntoView {
                     let secs = (js_sys::Date::now() - t0) / 1000.0;
                     status.set(Status::Done(format!("{summary} in {secs:.1} s.")));
                 }
-                Err(e) => status.set(Status::Failed { message: format!("Nothing was imported: {e}"), skippable: false }),
+                Err(e) => status.set(Status::Failed {
+                    message: format!("Nothing was imported: {e}"),
+                    skippable: false,
+                }),
             }
         });
     };
 
     let export_log = move |_| {
         let Some(store) = log.get() else { return };
-        let from = export_from.get_untracked().trim().parse::<u64>().unwrap_or(1).max(1);
-        let to = export_to.get_untracked().trim().parse::<u64>().unwrap_or(u64::MAX);
+        let from = export_from
+            .get_untracked()
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(1)
+            .max(1);
+        let to = export_to
+            .get_untracked()
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(u64::MAX);
         spawn_local(async move {
             let mut text = String::new();
             let mut next = from;
@@ -255,13 +347,23 @@ pub fn ImportPanel() -> impl IntoView {
                         yield_now().await;
                     }
                     Ok(_) => break,
-                    Err(e) => return status.set(Status::Failed { message: e.to_string(), skippable: false }),
+                    Err(e) => {
+                        return status.set(Status::Failed {
+                            message: e.to_string(),
+                            skippable: false,
+                        })
+                    }
                 }
             }
             let lines = text.lines().count();
             match download("retrace-log.ndjson", "application/x-ndjson", &text) {
-                Ok(()) => status.set(Status::Done(format!("Exported {lines} events as CloudEvents."))),
-                Err(e) => status.set(Status::Failed { message: e, skippable: false }),
+                Ok(()) => status.set(Status::Done(format!(
+                    "Exported {lines} events as CloudEvents."
+                ))),
+                Err(e) => status.set(Status::Failed {
+                    message: e,
+                    skippable: false,
+                }),
             }
         });
     };
@@ -269,8 +371,15 @@ pub fn ImportPanel() -> impl IntoView {
     let export_cases = move |_| {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
-            let mut text = String::from("case:concept:name,concept:name,time:timestamp,org:resource\n");
-            let quote = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() };
+            let mut text =
+                String::from("case:concept:name,concept:name,time:timestamp,org:resource\n");
+            let quote = |s: &str| {
+                if s.contains([',', '"', '\n']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s.to_owned()
+                }
+            };
             let mut next = 1;
             let mut rows = 0;
             loop {
@@ -295,12 +404,20 @@ pub fn ImportPanel() -> impl IntoView {
                         yield_now().await;
                     }
                     Ok(_) => break,
-                    Err(e) => return status.set(Status::Failed { message: e.to_string(), skippable: false }),
+                    Err(e) => {
+                        return status.set(Status::Failed {
+                            message: e.to_string(),
+                            skippable: false,
+                        })
+                    }
                 }
             }
             match download("retrace-cases.csv", "text/csv", &text) {
                 Ok(()) => status.set(Status::Done(format!("Exported {rows} activities as CSV."))),
-                Err(e) => status.set(Status::Failed { message: e, skippable: false }),
+                Err(e) => status.set(Status::Failed {
+                    message: e,
+                    skippable: false,
+                }),
             }
         });
     };
@@ -425,7 +542,14 @@ pub fn ImportPanel() -> impl IntoView {
 
 /// Play appends into the log in event-time order, `speed` domain seconds
 /// per wall second: a real log drives the live views like the simulator.
-async fn play(log: Log, status: RwSignal<Status>, cancel: StoredValue<bool, LocalStorage>, speed: f64, appends: Vec<StreamAppend>, summary: String) {
+async fn play(
+    log: Log,
+    status: RwSignal<Status>,
+    cancel: StoredValue<bool, LocalStorage>,
+    speed: f64,
+    appends: Vec<StreamAppend>,
+    summary: String,
+) {
     let Some(store) = log.get() else { return };
     // One append per event, in the planned (time) order; a case's first
     // event keeps its NoStream check.
@@ -435,7 +559,13 @@ async fn play(log: Log, status: RwSignal<Status>, cancel: StoredValue<bool, Loca
             let stream = a.stream;
             let mut expected = Some(a.expected);
             a.events.into_iter().map(move |e| {
-                StreamAppend::new(stream.clone(), expected.take().unwrap_or(crate::store::ExpectedVersion::Any), vec![e])
+                StreamAppend::new(
+                    stream.clone(),
+                    expected
+                        .take()
+                        .unwrap_or(crate::store::ExpectedVersion::Any),
+                    vec![e],
+                )
             })
         })
         .collect();
@@ -444,7 +574,10 @@ async fn play(log: Log, status: RwSignal<Status>, cancel: StoredValue<bool, Loca
     const TICK: i32 = 200;
     while !queue.is_empty() {
         if cancel.get_value() {
-            return status.set(Status::Done(format!("Replay stopped after {} of {total} events.", total - queue.len())));
+            return status.set(Status::Done(format!(
+                "Replay stopped after {} of {total} events.",
+                total - queue.len()
+            )));
         }
         clock += (speed * TICK as f64) as i64;
         // Skip long quiet stretches instead of waiting through them.
@@ -454,16 +587,28 @@ async fn play(log: Log, status: RwSignal<Status>, cancel: StoredValue<bool, Loca
             }
         }
         let mut batch = Vec::new();
-        while queue.front().is_some_and(|a| a.events[0].occurred_at <= clock) {
+        while queue
+            .front()
+            .is_some_and(|a| a.events[0].occurred_at <= clock)
+        {
             batch.push(queue.pop_front().expect("checked"));
         }
         if !batch.is_empty() {
             match store.append_batch(batch).await {
                 Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                Err(e) => return status.set(Status::Failed { message: format!("Replay stopped: {e}"), skippable: false }),
+                Err(e) => {
+                    return status.set(Status::Failed {
+                        message: format!("Replay stopped: {e}"),
+                        skippable: false,
+                    })
+                }
             }
         }
-        status.set(Status::Busy(format!("replaying: {} of {total} events, at {}", total - queue.len(), rfc3339(clock))));
+        status.set(Status::Busy(format!(
+            "replaying: {} of {total} events, at {}",
+            total - queue.len(),
+            rfc3339(clock)
+        )));
         sleep(TICK).await;
     }
     status.set(Status::Done(format!("{summary} (streamed).")));

@@ -4,8 +4,8 @@
 pub mod browser;
 mod chart;
 mod format;
-pub mod live;
 mod import_panel;
+pub mod live;
 mod log_panel;
 mod open_cases_panel;
 mod simulator_panel;

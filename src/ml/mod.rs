@@ -1,0 +1,7 @@
+//! Learning from the log: features of case prefixes, models, and the
+//! standard backtest. Pure Rust: the same code trains natively, on the page
+//! and in the training worker.
+
+pub mod backtest;
+pub mod features;
+pub mod models;

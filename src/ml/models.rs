@@ -1,0 +1,345 @@
+//! The models: smartcore regressors (always seeded) and the median
+//! baseline, trained on a transformed target and serialised to compact
+//! bytes with their feature schema.
+//!
+//! Remaining times are heavily skewed: most cases end soon, a few take
+//! weeks. Trained on raw hours, squared-error learners chase the long tail
+//! and miss the typical case; trained on `ln(1 + hours)` they predict a
+//! geometric mean, which sits near the median — what minimises absolute
+//! error. The backtest shows both, beside the median baseline.
+
+use super::features::FeatureSchema;
+use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_regressor::{
+    RandomForestRegressor, RandomForestRegressorParameters,
+};
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::linear::linear_regression::{
+    LinearRegression, LinearRegressionParameters, LinearRegressionSolverName,
+};
+use smartcore::linear::ridge_regression::{
+    RidgeRegression, RidgeRegressionParameters, RidgeRegressionSolverName,
+};
+use smartcore::metrics::distance::euclidian::Euclidian;
+use smartcore::neighbors::knn_regressor::{KNNRegressor, KNNRegressorParameters};
+use thiserror::Error;
+
+/// The learning algorithms on offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Algorithm {
+    /// The median of the training targets: the baseline.
+    Median,
+    /// Ordinary least squares.
+    Linear,
+    /// Least squares with an L2 penalty.
+    Ridge,
+    /// A random forest of depth-capped trees.
+    RandomForest,
+    /// k nearest neighbours on standardised features.
+    Knn,
+}
+
+impl Algorithm {
+    /// Name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Median => "median baseline",
+            Algorithm::Linear => "linear regression",
+            Algorithm::Ridge => "ridge regression",
+            Algorithm::RandomForest => "random forest",
+            Algorithm::Knn => "k nearest neighbours",
+        }
+    }
+}
+
+/// What the learner is trained to predict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// Remaining hours as they are.
+    Hours,
+    /// `ln(1 + remaining hours)`.
+    LogHours,
+}
+
+/// Hyperparameters (the ones that matter here), stored with the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Target transform.
+    pub target: Target,
+    /// Trees (forest).
+    pub trees: usize,
+    /// Depth cap (forest).
+    pub max_depth: u16,
+    /// Smallest leaf (forest).
+    pub min_leaf: usize,
+    /// Features tried per split (forest; 0 = all).
+    pub features_per_split: usize,
+    /// Neighbours (kNN).
+    pub k: usize,
+    /// L2 penalty (ridge).
+    pub alpha: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Spec {
+    /// Sensible defaults for an algorithm, on the log target.
+    pub fn new(algorithm: Algorithm) -> Spec {
+        Spec {
+            algorithm,
+            target: Target::LogHours,
+            trees: 100,
+            max_depth: 20,
+            min_leaf: 2,
+            features_per_split: 0,
+            k: 25,
+            alpha: 1.0,
+            seed: 7,
+        }
+    }
+
+    /// The same on raw hours.
+    pub fn on_hours(mut self) -> Spec {
+        self.target = Target::Hours;
+        self
+    }
+
+    /// Name for tables: algorithm and target.
+    pub fn label(&self) -> String {
+        match (self.algorithm, self.target) {
+            (Algorithm::Median, _) => "median baseline".into(),
+            (a, Target::LogHours) => format!("{} (log target)", a.name()),
+            (a, Target::Hours) => format!("{} (hours, squared loss)", a.name()),
+        }
+    }
+}
+
+type Matrix = DenseMatrix<f64>;
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Fitted {
+    Median(f64),
+    Linear(LinearRegression<f64, f64, Matrix, Vec<f64>>),
+    Ridge(RidgeRegression<f64, f64, Matrix, Vec<f64>>),
+    Forest(RandomForestRegressor<f64, f64, Matrix, Vec<f64>>),
+    Knn(KNNRegressor<f64, f64, Matrix, Vec<f64>, Euclidian<f64>>),
+}
+
+/// Why training or prediction failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ModelError {
+    /// Nothing to learn from.
+    #[error("there are no training rows yet: import or simulate closed cases first")]
+    NoRows,
+    /// smartcore refused.
+    #[error("{algorithm} could not be trained: {reason}")]
+    Training {
+        /// Which.
+        algorithm: String,
+        /// smartcore's words.
+        reason: String,
+    },
+    /// Bytes that are not a model of this version.
+    #[error(
+        "the stored model cannot be read by this version of Retrace ({0}); retrain it from the log"
+    )]
+    Incompatible(String),
+}
+
+/// A trained model with everything needed to use it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Model {
+    /// How it was trained.
+    pub spec: Spec,
+    /// How rows are made.
+    pub schema: FeatureSchema,
+    /// Standardisation (kNN): means and standard deviations per column.
+    scale: Option<(Vec<f64>, Vec<f64>)>,
+    fitted: Fitted,
+}
+
+/// Format version of model bytes.
+pub const MODEL_FORMAT: u8 = 1;
+
+fn matrix(rows: &[Vec<f64>]) -> Result<Matrix, String> {
+    DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| e.to_string())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+impl Model {
+    /// Train on `rows` (made with `schema`) and remaining `hours`.
+    pub fn train(
+        spec: &Spec,
+        schema: FeatureSchema,
+        rows: &[Vec<f64>],
+        hours: &[f64],
+    ) -> Result<Model, ModelError> {
+        if rows.is_empty() {
+            return Err(ModelError::NoRows);
+        }
+        let fail = |reason: String| ModelError::Training {
+            algorithm: spec.label(),
+            reason,
+        };
+        let y: Vec<f64> = match spec.target {
+            Target::Hours => hours.to_vec(),
+            Target::LogHours => hours.iter().map(|h| h.max(0.0).ln_1p()).collect(),
+        };
+        let mut scale = None;
+        let fitted = match spec.algorithm {
+            Algorithm::Median => Fitted::Median(median(&y)),
+            Algorithm::Linear => Fitted::Linear(
+                LinearRegression::fit(
+                    &matrix(rows).map_err(fail)?,
+                    &y,
+                    LinearRegressionParameters::default()
+                        .with_solver(LinearRegressionSolverName::SVD),
+                )
+                .map_err(|e| fail(e.to_string()))?,
+            ),
+            Algorithm::Ridge => Fitted::Ridge(
+                RidgeRegression::fit(
+                    &matrix(rows).map_err(fail)?,
+                    &y,
+                    RidgeRegressionParameters::default()
+                        .with_alpha(spec.alpha)
+                        .with_solver(RidgeRegressionSolverName::SVD)
+                        .with_normalize(false),
+                )
+                .map_err(|e| fail(e.to_string()))?,
+            ),
+            Algorithm::RandomForest => {
+                let mut params = RandomForestRegressorParameters::default()
+                    .with_n_trees(spec.trees)
+                    .with_max_depth(spec.max_depth)
+                    .with_min_samples_leaf(spec.min_leaf)
+                    .with_seed(spec.seed);
+                if spec.features_per_split > 0 {
+                    params = params.with_m(spec.features_per_split);
+                }
+                Fitted::Forest(
+                    RandomForestRegressor::fit(&matrix(rows).map_err(fail)?, &y, params)
+                        .map_err(|e| fail(e.to_string()))?,
+                )
+            }
+            Algorithm::Knn => {
+                let (means, stds) = standardisation(rows);
+                let scaled: Vec<Vec<f64>> =
+                    rows.iter().map(|r| apply_scale(r, &means, &stds)).collect();
+                scale = Some((means, stds));
+                Fitted::Knn(
+                    KNNRegressor::fit(
+                        &matrix(&scaled).map_err(fail)?,
+                        &y,
+                        KNNRegressorParameters::default().with_k(spec.k),
+                    )
+                    .map_err(|e| fail(e.to_string()))?,
+                )
+            }
+        };
+        Ok(Model {
+            spec: spec.clone(),
+            schema,
+            scale,
+            fitted,
+        })
+    }
+
+    /// Predicted remaining hours for each row.
+    pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>, ModelError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fail = |reason: String| ModelError::Training {
+            algorithm: self.spec.label(),
+            reason,
+        };
+        let raw: Vec<f64> = match &self.fitted {
+            Fitted::Median(m) => vec![*m; rows.len()],
+            Fitted::Linear(m) => m
+                .predict(&matrix(rows).map_err(fail)?)
+                .map_err(|e| fail(e.to_string()))?,
+            Fitted::Ridge(m) => m
+                .predict(&matrix(rows).map_err(fail)?)
+                .map_err(|e| fail(e.to_string()))?,
+            Fitted::Forest(m) => m
+                .predict(&matrix(rows).map_err(fail)?)
+                .map_err(|e| fail(e.to_string()))?,
+            Fitted::Knn(m) => {
+                let (means, stds) = self.scale.as_ref().expect("kNN models carry their scale");
+                let scaled: Vec<Vec<f64>> =
+                    rows.iter().map(|r| apply_scale(r, means, stds)).collect();
+                m.predict(&matrix(&scaled).map_err(fail)?)
+                    .map_err(|e| fail(e.to_string()))?
+            }
+        };
+        Ok(raw
+            .into_iter()
+            .map(|v| match self.spec.target {
+                Target::Hours => v.max(0.0),
+                // exp of a log prediction; capped so a wild linear fit stays finite.
+                Target::LogHours => v.clamp(0.0, 12.0).exp_m1(),
+            })
+            .collect())
+    }
+
+    /// The model as bytes: a format byte, then postcard.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![MODEL_FORMAT];
+        out.extend(postcard::to_allocvec(self).expect("models serialise"));
+        out
+    }
+
+    /// A model from [`Model::to_bytes`], or why it cannot be used.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        match bytes.first() {
+            Some(&MODEL_FORMAT) => postcard::from_bytes(&bytes[1..])
+                .map_err(|e| ModelError::Incompatible(e.to_string())),
+            Some(other) => Err(ModelError::Incompatible(format!(
+                "model format {other}, this version reads {MODEL_FORMAT}"
+            ))),
+            None => Err(ModelError::Incompatible("no bytes".into())),
+        }
+    }
+}
+
+fn standardisation(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    let n = rows.len() as f64;
+    let width = rows[0].len();
+    let mut means = vec![0.0; width];
+    for r in rows {
+        for (m, v) in means.iter_mut().zip(r) {
+            *m += v / n;
+        }
+    }
+    let mut stds = vec![0.0; width];
+    for r in rows {
+        for ((s, v), m) in stds.iter_mut().zip(r).zip(&means) {
+            *s += (v - m) * (v - m) / n;
+        }
+    }
+    let stds = stds
+        .into_iter()
+        .map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 })
+        .collect();
+    (means, stds)
+}
+
+fn apply_scale(row: &[f64], means: &[f64], stds: &[f64]) -> Vec<f64> {
+    row.iter()
+        .zip(means)
+        .zip(stds)
+        .map(|((v, m), s)| (v - m) / s)
+        .collect()
+}

@@ -1,0 +1,268 @@
+//! Features, models and the backtest on helpdesk.csv.
+#![cfg(not(target_arch = "wasm32"))]
+
+use retrace::domain::fact::AttrValue;
+use retrace::ml::backtest::{cases_in_file_order, default_specs, run};
+use retrace::ml::features::{FeatureSchema, Vocab};
+use retrace::ml::models::{Algorithm, Model, ModelError, Spec};
+use retrace::projection::open_cases::{CaseTrace, Step};
+
+const H: i64 = 3_600_000;
+const MONDAY_8: i64 = 1_704_096_000_000;
+
+fn step(activity: &str, resource: &str, hours_after_open: i64, wip: u32) -> Step {
+    Step {
+        activity: activity.into(),
+        resource: Some(resource.into()),
+        at: MONDAY_8 + hours_after_open * H,
+        hours: None,
+        wip_total: wip,
+        wip_resource: 1,
+    }
+}
+
+fn case(id: &str, category: &str, steps: Vec<Step>) -> CaseTrace {
+    CaseTrace {
+        case: id.into(),
+        opened_at: MONDAY_8,
+        attributes: vec![
+            ("category".into(), AttrValue::Text(category.into())),
+            ("estimate_hours".into(), AttrValue::Number(6.0)),
+        ],
+        opened_wip: 3,
+        last_seq: 0,
+        steps,
+    }
+}
+
+fn sample() -> Vec<CaseTrace> {
+    vec![
+        case(
+            "a",
+            "repair",
+            vec![
+                step("Triage", "Ana", 1, 4),
+                step("Repair", "Ben", 5, 6),
+                step("Test", "Ben", 7, 5),
+            ],
+        ),
+        case(
+            "b",
+            "install",
+            vec![step("Plan", "Chen", 2, 2), step("Install", "Chen", 30, 3)],
+        ),
+    ]
+}
+
+#[test]
+fn a_prefix_row_says_what_is_known_at_that_moment() {
+    let cases = sample();
+    let schema = FeatureSchema::build(cases.iter());
+    let names = schema.names();
+    assert_eq!(names.len(), schema.width());
+    let row = schema.row(&cases[0], 2);
+    let col = |name: &str| {
+        row[names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("no column {name}"))]
+    };
+    assert_eq!(col("prefix_len"), 2.0);
+    assert_eq!(col("elapsed_h"), 5.0);
+    assert_eq!(col("since_last_h"), 4.0);
+    assert_eq!(col("hour"), 13.0, "08:00 + 5 h");
+    assert_eq!(col("weekday"), 0.0, "a Monday");
+    assert_eq!(col("wip_total"), 6.0);
+    assert_eq!(col("estimate_h"), 6.0);
+    assert_eq!(col("last=Repair"), 1.0);
+    assert_eq!(col("last=Triage"), 0.0);
+    assert_eq!(
+        col("count=Triage") + col("count=Repair") + col("count=Test"),
+        2.0,
+        "only the prefix is counted"
+    );
+    assert_eq!(col("resource=Ben"), 1.0);
+    assert_eq!(col("category=repair"), 1.0);
+    let opened = schema.row(&cases[0], 0);
+    assert_eq!(
+        opened[names.iter().position(|n| n == "wip_total").unwrap()],
+        3.0,
+        "just opened: the WIP at opening"
+    );
+}
+
+#[test]
+fn values_never_seen_in_training_map_to_other() {
+    let vocab = Vocab::build(["x", "y", "x"].into_iter(), 5);
+    assert_eq!(vocab.values(), ["x", "y"], "most frequent first");
+    assert_eq!(vocab.slot("y"), 1);
+    assert_eq!(vocab.slot("never seen"), 2, "the other slot");
+    let schema = FeatureSchema::build(sample().iter());
+    let stranger = case("z", "audit", vec![step("Escalate", "Zoe", 1, 1)]);
+    let row = schema.row(&stranger, 1);
+    let names = schema.names();
+    for other in [
+        "last=other",
+        "count=other",
+        "resource=other",
+        "category=other",
+    ] {
+        assert_eq!(
+            row[names.iter().position(|n| n == other).unwrap()],
+            1.0,
+            "{other}"
+        );
+    }
+}
+
+/// Rows where the remaining time halves with each step, with noise-free structure.
+fn toy() -> (FeatureSchema, Vec<Vec<f64>>, Vec<f64>) {
+    let cases: Vec<CaseTrace> = (0..60)
+        .map(|i| {
+            let cat = if i % 2 == 0 { "repair" } else { "install" };
+            case(
+                &format!("c{i}"),
+                cat,
+                (1..=4)
+                    .map(|k| step("Work", "Ana", k * (1 + i % 3), (i % 5) as u32))
+                    .collect(),
+            )
+        })
+        .collect();
+    let schema = FeatureSchema::build(cases.iter());
+    let mut rows = Vec::new();
+    let mut hours = Vec::new();
+    for c in &cases {
+        for len in 1..4 {
+            rows.push(schema.row(c, len));
+            let factor = if c.attribute("category").unwrap().as_text() == "repair" {
+                10.0
+            } else {
+                40.0
+            };
+            hours.push(factor * (4 - len) as f64);
+        }
+    }
+    (schema, rows, hours)
+}
+
+#[test]
+fn every_model_trains_predicts_and_round_trips_through_bytes() {
+    let (schema, rows, hours) = toy();
+    for algorithm in [
+        Algorithm::Median,
+        Algorithm::Linear,
+        Algorithm::Ridge,
+        Algorithm::RandomForest,
+        Algorithm::Knn,
+    ] {
+        let spec = Spec {
+            trees: 20,
+            ..Spec::new(algorithm)
+        };
+        let model = Model::train(&spec, schema.clone(), &rows, &hours).unwrap();
+        let predicted = model.predict(&rows).unwrap();
+        assert_eq!(predicted.len(), rows.len());
+        assert!(
+            predicted.iter().all(|p| p.is_finite() && *p >= 0.0),
+            "{algorithm:?}: {predicted:?}"
+        );
+        let mae = predicted
+            .iter()
+            .zip(&hours)
+            .map(|(p, h)| (p - h).abs())
+            .sum::<f64>()
+            / hours.len() as f64;
+        let baseline =
+            40.0_f64.min(hours.iter().map(|h| (h - 30.0).abs()).sum::<f64>() / hours.len() as f64);
+        if algorithm != Algorithm::Median {
+            assert!(
+                mae < baseline,
+                "{algorithm:?} learns the structure: MAE {mae:.1} h vs {baseline:.1} h"
+            );
+        }
+        let restored = Model::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(
+            restored.predict(&rows).unwrap(),
+            predicted,
+            "{algorithm:?} predicts the same after a round trip"
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_trains_the_same_forest() {
+    let (schema, rows, hours) = toy();
+    let spec = Spec {
+        trees: 15,
+        ..Spec::new(Algorithm::RandomForest)
+    };
+    let a = Model::train(&spec, schema.clone(), &rows, &hours)
+        .unwrap()
+        .to_bytes();
+    let b = Model::train(&spec, schema, &rows, &hours)
+        .unwrap()
+        .to_bytes();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn bytes_from_another_version_are_refused_in_words() {
+    let (schema, rows, hours) = toy();
+    let mut bytes = Model::train(&Spec::new(Algorithm::Ridge), schema, &rows, &hours)
+        .unwrap()
+        .to_bytes();
+    bytes[0] = 99;
+    let err = Model::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ModelError::Incompatible(_)));
+    assert!(err.to_string().contains("retrain"), "{err}");
+    assert!(matches!(
+        Model::train(
+            &Spec::new(Algorithm::Linear),
+            FeatureSchema::build(sample().iter()),
+            &[],
+            &[]
+        ),
+        Err(ModelError::NoRows)
+    ));
+}
+
+#[test]
+fn the_helpdesk_backtest_follows_the_protocol_and_beats_the_median() {
+    let bytes = std::fs::read("../shared/data/helpdesk.csv").expect("../shared/data/helpdesk.csv");
+    let mapping = retrace::io::csv::sniff(&bytes).unwrap().mapping;
+    let log = retrace::io::csv::read_all(&bytes, mapping, false).unwrap();
+    let cases = cases_in_file_order(&log);
+    let start = std::time::Instant::now();
+    let report = run(&cases, &default_specs(), &move || {
+        start.elapsed().as_secs_f64() * 1000.0
+    })
+    .unwrap();
+    assert_eq!(
+        (report.cases, report.train_cases, report.test_cases),
+        (3_804, 2_536, 1_268)
+    );
+    assert_eq!(report.prefixes, 1_993, "the protocol's evaluated prefixes");
+    assert!(
+        (report.baseline_mae_days - 6.53).abs() < 0.01,
+        "median baseline {:.3} days (reference 6.53)",
+        report.baseline_mae_days
+    );
+    let best = report.best().unwrap();
+    assert!(
+        best.mae_days <= 6.2,
+        "best model {} at {:.3} days; the target is 6.2",
+        best.name,
+        best.mae_days
+    );
+    assert!(best.mae_days < report.baseline_mae_days);
+    let raw_forest = report
+        .models
+        .iter()
+        .find(|m| m.name.contains("hours, squared loss"))
+        .unwrap();
+    assert!(
+        raw_forest.mae_days > report.baseline_mae_days,
+        "on raw hours the forest is worse than the median, as the literature says"
+    );
+}
