@@ -10,11 +10,11 @@ use crate::domain::decode;
 use crate::io::parsed::{to_appends, Completion, ParsedLog};
 use crate::projection::training_set::{Finished, TrainingSet};
 use crate::projection::Projection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// One model's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Score {
     /// Model name (algorithm and target).
     pub name: String,
@@ -29,7 +29,7 @@ pub struct Score {
 }
 
 /// The whole report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// Closed cases in the log.
     pub cases: usize,
@@ -89,6 +89,16 @@ pub fn run(
     specs: &[Spec],
     clock: &dyn Fn() -> f64,
 ) -> Result<Report, ModelError> {
+    run_with_progress(cases, specs, clock, &mut |_| {})
+}
+
+/// [`run`], telling `progress` which model it is training.
+pub fn run_with_progress(
+    cases: &[Finished],
+    specs: &[Spec],
+    clock: &dyn Fn() -> f64,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report, ModelError> {
     let split = cases.len() * 2 / 3;
     let (train, test) = cases.split_at(split);
     let train: Vec<&Finished> = train.iter().collect();
@@ -107,7 +117,14 @@ pub fn run(
         }
     }
     let mut models = Vec::new();
-    for spec in specs {
+    for (i, spec) in specs.iter().enumerate() {
+        progress(&format!(
+            "training {} ({} of {}) on {} rows",
+            spec.label(),
+            i + 1,
+            specs.len(),
+            rows.len()
+        ));
         let t0 = clock();
         let model = Model::train(spec, schema.clone(), &rows, &hours)?;
         let train_seconds = (clock() - t0) / 1000.0;

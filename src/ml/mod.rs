@@ -5,3 +5,4 @@
 pub mod backtest;
 pub mod features;
 pub mod models;
+pub mod protocol;

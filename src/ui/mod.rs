@@ -7,12 +7,14 @@ mod format;
 mod import_panel;
 pub mod live;
 mod log_panel;
+mod models_panel;
 mod open_cases_panel;
 mod simulator_panel;
 mod stats_panel;
 mod storage;
 mod stream_panel;
 mod time_travel;
+pub mod trainer;
 mod workload_panel;
 
 use crate::store::idb::IdbStore;
@@ -22,6 +24,7 @@ use std::rc::Rc;
 use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
+use models_panel::ModelsPanel;
 use open_cases_panel::OpenCasesPanel;
 use simulator_panel::SimulatorPanel;
 use stats_panel::StatsPanel;
@@ -66,6 +69,7 @@ pub fn App() -> impl IntoView {
     provide_context(log);
     let live = Live::new(log);
     provide_context(live);
+    provide_context(StoredValue::new_local(trainer::Trainer::default()));
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;
@@ -110,6 +114,7 @@ pub fn App() -> impl IntoView {
                     <OpenCasesPanel/>
                     <WorkloadPanel/>
                     <StatsPanel/>
+                    <ModelsPanel/>
                 </div>
             </Show>
         </main>

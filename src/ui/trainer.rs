@@ -1,0 +1,163 @@
+//! The page's side of the training worker: start it when first needed, send
+//! requests, route its replies, and cancel by terminating it.
+
+use crate::ml::protocol::{decode, encode, FromWorker, ToWorker};
+use futures::channel::oneshot;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+
+type Reply = oneshot::Sender<Result<FromWorker, String>>;
+type Progress = Box<dyn Fn(String)>;
+
+#[derive(Default)]
+struct Inner {
+    worker: RefCell<Option<Worker>>,
+    ready: RefCell<Vec<oneshot::Sender<()>>>,
+    is_ready: Cell<bool>,
+    pending: RefCell<HashMap<u32, (Reply, Progress)>>,
+    next_id: Cell<u32>,
+    handlers: RefCell<Vec<Closure<dyn FnMut(MessageEvent)>>>,
+    error_handlers: RefCell<Vec<Closure<dyn FnMut(web_sys::Event)>>>,
+}
+
+/// The training worker, shared by the panels.
+#[derive(Clone, Default)]
+pub struct Trainer(Rc<Inner>);
+
+impl Trainer {
+    async fn worker_url() -> Result<String, String> {
+        let window = web_sys::window().ok_or("no window")?;
+        let response = JsFuture::from(window.fetch_with_str("worker/manifest.json"))
+            .await
+            .map_err(|_| "the training worker could not be loaded (worker/manifest.json is missing from this build)".to_string())?;
+        let response: web_sys::Response = response.unchecked_into();
+        if !response.ok() {
+            return Err(format!(
+                "the training worker could not be loaded: worker/manifest.json answered {}",
+                response.status()
+            ));
+        }
+        let json = JsFuture::from(response.json().map_err(|e| format!("{e:?}"))?)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let loader = js_sys::Reflect::get(&json, &"loader".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .ok_or("worker/manifest.json names no loader")?;
+        Ok(format!("worker/{loader}"))
+    }
+
+    /// Start the worker if it is not running, and wait until it listens.
+    async fn ensure(&self) -> Result<Worker, String> {
+        if let Some(w) = self.0.worker.borrow().as_ref() {
+            if self.0.is_ready.get() {
+                return Ok(w.clone());
+            }
+        }
+        if self.0.worker.borrow().is_none() {
+            let url = Self::worker_url().await?;
+            let options = WorkerOptions::new();
+            options.set_type(WorkerType::Module);
+            let worker = Worker::new_with_options(&url, &options)
+                .map_err(|e| format!("the training worker did not start: {e:?}"))?;
+            let inner = self.0.clone();
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                let bytes = js_sys::Uint8Array::new(&ev.data()).to_vec();
+                match decode::<FromWorker>(&bytes) {
+                    Ok(FromWorker::Ready) => {
+                        inner.is_ready.set(true);
+                        for tx in inner.ready.borrow_mut().drain(..) {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(FromWorker::Progress { id, message }) => {
+                        if let Some((_, progress)) = inner.pending.borrow().get(&id) {
+                            progress(message);
+                        }
+                    }
+                    Ok(reply) => {
+                        let id = match &reply {
+                            FromWorker::Trained { id, .. }
+                            | FromWorker::BacktestDone { id, .. }
+                            | FromWorker::Failed { id, .. } => *id,
+                            _ => return,
+                        };
+                        if let Some((tx, _)) = inner.pending.borrow_mut().remove(&id) {
+                            let _ = tx.send(Ok(reply));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, (tx, _)) in inner.pending.borrow_mut().drain() {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+            worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            let inner = self.0.clone();
+            let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+                let message = ev
+                    .dyn_ref::<web_sys::ErrorEvent>()
+                    .map_or("the training worker failed".into(), |e| {
+                        format!("the training worker failed: {}", e.message())
+                    });
+                for (_, (tx, _)) in inner.pending.borrow_mut().drain() {
+                    let _ = tx.send(Err(message.clone()));
+                }
+            });
+            worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+            self.0.handlers.borrow_mut().push(on_message);
+            self.0.error_handlers.borrow_mut().push(on_error);
+            *self.0.worker.borrow_mut() = Some(worker);
+        }
+        if !self.0.is_ready.get() {
+            let (tx, rx) = oneshot::channel();
+            self.0.ready.borrow_mut().push(tx);
+            rx.await
+                .map_err(|_| "the training worker stopped before it was ready".to_string())?;
+        }
+        self.0
+            .worker
+            .borrow()
+            .clone()
+            .ok_or_else(|| "the training worker was stopped".to_string())
+    }
+
+    /// Send a request built for id `id` and wait for its answer.
+    pub async fn request(
+        &self,
+        build: impl FnOnce(u32) -> ToWorker,
+        progress: impl Fn(String) + 'static,
+    ) -> Result<FromWorker, String> {
+        let worker = self.ensure().await?;
+        let id = self.0.next_id.get() + 1;
+        self.0.next_id.set(id);
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .pending
+            .borrow_mut()
+            .insert(id, (tx, Box::new(progress)));
+        let bytes = encode(&build(id));
+        worker
+            .post_message(&js_sys::Uint8Array::from(bytes.as_slice()))
+            .map_err(|e| format!("could not send to the training worker: {e:?}"))?;
+        rx.await.unwrap_or_else(|_| Err("cancelled".into()))
+    }
+
+    /// Stop whatever the worker is doing: it is terminated and restarted on
+    /// the next request. Pending requests end as cancelled.
+    pub fn cancel(&self) {
+        if let Some(w) = self.0.worker.borrow_mut().take() {
+            w.terminate();
+        }
+        self.0.is_ready.set(false);
+        for (_, (tx, _)) in self.0.pending.borrow_mut().drain() {
+            let _ = tx.send(Err("cancelled".into()));
+        }
+    }
+}
