@@ -13,6 +13,8 @@ use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 type Reply = oneshot::Sender<Result<FromWorker, String>>;
 type Progress = Box<dyn Fn(String)>;
+type OnMessage = Closure<dyn FnMut(MessageEvent)>;
+type OnError = Closure<dyn FnMut(web_sys::Event)>;
 
 #[derive(Default)]
 struct Inner {
@@ -21,8 +23,8 @@ struct Inner {
     is_ready: Cell<bool>,
     pending: RefCell<HashMap<u32, (Reply, Progress)>>,
     next_id: Cell<u32>,
-    handlers: RefCell<Vec<Closure<dyn FnMut(MessageEvent)>>>,
-    error_handlers: RefCell<Vec<Closure<dyn FnMut(web_sys::Event)>>>,
+    handlers: RefCell<Vec<OnMessage>>,
+    error_handlers: RefCell<Vec<OnError>>,
 }
 
 /// The training worker, shared by the panels.
