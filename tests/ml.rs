@@ -266,3 +266,46 @@ fn the_helpdesk_backtest_follows_the_protocol_and_beats_the_median() {
         "on raw hours the forest is worse than the median, as the literature says"
     );
 }
+
+#[test]
+fn a_model_trained_with_a_holdout_records_its_lineage_and_beats_the_median() {
+    let bytes = std::fs::read("../shared/data/helpdesk.csv").unwrap();
+    let log = retrace::io::csv::read_all(
+        &bytes,
+        retrace::io::csv::sniff(&bytes).unwrap().mapping,
+        false,
+    )
+    .unwrap();
+    let cases = cases_in_file_order(&log);
+    let start = std::time::Instant::now();
+    let t = retrace::ml::registry::train_with_holdout(
+        &Spec::new(Algorithm::RandomForest),
+        &cases,
+        0.2,
+        &move || start.elapsed().as_secs_f64() * 1000.0,
+    )
+    .unwrap();
+    let r = &t.record;
+    assert_eq!((r.train_cases, r.holdout_cases), (3_043, 761));
+    assert!(
+        r.rows > 5_000 && r.holdout_rows > 1_000,
+        "{} rows, {} holdout rows",
+        r.rows,
+        r.holdout_rows
+    );
+    assert_eq!(r.size_bytes, t.bytes.len());
+    assert!(
+        r.holdout_mae_days < r.baseline_mae_days,
+        "{:.2} vs {:.2}",
+        r.holdout_mae_days,
+        r.baseline_mae_days
+    );
+    assert_eq!(r.rows_hash.len(), 16);
+    let model = Model::from_bytes(&t.bytes).unwrap();
+    let rows: Vec<Vec<f64>> = t.sample.iter().map(|(r, _)| r.clone()).collect();
+    assert_eq!(
+        model.predict(&rows).unwrap(),
+        t.sample.iter().map(|(_, p)| *p).collect::<Vec<_>>()
+    );
+    eprintln!("trained in {:.2} s, {} bytes", r.seconds, r.size_bytes);
+}

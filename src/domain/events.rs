@@ -211,5 +211,10 @@ pub fn schemas() -> &'static Schemas {
             )
             .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
             .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
+            .declare(
+                crate::ml::registry::ModelTrained::TYPE,
+                crate::ml::registry::ModelTrained::SCHEMA,
+                &[],
+            )
     })
 }

@@ -6,3 +6,4 @@ pub mod backtest;
 pub mod features;
 pub mod models;
 pub mod protocol;
+pub mod registry;

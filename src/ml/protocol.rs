@@ -5,6 +5,7 @@
 use super::backtest::{run_with_progress, Report};
 use super::features::FeatureSchema;
 use super::models::{Model, Spec};
+use super::registry::{train_with_progress, ModelTrained};
 use crate::projection::training_set::Finished;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,17 @@ pub enum ToWorker {
         rows: Vec<Vec<f64>>,
         /// Remaining hours per row.
         hours: Vec<f64>,
+    },
+    /// Train on closed cases (in log order) with a holdout of the newest.
+    TrainCases {
+        /// Request id.
+        id: u32,
+        /// What to train.
+        spec: Spec,
+        /// The cases.
+        cases: Vec<Finished>,
+        /// Fraction held out.
+        holdout: f64,
     },
     /// Run the backtest protocol on closed cases (in log order).
     Backtest {
@@ -55,6 +67,17 @@ pub enum FromWorker {
         model: Vec<u8>,
         /// Training time.
         seconds: f64,
+    },
+    /// A model trained on cases, with its record and a check sample.
+    TrainedCases {
+        /// Request id.
+        id: u32,
+        /// The registry record.
+        record: ModelTrained,
+        /// The model's bytes.
+        model: Vec<u8>,
+        /// Holdout rows and the worker's predictions for them.
+        sample: Vec<(Vec<f64>, f64)>,
     },
     /// A finished backtest.
     BacktestDone {
@@ -108,6 +131,38 @@ pub fn handle(
                     id,
                     model: model.to_bytes(),
                     seconds: (clock() - t0) / 1000.0,
+                },
+                Err(e) => FromWorker::Failed {
+                    id,
+                    message: e.to_string(),
+                },
+            }
+        }
+        ToWorker::TrainCases {
+            id,
+            spec,
+            cases,
+            holdout,
+        } => {
+            if cases.len() < 10 {
+                return FromWorker::Failed {
+                    id,
+                    message: format!(
+                        "training needs closed cases: the log has {} (import or simulate more)",
+                        cases.len()
+                    ),
+                };
+            }
+            progress(
+                id,
+                &format!("training {} on {} closed cases", spec.label(), cases.len()),
+            );
+            match train_with_progress(&spec, &cases, holdout, clock, &mut |m| progress(id, m)) {
+                Ok(t) => FromWorker::TrainedCases {
+                    id,
+                    record: t.record,
+                    model: t.bytes,
+                    sample: t.sample,
                 },
                 Err(e) => FromWorker::Failed {
                     id,

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
-use models_panel::ModelsPanel;
+use models_panel::{ModelsPanel, RegistryPanel};
 use open_cases_panel::OpenCasesPanel;
 use simulator_panel::SimulatorPanel;
 use stats_panel::StatsPanel;
@@ -115,6 +115,7 @@ pub fn App() -> impl IntoView {
                     <WorkloadPanel/>
                     <StatsPanel/>
                     <ModelsPanel/>
+                    <RegistryPanel/>
                 </div>
             </Show>
         </main>

@@ -5,11 +5,210 @@ use super::browser::download;
 use super::chart::{Bar, BarChart, BLUE, VERMILLION};
 use super::live::Live;
 use super::trainer::Trainer;
+use super::Log;
+use crate::log::NewEvent;
 use crate::ml::backtest::{default_specs, Report};
+use crate::ml::models::{Algorithm, Model, Spec};
 use crate::ml::protocol::{FromWorker, ToWorker};
+use crate::ml::registry::ModelTrained;
 use crate::projection::training_set::Finished;
+use crate::store::idb::IdbStore;
+use crate::store::{EventStore, ExpectedVersion};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use std::rc::Rc;
+
+/// The closed cases of the live projections, in log order (the order they opened).
+fn closed_cases(live: Live) -> Vec<Finished> {
+    let mut cases: Vec<Finished> =
+        live.with_view(|set| set.training.state.closed.iter().cloned().collect());
+    cases.sort_by_key(|f| (f.trace.opened_at, f.closed_seq));
+    cases
+}
+
+fn algorithm_of(name: &str) -> Spec {
+    match name {
+        "knn" => Spec::new(Algorithm::Knn),
+        "ridge" => Spec::new(Algorithm::Ridge),
+        "linear" => Spec::new(Algorithm::Linear),
+        _ => Spec::new(Algorithm::RandomForest),
+    }
+}
+
+/// Train `spec` in the worker on the current log; record it in the log and
+/// the registry; check that the stored bytes predict what the worker did.
+pub async fn train_and_register(
+    log: Log,
+    live: Live,
+    trainer: &super::trainer::Trainer,
+    spec: Spec,
+    progress: impl Fn(String) + 'static,
+) -> Result<String, String> {
+    let store: Rc<IdbStore> = log.get().ok_or("the log is not open")?;
+    let cases = closed_cases(live);
+    let trained_to_seq = live.seq.get_untracked();
+    let answer = trainer
+        .request(
+            move |id| ToWorker::TrainCases {
+                id,
+                spec,
+                cases,
+                holdout: 0.2,
+            },
+            progress,
+        )
+        .await?;
+    let (mut record, bytes, sample) = match answer {
+        FromWorker::TrainedCases {
+            record,
+            model,
+            sample,
+            ..
+        } => (record, model, sample),
+        FromWorker::Failed { message, .. } => return Err(message),
+        _ => return Err("the training worker answered something unexpected".into()),
+    };
+    let existing = store.list_models().await.map_err(|e| e.to_string())?;
+    record.id = format!("model-{}", existing.len() + 1);
+    record.trained_to_seq = trained_to_seq;
+    let event = NewEvent::new(
+        format!("{}-trained", record.id),
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        live.with_view(|s| s.stats.state.span.map_or(0, |(_, b)| b)),
+        &record,
+    );
+    let committed = store
+        .append(&record.id, ExpectedVersion::NoStream, vec![event])
+        .await
+        .map_err(|e| e.to_string())?;
+    log.head.update(|h| *h = (*h).max(committed.last_seq));
+    store
+        .save_model(&record, &bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Load what was stored and predict on this thread: it must agree.
+    let stored = store
+        .model_bytes(&record.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the model's bytes were not stored")?;
+    let model = Model::from_bytes(&stored).map_err(|e| e.to_string())?;
+    let rows: Vec<Vec<f64>> = sample.iter().map(|(r, _)| r.clone()).collect();
+    let here = model.predict(&rows).map_err(|e| e.to_string())?;
+    let same = here.iter().zip(&sample).all(|(a, (_, b))| a == b);
+    if !same {
+        return Err(format!(
+            "{}: the stored model predicts differently from the worker",
+            record.id
+        ));
+    }
+    Ok(format!(
+        "{} trained: holdout MAE {:.2} days vs median {:.2}; the stored bytes predict the same as the worker on {} holdout rows",
+        record.id,
+        record.holdout_mae_days,
+        record.baseline_mae_days,
+        rows.len()
+    ))
+}
+
+/// The model registry: train, list, retrain.
+#[component]
+pub fn RegistryPanel() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
+    let trainer: StoredValue<super::trainer::Trainer, LocalStorage> = expect_context();
+    let models = RwSignal::new(Vec::<(String, Result<ModelTrained, String>)>::new());
+    let algorithm = RwSignal::new("forest".to_string());
+    let status = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let refresh = move || {
+        let Some(store) = log.get() else { return };
+        spawn_local(async move {
+            match store.list_models().await {
+                Ok(list) => models.set(list),
+                Err(e) => status.set(e.to_string()),
+            }
+        });
+    };
+    // A reload lists the stored models without retraining anything.
+    Effect::new(move |_| {
+        if log.head.get() > 0 && models.with_untracked(|m| m.is_empty()) {
+            refresh();
+        }
+    });
+    let train = move |spec: Spec| {
+        busy.set(true);
+        let trainer = trainer.get_value();
+        spawn_local(async move {
+            let result =
+                train_and_register(log, live, &trainer, spec, move |m| status.set(m)).await;
+            busy.set(false);
+            match result {
+                Ok(m) => status.set(m),
+                Err(e) if e == "cancelled" => status.set("training cancelled".into()),
+                Err(e) => status.set(e),
+            }
+            refresh();
+        });
+    };
+    let rows = move || {
+        models
+            .get()
+            .into_iter()
+            .map(|(id, record)| match record {
+                Ok(r) if r.compatible() => view! {
+                    <tr data-testid="model-row">
+                        <td>{id}</td><td>{r.algorithm.clone()}</td><td class="num">{r.trained_to_seq}</td>
+                        <td class="num">{r.rows}</td><td class="num">{format!("{:.2}", r.holdout_mae_days)}</td>
+                        <td class="num">{format!("{:.2}", r.baseline_mae_days)}</td><td class="num">{format!("{:.0} KB", r.size_bytes as f64 / 1000.0)}</td>
+                        <td><code>{r.rows_hash.clone()}</code></td><td>"ready"</td>
+                    </tr>
+                }.into_any(),
+                Ok(r) => {
+                    let spec = r.spec.clone();
+                    view! {
+                        <tr data-testid="model-row">
+                            <td>{id}</td><td>{r.algorithm.clone()}</td><td colspan="6">"saved in an older model format; this version cannot load it"</td>
+                            <td><button on:click=move |_| train(spec.clone())>"Retrain from the log"</button></td>
+                        </tr>
+                    }.into_any()
+                }
+                Err(why) => view! {
+                    <tr data-testid="model-row">
+                        <td>{id}</td><td colspan="7">{why}</td>
+                        <td><button on:click=move |_| train(Spec::new(Algorithm::RandomForest))>"Retrain from the log"</button></td>
+                    </tr>
+                }.into_any(),
+            })
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <section class="card wide" aria-labelledby="registry-heading">
+            <h2 id="registry-heading">"Models: registry"</h2>
+            <div class="form-row">
+                <label>"Algorithm "
+                    <select data-testid="train-algorithm" on:change=move |ev| algorithm.set(event_target_value(&ev))>
+                        <option value="forest">"random forest (log target)"</option>
+                        <option value="knn">"k nearest neighbours (log target)"</option>
+                        <option value="ridge">"ridge regression (log target)"</option>
+                        <option value="linear">"linear regression (log target)"</option>
+                    </select>
+                </label>
+                <button data-testid="train-run" disabled=move || busy.get() on:click=move |_| train(algorithm_of(&algorithm.get_untracked()))>"Train on the current log"</button>
+                <button data-testid="train-cancel" disabled=move || !busy.get() on:click=move |_| trainer.get_value().cancel()>"Cancel"</button>
+            </div>
+            <p data-testid="train-status" aria-live="polite">{move || status.get()}</p>
+            <div class="scroll">
+                <table>
+                    <thead><tr><th scope="col">"id"</th><th scope="col">"algorithm"</th><th scope="col">"trained to seq"</th><th scope="col">"rows"</th>
+                        <th scope="col">"holdout MAE (d)"</th><th scope="col">"median MAE (d)"</th><th scope="col">"size"</th><th scope="col">"rows hash"</th><th scope="col">"status"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
 
 /// The backtest panel.
 #[component]

@@ -83,13 +83,16 @@ impl Trainer {
                         }
                     }
                     Ok(reply) => {
+                        // No wildcard: a new reply type must be routed here.
                         let id = match &reply {
                             FromWorker::Trained { id, .. }
+                            | FromWorker::TrainedCases { id, .. }
                             | FromWorker::BacktestDone { id, .. }
                             | FromWorker::Failed { id, .. } => *id,
-                            _ => return,
+                            FromWorker::Ready | FromWorker::Progress { .. } => return,
                         };
-                        if let Some((tx, _)) = inner.pending.borrow_mut().remove(&id) {
+                        let waiting = inner.pending.borrow_mut().remove(&id);
+                        if let Some((tx, _)) = waiting {
                             let _ = tx.send(Ok(reply));
                         }
                     }

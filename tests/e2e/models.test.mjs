@@ -45,6 +45,17 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   const counted = report.models[0].by_prefix_len.reduce((n, [, , k]) => n + k, 0);
   assert.equal(counted, report.prefixes, 'per-length counts add up to the prefixes evaluated');
   assert.equal(report.models.length, 6);
+
+  // Train a model in the worker: it goes into the log and the registry,
+  // and the bytes the page stored predict what the worker predicted.
+  await p.getByTestId('train-run').click();
+  await p.waitForFunction(() => /predict the same as the worker/.test(document.querySelector('[data-testid=train-status]')?.textContent), null, { timeout: 300_000 });
+  assert.match(await p.getByTestId('train-status').textContent(), /^model-1 trained: holdout MAE [\d.]+ days vs median [\d.]+/);
+  await p.getByTestId('model-row').first().waitFor();
+  await p.reload();
+  await p.getByTestId('model-row').first().waitFor();
+  assert.equal(await p.getByTestId('model-row').count(), 1, 'a reload lists the stored model without retraining');
+  assert.match(await p.getByTestId('model-row').first().textContent(), /model-1random forest \(log target\)/);
   assert.deepEqual(page.errors, []);
   await context.close();
 });

@@ -7,7 +7,9 @@
 //! | `meta`         | `"head"`              | seq of the last event (number)                  |
 //! | `segments`     | seq of its last event | the events of one commit ([`encode_segment`])   |
 //! | `stream_table` | `"table"`             | a checkpoint of the [`StreamTable`]             |
-//! | `snapshots`    | projection name       | projection snapshots (see `projection`)         |
+//! | `snapshots`    | `[name, seq]`         | projection snapshots (see `projection`)         |
+//! | `models`       | model id              | the model's `ModelTrained` record (postcard)     |
+//! | `model_bytes`  | model id              | the model's bytes                               |
 //!
 //! One commit is ONE readwrite transaction over `meta`, `segments` and
 //! `stream_table`: it reads the head, brings this tab's [`StreamTable`] up
@@ -23,9 +25,11 @@
 //! Appends that arrive while a commit is in flight are grouped into the next
 //! commit (group commit), each keeping its own version check.
 //!
-//! History: version 1 had `meta` and `segments` only; opening it upgrades to
-//! version 2, and the stream table is built from its segments.
+//! History: version 1 had `meta` and `segments` only; version 2 added the
+//! stream table and snapshots (the stream table of an upgraded log is built
+//! from its segments); version 3 added the model registry.
 
+mod registry;
 mod request;
 mod snapshots;
 
@@ -47,7 +51,7 @@ use web_sys::{
 };
 
 /// The database version this build creates and reads.
-pub const DB_VERSION: u32 = 2;
+pub const DB_VERSION: u32 = 3;
 /// Object store names.
 pub const META: &str = "meta";
 /// Segments of events.
@@ -56,6 +60,10 @@ pub const SEGMENTS: &str = "segments";
 pub const STREAM_TABLE: &str = "stream_table";
 /// Projection snapshots.
 pub const SNAPSHOTS: &str = "snapshots";
+/// Model registry records (`ModelTrained`), by model id.
+pub const MODELS: &str = "models";
+/// Model bytes, by model id.
+pub const MODEL_BYTES: &str = "model_bytes";
 
 const HEAD: &str = "head";
 const TABLE: &str = "table";
@@ -613,6 +621,10 @@ fn upgrade(db: &IdbDatabase, _tx: &IdbTransaction, old_version: u32) -> Result<(
         // on first use.
         db.create_object_store(STREAM_TABLE)?;
         db.create_object_store(SNAPSHOTS)?;
+    }
+    if old_version < 3 {
+        db.create_object_store(MODELS)?;
+        db.create_object_store(MODEL_BYTES)?;
     }
     Ok(())
 }

@@ -1,0 +1,177 @@
+//! The model registry's records: what is known about a trained model — its
+//! lineage (trained on events up to `seq` N, on which rows), its holdout
+//! metrics, its size — stored beside its bytes, and recorded in the log as
+//! a `ModelTrained` event.
+
+use super::backtest::training_rows;
+use super::features::FeatureSchema;
+use super::models::{Model, ModelError, Spec, MODEL_FORMAT};
+use crate::domain::calendar::HOUR;
+use crate::projection::training_set::Finished;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Everything about a trained model but its bytes (the `ModelTrained`
+/// payload, and the registry row).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelTrained {
+    /// Registry id, e.g. `model-3`.
+    pub id: String,
+    /// Algorithm and target, in words.
+    pub algorithm: String,
+    /// Hyperparameters and seed.
+    pub spec: Spec,
+    /// Feature columns, in order.
+    pub features: Vec<String>,
+    /// Crate versions that made it.
+    pub versions: Vec<(String, String)>,
+    /// Model bytes format.
+    pub format: u8,
+    /// Trained on the log up to this `seq`.
+    pub trained_to_seq: u64,
+    /// Closed cases used for training.
+    pub train_cases: usize,
+    /// Training rows.
+    pub rows: usize,
+    /// SHA-256 of the training rows (hex, first 16 digits).
+    pub rows_hash: String,
+    /// Holdout: the newest cases, not trained on.
+    pub holdout_cases: usize,
+    /// Holdout prefixes evaluated.
+    pub holdout_rows: usize,
+    /// Mean absolute error on the holdout, days.
+    pub holdout_mae_days: f64,
+    /// The median baseline's MAE on the same holdout, days.
+    pub baseline_mae_days: f64,
+    /// Training time, seconds.
+    pub seconds: f64,
+    /// Size of the model bytes.
+    pub size_bytes: usize,
+}
+
+impl ModelTrained {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ModelTrained";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+
+    /// Whether this build can load the model.
+    pub fn compatible(&self) -> bool {
+        self.format == MODEL_FORMAT
+    }
+}
+
+/// A model trained with its holdout evaluation, ready for the registry.
+pub struct Trained {
+    /// The record (its `id` and `trained_to_seq` are the caller's to set).
+    pub record: ModelTrained,
+    /// The model's bytes.
+    pub bytes: Vec<u8>,
+    /// A few holdout rows and the model's predictions for them, so the page
+    /// can check that the bytes it stores predict the same.
+    pub sample: Vec<(Vec<f64>, f64)>,
+}
+
+fn hash_rows(rows: &[Vec<f64>], hours: &[f64]) -> String {
+    let mut h = Sha256::new();
+    for (r, y) in rows.iter().zip(hours) {
+        for v in r {
+            h.update(v.to_le_bytes());
+        }
+        h.update(y.to_le_bytes());
+    }
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Train `spec` on closed `cases` (in log order), holding out the newest
+/// `holdout` fraction for evaluation. `clock` gives milliseconds.
+pub fn train_with_holdout(
+    spec: &Spec,
+    cases: &[Finished],
+    holdout: f64,
+    clock: &dyn Fn() -> f64,
+) -> Result<Trained, ModelError> {
+    train_with_progress(spec, cases, holdout, clock, &mut |_| {})
+}
+
+/// [`train_with_holdout`], saying what it is doing.
+pub fn train_with_progress(
+    spec: &Spec,
+    cases: &[Finished],
+    holdout: f64,
+    clock: &dyn Fn() -> f64,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Trained, ModelError> {
+    let split = ((cases.len() as f64) * (1.0 - holdout.clamp(0.05, 0.5))).round() as usize;
+    let (train, test) = cases.split_at(split.min(cases.len()));
+    let train: Vec<&Finished> = train.iter().collect();
+    let test: Vec<&Finished> = test.iter().collect();
+    let schema = FeatureSchema::build(train.iter().map(|f| &f.trace));
+    let (rows, hours) = training_rows(&schema, &train);
+    progress(&format!(
+        "training {} on {} rows from {} cases",
+        spec.label(),
+        rows.len(),
+        train.len()
+    ));
+    let t0 = clock();
+    let model = Model::train(spec, schema.clone(), &rows, &hours)?;
+    let seconds = (clock() - t0) / 1000.0;
+    let baseline = Model::train(
+        &Spec::new(super::models::Algorithm::Median),
+        schema.clone(),
+        &rows,
+        &hours,
+    )?;
+    progress(&format!("evaluating on {} held-out cases", test.len()));
+    let (test_rows, test_hours) = training_rows(&schema, &test);
+    let predicted = model.predict(&test_rows)?;
+    let base = baseline.predict(&test_rows)?;
+    let mae = |p: &[f64]| {
+        p.iter()
+            .zip(&test_hours)
+            .map(|(p, t)| (p - t).abs())
+            .sum::<f64>()
+            / test_hours.len().max(1) as f64
+            / 24.0
+    };
+    progress("saving the model");
+    let bytes = model.to_bytes();
+    let sample = test_rows
+        .iter()
+        .cloned()
+        .zip(predicted.iter().copied())
+        .take(50)
+        .collect();
+    let record = ModelTrained {
+        id: String::new(),
+        algorithm: spec.label(),
+        spec: spec.clone(),
+        features: schema.names(),
+        versions: vec![
+            ("retrace".into(), env!("CARGO_PKG_VERSION").into()),
+            ("smartcore".into(), "0.7".into()),
+        ],
+        format: MODEL_FORMAT,
+        trained_to_seq: 0,
+        train_cases: train.len(),
+        rows: rows.len(),
+        rows_hash: hash_rows(&rows, &hours),
+        holdout_cases: test.len(),
+        holdout_rows: test_rows.len(),
+        holdout_mae_days: mae(&predicted),
+        baseline_mae_days: mae(&base),
+        seconds,
+        size_bytes: bytes.len(),
+    };
+    let _ = HOUR;
+    Ok(Trained {
+        record,
+        bytes,
+        sample,
+    })
+}
