@@ -73,7 +73,7 @@ pub enum FromWorker {
         /// Request id.
         id: u32,
         /// The registry record.
-        record: ModelTrained,
+        record: Box<ModelTrained>,
         /// The model's bytes.
         model: Vec<u8>,
         /// Holdout rows and the worker's predictions for them.
@@ -84,7 +84,7 @@ pub enum FromWorker {
         /// Request id.
         id: u32,
         /// The report.
-        report: Report,
+        report: Box<Report>,
     },
     /// The request failed.
     Failed {
@@ -160,7 +160,7 @@ pub fn handle(
             match train_with_progress(&spec, &cases, holdout, clock, &mut |m| progress(id, m)) {
                 Ok(t) => FromWorker::TrainedCases {
                     id,
-                    record: t.record,
+                    record: Box::new(t.record),
                     model: t.bytes,
                     sample: t.sample,
                 },
@@ -181,7 +181,10 @@ pub fn handle(
                 };
             }
             match run_with_progress(&cases, &specs, clock, &mut |m| progress(id, m)) {
-                Ok(report) => FromWorker::BacktestDone { id, report },
+                Ok(report) => FromWorker::BacktestDone {
+                    id,
+                    report: Box::new(report),
+                },
                 Err(e) => FromWorker::Failed {
                     id,
                     message: e.to_string(),

@@ -248,7 +248,7 @@ pub fn ModelsPanel() -> impl IntoView {
                         "done: {} cases ({} train, {} test), {} prefixes evaluated",
                         r.cases, r.train_cases, r.test_cases, r.prefixes
                     ));
-                    report.set(Some(r));
+                    report.set(Some(*r));
                 }
                 Ok(FromWorker::Failed { message, .. }) => progress.set(message),
                 Ok(_) => progress.set("the training worker answered something unexpected".into()),
