@@ -27,6 +27,7 @@ dist: tools
 
 ## make bench: benchmarks in headless Chromium; prints a table, writes target/bench/results.json
 bench: dist
+	@python3 -c 'import sklearn' 2>/dev/null || pip install --quiet scikit-learn  # the reference, for the bench only
 	bash bench/build.sh
 	node bench/run.mjs
 

@@ -33,7 +33,7 @@ function finish() {
     const base = byCase.get(row.vs)?.value;
     if (base === undefined) continue;
     // Rates: higher is better. Sizes and times: smaller is better, so invert.
-    const smallerIsBetter = ['bytes/event', 'ms', 's', 'MB'].includes(row.unit);
+    const smallerIsBetter = ['bytes/event', 'ms', 's', 'MB', 'days'].includes(row.unit);
     row.ratio = Math.round((smallerIsBetter ? base / row.value : row.value / base) * 100) / 100;
   }
   console.log('');
@@ -123,6 +123,51 @@ console.log('\nImport: parse and write, separately');
     record(`import ${label}: wasm memory after`, memory / 1e6, 'MB', null);
     console.log(`    (${events} events)`);
     await ctx.close();
+  }
+}
+
+// --- Training: Retrace's forest in its worker vs scikit-learn vs ml-random-forest
+if (want('training')) {
+  console.log('\nTraining a random forest on helpdesk.csv backtest rows (log target)');
+  const { readFile } = await import('node:fs/promises');
+  const { execFileSync } = await import('node:child_process');
+  const csv = [...(await readFile('../shared/data/helpdesk.csv'))];
+  // Full size: every training row; small: a size ml-random-forest finishes.
+  for (const [size, limit, trees, depth, withJs] of [['full', 1e9, 100, 20, false], ['2k rows, 20 trees, depth 8', 2000, 20, 8, true]]) {
+    const r = await page.evaluate(async ([csv, limit, trees, depth]) => {
+      const bytes = new Uint8Array(csv);
+      const request = window.retrace.forest_request(bytes, limit, trees, depth);
+      const loader = (await (await fetch('app/worker/manifest.json')).json()).loader;
+      const worker = new Worker('app/worker/' + loader, { type: 'module' });
+      await new Promise((ok) => (worker.onmessage = () => ok()));
+      const t0 = performance.now();
+      const reply = await new Promise((ok) => {
+        worker.onmessage = (ev) => {
+          const b = new Uint8Array(ev.data);
+          if (window.retrace.is_trained_reply(b)) ok(b);
+        };
+        worker.postMessage(request);
+      });
+      const wall = performance.now() - t0;
+      worker.terminate();
+      const [seconds, mae, perCase, modelBytes] = window.retrace.forest_score(reply, bytes, limit, trees, depth);
+      return { wall, seconds, mae, perCase, modelBytes };
+    }, [csv, limit, trees, depth]);
+    const rows = await page.evaluate(([csv, l, t, d]) => window.retrace.forest_rows_json(new Uint8Array(csv), l, t, d), [csv, limit, trees, depth]);
+    const sk = JSON.parse(execFileSync('python3', ['bench/sklearn_rf.py'], { input: rows, maxBuffer: 1 << 30 }).toString());
+    record(`forest training (${size}) / retrace worker`, r.seconds, 's', `forest training (${size}) / scikit-learn`);
+    record(`forest training (${size}) / scikit-learn`, sk.seconds, 's', null);
+    record(`forest MAE (${size}) / retrace`, r.mae, 'days', null);
+    record(`forest MAE (${size}) / scikit-learn`, sk.mae_days, 'days', null);
+    record(`prediction per case (${size}) / retrace`, r.perCase, 'ms', `prediction per case (${size}) / scikit-learn`);
+    record(`prediction per case (${size}) / scikit-learn`, sk.per_case_ms, 'ms', null);
+    console.log(`    (worker round trip ${(r.wall / 1000).toFixed(2)} s, model ${(r.modelBytes / 1e6).toFixed(1)} MB)`);
+    if (withJs) {
+      const js = JSON.parse(execFileSync('node', ['bench/ml_rf.mjs'], { input: rows, maxBuffer: 1 << 30 }).toString());
+      record(`forest training (${size}) / ml-random-forest`, js.seconds, 's', null);
+      record(`forest MAE (${size}) / ml-random-forest`, js.mae_days, 'days', null);
+      record(`prediction per case (${size}) / ml-random-forest`, js.per_case_ms, 'ms', null);
+    }
   }
 }
 
