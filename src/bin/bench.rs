@@ -269,11 +269,25 @@ mod wasm {
 
     /// The training benchmark's data: helpdesk's backtest rows (the first
     /// `limit` training rows), the forest spec, and the test rows.
-    fn forest_rows(csv: &[u8], limit: usize, trees: usize, depth: u16) -> (retrace::ml::models::Spec, retrace::ml::features::FeatureSchema, Vec<Vec<f64>>, Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    fn forest_rows(
+        csv: &[u8],
+        limit: usize,
+        trees: usize,
+        depth: u16,
+    ) -> (
+        retrace::ml::models::Spec,
+        retrace::ml::features::FeatureSchema,
+        Vec<Vec<f64>>,
+        Vec<f64>,
+        Vec<Vec<f64>>,
+        Vec<f64>,
+    ) {
         use retrace::ml::backtest::{cases_in_file_order, training_rows};
         use retrace::ml::features::FeatureSchema;
         use retrace::ml::models::{Algorithm, Spec};
-        let log = retrace::io::csv::read_all(csv, retrace::io::csv::sniff(csv).unwrap().mapping, false).unwrap();
+        let log =
+            retrace::io::csv::read_all(csv, retrace::io::csv::sniff(csv).unwrap().mapping, false)
+                .unwrap();
         let cases = cases_in_file_order(&log);
         let split = cases.len() * 2 / 3;
         let train: Vec<_> = cases[..split].iter().collect();
@@ -284,7 +298,12 @@ mod wasm {
         hours.truncate(limit);
         let (test_rows, test_hours) = training_rows(&schema, &test);
         let mtry = (schema.width() as f64).sqrt().floor() as usize;
-        let spec = Spec { trees, max_depth: depth, features_per_split: mtry, ..Spec::new(Algorithm::RandomForest) };
+        let spec = Spec {
+            trees,
+            max_depth: depth,
+            features_per_split: mtry,
+            ..Spec::new(Algorithm::RandomForest)
+        };
         (spec, schema, rows, hours, test_rows, test_hours)
     }
 
@@ -292,7 +311,8 @@ mod wasm {
     /// target, exactly what Retrace trains on.
     #[wasm_bindgen]
     pub fn forest_rows_json(csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> String {
-        let (spec, _, rows, hours, test_rows, test_hours) = forest_rows(&csv, limit as usize, trees as usize, depth);
+        let (spec, _, rows, hours, test_rows, test_hours) =
+            forest_rows(&csv, limit as usize, trees as usize, depth);
         serde_json::json!({
             "trees": spec.trees, "max_depth": spec.max_depth, "min_leaf": spec.min_leaf, "mtry": spec.features_per_split, "seed": spec.seed,
             "train_x": rows, "train_y": hours.iter().map(|h| h.max(0.0).ln_1p()).collect::<Vec<_>>(),
@@ -304,22 +324,40 @@ mod wasm {
     /// A training request for the worker, postcard-encoded.
     #[wasm_bindgen]
     pub fn forest_request(csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> Vec<u8> {
-        let (spec, schema, rows, hours, _, _) = forest_rows(&csv, limit as usize, trees as usize, depth);
-        retrace::ml::protocol::encode(&retrace::ml::protocol::ToWorker::Train { id: 1, spec, schema, rows, hours })
+        let (spec, schema, rows, hours, _, _) =
+            forest_rows(&csv, limit as usize, trees as usize, depth);
+        retrace::ml::protocol::encode(&retrace::ml::protocol::ToWorker::Train {
+            id: 1,
+            spec,
+            schema,
+            rows,
+            hours,
+        })
     }
 
     /// Whether a worker message is the training reply.
     #[wasm_bindgen]
     pub fn is_trained_reply(bytes: Vec<u8>) -> bool {
-        matches!(retrace::ml::protocol::decode::<retrace::ml::protocol::FromWorker>(&bytes), Ok(retrace::ml::protocol::FromWorker::Trained { .. } | retrace::ml::protocol::FromWorker::Failed { .. }))
+        matches!(
+            retrace::ml::protocol::decode::<retrace::ml::protocol::FromWorker>(&bytes),
+            Ok(retrace::ml::protocol::FromWorker::Trained { .. }
+                | retrace::ml::protocol::FromWorker::Failed { .. })
+        )
     }
 
     /// Score the worker's model on the test rows: [worker training seconds,
     /// MAE days, prediction ms per case, model bytes].
     #[wasm_bindgen]
-    pub fn forest_score(reply: Vec<u8>, csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> Result<Vec<f64>, JsValue> {
+    pub fn forest_score(
+        reply: Vec<u8>,
+        csv: Vec<u8>,
+        limit: u32,
+        trees: u32,
+        depth: u16,
+    ) -> Result<Vec<f64>, JsValue> {
         use retrace::ml::protocol::{decode, FromWorker};
-        let (_, _, _, _, test_rows, test_hours) = forest_rows(&csv, limit as usize, trees as usize, depth);
+        let (_, _, _, _, test_rows, test_hours) =
+            forest_rows(&csv, limit as usize, trees as usize, depth);
         let (bytes, seconds) = match decode::<FromWorker>(&reply).map_err(err)? {
             FromWorker::Trained { model, seconds, .. } => (model, seconds),
             FromWorker::Failed { message, .. } => return Err(err(message)),
@@ -329,7 +367,13 @@ mod wasm {
         let t0 = now();
         let predicted = model.predict(&test_rows).map_err(err)?;
         let per_case = (now() - t0) / test_rows.len() as f64;
-        let mae = predicted.iter().zip(&test_hours).map(|(p, t)| (p - t).abs()).sum::<f64>() / test_hours.len() as f64 / 24.0;
+        let mae = predicted
+            .iter()
+            .zip(&test_hours)
+            .map(|(p, t)| (p - t).abs())
+            .sum::<f64>()
+            / test_hours.len() as f64
+            / 24.0;
         Ok(vec![seconds, mae, per_case, bytes.len() as f64])
     }
 

@@ -3,6 +3,7 @@
 //! and in the training worker.
 
 pub mod backtest;
+pub mod drift;
 pub mod features;
 pub mod models;
 pub mod protocol;
