@@ -116,7 +116,7 @@ async fn a_corrupted_snapshot_is_ignored_and_the_state_equals_full_replay() {
     let (mut restored, report) = snapshot::restore(&store, u64::MAX).await.unwrap();
     assert_eq!(
         report.notes.len(),
-        5,
+        6,
         "every damaged snapshot is reported: {:?}",
         report.notes
     );

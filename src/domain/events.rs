@@ -102,6 +102,28 @@ impl ProcessChanged {
     pub const STREAM: &'static str = "process";
 }
 
+/// A model predicted a case's remaining time, before the outcome was known.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecorded {
+    /// The case.
+    pub case: String,
+    /// The model (registry id).
+    pub model: String,
+    /// Predicted remaining time, hours.
+    pub predicted_h: f64,
+    /// The median baseline's prediction for the same prefix, hours.
+    pub baseline_h: f64,
+    /// Activities in the prefix the prediction was made on.
+    pub prefix_len: u32,
+}
+
+impl PredictionRecorded {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "PredictionRecorded";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
 /// A file was imported into the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImportCompleted {
@@ -211,6 +233,7 @@ pub fn schemas() -> &'static Schemas {
             )
             .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
             .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
+            .declare(PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, &[])
             .declare(
                 crate::ml::registry::ModelTrained::TYPE,
                 crate::ml::registry::ModelTrained::SCHEMA,

@@ -1,6 +1,8 @@
 //! Events decoded once, for every projection to read.
 
-use super::events::{ActivityRecorded, Attributes, CaseClosed, CaseOpened, ProcessChanged};
+use super::events::{
+    ActivityRecorded, Attributes, CaseClosed, CaseOpened, PredictionRecorded, ProcessChanged,
+};
 use crate::log::upcast::UpcastError;
 use crate::log::Envelope;
 use serde::{Deserialize, Serialize};
@@ -67,6 +69,8 @@ pub enum Fact {
     CaseClosed(CaseClosed),
     /// The process changed.
     ProcessChanged(ProcessChanged),
+    /// A model made a prediction.
+    PredictionRecorded(PredictionRecorded),
     /// An event the domain projections do not read (models, predictions, …),
     /// by type name.
     Other(String),
@@ -80,6 +84,7 @@ impl Fact {
             Fact::ActivityRecorded(_) => ActivityRecorded::TYPE,
             Fact::CaseClosed(_) => CaseClosed::TYPE,
             Fact::ProcessChanged(_) => ProcessChanged::TYPE,
+            Fact::PredictionRecorded(_) => PredictionRecorded::TYPE,
             Fact::Other(t) => t,
         }
     }
@@ -129,6 +134,7 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
         ActivityRecorded::TYPE => Fact::ActivityRecorded(e.payload().map_err(bad)?),
         CaseClosed::TYPE => Fact::CaseClosed(e.payload().map_err(bad)?),
         ProcessChanged::TYPE => Fact::ProcessChanged(e.payload().map_err(bad)?),
+        PredictionRecorded::TYPE => Fact::PredictionRecorded(e.payload().map_err(bad)?),
         other => Fact::Other(other.to_owned()),
     };
     Ok(Recorded {

@@ -9,6 +9,7 @@
 //! restores it so boot reads only the tail of the log.
 
 pub mod case_history;
+pub mod feedback;
 pub mod open_cases;
 pub mod snapshot;
 pub mod stats;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use case_history::CaseHistory;
+pub use feedback::Feedback;
 pub use open_cases::OpenCases;
 pub use stats::LogStats;
 pub use training_set::TrainingSet;
@@ -81,6 +83,10 @@ macro_rules! each_slot {
             let $slot = &mut $set.training;
             $body;
         }
+        {
+            let $slot = &mut $set.feedback;
+            $body;
+        }
     }};
 }
 pub(crate) use each_slot;
@@ -98,6 +104,8 @@ pub struct ProjectionSet {
     pub stats: Slot<LogStats>,
     /// Every prefix of recently closed cases, labelled with remaining time.
     pub training: Slot<TrainingSet>,
+    /// Recorded predictions scored against outcomes.
+    pub feedback: Slot<Feedback>,
 }
 
 impl ProjectionSet {
@@ -114,6 +122,7 @@ impl ProjectionSet {
             self.workload.seq,
             self.stats.seq,
             self.training.seq,
+            self.feedback.seq,
         ]
         .into_iter()
         .min()

@@ -176,6 +176,7 @@ pub fn snapshots_of(set: &ProjectionSet) -> Vec<Snapshot> {
         Snapshot::of(&set.workload),
         Snapshot::of(&set.stats),
         Snapshot::of(&set.training),
+        Snapshot::of(&set.feedback),
     ]
 }
 

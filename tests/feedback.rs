@@ -1,0 +1,96 @@
+//! Prequential feedback: the projection's metrics equal metrics recomputed
+//! from scratch.
+#![cfg(not(target_arch = "wasm32"))]
+
+use futures::executor::block_on;
+use proptest::prelude::*;
+use retrace::domain::decode;
+use retrace::domain::events::{CaseClosed, CaseOpened, PredictionRecorded};
+use retrace::log::NewEvent;
+use retrace::projection::feedback::ROLLING;
+use retrace::projection::{Feedback, Projection};
+use retrace::store::memory::MemoryStore;
+use retrace::store::{EventStore, ExpectedVersion};
+
+const H: i64 = 3_600_000;
+
+/// A case: when it opens, its predictions (hour offset, model, predicted h,
+/// baseline h), and when it closes (None: still open).
+type Plan = (i64, Vec<(i64, u8, f64, f64)>, Option<i64>);
+
+fn plans() -> impl Strategy<Value = Vec<Plan>> {
+    prop::collection::vec(
+        (
+            0i64..500,
+            prop::collection::vec((0i64..50, 0u8..2, 0.0f64..300.0, 0.0f64..300.0), 0..5),
+            prop::option::weighted(0.8, 50i64..400),
+        ),
+        1..40,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn feedback_metrics_equal_a_recomputation(plans in plans()) {
+        // Events in time order, as the log would hold them.
+        let mut events: Vec<(i64, NewEvent)> = Vec::new();
+        for (i, (open, predictions, close)) in plans.iter().enumerate() {
+            let case = format!("c{i}");
+            events.push((open * H, NewEvent::new(format!("o{i}"), CaseOpened::TYPE, CaseOpened::SCHEMA, open * H, &CaseOpened { case: case.clone(), attributes: Default::default() })));
+            for (k, (at, model, p, b)) in predictions.iter().enumerate() {
+                let payload = PredictionRecorded { case: case.clone(), model: format!("model-{model}"), predicted_h: *p, baseline_h: *b, prefix_len: k as u32 };
+                events.push(((open + at) * H, NewEvent::new(format!("p{i}-{k}"), PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, (open + at) * H, &payload)));
+            }
+            if let Some(c) = close {
+                events.push(((open + 50 + c) * H, NewEvent::new(format!("c{i}"), CaseClosed::TYPE, CaseClosed::SCHEMA, (open + 50 + c) * H, &CaseClosed { case: case.clone(), outcome: None })));
+            }
+        }
+        events.sort_by_key(|(t, _)| *t);
+        let store = MemoryStore::new();
+        for (_, e) in &events {
+            block_on(store.append("s", ExpectedVersion::Any, vec![e.clone()])).unwrap();
+        }
+        let mut feedback = Feedback::default();
+        for e in block_on(store.read_all(1, usize::MAX)).unwrap() {
+            feedback.apply(&decode(e).unwrap());
+        }
+
+        // From scratch: every prediction of a closed case, by model, in the
+        // order the closes happened.
+        let mut closes: Vec<(i64, usize)> = plans.iter().enumerate().filter_map(|(i, (o, _, c))| c.map(|c| ((o + 50 + c) * H, i))).collect();
+        closes.sort();
+        for model in 0u8..2 {
+            let name = format!("model-{model}");
+            let mut errors = Vec::new();
+            let (mut base, mut signed) = (0.0, 0.0);
+            for (closed_at, i) in &closes {
+                let (open, predictions, _) = &plans[*i];
+                for (at, m, p, b) in predictions {
+                    if *m != model { continue; }
+                    let actual = (closed_at - (open + at) * H) as f64 / H as f64;
+                    errors.push((p - actual).abs() / 24.0);
+                    base += (b - actual).abs() / 24.0;
+                    signed += (p - actual) / 24.0;
+                }
+            }
+            let score = feedback.models.get(&name);
+            if errors.is_empty() {
+                prop_assert!(score.is_none_or(|s| s.outcomes == 0));
+                continue;
+            }
+            let s = score.unwrap();
+            let n = errors.len() as f64;
+            prop_assert_eq!(s.outcomes as usize, errors.len());
+            prop_assert!((s.mae().unwrap() - errors.iter().sum::<f64>() / n).abs() < 1e-9);
+            prop_assert!((s.baseline_mae().unwrap() - base / n).abs() < 1e-9);
+            prop_assert!((s.bias().unwrap() - signed / n).abs() < 1e-9);
+            let k = errors.len().min(ROLLING);
+            let rolling = errors[errors.len() - k..].iter().sum::<f64>() / k as f64;
+            prop_assert!((s.rolling_mae(ROLLING).unwrap() - rolling).abs() < 1e-9);
+        }
+        let open_predictions: usize = plans.iter().filter(|(_, _, c)| c.is_none()).map(|(_, p, _)| p.len()).sum();
+        let pending: u64 = feedback.models.values().map(|s| s.pending).sum();
+        prop_assert_eq!(pending as usize, open_predictions, "predictions of open cases wait");
+    }
+}
