@@ -269,19 +269,17 @@ mod wasm {
 
     /// The training benchmark's data: helpdesk's backtest rows (the first
     /// `limit` training rows), the forest spec, and the test rows.
-    fn forest_rows(
-        csv: &[u8],
-        limit: usize,
-        trees: usize,
-        depth: u16,
-    ) -> (
-        retrace::ml::models::Spec,
-        retrace::ml::features::FeatureSchema,
-        Vec<Vec<f64>>,
-        Vec<f64>,
-        Vec<Vec<f64>>,
-        Vec<f64>,
-    ) {
+    /// The training benchmark's data.
+    struct ForestRows {
+        spec: retrace::ml::models::Spec,
+        schema: retrace::ml::features::FeatureSchema,
+        rows: Vec<Vec<f64>>,
+        hours: Vec<f64>,
+        test_rows: Vec<Vec<f64>>,
+        test_hours: Vec<f64>,
+    }
+
+    fn forest_rows(csv: &[u8], limit: usize, trees: usize, depth: u16) -> ForestRows {
         use retrace::ml::backtest::{cases_in_file_order, training_rows};
         use retrace::ml::features::FeatureSchema;
         use retrace::ml::models::{Algorithm, Spec};
@@ -304,15 +302,28 @@ mod wasm {
             features_per_split: mtry,
             ..Spec::new(Algorithm::RandomForest)
         };
-        (spec, schema, rows, hours, test_rows, test_hours)
+        ForestRows {
+            spec,
+            schema,
+            rows,
+            hours,
+            test_rows,
+            test_hours,
+        }
     }
 
     /// The rows as JSON for the other implementations: features on the log
     /// target, exactly what Retrace trains on.
     #[wasm_bindgen]
     pub fn forest_rows_json(csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> String {
-        let (spec, _, rows, hours, test_rows, test_hours) =
-            forest_rows(&csv, limit as usize, trees as usize, depth);
+        let ForestRows {
+            spec,
+            rows,
+            hours,
+            test_rows,
+            test_hours,
+            ..
+        } = forest_rows(&csv, limit as usize, trees as usize, depth);
         serde_json::json!({
             "trees": spec.trees, "max_depth": spec.max_depth, "min_leaf": spec.min_leaf, "mtry": spec.features_per_split, "seed": spec.seed,
             "train_x": rows, "train_y": hours.iter().map(|h| h.max(0.0).ln_1p()).collect::<Vec<_>>(),
@@ -324,8 +335,13 @@ mod wasm {
     /// A training request for the worker, postcard-encoded.
     #[wasm_bindgen]
     pub fn forest_request(csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> Vec<u8> {
-        let (spec, schema, rows, hours, _, _) =
-            forest_rows(&csv, limit as usize, trees as usize, depth);
+        let ForestRows {
+            spec,
+            schema,
+            rows,
+            hours,
+            ..
+        } = forest_rows(&csv, limit as usize, trees as usize, depth);
         retrace::ml::protocol::encode(&retrace::ml::protocol::ToWorker::Train {
             id: 1,
             spec,
@@ -356,8 +372,11 @@ mod wasm {
         depth: u16,
     ) -> Result<Vec<f64>, JsValue> {
         use retrace::ml::protocol::{decode, FromWorker};
-        let (_, _, _, _, test_rows, test_hours) =
-            forest_rows(&csv, limit as usize, trees as usize, depth);
+        let ForestRows {
+            test_rows,
+            test_hours,
+            ..
+        } = forest_rows(&csv, limit as usize, trees as usize, depth);
         let (bytes, seconds) = match decode::<FromWorker>(&reply).map_err(err)? {
             FromWorker::Trained { model, seconds, .. } => (model, seconds),
             FromWorker::Failed { message, .. } => return Err(err(message)),

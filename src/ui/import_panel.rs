@@ -11,6 +11,7 @@ use crate::io::import::{detect_format, label_for, plan, sha256_hex, FileFacts, F
 use crate::io::parsed::{Completion, ParsedLog};
 use crate::io::time::TimeFormat;
 use crate::io::xes;
+use crate::store::idb::IdbStore;
 use crate::store::{EventStore, StreamAppend};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -334,28 +335,22 @@ pub fn ImportPanel() -> impl IntoView {
             .unwrap_or(u64::MAX);
         spawn_local(async move {
             let mut text = String::new();
-            let mut next = from;
-            while next <= to {
-                match store.read_all(next, 4096).await {
-                    Ok(page) if !page.is_empty() => {
-                        next = page[page.len() - 1].seq + 1;
-                        for e in page.iter().filter(|e| e.seq <= to) {
-                            text.push_str(&to_line(e));
-                            text.push('\n');
-                        }
-                        status.set(Status::Busy(format!("exported {} events…", next - from)));
-                        yield_now().await;
-                    }
-                    Ok(_) => break,
-                    Err(e) => {
-                        return status.set(Status::Failed {
-                            message: e.to_string(),
-                            skippable: false,
-                        })
-                    }
+            let mut lines = 0u64;
+            let result = each_page(&store, from, to, |page| {
+                for e in page {
+                    text.push_str(&to_line(&e));
+                    text.push('\n');
+                    lines += 1;
                 }
+                status.set(Status::Busy(format!("exported {lines} events…")));
+            })
+            .await;
+            if let Err(e) = result {
+                return status.set(Status::Failed {
+                    message: e.to_string(),
+                    skippable: false,
+                });
             }
-            let lines = text.lines().count();
             match download("retrace-log.ndjson", "application/x-ndjson", &text) {
                 Ok(()) => status.set(Status::Done(format!(
                     "Exported {lines} events as CloudEvents."
@@ -380,37 +375,28 @@ pub fn ImportPanel() -> impl IntoView {
                     s.to_owned()
                 }
             };
-            let mut next = 1;
             let mut rows = 0;
-            loop {
-                match store.read_all(next, 4096).await {
-                    Ok(page) if !page.is_empty() => {
-                        next = page[page.len() - 1].seq + 1;
-                        for e in page {
-                            let at = e.occurred_at;
-                            if let Ok(r) = decode(e) {
-                                if let Fact::ActivityRecorded(a) = r.fact {
-                                    rows += 1;
-                                    text.push_str(&format!(
-                                        "{},{},{},{}\n",
-                                        quote(&a.case),
-                                        quote(&a.activity),
-                                        rfc3339(at),
-                                        quote(a.resource.as_deref().unwrap_or(""))
-                                    ));
-                                }
-                            }
-                        }
-                        yield_now().await;
-                    }
-                    Ok(_) => break,
-                    Err(e) => {
-                        return status.set(Status::Failed {
-                            message: e.to_string(),
-                            skippable: false,
-                        })
+            let result = each_page(&store, 1, u64::MAX, |page| {
+                for e in page {
+                    let at = e.occurred_at;
+                    if let Ok(Fact::ActivityRecorded(a)) = decode(e).map(|r| r.fact) {
+                        rows += 1;
+                        let resource = quote(a.resource.as_deref().unwrap_or(""));
+                        text.push_str(&format!(
+                            "{},{},{},{resource}\n",
+                            quote(&a.case),
+                            quote(&a.activity),
+                            rfc3339(at)
+                        ));
                     }
                 }
+            })
+            .await;
+            if let Err(e) = result {
+                return status.set(Status::Failed {
+                    message: e.to_string(),
+                    skippable: false,
+                });
             }
             match download("retrace-cases.csv", "text/csv", &text) {
                 Ok(()) => status.set(Status::Done(format!("Exported {rows} activities as CSV."))),
@@ -538,6 +524,27 @@ pub fn ImportPanel() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// Hand the log's events `from..=to` to `f`, 4,096 at a time, letting the
+/// page breathe between pages.
+async fn each_page(
+    store: &IdbStore,
+    from: u64,
+    to: u64,
+    mut f: impl FnMut(Vec<crate::log::Envelope>),
+) -> Result<(), crate::store::StoreError> {
+    let mut next = from.max(1);
+    while next <= to {
+        let page = store.read_all(next, 4096).await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        next = last + 1;
+        f(page.into_iter().filter(|e| e.seq <= to).collect());
+        yield_now().await;
+    }
+    Ok(())
 }
 
 /// Play appends into the log in event-time order, `speed` domain seconds

@@ -53,6 +53,10 @@ impl StreamRow {
             ),
             Fact::CaseClosed(c) => (c.case.clone(), c.outcome.clone().unwrap_or_default()),
             Fact::ProcessChanged(p) => (String::new(), p.description.clone()),
+            Fact::PredictionRecorded(p) => (
+                p.case.clone(),
+                format!("{}: {:.1} h remaining", p.model, p.predicted_h),
+            ),
             Fact::Other(_) => (String::new(), String::new()),
         };
         StreamRow {
