@@ -22,7 +22,7 @@ const results = [];
 const byCase = new Map();
 // Rows are recorded as measured; ratios are filled in once every baseline is.
 function record(name, value, unit, vs) {
-  const row = { case: name, value: Math.round(value * 10) / 10, unit, vs: vs ?? null, ratio: null };
+  const row = { case: name, value: Number(value.toPrecision(4)), unit, vs: vs ?? null, ratio: null };
   byCase.set(name, row);
   results.push(row);
   console.log(`  measured ${name}: ${row.value} ${unit}`);
