@@ -95,6 +95,8 @@ impl Fact {
 pub struct Recorded {
     /// Global position.
     pub seq: u64,
+    /// The event's id (what later events name as their cause).
+    pub id: String,
     /// Domain time (UTC ms).
     pub occurred_at: i64,
     /// The stream it belongs to.
@@ -139,6 +141,7 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
     };
     Ok(Recorded {
         seq: e.seq,
+        id: e.id,
         occurred_at: e.occurred_at,
         stream: e.stream,
         fact,

@@ -47,6 +47,9 @@ pub struct ModelTrained {
     pub seconds: f64,
     /// Size of the model bytes.
     pub size_bytes: usize,
+    /// The median of the training targets, hours: the baseline's prediction.
+    #[serde(default)]
+    pub median_h: f64,
 }
 
 impl ModelTrained {
@@ -167,6 +170,11 @@ pub fn train_with_progress(
         baseline_mae_days: mae(&base),
         seconds,
         size_bytes: bytes.len(),
+        median_h: baseline
+            .predict(&[vec![0.0; schema.width()]])?
+            .first()
+            .copied()
+            .unwrap_or(0.0),
     };
     let _ = HOUR;
     Ok(Trained {

@@ -4,9 +4,13 @@
 //! travel to any past position.
 
 use super::Log;
+use crate::domain::events::PredictionRecorded;
 use crate::domain::{Fact, Recorded};
+use crate::log::NewEvent;
+use crate::ml::models::Model;
 use crate::projection::snapshot::{self, snapshots_of};
 use crate::projection::{read_decoded, replay, ProjectionSet};
+use crate::store::{EventStore, ExpectedVersion, StreamAppend};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::VecDeque;
@@ -69,6 +73,16 @@ impl StreamRow {
     }
 }
 
+/// The model that predicts live, with its baseline.
+pub struct Champion {
+    /// Registry id.
+    pub id: String,
+    /// The model.
+    pub model: Model,
+    /// The median baseline's prediction, hours.
+    pub median_h: f64,
+}
+
 /// The live state, shared by the panels through context.
 #[derive(Clone, Copy)]
 pub struct Live {
@@ -88,6 +102,11 @@ pub struct Live {
     pub past: RwSignal<Option<u64>>,
     /// Snapshot every this many events.
     pub snapshot_every: RwSignal<u64>,
+    /// Whether this tab records the champion's predictions as events arrive.
+    pub predicting: RwSignal<bool>,
+    /// The champion's id, when one is loaded.
+    pub champion_id: RwSignal<Option<String>>,
+    champion: StoredValue<Option<Champion>, LocalStorage>,
     last_snapshot: StoredValue<u64, LocalStorage>,
     following: StoredValue<bool, LocalStorage>,
     again: StoredValue<bool, LocalStorage>,
@@ -119,6 +138,9 @@ impl Live {
             notes: RwSignal::new(Vec::new()),
             past: RwSignal::new(None),
             snapshot_every: RwSignal::new(SNAPSHOT_EVERY),
+            predicting: RwSignal::new(false),
+            champion_id: RwSignal::new(None),
+            champion: StoredValue::new_local(None),
             last_snapshot: StoredValue::new_local(0),
             // Booting counts as following: commits meanwhile wait for it.
             following: StoredValue::new_local(true),
@@ -204,12 +226,21 @@ impl Live {
                 self.again.set_value(false);
                 let Some(store) = log.get() else { break };
                 let from = self.set.with_value(|s| s.seq()) + 1;
+                let mut predictions = Vec::new();
                 let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
                     self.set
                         .update_value(|set| events.iter().for_each(|e| set.apply(e)));
                     self.stream.update(|rows| keep_newest(rows, &events));
+                    predictions.extend(self.predict(&events));
                 })
                 .await;
+                if !predictions.is_empty() {
+                    // Recorded before the outcome is known; scored when the case closes.
+                    match store.append_batch(predictions).await {
+                        Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                        Err(e) => log.fail(e),
+                    }
+                }
                 if let Err(e) = result {
                     log.fail(e);
                     break;
@@ -228,6 +259,86 @@ impl Live {
             }
             self.following.set_value(false);
         });
+    }
+
+    /// Make `champion` the model that predicts live.
+    pub fn set_champion(&self, champion: Champion) {
+        self.champion_id.set(Some(champion.id.clone()));
+        self.champion.set_value(Some(champion));
+    }
+
+    /// The champion's predictions for the open cases these new events
+    /// touched (one per case, after its newest event), as appends.
+    fn predict(&self, events: &[Recorded]) -> Vec<StreamAppend> {
+        if !self.predicting.get_untracked() {
+            return Vec::new();
+        }
+        let mut latest: std::collections::BTreeMap<&str, &Recorded> = Default::default();
+        for e in events {
+            match &e.fact {
+                Fact::CaseOpened(c) => {
+                    latest.insert(&c.case, e);
+                }
+                Fact::ActivityRecorded(a) => {
+                    latest.insert(&a.case, e);
+                }
+                _ => {}
+            }
+        }
+        self.champion.with_value(|champion| {
+            let Some(champion) = champion else {
+                return Vec::new();
+            };
+            self.set.with_value(|set| {
+                let open = &set.open_cases.state.cases;
+                let chosen: Vec<(&str, &Recorded)> = latest
+                    .into_iter()
+                    .filter(|(case, _)| open.contains_key(*case))
+                    .collect();
+                let rows: Vec<Vec<f64>> = chosen
+                    .iter()
+                    .map(|(case, _)| {
+                        champion
+                            .model
+                            .schema
+                            .row(&open[*case], open[*case].steps.len())
+                    })
+                    .collect();
+                let Ok(predicted) = champion.model.predict(&rows) else {
+                    return Vec::new();
+                };
+                let events: Vec<NewEvent> = chosen
+                    .iter()
+                    .zip(predicted)
+                    .map(|((case, cause), hours)| {
+                        let payload = PredictionRecorded {
+                            case: case.to_string(),
+                            model: champion.id.clone(),
+                            predicted_h: hours,
+                            baseline_h: champion.median_h,
+                            prefix_len: open[*case].steps.len() as u32,
+                        };
+                        NewEvent::new(
+                            format!("{}-p{}", cause.id, champion.id),
+                            PredictionRecorded::TYPE,
+                            PredictionRecorded::SCHEMA,
+                            cause.occurred_at,
+                            &payload,
+                        )
+                        .correlated(case.to_string())
+                        .caused_by(cause.id.clone())
+                    })
+                    .collect();
+                if events.is_empty() {
+                    return Vec::new();
+                }
+                vec![StreamAppend::new(
+                    format!("predictions-{}", champion.id),
+                    ExpectedVersion::Any,
+                    events,
+                )]
+            })
+        })
     }
 
     /// Write snapshots of the live set now.

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
-use models_panel::{ModelsPanel, RegistryPanel};
+use models_panel::{FeedbackPanel, ModelsPanel, RegistryPanel};
 use open_cases_panel::OpenCasesPanel;
 use simulator_panel::SimulatorPanel;
 use stats_panel::StatsPanel;
@@ -116,6 +116,7 @@ pub fn App() -> impl IntoView {
                     <StatsPanel/>
                     <ModelsPanel/>
                     <RegistryPanel/>
+                    <FeedbackPanel/>
                 </div>
             </Show>
         </main>

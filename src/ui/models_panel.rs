@@ -3,7 +3,7 @@
 
 use super::browser::download;
 use super::chart::{Bar, BarChart, BLUE, VERMILLION};
-use super::live::Live;
+use super::live::{Champion, Live};
 use super::trainer::Trainer;
 use super::Log;
 use crate::log::NewEvent;
@@ -126,7 +126,28 @@ pub fn RegistryPanel() -> impl IntoView {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
             match store.list_models().await {
-                Ok(list) => models.set(list),
+                Ok(list) => {
+                    // The newest model this version can load predicts live.
+                    let newest = list
+                        .iter()
+                        .rev()
+                        .find_map(|(_, r)| r.as_ref().ok().filter(|r| r.compatible()).cloned());
+                    models.set(list);
+                    if let Some(record) = newest {
+                        if live.champion_id.get_untracked().as_deref() != Some(record.id.as_str()) {
+                            if let Ok(Some(bytes)) = store.model_bytes(&record.id).await {
+                                match Model::from_bytes(&bytes) {
+                                    Ok(model) => live.set_champion(Champion {
+                                        id: record.id.clone(),
+                                        model,
+                                        median_h: record.median_h,
+                                    }),
+                                    Err(e) => status.set(format!("{}: {e}", record.id)),
+                                }
+                            }
+                        }
+                    }
+                }
                 Err(e) => status.set(e.to_string()),
             }
         });
@@ -206,6 +227,72 @@ pub fn RegistryPanel() -> impl IntoView {
                     <tbody>{rows}</tbody>
                 </table>
             </div>
+        </section>
+    }
+}
+
+/// The live feedback loop: predictions recorded as events, scored when
+/// their cases close, per model beside the median baseline.
+#[component]
+pub fn FeedbackPanel() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let rows = move || {
+        live.with_view(|set| {
+            set.feedback
+                .state
+                .models
+                .iter()
+                .map(|(id, m)| {
+                    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}"));
+                    let skill = m.skill().map_or("—".to_string(), |s| format!("{:+.1} %", s * 100.0));
+                    let pending_mean = if m.pending > 0 { format!("{} (mean {:.1} d)", m.pending, m.pending_sum_h / m.pending as f64 / 24.0) } else { "0".into() };
+                    view! {
+                        <tr data-testid="feedback-row">
+                            <td>{id.clone()}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
+                            <td class="num">{f(m.mae())}</td><td class="num">{f(m.rolling_mae(crate::projection::feedback::ROLLING))}</td>
+                            <td class="num">{f(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{f(m.bias())}</td>
+                            <td class="num">{pending_mean}</td>
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let chart = move || {
+        live.with_view(|set| {
+            let champion = live.champion_id.get()?;
+            let score = set.feedback.state.models.get(&champion)?;
+            let points = &score.series;
+            let bars: Vec<Bar> = points
+                .iter()
+                .skip(points.len().saturating_sub(40))
+                .map(|(t, mae)| Bar { label: super::format::date(*t)[5..].to_string(), values: vec![*mae] })
+                .collect();
+            (!bars.is_empty()).then(|| view! {
+                <BarChart title=format!("Rolling MAE of {champion} (last {} outcomes), days", crate::projection::feedback::ROLLING) unit="days".to_string()
+                    series=vec![(champion.clone(), BLUE)] bars=bars testid="feedback-chart" />
+            })
+        })
+    };
+    view! {
+        <section class="card wide" aria-labelledby="feedback-heading">
+            <h2 id="feedback-heading">"Live predictions"</h2>
+            <p class="hint">"When on, every new event of an open case makes the newest model predict its remaining time. The prediction is written to the log before the outcome is known, and scored when the case closes — beside the median baseline's prediction for the same moment."</p>
+            <label><input type="checkbox" data-testid="predict-toggle" prop:checked=move || live.predicting.get()
+                on:change=move |ev| live.predicting.set(event_target_checked(&ev)) />
+                {move || match live.champion_id.get() {
+                    Some(id) => format!(" predict live with {id}"),
+                    None => " predict live (train a model first)".to_string(),
+                }}
+            </label>
+            <div class="scroll">
+                <table>
+                    <thead><tr><th scope="col">"model"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">"rolling MAE (d)"</th>
+                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            {chart}
         </section>
     }
 }
