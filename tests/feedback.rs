@@ -94,3 +94,79 @@ proptest! {
         prop_assert_eq!(pending as usize, open_predictions, "predictions of open cases wait");
     }
 }
+
+#[test]
+fn a_rise_in_error_raises_one_drift_alarm_and_recording_it_settles_it() {
+    use retrace::domain::events::DriftDetected;
+    let store = MemoryStore::new();
+    let mut t = 0i64;
+    // 300 cases predicted 1 day off, then 300 predicted 10 days off.
+    for i in 0..600 {
+        let case = format!("c{i}");
+        let off_h = if i < 300 { 24.0 } else { 240.0 };
+        let open = NewEvent::new(
+            format!("o{i}"),
+            CaseOpened::TYPE,
+            CaseOpened::SCHEMA,
+            t,
+            &CaseOpened {
+                case: case.clone(),
+                attributes: Default::default(),
+            },
+        );
+        let p = PredictionRecorded {
+            case: case.clone(),
+            model: "model-1".into(),
+            predicted_h: 48.0 + off_h,
+            baseline_h: 48.0,
+            prefix_len: 0,
+        };
+        let predicted = NewEvent::new(
+            format!("p{i}"),
+            PredictionRecorded::TYPE,
+            PredictionRecorded::SCHEMA,
+            t,
+            &p,
+        );
+        let closed = NewEvent::new(
+            format!("c{i}"),
+            CaseClosed::TYPE,
+            CaseClosed::SCHEMA,
+            t + 48 * H,
+            &CaseClosed {
+                case,
+                outcome: None,
+            },
+        );
+        block_on(store.append("s", ExpectedVersion::Any, vec![open, predicted, closed])).unwrap();
+        t += H;
+    }
+    let mut feedback = Feedback::default();
+    for e in block_on(store.read_all(1, usize::MAX)).unwrap() {
+        feedback.apply(&decode(e).unwrap());
+    }
+    let score = &feedback.models["model-1"];
+    assert_eq!(score.alarms.len(), 1, "one alarm: {:?}", score.alarms);
+    let (_, statistic, outcomes) = score.alarms[0];
+    assert!(
+        (301..=330).contains(&outcomes),
+        "raised soon after the rise, at outcome {outcomes}"
+    );
+    let drifts = feedback.unrecorded_drifts();
+    assert_eq!(drifts.len(), 1);
+    assert_eq!(
+        (drifts[0].model.as_str(), drifts[0].statistic),
+        ("model-1", statistic)
+    );
+    // Once the DriftDetected event is in the log, nothing is left to record.
+    let event = NewEvent::new(
+        "d1",
+        DriftDetected::TYPE,
+        DriftDetected::SCHEMA,
+        t,
+        &drifts[0],
+    );
+    let c = block_on(store.append("drift", ExpectedVersion::Any, vec![event])).unwrap();
+    feedback.apply(&decode(block_on(store.read_all(c.first_seq, 1)).unwrap().remove(0)).unwrap());
+    assert!(feedback.unrecorded_drifts().is_empty());
+}

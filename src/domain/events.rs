@@ -124,6 +124,26 @@ impl PredictionRecorded {
     pub const SCHEMA: u32 = 1;
 }
 
+/// The error of a model's predictions rose: the drift detector fired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftDetected {
+    /// The model whose errors drifted.
+    pub model: String,
+    /// The detector's statistic when it fired.
+    pub statistic: f64,
+    /// Its threshold.
+    pub threshold: f64,
+    /// Outcomes the model had been scored on.
+    pub outcomes: u64,
+}
+
+impl DriftDetected {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "DriftDetected";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
 /// A file was imported into the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImportCompleted {
@@ -234,6 +254,7 @@ pub fn schemas() -> &'static Schemas {
             .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
             .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
             .declare(PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, &[])
+            .declare(DriftDetected::TYPE, DriftDetected::SCHEMA, &[])
             .declare(
                 crate::ml::registry::ModelTrained::TYPE,
                 crate::ml::registry::ModelTrained::SCHEMA,

@@ -1,7 +1,8 @@
 //! Events decoded once, for every projection to read.
 
 use super::events::{
-    ActivityRecorded, Attributes, CaseClosed, CaseOpened, PredictionRecorded, ProcessChanged,
+    ActivityRecorded, Attributes, CaseClosed, CaseOpened, DriftDetected, PredictionRecorded,
+    ProcessChanged,
 };
 use crate::log::upcast::UpcastError;
 use crate::log::Envelope;
@@ -71,6 +72,8 @@ pub enum Fact {
     ProcessChanged(ProcessChanged),
     /// A model made a prediction.
     PredictionRecorded(PredictionRecorded),
+    /// A model's errors drifted.
+    DriftDetected(DriftDetected),
     /// An event the domain projections do not read (models, predictions, …),
     /// by type name.
     Other(String),
@@ -85,6 +88,7 @@ impl Fact {
             Fact::CaseClosed(_) => CaseClosed::TYPE,
             Fact::ProcessChanged(_) => ProcessChanged::TYPE,
             Fact::PredictionRecorded(_) => PredictionRecorded::TYPE,
+            Fact::DriftDetected(_) => DriftDetected::TYPE,
             Fact::Other(t) => t,
         }
     }
@@ -137,6 +141,7 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
         CaseClosed::TYPE => Fact::CaseClosed(e.payload().map_err(bad)?),
         ProcessChanged::TYPE => Fact::ProcessChanged(e.payload().map_err(bad)?),
         PredictionRecorded::TYPE => Fact::PredictionRecorded(e.payload().map_err(bad)?),
+        DriftDetected::TYPE => Fact::DriftDetected(e.payload().map_err(bad)?),
         other => Fact::Other(other.to_owned()),
     };
     Ok(Recorded {

@@ -6,6 +6,7 @@ use super::Projection;
 use crate::domain::calendar::{DAY, HOUR};
 use crate::domain::events::PredictionRecorded;
 use crate::domain::{Fact, Recorded};
+use crate::ml::drift::PageHinkley;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -57,6 +58,12 @@ pub struct ModelScore {
     pub pending: u64,
     /// Sum of pending predictions, hours (their mean is the distribution's centre).
     pub pending_sum_h: f64,
+    /// Page-Hinkley on this model's absolute errors (days).
+    pub detector: PageHinkley,
+    /// When the detector fired: (closed at, statistic, outcomes so far).
+    pub alarms: Vec<(i64, f64, u64)>,
+    /// `DriftDetected` events already in the log for this model.
+    pub recorded_drifts: u64,
 }
 
 impl ModelScore {
@@ -110,6 +117,10 @@ impl ModelScore {
     }
 
     fn score(&mut self, o: Outcome) {
+        if let Some(statistic) = self.detector.update(o.abs_error_d) {
+            self.alarms
+                .push((o.closed_at, statistic, self.outcomes + 1));
+        }
         self.outcomes += 1;
         self.abs_sum += o.abs_error_d;
         self.signed_sum += o.signed_error_d;
@@ -143,9 +154,29 @@ pub struct Feedback {
     pub models: BTreeMap<String, ModelScore>,
 }
 
+impl Feedback {
+    /// Alarms the detector raised that the log does not hold yet, as
+    /// `DriftDetected` payloads (the tab that predicts records them).
+    pub fn unrecorded_drifts(&self) -> Vec<crate::domain::events::DriftDetected> {
+        self.models
+            .iter()
+            .flat_map(|(model, s)| {
+                s.alarms.iter().skip(s.recorded_drifts as usize).map(
+                    move |(_, statistic, outcomes)| crate::domain::events::DriftDetected {
+                        model: model.clone(),
+                        statistic: *statistic,
+                        threshold: s.detector.settings.lambda,
+                        outcomes: *outcomes,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {
@@ -160,6 +191,12 @@ impl Projection for Feedback {
                         prediction: p.clone(),
                         made_at: event.occurred_at,
                     });
+            }
+            Fact::DriftDetected(d) => {
+                self.models
+                    .entry(d.model.clone())
+                    .or_default()
+                    .recorded_drifts += 1
             }
             Fact::CaseClosed(c) => {
                 let Some(waiting) = self.pending.remove(&c.case) else {

@@ -4,7 +4,7 @@
 //! travel to any past position.
 
 use super::Log;
-use crate::domain::events::PredictionRecorded;
+use crate::domain::events::{DriftDetected, PredictionRecorded};
 use crate::domain::{Fact, Recorded};
 use crate::log::NewEvent;
 use crate::ml::models::Model;
@@ -57,6 +57,13 @@ impl StreamRow {
             ),
             Fact::CaseClosed(c) => (c.case.clone(), c.outcome.clone().unwrap_or_default()),
             Fact::ProcessChanged(p) => (String::new(), p.description.clone()),
+            Fact::DriftDetected(d) => (
+                String::new(),
+                format!(
+                    "{}: errors drifted (Page-Hinkley {:.0} > {:.0})",
+                    d.model, d.statistic, d.threshold
+                ),
+            ),
             Fact::PredictionRecorded(p) => (
                 p.case.clone(),
                 format!("{}: {:.1} h remaining", p.model, p.predicted_h),
@@ -234,6 +241,29 @@ impl Live {
                     predictions.extend(self.predict(&events));
                 })
                 .await;
+                // Alarms the detector raised that the log does not hold yet.
+                if self.predicting.get_untracked() {
+                    let drifts = self
+                        .set
+                        .with_value(|set| set.feedback.state.unrecorded_drifts());
+                    if !drifts.is_empty() {
+                        let events = drifts
+                            .iter()
+                            .map(|d| {
+                                let id = format!("{}-drift-{}", d.model, d.outcomes);
+                                NewEvent::new(
+                                    id,
+                                    DriftDetected::TYPE,
+                                    DriftDetected::SCHEMA,
+                                    self.set
+                                        .with_value(|s| s.stats.state.span.map_or(0, |(_, b)| b)),
+                                    d,
+                                )
+                            })
+                            .collect();
+                        predictions.push(StreamAppend::new("drift", ExpectedVersion::Any, events));
+                    }
+                }
                 if !predictions.is_empty() {
                     // Recorded before the outcome is known; scored when the case closes.
                     match store.append_batch(predictions).await {

@@ -252,6 +252,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                             <td class="num">{f(m.mae())}</td><td class="num">{f(m.rolling_mae(crate::projection::feedback::ROLLING))}</td>
                             <td class="num">{f(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{f(m.bias())}</td>
                             <td class="num">{pending_mean}</td>
+                            <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
                         </tr>
                     }
                 })
@@ -288,7 +289,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             <div class="scroll">
                 <table>
                     <thead><tr><th scope="col">"model"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">"rolling MAE (d)"</th>
-                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th></tr></thead>
+                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"drift alarms"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </div>
