@@ -309,3 +309,27 @@ fn a_model_trained_with_a_holdout_records_its_lineage_and_beats_the_median() {
     );
     eprintln!("trained in {:.2} s, {} bytes", r.seconds, r.size_bytes);
 }
+
+#[test]
+fn predictions_stay_within_the_range_the_model_was_trained_on() {
+    let (schema, rows, hours) = toy();
+    let max = hours.iter().cloned().fold(0.0, f64::max);
+    let wild: Vec<f64> = rows[0].iter().map(|v| v * 1e6 + 1e6).collect();
+    for algorithm in [Algorithm::Linear, Algorithm::Ridge, Algorithm::RandomForest] {
+        let model = Model::train(
+            &Spec {
+                trees: 10,
+                ..Spec::new(algorithm)
+            },
+            schema.clone(),
+            &rows,
+            &hours,
+        )
+        .unwrap();
+        let p = model.predict(std::slice::from_ref(&wild)).unwrap()[0];
+        assert!(
+            p.is_finite() && p <= max * 1.000_001,
+            "{algorithm:?} predicted {p:.0} h for an unseen extreme row; training max {max} h"
+        );
+    }
+}

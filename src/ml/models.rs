@@ -157,11 +157,15 @@ pub struct Model {
     pub schema: FeatureSchema,
     /// Standardisation (kNN): means and standard deviations per column.
     scale: Option<(Vec<f64>, Vec<f64>)>,
+    /// The smallest and largest training target (after the transform):
+    /// predictions are kept inside it, so a linear fit cannot extrapolate
+    /// to absurd times.
+    target_range: (f64, f64),
     fitted: Fitted,
 }
 
-/// Format version of model bytes.
-pub const MODEL_FORMAT: u8 = 1;
+/// Format version of model bytes (2: models carry their target range).
+pub const MODEL_FORMAT: u8 = 2;
 
 fn matrix(rows: &[Vec<f64>]) -> Result<Matrix, String> {
     DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| e.to_string())
@@ -248,10 +252,16 @@ impl Model {
                 )
             }
         };
+        let target_range = y
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(*v), hi.max(*v))
+            });
         Ok(Model {
             spec: spec.clone(),
             schema,
             scale,
+            target_range,
             fitted,
         })
     }
@@ -284,12 +294,15 @@ impl Model {
                     .map_err(|e| fail(e.to_string()))?
             }
         };
+        let (lo, hi) = self.target_range;
         Ok(raw
             .into_iter()
-            .map(|v| match self.spec.target {
-                Target::Hours => v.max(0.0),
-                // exp of a log prediction; capped so a wild linear fit stays finite.
-                Target::LogHours => v.clamp(0.0, 12.0).exp_m1(),
+            .map(|v| {
+                let v = if v.is_finite() { v.clamp(lo, hi) } else { lo };
+                match self.spec.target {
+                    Target::Hours => v.max(0.0),
+                    Target::LogHours => v.max(0.0).exp_m1(),
+                }
             })
             .collect())
     }
