@@ -27,12 +27,9 @@ fn helpdesk_plan() -> Vec<retrace::store::StreamAppend> {
 }
 
 async fn fresh() -> IdbStore {
-    IdbStore::open(&format!(
-        "retrace-import-{}",
-        (js_sys::Math::random() * 1e15) as u64
-    ))
-    .await
-    .unwrap()
+    IdbStore::open(&retrace::store::idb::fresh_database_name("import"))
+        .await
+        .unwrap()
 }
 
 #[wasm_bindgen_test]

@@ -45,7 +45,7 @@ extern "C" {
 }
 
 fn fresh_name() -> String {
-    format!("retrace-proj-{}", (js_sys::Math::random() * 1e15) as u64)
+    retrace::store::idb::fresh_database_name("proj")
 }
 
 async fn simulated(store: &IdbStore, seed: u64, n: usize) {

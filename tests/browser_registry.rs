@@ -14,10 +14,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 async fn a_saved_model_reloads_and_predicts_the_same() {
-    let name = format!(
-        "retrace-registry-{}",
-        (js_sys::Math::random() * 1e15) as u64
-    );
+    let name = retrace::store::idb::fresh_database_name("registry");
     let store = IdbStore::open(&name).await.unwrap();
     let mut sim = Simulator::new(Settings::default());
     let batch = sim

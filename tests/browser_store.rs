@@ -33,7 +33,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// Each test gets its own randomly named database.
 fn fresh_name() -> String {
-    format!("retrace-test-{}", (js_sys::Math::random() * 1e15) as u64)
+    retrace::store::idb::fresh_database_name("test")
 }
 
 async fn fresh_store() -> IdbStore {

@@ -629,6 +629,16 @@ fn upgrade(db: &IdbDatabase, _tx: &IdbTransaction, old_version: u32) -> Result<(
     Ok(())
 }
 
+/// Test support: a database name no other test uses (each browser test gets
+/// its own, fresh database).
+#[doc(hidden)]
+pub fn fresh_database_name(purpose: &str) -> String {
+    format!(
+        "retrace-{purpose}-{}",
+        (js_sys::Math::random() * 1e15) as u64
+    )
+}
+
 /// Test support: create a database exactly as version 1 of Retrace did
 /// (`meta` and `segments`, no stream table) holding `events` as one segment.
 #[doc(hidden)]
