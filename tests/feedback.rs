@@ -39,7 +39,7 @@ proptest! {
             let case = format!("c{i}");
             events.push((open * H, NewEvent::new(format!("o{i}"), CaseOpened::TYPE, CaseOpened::SCHEMA, open * H, &CaseOpened { case: case.clone(), attributes: Default::default() })));
             for (k, (at, model, p, b)) in predictions.iter().enumerate() {
-                let payload = PredictionRecorded { case: case.clone(), model: format!("model-{model}"), predicted_h: *p, baseline_h: *b, prefix_len: k as u32 };
+                let payload = PredictionRecorded { case: case.clone(), model: format!("model-{model}"), predicted_h: *p, baseline_h: *b, prefix_len: k as u32, shadow: *model == 1 };
                 events.push(((open + at) * H, NewEvent::new(format!("p{i}-{k}"), PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, (open + at) * H, &payload)));
             }
             if let Some(c) = close {
@@ -89,6 +89,9 @@ proptest! {
             let rolling = errors[errors.len() - k..].iter().sum::<f64>() / k as f64;
             prop_assert!((s.rolling_mae(ROLLING).unwrap() - rolling).abs() < 1e-9);
         }
+        // What was served: model-0's predictions (model-1's are shadow).
+        prop_assert_eq!(feedback.served.outcomes, feedback.models.get("model-0").map_or(0, |s| s.outcomes));
+        prop_assert_eq!(feedback.served.mae(), feedback.models.get("model-0").and_then(|s| s.mae()));
         let open_predictions: usize = plans.iter().filter(|(_, _, c)| c.is_none()).map(|(_, p, _)| p.len()).sum();
         let pending: u64 = feedback.models.values().map(|s| s.pending).sum();
         prop_assert_eq!(pending as usize, open_predictions, "predictions of open cases wait");
@@ -120,6 +123,7 @@ fn a_rise_in_error_raises_one_drift_alarm_and_recording_it_settles_it() {
             predicted_h: 48.0 + off_h,
             baseline_h: 48.0,
             prefix_len: 0,
+            shadow: false,
         };
         let predicted = NewEvent::new(
             format!("p{i}"),
@@ -147,10 +151,17 @@ fn a_rise_in_error_raises_one_drift_alarm_and_recording_it_settles_it() {
     }
     let score = &feedback.models["model-1"];
     assert_eq!(score.alarms.len(), 1, "one alarm: {:?}", score.alarms);
-    let (_, statistic, outcomes) = score.alarms[0];
+    let alarm = score.alarms[0];
+    let (statistic, outcomes) = (alarm.statistic, alarm.outcomes);
     assert!(
         (301..=330).contains(&outcomes),
         "raised soon after the rise, at outcome {outcomes}"
+    );
+    // Where the rise began, by the detector: around case 300's close.
+    assert!(
+        (290 * H..=305 * H).contains(&(alarm.since - 48 * H)),
+        "onset estimated at {} h",
+        (alarm.since - 48 * H) / H
     );
     let drifts = feedback.unrecorded_drifts();
     assert_eq!(drifts.len(), 1);

@@ -115,6 +115,9 @@ pub struct PredictionRecorded {
     pub baseline_h: f64,
     /// Activities in the prefix the prediction was made on.
     pub prefix_len: u32,
+    /// Made by a challenger in shadow: scored, but not what the loop served.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 impl PredictionRecorded {
@@ -135,11 +138,85 @@ pub struct DriftDetected {
     pub threshold: f64,
     /// Outcomes the model had been scored on.
     pub outcomes: u64,
+    /// When the rise began, by the detector's estimate (domain time; the
+    /// close of the outcome after which the errors started to climb).
+    #[serde(default)]
+    pub since: i64,
 }
 
 impl DriftDetected {
     /// Type name in the log.
     pub const TYPE: &'static str = "DriftDetected";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
+/// The stream the model lifecycle events go to.
+pub const MODELS_STREAM: &str = "models";
+
+/// A newly trained model entered as challenger: from now on it predicts in
+/// shadow beside the champion, and both are scored on the same outcomes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChallengerStarted {
+    /// The challenger (registry id).
+    pub model: String,
+    /// Why it was trained: `drift`, `schedule`, `manual`.
+    pub reason: String,
+    /// The median of its training targets, hours (its baseline).
+    pub median_h: f64,
+    /// Closed cases it was trained on.
+    pub train_cases: u64,
+}
+
+impl ChallengerStarted {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ChallengerStarted";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
+/// A model became the champion: the one whose predictions count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelPromoted {
+    /// The new champion.
+    pub model: String,
+    /// The champion it replaced, if any.
+    pub replaced: Option<String>,
+    /// Why: `first model`, `beat the champion`, `manual`.
+    pub reason: String,
+    /// The old champion's MAE on the shared outcomes, days.
+    pub champion_mae_d: Option<f64>,
+    /// The new champion's MAE on the same outcomes, days.
+    pub challenger_mae_d: Option<f64>,
+    /// Shared outcomes the comparison used.
+    pub outcomes: u64,
+}
+
+impl ModelPromoted {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ModelPromoted";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
+/// A challenger did not beat the champion and stopped predicting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelRetired {
+    /// The retired challenger.
+    pub model: String,
+    /// Why, in words.
+    pub reason: String,
+    /// The champion's MAE on the shared outcomes, days.
+    pub champion_mae_d: Option<f64>,
+    /// The challenger's MAE on the same outcomes, days.
+    pub challenger_mae_d: Option<f64>,
+    /// Shared outcomes the comparison used.
+    pub outcomes: u64,
+}
+
+impl ModelRetired {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ModelRetired";
     /// Current payload schema.
     pub const SCHEMA: u32 = 1;
 }
@@ -255,6 +332,9 @@ pub fn schemas() -> &'static Schemas {
             .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
             .declare(PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, &[])
             .declare(DriftDetected::TYPE, DriftDetected::SCHEMA, &[])
+            .declare(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, &[])
+            .declare(ModelPromoted::TYPE, ModelPromoted::SCHEMA, &[])
+            .declare(ModelRetired::TYPE, ModelRetired::SCHEMA, &[])
             .declare(
                 crate::ml::registry::ModelTrained::TYPE,
                 crate::ml::registry::ModelTrained::SCHEMA,

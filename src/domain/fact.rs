@@ -1,8 +1,8 @@
 //! Events decoded once, for every projection to read.
 
 use super::events::{
-    ActivityRecorded, Attributes, CaseClosed, CaseOpened, DriftDetected, PredictionRecorded,
-    ProcessChanged,
+    ActivityRecorded, Attributes, CaseClosed, CaseOpened, ChallengerStarted, DriftDetected,
+    ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
 };
 use crate::log::upcast::UpcastError;
 use crate::log::Envelope;
@@ -74,6 +74,12 @@ pub enum Fact {
     PredictionRecorded(PredictionRecorded),
     /// A model's errors drifted.
     DriftDetected(DriftDetected),
+    /// A challenger started predicting in shadow.
+    ChallengerStarted(ChallengerStarted),
+    /// A model became the champion.
+    ModelPromoted(ModelPromoted),
+    /// A challenger was retired.
+    ModelRetired(ModelRetired),
     /// An event the domain projections do not read (models, predictions, …),
     /// by type name.
     Other(String),
@@ -89,6 +95,9 @@ impl Fact {
             Fact::ProcessChanged(_) => ProcessChanged::TYPE,
             Fact::PredictionRecorded(_) => PredictionRecorded::TYPE,
             Fact::DriftDetected(_) => DriftDetected::TYPE,
+            Fact::ChallengerStarted(_) => ChallengerStarted::TYPE,
+            Fact::ModelPromoted(_) => ModelPromoted::TYPE,
+            Fact::ModelRetired(_) => ModelRetired::TYPE,
             Fact::Other(t) => t,
         }
     }
@@ -142,6 +151,9 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
         ProcessChanged::TYPE => Fact::ProcessChanged(e.payload().map_err(bad)?),
         PredictionRecorded::TYPE => Fact::PredictionRecorded(e.payload().map_err(bad)?),
         DriftDetected::TYPE => Fact::DriftDetected(e.payload().map_err(bad)?),
+        ChallengerStarted::TYPE => Fact::ChallengerStarted(e.payload().map_err(bad)?),
+        ModelPromoted::TYPE => Fact::ModelPromoted(e.payload().map_err(bad)?),
+        ModelRetired::TYPE => Fact::ModelRetired(e.payload().map_err(bad)?),
         other => Fact::Other(other.to_owned()),
     };
     Ok(Recorded {

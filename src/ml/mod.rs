@@ -5,6 +5,7 @@
 pub mod backtest;
 pub mod drift;
 pub mod features;
+pub mod feedback_loop;
 pub mod models;
 pub mod protocol;
 pub mod registry;

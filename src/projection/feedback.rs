@@ -14,6 +14,90 @@ use std::collections::{BTreeMap, VecDeque};
 pub const ROLLING: usize = 50;
 /// Points kept in each model's rolling-MAE series.
 pub const SERIES: usize = 600;
+/// Markers kept for the chart.
+pub const MARKERS: usize = 400;
+/// Duel halves kept waiting at most.
+const DUEL_OPEN: usize = 10_000;
+/// Closed cases remembered for late predictions: more than a replay batch.
+pub const RECENTLY_CLOSED: usize = 5_000;
+/// Closed cases whose prediction history is kept.
+pub const TRACES: usize = 30;
+
+/// Something the error chart marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MarkerKind {
+    /// The process changed (the simulator's injected drift).
+    ProcessChanged,
+    /// The drift detector fired.
+    Drift,
+    /// A retrained model entered as challenger.
+    Challenger,
+    /// A model became champion.
+    Promoted,
+    /// A challenger was retired.
+    Retired,
+}
+
+impl MarkerKind {
+    /// In words, for legends.
+    pub fn label(self) -> &'static str {
+        match self {
+            MarkerKind::ProcessChanged => "process changed",
+            MarkerKind::Drift => "drift detected",
+            MarkerKind::Challenger => "challenger trained",
+            MarkerKind::Promoted => "promoted",
+            MarkerKind::Retired => "retired",
+        }
+    }
+}
+
+/// A marker on the error chart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Domain time.
+    pub at: i64,
+    /// Position in the log.
+    pub seq: u64,
+    /// What happened.
+    pub kind: MarkerKind,
+    /// In words.
+    pub text: String,
+}
+
+/// One prediction in a case's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TracePoint {
+    /// When it was made (domain time).
+    pub made_at: i64,
+    /// By which model.
+    pub model: String,
+    /// Predicted remaining time, hours.
+    pub predicted_h: f64,
+    /// Activities in the prefix.
+    pub prefix_len: u32,
+}
+
+impl TracePoint {
+    fn of(w: &Pending) -> TracePoint {
+        TracePoint {
+            made_at: w.made_at,
+            model: w.prediction.model.clone(),
+            predicted_h: w.prediction.predicted_h,
+            prefix_len: w.prediction.prefix_len,
+        }
+    }
+}
+
+/// How a closed case's predicted remaining time evolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseTrace {
+    /// The case.
+    pub case: String,
+    /// When it closed: the truth every prediction is measured against.
+    pub closed_at: i64,
+    /// Its predictions in the order they were made.
+    pub points: Vec<TracePoint>,
+}
 
 /// A prediction waiting for its outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +123,19 @@ pub struct Outcome {
     pub label_delay_d: f64,
 }
 
+/// The detector fired.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// When (the close that tipped it).
+    pub at: i64,
+    /// The statistic, in mean errors.
+    pub statistic: f64,
+    /// Outcomes scored by then.
+    pub outcomes: u64,
+    /// Where the rise began, by the detector's estimate.
+    pub since: i64,
+}
+
 /// One model's live score.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelScore {
@@ -52,16 +149,22 @@ pub struct ModelScore {
     pub baseline_abs_sum: f64,
     /// The newest outcomes, oldest first.
     pub recent: VecDeque<Outcome>,
-    /// (closed at, rolling MAE over the last [`ROLLING`] outcomes), thinned.
+    /// (closed at, rolling MAE over the last [`ROLLING`] outcomes), one
+    /// point every `stride` outcomes: at most [`SERIES`] points, evenly spread.
     pub series: Vec<(i64, f64)>,
+    /// Outcomes per point of `series`.
+    pub stride: u64,
     /// Predictions waiting for their outcome, and the sum of their predicted hours.
     pub pending: u64,
     /// Sum of pending predictions, hours (their mean is the distribution's centre).
     pub pending_sum_h: f64,
     /// Page-Hinkley on this model's absolute errors (days).
     pub detector: PageHinkley,
-    /// When the detector fired: (closed at, statistic, outcomes so far).
-    pub alarms: Vec<(i64, f64, u64)>,
+    /// When the detector fired.
+    pub alarms: Vec<Alarm>,
+    /// When the errors were last at their lowest, by the detector: where a
+    /// rise would have begun.
+    pub onset_at: i64,
     /// `DriftDetected` events already in the log for this model.
     pub recorded_drifts: u64,
 }
@@ -116,10 +219,21 @@ impl ModelScore {
         (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64)
     }
 
-    fn score(&mut self, o: Outcome) {
-        if let Some(statistic) = self.detector.update(o.abs_error_d) {
-            self.alarms
-                .push((o.closed_at, statistic, self.outcomes + 1));
+    /// Score one outcome; `watch`: feed it to the drift detector too.
+    fn score(&mut self, o: Outcome, watch: bool) {
+        if watch {
+            let step = self.detector.step(o.abs_error_d);
+            if step.at_minimum {
+                self.onset_at = o.closed_at;
+            }
+            if let Some(statistic) = step.alarm {
+                self.alarms.push(Alarm {
+                    at: o.closed_at,
+                    statistic,
+                    outcomes: self.outcomes + 1,
+                    since: self.onset_at,
+                });
+            }
         }
         self.outcomes += 1;
         self.abs_sum += o.abs_error_d;
@@ -129,18 +243,14 @@ impl ModelScore {
         if self.recent.len() > ROLLING {
             self.recent.pop_front();
         }
-        let rolling = self.rolling_mae(ROLLING).unwrap_or(0.0);
-        self.series.push((o.closed_at, rolling));
+        if self.outcomes.is_multiple_of(self.stride.max(1)) {
+            let rolling = self.rolling_mae(ROLLING).unwrap_or(0.0);
+            self.series.push((o.closed_at, rolling));
+        }
         if self.series.len() > SERIES {
-            // Thin the older half: every other point.
-            let keep_from = SERIES / 2;
-            let mut thinned: Vec<(i64, f64)> = self.series[..keep_from]
-                .iter()
-                .step_by(2)
-                .copied()
-                .collect();
-            thinned.extend_from_slice(&self.series[keep_from..]);
-            self.series = thinned;
+            // Halve the resolution everywhere: one point every `stride` outcomes.
+            self.series = self.series.iter().step_by(2).copied().collect();
+            self.stride = self.stride.max(1) * 2;
         }
     }
 }
@@ -152,68 +262,250 @@ pub struct Feedback {
     pub pending: BTreeMap<String, Vec<Pending>>,
     /// Scores per model.
     pub models: BTreeMap<String, ModelScore>,
+    /// The score of what the loop served: every champion prediction,
+    /// whichever model was champion when it was made.
+    pub served: ModelScore,
+    /// The model whose predictions count (from `ModelPromoted`).
+    pub champion: Option<String>,
+    /// The model predicting in shadow (from `ChallengerStarted`).
+    pub challenger: Option<String>,
+    /// (champion's, challenger's) absolute errors, days, on the same
+    /// predictions since the challenger started.
+    pub duel: Vec<(f64, f64)>,
+    /// Halves of duel pairs waiting for the other model's error.
+    pub duel_open: BTreeMap<(String, u32, i64), [Option<f64>; 2]>,
+    /// Cases closed lately, with when: predictions recorded in the same
+    /// commit as the close arrive after it and are scored on arrival.
+    pub recently_closed: BTreeMap<String, i64>,
+    /// The same cases, oldest first (to forget them).
+    pub closed_order: VecDeque<String>,
+    /// Cases closed.
+    pub closed: u64,
+    /// `closed` when the newest model started.
+    pub closed_at_last_model: u64,
+    /// The champion drifted and no challenger has been trained since.
+    pub champion_drifted: bool,
+    /// Cases closed since the newest drift began (by the detector's estimate).
+    pub closed_since_onset: u64,
+    /// Markers for the error chart, oldest first.
+    pub markers: VecDeque<Marker>,
+    /// Prediction histories of the newest closed cases, oldest first.
+    pub traces: VecDeque<CaseTrace>,
 }
 
 impl Feedback {
+    fn mark(&mut self, event: &Recorded, kind: MarkerKind, text: String) {
+        self.markers.push_back(Marker {
+            at: event.occurred_at,
+            seq: event.seq,
+            kind,
+            text,
+        });
+        if self.markers.len() > MARKERS {
+            self.markers.pop_front();
+        }
+    }
+
+    /// The duel so far: (champion's MAE, challenger's MAE, outcomes).
+    pub fn duel_mae(&self) -> Option<(f64, f64, usize)> {
+        let n = self.duel.len();
+        (n > 0).then(|| {
+            let (a, b) = self
+                .duel
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+            (a / n as f64, b / n as f64, n)
+        })
+    }
+
     /// Alarms the detector raised that the log does not hold yet, as
     /// `DriftDetected` payloads (the tab that predicts records them).
     pub fn unrecorded_drifts(&self) -> Vec<crate::domain::events::DriftDetected> {
         self.models
             .iter()
             .flat_map(|(model, s)| {
-                s.alarms.iter().skip(s.recorded_drifts as usize).map(
-                    move |(_, statistic, outcomes)| crate::domain::events::DriftDetected {
+                s.alarms
+                    .iter()
+                    .skip(s.recorded_drifts as usize)
+                    .map(move |a| crate::domain::events::DriftDetected {
                         model: model.clone(),
-                        statistic: *statistic,
+                        statistic: a.statistic,
                         threshold: s.detector.settings.lambda,
-                        outcomes: *outcomes,
-                    },
-                )
+                        outcomes: a.outcomes,
+                        since: a.since,
+                    })
             })
             .collect()
     }
 }
 
+impl Feedback {
+    /// Score one prediction of a case that closed at `closed_at`.
+    fn settle(&mut self, w: &Pending, closed_at: i64, was_pending: bool) {
+        let p = &w.prediction;
+        let actual_h = (closed_at - w.made_at) as f64 / HOUR as f64;
+        let outcome = Outcome {
+            closed_at,
+            abs_error_d: (p.predicted_h - actual_h).abs() / 24.0,
+            signed_error_d: (p.predicted_h - actual_h) / 24.0,
+            baseline_abs_error_d: (p.baseline_h - actual_h).abs() / 24.0,
+            label_delay_d: actual_h / 24.0,
+        };
+        if !p.shadow {
+            self.served.score(outcome, false);
+        }
+        // Without a champion on record (predictions made by hand), every
+        // model is watched.
+        let watch = self.champion.as_ref().is_none_or(|c| *c == p.model);
+        let score = self.models.entry(p.model.clone()).or_default();
+        if was_pending {
+            score.pending = score.pending.saturating_sub(1);
+            score.pending_sum_h -= p.predicted_h;
+        }
+        score.score(outcome, watch);
+        self.join_duel(w, outcome.abs_error_d);
+    }
+
+    /// Pair the champion's and the challenger's errors on the same prefix.
+    fn join_duel(&mut self, w: &Pending, error: f64) {
+        let p = &w.prediction;
+        let side = if self.champion.as_ref() == Some(&p.model) {
+            0
+        } else if self.challenger.as_ref() == Some(&p.model) {
+            1
+        } else {
+            return;
+        };
+        if self.challenger.is_none() {
+            return;
+        }
+        let key = (p.case.clone(), p.prefix_len, w.made_at);
+        let entry = self.duel_open.entry(key.clone()).or_default();
+        entry[side] = Some(error);
+        if let [Some(a), Some(b)] = *entry {
+            self.duel.push((a, b));
+            self.duel_open.remove(&key);
+        } else if self.duel_open.len() > DUEL_OPEN {
+            // A partner that never comes (a failed prediction) must not pile up.
+            self.duel_open.remove(&key);
+        }
+    }
+
+    fn reset_duel(&mut self) {
+        self.duel.clear();
+        self.duel_open.clear();
+    }
+}
+
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {
             Fact::PredictionRecorded(p) => {
+                let w = Pending {
+                    prediction: p.clone(),
+                    made_at: event.occurred_at,
+                };
+                // Predicted within the commit that closed the case: scored
+                // at once (the prediction saw only the prefix before it).
+                if let Some(closed_at) = self.recently_closed.get(&p.case).copied() {
+                    if let Some(t) = self.traces.iter_mut().rev().find(|t| t.case == p.case) {
+                        t.points.push(TracePoint::of(&w));
+                    }
+                    self.settle(&w, closed_at, false);
+                    return;
+                }
                 let score = self.models.entry(p.model.clone()).or_default();
                 score.pending += 1;
                 score.pending_sum_h += p.predicted_h;
-                self.pending
-                    .entry(p.case.clone())
-                    .or_default()
-                    .push(Pending {
-                        prediction: p.clone(),
-                        made_at: event.occurred_at,
-                    });
+                self.pending.entry(p.case.clone()).or_default().push(w);
             }
             Fact::DriftDetected(d) => {
                 self.models
                     .entry(d.model.clone())
                     .or_default()
-                    .recorded_drifts += 1
+                    .recorded_drifts += 1;
+                if self.champion.as_deref() == Some(d.model.as_str()) {
+                    self.champion_drifted = true;
+                    // Cases closed since the rise began: the new regime's data.
+                    self.closed_since_onset = self
+                        .recently_closed
+                        .values()
+                        .filter(|t| **t > d.since)
+                        .count() as u64;
+                }
+                let text = format!(
+                    "{}: error drifted ({:.0} > {:.0})",
+                    d.model, d.statistic, d.threshold
+                );
+                self.mark(event, MarkerKind::Drift, text);
+            }
+            Fact::ProcessChanged(p) => {
+                self.mark(event, MarkerKind::ProcessChanged, p.description.clone());
+            }
+            Fact::ChallengerStarted(c) => {
+                self.challenger = Some(c.model.clone());
+                // One retrain per alarm: a new alarm or the schedule trains the next.
+                self.champion_drifted = false;
+                self.reset_duel();
+                self.closed_at_last_model = self.closed;
+                let text = format!(
+                    "{} trained ({}, {} cases)",
+                    c.model, c.reason, c.train_cases
+                );
+                self.mark(event, MarkerKind::Challenger, text);
+            }
+            Fact::ModelPromoted(p) => {
+                if self.challenger.as_deref() == Some(p.model.as_str()) {
+                    self.challenger = None;
+                } else {
+                    // A model promoted directly (the first, or by hand) is new too.
+                    self.closed_at_last_model = self.closed;
+                }
+                // The detector watches the champion, from the day it starts.
+                let score = self.models.entry(p.model.clone()).or_default();
+                score.detector = PageHinkley::new(score.detector.settings);
+                self.champion = Some(p.model.clone());
+                self.champion_drifted = false;
+                self.reset_duel();
+                let text = match &p.replaced {
+                    Some(old) => format!("{} replaces {old} ({})", p.model, p.reason),
+                    None => format!("{} is champion ({})", p.model, p.reason),
+                };
+                self.mark(event, MarkerKind::Promoted, text);
+            }
+            Fact::ModelRetired(r) => {
+                if self.challenger.as_deref() == Some(r.model.as_str()) {
+                    self.challenger = None;
+                    self.reset_duel();
+                }
+                let text = format!("{} retired ({})", r.model, r.reason);
+                self.mark(event, MarkerKind::Retired, text);
             }
             Fact::CaseClosed(c) => {
-                let Some(waiting) = self.pending.remove(&c.case) else {
-                    return;
-                };
-                for w in waiting {
-                    let actual_h = (event.occurred_at - w.made_at) as f64 / HOUR as f64;
-                    let score = self.models.entry(w.prediction.model.clone()).or_default();
-                    score.pending = score.pending.saturating_sub(1);
-                    score.pending_sum_h -= w.prediction.predicted_h;
-                    score.score(Outcome {
-                        closed_at: event.occurred_at,
-                        abs_error_d: (w.prediction.predicted_h - actual_h).abs() / 24.0,
-                        signed_error_d: (w.prediction.predicted_h - actual_h) / 24.0,
-                        baseline_abs_error_d: (w.prediction.baseline_h - actual_h).abs() / 24.0,
-                        label_delay_d: actual_h / 24.0,
-                    });
+                self.closed += 1;
+                self.closed_since_onset += 1;
+                self.recently_closed
+                    .insert(c.case.clone(), event.occurred_at);
+                self.closed_order.push_back(c.case.clone());
+                if self.closed_order.len() > RECENTLY_CLOSED {
+                    if let Some(old) = self.closed_order.pop_front() {
+                        self.recently_closed.remove(&old);
+                    }
+                }
+                let waiting = self.pending.remove(&c.case).unwrap_or_default();
+                self.traces.push_back(CaseTrace {
+                    case: c.case.clone(),
+                    closed_at: event.occurred_at,
+                    points: waiting.iter().map(TracePoint::of).collect(),
+                });
+                if self.traces.len() > TRACES {
+                    self.traces.pop_front();
+                }
+                for w in &waiting {
+                    self.settle(w, event.occurred_at, true);
                 }
             }
             _ => {}

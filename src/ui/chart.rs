@@ -88,3 +88,210 @@ pub fn BarChart(
         </figure>
     }
 }
+
+/// Okabe–Ito orange.
+pub const ORANGE: &str = "#E69F00";
+/// Okabe–Ito bluish green.
+pub const GREEN: &str = "#009E73";
+/// Okabe–Ito reddish purple.
+pub const PURPLE: &str = "#CC79A7";
+/// Okabe–Ito sky blue.
+pub const SKY: &str = "#56B4E9";
+/// Near black, for neutral marks.
+pub const GREY: &str = "#555555";
+
+/// Colours for lines, in order.
+pub const LINE_COLOURS: [&str; 6] = [BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION];
+
+/// Up to about `n` round tick values covering `lo..=hi`.
+pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let span = (hi - lo).max(f64::EPSILON);
+    let raw = span / n.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let first = (lo / step).ceil() * step;
+    (0..=n * 2 + 1)
+        .map(|i| first + i as f64 * step)
+        .take_while(|v| *v <= hi + step * 1e-9)
+        .collect()
+}
+
+/// One line of a [`LineChart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    /// Legend name.
+    pub name: String,
+    /// Colour.
+    pub colour: &'static str,
+    /// (x, y) points, x ascending.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn as dots instead of a line.
+    pub dots: bool,
+}
+
+/// A vertical marker on a [`LineChart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    /// Where.
+    pub x: f64,
+    /// Colour.
+    pub colour: &'static str,
+    /// Dashed (`true`) or solid.
+    pub dashed: bool,
+    /// Tooltip.
+    pub text: String,
+}
+
+const W: f64 = 640.0;
+const H: f64 = 220.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 30.0;
+
+/// Lines (and dots) over a numeric x axis, with vertical markers: readable
+/// axes with round ticks, a legend, and tooltips on markers and points.
+#[component]
+pub fn LineChart(
+    /// Heading, also the accessible name.
+    title: String,
+    /// Unit of the y values.
+    y_unit: String,
+    /// The lines.
+    lines: Vec<Line>,
+    /// Vertical markers.
+    #[prop(optional)]
+    marks: Vec<Mark>,
+    /// Legend entries for the markers: (colour, dashed, name).
+    #[prop(optional)]
+    mark_legend: Vec<(&'static str, bool, &'static str)>,
+    /// How an x value reads on the axis and in tooltips.
+    x_label: fn(f64) -> String,
+    /// Draw the diagonal y = x (predicted vs actual).
+    #[prop(optional)]
+    diagonal: bool,
+    /// Test hook.
+    #[prop(optional)]
+    testid: &'static str,
+) -> impl IntoView {
+    let xs = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .chain(marks.iter().map(|m| m.x));
+    let (mut x0, mut x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    if !x0.is_finite() {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    let mut y1 = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0f64, f64::max)
+        .max(f64::EPSILON);
+    if diagonal {
+        y1 = y1.max(x1);
+        x0 = 0.0;
+        x1 = y1;
+    }
+    let y_ticks = ticks(0.0, y1, 4);
+    let y1 = y_ticks.last().copied().unwrap_or(y1).max(y1);
+    let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+    let sy = move |y: f64| H - BOTTOM - y / y1 * (H - TOP - BOTTOM);
+    let grid = y_ticks
+        .iter()
+        .map(|v| {
+            let y = sy(*v);
+            view! {
+                <line x1=LEFT y1=y x2=W - RIGHT y2=y class="grid-line" />
+                <text x=LEFT - 4.0 y=y + 4.0 text-anchor="end" class="axis">{format!("{v}")}</text>
+            }
+        })
+        .collect::<Vec<_>>();
+    let x_ticks = if diagonal {
+        y_ticks.clone()
+    } else {
+        (0..4).map(|i| x0 + (x1 - x0) * i as f64 / 3.0).collect()
+    };
+    let x_axis = x_ticks
+        .iter()
+        .map(|v| {
+            let anchor = if *v <= x0 {
+                "start"
+            } else if *v >= x1 {
+                "end"
+            } else {
+                "middle"
+            };
+            view! { <text x=sx(*v) y=H - 10.0 text-anchor=anchor class="axis">{x_label(*v)}</text> }
+        })
+        .collect::<Vec<_>>();
+    let marks_view = marks
+        .iter()
+        .map(|m| {
+            let x = sx(m.x);
+            let dash = if m.dashed { "4 3" } else { "none" };
+            view! {
+                <line x1=x y1=TOP x2=x y2=H - BOTTOM stroke=m.colour stroke-width="2" stroke-dasharray=dash>
+                    <title>{format!("{}: {}", x_label(m.x), m.text)}</title>
+                </line>
+            }
+        })
+        .collect::<Vec<_>>();
+    let lines_view = lines
+        .iter()
+        .map(|l| {
+            if l.dots {
+                l.points
+                    .iter()
+                    .map(|(x, y)| {
+                        let tip = format!("{}: {} → {y:.2}", l.name, x_label(*x));
+                        view! { <circle cx=sx(*x) cy=sy(*y) r="2.5" fill=l.colour fill-opacity="0.6"><title>{tip}</title></circle> }
+                        .into_any()
+                    })
+                    .collect::<Vec<_>>()
+            } else {
+                let d: String = l
+                    .points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (x, y))| format!("{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, sx(*x), sy(*y)))
+                    .collect();
+                vec![view! { <path d=d fill="none" stroke=l.colour stroke-width="2"><title>{l.name.clone()}</title></path> }.into_any()]
+            }
+        })
+        .collect::<Vec<_>>();
+    let diagonal_view = diagonal.then(|| {
+        view! { <line x1=sx(0.0) y1=sy(0.0) x2=sx(y1) y2=sy(y1) class="grid-line diagonal"><title>"predicted = actual"</title></line> }
+    });
+    let legend = lines
+        .iter()
+        .map(|l| view! { <span class="legend-item"><span class="swatch" style=format!("background:{}", l.colour)></span>{l.name.clone()}</span> }.into_any())
+        .chain(mark_legend.iter().map(|(colour, dashed, name)| {
+            let style = format!("border-left:2px {} {colour}", if *dashed { "dashed" } else { "solid" });
+            view! { <span class="legend-item"><span class="mark-swatch" style=style></span>{*name}</span> }.into_any()
+        }))
+        .collect::<Vec<_>>();
+    view! {
+        <figure class="chart" data-testid=testid>
+            <figcaption>{title.clone()} <span class="legend">{legend}</span></figcaption>
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=title>
+                {grid}
+                <line x1=LEFT y1=H - BOTTOM x2=W - RIGHT y2=H - BOTTOM class="axis-line" />
+                <line x1=LEFT y1=TOP x2=LEFT y2=H - BOTTOM class="axis-line" />
+                <text x=8 y=TOP + 4.0 class="axis">{y_unit}</text>
+                {diagonal_view}
+                {marks_view}
+                {lines_view}
+                {x_axis}
+            </svg>
+        </figure>
+    }
+}

@@ -3,17 +3,21 @@
 //! others), snapshots every N events and when the tab is hidden, and time
 //! travel to any past position.
 
+use super::trainer::Trainer;
 use super::Log;
-use crate::domain::events::{DriftDetected, PredictionRecorded};
 use crate::domain::{Fact, Recorded};
-use crate::log::NewEvent;
-use crate::ml::models::Model;
+use crate::ml::feedback_loop::{
+    apply_and_predict, decide, drift_events, entry_event, training_cases, verdict_event, Decision,
+    Loaded, Policy,
+};
+use crate::ml::models::{Algorithm, Model, Spec};
 use crate::projection::snapshot::{self, snapshots_of};
 use crate::projection::{read_decoded, replay, ProjectionSet};
-use crate::store::{EventStore, ExpectedVersion, StreamAppend};
+use crate::store::EventStore;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
 
 /// Events between snapshots, by default.
 pub const SNAPSHOT_EVERY: u64 = 5_000;
@@ -66,8 +70,25 @@ impl StreamRow {
             ),
             Fact::PredictionRecorded(p) => (
                 p.case.clone(),
-                format!("{}: {:.1} h remaining", p.model, p.predicted_h),
+                format!(
+                    "{}{}: {:.1} h remaining",
+                    p.model,
+                    if p.shadow { " (shadow)" } else { "" },
+                    p.predicted_h
+                ),
             ),
+            Fact::ChallengerStarted(c) => (
+                String::new(),
+                format!("{} enters as challenger ({})", c.model, c.reason),
+            ),
+            Fact::ModelPromoted(p) => (
+                String::new(),
+                match &p.replaced {
+                    Some(old) => format!("{} replaces {old} ({})", p.model, p.reason),
+                    None => format!("{} is champion ({})", p.model, p.reason),
+                },
+            ),
+            Fact::ModelRetired(r) => (String::new(), format!("{} retired ({})", r.model, r.reason)),
             Fact::Other(_) => (String::new(), String::new()),
         };
         StreamRow {
@@ -80,15 +101,8 @@ impl StreamRow {
     }
 }
 
-/// The model that predicts live, with its baseline.
-pub struct Champion {
-    /// Registry id.
-    pub id: String,
-    /// The model.
-    pub model: Model,
-    /// The median baseline's prediction, hours.
-    pub median_h: f64,
-}
+/// Latency samples kept (one per commit the loop predicted for).
+const LATENCIES: usize = 500;
 
 /// The live state, shared by the panels through context.
 #[derive(Clone, Copy)]
@@ -109,11 +123,23 @@ pub struct Live {
     pub past: RwSignal<Option<u64>>,
     /// Snapshot every this many events.
     pub snapshot_every: RwSignal<u64>,
-    /// Whether this tab records the champion's predictions as events arrive.
+    /// Whether this tab runs the feedback loop: predicts with the champion
+    /// (and the challenger, in shadow), records drift, trains, promotes.
     pub predicting: RwSignal<bool>,
-    /// The champion's id, when one is loaded.
-    pub champion_id: RwSignal<Option<String>>,
-    champion: StoredValue<Option<Champion>, LocalStorage>,
+    /// When the loop trains and how it judges challengers.
+    pub policy: RwSignal<Policy>,
+    /// What the loop's training is doing, in words.
+    pub training: RwSignal<Option<String>>,
+    /// Prediction latency (commit seen → predictions committed), ms.
+    pub latencies: RwSignal<VecDeque<f64>>,
+    /// Models the loop has loaded from the registry.
+    models: StoredValue<BTreeMap<String, Rc<Loaded>>, LocalStorage>,
+    /// Models that could not be loaded (not retried).
+    unloadable: StoredValue<BTreeSet<String>, LocalStorage>,
+    /// None: the loop may decide; Some(seq): wait until the projections
+    /// reach seq (u64::MAX while training runs).
+    gate: StoredValue<Option<u64>, LocalStorage>,
+    trainer: StoredValue<Trainer, LocalStorage>,
     last_snapshot: StoredValue<u64, LocalStorage>,
     following: StoredValue<bool, LocalStorage>,
     again: StoredValue<bool, LocalStorage>,
@@ -134,7 +160,7 @@ impl Live {
     }
 
     /// The live state; it fills once [`Live::boot`] has run.
-    pub fn new(log: Log) -> Live {
+    pub fn new(log: Log, trainer: Trainer) -> Live {
         let live = Live {
             set: StoredValue::new_local(ProjectionSet::default()),
             past_set: StoredValue::new_local(None),
@@ -146,8 +172,13 @@ impl Live {
             past: RwSignal::new(None),
             snapshot_every: RwSignal::new(SNAPSHOT_EVERY),
             predicting: RwSignal::new(false),
-            champion_id: RwSignal::new(None),
-            champion: StoredValue::new_local(None),
+            policy: RwSignal::new(Policy::default()),
+            training: RwSignal::new(None),
+            latencies: RwSignal::new(VecDeque::new()),
+            models: StoredValue::new_local(BTreeMap::new()),
+            unloadable: StoredValue::new_local(BTreeSet::new()),
+            gate: StoredValue::new_local(None),
+            trainer: StoredValue::new_local(trainer),
             last_snapshot: StoredValue::new_local(0),
             // Booting counts as following: commits meanwhile wait for it.
             following: StoredValue::new_local(true),
@@ -232,44 +263,45 @@ impl Live {
             loop {
                 self.again.set_value(false);
                 let Some(store) = log.get() else { break };
+                let predicting = self.predicting.get_untracked();
+                if predicting {
+                    self.load_models(&store).await;
+                }
+                let started = now();
                 let from = self.set.with_value(|s| s.seq()) + 1;
-                let mut predictions = Vec::new();
+                let mut appends = Vec::new();
                 let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
-                    self.set
-                        .update_value(|set| events.iter().for_each(|e| set.apply(e)));
+                    if predicting {
+                        appends.extend(self.apply_and_predict(&events));
+                    } else {
+                        self.set
+                            .update_value(|set| events.iter().for_each(|e| set.apply(e)));
+                    }
                     self.stream.update(|rows| keep_newest(rows, &events));
-                    predictions.extend(self.predict(&events));
                 })
                 .await;
-                // Alarms the detector raised that the log does not hold yet.
-                if self.predicting.get_untracked() {
-                    let drifts = self
-                        .set
-                        .with_value(|set| set.feedback.state.unrecorded_drifts());
-                    if !drifts.is_empty() {
-                        let events = drifts
-                            .iter()
-                            .map(|d| {
-                                let id = format!("{}-drift-{}", d.model, d.outcomes);
-                                NewEvent::new(
-                                    id,
-                                    DriftDetected::TYPE,
-                                    DriftDetected::SCHEMA,
-                                    self.set
-                                        .with_value(|s| s.stats.state.span.map_or(0, |(_, b)| b)),
-                                    d,
-                                )
-                            })
-                            .collect();
-                        predictions.push(StreamAppend::new("drift", ExpectedVersion::Any, events));
-                    }
+                if predicting {
+                    // Alarms the detector raised that the log does not hold yet.
+                    appends.extend(self.set.with_value(drift_events));
                 }
-                if !predictions.is_empty() {
+                if !appends.is_empty() {
                     // Recorded before the outcome is known; scored when the case closes.
-                    match store.append_batch(predictions).await {
-                        Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                    match store.append_batch(appends).await {
+                        Ok(c) => {
+                            log.head.update(|h| *h = (*h).max(c.last_seq));
+                            let ms = now() - started;
+                            self.latencies.update(|l| {
+                                l.push_back(ms);
+                                if l.len() > LATENCIES {
+                                    l.pop_front();
+                                }
+                            });
+                        }
                         Err(e) => log.fail(e),
                     }
+                }
+                if predicting {
+                    self.step_loop(log, &store).await;
                 }
                 if let Err(e) = result {
                     log.fail(e);
@@ -291,84 +323,170 @@ impl Live {
         });
     }
 
-    /// Make `champion` the model that predicts live.
-    pub fn set_champion(&self, champion: Champion) {
-        self.champion_id.set(Some(champion.id.clone()));
-        self.champion.set_value(Some(champion));
+    /// Fold `events` and, with the loaded champion and challenger, predict
+    /// every open case they touch.
+    fn apply_and_predict(&self, events: &[Recorded]) -> Vec<crate::store::StreamAppend> {
+        let (champion, challenger) = self.set.with_value(|s| {
+            let f = &s.feedback.state;
+            (f.champion.clone(), f.challenger.clone())
+        });
+        let models = self.models.get_value();
+        let get = |id: Option<String>| id.and_then(|id| models.get(&id).cloned());
+        let (champion, challenger) = (get(champion), get(challenger));
+        self.set
+            .try_update_value(|set| {
+                apply_and_predict(set, events, champion.as_deref(), challenger.as_deref())
+            })
+            .unwrap_or_default()
     }
 
-    /// The champion's predictions for the open cases these new events
-    /// touched (one per case, after its newest event), as appends.
-    fn predict(&self, events: &[Recorded]) -> Vec<StreamAppend> {
-        if !self.predicting.get_untracked() {
-            return Vec::new();
-        }
-        let mut latest: std::collections::BTreeMap<&str, &Recorded> = Default::default();
-        for e in events {
-            match &e.fact {
-                Fact::CaseOpened(c) => {
-                    latest.insert(&c.case, e);
+    /// Load the champion and the challenger from the registry if needed.
+    async fn load_models(&self, store: &crate::store::idb::IdbStore) {
+        let wanted: Vec<String> = self.set.with_value(|s| {
+            let f = &s.feedback.state;
+            [f.champion.clone(), f.challenger.clone()]
+                .into_iter()
+                .flatten()
+                .collect()
+        });
+        for id in wanted {
+            let known = self.models.with_value(|m| m.contains_key(&id))
+                || self.unloadable.with_value(|u| u.contains(&id));
+            if known {
+                continue;
+            }
+            match load_model(store, &id).await {
+                Ok(loaded) => self.models.update_value(|m| {
+                    m.insert(id, Rc::new(loaded));
+                }),
+                Err(why) => {
+                    self.training
+                        .set(Some(format!("{id} cannot predict here: {why}")));
+                    self.unloadable.update_value(|u| {
+                        u.insert(id);
+                    });
                 }
-                Fact::ActivityRecorded(a) => {
-                    latest.insert(&a.case, e);
-                }
-                _ => {}
             }
         }
-        self.champion.with_value(|champion| {
-            let Some(champion) = champion else {
-                return Vec::new();
-            };
-            self.set.with_value(|set| {
-                let open = &set.open_cases.state.cases;
-                let chosen: Vec<(&str, &Recorded)> = latest
-                    .into_iter()
-                    .filter(|(case, _)| open.contains_key(*case))
-                    .collect();
-                let rows: Vec<Vec<f64>> = chosen
-                    .iter()
-                    .map(|(case, _)| {
-                        champion
-                            .model
-                            .schema
-                            .row(&open[*case], open[*case].steps.len())
-                    })
-                    .collect();
-                let Ok(predicted) = champion.model.predict(&rows) else {
-                    return Vec::new();
+    }
+
+    /// One decision of the loop: train, promote or retire — or nothing.
+    async fn step_loop(&self, log: Log, store: &crate::store::idb::IdbStore) {
+        let seq = self.set.with_value(|s| s.seq());
+        if self.gate.get_value().is_some_and(|g| seq < g) {
+            return;
+        }
+        self.gate.set_value(None);
+        let policy = self.policy.get_untracked();
+        let Some(decision) = self.set.with_value(|s| decide(&s.feedback.state, &policy)) else {
+            return;
+        };
+        match decision {
+            Decision::Train { reason, window } => self.train(log, reason, window),
+            other => {
+                let Some(append) = self.set.with_value(|s| verdict_event(s, &other)) else {
+                    return;
                 };
-                let events: Vec<NewEvent> = chosen
-                    .iter()
-                    .zip(predicted)
-                    .map(|((case, cause), hours)| {
-                        let payload = PredictionRecorded {
-                            case: case.to_string(),
-                            model: champion.id.clone(),
-                            predicted_h: hours,
-                            baseline_h: champion.median_h,
-                            prefix_len: open[*case].steps.len() as u32,
-                        };
-                        NewEvent::new(
-                            format!("{}-p{}", cause.id, champion.id),
-                            PredictionRecorded::TYPE,
-                            PredictionRecorded::SCHEMA,
-                            cause.occurred_at,
-                            &payload,
-                        )
-                        .correlated(case.to_string())
-                        .caused_by(cause.id.clone())
-                    })
-                    .collect();
-                if events.is_empty() {
-                    return Vec::new();
+                match store.append_batch(vec![append]).await {
+                    Ok(c) => {
+                        self.gate.set_value(Some(c.last_seq));
+                        log.head.update(|h| *h = (*h).max(c.last_seq));
+                    }
+                    Err(e) => log.fail(e),
                 }
-                vec![StreamAppend::new(
-                    format!("predictions-{}", champion.id),
-                    ExpectedVersion::Any,
-                    events,
-                )]
+            }
+        }
+    }
+
+    /// Train a model in the worker on the newest `window` closed cases,
+    /// register it, and let it enter (champion if there is none, else
+    /// challenger). The stream goes on meanwhile.
+    pub fn train(self, log: Log, reason: &'static str, window: usize) {
+        if self.gate.get_value() == Some(u64::MAX) {
+            return;
+        }
+        self.gate.set_value(Some(u64::MAX));
+        let cases = self.set.with_value(|s| training_cases(s, window));
+        let position = self
+            .set
+            .with_value(|s| (s.seq(), crate::ml::feedback_loop::log_time(s)));
+        let trainer = self.trainer.get_value();
+        let status = self.training;
+        status.set(Some(format!(
+            "training on {} closed cases ({reason})…",
+            cases.len()
+        )));
+        spawn_local(async move {
+            let spec = Spec::new(Algorithm::RandomForest);
+            let result = super::models_panel::train_and_register(
+                log,
+                &trainer,
+                spec,
+                cases,
+                position,
+                move |m| status.set(Some(m)),
+            )
+            .await;
+            let Some(store) = log.get() else { return };
+            match result {
+                Ok((record, message)) => {
+                    let entry = self.set.with_value(|s| entry_event(s, &record, reason));
+                    match store.append_batch(vec![entry]).await {
+                        Ok(c) => {
+                            self.gate.set_value(Some(c.last_seq));
+                            log.head.update(|h| *h = (*h).max(c.last_seq));
+                            status.set(Some(message));
+                        }
+                        Err(e) => {
+                            self.gate.set_value(None);
+                            log.fail(e);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.gate.set_value(None);
+                    status.set(Some(if e == "cancelled" {
+                        "training cancelled".into()
+                    } else {
+                        e
+                    }));
+                }
+            }
+        });
+    }
+
+    /// Promote the challenger now, whatever the duel says.
+    pub fn promote_now(self, log: Log) {
+        let decision = self.set.with_value(|s| {
+            let f = &s.feedback.state;
+            let mae = f.duel_mae();
+            f.challenger.as_ref().map(|c| {
+                Decision::Promote(crate::domain::events::ModelPromoted {
+                    model: c.clone(),
+                    replaced: f.champion.clone(),
+                    reason: "manual".into(),
+                    champion_mae_d: mae.map(|m| m.0),
+                    challenger_mae_d: mae.map(|m| m.1),
+                    outcomes: mae.map_or(0, |m| m.2 as u64),
+                })
             })
-        })
+        });
+        let Some(append) = decision.and_then(|d| self.set.with_value(|s| verdict_event(s, &d)))
+        else {
+            return;
+        };
+        let Some(store) = log.get() else { return };
+        spawn_local(async move {
+            match store.append_batch(vec![append]).await {
+                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                Err(e) => log.fail(e),
+            }
+        });
+    }
+
+    /// Whether the loop's training is running.
+    pub fn is_training(&self) -> bool {
+        self.gate.get_value() == Some(u64::MAX)
     }
 
     /// Write snapshots of the live set now.
@@ -441,4 +559,27 @@ fn now() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
+}
+
+/// A registered model, ready to predict.
+async fn load_model(store: &crate::store::idb::IdbStore, id: &str) -> Result<Loaded, String> {
+    let record = store
+        .list_models()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|(k, _)| k == id)
+        .ok_or("it is not in this browser's registry (was the log imported from elsewhere?)")?
+        .1?;
+    let bytes = store
+        .model_bytes(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("its bytes are missing from the registry")?;
+    let model = Model::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        id: id.to_string(),
+        model,
+        median_h: record.median_h,
+    })
 }

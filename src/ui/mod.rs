@@ -7,8 +7,10 @@ mod format;
 mod import_panel;
 pub mod live;
 mod log_panel;
+mod loop_panel;
 mod models_panel;
 mod open_cases_panel;
+pub mod sim;
 mod simulator_panel;
 mod stats_panel;
 mod storage;
@@ -24,7 +26,8 @@ use std::rc::Rc;
 use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
-use models_panel::{FeedbackPanel, ModelsPanel, RegistryPanel};
+use loop_panel::FeedbackPanel;
+use models_panel::{ModelsPanel, RegistryPanel};
 use open_cases_panel::OpenCasesPanel;
 use simulator_panel::SimulatorPanel;
 use stats_panel::StatsPanel;
@@ -67,9 +70,11 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
     };
     provide_context(log);
-    let live = Live::new(log);
+    let trainer = trainer::Trainer::default();
+    let live = Live::new(log, trainer.clone());
     provide_context(live);
-    provide_context(StoredValue::new_local(trainer::Trainer::default()));
+    provide_context(StoredValue::new_local(trainer));
+    provide_context(sim::Sim::new(log));
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;

@@ -3,7 +3,7 @@
 
 use super::browser::download;
 use super::chart::{Bar, BarChart, BLUE, VERMILLION};
-use super::live::{Champion, Live};
+use super::live::Live;
 use super::trainer::Trainer;
 use super::Log;
 use crate::log::NewEvent;
@@ -35,18 +35,25 @@ fn algorithm_of(name: &str) -> Spec {
     }
 }
 
-/// Train `spec` in the worker on the current log; record it in the log and
-/// the registry; check that the stored bytes predict what the worker did.
+/// Train `spec` in the worker on closed `cases`; record it in the log (a
+/// `ModelTrained` event, trained up to `seq`) and the registry; check that
+/// the stored bytes predict what the worker did. Returns the record and a
+/// line for the page.
 pub async fn train_and_register(
     log: Log,
-    live: Live,
-    trainer: &super::trainer::Trainer,
+    trainer: &Trainer,
     spec: Spec,
+    cases: Vec<Finished>,
+    (trained_to_seq, at): (u64, i64),
     progress: impl Fn(String) + 'static,
-) -> Result<String, String> {
+) -> Result<(ModelTrained, String), String> {
     let store: Rc<IdbStore> = log.get().ok_or("the log is not open")?;
-    let cases = closed_cases(live);
-    let trained_to_seq = live.seq.get_untracked();
+    if cases.len() < 10 {
+        return Err(format!(
+            "only {} closed cases: at least 10 are needed to train",
+            cases.len()
+        ));
+    }
     let answer = trainer
         .request(
             move |id| ToWorker::TrainCases {
@@ -71,18 +78,7 @@ pub async fn train_and_register(
     let existing = store.list_models().await.map_err(|e| e.to_string())?;
     record.id = format!("model-{}", existing.len() + 1);
     record.trained_to_seq = trained_to_seq;
-    let event = NewEvent::new(
-        format!("{}-trained", record.id),
-        ModelTrained::TYPE,
-        ModelTrained::SCHEMA,
-        live.with_view(|s| s.stats.state.span.map_or(0, |(_, b)| b)),
-        &record,
-    );
-    let committed = store
-        .append(&record.id, ExpectedVersion::NoStream, vec![event])
-        .await
-        .map_err(|e| e.to_string())?;
-    log.head.update(|h| *h = (*h).max(committed.last_seq));
+    // Store the bytes first: a model named in the log can always be loaded.
     store
         .save_model(&record, &bytes)
         .await
@@ -103,13 +99,27 @@ pub async fn train_and_register(
             record.id
         ));
     }
-    Ok(format!(
-        "{} trained: holdout MAE {:.2} days vs median {:.2}; the stored bytes predict the same as the worker on {} holdout rows",
+    let event = NewEvent::new(
+        format!("{}-trained", record.id),
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        at,
+        &record,
+    );
+    let committed = store
+        .append(&record.id, ExpectedVersion::NoStream, vec![event])
+        .await
+        .map_err(|e| e.to_string())?;
+    log.head.update(|h| *h = (*h).max(committed.last_seq));
+    let message = format!(
+        "{} trained on {} cases: holdout MAE {:.2} days vs median {:.2}; the stored bytes predict the same as the worker on {} holdout rows",
         record.id,
+        record.train_cases + record.holdout_cases,
         record.holdout_mae_days,
         record.baseline_mae_days,
         rows.len()
-    ))
+    );
+    Ok((*record, message))
 }
 
 /// The model registry: train, list, retrain.
@@ -117,7 +127,7 @@ pub async fn train_and_register(
 pub fn RegistryPanel() -> impl IntoView {
     let log = expect_context::<Log>();
     let live = expect_context::<Live>();
-    let trainer: StoredValue<super::trainer::Trainer, LocalStorage> = expect_context();
+    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
     let models = RwSignal::new(Vec::<(String, Result<ModelTrained, String>)>::new());
     let algorithm = RwSignal::new("forest".to_string());
     let status = RwSignal::new(String::new());
@@ -126,47 +136,41 @@ pub fn RegistryPanel() -> impl IntoView {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
             match store.list_models().await {
-                Ok(list) => {
-                    // The newest model this version can load predicts live.
-                    let newest = list
-                        .iter()
-                        .rev()
-                        .find_map(|(_, r)| r.as_ref().ok().filter(|r| r.compatible()).cloned());
-                    models.set(list);
-                    if let Some(record) = newest {
-                        if live.champion_id.get_untracked().as_deref() != Some(record.id.as_str()) {
-                            if let Ok(Some(bytes)) = store.model_bytes(&record.id).await {
-                                match Model::from_bytes(&bytes) {
-                                    Ok(model) => live.set_champion(Champion {
-                                        id: record.id.clone(),
-                                        model,
-                                        median_h: record.median_h,
-                                    }),
-                                    Err(e) => status.set(format!("{}: {e}", record.id)),
-                                }
-                            }
-                        }
-                    }
-                }
+                Ok(list) => models.set(list),
                 Err(e) => status.set(e.to_string()),
             }
         });
     };
-    // A reload lists the stored models without retraining anything.
+    // A reload lists the stored models; every new model event lists again.
     Effect::new(move |_| {
-        if log.head.get() > 0 && models.with_untracked(|m| m.is_empty()) {
+        let n = live.with_view(|s| s.feedback.state.markers.len());
+        if log.head.get() > 0 && (n > 0 || models.with_untracked(|m| m.is_empty())) {
             refresh();
         }
     });
     let train = move |spec: Spec| {
         busy.set(true);
         let trainer = trainer.get_value();
+        let cases = closed_cases(live);
+        let position = live.with_view(|s| (s.seq(), crate::ml::feedback_loop::log_time(s)));
         spawn_local(async move {
             let result =
-                train_and_register(log, live, &trainer, spec, move |m| status.set(m)).await;
+                train_and_register(log, &trainer, spec, cases, position, move |m| status.set(m))
+                    .await;
             busy.set(false);
             match result {
-                Ok(m) => status.set(m),
+                Ok((record, message)) => {
+                    status.set(message);
+                    // Champion if there is none, else a challenger.
+                    let entry = live
+                        .with_view(|s| crate::ml::feedback_loop::entry_event(s, &record, "manual"));
+                    if let Some(store) = log.get() {
+                        match store.append_batch(vec![entry]).await {
+                            Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                            Err(e) => log.fail(e),
+                        }
+                    }
+                }
                 Err(e) if e == "cancelled" => status.set("training cancelled".into()),
                 Err(e) => status.set(e),
             }
@@ -227,73 +231,6 @@ pub fn RegistryPanel() -> impl IntoView {
                     <tbody>{rows}</tbody>
                 </table>
             </div>
-        </section>
-    }
-}
-
-/// The live feedback loop: predictions recorded as events, scored when
-/// their cases close, per model beside the median baseline.
-#[component]
-pub fn FeedbackPanel() -> impl IntoView {
-    let live = expect_context::<Live>();
-    let rows = move || {
-        live.with_view(|set| {
-            set.feedback
-                .state
-                .models
-                .iter()
-                .map(|(id, m)| {
-                    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}"));
-                    let skill = m.skill().map_or("—".to_string(), |s| format!("{:+.1} %", s * 100.0));
-                    let pending_mean = if m.pending > 0 { format!("{} (mean {:.1} d)", m.pending, m.pending_sum_h / m.pending as f64 / 24.0) } else { "0".into() };
-                    view! {
-                        <tr data-testid="feedback-row">
-                            <td>{id.clone()}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
-                            <td class="num">{f(m.mae())}</td><td class="num">{f(m.rolling_mae(crate::projection::feedback::ROLLING))}</td>
-                            <td class="num">{f(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{f(m.bias())}</td>
-                            <td class="num">{pending_mean}</td>
-                            <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
-                        </tr>
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-    };
-    let chart = move || {
-        live.with_view(|set| {
-            let champion = live.champion_id.get()?;
-            let score = set.feedback.state.models.get(&champion)?;
-            let points = &score.series;
-            let bars: Vec<Bar> = points
-                .iter()
-                .skip(points.len().saturating_sub(40))
-                .map(|(t, mae)| Bar { label: super::format::date(*t)[5..].to_string(), values: vec![*mae] })
-                .collect();
-            (!bars.is_empty()).then(|| view! {
-                <BarChart title=format!("Rolling MAE of {champion} (last {} outcomes), days", crate::projection::feedback::ROLLING) unit="days".to_string()
-                    series=vec![(champion.clone(), BLUE)] bars=bars testid="feedback-chart" />
-            })
-        })
-    };
-    view! {
-        <section class="card wide" aria-labelledby="feedback-heading">
-            <h2 id="feedback-heading">"Live predictions"</h2>
-            <p class="hint">"When on, every new event of an open case makes the newest model predict its remaining time. The prediction is written to the log before the outcome is known, and scored when the case closes — beside the median baseline's prediction for the same moment."</p>
-            <label><input type="checkbox" data-testid="predict-toggle" prop:checked=move || live.predicting.get()
-                on:change=move |ev| live.predicting.set(event_target_checked(&ev)) />
-                {move || match live.champion_id.get() {
-                    Some(id) => format!(" predict live with {id}"),
-                    None => " predict live (train a model first)".to_string(),
-                }}
-            </label>
-            <div class="scroll">
-                <table>
-                    <thead><tr><th scope="col">"model"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">"rolling MAE (d)"</th>
-                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"drift alarms"</th></tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-            {chart}
         </section>
     }
 }

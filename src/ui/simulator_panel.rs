@@ -1,22 +1,10 @@
 //! Simulator controls: seed, rate, start / pause / stop, inject drift.
 
 use super::live::Live;
+use super::sim::{Sim, Status};
 use super::Log;
-use crate::domain::simulator::{Drift, Settings, Simulator};
-use crate::store::{EventStore, ExpectedVersion, StreamAppend};
+use crate::domain::simulator::Drift;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    Stopped,
-    Running,
-    Paused,
-}
-
-const TICK_MS: i32 = 200;
 
 fn drift_choice(name: &str) -> Drift {
     match name {
@@ -26,95 +14,18 @@ fn drift_choice(name: &str) -> Drift {
     }
 }
 
-/// Group consecutive events of one stream into one part of a batch.
-fn to_batch(events: Vec<(String, crate::log::NewEvent)>) -> Vec<StreamAppend> {
-    let mut batch: Vec<StreamAppend> = Vec::new();
-    for (stream, event) in events {
-        match batch.last_mut() {
-            Some(part) if part.stream == stream => part.events.push(event),
-            _ => batch.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event])),
-        }
-    }
-    batch
-}
-
 /// The simulator's controls.
 #[component]
 pub fn SimulatorPanel() -> impl IntoView {
     let log = expect_context::<Log>();
     let live = expect_context::<Live>();
-    let seed = RwSignal::new(42u64);
-    let rate = RwSignal::new(20.0f64);
-    let status = RwSignal::new(Status::Stopped);
+    let sim = expect_context::<Sim>();
+    let (seed, rate, status) = (sim.seed, sim.rate, sim.status);
     let drift = RwSignal::new("double".to_string());
-    let sim: StoredValue<Option<Simulator>, LocalStorage> = StoredValue::new_local(None);
-    let carry = StoredValue::new_local(0.0f64);
-
-    // One timer for the panel's life: each tick produces rate × tick events.
-    let tick = Closure::<dyn FnMut()>::new(move || {
-        if status.get_untracked() != Status::Running {
-            return;
-        }
-        let Some(store) = log.get() else { return };
-        let due = carry.get_value() + rate.get_untracked() * TICK_MS as f64 / 1000.0;
-        let n = due.floor();
-        carry.set_value(due - n);
-        if n < 1.0 {
-            return;
-        }
-        let events = sim
-            .try_update_value(|s| s.as_mut().map(|s| s.next_events(n as usize)))
-            .flatten()
-            .unwrap_or_default();
-        if events.is_empty() {
-            return;
-        }
-        spawn_local(async move {
-            match store.append_batch(to_batch(events)).await {
-                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                Err(e) => {
-                    status.set(Status::Paused);
-                    log.fail(e);
-                }
-            }
-        });
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-            tick.as_ref().unchecked_ref(),
-            TICK_MS,
-        );
-    }
-    tick.forget();
-
-    let start = move |_| {
-        if sim.with_value(|s| s.is_none()) {
-            // A new run continues the log's domain time, with its own case ids.
-            let last = live.with_view(|set| set.stats.state.span.map(|(_, b)| b));
-            let defaults = Settings::default();
-            let settings = Settings {
-                seed: seed.get_untracked(),
-                run: format!("r{}", log.head.get_untracked()),
-                start_ms: last.map_or(defaults.start_ms, |t| t + 1),
-                ..defaults
-            };
-            sim.set_value(Some(Simulator::new(settings)));
-        }
-        status.set(Status::Running);
-    };
-    let pause = move |_| status.set(Status::Paused);
-    let stop = move |_| {
-        status.set(Status::Stopped);
-        sim.set_value(None);
-    };
-    let inject = move |_| {
-        let d = drift_choice(&drift.get_untracked());
-        sim.update_value(|s| {
-            if let Some(s) = s {
-                s.inject(d)
-            }
-        });
-    };
+    let start = move |_| sim.start(log, live, None);
+    let pause = move |_| sim.pause();
+    let stop = move |_| sim.stop();
+    let inject = move |_| sim.inject(drift_choice(&drift.get_untracked()));
 
     view! {
         <section class="card" aria-labelledby="sim-heading">

@@ -1,0 +1,454 @@
+//! The prediction feedback loop, as pure decisions over the projections:
+//! which predictions to record for new events, which drift alarms to write
+//! down, and when to train, promote or retire a model. The page runs it
+//! against IndexedDB with training in the worker; [`Harness`] runs the very
+//! same steps against the memory store, so native tests and the prequential
+//! replay of a real log exercise what the page does.
+
+use super::drift::{verdict, Verdict};
+use super::models::{Model, ModelError, Spec};
+use super::registry::{train_with_holdout, ModelTrained};
+use crate::domain::events::{
+    ChallengerStarted, DriftDetected, ModelPromoted, ModelRetired, PredictionRecorded,
+    MODELS_STREAM,
+};
+use crate::domain::{Fact, Recorded};
+use crate::log::NewEvent;
+use crate::projection::training_set::Finished;
+use crate::projection::{read_decoded, Feedback, ProjectionSet};
+use crate::store::memory::MemoryStore;
+use crate::store::{EventStore, ExpectedVersion, StreamAppend};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A model ready to predict.
+pub struct Loaded {
+    /// Registry id.
+    pub id: String,
+    /// The model.
+    pub model: Model,
+    /// The median of its training targets, hours: the baseline beside it.
+    pub median_h: f64,
+}
+
+/// When to retrain and how to judge a challenger.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Train the first model by itself once this many cases have closed (0: never).
+    pub first_after: u64,
+    /// Train a challenger when the champion's error drifts, on the cases
+    /// closed since the rise began, once there are `min_new_cases` of them.
+    pub retrain_on_drift: bool,
+    /// Cases of the new regime a retrain after drift waits for.
+    pub min_new_cases: u64,
+    /// Train a challenger every this many newly closed cases (0: never).
+    pub retrain_every: u64,
+    /// Train on the newest this many closed cases (0: all the training set holds).
+    pub window: usize,
+    /// Shared outcomes before a challenger is judged.
+    pub k: usize,
+    /// How much better (a fraction of the champion's MAE) a challenger must be.
+    pub margin: f64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            first_after: 0,
+            retrain_on_drift: true,
+            min_new_cases: 60,
+            retrain_every: 0,
+            window: 400,
+            k: 100,
+            margin: 0.05,
+        }
+    }
+}
+
+/// What the loop should do next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Train a model on the current log.
+    Train {
+        /// `first model`, `drift` or `schedule`.
+        reason: &'static str,
+        /// Train on the newest this many closed cases (0: all kept).
+        window: usize,
+    },
+    /// The challenger won.
+    Promote(ModelPromoted),
+    /// The challenger lost.
+    Retire(ModelRetired),
+}
+
+/// The next step of the loop for the state `f`, if any. Pure: the same log
+/// gives the same decision, in any tab and on any replay.
+pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
+    if let Some(challenger) = &f.challenger {
+        let (champion_errors, challenger_errors): (Vec<f64>, Vec<f64>) =
+            f.duel.iter().copied().unzip();
+        let mae = f.duel_mae();
+        let outcomes = f.duel.len() as u64;
+        return match verdict(
+            &champion_errors,
+            &challenger_errors,
+            policy.k,
+            policy.margin,
+        ) {
+            Verdict::Wait => None,
+            Verdict::Promote => Some(Decision::Promote(ModelPromoted {
+                model: challenger.clone(),
+                replaced: f.champion.clone(),
+                reason: "beat the champion".into(),
+                champion_mae_d: mae.map(|m| m.0),
+                challenger_mae_d: mae.map(|m| m.1),
+                outcomes,
+            })),
+            Verdict::Retire => Some(Decision::Retire(ModelRetired {
+                model: challenger.clone(),
+                reason: format!(
+                    "not {:.0} % better than the champion",
+                    policy.margin * 100.0
+                ),
+                champion_mae_d: mae.map(|m| m.0),
+                challenger_mae_d: mae.map(|m| m.1),
+                outcomes,
+            })),
+        };
+    }
+    if f.champion.is_none() {
+        return (policy.first_after > 0 && f.closed >= policy.first_after).then_some(
+            Decision::Train {
+                reason: "first model",
+                window: policy.window,
+            },
+        );
+    }
+    if policy.retrain_on_drift && f.champion_drifted && f.closed_since_onset >= policy.min_new_cases
+    {
+        return Some(Decision::Train {
+            reason: "drift",
+            window: f.closed_since_onset as usize,
+        });
+    }
+    if policy.retrain_every > 0 && f.closed - f.closed_at_last_model >= policy.retrain_every {
+        return Some(Decision::Train {
+            reason: "schedule",
+            window: policy.window,
+        });
+    }
+    None
+}
+
+/// The closed cases to train on: the newest `window` to close (0: all the
+/// training set holds), in log order (the order they opened).
+pub fn training_cases(set: &ProjectionSet, window: usize) -> Vec<Finished> {
+    let closed = &set.training.state.closed;
+    let skip = if window == 0 {
+        0
+    } else {
+        closed.len().saturating_sub(window)
+    };
+    let mut cases: Vec<Finished> = closed.iter().skip(skip).cloned().collect();
+    cases.sort_by_key(|f| (f.trace.opened_at, f.closed_seq));
+    cases
+}
+
+/// Apply `events` to `set` and predict, with the champion and (in shadow)
+/// the challenger, the remaining time of every open case at every event it
+/// gets — on the prefix that event completes — as appends to record.
+pub fn apply_and_predict(
+    set: &mut ProjectionSet,
+    events: &[Recorded],
+    champion: Option<&Loaded>,
+    challenger: Option<&Loaded>,
+) -> Vec<StreamAppend> {
+    let models: Vec<(&Loaded, bool)> = [(champion, false), (challenger, true)]
+        .into_iter()
+        .filter_map(|(m, shadow)| Some((m?, shadow)))
+        .collect();
+    // (case, prefix length, cause) and one feature row per model.
+    let mut due: Vec<(String, u32, &Recorded)> = Vec::new();
+    let mut rows: Vec<Vec<Vec<f64>>> = vec![Vec::new(); models.len()];
+    for e in events {
+        set.apply(e);
+        if models.is_empty() {
+            continue;
+        }
+        let case = match &e.fact {
+            Fact::CaseOpened(c) => &c.case,
+            Fact::ActivityRecorded(a) => &a.case,
+            _ => continue,
+        };
+        let Some(trace) = set.open_cases.state.cases.get(case) else {
+            continue;
+        };
+        let len = trace.steps.len();
+        for ((model, _), rows) in models.iter().zip(rows.iter_mut()) {
+            rows.push(model.model.schema.row(trace, len));
+        }
+        due.push((case.clone(), len as u32, e));
+    }
+    let mut appends = Vec::new();
+    for ((loaded, shadow), rows) in models.into_iter().zip(rows) {
+        let Ok(predicted) = loaded.model.predict(&rows) else {
+            continue;
+        };
+        let events: Vec<NewEvent> = due
+            .iter()
+            .zip(predicted)
+            .map(|((case, len, cause), hours)| {
+                let payload = PredictionRecorded {
+                    case: case.clone(),
+                    model: loaded.id.clone(),
+                    predicted_h: hours,
+                    baseline_h: loaded.median_h,
+                    prefix_len: *len,
+                    shadow,
+                };
+                NewEvent::new(
+                    format!("{}-p{}", cause.id, loaded.id),
+                    PredictionRecorded::TYPE,
+                    PredictionRecorded::SCHEMA,
+                    cause.occurred_at,
+                    &payload,
+                )
+                .correlated(case.clone())
+                .caused_by(cause.id.clone())
+            })
+            .collect();
+        if !events.is_empty() {
+            appends.push(StreamAppend::new(
+                format!("predictions-{}", loaded.id),
+                ExpectedVersion::Any,
+                events,
+            ));
+        }
+    }
+    appends
+}
+
+/// The newest domain time the log has reached.
+pub fn log_time(set: &ProjectionSet) -> i64 {
+    set.stats.state.span.map_or(0, |(_, b)| b)
+}
+
+/// Alarms the detector raised that the log does not hold yet, as an append.
+pub fn drift_events(set: &ProjectionSet) -> Option<StreamAppend> {
+    let drifts = set.feedback.state.unrecorded_drifts();
+    if drifts.is_empty() {
+        return None;
+    }
+    let at = log_time(set);
+    let events = drifts
+        .iter()
+        .map(|d| {
+            NewEvent::new(
+                format!("{}-drift-{}", d.model, d.outcomes),
+                DriftDetected::TYPE,
+                DriftDetected::SCHEMA,
+                at,
+                d,
+            )
+        })
+        .collect();
+    Some(StreamAppend::new("drift", ExpectedVersion::Any, events))
+}
+
+/// A lifecycle event (`ChallengerStarted`, `ModelPromoted`, `ModelRetired`)
+/// on the models stream.
+pub fn lifecycle<T: Serialize>(
+    set: &ProjectionSet,
+    id: String,
+    kind: &str,
+    payload: &T,
+) -> StreamAppend {
+    let event = NewEvent::new(id, kind, 1, log_time(set), payload);
+    StreamAppend::new(MODELS_STREAM, ExpectedVersion::Any, vec![event])
+}
+
+/// How a newly trained model enters: champion if there is none, else challenger.
+pub fn entry_event(set: &ProjectionSet, record: &ModelTrained, reason: &str) -> StreamAppend {
+    let f = &set.feedback.state;
+    if f.champion.is_none() {
+        lifecycle(
+            set,
+            format!("{}-promoted", record.id),
+            ModelPromoted::TYPE,
+            &ModelPromoted {
+                model: record.id.clone(),
+                replaced: None,
+                reason: reason.to_string(),
+                champion_mae_d: None,
+                challenger_mae_d: None,
+                outcomes: 0,
+            },
+        )
+    } else {
+        lifecycle(
+            set,
+            format!("{}-challenger", record.id),
+            ChallengerStarted::TYPE,
+            &ChallengerStarted {
+                model: record.id.clone(),
+                reason: reason.to_string(),
+                median_h: record.median_h,
+                train_cases: record.train_cases as u64 + record.holdout_cases as u64,
+            },
+        )
+    }
+}
+
+/// The append for a promotion or retirement decision.
+pub fn verdict_event(set: &ProjectionSet, decision: &Decision) -> Option<StreamAppend> {
+    match decision {
+        Decision::Promote(p) => Some(lifecycle(
+            set,
+            format!("{}-promoted", p.model),
+            ModelPromoted::TYPE,
+            p,
+        )),
+        Decision::Retire(r) => Some(lifecycle(
+            set,
+            format!("{}-retired", r.model),
+            ModelRetired::TYPE,
+            r,
+        )),
+        Decision::Train { .. } => None,
+    }
+}
+
+/// Drive a future that never waits (the memory store's) to its end.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the memory store answers at once"),
+    }
+}
+
+/// The loop run natively, step for step as the page runs it, on the memory
+/// store — except that training finishes at once instead of in a worker.
+pub struct Harness {
+    /// The log.
+    pub store: MemoryStore,
+    /// The projections, current with the log.
+    pub set: ProjectionSet,
+    /// The loop's policy.
+    pub policy: Policy,
+    /// What to train.
+    pub spec: Spec,
+    models: BTreeMap<String, Loaded>,
+    /// What the loop did, in words, in order.
+    pub journal: Vec<String>,
+}
+
+impl Harness {
+    /// An empty log with a policy.
+    pub fn new(policy: Policy, spec: Spec) -> Self {
+        Harness {
+            store: MemoryStore::new(),
+            set: ProjectionSet::default(),
+            policy,
+            spec,
+            models: BTreeMap::new(),
+            journal: Vec::new(),
+        }
+    }
+
+    /// Append a batch from outside (the simulator, an import) and let the
+    /// loop react to it, as the page does after every commit.
+    pub fn feed(&mut self, batch: Vec<StreamAppend>) -> Result<(), String> {
+        ready(self.store.append_batch(batch)).map_err(|e| e.to_string())?;
+        self.catch_up()
+    }
+
+    /// Feed a whole log (an import's appends, in time order) as a stream
+    /// of commits of `per_commit` events each.
+    pub fn stream(&mut self, appends: Vec<StreamAppend>, per_commit: usize) -> Result<(), String> {
+        let mut commit: Vec<StreamAppend> = Vec::new();
+        let mut n = 0;
+        for part in appends {
+            for event in part.events {
+                match commit.last_mut() {
+                    Some(p) if p.stream == part.stream => p.events.push(event),
+                    _ => commit.push(StreamAppend::new(
+                        part.stream.clone(),
+                        ExpectedVersion::Any,
+                        vec![event],
+                    )),
+                }
+                n += 1;
+                if n == per_commit.max(1) {
+                    self.feed(std::mem::take(&mut commit))?;
+                    n = 0;
+                }
+            }
+        }
+        if !commit.is_empty() {
+            self.feed(commit)?;
+        }
+        Ok(())
+    }
+
+    fn catch_up(&mut self) -> Result<(), String> {
+        loop {
+            let from = self.set.seq() + 1;
+            let mut new = Vec::new();
+            ready(read_decoded(&self.store, from, u64::MAX, 4096, |events| {
+                new.extend(events)
+            }))
+            .map_err(|e| e.to_string())?;
+            if new.is_empty() {
+                return Ok(());
+            }
+            let mut appends = Vec::new();
+            let f = &self.set.feedback.state;
+            let get = |id: &Option<String>| id.as_ref().and_then(|id| self.models.get(id));
+            let (champion, challenger) = (get(&f.champion), get(&f.challenger));
+            appends.extend(apply_and_predict(&mut self.set, &new, champion, challenger));
+            appends.extend(drift_events(&self.set));
+            if let Some(decision) = decide(&self.set.feedback.state, &self.policy) {
+                match &decision {
+                    Decision::Train { reason, window } => {
+                        let record = self.train(reason, *window)?;
+                        appends.push(entry_event(&self.set, &record, reason));
+                    }
+                    other => {
+                        self.journal.push(format!("{other:?}"));
+                        appends.extend(verdict_event(&self.set, other));
+                    }
+                }
+            }
+            if !appends.is_empty() {
+                ready(self.store.append_batch(appends)).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+
+    fn train(&mut self, reason: &str, window: usize) -> Result<ModelTrained, String> {
+        let cases = training_cases(&self.set, window);
+        let trained = train_with_holdout(&self.spec, &cases, 0.2, &|| 0.0)
+            .map_err(|e: ModelError| e.to_string())?;
+        let mut record = trained.record;
+        record.id = format!("model-{}", self.models.len() + 1);
+        record.trained_to_seq = self.set.seq();
+        let model = Model::from_bytes(&trained.bytes).map_err(|e| e.to_string())?;
+        self.journal.push(format!(
+            "{} trained ({reason}) on {} cases at seq {}",
+            record.id,
+            cases.len(),
+            record.trained_to_seq
+        ));
+        self.models.insert(
+            record.id.clone(),
+            Loaded {
+                id: record.id.clone(),
+                model,
+                median_h: record.median_h,
+            },
+        );
+        Ok(record)
+    }
+}

@@ -1,0 +1,342 @@
+//! The live feedback loop on the page: the demo button, the loop's switch
+//! and policy, champion and challenger, the rolling error over domain time
+//! with what happened marked on it, predicted against actual, and how one
+//! case's prediction evolved.
+
+use super::chart::{
+    Line, LineChart, Mark, GREEN, GREY, LINE_COLOURS, ORANGE, PURPLE, SKY, VERMILLION,
+};
+use super::format;
+use super::live::Live;
+use super::sim::Sim;
+use super::Log;
+use crate::domain::calendar::{DAY, HOUR};
+use crate::domain::simulator::Drift;
+use crate::ml::feedback_loop::Policy;
+use crate::projection::feedback::{MarkerKind, ModelScore, ROLLING};
+use leptos::prelude::*;
+
+/// The demo's seed: a run whose drift is found, retrained for and promoted
+/// within a few thousand events at any commit size (see tests/feedback_loop.rs).
+pub const DEMO_SEED: u64 = 8;
+/// The demo injects its drift after this many cases.
+pub const DEMO_DRIFT_AFTER: u64 = 400;
+
+fn marker_style(kind: MarkerKind) -> (&'static str, bool) {
+    match kind {
+        MarkerKind::ProcessChanged => (GREY, true),
+        MarkerKind::Drift => (VERMILLION, false),
+        MarkerKind::Challenger => (SKY, true),
+        MarkerKind::Promoted => (GREEN, false),
+        MarkerKind::Retired => (PURPLE, true),
+    }
+}
+
+fn day_label(x: f64) -> String {
+    format::date(x as i64)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("—".to_string(), |v| format!("{v:.2}"))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+/// Start the unattended demo: a simulator run with a drift scheduled, the
+/// loop on, the first model trained by itself.
+pub fn start_demo(log: Log, live: Live, sim: Sim) {
+    sim.stop();
+    sim.seed.set(DEMO_SEED);
+    sim.cases_per_day.set(3.0);
+    sim.rate.set(250.0);
+    live.policy.update(|p| {
+        *p = Policy {
+            first_after: 150,
+            ..Policy::default()
+        }
+    });
+    live.predicting.set(true);
+    sim.start(
+        log,
+        live,
+        Some((DEMO_DRIFT_AFTER, Drift::WorkDoubles("repair".into()))),
+    );
+}
+
+fn number_input(
+    label: &'static str,
+    testid: &'static str,
+    get: impl Fn(&Policy) -> f64 + Send + Sync + Copy + 'static,
+    set: impl Fn(&mut Policy, f64) + Send + Sync + Copy + 'static,
+) -> impl IntoView {
+    let live = expect_context::<Live>();
+    view! {
+        <label>{label}" "
+            <input type="number" min="0" data-testid=testid
+                prop:value=move || live.policy.with(|p| get(p)).to_string()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                        live.policy.update(|p| set(p, v.max(0.0)));
+                    }
+                } />
+        </label>
+    }
+}
+
+/// The feedback loop panel.
+#[component]
+pub fn FeedbackPanel() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
+    let sim = expect_context::<Sim>();
+    let demo = move |_| start_demo(log, live, sim);
+
+    let roles = move || {
+        live.with_view(|set| {
+            let f = &set.feedback.state;
+            (f.champion.clone(), f.challenger.clone(), f.duel_mae())
+        })
+    };
+    let champion_line = move || {
+        match roles().0 {
+        Some(c) => format!("champion: {c}"),
+        None => "no champion yet: the loop trains one once enough cases have closed (or train one under Models)".into(),
+    }
+    };
+    let challenger_line = move || {
+        let k = live.policy.with(|p| p.k);
+        match roles() {
+            (_, Some(c), Some((a, b, n))) => format!(
+                "challenger: {c}, {n} of {k} shared outcomes — MAE {b:.2} d vs the champion's {a:.2} d"
+            ),
+            (_, Some(c), None) => format!("challenger: {c}, predicting in shadow, waiting for outcomes"),
+            _ => "no challenger".into(),
+        }
+    };
+    let latency = move || {
+        let mut l: Vec<f64> = live.latencies.get().into_iter().collect();
+        if l.is_empty() {
+            return String::new();
+        }
+        l.sort_by(|a, b| a.total_cmp(b));
+        format!(
+            "prediction latency (event committed → prediction committed), last {} commits: p50 {:.0} ms, p99 {:.0} ms",
+            l.len(),
+            percentile(&l, 0.5),
+            percentile(&l, 0.99)
+        )
+    };
+
+    let rows = move || {
+        live.with_view(|set| {
+            let f = &set.feedback.state;
+            let row = |id: String, role: &'static str, m: &ModelScore| {
+                let skill = m.skill().map_or("—".to_string(), |s| format!("{:+.1} %", s * 100.0));
+                let waiting = if m.pending > 0 {
+                    format!("{} (mean {:.1} d)", m.pending, m.pending_sum_h / m.pending as f64 / 24.0)
+                } else {
+                    "0".into()
+                };
+                view! {
+                    <tr data-testid="feedback-row">
+                        <td>{id}</td><td>{role}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
+                        <td class="num">{opt(m.mae())}</td><td class="num">{opt(m.rolling_mae(ROLLING))}</td>
+                        <td class="num">{opt(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{opt(m.bias())}</td>
+                        <td class="num">{waiting}</td>
+                        <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
+                    </tr>
+                }
+            };
+            let mut out = Vec::new();
+            if f.served.outcomes > 0 {
+                out.push(row("served".into(), "what the loop served", &f.served));
+            }
+            for (id, m) in f.models.iter().rev() {
+                let role = if f.champion.as_ref() == Some(id) {
+                    "champion"
+                } else if f.challenger.as_ref() == Some(id) {
+                    "challenger"
+                } else {
+                    "retired"
+                };
+                out.push(row(id.clone(), role, m));
+            }
+            out
+        })
+    };
+
+    let error_chart = move || {
+        live.with_view(|set| {
+            let f = &set.feedback.state;
+            if f.served.series.is_empty() {
+                return None;
+            }
+            let mut lines = vec![Line {
+                name: "served (champion at the time)".into(),
+                colour: LINE_COLOURS[0],
+                points: f.served.series.iter().map(|(t, m)| (*t as f64, *m)).collect(),
+                dots: false,
+            }];
+            if let Some(c) = f.challenger.as_ref().and_then(|c| f.models.get(c).map(|m| (c, m))) {
+                lines.push(Line {
+                    name: format!("{} (challenger, shadow)", c.0),
+                    colour: ORANGE,
+                    points: c.1.series.iter().map(|(t, m)| (*t as f64, *m)).collect(),
+                    dots: false,
+                });
+            }
+            let marks = f
+                .markers
+                .iter()
+                .map(|m| {
+                    let (colour, dashed) = marker_style(m.kind);
+                    Mark { x: m.at as f64, colour, dashed, text: m.text.clone() }
+                })
+                .collect();
+            let legend = [MarkerKind::ProcessChanged, MarkerKind::Drift, MarkerKind::Challenger, MarkerKind::Promoted, MarkerKind::Retired]
+                .into_iter()
+                .filter(|k| f.markers.iter().any(|m| m.kind == *k))
+                .map(|k| {
+                    let (c, d) = marker_style(k);
+                    (c, d, k.label())
+                })
+                .collect();
+            Some(view! {
+                <LineChart title=format!("Rolling MAE (last {ROLLING} outcomes) over domain time") y_unit="days".to_string()
+                    lines=lines marks=marks mark_legend=legend x_label=day_label testid="feedback-chart" />
+            })
+        })
+    };
+
+    let scatter = move || {
+        live.with_view(|set| {
+            let recent = &set.feedback.state.served.recent;
+            if recent.is_empty() {
+                return None;
+            }
+            let points = recent
+                .iter()
+                .map(|o| (o.label_delay_d, o.signed_error_d + o.label_delay_d))
+                .collect();
+            Some(view! {
+                <LineChart title=format!("Predicted vs actual remaining time, last {} outcomes (days)", recent.len()) y_unit="predicted (d)".to_string()
+                    lines=vec![Line { name: "served prediction".into(), colour: LINE_COLOURS[0], points, dots: true }]
+                    x_label=|x| format!("{x:.0} d actual") diagonal=true testid="scatter-chart" />
+            })
+        })
+    };
+
+    let chosen = RwSignal::new(None::<String>);
+    let case_options = move || {
+        live.with_view(|set| {
+            set.feedback
+                .state
+                .traces
+                .iter()
+                .rev()
+                .map(|t| {
+                    let label = format!("{} ({} predictions)", t.case, t.points.len());
+                    view! { <option value=t.case.clone()>{label}</option> }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let case_chart = move || {
+        live.with_view(|set| {
+            let traces = &set.feedback.state.traces;
+            let wanted = chosen.get();
+            let trace = match wanted {
+                Some(c) => traces.iter().find(|t| t.case == c),
+                None => traces.back(),
+            }?;
+            let opened = trace.points.first()?.made_at;
+            let x = |t: i64| (t - opened) as f64 / HOUR as f64;
+            let truth = vec![(0.0, (trace.closed_at - opened) as f64 / DAY as f64), (x(trace.closed_at), 0.0)];
+            let mut models: Vec<&str> = trace.points.iter().map(|p| p.model.as_str()).collect();
+            models.dedup();
+            models.sort();
+            models.dedup();
+            let mut lines = vec![Line { name: "actual remaining".into(), colour: GREY, points: truth, dots: false }];
+            for (i, m) in models.iter().enumerate() {
+                lines.push(Line {
+                    name: m.to_string(),
+                    colour: LINE_COLOURS[(i + 1) % LINE_COLOURS.len()],
+                    points: trace
+                        .points
+                        .iter()
+                        .filter(|p| p.model == *m)
+                        .map(|p| (x(p.made_at), p.predicted_h / 24.0))
+                        .collect(),
+                    dots: true,
+                });
+            }
+            Some(view! {
+                <LineChart title=format!("Case {}: predicted remaining time at each event", trace.case) y_unit="days".to_string()
+                    lines=lines x_label=|x| format!("{x:.0} h after opening") testid="case-trace-chart" />
+            })
+        })
+    };
+
+    view! {
+        <section class="card wide" aria-labelledby="feedback-heading">
+            <h2 id="feedback-heading">"Feedback loop"</h2>
+            <p class="hint">"Every new event of an open case makes the champion predict its remaining time — and a challenger, in shadow. Predictions are written to the log before the outcome is known and scored when the case closes, beside the median baseline's prediction for the same moment. When the error drifts, a challenger is trained on the new cases; it replaces the champion if it is better on the same outcomes."</p>
+            <div class="actions">
+                <button data-testid="demo-start" on:click=demo>"Start the demo"</button>
+                <span class="hint">"A simulated service desk; after 400 cases repair work starts taking twice as long. Watch the error rise, the detector fire, a challenger train and take over."</span>
+            </div>
+            <label><input type="checkbox" data-testid="predict-toggle" prop:checked=move || live.predicting.get()
+                on:change=move |ev| live.predicting.set(event_target_checked(&ev)) />
+                " run the loop in this tab (predict, score, detect drift, retrain, promote)"
+            </label>
+            <details>
+                <summary>"Policy"</summary>
+                <div class="form-row">
+                    <label><input type="checkbox" data-testid="policy-drift" prop:checked=move || live.policy.with(|p| p.retrain_on_drift)
+                        on:change=move |ev| live.policy.update(|p| p.retrain_on_drift = event_target_checked(&ev)) />" retrain on drift"</label>
+                    {number_input("first model after (closed cases)", "policy-first", |p| p.first_after as f64, |p, v| p.first_after = v as u64)}
+                    {number_input("retrain every (closed cases, 0 off)", "policy-every", |p| p.retrain_every as f64, |p, v| p.retrain_every = v as u64)}
+                    {number_input("train on the newest (cases, 0 all)", "policy-window", |p| p.window as f64, |p, v| p.window = v as usize)}
+                    {number_input("after drift, wait for (new cases)", "policy-new", |p| p.min_new_cases as f64, |p, v| p.min_new_cases = v as u64)}
+                    {number_input("judge a challenger after (outcomes)", "policy-k", |p| p.k as f64, |p, v| p.k = (v as usize).max(1))}
+                    {number_input("promote if better by (%)", "policy-margin", |p| p.margin * 100.0, |p, v| p.margin = v / 100.0)}
+                </div>
+            </details>
+            <p data-testid="loop-champion">{champion_line}</p>
+            <p data-testid="loop-challenger">{challenger_line}</p>
+            <p data-testid="loop-status" aria-live="polite">{move || live.training.get().unwrap_or_default()}</p>
+            <div class="actions">
+                <button data-testid="loop-train" disabled=move || roles().0.is_none() || roles().1.is_some()
+                    on:click=move |_| live.train(log, "manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>
+                <button data-testid="loop-promote" disabled=move || roles().1.is_none()
+                    on:click=move |_| live.promote_now(log)>"Promote the challenger now"</button>
+            </div>
+            <p class="hint" data-testid="latency">{latency}</p>
+            <div class="scroll">
+                <table>
+                    <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">"rolling MAE (d)"</th>
+                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"drift alarms"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+            <div class="charts">
+                {error_chart}
+                {scatter}
+            </div>
+            <Show when=move || live.with_view(|s| !s.feedback.state.traces.is_empty())>
+                <label>"Case "
+                    <select data-testid="case-select" on:change=move |ev| chosen.set(Some(event_target_value(&ev)))>
+                        {case_options}
+                    </select>
+                </label>
+                {case_chart}
+            </Show>
+        </section>
+    }
+}
