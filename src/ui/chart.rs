@@ -120,6 +120,18 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A tick value with as many decimals as its step needs.
+pub fn tick_label(v: f64, step: f64) -> String {
+    let decimals = if step >= 1.0 {
+        0
+    } else if step >= 0.1 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$}")
+}
+
 /// One line of a [`LineChart`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line {
@@ -202,6 +214,7 @@ pub fn LineChart(
         x1 = y1;
     }
     let y_ticks = ticks(0.0, y1, 4);
+    let step = y_ticks.get(1).copied().unwrap_or(1.0) - y_ticks.first().copied().unwrap_or(0.0);
     let y1 = y_ticks.last().copied().unwrap_or(y1).max(y1);
     let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
     let sy = move |y: f64| H - BOTTOM - y / y1 * (H - TOP - BOTTOM);
@@ -211,7 +224,7 @@ pub fn LineChart(
             let y = sy(*v);
             view! {
                 <line x1=LEFT y1=y x2=W - RIGHT y2=y class="grid-line" />
-                <text x=LEFT - 4.0 y=y + 4.0 text-anchor="end" class="axis">{format!("{v}")}</text>
+                <text x=LEFT - 4.0 y=y + 4.0 text-anchor="end" class="axis">{tick_label(*v, step)}</text>
             }
         })
         .collect::<Vec<_>>();

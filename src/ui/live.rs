@@ -130,6 +130,8 @@ pub struct Live {
     pub policy: RwSignal<Policy>,
     /// What the loop's training is doing, in words.
     pub training: RwSignal<Option<String>>,
+    /// Whether a training of the loop's runs now.
+    pub training_busy: RwSignal<bool>,
     /// Prediction latency (commit seen → predictions committed), ms.
     pub latencies: RwSignal<VecDeque<f64>>,
     /// Models the loop has loaded from the registry.
@@ -174,6 +176,7 @@ impl Live {
             predicting: RwSignal::new(false),
             policy: RwSignal::new(Policy::default()),
             training: RwSignal::new(None),
+            training_busy: RwSignal::new(false),
             latencies: RwSignal::new(VecDeque::new()),
             models: StoredValue::new_local(BTreeMap::new()),
             unloadable: StoredValue::new_local(BTreeSet::new()),
@@ -406,6 +409,7 @@ impl Live {
             return;
         }
         self.gate.set_value(Some(u64::MAX));
+        self.training_busy.set(true);
         let cases = self.set.with_value(|s| training_cases(s, window));
         let position = self
             .set
@@ -427,7 +431,10 @@ impl Live {
                 move |m| status.set(Some(m)),
             )
             .await;
-            let Some(store) = log.get() else { return };
+            let Some(store) = log.get() else {
+                self.training_busy.set(false);
+                return;
+            };
             match result {
                 Ok((record, message)) => {
                     let entry = self.set.with_value(|s| entry_event(s, &record, reason));
@@ -452,6 +459,7 @@ impl Live {
                     }));
                 }
             }
+            self.training_busy.set(false);
         });
     }
 

@@ -133,6 +133,34 @@ pub fn FeedbackPanel() -> impl IntoView {
         )
     };
 
+    // The story since the newest process change, in one line.
+    let since_change = move || {
+        live.with_view(|set| {
+            let f = &set.feedback.state;
+            let changed = f.markers.iter().rev().find(|m| m.kind == MarkerKind::ProcessChanged)?;
+            let after: Vec<f64> = f
+                .served
+                .series
+                .iter()
+                .filter(|(t, _)| *t > changed.at)
+                .map(|(_, m)| *m)
+                .collect();
+            let peak = after.iter().copied().fold(f64::NAN, f64::max);
+            let now = *after.last()?;
+            let promoted = f
+                .markers
+                .iter()
+                .filter(|m| m.kind == MarkerKind::Promoted && m.at > changed.at)
+                .count();
+            Some(view! {
+                "Since the process changed on " {format::date(changed.at)} ": served rolling MAE peaked at "
+                <span data-testid="since-peak">{format!("{peak:.2}")}</span> " d, now "
+                <span data-testid="since-now">{format!("{now:.2}")}</span> " d; "
+                {format!("{promoted} model(s) promoted since.")}
+            })
+        })
+    };
+
     let rows = move || {
         live.with_view(|set| {
             let f = &set.feedback.state;
@@ -310,7 +338,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             </details>
             <p data-testid="loop-champion">{champion_line}</p>
             <p data-testid="loop-challenger">{challenger_line}</p>
-            <p data-testid="loop-status" aria-live="polite">{move || live.training.get().unwrap_or_default()}</p>
+            <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string()>{move || live.training.get().unwrap_or_default()}</p>
             <div class="actions">
                 <button data-testid="loop-train" disabled=move || roles().0.is_none() || roles().1.is_some()
                     on:click=move |_| live.train(log, "manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>
@@ -325,18 +353,21 @@ pub fn FeedbackPanel() -> impl IntoView {
                     <tbody>{rows}</tbody>
                 </table>
             </div>
+            <p data-testid="since-change">{since_change}</p>
             <div class="charts">
                 {error_chart}
                 {scatter}
+                <Show when=move || live.with_view(|s| !s.feedback.state.traces.is_empty())>
+                    <div>
+                        <label>"Case "
+                            <select data-testid="case-select" on:change=move |ev| chosen.set(Some(event_target_value(&ev)))>
+                                {case_options}
+                            </select>
+                        </label>
+                        {case_chart}
+                    </div>
+                </Show>
             </div>
-            <Show when=move || live.with_view(|s| !s.feedback.state.traces.is_empty())>
-                <label>"Case "
-                    <select data-testid="case-select" on:change=move |ev| chosen.set(Some(event_target_value(&ev)))>
-                        {case_options}
-                    </select>
-                </label>
-                {case_chart}
-            </Show>
         </section>
     }
 }

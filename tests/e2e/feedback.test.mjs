@@ -1,5 +1,6 @@
-// The live loop: a model trained on the simulated log predicts every new
-// event of open cases; predictions are events, scored as cases close.
+// The live loop: predictions are events, scored as cases close; the demo
+// finds its drift, retrains and promotes by itself; a reload shows the same
+// metrics because they are projections of the log.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, LivePage } from './support.mjs';
@@ -12,25 +13,79 @@ after(async () => {
   await env?.stop();
 });
 
-test('predictions are recorded live and scored when cases close', async () => {
+/** Counts per event type, from the statistics panel. */
+async function byType(p) {
+  const text = await p.evaluate(() => document.querySelector('[data-testid=stats-events]').closest('dl').textContent);
+  return Object.fromEntries([...text.matchAll(/(?:^|[^A-Za-z]|type)([A-Z][A-Za-z]+): (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+}
+
+test('a model trained by hand becomes champion; its predictions are recorded and scored', async () => {
   const context = await env.browser.newContext();
   const page = await new LivePage(await context.newPage()).open(env.url);
   const p = page.page;
   await page.runSimulator({ rate: 2000, until: 6000 });
   await p.getByTestId('train-run').click();
   await p.waitForFunction(() => /predict the same as the worker/.test(document.querySelector('[data-testid=train-status]')?.textContent), null, { timeout: 300_000 });
-  await p.waitForFunction(() => /with model-1/.test(document.querySelector('label:has([data-testid=predict-toggle])')?.textContent));
+  await p.waitForFunction(() => document.querySelector('[data-testid=loop-champion]')?.textContent === 'champion: model-1');
+  // This test watches one model: no retraining.
+  await p.locator('summary', { hasText: 'Policy' }).click();
+  await p.getByTestId('policy-drift').uncheck();
   await p.getByTestId('predict-toggle').check();
   const closedBefore = await page.number('stats-closed');
   await page.runSimulator({ rate: 500, until: (await page.number('stats-events')) + 3000 });
   assert.ok((await page.number('stats-closed')) > closedBefore + 50, 'more cases closed while predicting');
   await page.until('feedback-outcomes', 'n > 0');
-  const cells = await p.evaluate(() => [...document.querySelector('[data-testid=feedback-row]').cells].map((c) => c.textContent));
-  assert.equal(cells[0], 'model-1');
-  assert.ok(Number(cells[2]) > 0 && Number(cells[4]) > 0, `MAE and the median's MAE are shown: ${cells}`);
-  assert.match(cells[5], /^[+-]\d+\.\d %$/, 'skill against the median');
-  const byType = await p.evaluate(() => document.querySelector('[data-testid=stats-events]').closest('dl').textContent);
-  assert.match(byType, /PredictionRecorded: \d+/, 'predictions are events in the log');
+  const cells = await p.evaluate(() => [...document.querySelectorAll('[data-testid=feedback-row]')].map((r) => [...r.cells].map((c) => c.textContent)));
+  const model1 = cells.find((r) => r[0] === 'model-1');
+  assert.equal(model1[1], 'champion');
+  assert.ok(Number(model1[3]) > 0 && Number(model1[5]) > 0, `MAE and the median's MAE are shown: ${model1}`);
+  assert.match(model1[6], /^[+-]\d+\.\d %$/, 'skill against the median');
+  const types = await byType(p);
+  assert.ok(types.PredictionRecorded > 0, 'predictions are events in the log');
+  assert.equal(types.ModelPromoted, 1, 'the first model was promoted to champion in the log');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('the demo detects its drift, trains a challenger, promotes it, and the error falls; a reload shows the same metrics', async () => {
+  const context = await env.browser.newContext();
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  await p.getByTestId('demo-start').click();
+  // Drift detected, then a second promotion (the first is the first model).
+  await p.waitForFunction(() => {
+    const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
+    const n = (t) => Number((text.match(new RegExp(`${t}: (\\d+)`)) ?? [0, 0])[1]);
+    return n('DriftDetected') >= 1 && n('ModelPromoted') >= 2;
+  }, null, { timeout: 240_000, polling: 250 });
+  const types = await byType(p);
+  const source = types.CaseOpened + types.ActivityRecorded + types.CaseClosed;
+  assert.ok(source < 12_000, `promoted within 12,000 source events (took ${source})`);
+  assert.ok(types.ChallengerStarted >= 1 && types.ProcessChanged === 1, JSON.stringify(types));
+  const marks = await p.evaluate(() => [...document.querySelectorAll('[data-testid=feedback-chart] line title')].map((t) => t.textContent).join('\n'));
+  assert.match(marks, /error drifted/, 'the drift is marked on the chart');
+  assert.match(marks, /replaces model-1/, 'the promotion is marked on the chart');
+  // After the promotion the served rolling error comes down below its peak.
+  await p.waitForFunction(() => {
+    const peak = Number(document.querySelector('[data-testid=since-peak]')?.textContent);
+    const now = Number(document.querySelector('[data-testid=since-now]')?.textContent);
+    return peak > 0 && now < peak;
+  }, null, { timeout: 120_000, polling: 250 });
+  assert.ok((await p.locator('[data-testid=scatter-chart] circle').count()) > 10, 'predicted vs actual is drawn');
+  assert.ok((await p.locator('[data-testid=case-trace-chart] circle').count()) > 0, 'a case history is drawn');
+
+  // Mid-run: stop the loop and the simulator, let everything land, reload.
+  await p.getByTestId('sim-pause').click();
+  await p.getByTestId('predict-toggle').uncheck();
+  await p.waitForFunction(() => document.querySelector('[data-testid=loop-status]')?.dataset.busy === 'false');
+  await p.waitForFunction(() => document.querySelector('[data-testid=stats-events]')?.textContent ===
+    document.querySelector('[data-testid=event-count]')?.textContent);
+  const table = () => p.evaluate(() => [...document.querySelectorAll('[data-testid=feedback-row]')].map((r) => r.textContent).join('\n'));
+  const events = await page.number('event-count');
+  const before = await table();
+  await p.reload();
+  await page.until('stats-events', `n === ${events}`);
+  assert.equal(await table(), before, 'the same metrics after a reload');
   assert.deepEqual(page.errors, []);
   await context.close();
 });
