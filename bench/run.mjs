@@ -44,7 +44,7 @@ function finish() {
   }
 }
 
-// BENCH_ONLY=store|import|projections runs one section (for iterating).
+// BENCH_ONLY=store|import|training|loop|projections runs one section (for iterating).
 const only = process.env.BENCH_ONLY;
 const want = (section) => !only || only === section;
 
@@ -191,6 +191,62 @@ if (want('training')) {
   const tasks = await app.evaluate(() => window.longTasks);
   record('main-thread tasks over 50 ms while a model trains (helpdesk, in the worker)', tasks.length, 'tasks', null);
   if (tasks.length) record('longest of them', Math.max(...tasks), 'ms', null);
+  await ctx.close();
+}
+
+// --- The whole loop: simulator → log → projections → predictions → scores --
+if (want('loop')) {
+  console.log('\nThe feedback loop, live (the demo at a high rate)');
+  const RATE = Number(process.env.BENCH_LOOP_RATE ?? 2500);
+  const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);
+  const ctx = await browser.newContext();
+  const app = await ctx.newPage();
+  app.setDefaultTimeout(0);
+  await app.goto(url + 'app/index.html');
+  await app.getByTestId('event-count').waitFor();
+  await app.getByTestId('demo-start').click();
+  await app.getByTestId('sim-rate').fill(String(RATE));
+  // The first model is trained by the loop itself once 150 cases have closed.
+  await app.waitForFunction(() => document.querySelector('[data-testid=loop-champion]')?.textContent === 'champion: model-1');
+  const counts = () => app.evaluate(() => {
+    const text = document.querySelector('[data-testid=stats-events]').closest('dl').textContent;
+    const n = (t) => Number((text.match(new RegExp(`${t}: (\\d+)`)) ?? [0, 0])[1]);
+    return {
+      source: n('CaseOpened') + n('ActivityRecorded') + n('CaseClosed'),
+      predictions: n('PredictionRecorded'),
+      all: Number(document.querySelector('[data-testid=stats-events]').textContent),
+      head: Number(document.querySelector('[data-testid=event-count]').textContent),
+      at: performance.now(),
+    };
+  });
+  await app.evaluate(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+  });
+  // The observer must see a long task when there is one: make one, check, reset.
+  await app.evaluate(() => new Promise((done) => setTimeout(() => {
+    const t = performance.now();
+    while (performance.now() - t < 80);
+    setTimeout(done, 50);
+  }, 0)));
+  await app.waitForFunction(() => window.longTasks.length > 0);
+  await app.evaluate(() => { window.longTasks = []; });
+  const a = await counts();
+  await app.waitForTimeout(SECONDS * 1000);
+  const b = await counts();
+  const seconds = (b.at - a.at) / 1000;
+  const tasks = await app.evaluate(() => window.longTasks);
+  const latency = await app.getByTestId('latency').textContent();
+  const [p50, p99] = [...latency.matchAll(/p\d+ (\d+) ms/g)].map((m) => Number(m[1]));
+  record(`loop: source events projected (simulator at ${RATE}/s)`, (b.source - a.source) / seconds, 'events/s', null);
+  record('loop: predictions recorded and scored', (b.predictions - a.predictions) / seconds, 'events/s', null);
+  record('loop: all events appended and projected', (b.all - a.all) / seconds, 'events/s', null);
+  record('loop: projections behind the head at the end', b.head - b.all, 'events', null);
+  record('loop: prediction latency p50', p50, 'ms', null);
+  record('loop: prediction latency p99', p99, 'ms', null);
+  record('loop: main-thread tasks over 50 ms', tasks.length, 'tasks', null);
+  record('loop: longest main-thread task', tasks.length ? Math.max(...tasks) : 0, 'ms', null);
+  console.log(`    (${latency}; ${await app.getByTestId('loop-champion').textContent()})`);
   await ctx.close();
 }
 
