@@ -12,3 +12,5 @@ rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "retrace-worker-$hash" "$wasm"
 printf "import init from './retrace-worker-%s.js';\nawait init();\n" "$hash" > "$out/loader-$hash.js"
 printf '{"loader":"loader-%s.js"}\n' "$hash" > "$out/manifest.json"
+# Then: no inline script (strict CSP), and the service worker's file list.
+node tools/finish-dist.mjs "${TRUNK_STAGING_DIR:-dist}"

@@ -91,26 +91,17 @@ pub fn ImportPanel() -> impl IntoView {
     let export_from = RwSignal::new(String::new());
     let export_to = RwSignal::new(String::new());
 
-    let load = move |f: web_sys::File| {
-        status.set(Status::Busy(format!("reading {}…", f.name())));
-        spawn_local(async move {
-            let name = f.name();
-            let bytes = match file_bytes(&f).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return status.set(Status::Failed {
-                        message: e,
-                        skippable: false,
-                    })
-                }
-            };
+    // Look at a file's bytes: format, and for CSV the mapping and preview.
+    let accept = move |name: String, bytes: Vec<u8>| -> bool {
+        {
             let detected = match detect_format(&name, &bytes) {
                 Ok(fmt) => fmt,
                 Err(e) => {
-                    return status.set(Status::Failed {
+                    status.set(Status::Failed {
                         message: e,
                         skippable: false,
-                    })
+                    });
+                    return false;
                 }
             };
             mapping.set(None);
@@ -122,16 +113,32 @@ pub fn ImportPanel() -> impl IntoView {
                         mapping.set(Some(s.mapping));
                     }
                     Err(e) => {
-                        return status.set(Status::Failed {
+                        status.set(Status::Failed {
                             message: format!("{name}: {e}"),
                             skippable: false,
-                        })
+                        });
+                        return false;
                     }
                 }
             }
             format.set(Some(detected));
             file.set_value(Some((name, Rc::new(bytes))));
             status.set(Status::Ready);
+            true
+        }
+    };
+    let load = move |f: web_sys::File| {
+        status.set(Status::Busy(format!("reading {}…", f.name())));
+        spawn_local(async move {
+            match file_bytes(&f).await {
+                Ok(bytes) => {
+                    accept(f.name(), bytes);
+                }
+                Err(e) => status.set(Status::Failed {
+                    message: e,
+                    skippable: false,
+                }),
+            }
         });
     };
 
@@ -319,6 +326,17 @@ pub fn ImportPanel() -> impl IntoView {
             }
         });
     };
+
+    // A file handed over by the first-run card: look at it and import it.
+    let request = expect_context::<super::ImportRequest>();
+    Effect::new(move |_| {
+        if let Some((name, bytes)) = request.0.get() {
+            request.0.set(None);
+            if accept(name, (*bytes).clone()) {
+                run(false, false);
+            }
+        }
+    });
 
     let export_log = move |_| {
         let Some(store) = log.get() else { return };

@@ -91,8 +91,6 @@ pub fn LogPanel() -> impl IntoView {
         <section class="card" aria-labelledby="log-heading">
             <h2 id="log-heading">"Event log"</h2>
             <dl class="facts">
-                <dt>"Events"</dt>
-                <dd data-testid="event-count">{move || log.head.get()}</dd>
                 <dt>"Head seq"</dt>
                 <dd data-testid="head-seq">{move || log.head.get()}</dd>
                 <dt>"Storage used"</dt>

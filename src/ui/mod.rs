@@ -10,6 +10,8 @@ mod log_panel;
 mod loop_panel;
 mod models_panel;
 mod open_cases_panel;
+pub mod route;
+mod settings;
 pub mod sim;
 mod simulator_panel;
 mod stats_panel;
@@ -17,6 +19,8 @@ mod storage;
 mod stream_panel;
 mod time_travel;
 pub mod trainer;
+mod update;
+mod welcome;
 mod workload_panel;
 
 use crate::store::idb::IdbStore;
@@ -61,6 +65,10 @@ impl Log {
     }
 }
 
+/// A file for the import panel to import at once (the bundled sample).
+#[derive(Clone, Copy)]
+pub struct ImportRequest(pub RwSignal<Option<(String, std::sync::Arc<Vec<u8>>)>>);
+
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
@@ -75,6 +83,8 @@ pub fn App() -> impl IntoView {
     provide_context(live);
     provide_context(StoredValue::new_local(trainer));
     provide_context(sim::Sim::new(log));
+    provide_context(ImportRequest(RwSignal::new(None)));
+    provide_context(update::Updates::start());
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;
@@ -97,12 +107,27 @@ pub fn App() -> impl IntoView {
             }
         }
     });
+    let view = route::current();
+    let shown = move |v: route::View| view.get() == v;
     view! {
+        <a class="skip" href="#main">"Skip to the content"</a>
         <header class="top">
             <h1>"Retrace"</h1>
-            <p class="tagline">"Learn from your event log, in your browser."</p>
+            <nav aria-label="Views">
+                {route::View::ALL.iter().map(|v| {
+                    let v = *v;
+                    view! {
+                        <a href=v.href() aria-current=move || shown(v).then_some("page")>{v.title()}</a>
+                    }
+                }).collect::<Vec<_>>()}
+            </nav>
+            <p class="status-bar" aria-live="off">
+                <span data-testid="event-count">{move || log.head.get()}</span>" events"
+                {move || live.predicting.get().then_some(" · loop on")}
+            </p>
         </header>
-        <main>
+        <update::UpdateBanner/>
+        <main id="main" tabindex="-1">
             <Show when=move || log.error.get().is_some()>
                 <div class="error" role="alert" data-testid="error">
                     <p>{move || log.error.get().unwrap_or_default()}</p>
@@ -110,18 +135,28 @@ pub fn App() -> impl IntoView {
                 </div>
             </Show>
             <Show when=move || !opening.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
-                <div class="grid">
+                <div class="grid" hidden=move || !shown(route::View::Live) data-view="live">
+                    <Show when=move || log.head.get() == 0>
+                        <welcome::Welcome/>
+                    </Show>
+                    <FeedbackPanel/>
                     <SimulatorPanel/>
-                    <LogPanel/>
-                    <ImportPanel/>
-                    <TimeTravel/>
                     <StreamPanel/>
                     <OpenCasesPanel/>
                     <WorkloadPanel/>
-                    <StatsPanel/>
-                    <ModelsPanel/>
+                </div>
+                <div class="grid" hidden=move || !shown(route::View::Models) data-view="models">
                     <RegistryPanel/>
-                    <FeedbackPanel/>
+                    <ModelsPanel/>
+                </div>
+                <div class="grid" hidden=move || !shown(route::View::Log) data-view="log">
+                    <ImportPanel/>
+                    <StatsPanel/>
+                    <TimeTravel/>
+                </div>
+                <div class="grid" hidden=move || !shown(route::View::Settings) data-view="settings">
+                    <LogPanel/>
+                    <settings::SettingsPanel/>
                 </div>
             </Show>
         </main>

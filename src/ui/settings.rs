@@ -1,0 +1,64 @@
+//! Settings: the app itself — version, offline readiness, updates — and
+//! removing this browser's data.
+
+use super::update::Updates;
+use super::{Log, DATABASE};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// The settings panel.
+#[component]
+pub fn SettingsPanel() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let updates = expect_context::<Updates>();
+    let erase = move |_| {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let sure = window
+            .confirm_with_message(
+                "Delete this browser's Retrace log, snapshots and models? This cannot be undone.",
+            )
+            .unwrap_or(false);
+        if !sure {
+            return;
+        }
+        if let Some(store) = log.get() {
+            store.close();
+        }
+        log.store.set_value(None);
+        let deleted = window
+            .indexed_db()
+            .ok()
+            .flatten()
+            .and_then(|f| f.delete_database(DATABASE).ok());
+        match deleted {
+            Some(request) => {
+                let reload = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().reload();
+                    }
+                });
+                request.set_onsuccess(Some(reload.as_ref().unchecked_ref()));
+                request.set_onblocked(Some(reload.as_ref().unchecked_ref()));
+                reload.forget();
+            }
+            None => log.fail("this browser would not delete the database"),
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="settings-heading">
+            <h2 id="settings-heading">"Retrace"</h2>
+            <dl class="facts">
+                <dt>"Version"</dt><dd>{env!("CARGO_PKG_VERSION")}</dd>
+                <dt>"Offline"</dt><dd data-testid="offline-ready">{move || updates.offline.get()}</dd>
+            </dl>
+            <div class="actions">
+                <button data-testid="update-check" on:click=move |_| updates.check()>"Check for a new version"</button>
+            </div>
+            <h3>"This browser's data"</h3>
+            <p class="hint">"Everything Retrace knows is in this browser's IndexedDB. Export the log first (Log → Export) if you want to keep it."</p>
+            <button class="danger" data-testid="erase" on:click=erase>"Delete the log, snapshots and models"</button>
+        </section>
+    }
+}

@@ -1,0 +1,76 @@
+//! The first-run card: an empty log offers three ways in.
+
+use super::live::Live;
+use super::loop_panel::start_demo;
+use super::route::{go, View};
+use super::sim::Sim;
+use super::{ImportRequest, Log};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// The bundled sample, beside index.html.
+pub const SAMPLE: &str = "sample/helpdesk-1000.csv";
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|_| format!("{url} could not be loaded"))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// Shown while the log is empty.
+#[component]
+pub fn Welcome() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
+    let sim = expect_context::<Sim>();
+    let request = expect_context::<ImportRequest>();
+    let status = RwSignal::new(String::new());
+    let sample = move |_| {
+        status.set("loading the sample…".into());
+        spawn_local(async move {
+            match fetch_bytes(SAMPLE).await {
+                Ok(bytes) => {
+                    status.set(String::new());
+                    request.0.set(Some((
+                        "helpdesk-1000.csv".into(),
+                        std::sync::Arc::new(bytes),
+                    )));
+                    go(View::Log);
+                }
+                Err(e) => status.set(e),
+            }
+        });
+    };
+    view! {
+        <section class="card wide welcome" aria-labelledby="welcome-heading" data-testid="welcome">
+            <h2 id="welcome-heading">"Your log is empty"</h2>
+            <p>"Retrace keeps an event log in this browser and learns from it: what is open, how long it will take, and how good those predictions turn out to be. Nothing leaves your machine. Start with one of these:"</p>
+            <div class="choices">
+                <button class="primary" data-testid="welcome-demo" on:click=move |_| start_demo(log, live, sim)>
+                    <strong>"Watch the demo"</strong>
+                    <span>"A simulated service desk whose process changes halfway: see the model notice and retrain itself."</span>
+                </button>
+                <button data-testid="welcome-import" on:click=move |_| go(View::Log)>
+                    <strong>"Import your log"</strong>
+                    <span>"A CSV or XES export from your ERP or ticketing system."</span>
+                </button>
+                <button data-testid="welcome-sample" on:click=sample>
+                    <strong>"Load the sample"</strong>
+                    <span>"1,000 real helpdesk tickets (Verenich, Helpdesk, Mendeley Data)."</span>
+                </button>
+            </div>
+            <p aria-live="polite">{move || status.get()}</p>
+        </section>
+    }
+}
