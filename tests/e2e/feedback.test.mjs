@@ -24,10 +24,12 @@ test('a model trained by hand becomes champion; its predictions are recorded and
   const page = await new LivePage(await context.newPage()).open(env.url);
   const p = page.page;
   await page.runSimulator({ rate: 2000, until: 6000 });
+  await page.go('models');
   await p.getByTestId('train-run').click();
   await p.waitForFunction(() => /predict the same as the worker/.test(document.querySelector('[data-testid=train-status]')?.textContent), null, { timeout: 300_000 });
   await p.waitForFunction(() => document.querySelector('[data-testid=loop-champion]')?.textContent === 'champion: model-1');
   // This test watches one model: no retraining.
+  await page.go('live');
   await p.locator('summary', { hasText: 'Policy' }).click();
   await p.getByTestId('policy-drift').uncheck();
   await p.getByTestId('predict-toggle').check();
@@ -75,6 +77,7 @@ test('the demo detects its drift, trains a challenger, promotes it, and the erro
   assert.ok((await p.locator('[data-testid=case-trace-chart] circle').count()) > 0, 'a case history is drawn');
 
   // Mid-run: stop the loop and the simulator, let everything land, reload.
+  await page.go('live');
   await p.getByTestId('sim-pause').click();
   await p.getByTestId('predict-toggle').uncheck();
   await p.waitForFunction(() => document.querySelector('[data-testid=loop-status]')?.dataset.busy === 'false');

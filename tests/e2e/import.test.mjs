@@ -18,6 +18,7 @@ after(async () => {
 
 class ImportPage extends LivePage {
   async choose(path) {
+    await this.go('log');
     await this.page.getByTestId('import-file').setInputFiles(path);
     await this.page.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
   }
@@ -74,6 +75,7 @@ test('export, then import into a fresh browser: the same counts', async () => {
   await page.runSimulator({ until: 500 });
   const events = await page.number('stats-events');
   const open = await page.number('open-count');
+  await page.go('log');
   const [download] = await Promise.all([page.page.waitForEvent('download'), page.page.getByTestId('export-log').click()]);
   assert.equal(download.suggestedFilename(), 'retrace-log.ndjson');
   const dir = await mkdtemp(join(tmpdir(), 'retrace-'));

@@ -37,6 +37,7 @@ test('the time-travel slider shows an earlier state and Live returns to the pres
   const live = await new LivePage(await context.newPage()).open(env.url);
   await live.runSimulator({ until: 400 });
   const head = await live.number('stats-events');
+  await live.go('log');
   await live.page.getByTestId('travel-slider').fill('150');
   await live.until('stats-events', 'n === 150');
   assert.match(await live.page.getByTestId('travel-position').textContent(), /viewing seq 150 of \d+/);

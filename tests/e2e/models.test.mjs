@@ -17,11 +17,13 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   const context = await env.browser.newContext({ acceptDownloads: true });
   const page = await new LivePage(await context.newPage()).open(env.url);
   const p = page.page;
+  await page.go('log');
   await p.getByTestId('import-file').setInputFiles('../shared/data/helpdesk.csv');
   await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
   await p.getByTestId('import-start').click();
   await page.until('stats-closed', 'n === 3804', 120_000);
 
+  await page.go('models');
   await p.getByTestId('backtest-run').click();
   await p.getByTestId('backtest-table').waitFor({ timeout: 300_000 });
   // On the page, "log order" is the order cases opened in the log (the
@@ -50,7 +52,7 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   // and the bytes the page stored predict what the worker predicted.
   await p.getByTestId('train-run').click();
   await p.waitForFunction(() => /predict the same as the worker/.test(document.querySelector('[data-testid=train-status]')?.textContent), null, { timeout: 300_000 });
-  assert.match(await p.getByTestId('train-status').textContent(), /^model-1 trained: holdout MAE [\d.]+ days vs median [\d.]+/);
+  assert.match(await p.getByTestId('train-status').textContent(), /^model-1 trained on \d+ cases: holdout MAE [\d.]+ days vs median [\d.]+/);
   await p.getByTestId('model-row').first().waitFor();
   await p.reload();
   await p.getByTestId('model-row').first().waitFor();

@@ -39,6 +39,13 @@ export class LogPage {
     return this;
   }
 
+  /** Go to a view (live, models, log, settings) through the navigation, as a person would. */
+  async go(view) {
+    const title = view[0].toUpperCase() + view.slice(1);
+    await this.page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: title, exact: true }).click();
+    await this.page.locator(`[data-view=${view}]:not([hidden])`).waitFor();
+  }
+
   async count() {
     return Number(await this.page.getByTestId('event-count').textContent());
   }
@@ -53,10 +60,12 @@ export class LogPage {
   }
 
   async appendDemo() {
+    await this.go('settings');
     await this.page.getByTestId('append-demo').click();
   }
 
   async verify() {
+    await this.go('settings');
     await this.page.getByTestId('verify').click();
     await this.page.waitForFunction(() => {
       const t = document.querySelector('[data-testid=verify-result]')?.textContent ?? '';
@@ -72,19 +81,32 @@ export class LivePage extends LogPage {
     return Number(await this.page.getByTestId(testid).textContent());
   }
 
-  /** Wait until the number shown under `testid` satisfies `predicate` (a JS expression of n). */
+  /**
+   * Wait until the number shown under `testid` satisfies `predicate`, written
+   * `n > 0`, `n === 150`, `n >= 6000`… (parsed here: the app's CSP rightly
+   * forbids evaluating strings in the page).
+   */
   async until(testid, predicate, timeout = 60_000) {
+    const m = predicate.match(/^n\s*(===|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)$/);
+    if (!m) throw new Error(`until: cannot read ${predicate}`);
     await this.page.waitForFunction(
-      ([id, body]) => {
+      ([id, op, want]) => {
         const n = Number(document.querySelector(`[data-testid=${id}]`)?.textContent);
-        return new Function('n', `return ${body}`)(n);
+        switch (op) {
+          case '===': return n === want;
+          case '>=': return n >= want;
+          case '<=': return n <= want;
+          case '>': return n > want;
+          default: return n < want;
+        }
       },
-      [testid, predicate],
+      [testid, m[1], Number(m[2])],
       { timeout, polling: 100 },
     );
   }
 
   async runSimulator({ rate = 200, until }) {
+    await this.go('live');
     await this.page.getByTestId('sim-rate').fill(String(rate));
     await this.page.getByTestId('sim-start').click();
     await this.until('stats-events', `n >= ${until}`);
