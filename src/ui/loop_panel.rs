@@ -346,7 +346,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     on:click=move |_| live.promote_now(log)>"Promote the challenger now"</button>
             </div>
             <p class="hint" data-testid="latency">{latency}</p>
-            <div class="scroll">
+            <div class="scroll" tabindex="0">
                 <table>
                     <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">"rolling MAE (d)"</th>
                         <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"drift alarms"</th></tr></thead>

@@ -224,7 +224,7 @@ pub fn RegistryPanel() -> impl IntoView {
                 <button data-testid="train-cancel" disabled=move || !busy.get() on:click=move |_| trainer.get_value().cancel()>"Cancel"</button>
             </div>
             <p data-testid="train-status" aria-live="polite">{move || status.get()}</p>
-            <div class="scroll">
+            <div class="scroll" tabindex="0">
                 <table>
                     <thead><tr><th scope="col">"id"</th><th scope="col">"algorithm"</th><th scope="col">"trained to seq"</th><th scope="col">"rows"</th>
                         <th scope="col">"holdout MAE (d)"</th><th scope="col">"median MAE (d)"</th><th scope="col">"size"</th><th scope="col">"rows hash"</th><th scope="col">"status"</th></tr></thead>
@@ -348,7 +348,7 @@ pub fn ModelsPanel() -> impl IntoView {
             </div>
             <p data-testid="backtest-progress" aria-live="polite">{move || progress.get()}</p>
             <Show when=move || report.get().is_some()>
-                <div class="scroll">
+                <div class="scroll" tabindex="0">
                     <table data-testid="backtest-table">
                         <thead><tr><th scope="col">"model"</th><th scope="col">"MAE (days)"</th><th scope="col">"skill vs median"</th><th scope="col">"training rows"</th><th scope="col">"training (s)"</th></tr></thead>
                         <tbody>{rows}</tbody>

@@ -46,7 +46,7 @@ pub fn OpenCasesPanel() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="open-heading">
             <h2 id="open-heading">"Open cases " <span class="count" data-testid="open-count">{move || rows().0}</span></h2>
-            <div class="scroll">
+            <div class="scroll" tabindex="0">
                 <table>
                     <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th></tr></thead>
                     <tbody>

@@ -62,13 +62,18 @@ fn hash() -> String {
 
 /// The current view, following the location hash.
 pub fn current() -> ReadSignal<View> {
-    let (view, set_view) = signal(View::from_hash(&hash()));
-    let on_change = Closure::<dyn FnMut()>::new(move || {
-        let v = View::from_hash(&hash());
-        set_view.set(v);
+    let title = |v: View| {
         if let Some(d) = web_sys::window().and_then(|w| w.document()) {
             d.set_title(&format!("Retrace · {}", v.title()));
         }
+    };
+    let first = View::from_hash(&hash());
+    title(first);
+    let (view, set_view) = signal(first);
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        let v = View::from_hash(&hash());
+        set_view.set(v);
+        title(v);
     });
     if let Some(w) = web_sys::window() {
         let _ =

@@ -11,7 +11,7 @@ pub fn StreamPanel() -> impl IntoView {
     view! {
         <section class="card wide" aria-labelledby="stream-heading">
             <h2 id="stream-heading">"Event stream"</h2>
-            <div class="scroll">
+            <div class="scroll" tabindex="0">
                 <table data-testid="stream">
                     <thead><tr><th scope="col">"seq"</th><th scope="col">"time"</th><th scope="col">"event"</th><th scope="col">"case"</th><th scope="col">"detail"</th></tr></thead>
                     <tbody>
