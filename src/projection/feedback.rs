@@ -245,7 +245,13 @@ impl ModelScore {
         }
         if self.outcomes.is_multiple_of(self.stride.max(1)) {
             let rolling = self.rolling_mae(ROLLING).unwrap_or(0.0);
-            self.series.push((o.closed_at, rolling));
+            // Scored in log order: a prediction recorded just after its case
+            // closed is scored then, so time never runs backwards here.
+            let at = self
+                .series
+                .last()
+                .map_or(o.closed_at, |(t, _)| (*t).max(o.closed_at));
+            self.series.push((at, rolling));
         }
         if self.series.len() > SERIES {
             // Halve the resolution everywhere: one point every `stride` outcomes.

@@ -158,7 +158,7 @@ pub struct Mark {
     pub text: String,
 }
 
-const W: f64 = 640.0;
+const W: f64 = 520.0;
 const H: f64 = 220.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
@@ -186,6 +186,9 @@ pub fn LineChart(
     /// Draw the diagonal y = x (predicted vs actual).
     #[prop(optional)]
     diagonal: bool,
+    /// Span the whole row of a chart grid.
+    #[prop(optional)]
+    wide: bool,
     /// Test hook.
     #[prop(optional)]
     testid: &'static str,
@@ -216,22 +219,27 @@ pub fn LineChart(
     let y_ticks = ticks(0.0, y1, 4);
     let step = y_ticks.get(1).copied().unwrap_or(1.0) - y_ticks.first().copied().unwrap_or(0.0);
     let y1 = y_ticks.last().copied().unwrap_or(y1).max(y1);
-    let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+    // A chart across the whole row is drawn wider, not taller.
+    let w = if wide { 1100.0 } else { W };
+    let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (w - LEFT - RIGHT);
     let sy = move |y: f64| H - BOTTOM - y / y1 * (H - TOP - BOTTOM);
     let grid = y_ticks
         .iter()
         .map(|v| {
             let y = sy(*v);
             view! {
-                <line x1=LEFT y1=y x2=W - RIGHT y2=y class="grid-line" />
+                <line x1=LEFT y1=y x2=w - RIGHT y2=y class="grid-line" />
                 <text x=LEFT - 4.0 y=y + 4.0 text-anchor="end" class="axis">{tick_label(*v, step)}</text>
             }
         })
         .collect::<Vec<_>>();
+    let ticks_x = if wide { 6 } else { 3 };
     let x_ticks = if diagonal {
         y_ticks.clone()
     } else {
-        (0..4).map(|i| x0 + (x1 - x0) * i as f64 / 3.0).collect()
+        (0..=ticks_x)
+            .map(|i| x0 + (x1 - x0) * i as f64 / ticks_x as f64)
+            .collect()
     };
     let x_axis = x_ticks
         .iter()
@@ -293,11 +301,11 @@ pub fn LineChart(
         }))
         .collect::<Vec<_>>();
     view! {
-        <figure class="chart" data-testid=testid>
+        <figure class=if wide { "chart wide" } else { "chart" } data-testid=testid tabindex=wide.then_some("0")>
             <figcaption>{title.clone()} <span class="legend">{legend}</span></figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=title>
+            <svg viewBox=format!("0 0 {w} {H}") role="img" aria-label=title>
                 {grid}
-                <line x1=LEFT y1=H - BOTTOM x2=W - RIGHT y2=H - BOTTOM class="axis-line" />
+                <line x1=LEFT y1=H - BOTTOM x2=w - RIGHT y2=H - BOTTOM class="axis-line" />
                 <line x1=LEFT y1=TOP x2=LEFT y2=H - BOTTOM class="axis-line" />
                 <text x=8 y=TOP + 4.0 class="axis">{y_unit}</text>
                 {diagonal_view}

@@ -237,7 +237,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                 .collect();
             Some(view! {
                 <LineChart title=format!("Rolling MAE (last {ROLLING} outcomes) over domain time") y_unit="days".to_string()
-                    lines=lines marks=marks mark_legend=legend x_label=day_label testid="feedback-chart" />
+                    lines=lines marks=marks mark_legend=legend x_label=day_label wide=true testid="feedback-chart" />
             })
         })
     };
@@ -275,14 +275,26 @@ pub fn FeedbackPanel() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    // The chosen case, or the newest of the recent ones with the most predictions.
+    let shown_case = move || {
+        chosen.get().or_else(|| {
+            live.with_view(|set| {
+                set.feedback
+                    .state
+                    .traces
+                    .iter()
+                    .rev()
+                    .take(10)
+                    .min_by_key(|t| std::cmp::Reverse(t.points.len()))
+                    .map(|t| t.case.clone())
+            })
+        })
+    };
     let case_chart = move || {
+        let wanted = shown_case()?;
         live.with_view(|set| {
             let traces = &set.feedback.state.traces;
-            let wanted = chosen.get();
-            let trace = match wanted {
-                Some(c) => traces.iter().find(|t| t.case == c),
-                None => traces.back(),
-            }?;
+            let trace = traces.iter().find(|t| t.case == wanted)?;
             let opened = trace.points.first()?.made_at;
             let x = |t: i64| (t - opened) as f64 / HOUR as f64;
             let truth = vec![(0.0, (trace.closed_at - opened) as f64 / DAY as f64), (x(trace.closed_at), 0.0)];
@@ -360,7 +372,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                 <Show when=move || live.with_view(|s| !s.feedback.state.traces.is_empty())>
                     <div>
                         <label>"Case "
-                            <select data-testid="case-select" on:change=move |ev| chosen.set(Some(event_target_value(&ev)))>
+                            <select data-testid="case-select" prop:value=move || shown_case().unwrap_or_default() on:change=move |ev| chosen.set(Some(event_target_value(&ev)))>
                                 {case_options}
                             </select>
                         </label>

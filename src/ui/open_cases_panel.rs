@@ -1,4 +1,5 @@
-//! Open cases with their progress so far.
+//! Open cases with their progress so far and, when the loop runs, the
+//! champion's newest prediction of the time each has left.
 
 use super::format;
 use super::live::Live;
@@ -15,6 +16,20 @@ pub fn OpenCasesPanel() -> impl IntoView {
         live.with_view(|set| {
             let now = set.stats.state.span.map_or(0, |(_, b)| b);
             let open = &set.open_cases.state;
+            let feedback = &set.feedback.state;
+            // The newest prediction of the model that was champion when it was made.
+            let predicted = |case: &str| {
+                feedback
+                    .pending
+                    .get(case)
+                    .and_then(|p| p.iter().rev().find(|w| !w.prediction.shadow))
+                    .map(|w| {
+                        let left = w.prediction.predicted_h * crate::domain::calendar::HOUR as f64
+                            - (now - w.made_at) as f64;
+                        format::duration(left.max(0.0) as i64)
+                    })
+                    .unwrap_or_else(|| "—".into())
+            };
             let mut cases: Vec<_> = open.cases.values().collect();
             cases.sort_by_key(|c| c.opened_at);
             let rows: Vec<_> = cases
@@ -37,6 +52,7 @@ pub fn OpenCasesPanel() -> impl IntoView {
                         last,
                         c.steps.len(),
                         what,
+                        predicted(&c.case),
                     )
                 })
                 .collect();
@@ -48,10 +64,10 @@ pub fn OpenCasesPanel() -> impl IntoView {
             <h2 id="open-heading">"Open cases " <span class="count" data-testid="open-count">{move || rows().0}</span></h2>
             <div class="scroll" tabindex="0">
                 <table>
-                    <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th></tr></thead>
+                    <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th><th scope="col">"predicted left"</th></tr></thead>
                     <tbody>
-                        {move || rows().1.into_iter().map(|(case, opened, age, last, steps, what)| view! {
-                            <tr><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td></tr>
+                        {move || rows().1.into_iter().map(|(case, opened, age, last, steps, what, left)| view! {
+                            <tr><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td><td class="num">{left}</td></tr>
                         }).collect::<Vec<_>>()}
                     </tbody>
                 </table>
