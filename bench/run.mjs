@@ -44,9 +44,30 @@ function finish() {
   }
 }
 
-// BENCH_ONLY=store|import|training|loop|projections runs one section (for iterating).
+// BENCH_ONLY=size|store|import|training|loop|projections runs one section (for iterating).
 const only = process.env.BENCH_ONLY;
 const want = (section) => !only || only === section;
+
+// --- What a first visit downloads ----------------------------------------
+if (want('size')) {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { gzipSync } = await import('node:zlib');
+  const kb = (b) => b / 1000;
+  const sizeOf = async (file) => {
+    const body = await readFile(file);
+    return [body.length, gzipSync(body, { level: 9 }).length];
+  };
+  const top = await readdir('dist');
+  const worker = await readdir('dist/worker');
+  const ui = top.find((f) => f.endsWith('_bg.wasm'));
+  const glue = top.find((f) => /^retrace-[0-9a-f]+\.js$/.test(f));
+  const workerWasm = worker.find((f) => f.endsWith('_bg.wasm'));
+  for (const [label, file] of [['UI wasm', `dist/${ui}`], ['UI JavaScript glue', `dist/${glue}`], ['training worker wasm (loaded when first needed)', `dist/worker/${workerWasm}`]]) {
+    const [raw, gz] = await sizeOf(file);
+    record(`${label}, gzipped`, kb(gz), 'KB', null);
+    console.log(`    (${label}: ${kb(raw).toFixed(0)} KB raw)`);
+  }
+}
 
 if (want('store')) {
 await page.evaluate(async ({ N }) => {
