@@ -63,7 +63,7 @@ proptest! {
         for model in 0u8..2 {
             let name = format!("model-{model}");
             let mut errors = Vec::new();
-            let (mut base, mut signed) = (0.0, 0.0);
+            let (mut base, mut signed, mut delay) = (0.0, 0.0, 0.0);
             for (closed_at, i) in &closes {
                 let (open, predictions, _) = &plans[*i];
                 for (at, m, p, b) in predictions {
@@ -72,6 +72,7 @@ proptest! {
                     errors.push((p - actual).abs() / 24.0);
                     base += (b - actual).abs() / 24.0;
                     signed += (p - actual) / 24.0;
+                    delay += actual / 24.0;
                 }
             }
             let score = feedback.models.get(&name);
@@ -85,6 +86,22 @@ proptest! {
             prop_assert!((s.mae().unwrap() - errors.iter().sum::<f64>() / n).abs() < 1e-9);
             prop_assert!((s.baseline_mae().unwrap() - base / n).abs() < 1e-9);
             prop_assert!((s.bias().unwrap() - signed / n).abs() < 1e-9);
+            prop_assert!((s.label_delay().unwrap() - delay / n).abs() < 1e-9);
+            // The domain-time window: outcomes closed within 7 days of the newest.
+            let mut timed: Vec<(i64, f64)> = Vec::new();
+            for (closed_at, i) in &closes {
+                let (open, predictions, _) = &plans[*i];
+                for (at, m, p, _) in predictions {
+                    if *m == model {
+                        let actual = (closed_at - (open + at) * H) as f64 / H as f64;
+                        timed.push((*closed_at, (p - actual).abs() / 24.0));
+                    }
+                }
+            }
+            let newest = timed.iter().map(|t| t.0).max().unwrap();
+            let recent: Vec<f64> = timed.iter().filter(|t| t.0 >= newest - 7 * 24 * H).map(|t| t.1).collect();
+            let window = recent.iter().sum::<f64>() / recent.len() as f64;
+            prop_assert!((s.window_mae().unwrap() - window).abs() < 1e-9);
             let k = errors.len().min(ROLLING);
             let rolling = errors[errors.len() - k..].iter().sum::<f64>() / k as f64;
             prop_assert!((s.rolling_mae(ROLLING).unwrap() - rolling).abs() < 1e-9);

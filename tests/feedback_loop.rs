@@ -11,18 +11,7 @@ use retrace::ml::feedback_loop::{decide, Decision, Harness, Policy};
 use retrace::ml::models::{Algorithm, Spec};
 use retrace::projection::feedback::MarkerKind;
 use retrace::projection::{replay, Feedback, ProjectionSet};
-use retrace::store::{EventStore, ExpectedVersion, StreamAppend};
-
-fn batch(events: Vec<(String, retrace::log::NewEvent)>) -> Vec<StreamAppend> {
-    let mut out: Vec<StreamAppend> = Vec::new();
-    for (stream, e) in events {
-        match out.last_mut() {
-            Some(p) if p.stream == stream => p.events.push(e),
-            _ => out.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![e])),
-        }
-    }
-    out
-}
+use retrace::store::{by_stream, EventStore};
 
 fn demo_policy() -> Policy {
     Policy {
@@ -52,7 +41,7 @@ fn run(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
     while fed < events {
         let next = sim.next_events(50);
         fed += next.len();
-        h.feed(batch(next)).unwrap();
+        h.feed(by_stream(next)).unwrap();
     }
     h
 }

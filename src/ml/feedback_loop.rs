@@ -17,7 +17,7 @@ use crate::log::NewEvent;
 use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, Feedback, ProjectionSet};
 use crate::store::memory::MemoryStore;
-use crate::store::{EventStore, ExpectedVersion, StreamAppend};
+use crate::store::{by_stream, EventStore, ExpectedVersion, StreamAppend};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -367,27 +367,15 @@ impl Harness {
     /// Feed a whole log (an import's appends, in time order) as a stream
     /// of commits of `per_commit` events each.
     pub fn stream(&mut self, appends: Vec<StreamAppend>, per_commit: usize) -> Result<(), String> {
-        let mut commit: Vec<StreamAppend> = Vec::new();
-        let mut n = 0;
-        for part in appends {
-            for event in part.events {
-                match commit.last_mut() {
-                    Some(p) if p.stream == part.stream => p.events.push(event),
-                    _ => commit.push(StreamAppend::new(
-                        part.stream.clone(),
-                        ExpectedVersion::Any,
-                        vec![event],
-                    )),
-                }
-                n += 1;
-                if n == per_commit.max(1) {
-                    self.feed(std::mem::take(&mut commit))?;
-                    n = 0;
-                }
-            }
-        }
-        if !commit.is_empty() {
-            self.feed(commit)?;
+        let events: Vec<(String, NewEvent)> = appends
+            .into_iter()
+            .flat_map(|part| {
+                let stream = part.stream;
+                part.events.into_iter().map(move |e| (stream.clone(), e))
+            })
+            .collect();
+        for commit in events.chunks(per_commit.max(1)) {
+            self.feed(by_stream(commit.iter().cloned()))?;
         }
         Ok(())
     }

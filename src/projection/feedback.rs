@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, VecDeque};
 pub const ROLLING: usize = 50;
 /// Points kept in each model's rolling-MAE series.
 pub const SERIES: usize = 600;
+/// Domain time the windowed MAE covers, days.
+pub const WINDOW_DAYS: f64 = 7.0;
 /// Markers kept for the chart.
 pub const MARKERS: usize = 400;
 /// Duel halves kept waiting at most.
@@ -154,6 +156,10 @@ pub struct ModelScore {
     pub series: Vec<(i64, f64)>,
     /// Outcomes per point of `series`.
     pub stride: u64,
+    /// (closed at, absolute error) of the last [`WINDOW_DAYS`] of outcomes.
+    pub window: VecDeque<(i64, f64)>,
+    /// Sum of label delays, days.
+    pub delay_sum: f64,
     /// Predictions waiting for their outcome, and the sum of their predicted hours.
     pub pending: u64,
     /// Sum of pending predictions, hours (their mean is the distribution's centre).
@@ -207,16 +213,16 @@ impl ModelScore {
         })
     }
 
-    /// MAE of the outcomes kept that closed within `days` before `now`.
-    pub fn rolling_mae_over(&self, days: f64, now: i64) -> Option<f64> {
-        let since = now - (days * DAY as f64) as i64;
-        let errors: Vec<f64> = self
-            .recent
-            .iter()
-            .filter(|o| o.closed_at >= since)
-            .map(|o| o.abs_error_d)
-            .collect();
-        (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64)
+    /// MAE of the outcomes of the last [`WINDOW_DAYS`] of domain time (up
+    /// to the newest outcome), days.
+    pub fn window_mae(&self) -> Option<f64> {
+        let n = self.window.len();
+        (n > 0).then(|| self.window.iter().map(|(_, e)| e).sum::<f64>() / n as f64)
+    }
+
+    /// Mean label delay — how long outcomes took to arrive — days.
+    pub fn label_delay(&self) -> Option<f64> {
+        (self.outcomes > 0).then(|| self.delay_sum / self.outcomes as f64)
     }
 
     /// Score one outcome; `watch`: feed it to the drift detector too.
@@ -239,6 +245,13 @@ impl ModelScore {
         self.abs_sum += o.abs_error_d;
         self.signed_sum += o.signed_error_d;
         self.baseline_abs_sum += o.baseline_abs_error_d;
+        self.delay_sum += o.label_delay_d;
+        self.window.push_back((o.closed_at, o.abs_error_d));
+        let since = self.window.iter().map(|w| w.0).max().unwrap_or(o.closed_at)
+            - (WINDOW_DAYS * DAY as f64) as i64;
+        while self.window.front().is_some_and(|w| w.0 < since) {
+            self.window.pop_front();
+        }
         self.recent.push_back(o);
         if self.recent.len() > ROLLING {
             self.recent.pop_front();
@@ -405,7 +418,7 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {

@@ -66,6 +66,19 @@ impl StreamAppend {
     }
 }
 
+/// Events in order, each with its stream, as one batch: consecutive events
+/// of the same stream share a part (written under `Any`).
+pub fn by_stream(events: impl IntoIterator<Item = (String, NewEvent)>) -> Vec<StreamAppend> {
+    let mut batch: Vec<StreamAppend> = Vec::new();
+    for (stream, event) in events {
+        match batch.last_mut() {
+            Some(part) if part.stream == stream => part.events.push(event),
+            _ => batch.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event])),
+        }
+    }
+    batch
+}
+
 /// The positions a commit was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Committed {

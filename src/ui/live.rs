@@ -213,9 +213,18 @@ impl Live {
             }
         };
         let from = set.seq() + 1;
+        let head = log.head.get_untracked();
+        let boot_line = self.boot;
         let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
             for e in &events {
                 set.apply(e);
+            }
+            // Say how far the rebuild has come (the page renders between batches).
+            if let Some(last) = events.last() {
+                boot_line.set(Some(format!(
+                    "rebuilding the projections: {} of {head} events…",
+                    last.seq
+                )));
             }
         })
         .await;

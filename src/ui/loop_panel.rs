@@ -13,7 +13,7 @@ use super::Log;
 use crate::domain::calendar::{DAY, HOUR};
 use crate::domain::simulator::Drift;
 use crate::ml::feedback_loop::Policy;
-use crate::projection::feedback::{MarkerKind, ModelScore, ROLLING};
+use crate::projection::feedback::{MarkerKind, ModelScore, ROLLING, WINDOW_DAYS};
 use leptos::prelude::*;
 
 /// The demo's seed: a run whose drift is found, retrained for and promoted
@@ -174,9 +174,9 @@ pub fn FeedbackPanel() -> impl IntoView {
                 view! {
                     <tr data-testid="feedback-row">
                         <td>{id}</td><td>{role}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
-                        <td class="num">{opt(m.mae())}</td><td class="num">{opt(m.rolling_mae(ROLLING))}</td>
+                        <td class="num">{opt(m.mae())}</td><td class="num">{opt(m.rolling_mae(ROLLING))}</td><td class="num">{opt(m.window_mae())}</td>
                         <td class="num">{opt(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{opt(m.bias())}</td>
-                        <td class="num">{waiting}</td>
+                        <td class="num">{waiting}</td><td class="num">{opt(m.label_delay())}</td>
                         <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
                     </tr>
                 }
@@ -360,8 +360,8 @@ pub fn FeedbackPanel() -> impl IntoView {
             <p class="hint" data-testid="latency">{latency}</p>
             <div class="scroll" tabindex="0">
                 <table>
-                    <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">"rolling MAE (d)"</th>
-                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"drift alarms"</th></tr></thead>
+                    <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">{format!("MAE, last {ROLLING} (d)")}</th><th scope="col">{format!("MAE, last {WINDOW_DAYS:.0} days (d)")}</th>
+                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"label delay (d)"</th><th scope="col">"drift alarms"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </div>

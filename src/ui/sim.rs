@@ -4,7 +4,7 @@
 use super::live::Live;
 use super::Log;
 use crate::domain::simulator::{Drift, Settings, Simulator};
-use crate::store::{EventStore, ExpectedVersion, StreamAppend};
+use crate::store::{by_stream, EventStore};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::closure::Closure;
@@ -22,18 +22,6 @@ pub enum Status {
 }
 
 const TICK_MS: i32 = 200;
-
-/// Group consecutive events of one stream into one part of a batch.
-fn to_batch(events: Vec<(String, crate::log::NewEvent)>) -> Vec<StreamAppend> {
-    let mut batch: Vec<StreamAppend> = Vec::new();
-    for (stream, event) in events {
-        match batch.last_mut() {
-            Some(part) if part.stream == stream => part.events.push(event),
-            _ => batch.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event])),
-        }
-    }
-    batch
-}
 
 /// The page's simulator.
 #[derive(Clone, Copy)]
@@ -97,7 +85,7 @@ impl Sim {
         self.produced.update(|p| *p += events.len() as u64);
         let status = self.status;
         spawn_local(async move {
-            match store.append_batch(to_batch(events)).await {
+            match store.append_batch(by_stream(events)).await {
                 Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
                 Err(e) => {
                     status.set(Status::Paused);

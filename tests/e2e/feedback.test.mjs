@@ -40,8 +40,10 @@ test('a model trained by hand becomes champion; its predictions are recorded and
   const cells = await p.evaluate(() => [...document.querySelectorAll('[data-testid=feedback-row]')].map((r) => [...r.cells].map((c) => c.textContent)));
   const model1 = cells.find((r) => r[0] === 'model-1');
   assert.equal(model1[1], 'champion');
-  assert.ok(Number(model1[3]) > 0 && Number(model1[5]) > 0, `MAE and the median's MAE are shown: ${model1}`);
-  assert.match(model1[6], /^[+-]\d+\.\d %$/, 'skill against the median');
+  assert.ok(Number(model1[3]) > 0 && Number(model1[6]) > 0, `MAE and the median's MAE are shown: ${model1}`);
+  assert.ok(Number(model1[4]) > 0 && Number(model1[5]) > 0, `rolling MAE over outcomes and over domain time: ${model1}`);
+  assert.match(model1[7], /^[+-]\d+\.\d %$/, 'skill against the median');
+  assert.ok(Number(model1[10]) > 0, `label delay: ${model1}`);
   const types = await byType(p);
   assert.ok(types.PredictionRecorded > 0, 'predictions are events in the log');
   assert.equal(types.ModelPromoted, 1, 'the first model was promoted to champion in the log');
