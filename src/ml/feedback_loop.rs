@@ -54,7 +54,7 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            first_after: 0,
+            first_after: 200,
             retrain_on_drift: true,
             min_new_cases: 60,
             retrain_every: 0,
