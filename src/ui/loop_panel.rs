@@ -360,8 +360,10 @@ pub fn FeedbackPanel() -> impl IntoView {
             <p class="hint" data-testid="latency">{latency}</p>
             <div class="scroll" tabindex="0">
                 <table>
-                    <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE (d)"</th><th scope="col">{format!("MAE, last {ROLLING} (d)")}</th><th scope="col">{format!("MAE, last {WINDOW_DAYS:.0} days (d)")}</th>
-                        <th scope="col">"median MAE (d)"</th><th scope="col">"skill"</th><th scope="col">"bias (d)"</th><th scope="col">"waiting"</th><th scope="col">"label delay (d)"</th><th scope="col">"drift alarms"</th></tr></thead>
+                    <caption class="hint">"Errors in days. MAE: all outcomes; then over the last "{ROLLING}" outcomes and the last "{WINDOW_DAYS}" days of domain time; median: the baseline on the same predictions."</caption>
+                    <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE"</th>
+                        <th scope="col" title="MAE over the last outcomes">{format!("last {ROLLING}")}</th><th scope="col" title="MAE over the last days of domain time">{format!("last {WINDOW_DAYS:.0} d")}</th>
+                        <th scope="col">"median"</th><th scope="col">"skill"</th><th scope="col" title="mean of predicted − actual">"bias"</th><th scope="col" title="predictions waiting for their outcome">"waiting"</th><th scope="col" title="mean time until the outcome arrived">"delay"</th><th scope="col" title="DriftDetected events">"alarms"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </div>
