@@ -195,6 +195,7 @@ impl Live {
             }
         });
         live.snapshot_when_hidden(log);
+        super::loop_lock::guard(live.predicting, live.training);
         live
     }
 

@@ -7,6 +7,7 @@ mod format;
 mod import_panel;
 pub mod live;
 mod log_panel;
+mod loop_lock;
 mod loop_panel;
 mod models_panel;
 mod open_cases_panel;

@@ -126,6 +126,31 @@ test('no request leaves the origin and nothing violates the CSP', async () => {
   await context.close();
 });
 
+test('one tab drives the loop; another is told so, and may take over when it stops', async () => {
+  const context = await env.browser.newContext();
+  const a = await new LivePage(await context.newPage()).open(env.url);
+  const b = await new LivePage(await context.newPage()).open(env.url);
+  await a.page.getByTestId('demo-start').click();
+  await a.until('stats-events', 'n > 0');
+  // A click, not check(): the box is meant to spring back.
+  await b.page.getByTestId('predict-toggle').click();
+  await b.page.waitForFunction(() => /Another tab runs the loop/.test(document.querySelector('[data-testid=loop-status]')?.textContent ?? ''));
+  assert.equal(await b.page.getByTestId('predict-toggle').isChecked(), false, 'the second tab does not run the loop');
+  assert.equal(await a.page.getByTestId('predict-toggle').isChecked(), true, 'the first still does');
+  await a.page.getByTestId('sim-pause').click();
+  await a.page.getByTestId('predict-toggle').uncheck();
+  // The lock is let go asynchronously: the second tab's attempt succeeds once it is.
+  await b.page.waitForFunction(async () => {
+    const held = await navigator.locks.query();
+    return !held.held.some((l) => l.name === 'retrace-loop');
+  });
+  await b.page.getByTestId('predict-toggle').check();
+  await b.page.waitForFunction(async () => (await navigator.locks.query()).held.some((l) => l.name === 'retrace-loop'));
+  assert.equal(await b.page.getByTestId('predict-toggle').isChecked(), true);
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await context.close();
+});
+
 test('keyboard only: the demo starts from the welcome card', async () => {
   const context = await env.browser.newContext();
   const page = await new LivePage(await context.newPage()).open(env.url);

@@ -1,0 +1,83 @@
+//! One tab drives the loop: whoever switches it on takes the Web Lock
+//! `retrace-loop` and holds it until it switches off or closes; another tab
+//! that tries is told so and only watches (its projections still follow
+//! every commit). Without this, two tabs would record every prediction twice.
+
+use js_sys::{Function, Object, Promise, Reflect};
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+
+const NAME: &str = "retrace-loop";
+
+/// The held lock: calling `release` lets it go.
+pub struct Held {
+    release: Function,
+}
+
+impl Held {
+    /// Let the lock go.
+    pub fn release(self) {
+        let _ = self.release.call0(&JsValue::NULL);
+    }
+}
+
+/// Try to take the lock; `done(Some(held))` if this tab has it,
+/// `done(None)` if another tab does. Browsers without Web Locks always get it.
+pub fn acquire(done: impl FnOnce(Option<Held>) + 'static) {
+    let navigator = match web_sys::window() {
+        Some(w) => w.navigator(),
+        None => return,
+    };
+    let locks = Reflect::get(&navigator, &"locks".into()).unwrap_or(JsValue::UNDEFINED);
+    let request = Reflect::get(&locks, &"request".into())
+        .ok()
+        .and_then(|r| r.dyn_into::<Function>().ok());
+    let Some(request) = request else {
+        // No Web Locks here: nothing to coordinate with.
+        let noop = Function::new_no_args("");
+        done(Some(Held { release: noop }));
+        return;
+    };
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        if lock.is_null() {
+            done(None);
+            return JsValue::UNDEFINED;
+        }
+        // Held until this promise settles.
+        let mut release = None;
+        let hold = Promise::new(&mut |resolve, _| release = Some(resolve));
+        if let Some(release) = release {
+            done(Some(Held { release }));
+        }
+        hold.into()
+    });
+    let _ = request.call3(&locks, &NAME.into(), &options, &callback);
+}
+
+/// Keep `on` true only while this tab holds the lock; say why when not.
+pub fn guard(on: RwSignal<bool>, status: RwSignal<Option<String>>) {
+    let held: StoredValue<Option<Held>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let want = on.get();
+        let has = held.with_value(|h| h.is_some());
+        if want && !has {
+            acquire(move |got| match got {
+                Some(h) if on.get_untracked() => held.set_value(Some(h)),
+                Some(h) => h.release(),
+                None => {
+                    on.set(false);
+                    status.set(Some(
+                        "Another tab runs the loop; this one shows its results as they are recorded.".into(),
+                    ));
+                }
+            });
+        } else if !want && has {
+            if let Some(h) = held.try_update_value(|h| h.take()).flatten() {
+                h.release();
+            }
+        }
+    });
+}
