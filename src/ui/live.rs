@@ -195,6 +195,7 @@ impl Live {
             }
         });
         live.snapshot_when_hidden(log);
+        live.remember_policy();
         super::loop_lock::guard(live.predicting, live.training);
         live
     }
@@ -505,6 +506,27 @@ impl Live {
     /// Whether the loop's training is running.
     pub fn is_training(&self) -> bool {
         self.gate.get_value() == Some(u64::MAX)
+    }
+
+    /// The loop's policy outlives a reload: kept in this origin's localStorage.
+    fn remember_policy(self) {
+        const KEY: &str = "retrace.policy";
+        let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+        let Some(storage) = storage else { return };
+        let saved = storage
+            .get_item(KEY)
+            .ok()
+            .flatten()
+            .and_then(|json| serde_json::from_str::<Policy>(&json).ok());
+        if let Some(policy) = saved {
+            self.policy.set(policy);
+        }
+        Effect::new(move |_| {
+            let json = self
+                .policy
+                .with(|p| serde_json::to_string(p).unwrap_or_default());
+            let _ = storage.set_item(KEY, &json);
+        });
     }
 
     /// Write snapshots of the live set now.

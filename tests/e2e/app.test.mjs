@@ -46,6 +46,21 @@ test('every view has its own address: a reload or a bookmark opens it', async ()
   await context.close();
 });
 
+test("the loop's policy outlives a reload", async () => {
+  const context = await env.browser.newContext();
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  await p.locator('summary', { hasText: 'Policy' }).click();
+  await p.getByTestId('policy-every').fill('123');
+  await p.getByTestId('policy-every').press('Tab');
+  await p.getByTestId('policy-drift').uncheck();
+  await p.reload();
+  await p.locator('summary', { hasText: 'Policy' }).click();
+  assert.equal(await p.getByTestId('policy-every').inputValue(), '123');
+  assert.equal(await p.getByTestId('policy-drift').isChecked(), false);
+  await context.close();
+});
+
 test('an empty browser is welcomed, and the bundled sample loads with one click', async () => {
   const context = await env.browser.newContext();
   const page = await new LivePage(await context.newPage()).open(env.url);
