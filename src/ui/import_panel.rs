@@ -506,6 +506,7 @@ pub fn ImportPanel() -> impl IntoView {
                             <option value="3600">"1 hour per second"</option>
                             <option value="86400" selected>"1 day per second"</option>
                             <option value="604800">"1 week per second"</option>
+                            <option value="2592000">"30 days per second"</option>
                         </select>
                     </Show>
                 </div>
