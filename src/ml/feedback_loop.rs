@@ -260,10 +260,10 @@ pub fn drift_events(set: &ProjectionSet) -> Option<StreamAppend> {
 pub fn lifecycle<T: Serialize>(
     set: &ProjectionSet,
     id: String,
-    kind: &str,
+    (kind, schema): (&str, u32),
     payload: &T,
 ) -> StreamAppend {
-    let event = NewEvent::new(id, kind, 1, log_time(set), payload);
+    let event = NewEvent::new(id, kind, schema, log_time(set), payload);
     StreamAppend::new(MODELS_STREAM, ExpectedVersion::Any, vec![event])
 }
 
@@ -274,7 +274,7 @@ pub fn entry_event(set: &ProjectionSet, record: &ModelTrained, reason: &str) -> 
         lifecycle(
             set,
             format!("{}-promoted", record.id),
-            ModelPromoted::TYPE,
+            (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
             &ModelPromoted {
                 model: record.id.clone(),
                 replaced: None,
@@ -288,7 +288,7 @@ pub fn entry_event(set: &ProjectionSet, record: &ModelTrained, reason: &str) -> 
         lifecycle(
             set,
             format!("{}-challenger", record.id),
-            ChallengerStarted::TYPE,
+            (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
             &ChallengerStarted {
                 model: record.id.clone(),
                 reason: reason.to_string(),
@@ -305,13 +305,13 @@ pub fn verdict_event(set: &ProjectionSet, decision: &Decision) -> Option<StreamA
         Decision::Promote(p) => Some(lifecycle(
             set,
             format!("{}-promoted", p.model),
-            ModelPromoted::TYPE,
+            (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
             p,
         )),
         Decision::Retire(r) => Some(lifecycle(
             set,
             format!("{}-retired", r.model),
-            ModelRetired::TYPE,
+            (ModelRetired::TYPE, ModelRetired::SCHEMA),
             r,
         )),
         Decision::Train { .. } => None,

@@ -158,6 +158,8 @@ pub struct ModelScore {
     pub stride: u64,
     /// (closed at, absolute error) of the last [`WINDOW_DAYS`] of outcomes.
     pub window: VecDeque<(i64, f64)>,
+    /// The newest close scored (the window ends there).
+    pub newest: i64,
     /// Sum of label delays, days.
     pub delay_sum: f64,
     /// Predictions waiting for their outcome, and the sum of their predicted hours.
@@ -216,8 +218,14 @@ impl ModelScore {
     /// MAE of the outcomes of the last [`WINDOW_DAYS`] of domain time (up
     /// to the newest outcome), days.
     pub fn window_mae(&self) -> Option<f64> {
-        let n = self.window.len();
-        (n > 0).then(|| self.window.iter().map(|(_, e)| e).sum::<f64>() / n as f64)
+        // A prediction scored late may sit behind newer ones: filter, not just trim.
+        let since = self.newest - (WINDOW_DAYS * DAY as f64) as i64;
+        let (sum, n) = self
+            .window
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .fold((0.0, 0usize), |(s, n), (_, e)| (s + e, n + 1));
+        (n > 0).then(|| sum / n as f64)
     }
 
     /// Mean label delay — how long outcomes took to arrive — days.
@@ -247,8 +255,8 @@ impl ModelScore {
         self.baseline_abs_sum += o.baseline_abs_error_d;
         self.delay_sum += o.label_delay_d;
         self.window.push_back((o.closed_at, o.abs_error_d));
-        let since = self.window.iter().map(|w| w.0).max().unwrap_or(o.closed_at)
-            - (WINDOW_DAYS * DAY as f64) as i64;
+        self.newest = self.newest.max(o.closed_at);
+        let since = self.newest - (WINDOW_DAYS * DAY as f64) as i64;
         while self.window.front().is_some_and(|w| w.0 < since) {
             self.window.pop_front();
         }
@@ -418,7 +426,7 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {

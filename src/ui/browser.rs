@@ -65,3 +65,16 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// GET `url` (relative to the page) and insist on a 2xx answer.
+pub async fn fetch_ok(url: &str) -> Result<web_sys::Response, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|_| format!("{url} could not be loaded"))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    Ok(response)
+}

@@ -23,12 +23,20 @@ pub fn LogPanel() -> impl IntoView {
     let persisted = RwSignal::new(None::<bool>);
     let verified = RwSignal::new(None::<String>);
 
-    // Storage figures follow the head: every commit may have grown the log.
+    // Storage figures follow the head while this view is shown; one
+    // estimate at a time (the live loop commits several times a second).
+    let view = expect_context::<ReadSignal<super::route::View>>();
+    let asking = StoredValue::new_local(false);
     Effect::new(move |_| {
         log.head.track();
+        if view.get() != super::route::View::Settings || asking.get_value() {
+            return;
+        }
+        asking.set_value(true);
         spawn_local(async move {
             usage.set(storage::estimate().await);
             persisted.set(storage::persisted().await);
+            asking.set_value(false);
         });
     });
 

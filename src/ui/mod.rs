@@ -109,6 +109,7 @@ pub fn App() -> impl IntoView {
         }
     });
     let view = route::current();
+    provide_context(view);
     let shown = move |v: route::View| view.get() == v;
     view! {
         <a class="skip" href="#main">"Skip to the content"</a>

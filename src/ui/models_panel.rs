@@ -8,9 +8,11 @@ use super::trainer::Trainer;
 use super::Log;
 use crate::log::NewEvent;
 use crate::ml::backtest::{default_specs, Report};
+use crate::ml::feedback_loop::{entry_event, log_time, training_cases};
 use crate::ml::models::{Algorithm, Model, Spec};
 use crate::ml::protocol::{FromWorker, ToWorker};
 use crate::ml::registry::ModelTrained;
+use crate::projection::feedback::MarkerKind;
 use crate::projection::training_set::Finished;
 use crate::store::idb::IdbStore;
 use crate::store::{EventStore, ExpectedVersion};
@@ -18,12 +20,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::rc::Rc;
 
-/// The closed cases of the live projections, in log order (the order they opened).
+/// Every closed case the projections hold, in log order (the order they opened).
 fn closed_cases(live: Live) -> Vec<Finished> {
-    let mut cases: Vec<Finished> =
-        live.with_view(|set| set.training.state.closed.iter().cloned().collect());
-    cases.sort_by_key(|f| (f.trace.opened_at, f.closed_seq));
-    cases
+    live.with_view(|set| training_cases(set, 0))
 }
 
 fn algorithm_of(name: &str) -> Spec {
@@ -141,18 +140,33 @@ pub fn RegistryPanel() -> impl IntoView {
             }
         });
     };
-    // A reload lists the stored models; every new model event lists again.
+    // List the stored models once, then again only when a model event
+    // (challenger, promotion, retirement) arrives — not on every commit.
+    let newest_model_event = Memo::new(move |_| {
+        live.with_view(|s| {
+            s.feedback
+                .state
+                .markers
+                .iter()
+                .rev()
+                .find(|m| {
+                    matches!(
+                        m.kind,
+                        MarkerKind::Challenger | MarkerKind::Promoted | MarkerKind::Retired
+                    )
+                })
+                .map(|m| m.seq)
+        })
+    });
     Effect::new(move |_| {
-        let n = live.with_view(|s| s.feedback.state.markers.len());
-        if log.head.get() > 0 && (n > 0 || models.with_untracked(|m| m.is_empty())) {
-            refresh();
-        }
+        newest_model_event.track();
+        refresh();
     });
     let train = move |spec: Spec| {
         busy.set(true);
         let trainer = trainer.get_value();
         let cases = closed_cases(live);
-        let position = live.with_view(|s| (s.seq(), crate::ml::feedback_loop::log_time(s)));
+        let position = live.with_view(|s| (s.seq(), log_time(s)));
         spawn_local(async move {
             let result =
                 train_and_register(log, &trainer, spec, cases, position, move |m| status.set(m))
@@ -162,8 +176,7 @@ pub fn RegistryPanel() -> impl IntoView {
                 Ok((record, message)) => {
                     status.set(message);
                     // Champion if there is none, else a challenger.
-                    let entry = live
-                        .with_view(|s| crate::ml::feedback_loop::entry_event(s, &record, "manual"));
+                    let entry = live.with_view(|s| entry_event(s, &record, "manual"));
                     if let Some(store) = log.get() {
                         match store.append_batch(vec![entry]).await {
                             Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
@@ -245,10 +258,7 @@ pub fn ModelsPanel() -> impl IntoView {
     let running = RwSignal::new(false);
 
     let run = move |_| {
-        // Cases in log order: the order they opened.
-        let mut cases: Vec<Finished> =
-            live.with_view(|set| set.training.state.closed.iter().cloned().collect());
-        cases.sort_by_key(|f| (f.trace.opened_at, f.closed_seq));
+        let cases = closed_cases(live);
         running.set(true);
         progress.set(format!(
             "sending {} closed cases to the training worker…",

@@ -33,17 +33,9 @@ pub struct Trainer(Rc<Inner>);
 
 impl Trainer {
     async fn worker_url() -> Result<String, String> {
-        let window = web_sys::window().ok_or("no window")?;
-        let response = JsFuture::from(window.fetch_with_str("worker/manifest.json"))
+        let response = super::browser::fetch_ok("worker/manifest.json")
             .await
-            .map_err(|_| "the training worker could not be loaded (worker/manifest.json is missing from this build)".to_string())?;
-        let response: web_sys::Response = response.unchecked_into();
-        if !response.ok() {
-            return Err(format!(
-                "the training worker could not be loaded: worker/manifest.json answered {}",
-                response.status()
-            ));
-        }
+            .map_err(|e| format!("the training worker could not be loaded: {e}"))?;
         let json = JsFuture::from(response.json().map_err(|e| format!("{e:?}"))?)
             .await
             .map_err(|e| format!("{e:?}"))?;

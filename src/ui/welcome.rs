@@ -7,21 +7,13 @@ use super::sim::Sim;
 use super::{ImportRequest, Log};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 /// The bundled sample, beside index.html.
 pub const SAMPLE: &str = "sample/helpdesk-1000.csv";
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|_| format!("{url} could not be loaded"))?
-        .unchecked_into();
-    if !response.ok() {
-        return Err(format!("{url} answered {}", response.status()));
-    }
+    let response = super::browser::fetch_ok(url).await?;
     let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{e:?}"))?)
         .await
         .map_err(|e| format!("{e:?}"))?;
