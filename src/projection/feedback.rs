@@ -367,6 +367,25 @@ impl Feedback {
 }
 
 impl Feedback {
+    /// The prediction history of a closed case, started if it has none.
+    fn trace(&mut self, case: &str, closed_at: i64) -> &mut CaseTrace {
+        let at = match self.traces.iter().rposition(|t| t.case == case) {
+            Some(i) => i,
+            None => {
+                self.traces.push_back(CaseTrace {
+                    case: case.to_string(),
+                    closed_at,
+                    points: Vec::new(),
+                });
+                if self.traces.len() > TRACES {
+                    self.traces.pop_front();
+                }
+                self.traces.len() - 1
+            }
+        };
+        &mut self.traces[at]
+    }
+
     /// Score one prediction of a case that closed at `closed_at`.
     fn settle(&mut self, w: &Pending, closed_at: i64, was_pending: bool) {
         let p = &w.prediction;
@@ -438,9 +457,7 @@ impl Projection for Feedback {
                 // Predicted within the commit that closed the case: scored
                 // at once (the prediction saw only the prefix before it).
                 if let Some(closed_at) = self.recently_closed.get(&p.case).copied() {
-                    if let Some(t) = self.traces.iter_mut().rev().find(|t| t.case == p.case) {
-                        t.points.push(TracePoint::of(&w));
-                    }
+                    self.trace(&p.case, closed_at).points.push(TracePoint::of(&w));
                     self.settle(&w, closed_at, false);
                     return;
                 }
@@ -514,23 +531,24 @@ impl Projection for Feedback {
             Fact::CaseClosed(c) => {
                 self.closed += 1;
                 self.closed_since_onset += 1;
-                self.recently_closed
-                    .insert(c.case.clone(), event.occurred_at);
-                self.closed_order.push_back(c.case.clone());
-                if self.closed_order.len() > RECENTLY_CLOSED {
-                    if let Some(old) = self.closed_order.pop_front() {
-                        self.recently_closed.remove(&old);
+                // Only a log with models in it can see late predictions (a
+                // model's first predictions follow its ModelPromoted): a
+                // log without any costs the fold nothing here.
+                if self.champion.is_some() || !self.models.is_empty() {
+                    self.recently_closed
+                        .insert(c.case.clone(), event.occurred_at);
+                    self.closed_order.push_back(c.case.clone());
+                    if self.closed_order.len() > RECENTLY_CLOSED {
+                        if let Some(old) = self.closed_order.pop_front() {
+                            self.recently_closed.remove(&old);
+                        }
                     }
                 }
-                let waiting = self.pending.remove(&c.case).unwrap_or_default();
-                self.traces.push_back(CaseTrace {
-                    case: c.case.clone(),
-                    closed_at: event.occurred_at,
-                    points: waiting.iter().map(TracePoint::of).collect(),
-                });
-                if self.traces.len() > TRACES {
-                    self.traces.pop_front();
-                }
+                let Some(waiting) = self.pending.remove(&c.case) else {
+                    return;
+                };
+                self.trace(&c.case, event.occurred_at).points =
+                    waiting.iter().map(TracePoint::of).collect();
                 for w in &waiting {
                     self.settle(w, event.occurred_at, true);
                 }
