@@ -1,10 +1,11 @@
 //! An import from file to appends: which format, which label, and the
 //! `ImportCompleted` record that goes into the same commit.
 
-use super::parsed::{to_appends, Completion, ImportCounts, ParsedLog};
+use super::parsed::{stage, Completion, ImportCounts, ParsedLog};
+use super::staged::MemoryStaging;
 use crate::domain::events::ImportCompleted;
 use crate::log::NewEvent;
-use crate::store::{ExpectedVersion, StreamAppend};
+use crate::store::StreamAppend;
 use sha2::{Digest, Sha256};
 
 /// The formats Retrace reads.
@@ -108,45 +109,73 @@ pub struct FileFacts<'a> {
     pub mapping: serde_json::Value,
 }
 
-/// The whole import as one commit: the file's events, then its
-/// `ImportCompleted` record.
-pub fn plan(
-    log: &ParsedLog,
-    facts: FileFacts<'_>,
+/// The prefix of the ids of an import's events.
+pub fn id_prefix(label: &str, sha256: &str) -> String {
+    format!("{label}-{}", &sha256[..12.min(sha256.len())])
+}
+
+/// The `ImportCompleted` event that ends an import's commit, with its stream.
+/// `rows` counts rows read, `skipped` those that could not be.
+pub fn completed_record(
+    facts: &FileFacts<'_>,
+    counts: &ImportCounts,
+    rows: u64,
+    skipped: u64,
+    last_time: i64,
     completion: &Completion,
     label: &str,
-) -> (Vec<StreamAppend>, ImportCounts) {
-    let (mut appends, counts) = to_appends(
-        log,
-        label,
-        completion,
-        &format!("{label}-{}", &facts.sha256[..12]),
-    );
-    let last_time = log.events.iter().map(|e| e.time).max().unwrap_or(0);
+) -> (String, NewEvent) {
     let record = ImportCompleted {
         file: facts.file.to_owned(),
         size: facts.size,
         sha256: facts.sha256.clone(),
         format: facts.format.name().into(),
         label: label.to_owned(),
-        rows: log.rows,
-        skipped: log.rows - log.events.len() as u64,
+        rows,
+        skipped,
         cases: counts.cases,
         events: counts.events,
         mapping: serde_json::json!({ "read": facts.mapping, "completion": completion }),
     };
-    let id = format!("import-{label}-{}", &facts.sha256[..12]);
-    appends.push(StreamAppend::new(
-        ImportCompleted::STREAM,
-        ExpectedVersion::Any,
-        vec![NewEvent::new(
+    let id = format!("import-{}", id_prefix(label, &facts.sha256));
+    (
+        ImportCompleted::STREAM.to_owned(),
+        NewEvent::new(
             id,
             ImportCompleted::TYPE,
             ImportCompleted::SCHEMA,
             last_time,
             &record,
-        )],
-    ));
+        ),
+    )
+}
+
+/// The whole import as one commit: the file's events, then its
+/// `ImportCompleted` record (tools and tests; the page stages instead).
+pub fn plan(
+    log: &ParsedLog,
+    facts: FileFacts<'_>,
+    completion: &Completion,
+    label: &str,
+) -> (Vec<StreamAppend>, ImportCounts) {
+    let mut stager = stage(log, label, completion);
+    let mut staging = MemoryStaging::default();
+    staging.put(stager.take_run());
+    let counts = stager.counts();
+    let record = completed_record(
+        &facts,
+        &counts,
+        log.rows,
+        log.rows - log.events.len() as u64,
+        stager.last_time().unwrap_or(0),
+        completion,
+        label,
+    );
+    let (mut plan, rest) = stager.plan(&id_prefix(label, &facts.sha256), Some(record));
+    staging.put(rest);
+    let appends = staging
+        .drain(&mut plan)
+        .expect("blocks staged in memory are complete");
     (appends, counts)
 }
 

@@ -5,5 +5,6 @@ pub mod cloudevents;
 pub mod csv;
 pub mod import;
 pub mod parsed;
+pub mod staged;
 pub mod time;
 pub mod xes;

@@ -1,9 +1,9 @@
 //! What every importer produces — rows of a log, each with its case,
 //! activity and time — and how they become Retrace's events.
 
-use crate::domain::events::{ActivityRecorded, Attributes, CaseClosed, CaseOpened};
-use crate::log::NewEvent;
-use crate::store::{ExpectedVersion, StreamAppend};
+use super::staged::{MemoryStaging, Stager};
+use crate::domain::events::Attributes;
+use crate::store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -69,136 +69,58 @@ pub struct ImportCounts {
     pub activities: u64,
 }
 
+/// Where readers put what they read, as they read it.
+pub trait EventSink {
+    /// One readable event.
+    fn event(&mut self, event: ParsedEvent);
+    /// Attributes the file states once for a case (after its events).
+    fn case_attributes(&mut self, case: &str, attributes: Attributes);
+}
+
+impl EventSink for ParsedLog {
+    fn event(&mut self, event: ParsedEvent) {
+        self.events.push(event);
+    }
+
+    fn case_attributes(&mut self, case: &str, attributes: Attributes) {
+        self.case_attributes.insert(case.to_owned(), attributes);
+    }
+}
+
+/// Stage a parsed log (events first, so cases are numbered in order of
+/// first appearance; then the attributes of cases that have events).
+pub fn stage(log: &ParsedLog, label: &str, completion: &Completion) -> Stager {
+    let mut stager = Stager::new(label, completion.clone());
+    for e in &log.events {
+        stager.event(e.clone());
+    }
+    let mut cases: Vec<_> = log.case_attributes.iter().collect();
+    cases.sort_by(|a, b| a.0.cmp(b.0));
+    for (case, attributes) in cases {
+        stager.case_attributes(case, attributes.clone());
+    }
+    stager
+}
+
 /// Turn a parsed log into appends, in global time order (stable for ties,
 /// so a case's events keep their file order). Case ids are prefixed with
 /// `label` (e.g. the file name) so logs from several files do not collide.
-/// Event ids are `{id_prefix}-{n}`.
+/// Event ids are `{id_prefix}-{n}`. The same staged path as the browser's
+/// bounded-memory import, with the staging area in memory.
 pub fn to_appends(
     log: &ParsedLog,
     label: &str,
     completion: &Completion,
     id_prefix: &str,
 ) -> (Vec<StreamAppend>, ImportCounts) {
-    // Group by case, keeping the order cases first appear.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_case: HashMap<&str, Vec<&ParsedEvent>> = HashMap::new();
-    for e in &log.events {
-        by_case
-            .entry(e.case.as_str())
-            .or_insert_with(|| {
-                order.push(&e.case);
-                Vec::new()
-            })
-            .push(e);
-    }
-    // (time, case index, position in case): opened first, closed last.
-    let mut items: Vec<(i64, usize, usize, NewEvent)> = Vec::new();
-    let mut counts = ImportCounts::default();
-    let mut activities = std::collections::HashSet::new();
-    let mut n = 0u64;
-    let mut next_id = || {
-        n += 1;
-        format!("{id_prefix}-{n}")
-    };
-    for (ci, case) in order.iter().enumerate() {
-        let mut events = by_case.remove(case).unwrap_or_default();
-        events.sort_by_key(|e| e.time); // stable: ties keep file order
-        let id = if label.is_empty() {
-            case.to_string()
-        } else {
-            format!("{label}-{case}")
-        };
-        let first = events[0].time;
-        let last = events[events.len() - 1].time;
-        let attributes = log.case_attributes.get(*case).cloned().unwrap_or_default();
-        let opened = NewEvent::new(
-            next_id(),
-            CaseOpened::TYPE,
-            CaseOpened::SCHEMA,
-            first,
-            &CaseOpened {
-                case: id.clone(),
-                attributes,
-            },
-        )
-        .correlated(id.clone());
-        items.push((first, ci, 0, opened));
-        let mut closed_at = None;
-        for (k, e) in events.iter().enumerate() {
-            activities.insert(e.activity.as_str());
-            let payload = ActivityRecorded {
-                case: id.clone(),
-                activity: e.activity.as_str().into(),
-                resource: e.resource.as_deref().map(Into::into),
-                hours: None,
-                attributes: e.attributes.clone(),
-            };
-            let event = NewEvent::new(
-                next_id(),
-                ActivityRecorded::TYPE,
-                ActivityRecorded::SCHEMA,
-                e.time,
-                &payload,
-            )
-            .correlated(id.clone());
-            items.push((e.time, ci, k + 1, event));
-            if let Completion::EndActivity(end) = completion {
-                if &e.activity == end && closed_at.is_none() {
-                    closed_at = Some((e.time, k + 1));
-                }
-            }
-        }
-        if let Completion::AllComplete = completion {
-            closed_at = Some((last, events.len()));
-        }
-        if let Some((at, k)) = closed_at {
-            let closed = NewEvent::new(
-                next_id(),
-                CaseClosed::TYPE,
-                CaseClosed::SCHEMA,
-                at,
-                &CaseClosed {
-                    case: id.clone(),
-                    outcome: None,
-                },
-            )
-            .correlated(id.clone());
-            // Right after the closing activity (later events of the case, if
-            // any, still belong to it, but it is closed).
-            items.push((at, ci, k, closed));
-            counts.closed += 1;
-        }
-        counts.cases += 1;
-    }
-    items.sort_by_key(|(t, ci, k, _)| (*t, *ci, *k));
-    counts.events = items.len() as u64;
-    counts.activities = activities.len() as u64;
-    // A case's first part expects a new stream: importing into a log that
-    // already has the case fails as a whole instead of mixing two cases.
-    let mut seen = std::collections::HashSet::new();
-    let appends = items
-        .into_iter()
-        .map(|(_, _, _, e)| {
-            let stream = format!("case-{}", e.correlation.as_deref().unwrap_or_default());
-            let expected = if seen.insert(stream.clone()) {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Any
-            };
-            StreamAppend::new(stream, expected, vec![e])
-        })
-        .collect();
-    (merge_runs(appends), counts)
-}
-
-/// Merge consecutive appends to the same stream (fewer, larger parts).
-fn merge_runs(appends: Vec<StreamAppend>) -> Vec<StreamAppend> {
-    let mut out: Vec<StreamAppend> = Vec::with_capacity(appends.len());
-    for a in appends {
-        match out.last_mut() {
-            Some(last) if last.stream == a.stream => last.events.extend(a.events),
-            _ => out.push(a),
-        }
-    }
-    out
+    let mut stager = stage(log, label, completion);
+    let mut staging = MemoryStaging::default();
+    staging.put(stager.take_run());
+    let counts = stager.counts();
+    let (mut plan, rest) = stager.plan(id_prefix, None);
+    staging.put(rest);
+    let appends = staging
+        .drain(&mut plan)
+        .expect("blocks staged in memory are complete");
+    (appends, counts)
 }

@@ -457,7 +457,9 @@ impl Projection for Feedback {
                 // Predicted within the commit that closed the case: scored
                 // at once (the prediction saw only the prefix before it).
                 if let Some(closed_at) = self.recently_closed.get(&p.case).copied() {
-                    self.trace(&p.case, closed_at).points.push(TracePoint::of(&w));
+                    self.trace(&p.case, closed_at)
+                        .points
+                        .push(TracePoint::of(&w));
                     self.settle(&w, closed_at, false);
                     return;
                 }

@@ -1,0 +1,611 @@
+//! Imports in bounded memory.
+//!
+//! A log file must be written in global time order, but files come grouped
+//! by case, or in any order at all. Holding the whole file to sort it costs
+//! memory in proportion to the file (about 1 KB per event in the browser).
+//! Instead an import runs in two phases:
+//!
+//! 1. **Stage.** Rows are read a slice at a time. Each becomes a
+//!    [`StagedRow`] (its time, case, file position and finished payload);
+//!    once [`RUN_ROWS`] have gathered they are sorted and written out as a
+//!    *run* of encoded blocks ([`BLOCK_ROWS`] rows each) to a staging area
+//!    (an object store in the browser, a map in tests). What stays in memory
+//!    is one small record per case ([`Stager`]).
+//! 2. **Commit.** A [`StagedPlan`] merges the runs back, one block per run at
+//!    a time, and hands out the events in their final order: `CaseOpened`
+//!    before a case's first activity, `CaseClosed` right after its closing
+//!    one, the `ImportCompleted` record last. The store writes them as they
+//!    come, in one transaction: the log sees all of them or none.
+//!
+//! The plan is pure: it says which block it needs next ([`Step::Need`]) and
+//! the caller fetches it, from IndexedDB or from memory.
+
+use super::parsed::{Completion, EventSink, ImportCounts, ParsedEvent};
+use crate::domain::events::{ActivityRecorded, Attributes, CaseClosed, CaseOpened};
+use crate::log::NewEvent;
+use crate::store::{ExpectedVersion, StreamAppend};
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+
+/// Rows gathered before they are sorted and staged as one run.
+pub const RUN_ROWS: usize = 50_000;
+/// Rows per staged block: the unit the merge reads.
+pub const BLOCK_ROWS: usize = 2_000;
+/// Format byte of a staged block.
+const BLOCK_FORMAT: u8 = 1;
+
+/// Where a block lives in the staging area: (run, block within the run).
+pub type BlockKey = (u32, u32);
+
+/// One activity row, ready to become an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StagedRow {
+    /// When it happened (UTC ms).
+    pub time: i64,
+    /// The case's number, in order of first appearance in the file.
+    pub case: u32,
+    /// Position in the file (0-based, over readable rows): ties keep file order.
+    pub row: u64,
+    /// The `ActivityRecorded` payload, as JSON.
+    pub data: String,
+}
+
+impl StagedRow {
+    fn key(&self) -> (i64, u32, u64) {
+        (self.time, self.case, self.row)
+    }
+}
+
+/// Encode one block of staged items.
+pub fn encode_block<T: Serialize>(items: &[T]) -> Vec<u8> {
+    let out = vec![BLOCK_FORMAT];
+    postcard::to_extend(items, out).expect("writing to a Vec cannot fail")
+}
+
+/// Decode a block written by [`encode_block`].
+pub fn decode_block<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<Vec<T>, String> {
+    match bytes.split_first() {
+        Some((&BLOCK_FORMAT, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| format!("a staged block is damaged ({e})"))
+        }
+        _ => Err("a staged block has an unknown format".into()),
+    }
+}
+
+/// What a plan does next.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Fetch this block and [`StagedPlan::supply`] it before going on.
+    Need(BlockKey),
+    /// The next event, for this stream, under this check.
+    Event(String, ExpectedVersion, NewEvent),
+    /// Every event has been handed out.
+    Done,
+}
+
+/// A commit read back from the staging area, one event at a time.
+pub trait StagedPlan {
+    /// The next step.
+    fn next(&mut self) -> Result<Step, String>;
+    /// The block asked for by the last [`Step::Need`].
+    fn supply(&mut self, key: BlockKey, bytes: &[u8]) -> Result<(), String>;
+}
+
+/// Everything a plan would write, with blocks fetched from `blocks`, as
+/// appends (consecutive events of one stream share a part). For tests and
+/// native tools; the browser writes while it reads instead.
+pub fn drain(
+    plan: &mut dyn StagedPlan,
+    mut fetch: impl FnMut(BlockKey) -> Option<Vec<u8>>,
+) -> Result<Vec<StreamAppend>, String> {
+    let mut out: Vec<StreamAppend> = Vec::new();
+    loop {
+        match plan.next()? {
+            Step::Need(key) => {
+                let bytes = fetch(key).ok_or_else(|| format!("staged block {key:?} is missing"))?;
+                plan.supply(key, &bytes)?;
+            }
+            Step::Event(stream, expected, event) => match out.last_mut() {
+                Some(last) if last.stream == stream && expected == ExpectedVersion::Any => {
+                    last.events.push(event)
+                }
+                _ => out.push(StreamAppend::new(stream, expected, vec![event])),
+            },
+            Step::Done => return Ok(out),
+        }
+    }
+}
+
+/// What is remembered of a case while its rows are staged.
+#[derive(Clone, Debug)]
+struct CaseInfo {
+    /// The case id in the log (label-prefixed).
+    id: String,
+    /// Attributes stated once for the case (XES trace attributes).
+    attributes: Attributes,
+    /// The (time, row) of the activity that closes it, if any.
+    close: Option<(i64, u64)>,
+}
+
+/// Phase 1: turns parsed events into sorted runs of staged rows.
+pub struct Stager {
+    label: String,
+    completion: Completion,
+    run_rows: usize,
+    block_rows: usize,
+    numbers: HashMap<String, u32>,
+    cases: Vec<CaseInfo>,
+    buffer: Vec<StagedRow>,
+    /// Blocks of each run staged so far.
+    runs: Vec<u32>,
+    rows: u64,
+    activities: HashSet<String>,
+    last_time: i64,
+}
+
+impl Stager {
+    /// Stage events whose case ids get the prefix `label` (none when empty).
+    pub fn new(label: &str, completion: Completion) -> Self {
+        Self::with_sizes(label, completion, RUN_ROWS, BLOCK_ROWS)
+    }
+
+    /// As [`Stager::new`], with chosen run and block sizes (tests use tiny ones).
+    pub fn with_sizes(
+        label: &str,
+        completion: Completion,
+        run_rows: usize,
+        block_rows: usize,
+    ) -> Self {
+        Stager {
+            label: label.to_owned(),
+            completion,
+            run_rows: run_rows.max(1),
+            block_rows: block_rows.max(1),
+            numbers: HashMap::new(),
+            cases: Vec::new(),
+            buffer: Vec::new(),
+            runs: Vec::new(),
+            rows: 0,
+            activities: HashSet::new(),
+            last_time: i64::MIN,
+        }
+    }
+
+    fn case_number(&mut self, case: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(case) {
+            return n;
+        }
+        let n = self.cases.len() as u32;
+        let id = if self.label.is_empty() {
+            case.to_owned()
+        } else {
+            format!("{}-{case}", self.label)
+        };
+        self.numbers.insert(case.to_owned(), n);
+        self.cases.push(CaseInfo {
+            id,
+            attributes: Attributes::new(),
+            close: None,
+        });
+        n
+    }
+
+    /// Rows staged or waiting to be.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Whether a run's worth of rows waits to be staged.
+    pub fn full(&self) -> bool {
+        self.buffer.len() >= self.run_rows
+    }
+
+    /// Sort the waiting rows into the next run: its blocks, encoded, with
+    /// their keys. Empty when no rows wait.
+    pub fn take_run(&mut self) -> Vec<(BlockKey, Vec<u8>)> {
+        if self.buffer.is_empty() {
+            return Vec::new();
+        }
+        let mut rows = std::mem::take(&mut self.buffer);
+        rows.sort_unstable_by_key(StagedRow::key); // keys are unique
+        let run = self.runs.len() as u32;
+        let blocks: Vec<(BlockKey, Vec<u8>)> = rows
+            .chunks(self.block_rows)
+            .enumerate()
+            .map(|(b, chunk)| ((run, b as u32), encode_block(chunk)))
+            .collect();
+        self.runs.push(blocks.len() as u32);
+        blocks
+    }
+
+    /// What the import will write, counted. Call after the last run is taken.
+    pub fn counts(&self) -> ImportCounts {
+        let cases = self.cases.len() as u64;
+        let closed = self.cases.iter().filter(|c| c.close.is_some()).count() as u64;
+        ImportCounts {
+            cases,
+            closed,
+            events: self.rows + cases + closed,
+            activities: self.activities.len() as u64,
+        }
+    }
+
+    /// The latest time of any row (None before the first).
+    pub fn last_time(&self) -> Option<i64> {
+        (self.rows > 0).then_some(self.last_time)
+    }
+
+    /// Phase 2: the plan that merges the staged runs. `id_prefix` names the
+    /// events (`{id_prefix}-{n}`); `record` (the `ImportCompleted` event),
+    /// if any, comes last. Rows not yet taken as a run are taken now and
+    /// returned, to be staged before the plan runs.
+    pub fn plan(
+        mut self,
+        id_prefix: &str,
+        record: Option<(String, NewEvent)>,
+    ) -> (ImportPlan, Vec<(BlockKey, Vec<u8>)>) {
+        let rest = self.take_run();
+        let opened = vec![false; self.cases.len()];
+        let plan = ImportPlan {
+            merger: Merger::new(&self.runs),
+            cases: self.cases,
+            opened,
+            pending: VecDeque::new(),
+            id_prefix: id_prefix.to_owned(),
+            n: 0,
+            record,
+        };
+        (plan, rest)
+    }
+}
+
+impl EventSink for Stager {
+    fn event(&mut self, e: ParsedEvent) {
+        let case = self.case_number(&e.case);
+        let row = self.rows;
+        self.rows += 1;
+        self.last_time = self.last_time.max(e.time);
+        if !self.activities.contains(e.activity.as_str()) {
+            self.activities.insert(e.activity.clone());
+        }
+        let at = (e.time, row);
+        let info = &mut self.cases[case as usize];
+        match &self.completion {
+            Completion::AllComplete => {
+                if info.close.is_none_or(|c| at > c) {
+                    info.close = Some(at);
+                }
+            }
+            Completion::EndActivity(end) => {
+                if &e.activity == end && info.close.is_none_or(|c| at < c) {
+                    info.close = Some(at);
+                }
+            }
+            Completion::NoneComplete => {}
+        }
+        let payload = ActivityRecorded {
+            case: info.id.clone(),
+            activity: e.activity.as_str().into(),
+            resource: e.resource.as_deref().map(Into::into),
+            hours: None,
+            attributes: e.attributes,
+        };
+        self.buffer.push(StagedRow {
+            time: e.time,
+            case,
+            row,
+            data: serde_json::to_string(&payload).expect("payloads serialise"),
+        });
+    }
+
+    fn case_attributes(&mut self, case: &str, attributes: Attributes) {
+        // A case none of whose events could be read is not imported.
+        if let Some(&n) = self.numbers.get(case) {
+            self.cases[n as usize].attributes = attributes;
+        }
+    }
+}
+
+/// Merges sorted runs, holding one block of each.
+struct Merger {
+    blocks: Vec<u32>,
+    next_block: Vec<u32>,
+    buffered: Vec<VecDeque<StagedRow>>,
+    heap: BinaryHeap<Reverse<((i64, u32, u64), u32)>>,
+    /// Runs whose buffer ran dry while they have blocks left.
+    starved: Vec<u32>,
+}
+
+enum Merged {
+    Need(BlockKey),
+    Row(StagedRow),
+    Empty,
+}
+
+impl Merger {
+    fn new(blocks: &[u32]) -> Self {
+        Merger {
+            blocks: blocks.to_vec(),
+            next_block: vec![0; blocks.len()],
+            buffered: vec![VecDeque::new(); blocks.len()],
+            heap: BinaryHeap::new(),
+            starved: (0..blocks.len() as u32)
+                .rev()
+                .filter(|&r| blocks[r as usize] > 0)
+                .collect(),
+        }
+    }
+
+    fn supply(&mut self, key: BlockKey, rows: Vec<StagedRow>) -> Result<(), String> {
+        let (run, block) = key;
+        if self.starved.last() != Some(&run) || self.next_block[run as usize] != block {
+            return Err(format!("staged block {key:?} came out of turn"));
+        }
+        if rows.is_empty() {
+            return Err(format!("staged block {key:?} is empty"));
+        }
+        self.starved.pop();
+        self.next_block[run as usize] += 1;
+        let buf = &mut self.buffered[run as usize];
+        buf.extend(rows);
+        self.heap.push(Reverse((buf[0].key(), run)));
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Merged {
+        // A dry run's next row may be the smallest: refill it first.
+        if let Some(&run) = self.starved.last() {
+            return Merged::Need((run, self.next_block[run as usize]));
+        }
+        let Some(Reverse((_, run))) = self.heap.pop() else {
+            return Merged::Empty;
+        };
+        let r = run as usize;
+        let row = self.buffered[r]
+            .pop_front()
+            .expect("a run in the heap has rows");
+        match self.buffered[r].front() {
+            Some(next) => self.heap.push(Reverse((next.key(), run))),
+            None if self.next_block[r] < self.blocks[r] => self.starved.push(run),
+            None => {}
+        }
+        Merged::Row(row)
+    }
+}
+
+/// Phase 2 of a CSV or XES import.
+pub struct ImportPlan {
+    merger: Merger,
+    cases: Vec<CaseInfo>,
+    opened: Vec<bool>,
+    pending: VecDeque<(String, ExpectedVersion, NewEvent)>,
+    id_prefix: String,
+    n: u64,
+    record: Option<(String, NewEvent)>,
+}
+
+impl ImportPlan {
+    fn next_id(&mut self) -> String {
+        self.n += 1;
+        format!("{}-{}", self.id_prefix, self.n)
+    }
+
+    fn expand(&mut self, row: StagedRow) {
+        let c = row.case as usize;
+        let id = self.cases[c].id.clone();
+        let stream = format!("case-{id}");
+        if !self.opened[c] {
+            // A case's first event expects a new stream: importing into a
+            // log that already has the case fails as a whole.
+            self.opened[c] = true;
+            let attributes = std::mem::take(&mut self.cases[c].attributes);
+            let opened = NewEvent::new(
+                self.next_id(),
+                CaseOpened::TYPE,
+                CaseOpened::SCHEMA,
+                row.time,
+                &CaseOpened {
+                    case: id.clone(),
+                    attributes,
+                },
+            )
+            .correlated(id.clone());
+            self.pending
+                .push_back((stream.clone(), ExpectedVersion::NoStream, opened));
+        }
+        let closes = self.cases[c].close == Some((row.time, row.row));
+        let activity = NewEvent {
+            id: self.next_id(),
+            event_type: ActivityRecorded::TYPE.into(),
+            schema: ActivityRecorded::SCHEMA,
+            occurred_at: row.time,
+            correlation: Some(id.clone()),
+            causation: None,
+            data: row.data,
+            recorded_at: None,
+        };
+        self.pending
+            .push_back((stream.clone(), ExpectedVersion::Any, activity));
+        if closes {
+            // Right after the closing activity (later events of the case
+            // still belong to it, but it is closed).
+            let closed = NewEvent::new(
+                self.next_id(),
+                CaseClosed::TYPE,
+                CaseClosed::SCHEMA,
+                row.time,
+                &CaseClosed {
+                    case: id.clone(),
+                    outcome: None,
+                },
+            )
+            .correlated(id);
+            self.pending
+                .push_back((stream, ExpectedVersion::Any, closed));
+        }
+    }
+}
+
+impl StagedPlan for ImportPlan {
+    fn next(&mut self) -> Result<Step, String> {
+        loop {
+            if let Some((stream, expected, event)) = self.pending.pop_front() {
+                return Ok(Step::Event(stream, expected, event));
+            }
+            match self.merger.pop() {
+                Merged::Need(key) => return Ok(Step::Need(key)),
+                Merged::Row(row) => self.expand(row),
+                Merged::Empty => {
+                    return Ok(match self.record.take() {
+                        Some((stream, event)) => Step::Event(stream, ExpectedVersion::Any, event),
+                        None => Step::Done,
+                    })
+                }
+            }
+        }
+    }
+
+    fn supply(&mut self, key: BlockKey, bytes: &[u8]) -> Result<(), String> {
+        let rows = decode_block::<StagedRow>(bytes)?;
+        self.merger.supply(key, rows)
+    }
+}
+
+/// An event of a restored export, staged in file order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StagedEvent {
+    /// Its stream.
+    pub stream: String,
+    /// The stream version it must follow (0: the stream must be new).
+    pub after: u64,
+    /// The event.
+    pub event: NewEvent,
+}
+
+/// Phase 2 of restoring an export: staged events in file order, each
+/// checked against the version it followed when exported.
+pub struct RestorePlan {
+    blocks: u32,
+    next_block: u32,
+    buffered: VecDeque<StagedEvent>,
+}
+
+impl RestorePlan {
+    /// Read back `blocks` blocks of run 0.
+    pub fn new(blocks: u32) -> Self {
+        RestorePlan {
+            blocks,
+            next_block: 0,
+            buffered: VecDeque::new(),
+        }
+    }
+}
+
+impl StagedPlan for RestorePlan {
+    fn next(&mut self) -> Result<Step, String> {
+        if let Some(e) = self.buffered.pop_front() {
+            let expected = match e.after {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
+            };
+            return Ok(Step::Event(e.stream, expected, e.event));
+        }
+        if self.next_block < self.blocks {
+            return Ok(Step::Need((0, self.next_block)));
+        }
+        Ok(Step::Done)
+    }
+
+    fn supply(&mut self, key: BlockKey, bytes: &[u8]) -> Result<(), String> {
+        if key != (0, self.next_block) {
+            return Err(format!("staged block {key:?} came out of turn"));
+        }
+        self.next_block += 1;
+        self.buffered.extend(decode_block::<StagedEvent>(bytes)?);
+        Ok(())
+    }
+}
+
+/// Staging in memory: blocks by key. Tools and tests stage here; the
+/// browser stages to IndexedDB.
+#[derive(Default)]
+pub struct MemoryStaging(pub BTreeMap<BlockKey, Vec<u8>>);
+
+impl MemoryStaging {
+    /// Keep these blocks.
+    pub fn put(&mut self, blocks: Vec<(BlockKey, Vec<u8>)>) {
+        self.0.extend(blocks);
+    }
+
+    /// Run `plan` against the blocks kept here.
+    pub fn drain(&self, plan: &mut dyn StagedPlan) -> Result<Vec<StreamAppend>, String> {
+        drain(plan, |k| self.0.get(&k).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(time: i64, case: u32, row: u64) -> StagedRow {
+        StagedRow {
+            time,
+            case,
+            row,
+            data: String::new(),
+        }
+    }
+
+    #[test]
+    fn merger_yields_global_order_and_asks_for_each_block_once() {
+        let mut runs: Vec<Vec<StagedRow>> = vec![
+            vec![row(1, 0, 0), row(5, 0, 1), row(9, 1, 2)],
+            vec![row(2, 2, 3), row(3, 2, 4)],
+            vec![],
+            vec![row(0, 3, 5), row(9, 0, 6), row(10, 1, 7), row(11, 1, 8)],
+        ];
+        let blocks: Vec<Vec<Vec<StagedRow>>> = runs
+            .iter_mut()
+            .map(|r| r.chunks(2).map(<[_]>::to_vec).collect())
+            .collect();
+        let counts: Vec<u32> = blocks.iter().map(|b| b.len() as u32).collect();
+        let mut m = Merger::new(&counts);
+        let mut asked = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match m.pop() {
+                Merged::Need((r, b)) => {
+                    asked.push((r, b));
+                    m.supply((r, b), blocks[r as usize][b as usize].clone())
+                        .unwrap();
+                }
+                Merged::Row(r) => out.push(r.key()),
+                Merged::Empty => break,
+            }
+        }
+        let mut want: Vec<_> = runs.concat().iter().map(StagedRow::key).collect();
+        want.sort();
+        assert_eq!(out, want);
+        let mut unique = asked.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), asked.len(), "a block was asked for twice");
+        assert_eq!(asked.len(), counts.iter().sum::<u32>() as usize);
+        // Supplying the wrong block is an error, not a silent misorder.
+        let mut m = Merger::new(&counts);
+        assert!(m.supply((1, 0), vec![row(2, 2, 3)]).is_err());
+    }
+
+    #[test]
+    fn blocks_reject_damage() {
+        let bytes = encode_block(&[row(1, 2, 3)]);
+        assert_eq!(
+            decode_block::<StagedRow>(&bytes).unwrap(),
+            vec![row(1, 2, 3)]
+        );
+        assert!(decode_block::<StagedRow>(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_block::<StagedRow>(&[9, 0]).is_err());
+        assert!(decode_block::<StagedRow>(&[]).is_err());
+    }
+}
