@@ -3,7 +3,8 @@
 
 use futures::executor::block_on;
 use retrace::domain::simulator::{Drift, Settings, Simulator};
-use retrace::io::cloudevents::{read_ndjson, to_line};
+use retrace::io::cloudevents::{read_ndjson, to_line, NdjsonReader};
+use retrace::io::staged::{encode_block, MemoryStaging, RestorePlan};
 use retrace::store::memory::MemoryStore;
 use retrace::store::{EventStore, ExpectedVersion, StreamAppend};
 
@@ -54,6 +55,26 @@ fn a_log_round_trips_through_cloudevents_ndjson() {
         events,
         "identical log, recorded times included"
     );
+
+    // The page's path: read in odd-sized slices, staged in blocks, read back.
+    let mut reader = NdjsonReader::default();
+    let mut staged = Vec::new();
+    let mut staging = MemoryStaging::default();
+    let mut blocks = 0;
+    for slice in ndjson.as_bytes().chunks(4093) {
+        reader.feed(slice, &mut staged).unwrap();
+        if staged.len() >= 700 {
+            staging.put(vec![((0, blocks), encode_block(&staged))]);
+            staged.clear();
+            blocks += 1;
+        }
+    }
+    reader.end(&mut staged).unwrap();
+    staging.put(vec![((0, blocks), encode_block(&staged))]);
+    let appends = staging.drain(&mut RestorePlan::new(blocks + 1)).unwrap();
+    let copy = MemoryStore::new();
+    block_on(copy.append_batch(appends)).unwrap();
+    assert_eq!(block_on(copy.read_all(1, usize::MAX)).unwrap(), events);
 }
 
 #[test]

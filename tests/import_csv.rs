@@ -136,6 +136,34 @@ mod fuzz {
         }
 
         #[test]
+        fn slices_of_any_size_read_like_the_whole_file(
+            rows in prop::collection::vec(("[a-c\" ]{1,3}", "[A-Z,\n]{0,3}", prop_oneof!["2020-01-0[1-9] 10:00:00", "junk"]), 1..30),
+            cuts in prop::collection::vec(1usize..40, 1..20),
+        ) {
+            // Quoted fields with commas, quotes and line breaks inside.
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let mut text = String::from("\u{feff}case,activity,timestamp\r\n");
+            for (c, a, t) in &rows { text.push_str(&format!("{},{},{t}\r\n", quote(c), quote(a))); }
+            let bytes = text.as_bytes();
+            let m = sniff(b"case,activity,timestamp\nx,A,2020-01-01 10:00:00\n").unwrap().mapping;
+            let whole = read_all(bytes, m.clone(), true).unwrap();
+            let mut reader = retrace::io::csv::CsvReader::new(m).unwrap();
+            let mut log = retrace::io::parsed::ParsedLog::default();
+            let mut at = 0;
+            for cut in cuts.iter().cycle() {
+                if at >= bytes.len() { break; }
+                let end = (at + cut).min(bytes.len());
+                reader.feed(&bytes[at..end], &mut log).unwrap();
+                at = end;
+            }
+            reader.end(&mut log).unwrap();
+            let summary = reader.finish(true).unwrap();
+            prop_assert_eq!(&log.events, &whole.events);
+            prop_assert_eq!(summary.rows, whole.rows);
+            prop_assert_eq!(summary.skipped, whole.skipped);
+        }
+
+        #[test]
         fn row_errors_point_at_real_lines(rows in prop::collection::vec(("[a-c]{1,2}", "[A-Z]{0,2}", prop_oneof!["2020-01-0[1-9] 10:00:00", "junk"]), 1..30)) {
             let mut text = String::from("case,activity,timestamp\n");
             for (c, a, t) in &rows { text.push_str(&format!("{c},{a},{t}\n")); }

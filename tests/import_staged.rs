@@ -43,7 +43,8 @@ fn reference(
             order.push(e.case.clone());
         }
     }
-    let mut items: Vec<((i64, usize, usize), (String, String, i64, String))> = Vec::new();
+    type Item = ((i64, usize, usize), (String, String, i64, String));
+    let mut items: Vec<Item> = Vec::new();
     for (ci, case) in order.iter().enumerate() {
         let mut events: Vec<&ParsedEvent> = log.events.iter().filter(|e| &e.case == case).collect();
         events.sort_by_key(|e| e.time);

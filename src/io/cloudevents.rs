@@ -8,6 +8,7 @@
 //! `streamversion`, `schemaversion`, `correlationid`, `causationid` and
 //! `recordedtime`.
 
+use super::staged::StagedEvent;
 use super::time::{parse, TimeFormat};
 use crate::log::{Envelope, NewEvent};
 use crate::store::{ExpectedVersion, StreamAppend};
@@ -140,33 +141,89 @@ pub fn from_line(line: &str, number: u64) -> Result<Imported, LineError> {
     })
 }
 
+/// One line of an export as a staged event, checked against the version
+/// its stream had before it.
+pub fn staged_line(line: &str, number: u64) -> Result<StagedEvent, LineError> {
+    let imported = from_line(line, number)?;
+    if imported.version == 0 {
+        return Err(LineError {
+            line: number,
+            problem: "streamversion 0 (versions start at 1)".into(),
+        });
+    }
+    Ok(StagedEvent {
+        stream: imported.stream,
+        after: imported.version - 1,
+        event: imported.event,
+    })
+}
+
 /// Read an NDJSON export into appends that recreate the same streams and
 /// versions (each event expects its stream at the version before it).
 pub fn read_ndjson(text: &str) -> Result<Vec<StreamAppend>, LineError> {
-    let mut out: Vec<StreamAppend> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let imported = from_line(line, i as u64 + 1)?;
-        let expected = match imported.version {
-            0 => {
-                return Err(LineError {
-                    line: i as u64 + 1,
-                    problem: "streamversion 0 (versions start at 1)".into(),
-                })
-            }
-            1 => ExpectedVersion::NoStream,
-            v => ExpectedVersion::Exact(v - 1),
-        };
-        match out.last_mut() {
-            Some(last) if last.stream == imported.stream => last.events.push(imported.event),
-            _ => out.push(StreamAppend::new(
-                imported.stream,
-                expected,
-                vec![imported.event],
-            )),
-        }
+    let mut reader = NdjsonReader::default();
+    let mut events = Vec::new();
+    reader.feed(text.as_bytes(), &mut events)?;
+    reader.end(&mut events)?;
+    Ok(events
+        .into_iter()
+        .map(|e| {
+            let expected = match e.after {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
+            };
+            StreamAppend::new(e.stream, expected, vec![e.event])
+        })
+        .collect())
+}
+
+/// Reads an export fed in slices of any size, line by line.
+#[derive(Default)]
+pub struct NdjsonReader {
+    carry: Vec<u8>,
+    line: u64,
+}
+
+impl NdjsonReader {
+    /// Lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line
     }
-    Ok(out)
+
+    /// Read the next slice; complete lines' events go to `out`.
+    pub fn feed(&mut self, slice: &[u8], out: &mut Vec<StagedEvent>) -> Result<(), LineError> {
+        let start = self.carry.len();
+        self.carry.extend_from_slice(slice);
+        let Some(last) = self.carry[start..].iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        let rest = self.carry.split_off(start + last + 1);
+        let complete = std::mem::replace(&mut self.carry, rest);
+        // Without the final newline, so `split` yields exactly the lines.
+        for line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
+            self.line(line, out)?;
+        }
+        Ok(())
+    }
+
+    /// The file has ended: read its last line.
+    pub fn end(&mut self, out: &mut Vec<StagedEvent>) -> Result<(), LineError> {
+        let rest = std::mem::take(&mut self.carry);
+        if !rest.is_empty() {
+            self.line(&rest, out)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, bytes: &[u8], out: &mut Vec<StagedEvent>) -> Result<(), LineError> {
+        self.line += 1;
+        let text = std::str::from_utf8(bytes).map_err(|_| LineError {
+            line: self.line,
+            problem: "not UTF-8 text".into(),
+        })?;
+        if !text.trim().is_empty() {
+            out.push(staged_line(text, self.line)?);
+        }
+        Ok(())
+    }
 }

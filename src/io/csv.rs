@@ -2,7 +2,7 @@
 //! names, read rows in steps (so a page can show progress and cancel), with
 //! every problem reported by line.
 
-use super::parsed::{ParsedEvent, ParsedLog, RowError};
+use super::parsed::{EventSink, ParsedEvent, ParsedLog, ReadSummary, RowError};
 use super::time::{self, TimeFormat};
 use crate::domain::events::Attributes;
 use serde::{Deserialize, Serialize};
@@ -309,26 +309,33 @@ pub fn sniff(bytes: &[u8]) -> Result<Sniffed, CsvError> {
     })
 }
 
-/// Reads a whole file in steps of rows.
-pub struct CsvReader<'a> {
-    records: csv::ByteRecordsIntoIter<&'a [u8]>,
+/// Longest run of text without a record end the reader will hold (an
+/// unbalanced quote would otherwise swallow the rest of the file).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// Reads a file fed to it in slices of any size, handing each readable row
+/// to a sink as soon as its record is complete. Holds only the unfinished
+/// last record of a slice.
+pub struct CsvReader {
     mapping: CsvMapping,
     case: usize,
     activity: usize,
     timestamp: usize,
-    log: ParsedLog,
-    bad: u64,
-    line: u64,
-    done: bool,
+    /// Bytes after the last complete record.
+    carry: Vec<u8>,
+    /// Whether the scan so far ends inside a quoted field.
+    in_quotes: bool,
+    /// Lines before the carry.
+    lines_before: u64,
+    started: bool,
+    header_done: bool,
+    seen_text: bool,
+    summary: ReadSummary,
 }
 
-impl<'a> CsvReader<'a> {
-    /// Start reading `bytes` with `mapping`.
-    pub fn new(bytes: &'a [u8], mapping: CsvMapping) -> Result<Self, CsvError> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(CsvError::Empty);
-        }
+impl CsvReader {
+    /// A reader for files in `mapping`'s layout.
+    pub fn new(mapping: CsvMapping) -> Result<Self, CsvError> {
         let need = |col: Option<usize>, what: &str| {
             col.filter(|&i| i < mapping.columns.len())
                 .ok_or_else(|| CsvError::MissingColumn(what.into()))
@@ -336,36 +343,127 @@ impl<'a> CsvReader<'a> {
         let case = need(mapping.case, "for the case id")?;
         let activity = need(mapping.activity, "for the activity")?;
         let timestamp = need(mapping.timestamp, "for the timestamp")?;
-        let mut records = reader(bytes, mapping.delimiter).into_byte_records();
-        let mut line = 0;
-        if mapping.has_header {
-            records.next();
-            line = 1;
-        }
         Ok(CsvReader {
-            records,
+            header_done: !mapping.has_header,
             mapping,
             case,
             activity,
             timestamp,
-            log: ParsedLog::default(),
-            bad: 0,
-            line,
-            done: false,
+            carry: Vec::new(),
+            in_quotes: false,
+            lines_before: 0,
+            started: false,
+            seen_text: false,
+            summary: ReadSummary::default(),
         })
     }
 
     /// Rows read so far.
     pub fn rows(&self) -> u64 {
-        self.log.rows
+        self.summary.rows
     }
 
     /// Rows that could not be read so far.
     pub fn bad_rows(&self) -> u64 {
-        self.bad
+        self.summary.bad
     }
 
-    fn row(&self, record: &csv::ByteRecord, line: u64) -> Result<ParsedEvent, String> {
+    /// Read the next slice of the file.
+    pub fn feed(&mut self, slice: &[u8], sink: &mut dyn EventSink) -> Result<(), CsvError> {
+        let mut slice = slice;
+        if !self.started {
+            self.started = true;
+            slice = slice.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(slice);
+        }
+        if !self.seen_text && slice.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.seen_text = true;
+        }
+        let scanned = self.carry.len();
+        self.carry.extend_from_slice(slice);
+        // The last record end outside quotes: everything before it parses.
+        let mut cut = None;
+        for (i, &b) in self.carry[scanned..].iter().enumerate() {
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => cut = Some(scanned + i + 1),
+                _ => {}
+            }
+        }
+        if let Some(cut) = cut {
+            let rest = self.carry.split_off(cut);
+            let complete = std::mem::replace(&mut self.carry, rest);
+            self.parse(&complete, sink)?;
+        }
+        if self.carry.len() > MAX_RECORD_BYTES {
+            return Err(CsvError::Malformed {
+                line: self.lines_before + 1,
+                problem: format!(
+                    "a record runs on for more than {} MB without ending; is a quote (\") left open?",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The file has ended: read what is left.
+    pub fn end(&mut self, sink: &mut dyn EventSink) -> Result<(), CsvError> {
+        let rest = std::mem::take(&mut self.carry);
+        if !rest.is_empty() {
+            self.parse(&rest, sink)?;
+        }
+        if !self.seen_text {
+            return Err(CsvError::Empty);
+        }
+        Ok(())
+    }
+
+    fn parse(&mut self, text: &[u8], sink: &mut dyn EventSink) -> Result<(), CsvError> {
+        let records = reader(text, self.mapping.delimiter).into_byte_records();
+        // Lines are counted from byte offsets (the csv crate's own line
+        // count lags behind on CRLF files).
+        let (mut at, mut line) = (0usize, self.lines_before + 1);
+        let mut line_at = |byte: usize| {
+            let mut byte = byte.min(text.len());
+            // A CRLF record "starts" at its predecessor's LF.
+            while byte < text.len() && matches!(text[byte], b'\r' | b'\n') {
+                byte += 1;
+            }
+            if byte > at {
+                line += text[at..byte].iter().filter(|&&b| b == b'\n').count() as u64;
+                at = byte;
+            }
+            line
+        };
+        for next in records {
+            let record = next.map_err(|e| CsvError::Malformed {
+                line: line_at(e.position().map_or(0, |p| p.byte() as usize)),
+                problem: e.to_string(),
+            })?;
+            let line = line_at(record.position().map_or(0, |p| p.byte() as usize));
+            if !self.header_done {
+                self.header_done = true;
+                continue;
+            }
+            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue; // blank line
+            }
+            self.summary.rows += 1;
+            match self.row(&record) {
+                Ok(event) => sink.event(event),
+                Err(problem) => {
+                    self.summary.bad += 1;
+                    if self.summary.skipped.len() < 100 {
+                        self.summary.skipped.push(RowError { line, problem });
+                    }
+                }
+            }
+        }
+        self.lines_before += text.iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(())
+    }
+
+    fn row(&self, record: &csv::ByteRecord) -> Result<ParsedEvent, String> {
         let field = |i: usize| -> Result<&str, String> {
             let raw = record.get(i).ok_or_else(|| {
                 format!(
@@ -416,7 +514,6 @@ impl<'a> CsvReader<'a> {
             };
             attributes.insert(self.mapping.columns[i].clone(), value);
         }
-        let _ = line;
         Ok(ParsedEvent {
             case: case.to_owned(),
             activity: activity.to_owned(),
@@ -426,53 +523,28 @@ impl<'a> CsvReader<'a> {
         })
     }
 
-    /// Read up to `n` more rows. Returns true when the file is finished.
-    pub fn step(&mut self, n: usize) -> Result<bool, CsvError> {
-        for _ in 0..n {
-            let Some(next) = self.records.next() else {
-                self.done = true;
-                break;
-            };
-            self.line += 1;
-            let line = self.line;
-            let record = next.map_err(|e| CsvError::Malformed {
-                line,
-                problem: e.to_string(),
-            })?;
-            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                continue; // blank line
-            }
-            self.log.rows += 1;
-            match self.row(&record, line) {
-                Ok(event) => self.log.events.push(event),
-                Err(problem) => {
-                    self.bad += 1;
-                    if self.log.skipped.len() < 100 {
-                        self.log.skipped.push(RowError { line, problem });
-                    }
-                }
-            }
-        }
-        Ok(self.done)
-    }
-
     /// The file, read. With `skip_bad` false, any bad row fails the import.
-    pub fn finish(self, skip_bad: bool) -> Result<ParsedLog, CsvError> {
-        if self.bad > 0 && !skip_bad {
-            let sample: Vec<RowError> = self.log.skipped.iter().take(10).cloned().collect();
+    pub fn finish(self, skip_bad: bool) -> Result<ReadSummary, CsvError> {
+        if self.summary.bad > 0 && !skip_bad {
+            let sample: Vec<RowError> = self.summary.skipped.iter().take(10).cloned().collect();
             return Err(CsvError::BadRows {
                 first: sample[0].clone(),
-                total: self.bad,
+                total: self.summary.bad,
                 sample,
             });
         }
-        Ok(self.log)
+        Ok(self.summary)
     }
 }
 
 /// Read a whole CSV file at once (tools and tests).
 pub fn read_all(bytes: &[u8], mapping: CsvMapping, skip_bad: bool) -> Result<ParsedLog, CsvError> {
-    let mut reader = CsvReader::new(bytes, mapping)?;
-    while !reader.step(10_000)? {}
-    reader.finish(skip_bad)
+    let mut reader = CsvReader::new(mapping)?;
+    let mut log = ParsedLog::default();
+    reader.feed(bytes, &mut log)?;
+    reader.end(&mut log)?;
+    let summary = reader.finish(skip_bad)?;
+    log.rows = summary.rows;
+    log.skipped = summary.skipped;
+    Ok(log)
 }

@@ -31,6 +31,17 @@ pub struct RowError {
     pub problem: String,
 }
 
+/// What a finished read found, besides its events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadSummary {
+    /// Rows read, good and bad (blank lines are not rows).
+    pub rows: u64,
+    /// Rows that could not be read.
+    pub bad: u64,
+    /// The first 100 of them, with their lines.
+    pub skipped: Vec<RowError>,
+}
+
 /// A whole file, read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ParsedLog {

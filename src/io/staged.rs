@@ -52,7 +52,7 @@ pub struct StagedRow {
 }
 
 impl StagedRow {
-    fn key(&self) -> (i64, u32, u64) {
+    fn key(&self) -> RowKey {
         (self.time, self.case, self.row)
     }
 }
@@ -307,12 +307,16 @@ impl EventSink for Stager {
     }
 }
 
+/// A staged row's place in the log: (time, case, row).
+type RowKey = (i64, u32, u64);
+
 /// Merges sorted runs, holding one block of each.
 struct Merger {
     blocks: Vec<u32>,
     next_block: Vec<u32>,
     buffered: Vec<VecDeque<StagedRow>>,
-    heap: BinaryHeap<Reverse<((i64, u32, u64), u32)>>,
+    /// (head row's key, run), smallest first.
+    heap: BinaryHeap<Reverse<(RowKey, u32)>>,
     /// Runs whose buffer ran dry while they have blocks left.
     starved: Vec<u32>,
 }

@@ -7,7 +7,7 @@
 //! With `lifecycle:transition`, only `complete` events become activities
 //! (others are counted and skipped); all other attributes are kept, typed.
 
-use super::parsed::{ParsedEvent, ParsedLog, RowError};
+use super::parsed::{EventSink, ParsedEvent, ParsedLog, ReadSummary, RowError};
 use super::time::{parse, TimeFormat};
 use crate::domain::events::Attributes;
 use quick_xml::events::{BytesStart, Event};
@@ -58,6 +58,20 @@ pub fn looks_like_xml(bytes: &[u8]) -> bool {
 /// name or a readable timestamp are skipped and listed; otherwise they fail
 /// the import.
 pub fn read(bytes: &[u8], skip_bad: bool) -> Result<ParsedLog, XesError> {
+    let mut log = ParsedLog::default();
+    let summary = read_into(bytes, skip_bad, &mut log)?;
+    log.rows = summary.rows;
+    log.skipped = summary.skipped;
+    Ok(log)
+}
+
+/// Read an XES file (plain or gzip), handing each trace's events to `sink`
+/// as the trace ends (then the trace's attributes).
+pub fn read_into(
+    bytes: &[u8],
+    skip_bad: bool,
+    sink: &mut dyn EventSink,
+) -> Result<ReadSummary, XesError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(XesError::Empty);
     }
@@ -65,9 +79,10 @@ pub fn read(bytes: &[u8], skip_bad: bool) -> Result<ParsedLog, XesError> {
         read_from(
             BufReader::new(flate2::read::GzDecoder::new(bytes)),
             skip_bad,
+            sink,
         )
     } else {
-        read_from(BufReader::new(bytes), skip_bad)
+        read_from(BufReader::new(bytes), skip_bad, sink)
     }
 }
 
@@ -108,13 +123,18 @@ enum Scope {
     Skip,
 }
 
-fn read_from<R: BufRead + Read>(input: R, skip_bad: bool) -> Result<ParsedLog, XesError> {
+fn read_from<R: BufRead + Read>(
+    input: R,
+    skip_bad: bool,
+    sink: &mut dyn EventSink,
+) -> Result<ReadSummary, XesError> {
     let mut reader = Reader::from_reader(input);
     // Whitespace text is kept so that every byte passes through `buf` and
     // line numbers are exact.
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
-    let mut log = ParsedLog::default();
+    let mut log = ReadSummary::default();
+    let mut traces = 0u64;
     let mut scopes: Vec<Scope> = Vec::new();
     let mut attr_depth = 0usize;
     let mut seen_root = false;
@@ -222,8 +242,9 @@ fn read_from<R: BufRead + Read>(input: R, skip_bad: bool) -> Result<ParsedLog, X
                             trace_events.push((std::mem::take(&mut event_attrs), event_line))
                         }
                         Some(Scope::Trace) => {
+                            traces += 1;
                             let trace_case = if case.is_empty() {
-                                format!("trace {}", log.case_attributes.len() + 1)
+                                format!("trace {traces}")
                             } else {
                                 case.clone()
                             };
@@ -245,7 +266,7 @@ fn read_from<R: BufRead + Read>(input: R, skip_bad: bool) -> Result<ParsedLog, X
                                     .remove("org:resource")
                                     .and_then(|v| v.as_str().map(str::to_owned));
                                 match (activity, time) {
-                                    (Some(activity), Some(time)) => log.events.push(ParsedEvent {
+                                    (Some(activity), Some(time)) => sink.event(ParsedEvent {
                                         case: trace_case.clone(),
                                         activity,
                                         time,
@@ -268,8 +289,7 @@ fn read_from<R: BufRead + Read>(input: R, skip_bad: bool) -> Result<ParsedLog, X
                                     }
                                 }
                             }
-                            log.case_attributes
-                                .insert(trace_case, std::mem::take(&mut trace_attrs));
+                            sink.case_attributes(&trace_case, std::mem::take(&mut trace_attrs));
                         }
                         _ => {}
                     }
@@ -285,6 +305,7 @@ fn read_from<R: BufRead + Read>(input: R, skip_bad: bool) -> Result<ParsedLog, X
         return Err(XesError::NotXes("there is no <log> element".into()));
     }
     let _ = skipped_lifecycle;
+    log.bad = bad;
     if bad > 0 && !skip_bad {
         return Err(XesError::BadEvents {
             first: log.skipped[0].clone(),
