@@ -37,6 +37,24 @@ pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// Bytes `start..end` of a file (or any blob), read without the rest.
+pub async fn blob_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
+    let part = blob
+        .slice_with_f64_and_f64(start as f64, end as f64)
+        .map_err(|e| format!("the browser could not cut the file: {e:?}"))?;
+    let buffer = JsFuture::from(part.array_buffer()).await.map_err(|_| {
+        "the browser could not read the file (was it changed, moved or deleted?); choose it again"
+            .to_string()
+    })?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// Bytes in memory as a blob (so they are read like a chosen file).
+pub fn bytes_blob(bytes: &[u8]) -> Result<web_sys::Blob, String> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| format!("{e:?}"))
+}
+
 /// Offer `text` as a file download named `name`.
 pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&JsValue::from_str(text));

@@ -1,24 +1,29 @@
 //! Import a log (CSV with column mapping, XES, a Retrace export) and export
 //! the log (CloudEvents NDJSON) or its cases (CSV).
 
-use super::browser::{download, file_bytes, sleep, yield_now};
+use super::browser::{blob_slice, bytes_blob, download, yield_now};
+use super::importer::{self, Cancellable, Progress, Request, Stopped};
 use super::Log;
 use crate::domain::events::ImportCompleted;
 use crate::domain::{decode, Fact};
-use crate::io::cloudevents::{read_ndjson, rfc3339, to_line};
-use crate::io::csv::{sniff, CsvMapping, CsvReader};
-use crate::io::import::{detect_format, label_for, plan, sha256_hex, FileFacts, Format};
-use crate::io::parsed::{Completion, ParsedLog};
+use crate::io::cloudevents::{rfc3339, to_line};
+use crate::io::csv::{sniff, CsvMapping};
+use crate::io::import::{detect_format, label_for, Format};
+use crate::io::parsed::Completion;
 use crate::io::time::TimeFormat;
-use crate::io::xes;
 use crate::store::idb::IdbStore;
-use crate::store::{EventStore, StreamAppend};
+use crate::store::EventStore;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::rc::Rc;
 
-/// The chosen file's name and bytes.
-type ChosenFile = (String, Rc<Vec<u8>>);
+/// The chosen file's name and contents (read a slice at a time).
+type ChosenFile = (String, web_sys::Blob);
+
+/// Bytes looked at to tell the format and guess the CSV columns.
+const HEAD_BYTES: u64 = 64 * 1024;
+/// The Web Lock one import at a time holds (across tabs: they share the
+/// staging area).
+const IMPORT_LOCK: &str = "retrace-import";
 
 #[derive(Clone, Debug, PartialEq)]
 enum Status {
@@ -35,9 +40,6 @@ enum Status {
         skippable: bool,
     },
 }
-
-/// Rows read between two yields to the browser.
-const STEP_ROWS: usize = 5_000;
 
 fn column_select(
     label: &'static str,
@@ -91,54 +93,62 @@ pub fn ImportPanel() -> impl IntoView {
     let export_from = RwSignal::new(String::new());
     let export_to = RwSignal::new(String::new());
 
-    // Look at a file's bytes: format, and for CSV the mapping and preview.
-    let accept = move |name: String, bytes: Vec<u8>| -> bool {
-        {
-            let detected = match detect_format(&name, &bytes) {
-                Ok(fmt) => fmt,
+    // Look at a file's first bytes: format, and for CSV the mapping and
+    // preview. Returns whether it can be imported.
+    let accept = move |name: String, blob: web_sys::Blob| async move {
+        let size = blob.size() as u64;
+        let mut head = match blob_slice(&blob, 0, size.min(HEAD_BYTES)).await {
+            Ok(b) => b,
+            Err(message) => {
+                status.set(Status::Failed {
+                    message,
+                    skippable: false,
+                });
+                return false;
+            }
+        };
+        if size > HEAD_BYTES {
+            // Only whole lines: the last one was cut.
+            if let Some(end) = head.iter().rposition(|&b| b == b'\n') {
+                head.truncate(end + 1);
+            }
+        }
+        let detected = match detect_format(&name, &head) {
+            Ok(fmt) => fmt,
+            Err(e) => {
+                status.set(Status::Failed {
+                    message: e,
+                    skippable: false,
+                });
+                return false;
+            }
+        };
+        mapping.set(None);
+        preview.set(Vec::new());
+        if detected == Format::Csv {
+            match sniff(&head) {
+                Ok(s) => {
+                    preview.set(s.preview);
+                    mapping.set(Some(s.mapping));
+                }
                 Err(e) => {
                     status.set(Status::Failed {
-                        message: e,
+                        message: format!("{name}: {e}"),
                         skippable: false,
                     });
                     return false;
                 }
-            };
-            mapping.set(None);
-            preview.set(Vec::new());
-            if detected == Format::Csv {
-                match sniff(&bytes) {
-                    Ok(s) => {
-                        preview.set(s.preview);
-                        mapping.set(Some(s.mapping));
-                    }
-                    Err(e) => {
-                        status.set(Status::Failed {
-                            message: format!("{name}: {e}"),
-                            skippable: false,
-                        });
-                        return false;
-                    }
-                }
             }
-            format.set(Some(detected));
-            file.set_value(Some((name, Rc::new(bytes))));
-            status.set(Status::Ready);
-            true
         }
+        format.set(Some(detected));
+        file.set_value(Some((name, blob)));
+        status.set(Status::Ready);
+        true
     };
     let load = move |f: web_sys::File| {
-        status.set(Status::Busy(format!("reading {}…", f.name())));
+        status.set(Status::Busy(format!("looking at {}…", f.name())));
         spawn_local(async move {
-            match file_bytes(&f).await {
-                Ok(bytes) => {
-                    accept(f.name(), bytes);
-                }
-                Err(e) => status.set(Status::Failed {
-                    message: e,
-                    skippable: false,
-                }),
-            }
+            accept(f.name(), f.into()).await;
         });
     };
 
@@ -160,9 +170,9 @@ pub fn ImportPanel() -> impl IntoView {
         }
     };
 
-    // Read, check, and write the chosen file.
+    // Read, check, stage and write the chosen file.
     let run = move |skip_bad: bool, again: bool| {
-        let Some((name, bytes)) = file.get_value() else {
+        let Some((name, blob)) = file.get_value() else {
             return;
         };
         let Some(store) = log.get() else { return };
@@ -170,159 +180,53 @@ pub fn ImportPanel() -> impl IntoView {
             return;
         };
         cancel.set_value(false);
+        status.set(Status::Busy(format!("starting to import {name}…")));
         spawn_local(async move {
-            let sha = sha256_hex(&bytes);
-            // Seen before?
-            let earlier = match store.read_stream(ImportCompleted::STREAM, 1, 100_000).await {
-                Ok(events) => events
-                    .into_iter()
-                    .filter_map(|e| e.payload::<ImportCompleted>().ok())
-                    .filter(|r| r.sha256 == sha)
-                    .count(),
-                Err(e) => {
-                    return status.set(Status::Failed {
-                        message: e.to_string(),
-                        skippable: false,
-                    })
-                }
-            };
-            if earlier > 0 && !again {
-                return status.set(Status::Duplicate(format!(
-                    "{name} was imported before ({earlier} time{}). Import it again, as separate cases?",
-                    if earlier == 1 { "" } else { "s" }
-                )));
-            }
-            let t0 = js_sys::Date::now();
-            let appends: Vec<StreamAppend>;
-            let summary: String;
-            if fmt == Format::CloudEvents {
-                let text = String::from_utf8_lossy(&bytes);
-                match read_ndjson(&text) {
-                    Ok(a) => appends = a,
-                    Err(e) => {
-                        return status.set(Status::Failed {
-                            message: format!("{name}: {e}"),
-                            skippable: false,
-                        })
-                    }
-                }
-                let n: usize = appends.iter().map(|a| a.events.len()).sum();
-                summary = format!("Restored {n} events from {name}");
-            } else {
-                let parsed: ParsedLog = match fmt {
-                    Format::Csv => {
-                        let Some(m) = mapping.get_untracked() else {
-                            return;
-                        };
-                        let mut reader = match CsvReader::new(&bytes, m) {
-                            Ok(r) => r,
-                            Err(e) => {
-                                return status.set(Status::Failed {
-                                    message: format!("{name}: {e}"),
-                                    skippable: false,
-                                })
-                            }
-                        };
-                        loop {
-                            match reader.step(STEP_ROWS) {
-                                Ok(true) => break,
-                                Ok(false) => {}
-                                Err(e) => {
-                                    return status.set(Status::Failed {
-                                        message: format!("{name}: {e}"),
-                                        skippable: false,
-                                    })
-                                }
-                            }
-                            let secs = (js_sys::Date::now() - t0) / 1000.0;
-                            status.set(Status::Busy(format!(
-                                "read {} rows ({} unreadable) · {:.0} rows/s",
-                                reader.rows(),
-                                reader.bad_rows(),
-                                reader.rows() as f64 / secs.max(0.001)
-                            )));
-                            yield_now().await;
-                            if cancel.get_value() {
-                                return status.set(Status::Done(
-                                    "Import cancelled; the log is unchanged.".into(),
-                                ));
-                            }
-                        }
-                        match reader.finish(skip_bad) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                return status.set(Status::Failed {
-                                    message: format!("{name}: {e}"),
-                                    skippable: matches!(
-                                        e,
-                                        crate::io::csv::CsvError::BadRows { .. }
-                                    ),
-                                })
-                            }
-                        }
-                    }
-                    _ => match xes::read(&bytes, skip_bad) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            return status.set(Status::Failed {
-                                message: format!("{name}: {e}"),
-                                skippable: matches!(e, xes::XesError::BadEvents { .. }),
-                            })
-                        }
-                    },
-                };
-                if parsed.events.is_empty() {
-                    return status.set(Status::Failed {
-                        message: format!("{name} holds no events that could be read"),
-                        skippable: false,
-                    });
-                }
-                let rule = match completion.get_untracked().as_str() {
-                    "end" => Completion::EndActivity(end_activity.get_untracked()),
-                    "none" => Completion::NoneComplete,
-                    _ => Completion::AllComplete,
-                };
-                let facts = FileFacts {
-                    file: &name,
-                    size: bytes.len() as u64,
-                    sha256: sha.clone(),
-                    format: fmt,
-                    mapping: serde_json::to_value(mapping.get_untracked()).unwrap_or_default(),
-                };
-                let (a, counts) = plan(&parsed, facts, &rule, &label_for(&name, earlier));
-                appends = a;
-                let skipped = parsed.rows - parsed.events.len() as u64;
-                summary = format!(
-                    "Imported {} cases ({} events, {} activities) from {name}{}",
-                    counts.cases,
-                    counts.events,
-                    counts.activities,
-                    if skipped > 0 {
-                        format!("; skipped {skipped} unreadable rows")
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-            let total: usize = appends.iter().map(|a| a.events.len()).sum();
-            if stream_it.get_untracked() {
-                play(log, status, cancel, speed.get_untracked(), appends, summary).await;
-                return;
-            }
-            status.set(Status::Busy(format!(
-                "writing {total} events in one commit…"
-            )));
-            yield_now().await;
-            match store.append_batch(appends).await {
-                Ok(c) => {
-                    log.head.update(|h| *h = (*h).max(c.last_seq));
-                    let secs = (js_sys::Date::now() - t0) / 1000.0;
-                    status.set(Status::Done(format!("{summary} in {secs:.1} s.")));
-                }
-                Err(e) => status.set(Status::Failed {
-                    message: format!("Nothing was imported: {e}"),
+            // One import at a time, across tabs: they share the staging area.
+            let Some(lock) = super::loop_lock::try_take(IMPORT_LOCK).await else {
+                return status.set(Status::Failed {
+                    message: "Another tab is importing a file; wait until it has finished, then try again.".into(),
                     skippable: false,
-                }),
+                });
+            };
+            let outcome = import_file(
+                &store,
+                log,
+                &name,
+                &blob,
+                fmt,
+                skip_bad,
+                again,
+                Form {
+                    mapping: mapping.get_untracked(),
+                    completion: match completion.get_untracked().as_str() {
+                        "end" => Completion::EndActivity(end_activity.get_untracked()),
+                        "none" => Completion::NoneComplete,
+                        _ => Completion::AllComplete,
+                    },
+                    stream: stream_it.get_untracked().then(|| speed.get_untracked()),
+                },
+                status,
+                cancel,
+            )
+            .await;
+            // Whatever happened, nothing stays staged.
+            let cleared = store.clear_staging().await;
+            lock.release();
+            match outcome {
+                Ok(Some(done)) => status.set(Status::Done(done)),
+                Ok(None) => {} // the status says what to do next
+                Err(Stopped::Cancelled) => status.set(Status::Done(if stream_it.get_untracked() {
+                    "Replay stopped; the events played so far stay in the log.".into()
+                } else {
+                    "Import cancelled; the log is unchanged.".into()
+                })),
+                Err(Stopped::Failed { message, skippable }) => {
+                    status.set(Status::Failed { message, skippable })
+                }
+            }
+            if let Err(e) = cleared {
+                log.fail(format!("Could not clear the import's staging area: {e}"));
             }
         });
     };
@@ -332,8 +236,16 @@ pub fn ImportPanel() -> impl IntoView {
     Effect::new(move |_| {
         if let Some((name, bytes)) = request.0.get() {
             request.0.set(None);
-            if accept(name, (*bytes).clone()) {
-                run(false, false);
+            match bytes_blob(&bytes) {
+                Ok(blob) => spawn_local(async move {
+                    if accept(name, blob).await {
+                        run(false, false);
+                    }
+                }),
+                Err(message) => status.set(Status::Failed {
+                    message,
+                    skippable: false,
+                }),
             }
         }
     });
@@ -566,76 +478,95 @@ async fn each_page(
     Ok(())
 }
 
-/// Play appends into the log in event-time order, `speed` domain seconds
-/// per wall second: a real log drives the live views like the simulator.
-async fn play(
+/// The choices on the form when Import was pressed.
+struct Form {
+    mapping: Option<CsvMapping>,
+    completion: Completion,
+    /// Play as a stream at this speed instead of committing at once.
+    stream: Option<f64>,
+}
+
+/// The whole import, once the lock is held: hash, ask about a repeat,
+/// stage, then commit (or play). `Ok(None)` when the user must answer first.
+#[allow(clippy::too_many_arguments)]
+async fn import_file(
+    store: &IdbStore,
     log: Log,
+    name: &str,
+    blob: &web_sys::Blob,
+    fmt: Format,
+    skip_bad: bool,
+    again: bool,
+    form: Form,
     status: RwSignal<Status>,
     cancel: StoredValue<bool, LocalStorage>,
-    speed: f64,
-    appends: Vec<StreamAppend>,
-    summary: String,
-) {
-    let Some(store) = log.get() else { return };
-    // One append per event, in the planned (time) order; a case's first
-    // event keeps its NoStream check.
-    let mut queue: std::collections::VecDeque<StreamAppend> = appends
+) -> Result<Option<String>, Stopped> {
+    let report = move |s: String| status.set(Status::Busy(s));
+    let cancelled = move || cancel.get_value();
+    let progress = Progress {
+        report: &report,
+        cancelled: &cancelled,
+    };
+    let t0 = js_sys::Date::now();
+    let sha = importer::sha256_of(blob, &progress).await?;
+    // Seen before?
+    let earlier = store
+        .read_stream(ImportCompleted::STREAM, 1, 100_000)
+        .await
+        .map_err(|e| Stopped::Failed {
+            message: e.to_string(),
+            skippable: false,
+        })?
         .into_iter()
-        .flat_map(|a| {
-            let stream = a.stream;
-            let mut expected = Some(a.expected);
-            a.events.into_iter().map(move |e| {
-                StreamAppend::new(
-                    stream.clone(),
-                    expected
-                        .take()
-                        .unwrap_or(crate::store::ExpectedVersion::Any),
-                    vec![e],
-                )
-            })
-        })
-        .collect();
-    let total = queue.len();
-    let mut clock = queue.front().map_or(0, |a| a.events[0].occurred_at);
-    const TICK: i32 = 200;
-    while !queue.is_empty() {
-        if cancel.get_value() {
-            return status.set(Status::Done(format!(
-                "Replay stopped after {} of {total} events.",
-                total - queue.len()
-            )));
-        }
-        clock += (speed * TICK as f64) as i64;
-        // Skip long quiet stretches instead of waiting through them.
-        if let Some(next) = queue.front().map(|a| a.events[0].occurred_at) {
-            if next > clock + (speed * 10_000.0) as i64 {
-                clock = next;
-            }
-        }
-        let mut batch = Vec::new();
-        while queue
-            .front()
-            .is_some_and(|a| a.events[0].occurred_at <= clock)
-        {
-            batch.push(queue.pop_front().expect("checked"));
-        }
-        if !batch.is_empty() {
-            match store.append_batch(batch).await {
-                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                Err(e) => {
-                    return status.set(Status::Failed {
-                        message: format!("Replay stopped: {e}"),
-                        skippable: false,
-                    })
-                }
-            }
-        }
-        status.set(Status::Busy(format!(
-            "replaying: {} of {total} events, at {}",
-            total - queue.len(),
-            rfc3339(clock)
+        .filter_map(|e| e.payload::<ImportCompleted>().ok())
+        .filter(|r| r.sha256 == sha)
+        .count();
+    if earlier > 0 && !again {
+        status.set(Status::Duplicate(format!(
+            "{name} was imported before ({earlier} time{}). Import it again, as separate cases?",
+            if earlier == 1 { "" } else { "s" }
         )));
-        sleep(TICK).await;
+        return Ok(None);
     }
-    status.set(Status::Done(format!("{summary} (streamed).")));
+    let request = Request {
+        name,
+        blob,
+        format: fmt,
+        mapping: form.mapping,
+        completion: form.completion,
+        label: label_for(name, earlier),
+        sha256: sha,
+        skip_bad,
+    };
+    let staged = importer::stage(store, &request, &progress).await?;
+    if let Some(speed) = form.stream {
+        let on_commit = move |head: u64| log.head.update(|h| *h = (*h).max(head));
+        importer::play(
+            store,
+            staged.plan,
+            staged.events,
+            speed,
+            &progress,
+            &on_commit,
+        )
+        .await?;
+        return Ok(Some(format!("{} (streamed).", staged.summary)));
+    }
+    report(format!("writing {} events in one commit…", staged.events));
+    let plan = Box::new(Cancellable {
+        inner: staged.plan,
+        cancelled: move || cancel.get_value(),
+    });
+    match store.commit_staged(plan).await {
+        Ok(c) => {
+            log.head.update(|h| *h = (*h).max(c.last_seq));
+            let secs = (js_sys::Date::now() - t0) / 1000.0;
+            Ok(Some(format!("{} in {secs:.1} s.", staged.summary)))
+        }
+        Err(_) if cancel.get_value() => Err(Stopped::Cancelled),
+        Err(e) => Err(Stopped::Failed {
+            message: format!("Nothing was imported: {e}"),
+            skippable: false,
+        }),
+    }
 }

@@ -25,6 +25,11 @@ impl Held {
 /// Try to take the lock; `done(Some(held))` if this tab has it,
 /// `done(None)` if another tab does. Browsers without Web Locks always get it.
 pub fn acquire(done: impl FnOnce(Option<Held>) + 'static) {
+    acquire_named(NAME, done)
+}
+
+/// Try to take the Web Lock `name` (see [`acquire`]).
+pub fn acquire_named(name: &str, done: impl FnOnce(Option<Held>) + 'static) {
     let navigator = match web_sys::window() {
         Some(w) => w.navigator(),
         None => return,
@@ -54,7 +59,16 @@ pub fn acquire(done: impl FnOnce(Option<Held>) + 'static) {
         }
         hold.into()
     });
-    let _ = request.call3(&locks, &NAME.into(), &options, &callback);
+    let _ = request.call3(&locks, &name.into(), &options, &callback);
+}
+
+/// Take the Web Lock `name` if no other tab holds it.
+pub async fn try_take(name: &str) -> Option<Held> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    acquire_named(name, move |held| {
+        let _ = tx.send(held);
+    });
+    rx.await.ok().flatten()
 }
 
 /// Keep `on` true only while this tab holds the lock; say why when not.

@@ -5,6 +5,7 @@ pub mod browser;
 mod chart;
 mod format;
 mod import_panel;
+mod importer;
 pub mod live;
 mod log_panel;
 mod loop_lock;

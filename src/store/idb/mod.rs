@@ -10,6 +10,7 @@
 //! | `snapshots`    | `[name, seq]`         | projection snapshots (see `projection`)         |
 //! | `models`       | model id              | the model's `ModelTrained` record (postcard)     |
 //! | `model_bytes`  | model id              | the model's bytes                               |
+//! | `staging`      | `[run, block]`        | rows of an import being read (see [`staging`])  |
 //!
 //! One commit is ONE readwrite transaction over `meta`, `segments` and
 //! `stream_table`: it reads the head, brings this tab's [`StreamTable`] up
@@ -27,14 +28,17 @@
 //!
 //! History: version 1 had `meta` and `segments` only; version 2 added the
 //! stream table and snapshots (the stream table of an upgraded log is built
-//! from its segments); version 3 added the model registry.
+//! from its segments); version 3 added the model registry; version 4 the
+//! staging area of imports.
 
 mod registry;
 mod request;
 mod snapshots;
+pub mod staging;
 
 use super::stream_table::StreamTable;
 use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};
+use crate::io::staged::StagedPlan;
 use crate::log::codec::{decode_segment, encode_segment};
 use crate::log::Envelope;
 use futures::channel::oneshot;
@@ -51,7 +55,7 @@ use web_sys::{
 };
 
 /// The database version this build creates and reads.
-pub const DB_VERSION: u32 = 3;
+pub const DB_VERSION: u32 = 4;
 /// Object store names.
 pub const META: &str = "meta";
 /// Segments of events.
@@ -64,6 +68,8 @@ pub const SNAPSHOTS: &str = "snapshots";
 pub const MODELS: &str = "models";
 /// Model bytes, by model id.
 pub const MODEL_BYTES: &str = "model_bytes";
+/// Staged rows of an import in progress.
+pub const STAGING: &str = "staging";
 
 const HEAD: &str = "head";
 const TABLE: &str = "table";
@@ -74,8 +80,16 @@ pub const CHECKPOINT_EVERY: u64 = 50_000;
 
 type Listener = Closure<dyn FnMut(MessageEvent)>;
 
+/// What a writer waits to have written.
+enum Job {
+    /// Appends, grouped with others into one commit.
+    Batch(Vec<StreamAppend>),
+    /// A staged import: a commit of its own.
+    Staged(Box<dyn StagedPlan>),
+}
+
 struct Pending {
-    batch: Vec<StreamAppend>,
+    job: Job,
     reply: oneshot::Sender<Result<Committed, StoreError>>,
 }
 
@@ -306,9 +320,7 @@ impl IdbStore {
         committed(&tx, "appending events").await?;
         *self.table.borrow_mut() = Some(table);
         if next_head != head {
-            if let Some(channel) = &self.channel {
-                let _ = channel.post_message(&JsValue::from_f64(next_head as f64));
-            }
+            self.announce(next_head);
         }
         Ok(outcomes)
     }
@@ -343,29 +355,46 @@ impl IdbStore {
         Ok((tx, table))
     }
 
-    /// Keep the table for later use unless a fresher one was stored meanwhile.
-    fn keep_table(&self, table: StreamTable) {
-        let mut slot = self.table.borrow_mut();
-        if slot.as_ref().is_none_or(|t| t.head() <= table.head()) {
-            *slot = Some(table);
-        }
+    /// Write a staged import in one commit of its own, in turn with this
+    /// tab's other appends (see [`staging`]).
+    pub async fn commit_staged(&self, plan: Box<dyn StagedPlan>) -> Result<Committed, StoreError> {
+        self.submit(Job::Staged(plan)).await
     }
-}
 
-impl EventStore for IdbStore {
-    async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+    /// Queue a job; the first waiting writer writes every queued job, in
+    /// order, grouping consecutive batches into one commit.
+    async fn submit(&self, job: Job) -> Result<Committed, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        self.queue.borrow_mut().push(Pending { batch, reply });
+        self.queue.borrow_mut().push(Pending { job, reply });
         if !self.writing.get() {
             self.writing.set(true);
             let _guard = WriterGuard(&self.writing);
             loop {
-                let group = std::mem::take(&mut *self.queue.borrow_mut());
-                if group.is_empty() {
+                let staged = |p: &Pending| matches!(p.job, Job::Staged(_));
+                let next_staged = self.queue.borrow().first().is_some_and(staged);
+                if next_staged {
+                    let Pending { job, reply } = self.queue.borrow_mut().remove(0);
+                    if let Job::Staged(mut plan) = job {
+                        let _ = reply.send(self.write_staged(plan.as_mut()).await);
+                    }
+                    continue;
+                }
+                // Batches up to the next staged job go together.
+                let queue: Vec<Pending> = {
+                    let mut q = self.queue.borrow_mut();
+                    let n = q.iter().position(staged).unwrap_or(q.len());
+                    q.drain(..n).collect()
+                };
+                if queue.is_empty() {
                     break;
                 }
-                let (batches, replies): (Vec<_>, Vec<_>) =
-                    group.into_iter().map(|p| (p.batch, p.reply)).unzip();
+                let (batches, replies): (Vec<_>, Vec<_>) = queue
+                    .into_iter()
+                    .filter_map(|p| match p.job {
+                        Job::Batch(b) => Some((b, p.reply)),
+                        Job::Staged(_) => None,
+                    })
+                    .unzip();
                 match self.write_group(batches).await {
                     Ok(outcomes) => {
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -383,6 +412,27 @@ impl EventStore for IdbStore {
         outcome
             .await
             .unwrap_or_else(|_| Err(StoreError::Storage("the append was cancelled".into())))
+    }
+
+    /// Tell other tabs the log has a new head.
+    fn announce(&self, head: u64) {
+        if let Some(channel) = &self.channel {
+            let _ = channel.post_message(&JsValue::from_f64(head as f64));
+        }
+    }
+
+    /// Keep the table for later use unless a fresher one was stored meanwhile.
+    fn keep_table(&self, table: StreamTable) {
+        let mut slot = self.table.borrow_mut();
+        if slot.as_ref().is_none_or(|t| t.head() <= table.head()) {
+            *slot = Some(table);
+        }
+    }
+}
+
+impl EventStore for IdbStore {
+    async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        self.submit(Job::Batch(batch)).await
     }
 
     async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
@@ -625,6 +675,9 @@ fn upgrade(db: &IdbDatabase, _tx: &IdbTransaction, old_version: u32) -> Result<(
     if old_version < 3 {
         db.create_object_store(MODELS)?;
         db.create_object_store(MODEL_BYTES)?;
+    }
+    if old_version < 4 {
+        db.create_object_store(STAGING)?;
     }
     Ok(())
 }
