@@ -123,26 +123,73 @@ record('JSON size of an event', jsonSize, 'bytes/event', null);
 for (const row of results) if (row.case.startsWith('disk bytes per event')) row.vs = 'JSON size of an event';
 }
 
-// --- Import: helpdesk.csv and a 1M-row simulated CSV ---------------------
+// --- Import: helpdesk.csv and simulated CSVs, through the app's file input
 if (want('import')) {
-console.log('\nImport: parse and write, separately');
-  const { readFile } = await import('node:fs/promises');
-  const helpdesk = [...(await readFile('../shared/data/helpdesk.csv'))];
-  for (const [label, rows, bytes] of [['helpdesk.csv', 0, helpdesk], ['1M-row simulated CSV', Number(process.env.BENCH_IMPORT ?? 1_000_000), null]]) {
+console.log('\nImport through the page: read + stage, then one commit; peak memory');
+  const { execFileSync } = await import('node:child_process');
+  const { stat } = await import('node:fs/promises');
+  const sizes = (process.env.BENCH_IMPORT ?? '100000,1000000').split(',').map(Number);
+  const files = [['helpdesk.csv', '../shared/data/helpdesk.csv']];
+  for (const rows of sizes) {
+    const path = `target/bench/sim-${rows}.csv`;
+    if (!(await stat(path).catch(() => null))) {
+      execFileSync('cargo', ['run', '--release', '--quiet', '--example', 'simulated_csv', '--', String(rows), path], { stdio: 'inherit' });
+    }
+    files.push([`${rows.toLocaleString('en')}-row simulated CSV`, path]);
+  }
+  for (const [label, path] of files) {
+    const megabytes = (await stat(path)).size / 1048576;
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
     p.setDefaultTimeout(0);
-    await p.goto(url + 'page.html');
-    await p.waitForFunction(() => document.getElementById('status').textContent === 'ready');
-    const [parseMs, writeMs, events, memory] = await p.evaluate(
-      async ([rows, bytes]) => window.retrace.import_csv('import-bench', rows, bytes ? new Uint8Array(bytes) : undefined),
-      [rows, bytes],
-    );
-    record(`import ${label}: parse and plan`, events / (parseMs / 1000), 'events/s', null);
-    record(`import ${label}: write (one commit)`, events / (writeMs / 1000), 'events/s', null);
-    record(`import ${label}: total`, (parseMs + writeMs) / 1000, 's', null);
-    record(`import ${label}: wasm memory after`, memory / 1e6, 'MB', null);
-    console.log(`    (${events} events)`);
+    // The app's wasm exports (its memory among them), as Trunk's loader hands them out.
+    await p.addInitScript(() => addEventListener('TrunkApplicationStarted', (e) => { window.appWasm = e.detail.wasm; }));
+    await p.goto(url + 'app/index.html#/log');
+    await p.waitForFunction(() => window.appWasm && document.querySelector('[data-testid=stats-events]'));
+    const cdp = await ctx.newCDPSession(p);
+    await cdp.send('Performance.enable');
+    await p.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    });
+    await p.getByTestId('import-file').setInputFiles(path);
+    await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
+    const wasmBefore = await p.evaluate(() => window.appWasm.memory.buffer.byteLength);
+    let peakHeap = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { metrics } = await cdp.send('Performance.getMetrics');
+        peakHeap = Math.max(peakHeap, metrics.find((m) => m.name === 'JSHeapUsedSize').value);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await p.getByTestId('import-start').click();
+    await p.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.querySelector('.ok, [data-testid=import-error]'));
+    sampling = false;
+    await sampler;
+    const status = await p.getByTestId('import-status').textContent();
+    const m = status.match(/\((\d+) events, .* in ([\d.]+) s \(read ([\d.]+) s, write ([\d.]+) s\)/);
+    if (!m) throw new Error(`import of ${label} did not finish: ${status}`);
+    const [events, total, read, write] = [Number(m[1]) + 1, Number(m[2]), Number(m[3]), Number(m[4])];
+    // Linear memory only grows, so its size afterwards is its peak.
+    const wasmAfter = await p.evaluate(() => window.appWasm.memory.buffer.byteLength);
+    // Then the page's projections fold the new events (state per case).
+    await p.waitForFunction((n) => Number(document.querySelector('[data-testid=stats-events]').textContent.replace(/\D/g, '')) >= n, events);
+    const wasmFolded = await p.evaluate(() => window.appWasm.memory.buffer.byteLength);
+    const tasks = await p.evaluate(() => window.longTasks);
+    record(`import ${label} (${megabytes.toFixed(1)} MB, ${events} events): read, check, stage`, events / read, 'events/s', null);
+    record(`import ${label}: write (one commit)`, events / write, 'events/s', null);
+    record(`import ${label}: total`, total, 's', null);
+    record(`import ${label}: wasm memory before → peak`, wasmAfter / 1048576, 'MB', null);
+    console.log(`    (wasm memory before the import: ${(wasmBefore / 1048576).toFixed(1)} MB)`);
+    record(`import ${label}: wasm memory once the projections hold it`, wasmFolded / 1048576, 'MB', null);
+    record(`import ${label}: peak JS heap`, peakHeap / 1048576, 'MB', null);
+    record(`import ${label}: longest main-thread task`, Math.max(0, ...tasks), 'ms', null);
+    // For comparison: the same page opening this log afresh (what it needs to show the log at all).
+    await p.reload();
+    await p.waitForFunction((n) => window.appWasm && Number(document.querySelector('[data-testid=stats-events]')?.textContent.replace(/\D/g, '')) >= n, events);
+    record(`import ${label}: wasm memory of a fresh page holding the imported log`, (await p.evaluate(() => window.appWasm.memory.buffer.byteLength)) / 1048576, 'MB', null);
     await ctx.close();
   }
 }
@@ -197,7 +244,7 @@ if (want('training')) {
   const ctx = await browser.newContext();
   const app = await ctx.newPage();
   app.setDefaultTimeout(0);
-  await app.goto(url + 'app/index.html');
+  await app.goto(url + 'app/index.html#/log');
   await app.getByTestId('import-file').setInputFiles('../shared/data/helpdesk.csv');
   await app.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
   await app.getByTestId('import-start').click();
@@ -207,6 +254,7 @@ if (want('training')) {
     window.longTasks = [];
     new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
   });
+  await app.evaluate(() => { location.hash = '#/models'; });
   await app.getByTestId('train-run').click();
   await app.waitForFunction(() => /predict the same/.test(document.querySelector('[data-testid=train-status]')?.textContent));
   const tasks = await app.evaluate(() => window.longTasks);

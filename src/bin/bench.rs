@@ -9,7 +9,6 @@ mod wasm {
     use retrace::store::idb::IdbStore;
     use retrace::store::{EventStore, ExpectedVersion, StreamAppend};
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen::JsCast;
 
     /// Events per case stream in every benchmark workload.
     const PER_CASE: u64 = 5;
@@ -190,81 +189,6 @@ mod wasm {
         let t2 = now();
         std::hint::black_box(set.seq());
         vec![t2 - t1, t1 - t0]
-    }
-
-    /// A CSV log of `n` simulated activity rows (case, activity, timestamp,
-    /// resource), as a user's export would look.
-    fn simulated_csv(n: usize) -> Vec<u8> {
-        use retrace::domain::simulator::{Settings, Simulator};
-        use retrace::domain::{decode, Fact};
-        let mut sim = Simulator::new(Settings::default());
-        let mut out = String::from("case,activity,timestamp,resource\n");
-        let mut rows = 0;
-        let mut seq = 0;
-        while rows < n {
-            for (s, e) in sim.next_events(10_000) {
-                seq += 1;
-                let at = e.occurred_at;
-                if let Ok(r) = decode(e.into_envelope(seq, &s, 1, 0)) {
-                    if let Fact::ActivityRecorded(a) = r.fact {
-                        if rows < n {
-                            rows += 1;
-                            out.push_str(&format!(
-                                "{},{},{},{}\n",
-                                a.case,
-                                a.activity,
-                                retrace::io::cloudevents::rfc3339(at),
-                                a.resource.as_deref().unwrap_or("")
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        out.into_bytes()
-    }
-
-    /// Import a CSV log of `rows` simulated rows (or helpdesk's bytes when
-    /// given) into database `db`: returns [parse ms, write ms, events
-    /// written, wasm memory bytes after].
-    #[wasm_bindgen]
-    pub async fn import_csv(
-        db: String,
-        rows: u32,
-        given: Option<Vec<u8>>,
-    ) -> Result<Vec<f64>, JsValue> {
-        use retrace::io::csv::{read_all, sniff};
-        use retrace::io::import::{plan, sha256_hex, FileFacts, Format};
-        use retrace::io::parsed::Completion;
-        let bytes = given.unwrap_or_else(|| simulated_csv(rows as usize));
-        let store = IdbStore::open(&db).await.map_err(err)?;
-        let t0 = now();
-        let mapping = sniff(&bytes).map_err(err)?.mapping;
-        let log = read_all(&bytes, mapping, false).map_err(err)?;
-        let facts = FileFacts {
-            file: "bench.csv",
-            size: bytes.len() as u64,
-            sha256: sha256_hex(&bytes),
-            format: Format::Csv,
-            mapping: serde_json::Value::Null,
-        };
-        let (appends, counts) = plan(&log, facts, &Completion::NoneComplete, "bench");
-        drop(log);
-        let t1 = now();
-        store.append_batch(appends).await.map_err(err)?;
-        let t2 = now();
-        store.close();
-        let memory = wasm_bindgen::memory()
-            .unchecked_into::<js_sys::WebAssembly::Memory>()
-            .buffer()
-            .unchecked_into::<js_sys::ArrayBuffer>()
-            .byte_length();
-        Ok(vec![
-            t1 - t0,
-            t2 - t1,
-            counts.events as f64 + 1.0,
-            memory as f64,
-        ])
     }
 
     /// The training benchmark's data: helpdesk's backtest rows (the first

@@ -29,14 +29,6 @@ pub async fn sleep(ms: i32) {
     let _ = JsFuture::from(promise).await;
 }
 
-/// The bytes of a file the user chose.
-pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|e| format!("the browser could not read {}: {e:?}", file.name()))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-}
-
 /// Bytes `start..end` of a file (or any blob), read without the rest.
 pub async fn blob_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
     let part = blob
@@ -57,10 +49,32 @@ pub fn bytes_blob(bytes: &[u8]) -> Result<web_sys::Blob, String> {
 
 /// Offer `text` as a file download named `name`.
 pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
-    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let mut parts = Parts::default();
+    parts.push(text);
+    parts.download(name, mime)
+}
+
+/// A download built a piece at a time: each piece is handed to the browser
+/// as it comes, so a large export never sits whole in wasm memory.
+#[derive(Default)]
+pub struct Parts(js_sys::Array);
+
+impl Parts {
+    /// Add a piece.
+    pub fn push(&mut self, text: &str) {
+        self.0.push(&JsValue::from_str(text));
+    }
+
+    /// Offer the pieces, joined, as a file download named `name`.
+    pub fn download(self, name: &str, mime: &str) -> Result<(), String> {
+        blob_download(name, mime, &self.0)
+    }
+}
+
+fn blob_download(name: &str, mime: &str, parts: &js_sys::Array) -> Result<(), String> {
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(parts, &options)
         .map_err(|e| format!("{e:?}"))?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
     let document = web_sys::window()

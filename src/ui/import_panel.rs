@@ -1,7 +1,7 @@
 //! Import a log (CSV with column mapping, XES, a Retrace export) and export
 //! the log (CloudEvents NDJSON) or its cases (CSV).
 
-use super::browser::{blob_slice, bytes_blob, download, yield_now};
+use super::browser::{blob_slice, bytes_blob, yield_now, Parts};
 use super::importer::{self, Cancellable, Progress, Request, Stopped};
 use super::Log;
 use crate::domain::events::ImportCompleted;
@@ -89,6 +89,8 @@ pub fn ImportPanel() -> impl IntoView {
     let stream_it = RwSignal::new(false);
     let speed = RwSignal::new(86_400.0f64);
     let status = RwSignal::new(Status::Idle);
+    // How far the current pass is (for the progress bar).
+    let fraction = RwSignal::new(None::<f64>);
     let cancel = StoredValue::new_local(false);
     let export_from = RwSignal::new(String::new());
     let export_to = RwSignal::new(String::new());
@@ -207,6 +209,7 @@ pub fn ImportPanel() -> impl IntoView {
                     stream: stream_it.get_untracked().then(|| speed.get_untracked()),
                 },
                 status,
+                fraction,
                 cancel,
             )
             .await;
@@ -264,14 +267,16 @@ pub fn ImportPanel() -> impl IntoView {
             .parse::<u64>()
             .unwrap_or(u64::MAX);
         spawn_local(async move {
-            let mut text = String::new();
+            let mut parts = Parts::default();
             let mut lines = 0u64;
             let result = each_page(&store, from, to, |page| {
+                let mut text = String::new();
                 for e in page {
                     text.push_str(&to_line(&e));
                     text.push('\n');
                     lines += 1;
                 }
+                parts.push(&text);
                 status.set(Status::Busy(format!("exported {lines} events…")));
             })
             .await;
@@ -281,7 +286,7 @@ pub fn ImportPanel() -> impl IntoView {
                     skippable: false,
                 });
             }
-            match download("retrace-log.ndjson", "application/x-ndjson", &text) {
+            match parts.download("retrace-log.ndjson", "application/x-ndjson") {
                 Ok(()) => status.set(Status::Done(format!(
                     "Exported {lines} events as CloudEvents."
                 ))),
@@ -296,8 +301,8 @@ pub fn ImportPanel() -> impl IntoView {
     let export_cases = move |_| {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
-            let mut text =
-                String::from("case:concept:name,concept:name,time:timestamp,org:resource\n");
+            let mut parts = Parts::default();
+            parts.push("case:concept:name,concept:name,time:timestamp,org:resource\n");
             let quote = |s: &str| {
                 if s.contains([',', '"', '\n']) {
                     format!("\"{}\"", s.replace('"', "\"\""))
@@ -307,6 +312,7 @@ pub fn ImportPanel() -> impl IntoView {
             };
             let mut rows = 0;
             let result = each_page(&store, 1, u64::MAX, |page| {
+                let mut text = String::new();
                 for e in page {
                     let at = e.occurred_at;
                     if let Ok(Fact::ActivityRecorded(a)) = decode(e).map(|r| r.fact) {
@@ -320,6 +326,7 @@ pub fn ImportPanel() -> impl IntoView {
                         ));
                     }
                 }
+                parts.push(&text);
             })
             .await;
             if let Err(e) = result {
@@ -328,7 +335,7 @@ pub fn ImportPanel() -> impl IntoView {
                     skippable: false,
                 });
             }
-            match download("retrace-cases.csv", "text/csv", &text) {
+            match parts.download("retrace-cases.csv", "text/csv") {
                 Ok(()) => status.set(Status::Done(format!("Exported {rows} activities as CSV."))),
                 Err(e) => status.set(Status::Failed {
                     message: e,
@@ -436,7 +443,13 @@ pub fn ImportPanel() -> impl IntoView {
                 {move || match status.get() {
                     Status::Idle => view! { <span>""</span> }.into_any(),
                     Status::Ready => view! { <span>"Check the mapping, then Import. Nothing is written until the whole file has been read."</span> }.into_any(),
-                    Status::Busy(s) => view! { <span>{s}</span> }.into_any(),
+                    Status::Busy(s) => view! {
+                        <span>
+                            <progress data-testid="import-progress" max="1" aria-label="Import progress"
+                                value=move || fraction.get().map(|f| f.to_string())></progress>
+                            " "{s}
+                        </span>
+                    }.into_any(),
                     Status::Done(s) => view! { <span class="ok">{s}</span> }.into_any(),
                     Status::Duplicate(s) => view! {
                         <span>{s}" "
@@ -499,9 +512,13 @@ async fn import_file(
     again: bool,
     form: Form,
     status: RwSignal<Status>,
+    fraction: RwSignal<Option<f64>>,
     cancel: StoredValue<bool, LocalStorage>,
 ) -> Result<Option<String>, Stopped> {
-    let report = move |s: String| status.set(Status::Busy(s));
+    let report = move |s: String, done: Option<f64>| {
+        fraction.set(done);
+        status.set(Status::Busy(s))
+    };
     let cancelled = move || cancel.get_value();
     let progress = Progress {
         report: &report,
@@ -552,7 +569,11 @@ async fn import_file(
         .await?;
         return Ok(Some(format!("{} (streamed).", staged.summary)));
     }
-    report(format!("writing {} events in one commit…", staged.events));
+    let t1 = js_sys::Date::now();
+    report(
+        format!("writing {} events in one commit…", staged.events),
+        None,
+    );
     let plan = Box::new(Cancellable {
         inner: staged.plan,
         cancelled: move || cancel.get_value(),
@@ -560,8 +581,14 @@ async fn import_file(
     match store.commit_staged(plan).await {
         Ok(c) => {
             log.head.update(|h| *h = (*h).max(c.last_seq));
-            let secs = (js_sys::Date::now() - t0) / 1000.0;
-            Ok(Some(format!("{} in {secs:.1} s.", staged.summary)))
+            let now = js_sys::Date::now();
+            Ok(Some(format!(
+                "{} in {:.1} s (read {:.1} s, write {:.1} s).",
+                staged.summary,
+                (now - t0) / 1000.0,
+                (t1 - t0) / 1000.0,
+                (now - t1) / 1000.0
+            )))
         }
         Err(_) if cancel.get_value() => Err(Stopped::Cancelled),
         Err(e) => Err(Stopped::Failed {

@@ -17,7 +17,7 @@ use crate::store::{EventStore, ExpectedVersion, StreamAppend};
 use sha2::{Digest, Sha256};
 
 /// Bytes read from the file at a time.
-pub const SLICE: u64 = 4 << 20;
+pub const SLICE: u64 = 1 << 20;
 /// Staged blocks written per transaction.
 const BLOCKS_PER_WRITE: usize = 32;
 
@@ -44,8 +44,8 @@ fn failed(message: impl std::fmt::Display) -> Stopped {
 
 /// How the page reports and is told to stop.
 pub struct Progress<'a> {
-    /// Show a line of progress.
-    pub report: &'a dyn Fn(String),
+    /// Show a line of progress, and how much of the pass is done (0–1).
+    pub report: &'a dyn Fn(String, Option<f64>),
     /// Whether the user asked to stop.
     pub cancelled: &'a dyn Fn() -> bool,
 }
@@ -73,7 +73,10 @@ pub async fn sha256_of(blob: &web_sys::Blob, progress: &Progress<'_>) -> Result<
         let end = (at + SLICE).min(size);
         hasher.update(blob_slice(blob, at, end).await.map_err(failed)?);
         at = end;
-        (progress.report)(format!("checking the file: {} of {} MB", mb(at), mb(size)));
+        (progress.report)(
+            format!("checking the file: {} of {} MB", mb(at), mb(size)),
+            Some(at as f64 / size as f64),
+        );
         progress.check()?;
     }
     Ok(hasher
@@ -202,13 +205,16 @@ pub async fn stage(
             if last {
                 break;
             }
-            (progress.report)(format!(
-                "read {} events · {:.0} events/s · {} of {} MB",
-                total + events.len() as u64,
-                rate(total),
-                mb(at),
-                mb(size)
-            ));
+            (progress.report)(
+                format!(
+                    "read {} events · {:.0} events/s · {} of {} MB",
+                    total + events.len() as u64,
+                    rate(total),
+                    mb(at),
+                    mb(size)
+                ),
+                Some(at as f64 / size as f64),
+            );
             progress.check()?;
         }
         writer.flush().await?;
@@ -239,14 +245,17 @@ pub async fn stage(
             if stager.full() {
                 writer.put(stager.take_run()).await?;
             }
-            (progress.report)(format!(
-                "read {} rows ({} unreadable) · {:.0} rows/s · {} of {} MB",
-                reader.rows(),
-                reader.bad_rows(),
-                rate(reader.rows()),
-                mb(at),
-                mb(size)
-            ));
+            (progress.report)(
+                format!(
+                    "read {} rows ({} unreadable) · {:.0} rows/s · {} of {} MB",
+                    reader.rows(),
+                    reader.bad_rows(),
+                    rate(reader.rows()),
+                    mb(at),
+                    mb(size)
+                ),
+                Some(at as f64 / size as f64),
+            );
             progress.check()?;
         }
         reader.end(&mut stager).map_err(bad_csv)?;
@@ -254,7 +263,7 @@ pub async fn stage(
     } else {
         // XES is read whole (gzip and XML readers pull synchronously); its
         // rows are still kept as compact sorted runs, not as parsed events.
-        (progress.report)(format!("reading {name} ({} MB)…", mb(size)));
+        (progress.report)(format!("reading {name} ({} MB)…", mb(size)), None);
         let bytes = blob_slice(req.blob, 0, size).await.map_err(failed)?;
         let mut spill = Spill {
             stager,
@@ -390,10 +399,13 @@ pub async fn play(
                 .map_err(|e| failed(format!("Replay stopped: {e}")))?;
             on_commit(c.last_seq);
         }
-        (progress.report)(format!(
-            "replaying: {played} of {total} events, at {}",
-            rfc3339(clock)
-        ));
+        (progress.report)(
+            format!(
+                "replaying: {played} of {total} events, at {}",
+                rfc3339(clock)
+            ),
+            Some(played as f64 / total.max(1) as f64),
+        );
         sleep(TICK).await;
     }
     Ok(played)

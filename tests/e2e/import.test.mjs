@@ -2,7 +2,7 @@
 // trip through the CloudEvents export.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdtemp } from 'node:fs/promises';
+import { writeFile, readFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, LivePage } from './support.mjs';
@@ -91,4 +91,70 @@ test('export, then import into a fresh browser: the same counts', async () => {
   assert.equal(await again.number('open-count'), open);
   assert.match(await again.verify(), new RegExp(`^${events} events in \\d+ streams; seq and versions contiguous`));
   await fresh.close();
+});
+
+test('a file of many slices: cancel while it is read leaves the log unchanged; then it imports whole, in time order', async () => {
+  // 100,000 rows (about 5 MB: five of the page's 1 MB slices, two sorted
+  // runs), grouped by case as many exports are, so time order needs the merge.
+  const dir = await mkdtemp(join(tmpdir(), 'retrace-'));
+  const big = join(dir, 'big.csv');
+  const CASES = 20_000;
+  const ROWS = 5 * CASES;
+  const lines = ['case,activity,timestamp,resource'];
+  for (let c = 0; c < CASES; c++) {
+    const start = Date.UTC(2024, 0, 1) + ((c * 7919) % CASES) * 60_000;
+    for (let k = 0; k < 5; k++) {
+      lines.push(`case ${c},step ${k},${new Date(start + k * 3_600_000).toISOString()},r${(c + k) % 17}`);
+    }
+  }
+  await writeFile(big, lines.join('\n') + '\n');
+  const context = await env.browser.newContext({ acceptDownloads: true });
+  const page = await new ImportPage(await context.newPage()).open(env.url);
+  await page.appendDemo();
+  await page.countIs(1);
+  await page.choose(big);
+  await page.page.getByTestId('import-start').click();
+  await page.page.waitForFunction(() => /^read \d+ rows/.test(document.querySelector('[data-testid=import-status]')?.textContent.trim()));
+  assert.ok(await page.page.getByTestId('import-progress').isVisible(), 'a progress bar shows');
+  await page.page.getByTestId('import-cancel').click();
+  await page.page.waitForFunction(() => /Import cancelled; the log is unchanged/.test(document.querySelector('[data-testid=import-status]')?.textContent));
+  assert.equal(await page.count(), 1, 'nothing of the cancelled import was written');
+
+  const status = await page.importAndWait();
+  const events = ROWS + 2 * CASES;
+  assert.match(status, new RegExp(`Imported ${CASES} cases \\(${events} events, 5 activities\\)`));
+  await page.until('stats-events', `n === ${1 + events + 1}`);
+  assert.equal(await page.number('stats-closed'), CASES);
+  assert.match(await page.verify(), /seq and versions contiguous/);
+
+  // The export shows every imported event in time order, each case opened first.
+  await page.go('log');
+  const [download] = await Promise.all([page.page.waitForEvent('download'), page.page.getByTestId('export-log').click()]);
+  const saved = join(dir, 'out.ndjson');
+  await download.saveAs(saved);
+  const exported = (await readFile(saved, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(exported.length, 1 + events + 1);
+  const imported = exported.slice(1, -1);
+  const opened = new Set();
+  for (let i = 0; i < imported.length; i++) {
+    if (i > 0) assert.ok(imported[i - 1].time <= imported[i].time, `time order at ${imported[i].sequence}`);
+    if (imported[i].type === 'CaseOpened') opened.add(imported[i].subject);
+    else assert.ok(opened.has(imported[i].subject), `${imported[i].subject} opened before its ${imported[i].type}`);
+  }
+  assert.equal(exported.at(-1).type, 'ImportCompleted');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('an XES file imports through the page: traces become cases', async () => {
+  const context = await env.browser.newContext();
+  const page = await new ImportPage(await context.newPage()).open(env.url);
+  await page.choose('tests/fixtures/import/small.xes');
+  const status = await page.importAndWait();
+  // Three completed events of two traces; the "start" of Repair is left out.
+  assert.match(status, /Imported 2 cases \(7 events, 2 activities\) from small\.xes/);
+  await page.until('stats-events', 'n === 8');
+  assert.equal(await page.number('stats-closed'), 2);
+  assert.deepEqual(page.errors, []);
+  await context.close();
 });
