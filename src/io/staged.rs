@@ -117,15 +117,17 @@ pub fn drain(
     }
 }
 
-/// What is remembered of a case while its rows are staged.
-#[derive(Clone, Debug)]
-struct CaseInfo {
-    /// The case id in the log (label-prefixed).
-    id: String,
-    /// Attributes stated once for the case (XES trace attributes).
-    attributes: Attributes,
-    /// The (time, row) of the activity that closes it, if any.
-    close: Option<(i64, u64)>,
+/// The (time, row) of the activity that closes a case; [`NO_CLOSE`] if none.
+type Close = (i64, u64);
+const NO_CLOSE: Close = (i64::MIN, u64::MAX);
+
+/// A case's id in the log: the file's id with the import's label in front.
+fn labelled(label: &str, case: &str) -> String {
+    if label.is_empty() {
+        case.to_owned()
+    } else {
+        format!("{label}-{case}")
+    }
 }
 
 /// Phase 1: turns parsed events into sorted runs of staged rows.
@@ -134,8 +136,14 @@ pub struct Stager {
     completion: Completion,
     run_rows: usize,
     block_rows: usize,
-    numbers: HashMap<String, u32>,
-    cases: Vec<CaseInfo>,
+    /// Each case's number, by its id in the file. (What is kept per case is
+    /// what bounds an import's memory: about 100 bytes.)
+    numbers: HashMap<Box<str>, u32>,
+    /// Each case's close, by number.
+    closes: Vec<Close>,
+    /// Attributes stated once for a case (XES trace attributes), by number;
+    /// only cases that have some.
+    attributes: HashMap<u32, Attributes>,
     buffer: Vec<StagedRow>,
     /// Blocks of each run staged so far.
     runs: Vec<u32>,
@@ -163,7 +171,8 @@ impl Stager {
             run_rows: run_rows.max(1),
             block_rows: block_rows.max(1),
             numbers: HashMap::new(),
-            cases: Vec::new(),
+            closes: Vec::new(),
+            attributes: HashMap::new(),
             buffer: Vec::new(),
             runs: Vec::new(),
             rows: 0,
@@ -176,18 +185,9 @@ impl Stager {
         if let Some(&n) = self.numbers.get(case) {
             return n;
         }
-        let n = self.cases.len() as u32;
-        let id = if self.label.is_empty() {
-            case.to_owned()
-        } else {
-            format!("{}-{case}", self.label)
-        };
-        self.numbers.insert(case.to_owned(), n);
-        self.cases.push(CaseInfo {
-            id,
-            attributes: Attributes::new(),
-            close: None,
-        });
+        let n = self.closes.len() as u32;
+        self.numbers.insert(case.into(), n);
+        self.closes.push(NO_CLOSE);
         n
     }
 
@@ -221,8 +221,8 @@ impl Stager {
 
     /// What the import will write, counted. Call after the last run is taken.
     pub fn counts(&self) -> ImportCounts {
-        let cases = self.cases.len() as u64;
-        let closed = self.cases.iter().filter(|c| c.close.is_some()).count() as u64;
+        let cases = self.closes.len() as u64;
+        let closed = self.closes.iter().filter(|&&c| c != NO_CLOSE).count() as u64;
         ImportCounts {
             cases,
             closed,
@@ -246,10 +246,18 @@ impl Stager {
         record: Option<(String, NewEvent)>,
     ) -> (ImportPlan, Vec<(BlockKey, Vec<u8>)>) {
         let rest = self.take_run();
-        let opened = vec![false; self.cases.len()];
+        let opened = vec![false; self.closes.len()];
+        // Ids by number; the map by id is no longer needed.
+        let mut ids: Vec<Box<str>> = vec![Box::default(); self.closes.len()];
+        for (id, n) in std::mem::take(&mut self.numbers) {
+            ids[n as usize] = id;
+        }
         let plan = ImportPlan {
             merger: Merger::new(&self.runs),
-            cases: self.cases,
+            label: self.label,
+            ids,
+            closes: self.closes,
+            attributes: self.attributes,
             opened,
             pending: VecDeque::new(),
             id_prefix: id_prefix.to_owned(),
@@ -270,22 +278,22 @@ impl EventSink for Stager {
             self.activities.insert(e.activity.clone());
         }
         let at = (e.time, row);
-        let info = &mut self.cases[case as usize];
+        let close = &mut self.closes[case as usize];
         match &self.completion {
             Completion::AllComplete => {
-                if info.close.is_none_or(|c| at > c) {
-                    info.close = Some(at);
+                if *close == NO_CLOSE || at > *close {
+                    *close = at;
                 }
             }
             Completion::EndActivity(end) => {
-                if &e.activity == end && info.close.is_none_or(|c| at < c) {
-                    info.close = Some(at);
+                if &e.activity == end && (*close == NO_CLOSE || at < *close) {
+                    *close = at;
                 }
             }
             Completion::NoneComplete => {}
         }
         let payload = ActivityRecorded {
-            case: info.id.clone(),
+            case: labelled(&self.label, &e.case),
             activity: e.activity.as_str().into(),
             resource: e.resource.as_deref().map(Into::into),
             hours: None,
@@ -302,7 +310,7 @@ impl EventSink for Stager {
     fn case_attributes(&mut self, case: &str, attributes: Attributes) {
         // A case none of whose events could be read is not imported.
         if let Some(&n) = self.numbers.get(case) {
-            self.cases[n as usize].attributes = attributes;
+            self.attributes.insert(n, attributes);
         }
     }
 }
@@ -381,7 +389,11 @@ impl Merger {
 /// Phase 2 of a CSV or XES import.
 pub struct ImportPlan {
     merger: Merger,
-    cases: Vec<CaseInfo>,
+    label: String,
+    /// Case ids as the file writes them, by number.
+    ids: Vec<Box<str>>,
+    closes: Vec<Close>,
+    attributes: HashMap<u32, Attributes>,
     opened: Vec<bool>,
     pending: VecDeque<(String, ExpectedVersion, NewEvent)>,
     id_prefix: String,
@@ -397,13 +409,13 @@ impl ImportPlan {
 
     fn expand(&mut self, row: StagedRow) {
         let c = row.case as usize;
-        let id = self.cases[c].id.clone();
+        let id = labelled(&self.label, &self.ids[c]);
         let stream = format!("case-{id}");
         if !self.opened[c] {
             // A case's first event expects a new stream: importing into a
             // log that already has the case fails as a whole.
             self.opened[c] = true;
-            let attributes = std::mem::take(&mut self.cases[c].attributes);
+            let attributes = self.attributes.remove(&row.case).unwrap_or_default();
             let opened = NewEvent::new(
                 self.next_id(),
                 CaseOpened::TYPE,
@@ -418,7 +430,7 @@ impl ImportPlan {
             self.pending
                 .push_back((stream.clone(), ExpectedVersion::NoStream, opened));
         }
-        let closes = self.cases[c].close == Some((row.time, row.row));
+        let closes = self.closes[c] == (row.time, row.row);
         let activity = NewEvent {
             id: self.next_id(),
             event_type: ActivityRecorded::TYPE.into(),
