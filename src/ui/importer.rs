@@ -311,10 +311,13 @@ pub async fn stage(
             counts.cases,
             counts.events,
             counts.activities,
-            if skipped > 0 {
-                format!("; skipped {skipped} unreadable rows")
-            } else {
-                String::new()
+            match (summary.bad, skipped - summary.bad) {
+                (0, 0) => String::new(),
+                (bad, 0) => format!("; skipped {bad} unreadable rows"),
+                (0, other) => format!("; left out {other} events not marked complete"),
+                (bad, other) => format!(
+                    "; skipped {bad} unreadable rows and left out {other} events not marked complete"
+                ),
             }
         ),
     })

@@ -35,6 +35,7 @@ async function watchCsp(context) {
 test('every view has its own address: a reload or a bookmark opens it', async () => {
   const context = await env.browser.newContext();
   const page = await new LivePage(await context.newPage()).open(env.url + '#/models');
+  await page.page.locator('[data-view=models]:not([hidden])').waitFor();
   assert.equal(await page.page.locator('[data-view=models]').isVisible(), true);
   assert.equal(await page.page.locator('[data-view=live]').isVisible(), false);
   await page.go('log');
