@@ -32,6 +32,30 @@ async fn fresh() -> IdbStore {
         .unwrap()
 }
 
+/// Put one event in the stream of the case the import opens last, so that
+/// the import's check for a new stream fails late; returns the stream.
+async fn occupy_latest_new_case(
+    store: &IdbStore,
+    appends: &[retrace::store::StreamAppend],
+) -> String {
+    let late = appends
+        .iter()
+        .rev()
+        .find(|a| a.expected == ExpectedVersion::NoStream)
+        .unwrap()
+        .stream
+        .clone();
+    store
+        .append(
+            &late,
+            ExpectedVersion::NoStream,
+            vec![retrace::store::contract::event(1)],
+        )
+        .await
+        .unwrap();
+    late
+}
+
 #[wasm_bindgen_test]
 async fn a_large_import_is_one_commit_over_several_segments() {
     let store = fresh().await;
@@ -53,21 +77,7 @@ async fn an_import_that_fails_midway_leaves_the_log_as_it_was() {
     let store = fresh().await;
     // A case the file holds near its end already exists in the log.
     let appends = helpdesk_plan();
-    let late = appends
-        .iter()
-        .rev()
-        .find(|a| a.stream.starts_with("case-"))
-        .unwrap()
-        .stream
-        .clone();
-    store
-        .append(
-            &late,
-            ExpectedVersion::NoStream,
-            vec![retrace::store::contract::event(1)],
-        )
-        .await
-        .unwrap();
+    let late = occupy_latest_new_case(&store, &appends).await;
     let before = store.head().await.unwrap();
     let err = store.append_batch(appends).await.unwrap_err();
     assert!(
@@ -148,22 +158,7 @@ async fn a_staged_import_commits_whole_and_clears_its_staging() {
 async fn a_staged_import_that_fails_midway_leaves_the_log_as_it_was() {
     let store = fresh().await;
     // The case whose first event comes last in time already exists.
-    let whole = helpdesk_plan();
-    let late = whole
-        .iter()
-        .rev()
-        .find(|a| a.expected == ExpectedVersion::NoStream)
-        .unwrap()
-        .stream
-        .clone();
-    store
-        .append(
-            &late,
-            ExpectedVersion::NoStream,
-            vec![retrace::store::contract::event(1)],
-        )
-        .await
-        .unwrap();
+    let late = occupy_latest_new_case(&store, &helpdesk_plan()).await;
     let (plan, _) = stage_helpdesk(&store).await;
     let err = store.commit_staged(Box::new(plan)).await.unwrap_err();
     assert!(
@@ -198,4 +193,36 @@ async fn a_staged_import_that_fails_midway_leaves_the_log_as_it_was() {
     let err = store.commit_staged(Box::new(plan)).await.unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");
     assert_eq!(store.head().await.unwrap(), 2);
+}
+
+#[wasm_bindgen_test]
+async fn a_commit_cancelled_midway_leaves_the_log_as_it_was() {
+    use retrace::io::staged::Watched;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let store = fresh().await;
+    let (plan, _) = stage_helpdesk(&store).await;
+    // Cancel once 15,000 of the 21,318 events (more than a segment) have been handed out.
+    let handed = Rc::new(Cell::new(0u64));
+    let seen = handed.clone();
+    let watched = Watched {
+        inner: Box::new(plan),
+        cancelled: move || seen.get() >= 15_000,
+        report: {
+            let handed = handed.clone();
+            move |n| handed.set(n)
+        },
+        handed: 0,
+    };
+    assert!(store.commit_staged(Box::new(watched)).await.is_err());
+    assert_eq!(
+        handed.get(),
+        15_000,
+        "stopped at the first check after the cancel"
+    );
+    assert_eq!(
+        store.head().await.unwrap(),
+        0,
+        "nothing of the cancelled commit was written"
+    );
 }

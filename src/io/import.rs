@@ -1,8 +1,7 @@
 //! An import from file to appends: which format, which label, and the
 //! `ImportCompleted` record that goes into the same commit.
 
-use super::parsed::{stage, Completion, ImportCounts, ParsedLog};
-use super::staged::MemoryStaging;
+use super::parsed::{staged_in_memory, Completion, ImportCounts, ParsedLog};
 use crate::domain::events::ImportCompleted;
 use crate::log::NewEvent;
 use crate::store::StreamAppend;
@@ -158,25 +157,23 @@ pub fn plan(
     completion: &Completion,
     label: &str,
 ) -> (Vec<StreamAppend>, ImportCounts) {
-    let mut stager = stage(log, label, completion);
-    let mut staging = MemoryStaging::default();
-    staging.put(stager.take_run());
-    let counts = stager.counts();
-    let record = completed_record(
-        &facts,
-        &counts,
-        log.rows,
-        log.rows - log.events.len() as u64,
-        stager.last_time().unwrap_or(0),
-        completion,
+    staged_in_memory(
+        log,
         label,
-    );
-    let (mut plan, rest) = stager.plan(&id_prefix(label, &facts.sha256), Some(record));
-    staging.put(rest);
-    let appends = staging
-        .drain(&mut plan)
-        .expect("blocks staged in memory are complete");
-    (appends, counts)
+        completion,
+        &id_prefix(label, &facts.sha256),
+        |stager, counts| {
+            Some(completed_record(
+                &facts,
+                counts,
+                log.rows,
+                log.rows - log.events.len() as u64,
+                stager.last_time().unwrap_or(0),
+                completion,
+                label,
+            ))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::staged::{MemoryStaging, Stager};
 use crate::domain::events::Attributes;
+use crate::log::NewEvent;
 use crate::store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -124,11 +125,24 @@ pub fn to_appends(
     completion: &Completion,
     id_prefix: &str,
 ) -> (Vec<StreamAppend>, ImportCounts) {
+    staged_in_memory(log, label, completion, id_prefix, |_, _| None)
+}
+
+/// Stage `log` in memory and read it back as appends; `last` may add a
+/// final event, given the stager and the counts.
+pub fn staged_in_memory(
+    log: &ParsedLog,
+    label: &str,
+    completion: &Completion,
+    id_prefix: &str,
+    last: impl FnOnce(&Stager, &ImportCounts) -> Option<(String, NewEvent)>,
+) -> (Vec<StreamAppend>, ImportCounts) {
     let mut stager = stage(log, label, completion);
     let mut staging = MemoryStaging::default();
     staging.put(stager.take_run());
     let counts = stager.counts();
-    let (mut plan, rest) = stager.plan(id_prefix, None);
+    let record = last(&stager, &counts);
+    let (mut plan, rest) = stager.plan(id_prefix, record);
     staging.put(rest);
     let appends = staging
         .drain(&mut plan)

@@ -2,7 +2,7 @@
 //! the log (CloudEvents NDJSON) or its cases (CSV).
 
 use super::browser::{blob_slice, bytes_blob, yield_now, Parts};
-use super::importer::{self, Cancellable, Progress, Request, Stopped};
+use super::importer::{self, Progress, Request, Stopped};
 use super::Log;
 use crate::domain::events::ImportCompleted;
 use crate::domain::{decode, Fact};
@@ -10,6 +10,7 @@ use crate::io::cloudevents::{rfc3339, to_line};
 use crate::io::csv::{sniff, CsvMapping};
 use crate::io::import::{detect_format, label_for, Format};
 use crate::io::parsed::Completion;
+use crate::io::staged::Watched;
 use crate::io::time::TimeFormat;
 use crate::store::idb::IdbStore;
 use crate::store::EventStore;
@@ -574,9 +575,17 @@ async fn import_file(
         format!("writing {} events in one commit…", staged.events),
         None,
     );
-    let plan = Box::new(Cancellable {
+    let total = staged.events;
+    let plan = Box::new(Watched {
         inner: staged.plan,
         cancelled: move || cancel.get_value(),
+        report: move |n: u64| {
+            fraction.set(Some(n as f64 / total.max(1) as f64));
+            status.set(Status::Busy(format!(
+                "writing {n} of {total} events in one commit…"
+            )));
+        },
+        handed: 0,
     });
     match store.commit_staged(plan).await {
         Ok(c) => {

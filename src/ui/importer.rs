@@ -323,27 +323,6 @@ pub async fn stage(
     })
 }
 
-/// A plan that stops (and so aborts its commit) when the user cancels.
-pub struct Cancellable<F: Fn() -> bool> {
-    /// The plan.
-    pub inner: Box<dyn StagedPlan>,
-    /// Whether to stop.
-    pub cancelled: F,
-}
-
-impl<F: Fn() -> bool> StagedPlan for Cancellable<F> {
-    fn next(&mut self) -> Result<Step, String> {
-        if (self.cancelled)() {
-            return Err("cancelled".into());
-        }
-        self.inner.next()
-    }
-
-    fn supply(&mut self, key: BlockKey, bytes: &[u8]) -> Result<(), String> {
-        self.inner.supply(key, bytes)
-    }
-}
-
 /// The plan's next event, fetching blocks as it asks for them.
 async fn next_event(
     store: &IdbStore,
