@@ -11,7 +11,7 @@
 use super::staged::StagedEvent;
 use super::time::{parse, TimeFormat};
 use crate::log::{Envelope, NewEvent};
-use crate::store::{ExpectedVersion, StreamAppend};
+use crate::store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
@@ -168,10 +168,7 @@ pub fn read_ndjson(text: &str) -> Result<Vec<StreamAppend>, LineError> {
     Ok(events
         .into_iter()
         .map(|e| {
-            let expected = match e.after {
-                0 => ExpectedVersion::NoStream,
-                v => ExpectedVersion::Exact(v),
-            };
+            let expected = e.expected();
             StreamAppend::new(e.stream, expected, vec![e.event])
         })
         .collect())

@@ -60,10 +60,12 @@ pub fn detect_format(name: &str, bytes: &[u8]) -> Result<Format, String> {
 
 /// SHA-256 of the file, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The case-id prefix for a file: its name without extensions, made safe;

@@ -23,7 +23,7 @@
 use super::parsed::{Completion, EventSink, ImportCounts, ParsedEvent};
 use crate::domain::events::{ActivityRecorded, Attributes, CaseClosed, CaseOpened};
 use crate::log::NewEvent;
-use crate::store::{ExpectedVersion, StreamAppend};
+use crate::store::{push_event, ExpectedVersion, StreamAppend};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -106,12 +106,7 @@ pub fn drain(
                 let bytes = fetch(key).ok_or_else(|| format!("staged block {key:?} is missing"))?;
                 plan.supply(key, &bytes)?;
             }
-            Step::Event(stream, expected, event) => match out.last_mut() {
-                Some(last) if last.stream == stream && expected == ExpectedVersion::Any => {
-                    last.events.push(event)
-                }
-                _ => out.push(StreamAppend::new(stream, expected, vec![event])),
-            },
+            Step::Event(stream, expected, event) => push_event(&mut out, stream, expected, event),
             Step::Done => return Ok(out),
         }
     }
@@ -499,6 +494,16 @@ pub struct StagedEvent {
     pub event: NewEvent,
 }
 
+impl StagedEvent {
+    /// The check it is written under.
+    pub fn expected(&self) -> ExpectedVersion {
+        match self.after {
+            0 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v),
+        }
+    }
+}
+
 /// Phase 2 of restoring an export: staged events in file order, each
 /// checked against the version it followed when exported.
 pub struct RestorePlan {
@@ -521,10 +526,7 @@ impl RestorePlan {
 impl StagedPlan for RestorePlan {
     fn next(&mut self) -> Result<Step, String> {
         if let Some(e) = self.buffered.pop_front() {
-            let expected = match e.after {
-                0 => ExpectedVersion::NoStream,
-                v => ExpectedVersion::Exact(v),
-            };
+            let expected = e.expected();
             return Ok(Step::Event(e.stream, expected, e.event));
         }
         if self.next_block < self.blocks {

@@ -83,11 +83,7 @@ fn hash_rows(rows: &[Vec<f64>], hours: &[f64]) -> String {
         }
         h.update(y.to_le_bytes());
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::io::import::hex(&h.finalize()[..8])
 }
 
 /// Train `spec` on closed `cases` (in log order), holding out the newest

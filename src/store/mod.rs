@@ -71,12 +71,25 @@ impl StreamAppend {
 pub fn by_stream(events: impl IntoIterator<Item = (String, NewEvent)>) -> Vec<StreamAppend> {
     let mut batch: Vec<StreamAppend> = Vec::new();
     for (stream, event) in events {
-        match batch.last_mut() {
-            Some(part) if part.stream == stream => part.events.push(event),
-            _ => batch.push(StreamAppend::new(stream, ExpectedVersion::Any, vec![event])),
-        }
+        push_event(&mut batch, stream, ExpectedVersion::Any, event);
     }
     batch
+}
+
+/// Add one event to a batch: onto the last part when it is the same stream
+/// and the event needs no check of its own, else as a new part.
+pub fn push_event(
+    batch: &mut Vec<StreamAppend>,
+    stream: String,
+    expected: ExpectedVersion,
+    event: NewEvent,
+) {
+    match batch.last_mut() {
+        Some(part) if part.stream == stream && expected == ExpectedVersion::Any => {
+            part.events.push(event)
+        }
+        _ => batch.push(StreamAppend::new(stream, expected, vec![event])),
+    }
 }
 
 /// The positions a commit was given.

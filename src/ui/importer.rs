@@ -79,11 +79,7 @@ pub async fn sha256_of(blob: &web_sys::Blob, progress: &Progress<'_>) -> Result<
         );
         progress.check()?;
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::io::import::hex(&hasher.finalize()))
 }
 
 /// What to import and how.

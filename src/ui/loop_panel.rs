@@ -263,11 +263,7 @@ pub fn FeedbackPanel() -> impl IntoView {
     let chosen = RwSignal::new(None::<String>);
     let case_options = move || {
         live.with_view(|set| {
-            set.feedback
-                .state
-                .traces
-                .iter()
-                .rev()
+            newest_traces(set)
                 .map(|t| {
                     let label = format!("{} ({} predictions)", t.case, t.points.len());
                     view! { <option value=t.case.clone()>{label}</option> }
@@ -279,11 +275,7 @@ pub fn FeedbackPanel() -> impl IntoView {
     let shown_case = move || {
         chosen.get().or_else(|| {
             live.with_view(|set| {
-                set.feedback
-                    .state
-                    .traces
-                    .iter()
-                    .rev()
+                newest_traces(set)
                     .take(10)
                     .min_by_key(|t| std::cmp::Reverse(t.points.len()))
                     .map(|t| t.case.clone())
@@ -384,4 +376,11 @@ pub fn FeedbackPanel() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// The cases with prediction histories, newest first.
+fn newest_traces(
+    set: &crate::projection::ProjectionSet,
+) -> impl Iterator<Item = &crate::projection::feedback::CaseTrace> {
+    set.feedback.state.traces.iter().rev()
 }

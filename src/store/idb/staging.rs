@@ -17,7 +17,7 @@ use super::{
 use crate::io::staged::{BlockKey, StagedPlan, Step};
 use crate::log::codec::encode_segment;
 use crate::store::stream_table::StreamTable;
-use crate::store::{place_batch, Committed, ExpectedVersion, StoreError, StreamAppend};
+use crate::store::{place_batch, push_event, Committed, StoreError, StreamAppend};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -118,12 +118,7 @@ impl IdbStore {
                 }
                 Step::Event(stream, expected, event) => {
                     in_page += 1;
-                    match page.last_mut() {
-                        Some(last) if last.stream == stream && expected == ExpectedVersion::Any => {
-                            last.events.push(event)
-                        }
-                        _ => page.push(StreamAppend::new(stream, expected, vec![event])),
-                    }
+                    push_event(&mut page, stream, expected, event);
                 }
                 Step::Done => {}
             }
