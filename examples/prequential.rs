@@ -10,7 +10,8 @@
 //! to train on, 0 = all kept), trees (100), commit (events per commit, 20).
 
 use retrace::io::csv::{read_all, sniff};
-use retrace::io::parsed::{to_appends, Completion};
+use retrace::io::parsed::Completion;
+use retrace::io::staged::to_appends;
 use retrace::ml::feedback_loop::{Harness, Policy};
 use retrace::ml::models::{Algorithm, Spec};
 

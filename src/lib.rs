@@ -10,6 +10,7 @@ pub mod log;
 pub mod ml;
 pub mod projection;
 pub mod store;
+pub mod util;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;

@@ -112,7 +112,83 @@ proptest! {
         let open_predictions: usize = plans.iter().filter(|(_, _, c)| c.is_none()).map(|(_, p, _)| p.len()).sum();
         let pending: u64 = feedback.models.values().map(|s| s.pending).sum();
         prop_assert_eq!(pending as usize, open_predictions, "predictions of open cases wait");
+        // What was served waits too: model-0's predictions of open cases.
+        let served_waiting: usize = plans.iter().filter(|(_, _, c)| c.is_none()).map(|(_, p, _)| p.iter().filter(|x| x.1 == 0).count()).sum();
+        prop_assert_eq!(feedback.served.pending as usize, served_waiting, "served predictions of open cases wait");
     }
+}
+
+/// Given model events in the log, the registry lists every trained model
+/// with the part it plays now.
+#[test]
+fn every_trained_model_is_listed_with_its_role() {
+    use retrace::domain::events::{ChallengerStarted, ModelPromoted, ModelRetired};
+    use retrace::domain::model::{Algorithm, ModelTrained, Spec, MODEL_FORMAT};
+    use retrace::projection::feedback::Role;
+    let trained = |id: &str| ModelTrained {
+        id: id.into(),
+        algorithm: "random forest (log target)".into(),
+        spec: Spec::new(Algorithm::RandomForest),
+        features: vec![],
+        versions: vec![],
+        format: MODEL_FORMAT,
+        trained_to_seq: 1,
+        train_cases: 10,
+        rows: 20,
+        rows_hash: "00".into(),
+        holdout_cases: 2,
+        holdout_rows: 4,
+        holdout_mae_days: 1.0,
+        baseline_mae_days: 2.0,
+        seconds: 0.1,
+        size_bytes: 100,
+        median_h: 5.0,
+    };
+    let promoted = |model: &str, replaced: Option<&str>| ModelPromoted {
+        model: model.into(),
+        replaced: replaced.map(Into::into),
+        reason: "test".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    };
+    let challenger = |model: &str| ChallengerStarted { model: model.into(), reason: "drift".into(), median_h: 5.0, train_cases: 10 };
+    let mut events: Vec<NewEvent> = Vec::new();
+    let mut add = |t: &str, s: u32, json: serde_json::Value| {
+        let id = format!("e{}", events.len());
+        events.push(NewEvent::new(id, t, s, 0, &json))
+    };
+    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-1")).unwrap());
+    add(ModelPromoted::TYPE, ModelPromoted::SCHEMA, serde_json::to_value(promoted("model-1", None)).unwrap());
+    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-2")).unwrap());
+    add(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, serde_json::to_value(challenger("model-2")).unwrap());
+    add(ModelPromoted::TYPE, ModelPromoted::SCHEMA, serde_json::to_value(promoted("model-2", Some("model-1"))).unwrap());
+    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-3")).unwrap());
+    add(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, serde_json::to_value(challenger("model-3")).unwrap());
+    let retired = ModelRetired { model: "model-3".into(), reason: "not better".into(), champion_mae_d: None, challenger_mae_d: None, outcomes: 0 };
+    add(ModelRetired::TYPE, ModelRetired::SCHEMA, serde_json::to_value(retired).unwrap());
+    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-4")).unwrap());
+    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-5")).unwrap());
+    add(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, serde_json::to_value(challenger("model-5")).unwrap());
+    let store = MemoryStore::new();
+    for e in events {
+        block_on(store.append("s", ExpectedVersion::Any, vec![e])).unwrap();
+    }
+    let mut feedback = Feedback::default();
+    for e in block_on(store.read_all(1, usize::MAX)).unwrap() {
+        feedback.apply(&decode(e).unwrap());
+    }
+    let listed: Vec<(&str, Role)> = feedback.registered.iter().map(|r| (r.record.id.as_str(), feedback.role(&r.record.id))).collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("model-1", Role::Retired),
+            ("model-2", Role::Champion),
+            ("model-3", Role::Retired),
+            ("model-4", Role::Registered),
+            ("model-5", Role::Challenger),
+        ]
+    );
 }
 
 #[test]

@@ -220,7 +220,8 @@ fn the_policy_decides_from_the_log_state() {
 #[test]
 fn prequential_replay_of_helpdesk_beats_the_median() {
     use retrace::io::csv::{read_all, sniff};
-    use retrace::io::parsed::{to_appends, Completion};
+    use retrace::io::parsed::Completion;
+use retrace::io::staged::to_appends;
     let bytes =
         std::fs::read("../shared/data/helpdesk.csv").expect("helpdesk.csv beside the project");
     let parsed = read_all(&bytes, sniff(&bytes).unwrap().mapping, false).unwrap();

@@ -2,7 +2,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use retrace::io::csv::{read_all, sniff, CsvError};
-use retrace::io::parsed::{to_appends, Completion};
+use retrace::io::parsed::Completion;
+use retrace::io::staged::to_appends;
 use retrace::io::time::TimeFormat;
 use std::collections::HashSet;
 

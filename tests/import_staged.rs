@@ -4,7 +4,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use retrace::domain::events::Attributes;
-use retrace::io::parsed::{stage, to_appends, Completion, EventSink, ParsedEvent, ParsedLog};
+use retrace::io::parsed::{Completion, EventSink, ParsedEvent, ParsedLog};
+use retrace::io::staged::{stage, to_appends};
 use retrace::io::staged::{MemoryStaging, StagedPlan, Stager};
 use retrace::store::{ExpectedVersion, StreamAppend};
 use serde_json::json;

@@ -81,6 +81,34 @@ fn what_is_not_xes_says_so() {
     }
 }
 
+#[test]
+fn a_file_cut_after_an_event_is_an_error_not_fewer_cases() {
+    let whole = small();
+    let text = String::from_utf8(whole.clone()).unwrap();
+    // Cut right after the last `</event>` of the second trace: no `</trace>`, no `</log>`.
+    let second_trace = text.match_indices("<trace>").nth(1).expect("two traces").0;
+    let end_of_trace = second_trace + text[second_trace..].find("</trace>").unwrap();
+    let cut = text[..end_of_trace].rfind("</event>").unwrap() + "</event>".len();
+    match read(&whole[..cut], true) {
+        Err(XesError::Malformed { problem, .. }) => {
+            assert!(problem.contains("<trace> is closed"), "{problem}")
+        }
+        other => panic!("a cut file must be refused, got {other:?}"),
+    }
+    // The same file whole reads.
+    assert!(read(&whole, true).is_ok());
+}
+
+#[test]
+fn binary_bytes_are_not_printed_as_an_element_name() {
+    let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00<\xff\xfe\x01>".to_vec();
+    match read(&zip, true) {
+        Err(XesError::NotXes(why)) => assert!(!why.contains('\u{fffd}') && why.contains("does not start with an XML element"), "{why}"),
+        Err(XesError::Malformed { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

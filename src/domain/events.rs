@@ -336,8 +336,8 @@ pub fn schemas() -> &'static Schemas {
             .declare(ModelPromoted::TYPE, ModelPromoted::SCHEMA, &[])
             .declare(ModelRetired::TYPE, ModelRetired::SCHEMA, &[])
             .declare(
-                crate::ml::registry::ModelTrained::TYPE,
-                crate::ml::registry::ModelTrained::SCHEMA,
+                super::model::ModelTrained::TYPE,
+                super::model::ModelTrained::SCHEMA,
                 &[],
             )
     })

@@ -4,6 +4,7 @@ use super::events::{
     ActivityRecorded, Attributes, CaseClosed, CaseOpened, ChallengerStarted, DriftDetected,
     ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
 };
+use super::model::ModelTrained;
 use crate::log::upcast::UpcastError;
 use crate::log::Envelope;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,8 @@ pub enum Fact {
     ModelPromoted(ModelPromoted),
     /// A challenger was retired.
     ModelRetired(ModelRetired),
+    /// A model was trained and registered.
+    ModelTrained(Box<ModelTrained>),
     /// An event the domain projections do not read (models, predictions, …),
     /// by type name.
     Other(String),
@@ -98,6 +101,7 @@ impl Fact {
             Fact::ChallengerStarted(_) => ChallengerStarted::TYPE,
             Fact::ModelPromoted(_) => ModelPromoted::TYPE,
             Fact::ModelRetired(_) => ModelRetired::TYPE,
+            Fact::ModelTrained(_) => ModelTrained::TYPE,
             Fact::Other(t) => t,
         }
     }
@@ -154,6 +158,7 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
         ChallengerStarted::TYPE => Fact::ChallengerStarted(e.payload().map_err(bad)?),
         ModelPromoted::TYPE => Fact::ModelPromoted(e.payload().map_err(bad)?),
         ModelRetired::TYPE => Fact::ModelRetired(e.payload().map_err(bad)?),
+        ModelTrained::TYPE => Fact::ModelTrained(Box::new(e.payload().map_err(bad)?)),
         other => Fact::Other(other.to_owned()),
     };
     Ok(Recorded {

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod events;
 pub mod fact;
+pub mod model;
 pub mod simulator;
 
 pub use events::{schemas, ActivityRecorded, CaseClosed, CaseOpened, ProcessChanged};

@@ -1,7 +1,8 @@
 //! An import from file to appends: which format, which label, and the
 //! `ImportCompleted` record that goes into the same commit.
 
-use super::parsed::{staged_in_memory, Completion, ImportCounts, ParsedLog};
+use super::parsed::{Completion, ImportCounts, ParsedLog};
+use super::staged::staged_in_memory;
 use crate::domain::events::ImportCompleted;
 use crate::log::NewEvent;
 use crate::store::StreamAppend;
@@ -63,10 +64,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Bytes as lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::util::hex;
 
 /// The case-id prefix for a file: its name without extensions, made safe;
 /// with `#n` when the same file was imported `n - 1` times before.

@@ -1,10 +1,7 @@
 //! What every importer produces — rows of a log, each with its case,
 //! activity and time — and how they become Retrace's events.
 
-use super::staged::{MemoryStaging, Stager};
 use crate::domain::events::Attributes;
-use crate::log::NewEvent;
-use crate::store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -97,55 +94,4 @@ impl EventSink for ParsedLog {
     fn case_attributes(&mut self, case: &str, attributes: Attributes) {
         self.case_attributes.insert(case.to_owned(), attributes);
     }
-}
-
-/// Stage a parsed log (events first, so cases are numbered in order of
-/// first appearance; then the attributes of cases that have events).
-pub fn stage(log: &ParsedLog, label: &str, completion: &Completion) -> Stager {
-    let mut stager = Stager::new(label, completion.clone());
-    for e in &log.events {
-        stager.event(e.clone());
-    }
-    let mut cases: Vec<_> = log.case_attributes.iter().collect();
-    cases.sort_by(|a, b| a.0.cmp(b.0));
-    for (case, attributes) in cases {
-        stager.case_attributes(case, attributes.clone());
-    }
-    stager
-}
-
-/// Turn a parsed log into appends, in global time order (stable for ties,
-/// so a case's events keep their file order). Case ids are prefixed with
-/// `label` (e.g. the file name) so logs from several files do not collide.
-/// Event ids are `{id_prefix}-{n}`. The same staged path as the browser's
-/// bounded-memory import, with the staging area in memory.
-pub fn to_appends(
-    log: &ParsedLog,
-    label: &str,
-    completion: &Completion,
-    id_prefix: &str,
-) -> (Vec<StreamAppend>, ImportCounts) {
-    staged_in_memory(log, label, completion, id_prefix, |_, _| None)
-}
-
-/// Stage `log` in memory and read it back as appends; `last` may add a
-/// final event, given the stager and the counts.
-pub fn staged_in_memory(
-    log: &ParsedLog,
-    label: &str,
-    completion: &Completion,
-    id_prefix: &str,
-    last: impl FnOnce(&Stager, &ImportCounts) -> Option<(String, NewEvent)>,
-) -> (Vec<StreamAppend>, ImportCounts) {
-    let mut stager = stage(log, label, completion);
-    let mut staging = MemoryStaging::default();
-    staging.put(stager.take_run());
-    let counts = stager.counts();
-    let record = last(&stager, &counts);
-    let (mut plan, rest) = stager.plan(id_prefix, record);
-    staging.put(rest);
-    let appends = staging
-        .drain(&mut plan)
-        .expect("blocks staged in memory are complete");
-    (appends, counts)
 }

@@ -20,10 +20,12 @@
 //! The plan is pure: it says which block it needs next ([`Step::Need`]) and
 //! the caller fetches it, from IndexedDB or from memory.
 
-use super::parsed::{Completion, EventSink, ImportCounts, ParsedEvent};
+use super::parsed::{Completion, EventSink, ImportCounts, ParsedEvent, ParsedLog};
 use crate::domain::events::{ActivityRecorded, Attributes, CaseClosed, CaseOpened};
 use crate::log::NewEvent;
-use crate::store::{push_event, ExpectedVersion, StreamAppend};
+use crate::store::{ExpectedVersion, StreamAppend};
+
+pub use crate::store::staged::{decode_block, drain, encode_block, BlockKey, StagedPlan, Step};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -32,12 +34,6 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 pub const RUN_ROWS: usize = 50_000;
 /// Rows per staged block: the unit the merge reads.
 pub const BLOCK_ROWS: usize = 2_000;
-/// Format byte of a staged block.
-const BLOCK_FORMAT: u8 = 1;
-
-/// Where a block lives in the staging area: (run, block within the run).
-pub type BlockKey = (u32, u32);
-
 /// One activity row, ready to become an event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StagedRow {
@@ -54,61 +50,6 @@ pub struct StagedRow {
 impl StagedRow {
     fn key(&self) -> RowKey {
         (self.time, self.case, self.row)
-    }
-}
-
-/// Encode one block of staged items.
-pub fn encode_block<T: Serialize>(items: &[T]) -> Vec<u8> {
-    let out = vec![BLOCK_FORMAT];
-    postcard::to_extend(items, out).expect("writing to a Vec cannot fail")
-}
-
-/// Decode a block written by [`encode_block`].
-pub fn decode_block<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<Vec<T>, String> {
-    match bytes.split_first() {
-        Some((&BLOCK_FORMAT, rest)) => {
-            postcard::from_bytes(rest).map_err(|e| format!("a staged block is damaged ({e})"))
-        }
-        _ => Err("a staged block has an unknown format".into()),
-    }
-}
-
-/// What a plan does next.
-#[derive(Debug, PartialEq)]
-pub enum Step {
-    /// Fetch this block and [`StagedPlan::supply`] it before going on.
-    Need(BlockKey),
-    /// The next event, for this stream, under this check.
-    Event(String, ExpectedVersion, NewEvent),
-    /// Every event has been handed out.
-    Done,
-}
-
-/// A commit read back from the staging area, one event at a time.
-pub trait StagedPlan {
-    /// The next step.
-    fn next(&mut self) -> Result<Step, String>;
-    /// The block asked for by the last [`Step::Need`].
-    fn supply(&mut self, key: BlockKey, bytes: &[u8]) -> Result<(), String>;
-}
-
-/// Everything a plan would write, with blocks fetched from `blocks`, as
-/// appends (consecutive events of one stream share a part). For tests and
-/// native tools; the browser writes while it reads instead.
-pub fn drain(
-    plan: &mut dyn StagedPlan,
-    mut fetch: impl FnMut(BlockKey) -> Option<Vec<u8>>,
-) -> Result<Vec<StreamAppend>, String> {
-    let mut out: Vec<StreamAppend> = Vec::new();
-    loop {
-        match plan.next()? {
-            Step::Need(key) => {
-                let bytes = fetch(key).ok_or_else(|| format!("staged block {key:?} is missing"))?;
-                plan.supply(key, &bytes)?;
-            }
-            Step::Event(stream, expected, event) => push_event(&mut out, stream, expected, event),
-            Step::Done => return Ok(out),
-        }
     }
 }
 
@@ -662,4 +603,55 @@ mod tests {
         assert!(decode_block::<StagedRow>(&[9, 0]).is_err());
         assert!(decode_block::<StagedRow>(&[]).is_err());
     }
+}
+
+/// Stage a parsed log (events first, so cases are numbered in order of
+/// first appearance; then the attributes of cases that have events).
+pub fn stage(log: &ParsedLog, label: &str, completion: &Completion) -> Stager {
+    let mut stager = Stager::new(label, completion.clone());
+    for e in &log.events {
+        stager.event(e.clone());
+    }
+    let mut cases: Vec<_> = log.case_attributes.iter().collect();
+    cases.sort_by(|a, b| a.0.cmp(b.0));
+    for (case, attributes) in cases {
+        stager.case_attributes(case, attributes.clone());
+    }
+    stager
+}
+
+/// Turn a parsed log into appends, in global time order (stable for ties,
+/// so a case's events keep their file order). Case ids are prefixed with
+/// `label` (e.g. the file name) so logs from several files do not collide.
+/// Event ids are `{id_prefix}-{n}`. The same staged path as the browser's
+/// bounded-memory import, with the staging area in memory.
+pub fn to_appends(
+    log: &ParsedLog,
+    label: &str,
+    completion: &Completion,
+    id_prefix: &str,
+) -> (Vec<StreamAppend>, ImportCounts) {
+    staged_in_memory(log, label, completion, id_prefix, |_, _| None)
+}
+
+/// Stage `log` in memory and read it back as appends; `last` may add a
+/// final event, given the stager and the counts.
+pub fn staged_in_memory(
+    log: &ParsedLog,
+    label: &str,
+    completion: &Completion,
+    id_prefix: &str,
+    last: impl FnOnce(&Stager, &ImportCounts) -> Option<(String, NewEvent)>,
+) -> (Vec<StreamAppend>, ImportCounts) {
+    let mut stager = stage(log, label, completion);
+    let mut staging = MemoryStaging::default();
+    staging.put(stager.take_run());
+    let counts = stager.counts();
+    let record = last(&stager, &counts);
+    let (mut plan, rest) = stager.plan(id_prefix, record);
+    staging.put(rest);
+    let appends = staging
+        .drain(&mut plan)
+        .expect("blocks staged in memory are complete");
+    (appends, counts)
 }

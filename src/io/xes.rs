@@ -165,10 +165,14 @@ fn read_from<R: BufRead + Read>(
                 let name = name.as_ref();
                 if !seen_root {
                     if name != b"log" {
-                        return Err(XesError::NotXes(format!(
-                            "its root element is <{}>, not <log>",
-                            String::from_utf8_lossy(name)
-                        )));
+                        let readable = std::str::from_utf8(name).ok().filter(|n| {
+                            n.len() <= 64
+                                && n.chars().all(|c| c.is_alphanumeric() || "_-.:".contains(c))
+                        });
+                        return Err(XesError::NotXes(match readable {
+                            Some(n) => format!("its root element is <{n}>, not <log>"),
+                            None => "it does not start with an XML element (is it another kind of archive?)".into(),
+                        }));
                     }
                     seen_root = true;
                     if !is_empty {
@@ -295,7 +299,25 @@ fn read_from<R: BufRead + Read>(
                     }
                 }
             }
-            Event::Eof => break,
+            Event::Eof => {
+                // A document whose elements are not all closed was cut short:
+                // what it holds may be missing whole traces.
+                if let Some(open) = scopes.iter().rev().find(|s| **s != Scope::Skip).or(scopes.last()) {
+                    let element = match open {
+                        Scope::Log => "<log>",
+                        Scope::Trace => "<trace>",
+                        Scope::Event => "<event>",
+                        Scope::Skip => "an element",
+                    };
+                    return Err(XesError::Malformed {
+                        line: lines,
+                        problem: format!(
+                            "the file ends before {element} is closed: it looks cut short, so nothing was imported (export the log again, completely)"
+                        ),
+                    });
+                }
+                break;
+            }
             _ => {}
         }
         lines += buf.iter().filter(|b| **b == b'\n').count() as u64;

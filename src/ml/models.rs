@@ -24,97 +24,7 @@ use smartcore::metrics::distance::euclidian::Euclidian;
 use smartcore::neighbors::knn_regressor::{KNNRegressor, KNNRegressorParameters};
 use thiserror::Error;
 
-/// The learning algorithms on offer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Algorithm {
-    /// The median of the training targets: the baseline.
-    Median,
-    /// Ordinary least squares.
-    Linear,
-    /// Least squares with an L2 penalty.
-    Ridge,
-    /// A random forest of depth-capped trees.
-    RandomForest,
-    /// k nearest neighbours on standardised features.
-    Knn,
-}
-
-impl Algorithm {
-    /// Name for tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Median => "median baseline",
-            Algorithm::Linear => "linear regression",
-            Algorithm::Ridge => "ridge regression",
-            Algorithm::RandomForest => "random forest",
-            Algorithm::Knn => "k nearest neighbours",
-        }
-    }
-}
-
-/// What the learner is trained to predict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Target {
-    /// Remaining hours as they are.
-    Hours,
-    /// `ln(1 + remaining hours)`.
-    LogHours,
-}
-
-/// Hyperparameters (the ones that matter here), stored with the model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Spec {
-    /// Algorithm.
-    pub algorithm: Algorithm,
-    /// Target transform.
-    pub target: Target,
-    /// Trees (forest).
-    pub trees: usize,
-    /// Depth cap (forest).
-    pub max_depth: u16,
-    /// Smallest leaf (forest).
-    pub min_leaf: usize,
-    /// Features tried per split (forest; 0 = all).
-    pub features_per_split: usize,
-    /// Neighbours (kNN).
-    pub k: usize,
-    /// L2 penalty (ridge).
-    pub alpha: f64,
-    /// Seed.
-    pub seed: u64,
-}
-
-impl Spec {
-    /// Sensible defaults for an algorithm, on the log target.
-    pub fn new(algorithm: Algorithm) -> Spec {
-        Spec {
-            algorithm,
-            target: Target::LogHours,
-            trees: 100,
-            max_depth: 20,
-            min_leaf: 2,
-            features_per_split: 0,
-            k: 25,
-            alpha: 1.0,
-            seed: 7,
-        }
-    }
-
-    /// The same on raw hours.
-    pub fn on_hours(mut self) -> Spec {
-        self.target = Target::Hours;
-        self
-    }
-
-    /// Name for tables: algorithm and target.
-    pub fn label(&self) -> String {
-        match (self.algorithm, self.target) {
-            (Algorithm::Median, _) => "median baseline".into(),
-            (a, Target::LogHours) => format!("{} (log target)", a.name()),
-            (a, Target::Hours) => format!("{} (hours, squared loss)", a.name()),
-        }
-    }
-}
+pub use crate::domain::model::{Algorithm, Spec, Target, MODEL_FORMAT};
 
 type Matrix = DenseMatrix<f64>;
 
@@ -163,9 +73,6 @@ pub struct Model {
     target_range: (f64, f64),
     fitted: Fitted,
 }
-
-/// Format version of model bytes (2: models carry their target range).
-pub const MODEL_FORMAT: u8 = 2;
 
 fn matrix(rows: &[Vec<f64>]) -> Result<Matrix, String> {
     DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| e.to_string())

@@ -8,61 +8,9 @@ use super::features::FeatureSchema;
 use super::models::{Model, ModelError, Spec, MODEL_FORMAT};
 use crate::domain::calendar::HOUR;
 use crate::projection::training_set::Finished;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Everything about a trained model but its bytes (the `ModelTrained`
-/// payload, and the registry row).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelTrained {
-    /// Registry id, e.g. `model-3`.
-    pub id: String,
-    /// Algorithm and target, in words.
-    pub algorithm: String,
-    /// Hyperparameters and seed.
-    pub spec: Spec,
-    /// Feature columns, in order.
-    pub features: Vec<String>,
-    /// Crate versions that made it.
-    pub versions: Vec<(String, String)>,
-    /// Model bytes format.
-    pub format: u8,
-    /// Trained on the log up to this `seq`.
-    pub trained_to_seq: u64,
-    /// Closed cases used for training.
-    pub train_cases: usize,
-    /// Training rows.
-    pub rows: usize,
-    /// SHA-256 of the training rows (hex, first 16 digits).
-    pub rows_hash: String,
-    /// Holdout: the newest cases, not trained on.
-    pub holdout_cases: usize,
-    /// Holdout prefixes evaluated.
-    pub holdout_rows: usize,
-    /// Mean absolute error on the holdout, days.
-    pub holdout_mae_days: f64,
-    /// The median baseline's MAE on the same holdout, days.
-    pub baseline_mae_days: f64,
-    /// Training time, seconds.
-    pub seconds: f64,
-    /// Size of the model bytes.
-    pub size_bytes: usize,
-    /// The median of the training targets, hours: the baseline's prediction.
-    #[serde(default)]
-    pub median_h: f64,
-}
-
-impl ModelTrained {
-    /// Type name in the log.
-    pub const TYPE: &'static str = "ModelTrained";
-    /// Current payload schema.
-    pub const SCHEMA: u32 = 1;
-
-    /// Whether this build can load the model.
-    pub fn compatible(&self) -> bool {
-        self.format == MODEL_FORMAT
-    }
-}
+pub use crate::domain::model::ModelTrained;
 
 /// A model trained with its holdout evaluation, ready for the registry.
 pub struct Trained {
@@ -83,7 +31,7 @@ fn hash_rows(rows: &[Vec<f64>], hours: &[f64]) -> String {
         }
         h.update(y.to_le_bytes());
     }
-    crate::io::import::hex(&h.finalize()[..8])
+    crate::util::hex(&h.finalize()[..8])
 }
 
 /// Train `spec` on closed `cases` (in log order), holding out the newest

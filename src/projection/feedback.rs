@@ -5,8 +5,9 @@
 use super::Projection;
 use crate::domain::calendar::{DAY, HOUR};
 use crate::domain::events::PredictionRecorded;
+use crate::domain::model::ModelTrained;
 use crate::domain::{Fact, Recorded};
-use crate::ml::drift::PageHinkley;
+use super::drift::PageHinkley;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -318,9 +319,79 @@ pub struct Feedback {
     pub markers: VecDeque<Marker>,
     /// Prediction histories of the newest closed cases, oldest first.
     pub traces: VecDeque<CaseTrace>,
+    /// Every model the log registered (`ModelTrained`), in log order.
+    pub registered: Vec<Registered>,
+}
+
+/// A model the log registered, as the registry lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registered {
+    /// Where its `ModelTrained` stands in the log.
+    pub seq: u64,
+    /// What was recorded about it.
+    pub record: ModelTrained,
+    /// It has served or predicted in shadow (promoted or started as challenger).
+    pub entered: bool,
+}
+
+/// A registered model's part in the loop now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Its predictions are served.
+    Champion,
+    /// It predicts in shadow, to be judged.
+    Challenger,
+    /// It served or competed once and no longer does.
+    Retired,
+    /// Trained, never entered the loop.
+    Registered,
+}
+
+impl Role {
+    /// In words, for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Champion => "champion",
+            Role::Challenger => "challenger",
+            Role::Retired => "retired",
+            Role::Registered => "registered",
+        }
+    }
 }
 
 impl Feedback {
+    /// What `model` does in the loop now.
+    pub fn role(&self, model: &str) -> Role {
+        if self.champion.as_deref() == Some(model) {
+            Role::Champion
+        } else if self.challenger.as_deref() == Some(model) {
+            Role::Challenger
+        } else if self
+            .registered
+            .iter()
+            .any(|r| r.record.id == model && !r.entered)
+        {
+            Role::Registered
+        } else {
+            Role::Retired
+        }
+    }
+
+    /// The highest `model-N` number the log has registered (0: none).
+    pub fn highest_model_number(&self) -> u64 {
+        self.registered
+            .iter()
+            .filter_map(|r| r.record.id.strip_prefix("model-")?.parse().ok())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn entered(&mut self, model: &str) {
+        if let Some(r) = self.registered.iter_mut().find(|r| r.record.id == model) {
+            r.entered = true;
+        }
+    }
+
     fn mark(&mut self, event: &Recorded, kind: MarkerKind, text: String) {
         self.markers.push_back(Marker {
             at: event.occurred_at,
@@ -398,6 +469,10 @@ impl Feedback {
             label_delay_d: actual_h / 24.0,
         };
         if !p.shadow {
+            if was_pending {
+                self.served.pending = self.served.pending.saturating_sub(1);
+                self.served.pending_sum_h -= p.predicted_h;
+            }
             self.served.score(outcome, false);
         }
         // Without a champion on record (predictions made by hand), every
@@ -445,7 +520,7 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 5;
+    const VERSION: u32 = 6;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {
@@ -466,6 +541,10 @@ impl Projection for Feedback {
                 let score = self.models.entry(p.model.clone()).or_default();
                 score.pending += 1;
                 score.pending_sum_h += p.predicted_h;
+                if !p.shadow {
+                    self.served.pending += 1;
+                    self.served.pending_sum_h += p.predicted_h;
+                }
                 self.pending.entry(p.case.clone()).or_default().push(w);
             }
             Fact::DriftDetected(d) => {
@@ -493,6 +572,7 @@ impl Projection for Feedback {
             }
             Fact::ChallengerStarted(c) => {
                 self.challenger = Some(c.model.clone());
+                self.entered(&c.model);
                 // One retrain per alarm: a new alarm or the schedule trains the next.
                 self.champion_drifted = false;
                 self.reset_duel();
@@ -514,6 +594,7 @@ impl Projection for Feedback {
                 let score = self.models.entry(p.model.clone()).or_default();
                 score.detector = PageHinkley::new(score.detector.settings);
                 self.champion = Some(p.model.clone());
+                self.entered(&p.model);
                 self.champion_drifted = false;
                 self.reset_duel();
                 let text = match &p.replaced {
@@ -522,6 +603,11 @@ impl Projection for Feedback {
                 };
                 self.mark(event, MarkerKind::Promoted, text);
             }
+            Fact::ModelTrained(m) => self.registered.push(Registered {
+                seq: event.seq,
+                record: (**m).clone(),
+                entered: false,
+            }),
             Fact::ModelRetired(r) => {
                 if self.challenger.as_deref() == Some(r.model.as_str()) {
                     self.challenger = None;

@@ -9,6 +9,7 @@
 //! restores it so boot reads only the tail of the log.
 
 pub mod case_history;
+pub mod drift;
 pub mod feedback;
 pub mod open_cases;
 pub mod snapshot;

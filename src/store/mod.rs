@@ -7,6 +7,8 @@
 
 pub mod contract;
 pub mod memory;
+pub mod snapshot;
+pub mod staged;
 pub mod stream_table;
 pub mod verify;
 
@@ -146,6 +148,16 @@ pub enum StoreError {
     /// A stored segment could not be decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A stored segment could not be decoded; the events before `from` are intact.
+    #[error("the log is damaged from event {from}{}: {reason}. The events before {from} are intact: export the log to keep what is readable (Settings)", to.map_or(String::new(), |t| format!(" to {t}")))]
+    Damaged {
+        /// The first event the damaged record should hold.
+        from: u64,
+        /// Its last event (the record's key), if known.
+        to: Option<u64>,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// IndexedDB is missing or failed in a way not listed above.
     #[error("the browser's storage failed: {0}")]
     Storage(String),

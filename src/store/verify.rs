@@ -1,7 +1,7 @@
 //! An integrity check over a whole log, read in bounded batches.
 
 use super::{EventStore, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// What a full read of the log found.
@@ -33,6 +33,7 @@ impl fmt::Display for LogReport {
 /// read by this build (known type, schema not newer, old payloads upcast).
 pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogReport, StoreError> {
     let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut ids: HashSet<String> = HashSet::new();
     let mut expected_seq = 1u64;
     loop {
         let page = store.read_all(expected_seq, batch).await?;
@@ -42,6 +43,11 @@ pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogRep
         for e in page {
             let problem = if e.seq != expected_seq {
                 Some(format!("expected seq {expected_seq}, found {}", e.seq))
+            } else if !ids.insert(e.id.clone()) {
+                Some(format!(
+                    "event id {} at seq {} was already used by an earlier event",
+                    e.id, e.seq
+                ))
             } else {
                 let v = versions.entry(e.stream.clone()).or_insert(0);
                 *v += 1;
@@ -92,6 +98,19 @@ mod tests {
         let report = block_on(verify_log(&store, 7)).unwrap();
         assert_eq!(report.events, 1);
         assert!(report.problem.unwrap().contains("schema 99"));
+    }
+
+    #[test]
+    fn a_repeated_event_id_is_reported() {
+        let store = MemoryStore::new();
+        let mut twice = event(2);
+        twice.id = event(1).id;
+        block_on(store.append("a", ExpectedVersion::Any, vec![event(1)])).unwrap();
+        block_on(store.append("b", ExpectedVersion::Any, vec![twice])).unwrap();
+        let report = block_on(verify_log(&store, 10)).unwrap();
+        assert_eq!(report.events, 1);
+        let problem = report.problem.expect("a duplicate id is a problem");
+        assert!(problem.contains("event id ev-1 at seq 2"), "{problem}");
     }
 
     #[test]

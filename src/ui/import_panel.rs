@@ -99,6 +99,12 @@ pub fn ImportPanel() -> impl IntoView {
     // Look at a file's first bytes: format, and for CSV the mapping and
     // preview. Returns whether it can be imported.
     let accept = move |name: String, blob: web_sys::Blob| async move {
+        // Whatever was chosen before is forgotten first: a file that is
+        // refused must not leave the previous one ready to import.
+        file.set_value(None);
+        format.set(None);
+        mapping.set(None);
+        preview.set(Vec::new());
         let size = blob.size() as u64;
         let mut head = match blob_slice(&blob, 0, size.min(HEAD_BYTES)).await {
             Ok(b) => b,
@@ -186,7 +192,7 @@ pub fn ImportPanel() -> impl IntoView {
         status.set(Status::Busy(format!("starting to import {name}…")));
         spawn_local(async move {
             // One import at a time, across tabs: they share the staging area.
-            let Some(lock) = super::loop_lock::try_take(IMPORT_LOCK).await else {
+            let Some(lock) = super::web_lock::try_take(IMPORT_LOCK).await else {
                 return status.set(Status::Failed {
                     message: "Another tab is importing a file; wait until it has finished, then try again.".into(),
                     skippable: false,

@@ -79,7 +79,7 @@ pub async fn sha256_of(blob: &web_sys::Blob, progress: &Progress<'_>) -> Result<
         );
         progress.check()?;
     }
-    Ok(crate::io::import::hex(&hasher.finalize()))
+    Ok(crate::util::hex(&hasher.finalize()))
 }
 
 /// What to import and how.

@@ -89,6 +89,16 @@ impl StreamRow {
                 },
             ),
             Fact::ModelRetired(r) => (String::new(), format!("{} retired ({})", r.model, r.reason)),
+            Fact::ModelTrained(m) => (
+                String::new(),
+                format!(
+                    "{} trained: {}, {} cases, holdout MAE {:.2} d",
+                    m.id,
+                    m.algorithm,
+                    m.train_cases + m.holdout_cases,
+                    m.holdout_mae_days
+                ),
+            ),
             Fact::Other(_) => (String::new(), String::new()),
         };
         StreamRow {
@@ -196,7 +206,7 @@ impl Live {
         });
         live.snapshot_when_hidden(log);
         live.remember_policy();
-        super::loop_lock::guard(live.predicting, live.training);
+        super::web_lock::guard(live.predicting, live.training);
         live
     }
 
@@ -233,7 +243,8 @@ impl Live {
         // The stream shows the newest events, whether replayed or restored.
         let mut rows = VecDeque::new();
         let newest_from = set.seq().saturating_sub(STREAM_ROWS as u64 - 1);
-        let _ = read_decoded(&*store, newest_from, set.seq(), STREAM_ROWS, |events| {
+        // A read that fails here (a damaged record) is shown, never dropped.
+        let newest = read_decoded(&*store, newest_from, set.seq(), STREAM_ROWS, |events| {
             keep_newest(&mut rows, &events)
         })
         .await;
@@ -251,7 +262,7 @@ impl Live {
         if !restored.notes.is_empty() {
             self.notes.set(restored.notes);
         }
-        if let Err(e) = result {
+        if let Err(e) = result.and(newest) {
             log.fail(e);
         }
         let seq = set.seq();
@@ -284,6 +295,8 @@ impl Live {
                 let started = now();
                 let from = self.set.with_value(|s| s.seq()) + 1;
                 let mut appends = Vec::new();
+                // The stream's new rows, shown together with the projections' new position.
+                let mut rows = self.stream.get_untracked();
                 let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
                     if predicting {
                         appends.extend(self.apply_and_predict(&events));
@@ -291,7 +304,7 @@ impl Live {
                         self.set
                             .update_value(|set| events.iter().for_each(|e| set.apply(e)));
                     }
-                    self.stream.update(|rows| keep_newest(rows, &events));
+                    keep_newest(&mut rows, &events);
                 })
                 .await;
                 if predicting {
@@ -322,6 +335,7 @@ impl Live {
                     break;
                 }
                 let seq = self.set.with_value(|s| s.seq());
+                self.stream.set(rows);
                 self.seq.set(seq);
                 if self.past.get_untracked().is_none() {
                     self.tick.update(|t| *t += 1);
@@ -433,12 +447,13 @@ impl Live {
         )));
         spawn_local(async move {
             let spec = Spec::new(Algorithm::RandomForest);
-            let result = super::models_panel::train_and_register(
+            let result = super::training::train_and_register(
                 log,
                 &trainer,
                 spec,
                 cases,
                 position,
+                self.set.with_value(|s| s.feedback.state.highest_model_number()),
                 move |m| status.set(Some(m)),
             )
             .await;
@@ -463,10 +478,9 @@ impl Live {
                 }
                 Err(e) => {
                     self.gate.set_value(None);
-                    status.set(Some(if e == "cancelled" {
-                        "training cancelled".into()
-                    } else {
-                        e
+                    status.set(Some(match e {
+                        super::trainer::Asked::Cancelled => "training cancelled".into(),
+                        other => other.to_string(),
                     }));
                 }
             }

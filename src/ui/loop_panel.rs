@@ -165,6 +165,8 @@ pub fn FeedbackPanel() -> impl IntoView {
         live.with_view(|set| {
             let f = &set.feedback.state;
             let row = |id: String, role: &'static str, m: &ModelScore| {
+                // A retired model's recent error describes a time it no longer predicts in.
+                let recent = |v: Option<f64>| if role == "retired" { "retired".to_string() } else { opt(v) };
                 let skill = m.skill().map_or("—".to_string(), |s| format!("{:+.1} %", s * 100.0));
                 let waiting = if m.pending > 0 {
                     format!("{} (mean {:.1} d)", m.pending, m.pending_sum_h / m.pending as f64 / 24.0)
@@ -174,7 +176,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                 view! {
                     <tr data-testid="feedback-row">
                         <td>{id}</td><td>{role}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
-                        <td class="num">{opt(m.mae())}</td><td class="num">{opt(m.rolling_mae(ROLLING))}</td><td class="num">{opt(m.window_mae())}</td>
+                        <td class="num">{opt(m.mae())}</td><td class="num">{recent(m.rolling_mae(ROLLING))}</td><td class="num">{recent(m.window_mae())}</td>
                         <td class="num">{opt(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{opt(m.bias())}</td>
                         <td class="num">{waiting}</td><td class="num">{opt(m.label_delay())}</td>
                         <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
@@ -186,14 +188,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                 out.push(row("served".into(), "what the loop served", &f.served));
             }
             for (id, m) in f.models.iter().rev() {
-                let role = if f.champion.as_ref() == Some(id) {
-                    "champion"
-                } else if f.challenger.as_ref() == Some(id) {
-                    "challenger"
-                } else {
-                    "retired"
-                };
-                out.push(row(id.clone(), role, m));
+                out.push(row(id.clone(), f.role(id).label(), m));
             }
             out
         })
@@ -248,12 +243,27 @@ pub fn FeedbackPanel() -> impl IntoView {
             if recent.is_empty() {
                 return None;
             }
-            let points = recent
+            let all: Vec<(f64, f64)> = recent
                 .iter()
                 .map(|o| (o.label_delay_d, o.signed_error_d + o.label_delay_d))
                 .collect();
+            // A few very long cases would squeeze the rest into a corner:
+            // the axes end at the 95th percentile, and the caption says so.
+            let mut sizes: Vec<f64> = all.iter().map(|(a, p)| a.max(*p)).collect();
+            sizes.sort_by(f64::total_cmp);
+            let limit = percentile(&sizes, 0.95).max(f64::MIN_POSITIVE);
+            let points: Vec<(f64, f64)> = all.iter().copied().filter(|(a, p)| a.max(*p) <= limit).collect();
+            let beyond = all.len() - points.len();
+            let title = if beyond == 0 {
+                format!("Predicted vs actual remaining time, last {} outcomes (days)", recent.len())
+            } else {
+                format!(
+                    "Predicted vs actual remaining time, last {} outcomes (days; axes end at {limit:.1} d, {beyond} longer not shown)",
+                    recent.len()
+                )
+            };
             Some(view! {
-                <LineChart title=format!("Predicted vs actual remaining time, last {} outcomes (days)", recent.len()) y_unit="predicted (d)".to_string()
+                <LineChart title=title y_unit="predicted (d)".to_string()
                     lines=vec![Line { name: "served prediction".into(), colour: LINE_COLOURS[0], points, dots: true }]
                     x_label=|x| format!("{x:.0} d actual") diagonal=true testid="scatter-chart" />
             })

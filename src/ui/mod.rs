@@ -8,9 +8,10 @@ mod import_panel;
 mod importer;
 pub mod live;
 mod log_panel;
-mod loop_lock;
+mod web_lock;
 mod loop_panel;
-mod models_panel;
+mod backtest_panel;
+mod registry_panel;
 mod open_cases_panel;
 pub mod route;
 mod settings;
@@ -21,6 +22,7 @@ mod storage;
 mod stream_panel;
 mod time_travel;
 pub mod trainer;
+mod training;
 mod update;
 mod welcome;
 mod workload_panel;
@@ -33,7 +35,8 @@ use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
 use loop_panel::FeedbackPanel;
-use models_panel::{ModelsPanel, RegistryPanel};
+use backtest_panel::BacktestPanel;
+use registry_panel::RegistryPanel;
 use open_cases_panel::OpenCasesPanel;
 use simulator_panel::SimulatorPanel;
 use stats_panel::StatsPanel;
@@ -127,10 +130,14 @@ pub fn App() -> impl IntoView {
             <p class="status-bar" aria-live="off">
                 <span data-testid="event-count">{move || log.head.get()}</span>" events"
                 {move || live.predicting.get().then_some(" · loop on")}
+                " · "<span data-testid="views-behind">{move || {
+                    let behind = log.head.get().saturating_sub(live.seq.get());
+                    if behind == 0 { "views current".to_string() } else { format!("views {behind} events behind") }
+                }}</span>
             </p>
         </header>
         <update::UpdateBanner/>
-        <main id="main" tabindex="-1">
+        <main id="main" tabindex="-1" data-seq=move || live.seq.get()>
             <Show when=move || log.error.get().is_some()>
                 <div class="error" role="alert" data-testid="error">
                     <p>{move || log.error.get().unwrap_or_default()}</p>
@@ -150,7 +157,7 @@ pub fn App() -> impl IntoView {
                 </div>
                 <div class="grid" hidden=move || !shown(route::View::Models) data-view="models">
                     <RegistryPanel/>
-                    <ModelsPanel/>
+                    <BacktestPanel/>
                 </div>
                 <div class="grid" hidden=move || !shown(route::View::Log) data-view="log">
                     <ImportPanel/>

@@ -67,7 +67,7 @@ pub fn OpenCasesPanel() -> impl IntoView {
                     <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th><th scope="col">"predicted left"</th></tr></thead>
                     <tbody>
                         {move || rows().1.into_iter().map(|(case, opened, age, last, steps, what, left)| view! {
-                            <tr><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td><td class="num">{left}</td></tr>
+                            <tr data-testid="open-row"><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td><td class="num">{left}</td></tr>
                         }).collect::<Vec<_>>()}
                     </tbody>
                 </table>

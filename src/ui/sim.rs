@@ -103,7 +103,9 @@ impl Sim {
             let defaults = Settings::default();
             let settings = Settings {
                 seed: self.seed.get_untracked(),
-                run: format!("r{}", log.head.get_untracked()),
+                // Unique per run and per tab: several tabs starting at the
+                // same head must not write into each other's cases.
+                run: format!("r{}-{}", log.head.get_untracked(), run_token()),
                 start_ms: last.map_or(defaults.start_ms, |t| t + 1),
                 cases_per_day: self.cases_per_day.get_untracked(),
                 drift,
@@ -133,4 +135,21 @@ impl Sim {
             }
         });
     }
+}
+
+/// Six random hex digits from the browser's CSPRNG (a run's own label).
+fn run_token() -> String {
+    let mut bytes = [0u8; 3];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok())
+        .is_some();
+    if !filled {
+        // No crypto: the clock's sub-millisecond digits still differ per tab.
+        let t = web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now());
+        bytes = ((t * 1000.0) as u32).to_le_bytes()[..3].try_into().unwrap_or([0; 3]);
+    }
+    crate::util::hex(&bytes)
 }

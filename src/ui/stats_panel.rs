@@ -83,7 +83,7 @@ pub fn StatsPanel() -> impl IntoView {
                 <dt>"Events"</dt><dd data-testid="stats-events">{move || summary().0}</dd>
                 <dt>"Cases closed"</dt><dd data-testid="stats-closed">{move || summary().1}</dd>
                 <dt>"Mean case duration"</dt><dd>{move || summary().2}</dd>
-                <dt>"By type"</dt><dd>{move || summary().3}</dd>
+                <dt>"By type"</dt><dd data-testid="stats-by-type">{move || summary().3}</dd>
             </dl>
             <div class="charts">
                 {move || view! {

@@ -11,7 +11,30 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-type Reply = oneshot::Sender<Result<FromWorker, String>>;
+type Reply = oneshot::Sender<Result<FromWorker, Asked>>;
+
+/// Why a request to the training worker gave no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Asked {
+    /// The user cancelled it (the worker was stopped).
+    #[error("cancelled")]
+    Cancelled,
+    /// The worker failed, in words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<&str> for Asked {
+    fn from(message: &str) -> Asked {
+        Asked::Failed(message.to_owned())
+    }
+}
+
+impl From<String> for Asked {
+    fn from(message: String) -> Asked {
+        Asked::Failed(message)
+    }
+}
 type Progress = Box<dyn Fn(String)>;
 type OnMessage = Closure<dyn FnMut(MessageEvent)>;
 type OnError = Closure<dyn FnMut(web_sys::Event)>;
@@ -90,7 +113,7 @@ impl Trainer {
                     }
                     Err(e) => {
                         for (_, (tx, _)) in inner.pending.borrow_mut().drain() {
-                            let _ = tx.send(Err(e.clone()));
+                            let _ = tx.send(Err(Asked::Failed(e.clone())));
                         }
                     }
                 }
@@ -104,7 +127,7 @@ impl Trainer {
                         format!("the training worker failed: {}", e.message())
                     });
                 for (_, (tx, _)) in inner.pending.borrow_mut().drain() {
-                    let _ = tx.send(Err(message.clone()));
+                    let _ = tx.send(Err(Asked::Failed(message.clone())));
                 }
             });
             worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -130,7 +153,7 @@ impl Trainer {
         &self,
         build: impl FnOnce(u32) -> ToWorker,
         progress: impl Fn(String) + 'static,
-    ) -> Result<FromWorker, String> {
+    ) -> Result<FromWorker, Asked> {
         let worker = self.ensure().await?;
         let id = self.0.next_id.get() + 1;
         self.0.next_id.set(id);
@@ -142,8 +165,8 @@ impl Trainer {
         let bytes = encode(&build(id));
         worker
             .post_message(&js_sys::Uint8Array::from(bytes.as_slice()))
-            .map_err(|e| format!("could not send to the training worker: {e:?}"))?;
-        rx.await.unwrap_or_else(|_| Err("cancelled".into()))
+            .map_err(|e| Asked::Failed(format!("could not send to the training worker: {e:?}")))?;
+        rx.await.unwrap_or(Err(Asked::Cancelled))
     }
 
     /// Stop whatever the worker is doing: it is terminated and restarted on
@@ -154,7 +177,7 @@ impl Trainer {
         }
         self.0.is_ready.set(false);
         for (_, (tx, _)) in self.0.pending.borrow_mut().drain() {
-            let _ = tx.send(Err("cancelled".into()));
+            let _ = tx.send(Err(Asked::Cancelled));
         }
     }
 }

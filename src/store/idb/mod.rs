@@ -38,7 +38,7 @@ pub mod staging;
 
 use super::stream_table::StreamTable;
 use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};
-use crate::io::staged::StagedPlan;
+use crate::store::staged::StagedPlan;
 use crate::log::codec::{decode_segment, encode_segment};
 use crate::log::Envelope;
 use futures::channel::oneshot;
@@ -459,8 +459,23 @@ impl EventStore for IdbStore {
             if page.length() == 0 {
                 break;
             }
-            for value in page.iter() {
-                let mut events = decode_segment(&Uint8Array::new(&value).to_vec())?;
+            for (i, value) in page.iter().enumerate() {
+                let mut events = match decode_segment(&Uint8Array::new(&value).to_vec()) {
+                    Ok(events) => events,
+                    Err(e) => {
+                        // Say where: the segment's key is the seq of its last event.
+                        let keys = segments
+                            .get_all_keys_with_key_and_limit(&range, page_size)
+                            .map_err(|e| js_error(e, "read"))?;
+                        let keys: Array = done(&keys, "reading the log").await?.unchecked_into();
+                        let to = keys.get(i as u32).as_f64().map(|k| k as u64);
+                        return Err(StoreError::Damaged {
+                            from: lower,
+                            to,
+                            reason: e.to_string(),
+                        });
+                    }
+                };
                 seen_segments += 1;
                 seen_events += events.len();
                 let skip = events.iter().take_while(|e| e.seq < lower).count();

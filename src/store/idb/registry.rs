@@ -3,7 +3,7 @@
 
 use super::request::{committed, done, js_error};
 use super::{store_of, IdbStore, MODELS, MODEL_BYTES};
-use crate::ml::registry::ModelTrained;
+use crate::domain::model::ModelTrained;
 use crate::store::StoreError;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -25,6 +25,35 @@ impl IdbStore {
             .put_with_key(&Uint8Array::from(bytes), &key)
             .map_err(|e| js_error(e, "saving a model"))?;
         committed(&tx, "saving a model").await
+    }
+
+    /// Store a new model's record and bytes under an id nobody has used:
+    /// `false` (nothing written) if the id is taken — by another tab that
+    /// trained at the same moment, say.
+    pub async fn save_new_model(
+        &self,
+        record: &ModelTrained,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction(&[MODELS, MODEL_BYTES], IdbTransactionMode::Readwrite)?;
+        let key = wasm_bindgen::JsValue::from_str(&record.id);
+        let models = store_of(&tx, MODELS)?;
+        let req = models
+            .count_with_key(&key)
+            .map_err(|e| js_error(e, "saving a model"))?;
+        if done(&req, "saving a model").await?.as_f64().unwrap_or(0.0) > 0.0 {
+            let _ = tx.abort();
+            return Ok(false);
+        }
+        let meta = postcard::to_allocvec(record).expect("records encode");
+        models
+            .add_with_key(&Uint8Array::from(meta.as_slice()), &key)
+            .map_err(|e| js_error(e, "saving a model"))?;
+        store_of(&tx, MODEL_BYTES)?
+            .put_with_key(&Uint8Array::from(bytes), &key)
+            .map_err(|e| js_error(e, "saving a model"))?;
+        committed(&tx, "saving a model").await?;
+        Ok(true)
     }
 
     /// Every registry record, oldest id first; a record this build cannot

@@ -3,7 +3,7 @@
 
 use super::request::{committed, done, js_error};
 use super::{store_of, IdbStore, SNAPSHOTS};
-use crate::projection::snapshot::{Snapshot, SnapshotStore};
+use crate::store::snapshot::{Snapshot, SnapshotStore};
 use crate::store::StoreError;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;

@@ -14,7 +14,7 @@ use super::{
     store_of, IdbStore, CHECKPOINT_EVERY, HEAD, META, SEGMENTS, SEGMENT_MAX, STAGING, STREAM_TABLE,
     TABLE,
 };
-use crate::io::staged::{BlockKey, StagedPlan, Step};
+use crate::store::staged::{BlockKey, StagedPlan, Step};
 use crate::log::codec::encode_segment;
 use crate::store::stream_table::StreamTable;
 use crate::store::{place_batch, push_event, Committed, StoreError, StreamAppend};

@@ -1,0 +1,135 @@
+//! The backtest: run the standard protocol on the current log in the
+//! training worker, read the table, see MAE by prefix length, download the
+//! report.
+
+use super::browser::download;
+use super::chart::{Bar, BarChart, BLUE, VERMILLION};
+use super::live::Live;
+use super::registry_panel::closed_cases;
+use super::trainer::{Asked, Trainer};
+use crate::ml::backtest::{default_specs, Report};
+use crate::ml::protocol::{FromWorker, ToWorker};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+/// The backtest panel.
+#[component]
+pub fn BacktestPanel() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
+    let report = RwSignal::new(None::<Report>);
+    let progress = RwSignal::new(String::new());
+    let running = RwSignal::new(false);
+
+    let run = move |_| {
+        let cases = closed_cases(live);
+        running.set(true);
+        progress.set(format!(
+            "sending {} closed cases to the training worker…",
+            cases.len()
+        ));
+        let trainer = trainer.get_value();
+        spawn_local(async move {
+            let answer = trainer
+                .request(
+                    move |id| ToWorker::Backtest {
+                        id,
+                        cases,
+                        specs: default_specs(),
+                    },
+                    move |m| progress.set(m),
+                )
+                .await;
+            running.set(false);
+            match answer {
+                Ok(FromWorker::BacktestDone { report: r, .. }) => {
+                    progress.set(format!(
+                        "done: {} cases ({} train, {} test), {} prefixes evaluated",
+                        r.cases, r.train_cases, r.test_cases, r.prefixes
+                    ));
+                    report.set(Some(*r));
+                }
+                Ok(FromWorker::Failed { message, .. }) => progress.set(message),
+                Ok(_) => progress.set("the training worker answered something unexpected".into()),
+                Err(Asked::Cancelled) => progress.set("backtest cancelled".into()),
+                Err(e) => progress.set(e.to_string()),
+            }
+        });
+    };
+    let cancel = move |_| trainer.get_value().cancel();
+    let save = move |_| {
+        if let Some(r) = report.get_untracked() {
+            if let Err(e) = download(
+                "retrace-backtest.json",
+                "application/json",
+                &serde_json::to_string_pretty(&r).unwrap_or_default(),
+            ) {
+                progress.set(e);
+            }
+        }
+    };
+
+    let rows = move || {
+        report.get().map(|r| {
+            r.models
+                .iter()
+                .map(|m| {
+                    let skill = if r.baseline_mae_days > 0.0 {
+                        (1.0 - m.mae_days / r.baseline_mae_days) * 100.0
+                    } else {
+                        0.0
+                    };
+                    view! {
+                        <tr>
+                            <td>{m.name.clone()}</td>
+                            <td class="num">{format!("{:.2}", m.mae_days)}</td>
+                            <td class="num">{format!("{skill:+.1} %")}</td>
+                            <td class="num">{m.train_rows}</td>
+                            <td class="num">{format!("{:.2}", m.train_seconds)}</td>
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let chart = move || {
+        report.get().and_then(|r| {
+            let best = r.best()?.clone();
+            let baseline = r.models.iter().find(|m| m.name == "median baseline")?.clone();
+            let bars: Vec<Bar> = best
+                .by_prefix_len
+                .iter()
+                .map(|(len, mae, _)| {
+                    let base = baseline.by_prefix_len.iter().find(|(l, _, _)| l == len).map_or(0.0, |b| b.1);
+                    Bar { label: len.to_string(), values: vec![*mae, base] }
+                })
+                .collect();
+            Some(view! {
+                <BarChart title=format!("MAE by prefix length (days): {} vs the median", best.name) unit="days".to_string()
+                    series=vec![(best.name.clone(), BLUE), ("median baseline".to_string(), VERMILLION)] bars=bars testid="backtest-chart" />
+            })
+        })
+    };
+
+    view! {
+        <section class="card wide" aria-labelledby="models-heading">
+            <h2 id="models-heading">"Models: backtest"</h2>
+            <p class="hint">"The standard protocol on the closed cases of the current log: cases in log order, the first two thirds train, the last third test; every test prefix of length 2 … n−1; mean absolute error of the remaining time, in days. Training runs in a Web Worker."</p>
+            <div class="actions">
+                <button data-testid="backtest-run" on:click=run disabled=move || running.get()>"Run backtest"</button>
+                <button data-testid="backtest-cancel" on:click=cancel disabled=move || !running.get()>"Cancel"</button>
+                <button data-testid="backtest-download" on:click=save disabled=move || report.get().is_none()>"Download report (JSON)"</button>
+            </div>
+            <p data-testid="backtest-progress" aria-live="polite">{move || progress.get()}</p>
+            <Show when=move || report.get().is_some()>
+                <div class="scroll" tabindex="0">
+                    <table data-testid="backtest-table">
+                        <thead><tr><th scope="col">"model"</th><th scope="col">"MAE (days)"</th><th scope="col">"skill vs median"</th><th scope="col">"training rows"</th><th scope="col">"training (s)"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+                {chart}
+            </Show>
+        </section>
+    }
+}

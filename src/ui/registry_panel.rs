@@ -1,0 +1,152 @@
+//! The model registry: every model the log registered, with its part in
+//! the loop now; train one by hand.
+
+use super::live::Live;
+use super::training::train_and_register;
+use super::trainer::{Asked, Trainer};
+use super::Log;
+use crate::ml::feedback_loop::{entry_event, log_time, training_cases};
+use crate::ml::models::{Algorithm, Spec};
+use crate::domain::model::ModelTrained;
+use crate::projection::training_set::Finished;
+use crate::store::EventStore;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+/// Every closed case the projections hold, in log order (the order they opened).
+pub(super) fn closed_cases(live: Live) -> Vec<Finished> {
+    live.with_view(|set| training_cases(set, 0))
+}
+
+fn algorithm_of(name: &str) -> Spec {
+    match name {
+        "knn" => Spec::new(Algorithm::Knn),
+        "ridge" => Spec::new(Algorithm::Ridge),
+        "linear" => Spec::new(Algorithm::Linear),
+        _ => Spec::new(Algorithm::RandomForest),
+    }
+}
+
+/// The model registry: train, list, retrain.
+#[component]
+pub fn RegistryPanel() -> impl IntoView {
+    let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
+    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
+    // What this browser's registry holds (bytes that can be loaded here),
+    // by model id; the list itself comes from the log.
+    let stored = RwSignal::new(std::collections::BTreeMap::<String, Result<ModelTrained, String>>::new());
+    let algorithm = RwSignal::new("forest".to_string());
+    let status = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let refresh = move || {
+        let Some(store) = log.get() else { return };
+        spawn_local(async move {
+            match store.list_models().await {
+                Ok(list) => stored.set(list.into_iter().collect()),
+                Err(e) => status.set(e.to_string()),
+            }
+        });
+    };
+    // The registered models and their roles, as the log says now.
+    let registered = Memo::new(move |_| {
+        live.with_view(|s| {
+            let f = &s.feedback.state;
+            f.registered
+                .iter()
+                .rev()
+                .map(|r| (r.record.clone(), f.role(&r.record.id)))
+                .collect::<Vec<_>>()
+        })
+    });
+    // Look at this browser's stored bytes again when a model is registered
+    // (and once the store is open).
+    Effect::new(move |_| {
+        registered.with(|r| r.len());
+        log.head.track();
+        if stored.with_untracked(|s| s.len()) < registered.with_untracked(|r| r.len()) {
+            refresh();
+        }
+    });
+    let train = move |spec: Spec| {
+        busy.set(true);
+        let trainer = trainer.get_value();
+        let cases = closed_cases(live);
+        let position = live.with_view(|s| (s.seq(), log_time(s)));
+        let known = live.with_view(|s| s.feedback.state.highest_model_number());
+        spawn_local(async move {
+            let result =
+                train_and_register(log, &trainer, spec, cases, position, known, move |m| status.set(m))
+                    .await;
+            busy.set(false);
+            match result {
+                Ok((record, message)) => {
+                    status.set(message);
+                    // Champion if there is none, else a challenger.
+                    let entry = live.with_view(|s| entry_event(s, &record, "manual"));
+                    if let Some(store) = log.get() {
+                        match store.append_batch(vec![entry]).await {
+                            Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
+                            Err(e) => log.fail(e),
+                        }
+                    }
+                }
+                Err(Asked::Cancelled) => status.set("training cancelled".into()),
+                Err(e) => status.set(e.to_string()),
+            }
+            refresh();
+        });
+    };
+    let rows = move || {
+        let here = stored.get();
+        registered
+            .get()
+            .into_iter()
+            .map(|(r, role)| {
+                let id = r.id.clone();
+                let status = match here.get(&id) {
+                    Some(Ok(s)) if s.compatible() => view! { <td>"ready"</td> }.into_any(),
+                    Some(Ok(_)) => {
+                        let spec = r.spec.clone();
+                        view! { <td>"older model format: "<button on:click=move |_| train(spec.clone())>"Retrain from the log"</button></td> }.into_any()
+                    }
+                    Some(Err(why)) => view! { <td>{why.clone()}</td> }.into_any(),
+                    None => view! { <td>"bytes not in this browser"</td> }.into_any(),
+                };
+                view! {
+                    <tr data-testid="model-row" data-model=id.clone()>
+                        <td>{id.clone()}</td><td>{r.algorithm.clone()}</td><td data-testid="model-role">{role.label()}</td><td class="num">{r.trained_to_seq}</td>
+                        <td class="num">{r.rows}</td><td class="num">{format!("{:.2}", r.holdout_mae_days)}</td>
+                        <td class="num">{format!("{:.2}", r.baseline_mae_days)}</td><td class="num">{format!("{:.0} KB", r.size_bytes as f64 / 1000.0)}</td>
+                        <td><code>{r.rows_hash.clone()}</code></td>{status}
+                    </tr>
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <section class="card wide" aria-labelledby="registry-heading">
+            <h2 id="registry-heading">"Models: registry"</h2>
+            <div class="form-row">
+                <label>"Algorithm "
+                    <select data-testid="train-algorithm" on:change=move |ev| algorithm.set(event_target_value(&ev))>
+                        <option value="forest">"random forest (log target)"</option>
+                        <option value="knn">"k nearest neighbours (log target)"</option>
+                        <option value="ridge">"ridge regression (log target)"</option>
+                        <option value="linear">"linear regression (log target)"</option>
+                    </select>
+                </label>
+                <button data-testid="train-run" disabled=move || busy.get() on:click=move |_| train(algorithm_of(&algorithm.get_untracked()))>"Train on the current log"</button>
+                <button data-testid="train-cancel" disabled=move || !busy.get() on:click=move |_| trainer.get_value().cancel()>"Cancel"</button>
+            </div>
+            <p data-testid="train-status" aria-live="polite">{move || status.get()}</p>
+            <div class="scroll" tabindex="0">
+                <table>
+                    <thead><tr><th scope="col">"id"</th><th scope="col">"algorithm"</th><th scope="col">"role"</th><th scope="col">"trained to seq"</th><th scope="col">"rows"</th>
+                        <th scope="col">"holdout MAE (d)"</th><th scope="col">"median MAE (d)"</th><th scope="col">"size"</th><th scope="col">"rows hash"</th><th scope="col">"status"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
