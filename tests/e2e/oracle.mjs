@@ -212,8 +212,9 @@ export async function shownViews(page) {
 /** The ways `shown` disagrees with `want` (the log up to the views' position). */
 export function compare(shown, want) {
   const out = [];
+  const canon = (v) => JSON.stringify(v, (k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort()) : x));
   const same = (what, a, b) => {
-    if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${what}: the page shows ${JSON.stringify(a)}, the log says ${JSON.stringify(b)}`);
+    if (canon(a) !== canon(b)) out.push(`${what}: the page shows ${JSON.stringify(a)}, the log says ${JSON.stringify(b)}`);
   };
   same('statistics: events', shown.statsEvents, want.head);
   same('statistics: events by type', shown.byType, want.byType);

@@ -20,10 +20,17 @@ after(async () => {
   await env?.stop();
 });
 
-/** The whole log, as the export button hands it out. */
+/**
+ * The whole log, as the export button of a second tab hands it out (the
+ * tab under test may be busy importing; both read the same IndexedDB).
+ */
 async function exportLog(page, n) {
-  await page.go('log');
-  const p = page.page;
+  if (!page.reader) {
+    page.reader = new LivePage(await page.page.context().newPage());
+    await page.reader.open(page.page.url().replace(/#.*$/, ''));
+  }
+  await page.reader.go('log');
+  const p = page.reader.page;
   await p.waitForFunction(() => !document.querySelector('[data-testid=export-log]')?.disabled);
   const [download] = await Promise.all([p.waitForEvent('download'), p.getByTestId('export-log').click()]);
   const file = join(dir, `log-${n}.ndjson`);
