@@ -134,7 +134,7 @@ async fn a_staged_import_commits_whole_and_clears_its_staging() {
     // The same events, in the same order, as the whole-file path gives.
     let written = store.read_all(2, usize::MAX).await.unwrap();
     let mapping = sniff(HELPDESK).unwrap().mapping;
-    let whole = retrace::io::parsed::to_appends(
+    let whole = retrace::io::staged::to_appends(
         &read_all(HELPDESK, mapping, false).unwrap(),
         "helpdesk",
         &Completion::AllComplete,
