@@ -28,6 +28,9 @@ fn main() -> Result<(), String> {
         ..Policy::default()
     };
     let mut spec = Spec::new(Algorithm::RandomForest);
+    // As the page: the model to serve is chosen on validation, unless
+    // `trees=N` asks for a forest of N trees.
+    let mut choose = true;
     let mut commit = 20;
     for arg in args {
         let (k, v) = arg
@@ -41,7 +44,10 @@ fn main() -> Result<(), String> {
                 policy.retrain_on_drift = v.parse().map_err(|_| format!("{k}: true or false"))?
             }
             "window" => policy.window = v.parse().map_err(bad)?,
-            "trees" => spec.trees = v.parse().map_err(bad)?,
+            "trees" => {
+                spec.trees = v.parse().map_err(bad)?;
+                choose = false;
+            }
             "commit" => commit = v.parse().map_err(bad)?,
             other => return Err(format!("unknown key {other}")),
         }
@@ -51,7 +57,7 @@ fn main() -> Result<(), String> {
     let parsed = read_all(&bytes, mapping, false).map_err(|e| e.to_string())?;
     let (appends, counts) = to_appends(&parsed, "log", &Completion::AllComplete, "p");
     let t0 = std::time::Instant::now();
-    let mut h = Harness::new(policy.clone(), spec);
+    let mut h = Harness::new(policy.clone(), (!choose).then_some(spec));
     h.stream(appends, commit)?;
     let f = &h.set.feedback.state;
     let s = &f.served;
@@ -71,6 +77,11 @@ fn main() -> Result<(), String> {
         s.baseline_mae().unwrap_or(f64::NAN),
         s.skill().unwrap_or(f64::NAN) * 100.0,
         s.bias().unwrap_or(f64::NAN)
+    );
+    println!(
+        "80 % intervals: {:.1} % of served outcomes inside, mean width {:.2} d",
+        s.coverage().unwrap_or(f64::NAN) * 100.0,
+        s.mean_width().unwrap_or(f64::NAN)
     );
     let trained = h.journal.iter().filter(|l| l.contains(" trained ")).count();
     let promoted = h

@@ -39,7 +39,8 @@ proptest! {
             let case = format!("c{i}");
             events.push((open * H, NewEvent::new(format!("o{i}"), CaseOpened::TYPE, CaseOpened::SCHEMA, open * H, &CaseOpened { case: case.clone(), attributes: Default::default() })));
             for (k, (at, model, p, b)) in predictions.iter().enumerate() {
-                let payload = PredictionRecorded { case: case.clone(), model: format!("model-{model}"), predicted_h: *p, baseline_h: *b, prefix_len: k as u32, shadow: *model == 1 };
+                let (low_h, high_h) = if *model == 0 { (Some(p * 0.5), Some(p * 1.5)) } else { (None, None) };
+                let payload = PredictionRecorded { case: case.clone(), model: format!("model-{model}"), predicted_h: *p, baseline_h: *b, prefix_len: k as u32, shadow: *model == 1, low_h, high_h };
                 events.push(((open + at) * H, NewEvent::new(format!("p{i}-{k}"), PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, (open + at) * H, &payload)));
             }
             if let Some(c) = close {
@@ -105,6 +106,24 @@ proptest! {
             let k = errors.len().min(ROLLING);
             let rolling = errors[errors.len() - k..].iter().sum::<f64>() / k as f64;
             prop_assert!((s.rolling_mae(ROLLING).unwrap() - rolling).abs() < 1e-9);
+            // Intervals: model-0's predictions carry [p/2, 3p/2]; model-1's none.
+            let (mut inside, mut width) = (0usize, 0.0);
+            for (closed_at, i) in &closes {
+                let (open, predictions, _) = &plans[*i];
+                for (at, m, p, _) in predictions {
+                    if *m == model && model == 0 {
+                        let actual = (closed_at - (open + at) * H) as f64 / H as f64;
+                        inside += (p * 0.5 <= actual && actual <= p * 1.5) as usize;
+                        width += p / 24.0;
+                    }
+                }
+            }
+            if model == 0 {
+                prop_assert!((s.coverage().unwrap() - inside as f64 / n).abs() < 1e-9);
+                prop_assert!((s.mean_width().unwrap() - width / n).abs() < 1e-9);
+            } else {
+                prop_assert_eq!(s.coverage(), None);
+            }
         }
         // What was served: model-0's predictions (model-1's are shadow).
         prop_assert_eq!(feedback.served.outcomes, feedback.models.get("model-0").map_or(0, |s| s.outcomes));
@@ -143,6 +162,7 @@ fn every_trained_model_is_listed_with_its_role() {
         seconds: 0.1,
         size_bytes: 100,
         median_h: 5.0,
+        validation: vec![],
     };
     let promoted = |model: &str, replaced: Option<&str>| ModelPromoted {
         model: model.into(),
@@ -217,6 +237,8 @@ fn a_rise_in_error_raises_one_drift_alarm_and_recording_it_settles_it() {
             baseline_h: 48.0,
             prefix_len: 0,
             shadow: false,
+            low_h: None,
+            high_h: None,
         };
         let predicted = NewEvent::new(
             format!("p{i}"),

@@ -36,7 +36,25 @@ fn run(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
         cases_per_day: 3.0,
         ..Settings::default()
     });
-    let mut h = Harness::new(demo_policy(), spec());
+    let mut h = Harness::new(demo_policy(), Some(spec()));
+    let mut fed = 0;
+    while fed < events {
+        let next = sim.next_events(50);
+        fed += next.len();
+        h.feed(by_stream(next)).unwrap();
+    }
+    h
+}
+
+/// [`run`], with the model to serve chosen on validation (as the page does).
+fn run_choosing(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
+    let mut sim = Simulator::new(Settings {
+        seed,
+        drift: Some((drift_after_cases, Drift::WorkDoubles("repair".into()))),
+        cases_per_day: 3.0,
+        ..Settings::default()
+    });
+    let mut h = Harness::new(demo_policy(), None);
     let mut fed = 0;
     while fed < events {
         let next = sim.next_events(50);
@@ -56,7 +74,8 @@ fn types(h: &Harness) -> Vec<(u64, i64, String)> {
 
 #[test]
 fn the_demo_detects_drift_retrains_and_promotes() {
-    let h = run(8, 400, 9_000);
+    // The page's demo: its seed, and the model chosen on validation.
+    let h = run_choosing(6, 400, 9_000);
     let log = types(&h);
     let first = |t: &str| {
         log.iter()
@@ -181,18 +200,18 @@ fn the_policy_decides_from_the_log_state() {
     );
     f.closed = 20;
     f.champion_drifted = true;
-    f.closed_since_onset = 59;
+    f.closed_since_onset = 149;
     assert_eq!(
         decide(&f, &policy),
         None,
-        "after drift, waits for 60 cases of the new regime"
+        "after drift, waits for 150 cases of the new regime"
     );
-    f.closed_since_onset = 75;
+    f.closed_since_onset = 175;
     assert_eq!(
         decide(&f, &policy),
         Some(Decision::Train {
             reason: "drift",
-            window: 75
+            window: 175
         }),
         "and trains on the cases closed since the rise began"
     );
@@ -233,7 +252,7 @@ use retrace::io::staged::to_appends;
             window: 0,
             ..Policy::default()
         },
-        spec(),
+        Some(spec()),
     );
     h.stream(appends, 20).unwrap();
     let served = &h.set.feedback.state.served;
@@ -256,4 +275,64 @@ use retrace::io::staged::to_appends;
         served.pending, 0,
         "every case closed, every prediction scored"
     );
+}
+
+/// Closed cases up to each position of the log, and the model events.
+fn story(h: &Harness) -> (Vec<(u64, String)>, u64) {
+    let mut closed = 0u64;
+    let mut out = Vec::new();
+    for e in block_on(h.store.read_all(1, usize::MAX)).unwrap() {
+        match e.event_type.as_str() {
+            "CaseClosed" => closed += 1,
+            "ProcessChanged" | "DriftDetected" | "ChallengerStarted" | "ModelPromoted" | "ModelRetired" => {
+                out.push((closed, e.event_type.clone()))
+            }
+            _ => {}
+        }
+    }
+    (out, closed)
+}
+
+/// Run the simulator (seeded, with or without the demo's change after 400
+/// cases) through the loop until `cases` have closed.
+fn run_cases(seed: u64, drift: bool, cases: u64) -> Harness {
+    let mut sim = Simulator::new(Settings {
+        seed,
+        drift: drift.then(|| (400, Drift::WorkDoubles("repair".into()))),
+        cases_per_day: 3.0,
+        ..Settings::default()
+    });
+    let mut h = Harness::new(demo_policy(), Some(spec()));
+    while h.set.feedback.state.closed < cases {
+        h.feed(by_stream(sim.next_events(50))).unwrap();
+    }
+    h
+}
+
+#[test]
+fn on_twenty_seeds_the_change_is_detected_within_200_cases_and_never_before() {
+    let mut delays = Vec::new();
+    for seed in 0..20 {
+        let (story, _) = story(&run_cases(seed, true, 620));
+        let changed = story.iter().find(|(_, t)| t == "ProcessChanged").expect("changed").0;
+        let first = story.iter().find(|(_, t)| t == "DriftDetected").map(|(c, _)| *c);
+        let first = first.unwrap_or_else(|| panic!("seed {seed}: no alarm by 620 cases: {story:?}"));
+        assert!(first > changed, "seed {seed}: an alarm before the change: {story:?}");
+        delays.push(first - changed);
+    }
+    eprintln!("closed cases from the change to the alarm, 20 seeds: {delays:?}");
+    assert!(delays.iter().all(|d| *d <= 200), "{delays:?}");
+}
+
+#[test]
+fn without_a_change_alarms_are_rarer_than_two_per_ten_thousand_cases() {
+    let (mut alarms, mut cases) = (0usize, 0u64);
+    for seed in 0..20 {
+        let (story, closed) = story(&run_cases(seed, false, 1500));
+        alarms += story.iter().filter(|(_, t)| t == "DriftDetected").count();
+        cases += closed;
+    }
+    let rate = alarms as f64 / cases as f64 * 10_000.0;
+    eprintln!("{alarms} alarms in {cases} closed cases without drift: {rate:.2} per 10,000");
+    assert!(rate <= 2.0, "{alarms} alarms in {cases} cases");
 }

@@ -118,13 +118,20 @@ pub struct PredictionRecorded {
     /// Made by a challenger in shadow: scored, but not what the loop served.
     #[serde(default)]
     pub shadow: bool,
+    /// The low end of the model's 80 % interval, hours (None: the model
+    /// had no calibrated interval, or the event is older than intervals).
+    #[serde(default)]
+    pub low_h: Option<f64>,
+    /// The high end of that interval, hours.
+    #[serde(default)]
+    pub high_h: Option<f64>,
 }
 
 impl PredictionRecorded {
     /// Type name in the log.
     pub const TYPE: &'static str = "PredictionRecorded";
     /// Current payload schema.
-    pub const SCHEMA: u32 = 1;
+    pub const SCHEMA: u32 = 2;
 }
 
 /// The error of a model's predictions rose: the drift detector fired.
@@ -308,6 +315,14 @@ fn case_closed_v1_to_v2(v: Value) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
+/// `PredictionRecorded` v1 → v2: an 80 % interval, absent from old predictions.
+fn prediction_v1_to_v2(v: Value) -> Result<Value, String> {
+    let mut m = object(v)?;
+    m.entry("low_h").or_insert(Value::Null);
+    m.entry("high_h").or_insert(Value::Null);
+    Ok(Value::Object(m))
+}
+
 /// Every event type this build knows, with its upcasters.
 pub fn schemas() -> &'static Schemas {
     static TABLE: OnceLock<Schemas> = OnceLock::new();
@@ -330,7 +345,11 @@ pub fn schemas() -> &'static Schemas {
             )
             .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
             .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
-            .declare(PredictionRecorded::TYPE, PredictionRecorded::SCHEMA, &[])
+            .declare(
+                PredictionRecorded::TYPE,
+                PredictionRecorded::SCHEMA,
+                &[prediction_v1_to_v2],
+            )
             .declare(DriftDetected::TYPE, DriftDetected::SCHEMA, &[])
             .declare(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, &[])
             .declare(ModelPromoted::TYPE, ModelPromoted::SCHEMA, &[])

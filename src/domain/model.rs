@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Format version of model bytes this build reads (2: models carry their
-/// target range). A [`ModelTrained`] of another format cannot be loaded.
-pub const MODEL_FORMAT: u8 = 2;
+/// target range; 3: and their calibrated interval). A [`ModelTrained`] of another format cannot be loaded.
+pub const MODEL_FORMAT: u8 = 3;
 
 /// The learning algorithms on offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,8 @@ pub enum Algorithm {
     RandomForest,
     /// k nearest neighbours on standardised features.
     Knn,
+    /// Gradient-boosted trees with an absolute-error loss.
+    Boosted,
 }
 
 impl Algorithm {
@@ -32,6 +34,7 @@ impl Algorithm {
             Algorithm::Ridge => "ridge regression",
             Algorithm::RandomForest => "random forest",
             Algorithm::Knn => "k nearest neighbours",
+            Algorithm::Boosted => "boosted trees (absolute loss)",
         }
     }
 }
@@ -71,12 +74,15 @@ pub struct Spec {
 impl Spec {
     /// Sensible defaults for an algorithm, on the log target.
     pub fn new(algorithm: Algorithm) -> Spec {
+        // Boosting grows many shallow trees (`trees` are its rounds, at a
+        // learning rate of 0.1); the forest few deep ones.
+        let boosted = algorithm == Algorithm::Boosted;
         Spec {
             algorithm,
             target: Target::LogHours,
-            trees: 100,
-            max_depth: 20,
-            min_leaf: 2,
+            trees: if boosted { 200 } else { 100 },
+            max_depth: if boosted { 6 } else { 20 },
+            min_leaf: if boosted { 20 } else { 2 },
             features_per_split: 0,
             k: 25,
             alpha: 1.0,
@@ -98,6 +104,16 @@ impl Spec {
             (a, Target::Hours) => format!("{} (hours, squared loss)", a.name()),
         }
     }
+}
+
+/// One candidate's score when the model to serve was chosen: trained on the
+/// older training cases, scored on the newest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Algorithm and settings, in words.
+    pub name: String,
+    /// Its MAE on the validation cases, days.
+    pub validation_mae_days: f64,
 }
 
 /// Everything about a trained model but its bytes (the `ModelTrained`
@@ -139,6 +155,10 @@ pub struct ModelTrained {
     /// The median of the training targets, hours: the baseline's prediction.
     #[serde(default)]
     pub median_h: f64,
+    /// When it was chosen among candidates: every candidate's validation
+    /// score (empty for a model trained as asked).
+    #[serde(default)]
+    pub validation: Vec<Candidate>,
 }
 
 impl ModelTrained {

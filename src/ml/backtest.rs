@@ -44,6 +44,31 @@ pub struct Report {
     pub baseline_mae_days: f64,
     /// Every model, baseline included.
     pub models: Vec<Score>,
+    /// The model the app would serve: chosen on the newest training cases
+    /// (never the test cases), retrained on all of them, scored on the test.
+    #[serde(default)]
+    pub selected: Option<Selected>,
+    /// Share of test prefixes whose remaining time fell inside the selected
+    /// model's 80 % interval.
+    #[serde(default)]
+    pub interval_coverage: Option<f64>,
+    /// Mean width of those intervals, days.
+    #[serde(default)]
+    pub interval_width_days: Option<f64>,
+    /// Every candidate's validation MAE when the selected model was chosen.
+    #[serde(default)]
+    pub validation: Vec<crate::domain::model::Candidate>,
+}
+
+/// The model a backtest selected, as the app would.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Selected {
+    /// Its name.
+    pub name: String,
+    /// Its MAE on the test prefixes, days.
+    pub mae_days: f64,
+    /// Its MAE on the validation cases it was chosen on, days.
+    pub validation_mae_days: f64,
 }
 
 impl Report {
@@ -67,6 +92,7 @@ pub fn default_specs() -> Vec<Spec> {
         Spec::new(Algorithm::RandomForest),
         Spec::new(Algorithm::RandomForest).on_hours(),
         Spec::new(Algorithm::Knn),
+        Spec::new(Algorithm::Boosted),
     ]
 }
 
@@ -157,7 +183,39 @@ pub fn run_with_progress(
         .iter()
         .find(|m| m.name == "median baseline")
         .map_or(f64::NAN, |m| m.mae_days);
+    // What the app would serve, chosen without looking at the test cases.
+    let chosen = super::selection::select(&super::selection::candidates(), &train, progress)?;
+    progress(&format!(
+        "retraining the chosen {} on all training cases",
+        super::selection::name_of(&chosen.spec)
+    ));
+    let mut served = Model::train(&chosen.spec, schema.clone(), &rows, &hours)?;
+    served.calibrate(&chosen.residuals, super::selection::COVERAGE);
+    let intervals = served.predict_interval(&test_rows)?;
+    let n = truth.len().max(1) as f64;
+    let mae = intervals
+        .iter()
+        .zip(&truth)
+        .map(|((p, _, _), t)| (p - t).abs())
+        .sum::<f64>()
+        / n
+        / 24.0;
+    let covered = intervals
+        .iter()
+        .zip(&truth)
+        .filter(|((_, lo, hi), t)| lo <= *t && *t <= hi)
+        .count();
+    let width = intervals.iter().map(|(_, lo, hi)| hi - lo).sum::<f64>() / n / 24.0;
+    let calibrated = served.interval().is_some();
     Ok(Report {
+        selected: Some(Selected {
+            name: super::selection::name_of(&chosen.spec),
+            mae_days: mae,
+            validation_mae_days: chosen.validation_mae_days,
+        }),
+        interval_coverage: calibrated.then(|| covered as f64 / n),
+        interval_width_days: calibrated.then_some(width),
+        validation: chosen.table,
         cases: cases.len(),
         train_cases: train.len(),
         test_cases: test.len(),

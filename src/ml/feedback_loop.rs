@@ -56,7 +56,7 @@ impl Default for Policy {
         Policy {
             first_after: 200,
             retrain_on_drift: true,
-            min_new_cases: 60,
+            min_new_cases: 150,
             retrain_every: 0,
             window: 400,
             k: 100,
@@ -191,13 +191,14 @@ pub fn apply_and_predict(
     }
     let mut appends = Vec::new();
     for ((loaded, shadow), rows) in models.into_iter().zip(rows) {
-        let Ok(predicted) = loaded.model.predict(&rows) else {
+        let Ok(predicted) = loaded.model.predict_interval(&rows) else {
             continue;
         };
+        let calibrated = loaded.model.interval().is_some();
         let events: Vec<NewEvent> = due
             .iter()
             .zip(predicted)
-            .map(|((case, len, cause), hours)| {
+            .map(|((case, len, cause), (hours, low, high))| {
                 let payload = PredictionRecorded {
                     case: case.clone(),
                     model: loaded.id.clone(),
@@ -205,6 +206,8 @@ pub fn apply_and_predict(
                     baseline_h: loaded.median_h,
                     prefix_len: *len,
                     shadow,
+                    low_h: calibrated.then_some(low),
+                    high_h: calibrated.then_some(high),
                 };
                 NewEvent::new(
                     format!("{}-p{}", cause.id, loaded.id),
@@ -337,8 +340,8 @@ pub struct Harness {
     pub set: ProjectionSet,
     /// The loop's policy.
     pub policy: Policy,
-    /// What to train.
-    pub spec: Spec,
+    /// What to train; None: choose on validation, as the page does.
+    pub spec: Option<Spec>,
     models: BTreeMap<String, Loaded>,
     /// What the loop did, in words, in order.
     pub journal: Vec<String>,
@@ -346,7 +349,7 @@ pub struct Harness {
 
 impl Harness {
     /// An empty log with a policy.
-    pub fn new(policy: Policy, spec: Spec) -> Self {
+    pub fn new(policy: Policy, spec: Option<Spec>) -> Self {
         Harness {
             store: MemoryStore::new(),
             set: ProjectionSet::default(),
@@ -417,8 +420,11 @@ impl Harness {
 
     fn train(&mut self, reason: &str, window: usize) -> Result<ModelTrained, String> {
         let cases = training_cases(&self.set, window);
-        let trained = train_with_holdout(&self.spec, &cases, 0.2, &|| 0.0)
-            .map_err(|e: ModelError| e.to_string())?;
+        let trained = match &self.spec {
+            Some(spec) => train_with_holdout(spec, &cases, 0.2, &|| 0.0),
+            None => super::registry::train_served(&cases, &|| 0.0, &mut |_| {}),
+        }
+        .map_err(|e: ModelError| e.to_string())?;
         let mut record = trained.record;
         record.id = format!("model-{}", self.models.len() + 1);
         record.trained_to_seq = self.set.seq();

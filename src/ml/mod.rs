@@ -3,9 +3,11 @@
 //! and in the training worker.
 
 pub mod backtest;
+pub mod boosting;
 pub mod drift;
 pub mod features;
 pub mod feedback_loop;
 pub mod models;
 pub mod protocol;
 pub mod registry;
+pub mod selection;

@@ -35,6 +35,7 @@ enum Fitted {
     Ridge(RidgeRegression<f64, f64, Matrix, Vec<f64>>),
     Forest(RandomForestRegressor<f64, f64, Matrix, Vec<f64>>),
     Knn(KNNRegressor<f64, f64, Matrix, Vec<f64>, Euclidian<f64>>),
+    Boosted(super::boosting::Boosted),
 }
 
 /// Why training or prediction failed.
@@ -72,6 +73,9 @@ pub struct Model {
     /// to absurd times.
     target_range: (f64, f64),
     fitted: Fitted,
+    /// Offsets (in the target's scale) from a prediction to the ends of its
+    /// interval, calibrated on held-back residuals; None: not calibrated.
+    interval: Option<(f64, f64)>,
 }
 
 fn matrix(rows: &[Vec<f64>]) -> Result<Matrix, String> {
@@ -144,6 +148,19 @@ impl Model {
                         .map_err(|e| fail(e.to_string()))?,
                 )
             }
+            Algorithm::Boosted => Fitted::Boosted(
+                super::boosting::train(
+                    rows,
+                    &y,
+                    &super::boosting::BoostSettings {
+                        rounds: spec.trees,
+                        max_depth: spec.max_depth,
+                        min_leaf: spec.min_leaf,
+                        ..Default::default()
+                    },
+                )
+                .map_err(fail)?,
+            ),
             Algorithm::Knn => {
                 let (means, stds) = standardisation(rows);
                 let scaled: Vec<Vec<f64>> =
@@ -170,11 +187,60 @@ impl Model {
             scale,
             target_range,
             fitted,
+            interval: None,
         })
     }
 
     /// Predicted remaining hours for each row.
     pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>, ModelError> {
+        Ok(self
+            .predict_target(rows)?
+            .into_iter()
+            .map(|v| self.hours_of(v))
+            .collect())
+    }
+
+    /// Remaining hours and, once calibrated, the interval around them:
+    /// `(predicted, low, high)` per row (low = high = predicted without one).
+    pub fn predict_interval(&self, rows: &[Vec<f64>]) -> Result<Vec<(f64, f64, f64)>, ModelError> {
+        let (lo, hi) = self.interval.unwrap_or((0.0, 0.0));
+        Ok(self
+            .predict_target(rows)?
+            .into_iter()
+            .map(|v| (self.hours_of(v), self.hours_of(v + lo), self.hours_of(v + hi)))
+            .collect())
+    }
+
+    /// The target's value of `hours` (its log for a log-target model).
+    pub fn target_of(&self, hours: f64) -> f64 {
+        match self.spec.target {
+            Target::Hours => hours,
+            Target::LogHours => hours.max(0.0).ln_1p(),
+        }
+    }
+
+    /// Hours from a value in the target's scale.
+    pub fn hours_of(&self, v: f64) -> f64 {
+        match self.spec.target {
+            Target::Hours => v.max(0.0),
+            Target::LogHours => v.max(0.0).exp_m1(),
+        }
+    }
+
+    /// Calibrate the interval: `residuals` are (truth − prediction) in the
+    /// target's scale on cases the model (or its twin) did not train on;
+    /// the interval covers `coverage` of such cases (split conformal).
+    pub fn calibrate(&mut self, residuals: &[f64], coverage: f64) {
+        self.interval = conformal_offsets(residuals, coverage);
+    }
+
+    /// The calibrated offsets, if any.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        self.interval
+    }
+
+    /// Predictions in the target's scale, kept inside the training range.
+    pub fn predict_target(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>, ModelError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -193,6 +259,7 @@ impl Model {
             Fitted::Forest(m) => m
                 .predict(&matrix(rows).map_err(fail)?)
                 .map_err(|e| fail(e.to_string()))?,
+            Fitted::Boosted(m) => rows.iter().map(|r| m.predict_row(r)).collect(),
             Fitted::Knn(m) => {
                 let (means, stds) = self.scale.as_ref().expect("kNN models carry their scale");
                 let scaled: Vec<Vec<f64>> =
@@ -204,13 +271,7 @@ impl Model {
         let (lo, hi) = self.target_range;
         Ok(raw
             .into_iter()
-            .map(|v| {
-                let v = if v.is_finite() { v.clamp(lo, hi) } else { lo };
-                match self.spec.target {
-                    Target::Hours => v.max(0.0),
-                    Target::LogHours => v.max(0.0).exp_m1(),
-                }
-            })
+            .map(|v| if v.is_finite() { v.clamp(lo, hi) } else { lo })
             .collect())
     }
 
@@ -232,6 +293,22 @@ impl Model {
             None => Err(ModelError::Incompatible("no bytes".into())),
         }
     }
+}
+
+/// Split-conformal offsets: the residual quantiles at (1 − coverage)/2 and
+/// (1 + coverage)/2, with the finite-sample correction (the ⌈(n+1)·q⌉-th
+/// smallest), so that a new case falls inside with at least `coverage`.
+pub fn conformal_offsets(residuals: &[f64], coverage: f64) -> Option<(f64, f64)> {
+    let mut r: Vec<f64> = residuals.iter().copied().filter(|v| v.is_finite()).collect();
+    let n = r.len();
+    if n < 10 {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let tail = (1.0 - coverage.clamp(0.0, 1.0)) / 2.0;
+    let low = (((n + 1) as f64 * tail).floor() as usize).clamp(1, n);
+    let high = (((n + 1) as f64 * (1.0 - tail)).ceil() as usize).clamp(1, n);
+    Some((r[low - 1], r[high - 1]))
 }
 
 fn standardisation(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {

@@ -5,7 +5,7 @@
 use super::backtest::{run_with_progress, Report};
 use super::features::FeatureSchema;
 use super::models::{Model, Spec};
-use super::registry::{train_with_progress, ModelTrained};
+use super::registry::{train_served, train_with_progress, ModelTrained};
 use crate::projection::training_set::Finished;
 use serde::{Deserialize, Serialize};
 
@@ -29,11 +29,11 @@ pub enum ToWorker {
     TrainCases {
         /// Request id.
         id: u32,
-        /// What to train.
-        spec: Spec,
+        /// What to train; None: choose on validation among the candidates.
+        spec: Option<Spec>,
         /// The cases.
         cases: Vec<Finished>,
-        /// Fraction held out.
+        /// Fraction held out (with a given spec).
         holdout: f64,
     },
     /// Run the backtest protocol on closed cases (in log order).
@@ -153,12 +153,17 @@ pub fn handle(
                     ),
                 };
             }
-            progress(
-                id,
-                &format!("training {} on {} closed cases", spec.label(), cases.len()),
-            );
-            match train_with_progress(&spec, &cases, holdout, clock, &mut |m| progress(id, m)) {
-                Ok(t) => FromWorker::TrainedCases {
+            let trained = match &spec {
+                Some(spec) => {
+                    progress(
+                        id,
+                        &format!("training {} on {} closed cases", spec.label(), cases.len()),
+                    );
+                    train_with_progress(spec, &cases, holdout, clock, &mut |m| progress(id, m))
+                }
+                None => train_served(&cases, clock, &mut |m| progress(id, m)),
+            };
+            match trained {                Ok(t) => FromWorker::TrainedCases {
                     id,
                     record: Box::new(t.record),
                     model: t.bytes,

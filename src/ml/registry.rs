@@ -86,6 +86,15 @@ pub fn train_with_progress(
             / test_hours.len().max(1) as f64
             / 24.0
     };
+    // The holdout's residuals calibrate the interval.
+    let residuals: Vec<f64> = model
+        .predict_target(&test_rows)?
+        .iter()
+        .zip(&test_hours)
+        .map(|(p, t)| model.target_of(*t) - p)
+        .collect();
+    let mut model = model;
+    model.calibrate(&residuals, super::selection::COVERAGE);
     progress("saving the model");
     let bytes = model.to_bytes();
     let sample = test_rows
@@ -119,11 +128,68 @@ pub fn train_with_progress(
             .first()
             .copied()
             .unwrap_or(0.0),
+        validation: Vec::new(),
     };
     let _ = HOUR;
     Ok(Trained {
         record,
         bytes,
         sample,
+    })
+}
+
+/// Choose the model to serve on validation (see [`super::selection`]),
+/// retrain the winner on every case, and calibrate its interval on the
+/// winner's validation residuals. `clock` gives milliseconds.
+pub fn train_served(
+    cases: &[Finished],
+    clock: &dyn Fn() -> f64,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Trained, ModelError> {
+    use super::selection::{candidates, name_of, select, COVERAGE};
+    let all: Vec<&Finished> = cases.iter().collect();
+    let t0 = clock();
+    let chosen = select(&candidates(), &all, progress)?;
+    let schema = FeatureSchema::build(all.iter().map(|f| &f.trace));
+    let (rows, hours) = training_rows(&schema, &all);
+    progress(&format!(
+        "training {} on all {} cases",
+        name_of(&chosen.spec),
+        all.len()
+    ));
+    let mut model = Model::train(&chosen.spec, schema.clone(), &rows, &hours)?;
+    model.calibrate(&chosen.residuals, COVERAGE);
+    let seconds = (clock() - t0) / 1000.0;
+    let newest = &all[all.len() - chosen.validation_cases.min(all.len())..];
+    let (sample_rows, _) = training_rows(&schema, newest);
+    let sample_rows: Vec<Vec<f64>> = sample_rows.into_iter().take(50).collect();
+    let predicted = model.predict(&sample_rows)?;
+    let bytes = model.to_bytes();
+    let mut sorted = hours.clone();
+    let median_h = super::boosting::quantile(&mut sorted, 0.5);
+    let record = ModelTrained {
+        id: String::new(),
+        algorithm: name_of(&chosen.spec),
+        spec: chosen.spec.clone(),
+        features: schema.names(),
+        versions: vec![("retrace".into(), env!("CARGO_PKG_VERSION").into())],
+        format: MODEL_FORMAT,
+        trained_to_seq: 0,
+        train_cases: all.len() - chosen.validation_cases,
+        rows: rows.len(),
+        rows_hash: hash_rows(&rows, &hours),
+        holdout_cases: chosen.validation_cases,
+        holdout_rows: 0,
+        holdout_mae_days: chosen.validation_mae_days,
+        baseline_mae_days: chosen.baseline_mae_days,
+        seconds,
+        size_bytes: bytes.len(),
+        median_h,
+        validation: chosen.table,
+    };
+    Ok(Trained {
+        record,
+        bytes,
+        sample: sample_rows.into_iter().zip(predicted).collect(),
     })
 }

@@ -124,6 +124,9 @@ pub struct Outcome {
     pub baseline_abs_error_d: f64,
     /// How long the label took to arrive, days.
     pub label_delay_d: f64,
+    /// Whether the truth fell inside the prediction's interval, and the
+    /// interval's width in days (None: the prediction had no interval).
+    pub interval: Option<(bool, f64)>,
 }
 
 /// The detector fired.
@@ -176,6 +179,16 @@ pub struct ModelScore {
     pub onset_at: i64,
     /// `DriftDetected` events already in the log for this model.
     pub recorded_drifts: u64,
+    /// Outcomes whose prediction carried an interval.
+    pub interval_outcomes: u64,
+    /// Of those, how many fell inside it.
+    pub covered: u64,
+    /// Sum of those intervals' widths, days.
+    pub width_sum_d: f64,
+    /// The detector fired and waits for a new term before it watches again.
+    pub disarmed: bool,
+    /// Closed cases the detector has seen.
+    pub cases_watched: u64,
 }
 
 impl ModelScore {
@@ -234,21 +247,53 @@ impl ModelScore {
         (self.outcomes > 0).then(|| self.delay_sum / self.outcomes as f64)
     }
 
-    /// Score one outcome; `watch`: feed it to the drift detector too.
-    fn score(&mut self, o: Outcome, watch: bool) {
-        if watch {
-            let step = self.detector.step(o.abs_error_d);
-            if step.at_minimum {
-                self.onset_at = o.closed_at;
-            }
-            if let Some(statistic) = step.alarm {
-                self.alarms.push(Alarm {
-                    at: o.closed_at,
-                    statistic,
-                    outcomes: self.outcomes + 1,
-                    since: self.onset_at,
-                });
-            }
+    /// Feed one closed case's error (the mean of this model's predictions
+    /// for it) to the drift detector. Errors of one case's predictions rise
+    /// and fall together, so the detector sees a case once, not each of its
+    /// predictions; and after an alarm it stays quiet until the model is
+    /// promoted again or its challenger is retired — one alarm per change.
+    fn watch(&mut self, error_d: f64, closed_at: i64) {
+        if self.disarmed {
+            return;
+        }
+        self.cases_watched += 1;
+        let step = self.detector.step(error_d);
+        if step.at_minimum {
+            self.onset_at = closed_at;
+        }
+        if let Some(statistic) = step.alarm {
+            self.alarms.push(Alarm {
+                at: closed_at,
+                statistic,
+                outcomes: self.outcomes,
+                since: self.onset_at,
+            });
+            self.disarmed = true;
+        }
+    }
+
+    /// Watch again, from scratch (a new term as champion).
+    fn rearm(&mut self) {
+        self.detector = PageHinkley::new(self.detector.settings);
+        self.disarmed = false;
+    }
+
+    /// Share of outcomes inside their prediction's interval.
+    pub fn coverage(&self) -> Option<f64> {
+        (self.interval_outcomes > 0).then(|| self.covered as f64 / self.interval_outcomes as f64)
+    }
+
+    /// Mean interval width, days.
+    pub fn mean_width(&self) -> Option<f64> {
+        (self.interval_outcomes > 0).then(|| self.width_sum_d / self.interval_outcomes as f64)
+    }
+
+    /// Score one outcome.
+    fn score(&mut self, o: Outcome) {
+        if let Some((inside, width)) = o.interval {
+            self.interval_outcomes += 1;
+            self.covered += inside as u64;
+            self.width_sum_d += width;
         }
         self.outcomes += 1;
         self.abs_sum += o.abs_error_d;
@@ -467,23 +512,25 @@ impl Feedback {
             signed_error_d: (p.predicted_h - actual_h) / 24.0,
             baseline_abs_error_d: (p.baseline_h - actual_h).abs() / 24.0,
             label_delay_d: actual_h / 24.0,
+            interval: match (p.low_h, p.high_h) {
+                (Some(lo), Some(hi)) => Some((lo <= actual_h && actual_h <= hi, (hi - lo) / 24.0)),
+                _ => None,
+            },
         };
         if !p.shadow {
             if was_pending {
                 self.served.pending = self.served.pending.saturating_sub(1);
                 self.served.pending_sum_h -= p.predicted_h;
             }
-            self.served.score(outcome, false);
+            self.served.score(outcome);
         }
-        // Without a champion on record (predictions made by hand), every
-        // model is watched.
-        let watch = self.champion.as_ref().is_none_or(|c| *c == p.model);
         let score = self.models.entry(p.model.clone()).or_default();
         if was_pending {
             score.pending = score.pending.saturating_sub(1);
             score.pending_sum_h -= p.predicted_h;
         }
-        score.score(outcome, watch);
+        score.score(outcome);
+
         self.join_duel(w, outcome.abs_error_d);
     }
 
@@ -591,8 +638,7 @@ impl Projection for Feedback {
                     self.closed_at_last_model = self.closed;
                 }
                 // The detector watches the champion, from the day it starts.
-                let score = self.models.entry(p.model.clone()).or_default();
-                score.detector = PageHinkley::new(score.detector.settings);
+                self.models.entry(p.model.clone()).or_default().rearm();
                 self.champion = Some(p.model.clone());
                 self.entered(&p.model);
                 self.champion_drifted = false;
@@ -612,6 +658,10 @@ impl Projection for Feedback {
                 if self.challenger.as_deref() == Some(r.model.as_str()) {
                     self.challenger = None;
                     self.reset_duel();
+                    // The champion stays: watch it afresh for the next change.
+                    if let Some(champion) = self.champion.clone() {
+                        self.models.entry(champion).or_default().rearm();
+                    }
                 }
                 let text = format!("{} retired ({})", r.model, r.reason);
                 self.mark(event, MarkerKind::Retired, text);
@@ -639,6 +689,23 @@ impl Projection for Feedback {
                     waiting.iter().map(TracePoint::of).collect();
                 for w in &waiting {
                     self.settle(w, event.occurred_at, true);
+                }
+                // The detector watches the champion (every model, while none
+                // is on record: predictions made by hand), once per case.
+                let mut per_model: BTreeMap<&str, (f64, u32)> = BTreeMap::new();
+                for w in &waiting {
+                    let p = &w.prediction;
+                    if self.champion.as_ref().is_none_or(|c| *c == p.model) {
+                        let actual_h = (event.occurred_at - w.made_at) as f64 / HOUR as f64;
+                        let e = per_model.entry(p.model.as_str()).or_default();
+                        e.0 += (p.predicted_h - actual_h).abs() / 24.0;
+                        e.1 += 1;
+                    }
+                }
+                for (model, (sum, n)) in per_model.into_iter() {
+                    if let Some(score) = self.models.get_mut(model) {
+                        score.watch(sum / n as f64, event.occurred_at);
+                    }
                 }
             }
             _ => {}

@@ -446,7 +446,8 @@ impl Live {
             cases.len()
         )));
         spawn_local(async move {
-            let spec = Spec::new(Algorithm::RandomForest);
+            // The loop serves what validation chooses (see ml::selection).
+            let spec = None;
             let result = super::training::train_and_register(
                 log,
                 &trainer,

@@ -18,7 +18,7 @@ use leptos::prelude::*;
 
 /// The demo's seed: a run whose drift is found, retrained for and promoted
 /// within a few thousand events at any commit size (see tests/feedback_loop.rs).
-pub const DEMO_SEED: u64 = 8;
+pub const DEMO_SEED: u64 = 6;
 /// The demo injects its drift after this many cases.
 pub const DEMO_DRIFT_AFTER: u64 = 400;
 
@@ -180,6 +180,8 @@ pub fn FeedbackPanel() -> impl IntoView {
                         <td class="num">{opt(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{opt(m.bias())}</td>
                         <td class="num">{waiting}</td><td class="num">{opt(m.label_delay())}</td>
                         <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
+                        <td class="num" data-testid="feedback-coverage">{m.coverage().map_or("—".to_string(), |c| format!("{:.0} %", c * 100.0))}</td>
+                        <td class="num">{opt(m.mean_width())}</td>
                     </tr>
                 }
             };
@@ -365,7 +367,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     <caption class="hint">"Errors in days. MAE: all outcomes; then over the last "{ROLLING}" outcomes and the last "{WINDOW_DAYS}" days of domain time; median: the baseline on the same predictions."</caption>
                     <thead><tr><th scope="col">"model"</th><th scope="col">"role"</th><th scope="col">"outcomes"</th><th scope="col">"MAE"</th>
                         <th scope="col" title="MAE over the last outcomes">{format!("last {ROLLING}")}</th><th scope="col" title="MAE over the last days of domain time">{format!("last {WINDOW_DAYS:.0} d")}</th>
-                        <th scope="col">"median"</th><th scope="col">"skill"</th><th scope="col" title="mean of predicted − actual">"bias"</th><th scope="col" title="predictions waiting for their outcome">"waiting"</th><th scope="col" title="mean time until the outcome arrived">"delay"</th><th scope="col" title="DriftDetected events">"alarms"</th></tr></thead>
+                        <th scope="col">"median"</th><th scope="col">"skill"</th><th scope="col" title="mean of predicted − actual">"bias"</th><th scope="col" title="predictions waiting for their outcome">"waiting"</th><th scope="col" title="mean time until the outcome arrived">"delay"</th><th scope="col" title="DriftDetected events">"alarms"</th><th scope="col" title="share of outcomes inside their 80 % interval">"in 80 %"</th><th scope="col" title="mean width of the 80 % interval, days">"width"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </div>

@@ -24,9 +24,13 @@ pub fn OpenCasesPanel() -> impl IntoView {
                     .get(case)
                     .and_then(|p| p.iter().rev().find(|w| !w.prediction.shadow))
                     .map(|w| {
-                        let left = w.prediction.predicted_h * crate::domain::calendar::HOUR as f64
-                            - (now - w.made_at) as f64;
-                        format::duration(left.max(0.0) as i64)
+                        let hour = crate::domain::calendar::HOUR as f64;
+                        let left = |h: f64| format::duration((h * hour - (now - w.made_at) as f64).max(0.0) as i64);
+                        let p = &w.prediction;
+                        match (p.low_h, p.high_h) {
+                            (Some(lo), Some(hi)) => format!("{} ({}–{})", left(p.predicted_h), left(lo), left(hi)),
+                            _ => left(p.predicted_h),
+                        }
                     })
                     .unwrap_or_else(|| "—".into())
             };
@@ -64,7 +68,7 @@ pub fn OpenCasesPanel() -> impl IntoView {
             <h2 id="open-heading">"Open cases " <span class="count" data-testid="open-count">{move || rows().0}</span></h2>
             <div class="scroll" tabindex="0">
                 <table>
-                    <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th><th scope="col">"predicted left"</th></tr></thead>
+                    <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th><th scope="col">"predicted left (80 % interval)"</th></tr></thead>
                     <tbody>
                         {move || rows().1.into_iter().map(|(case, opened, age, last, steps, what, left)| view! {
                             <tr data-testid="open-row"><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td><td class="num">{left}</td></tr>

@@ -18,12 +18,15 @@ pub(super) fn closed_cases(live: Live) -> Vec<Finished> {
     live.with_view(|set| training_cases(set, 0))
 }
 
-fn algorithm_of(name: &str) -> Spec {
+/// The spec the form asks for; None: choose on validation.
+fn algorithm_of(name: &str) -> Option<Spec> {
     match name {
-        "knn" => Spec::new(Algorithm::Knn),
-        "ridge" => Spec::new(Algorithm::Ridge),
-        "linear" => Spec::new(Algorithm::Linear),
-        _ => Spec::new(Algorithm::RandomForest),
+        "boosted" => Some(Spec::new(Algorithm::Boosted)),
+        "forest" => Some(Spec::new(Algorithm::RandomForest)),
+        "knn" => Some(Spec::new(Algorithm::Knn)),
+        "ridge" => Some(Spec::new(Algorithm::Ridge)),
+        "linear" => Some(Spec::new(Algorithm::Linear)),
+        _ => None,
     }
 }
 
@@ -36,7 +39,7 @@ pub fn RegistryPanel() -> impl IntoView {
     // What this browser's registry holds (bytes that can be loaded here),
     // by model id; the list itself comes from the log.
     let stored = RwSignal::new(std::collections::BTreeMap::<String, Result<ModelTrained, String>>::new());
-    let algorithm = RwSignal::new("forest".to_string());
+    let algorithm = RwSignal::new("choose".to_string());
     let status = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let refresh = move || {
@@ -68,7 +71,7 @@ pub fn RegistryPanel() -> impl IntoView {
             refresh();
         }
     });
-    let train = move |spec: Spec| {
+    let train = move |spec: Option<Spec>| {
         busy.set(true);
         let trainer = trainer.get_value();
         let cases = closed_cases(live);
@@ -108,7 +111,7 @@ pub fn RegistryPanel() -> impl IntoView {
                     Some(Ok(s)) if s.compatible() => view! { <td>"ready"</td> }.into_any(),
                     Some(Ok(_)) => {
                         let spec = r.spec.clone();
-                        view! { <td>"older model format: "<button on:click=move |_| train(spec.clone())>"Retrain from the log"</button></td> }.into_any()
+                        view! { <td>"older model format: "<button on:click=move |_| train(Some(spec.clone()))>"Retrain from the log"</button></td> }.into_any()
                     }
                     Some(Err(why)) => view! { <td>{why.clone()}</td> }.into_any(),
                     None => view! { <td>"bytes not in this browser"</td> }.into_any(),
@@ -130,6 +133,8 @@ pub fn RegistryPanel() -> impl IntoView {
             <div class="form-row">
                 <label>"Algorithm "
                     <select data-testid="train-algorithm" on:change=move |ev| algorithm.set(event_target_value(&ev))>
+                        <option value="choose" selected>"choose for me (best on the newest cases)"</option>
+                        <option value="boosted">"boosted trees (absolute loss, log target)"</option>
                         <option value="forest">"random forest (log target)"</option>
                         <option value="knn">"k nearest neighbours (log target)"</option>
                         <option value="ridge">"ridge regression (log target)"</option>
@@ -147,6 +152,23 @@ pub fn RegistryPanel() -> impl IntoView {
                     <tbody>{rows}</tbody>
                 </table>
             </div>
+            {move || {
+                // How the newest chosen model was chosen.
+                let chosen = registered.get().into_iter().find(|(r, _)| !r.validation.is_empty())?.0;
+                let best = chosen.validation.iter().map(|c| c.validation_mae_days).fold(f64::INFINITY, f64::min);
+                Some(view! {
+                    <h3>{format!("How {} was chosen", chosen.id)}</h3>
+                    <p class="hint">{format!("Every candidate trained on the older {} cases and was scored on the newest {}; the best was retrained on all of them. Its 80 % intervals are calibrated on its errors there.", chosen.train_cases, chosen.holdout_cases)}</p>
+                    <table data-testid="validation-table">
+                        <thead><tr><th scope="col">"candidate"</th><th scope="col">"validation MAE (d)"</th><th scope="col">""</th></tr></thead>
+                        <tbody>
+                            {chosen.validation.iter().map(|c| view! {
+                                <tr><td>{c.name.clone()}</td><td class="num">{format!("{:.2}", c.validation_mae_days)}</td><td>{(c.validation_mae_days == best).then_some("chosen")}</td></tr>
+                            }).collect::<Vec<_>>()}
+                        </tbody>
+                    </table>
+                })
+            }}
         </section>
     }
 }

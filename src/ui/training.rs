@@ -21,7 +21,7 @@ use std::rc::Rc;
 pub async fn train_and_register(
     log: Log,
     trainer: &Trainer,
-    spec: Spec,
+    spec: Option<Spec>,
     cases: Vec<Finished>,
     (trained_to_seq, at): (u64, i64),
     known_models: u64,

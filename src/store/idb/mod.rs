@@ -8,7 +8,7 @@
 //! | `segments`     | seq of its last event | the events of one commit ([`encode_segment`])   |
 //! | `stream_table` | `"table"`             | a checkpoint of the [`StreamTable`]             |
 //! | `snapshots`    | `[name, seq]`         | projection snapshots (see `projection`)         |
-//! | `models`       | model id              | the model's `ModelTrained` record (postcard)     |
+//! | `models`       | model id              | the model's `ModelTrained` record (JSON)         |
 //! | `model_bytes`  | model id              | the model's bytes                               |
 //! | `staging`      | `[run, block]`        | rows of an import being read (see [`staging`])  |
 //!

@@ -16,7 +16,7 @@ impl IdbStore {
     /// Store a model's record and bytes.
     pub async fn save_model(&self, record: &ModelTrained, bytes: &[u8]) -> Result<(), StoreError> {
         let tx = self.transaction(&[MODELS, MODEL_BYTES], IdbTransactionMode::Readwrite)?;
-        let meta = postcard::to_allocvec(record).expect("records encode");
+        let meta = serde_json::to_vec(record).expect("records encode");
         let key = wasm_bindgen::JsValue::from_str(&record.id);
         store_of(&tx, MODELS)?
             .put_with_key(&Uint8Array::from(meta.as_slice()), &key)
@@ -45,7 +45,7 @@ impl IdbStore {
             let _ = tx.abort();
             return Ok(false);
         }
-        let meta = postcard::to_allocvec(record).expect("records encode");
+        let meta = serde_json::to_vec(record).expect("records encode");
         models
             .add_with_key(&Uint8Array::from(meta.as_slice()), &key)
             .map_err(|e| js_error(e, "saving a model"))?;
@@ -80,7 +80,13 @@ impl IdbStore {
                 let record = v
                     .dyn_into::<Uint8Array>()
                     .ok()
-                    .and_then(|b| postcard::from_bytes::<ModelTrained>(&b.to_vec()).ok())
+                    .and_then(|b| {
+                        // JSON since records grew fields (old ones are postcard).
+                        let bytes = b.to_vec();
+                        serde_json::from_slice::<ModelTrained>(&bytes)
+                            .ok()
+                            .or_else(|| postcard::from_bytes::<ModelTrained>(&bytes).ok())
+                    })
                     .ok_or_else(|| format!("{id} was saved by another version of Retrace and cannot be read here; retrain it from the log"));
                 (id, record)
             })
