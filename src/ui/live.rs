@@ -10,7 +10,7 @@ use crate::ml::feedback_loop::{
     apply_and_predict, decide, drift_events, entry_event, training_cases, verdict_event, Decision,
     Loaded, Policy,
 };
-use crate::ml::models::{Algorithm, Model, Spec};
+use crate::ml::models::Model;
 use crate::projection::snapshot::{self, snapshots_of};
 use crate::projection::{read_decoded, replay, ProjectionSet};
 use crate::store::EventStore;
