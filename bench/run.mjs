@@ -300,6 +300,19 @@ if (want('loop')) {
   }, 0)));
   await app.waitForFunction(() => window.longTasks.length > 0);
   await app.evaluate(() => { window.longTasks = []; });
+  // When each model's training message shows, and when its registry row does.
+  await app.evaluate(() => {
+    window.statusAt = {};
+    window.rowAt = {};
+    new MutationObserver(() => {
+      const now = performance.now();
+      const m = (document.querySelector('[data-testid=loop-status]')?.textContent ?? '').match(/^(model-\d+) trained/);
+      if (m && !(m[1] in window.statusAt)) window.statusAt[m[1]] = now;
+      for (const tr of document.querySelectorAll('[data-testid=model-row]')) {
+        if (!(tr.dataset.model in window.rowAt)) window.rowAt[tr.dataset.model] = now;
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
   const a = await counts();
   await app.waitForTimeout(SECONDS * 1000);
   const b = await counts();
@@ -311,6 +324,9 @@ if (want('loop')) {
   record('loop: predictions recorded and scored', (b.predictions - a.predictions) / seconds, 'events/s', null);
   record('loop: all events appended and projected', (b.all - a.all) / seconds, 'events/s', null);
   record('loop: projections behind the head at the end', b.head - b.all, 'events', null);
+  record('loop: projections behind the head at the end, in time', (b.head - b.all) / ((b.all - a.all) / seconds), 's', null);
+  const listing = await app.evaluate(() => Object.keys(window.statusAt).filter((m) => m in window.rowAt).map((m) => Math.max(0, window.rowAt[m] - window.statusAt[m])));
+  if (listing.length) record('loop: registry row after its model was trained (worst)', Math.max(...listing), 'ms', null);
   record('loop: prediction latency p50', p50, 'ms', null);
   record('loop: prediction latency p99', p99, 'ms', null);
   record('loop: main-thread tasks over 50 ms', tasks.length, 'tasks', null);

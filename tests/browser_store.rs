@@ -27,6 +27,9 @@ export function overwrite(name, store, key, bytes) {
 extern "C" {
     /// Overwrite one record behind the store's back (to damage it).
     fn overwrite(name: &str, store: &str, key: &str, bytes: &[u8]) -> js_sys::Promise;
+    /// The same, for a record with a numeric key (a segment).
+    #[wasm_bindgen(js_name = overwrite)]
+    fn overwrite_numbered(name: &str, store: &str, key: f64, bytes: &[u8]) -> js_sys::Promise;
 }
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -301,4 +304,31 @@ async fn a_damaged_stream_table_checkpoint_is_rebuilt_from_the_log() {
         reopened.read_stream("case-7", 1, 10).await.unwrap().len(),
         3
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_segment_is_reported_with_the_events_it_held() {
+    use retrace::store::idb::SEGMENTS;
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    // Three commits, three segments: events 1–2, 3–4, 5–6 (keyed 2, 4, 6).
+    for i in 0..3u64 {
+        store
+            .append(&format!("case-{i}"), ExpectedVersion::NoStream, vec![event(2 * i), event(2 * i + 1)])
+            .await
+            .unwrap();
+    }
+    store.close();
+    // Garble the middle segment.
+    wasm_bindgen_futures::JsFuture::from(overwrite_numbered(&name, SEGMENTS, 4.0, &[0x01, 0xff, 0x13]))
+        .await
+        .unwrap();
+    let reopened = IdbStore::open(&name).await.unwrap();
+    assert_eq!(reopened.read_all(1, 2).await.unwrap().len(), 2, "what comes before the damage reads");
+    let err = reopened.read_all(1, 100).await.unwrap_err();
+    match &err {
+        StoreError::Damaged { from: 3, to: Some(4), .. } => {}
+        other => panic!("expected the damage at events 3–4, got {other:?}"),
+    }
+    assert!(err.to_string().contains("damaged from event 3 to 4"), "{err}");
 }

@@ -128,6 +128,19 @@ pub fn BacktestPanel() -> impl IntoView {
                         <tbody>{rows}</tbody>
                     </table>
                 </div>
+                <p data-testid="backtest-selected">{move || report.get().and_then(|r| {
+                    let s = r.selected?;
+                    Some(format!(
+                        "Retrace would serve {}: {:.2} days on the test cases (chosen on the newest training cases, where it scored {:.2}){}",
+                        s.name,
+                        s.mae_days,
+                        s.validation_mae_days,
+                        match (r.interval_coverage, r.interval_width_days) {
+                            (Some(c), Some(w)) => format!("; its 80 % interval held the truth for {:.0} % of the test prefixes, {w:.1} days wide on average", c * 100.0),
+                            _ => String::new(),
+                        }
+                    ))
+                })}</p>
                 {chart}
             </Show>
         </section>

@@ -159,14 +159,14 @@ pub fn RegistryPanel() -> impl IntoView {
                 Some(view! {
                     <h3>{format!("How {} was chosen", chosen.id)}</h3>
                     <p class="hint">{format!("Every candidate trained on the older {} cases and was scored on the newest {}; the best was retrained on all of them. Its 80 % intervals are calibrated on its errors there.", chosen.train_cases, chosen.holdout_cases)}</p>
-                    <table data-testid="validation-table">
+                    <div class="scroll" tabindex="0"><table data-testid="validation-table">
                         <thead><tr><th scope="col">"candidate"</th><th scope="col">"validation MAE (d)"</th><th scope="col">""</th></tr></thead>
                         <tbody>
                             {chosen.validation.iter().map(|c| view! {
                                 <tr><td>{c.name.clone()}</td><td class="num">{format!("{:.2}", c.validation_mae_days)}</td><td>{(c.validation_mae_days == best).then_some("chosen")}</td></tr>
                             }).collect::<Vec<_>>()}
                         </tbody>
-                    </table>
+                    </table></div>
                 })
             }}
         </section>

@@ -163,3 +163,18 @@ test('an XES file imports through the page: traces become cases', async () => {
   assert.deepEqual(page.errors, []);
   await context.close();
 });
+
+test('a file that is refused leaves nothing to import: not even the file chosen before it', async () => {
+  const context = await env.browser.newContext();
+  const page = await new ImportPage(await context.newPage()).open(env.url);
+  await page.choose('tests/fixtures/import/small.xes');
+  const dir = await mkdtemp(join(tmpdir(), 'retrace-'));
+  const empty = join(dir, 'empty.csv');
+  await writeFile(empty, '');
+  await page.page.getByTestId('import-file').setInputFiles(empty);
+  await page.page.waitForFunction(() => /the file is empty/.test(document.querySelector('[data-testid=import-status]')?.textContent));
+  assert.equal(await page.page.getByTestId('import-start').isDisabled(), true, 'Import is off: there is nothing to import');
+  assert.equal(await page.count(), 0, 'nothing was written');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});

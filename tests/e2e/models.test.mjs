@@ -33,7 +33,7 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   const rows = await p.evaluate(() =>
     [...document.querySelectorAll('[data-testid=backtest-table] tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent)),
   );
-  assert.equal(rows.length, 6, JSON.stringify(rows));
+  assert.equal(rows.length, 7, JSON.stringify(rows));
   const mae = (name) => Number(rows.find((r) => r[0] === name)[1]);
   const baseline = mae('median baseline');
   const forest = mae('random forest (log target)');
@@ -46,7 +46,13 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   assert.equal(report.prefixes, Number(done[1]));
   const counted = report.models[0].by_prefix_len.reduce((n, [, , k]) => n + k, 0);
   assert.equal(counted, report.prefixes, 'per-length counts add up to the prefixes evaluated');
-  assert.equal(report.models.length, 6);
+  assert.equal(report.models.length, 7);
+  // The model the app would serve: chosen on validation, scored on the test, with its interval.
+  const selected = await p.getByTestId('backtest-selected').textContent();
+  assert.match(selected, new RegExp(`would serve ${report.selected.name.replace(/[()]/g, '\\$&')}: ${report.selected.mae_days.toFixed(2)} days`));
+  assert.ok(report.selected.mae_days < baseline, 'the served model beats the median');
+  assert.equal(report.validation.length, 5, 'five candidates were validated');
+  assert.ok(report.interval_coverage > 0.6 && report.interval_coverage < 0.95, `80 % interval covers ${report.interval_coverage}`);
 
   // Train a model in the worker: it goes into the log and the registry,
   // and the bytes the page stored predict what the worker predicted.
