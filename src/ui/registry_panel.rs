@@ -133,8 +133,8 @@ pub fn RegistryPanel() -> impl IntoView {
             <div class="form-row">
                 <label>"Algorithm "
                     <select data-testid="train-algorithm" on:change=move |ev| algorithm.set(event_target_value(&ev))>
-                        <option value="choose" selected>"choose for me (best on the newest cases)"</option>
-                        <option value="boosted">"boosted trees (absolute loss, log target)"</option>
+                        <option value="choose" selected>"choose for me (validated)"</option>
+                        <option value="boosted">"boosted trees (log target)"</option>
                         <option value="forest">"random forest (log target)"</option>
                         <option value="knn">"k nearest neighbours (log target)"</option>
                         <option value="ridge">"ridge regression (log target)"</option>
