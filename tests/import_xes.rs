@@ -109,6 +109,32 @@ fn binary_bytes_are_not_printed_as_an_element_name() {
     }
 }
 
+#[test]
+fn a_document_with_entity_declarations_is_refused() {
+    let laughs = br#"<?xml version="1.0"?><!DOCTYPE log [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;">]><log><trace><string key="concept:name" value="&b;"/></trace></log>"#;
+    match read(laughs, true) {
+        Err(XesError::NotXes(why)) => assert!(why.contains("DTD"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_without_unpacking_it_whole() {
+    // 200 MB of spaces after the root: one endless piece of text.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"<log>").unwrap();
+    let spaces = vec![b' '; 1 << 20];
+    for _ in 0..200 {
+        gz.write_all(&spaces).unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    assert!(bytes.len() < 1 << 20, "{} bytes packed", bytes.len());
+    match read(&bytes, true) {
+        Err(XesError::Malformed { problem, .. }) => assert!(problem.contains("runs past 32 MB"), "{problem}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

@@ -13,7 +13,9 @@ use crate::domain::events::Attributes;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
+use std::rc::Rc;
 use thiserror::Error;
 
 /// Why a file cannot be imported as XES.
@@ -75,14 +77,50 @@ pub fn read_into(
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(XesError::Empty);
     }
-    if is_gzip(bytes) {
+    let used = Rc::new(Cell::new(0u64));
+    let result = if is_gzip(bytes) {
+        let inner = flate2::read::GzDecoder::new(bytes);
         read_from(
-            BufReader::new(flate2::read::GzDecoder::new(bytes)),
+            BufReader::new(Capped { inner, used: used.clone() }),
             skip_bad,
             sink,
+            &used,
         )
     } else {
-        read_from(BufReader::new(bytes), skip_bad, sink)
+        let inner = bytes;
+        read_from(
+            BufReader::new(Capped { inner, used: used.clone() }),
+            skip_bad,
+            sink,
+            &used,
+        )
+    };
+    result
+}
+
+/// Most bytes one piece of XML (a tag, or the text between two tags) may
+/// take: a real log's are small; a file that is one endless run of text
+/// (a gzip bomb, a damaged file) would otherwise be held whole in memory.
+pub const MAX_PIECE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Counts the bytes read since the reader last finished a piece of XML, and
+/// refuses to read past [`MAX_PIECE_BYTES`].
+struct Capped<R> {
+    inner: R,
+    used: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.used.get() > MAX_PIECE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a piece of XML that never ends",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.used.set(self.used.get() + n as u64);
+        Ok(n)
     }
 }
 
@@ -127,6 +165,7 @@ fn read_from<R: BufRead + Read>(
     input: R,
     skip_bad: bool,
     sink: &mut dyn EventSink,
+    used: &Cell<u64>,
 ) -> Result<ReadSummary, XesError> {
     let mut reader = Reader::from_reader(input);
     // Whitespace text is kept so that every byte passes through `buf` and
@@ -152,12 +191,22 @@ fn read_from<R: BufRead + Read>(
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
+                let problem = if used.get() > MAX_PIECE_BYTES {
+                    format!(
+                        "a tag or text runs past {} MB without ending: this is not an event log (or it is damaged), so nothing was imported",
+                        MAX_PIECE_BYTES / 1024 / 1024
+                    )
+                } else {
+                    e.to_string()
+                };
                 return Err(XesError::Malformed {
                     line: lines,
-                    problem: e.to_string(),
-                })
+                    problem,
+                });
             }
         };
+        // A whole piece was read: count the next one afresh.
+        used.set(0);
         let is_empty = matches!(ev, Event::Empty(_));
         match &ev {
             Event::Start(e) | Event::Empty(e) => {
@@ -298,6 +347,13 @@ fn read_from<R: BufRead + Read>(
                         _ => {}
                     }
                 }
+            }
+            Event::DocType(_) => {
+                // Entity declarations can expand a few bytes into gigabytes;
+                // XES never needs them.
+                return Err(XesError::NotXes(
+                    "it declares a DTD (<!DOCTYPE …>); XES logs have none, and Retrace does not read them".into(),
+                ));
             }
             Event::Eof => {
                 // A document whose elements are not all closed was cut short:
