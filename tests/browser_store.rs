@@ -314,21 +314,41 @@ async fn a_damaged_segment_is_reported_with_the_events_it_held() {
     // Three commits, three segments: events 1–2, 3–4, 5–6 (keyed 2, 4, 6).
     for i in 0..3u64 {
         store
-            .append(&format!("case-{i}"), ExpectedVersion::NoStream, vec![event(2 * i), event(2 * i + 1)])
+            .append(
+                &format!("case-{i}"),
+                ExpectedVersion::NoStream,
+                vec![event(2 * i), event(2 * i + 1)],
+            )
             .await
             .unwrap();
     }
     store.close();
     // Garble the middle segment.
-    wasm_bindgen_futures::JsFuture::from(overwrite_numbered(&name, SEGMENTS, 4.0, &[0x01, 0xff, 0x13]))
-        .await
-        .unwrap();
+    wasm_bindgen_futures::JsFuture::from(overwrite_numbered(
+        &name,
+        SEGMENTS,
+        4.0,
+        &[0x01, 0xff, 0x13],
+    ))
+    .await
+    .unwrap();
     let reopened = IdbStore::open(&name).await.unwrap();
-    assert_eq!(reopened.read_all(1, 2).await.unwrap().len(), 2, "what comes before the damage reads");
+    assert_eq!(
+        reopened.read_all(1, 2).await.unwrap().len(),
+        2,
+        "what comes before the damage reads"
+    );
     let err = reopened.read_all(1, 100).await.unwrap_err();
     match &err {
-        StoreError::Damaged { from: 3, to: Some(4), .. } => {}
+        StoreError::Damaged {
+            from: 3,
+            to: Some(4),
+            ..
+        } => {}
         other => panic!("expected the damage at events 3–4, got {other:?}"),
     }
-    assert!(err.to_string().contains("damaged from event 3 to 4"), "{err}");
+    assert!(
+        err.to_string().contains("damaged from event 3 to 4"),
+        "{err}"
+    );
 }

@@ -172,24 +172,79 @@ fn every_trained_model_is_listed_with_its_role() {
         challenger_mae_d: None,
         outcomes: 0,
     };
-    let challenger = |model: &str| ChallengerStarted { model: model.into(), reason: "drift".into(), median_h: 5.0, train_cases: 10 };
+    let challenger = |model: &str| ChallengerStarted {
+        model: model.into(),
+        reason: "drift".into(),
+        median_h: 5.0,
+        train_cases: 10,
+    };
     let mut events: Vec<NewEvent> = Vec::new();
     let mut add = |t: &str, s: u32, json: serde_json::Value| {
         let id = format!("e{}", events.len());
         events.push(NewEvent::new(id, t, s, 0, &json))
     };
-    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-1")).unwrap());
-    add(ModelPromoted::TYPE, ModelPromoted::SCHEMA, serde_json::to_value(promoted("model-1", None)).unwrap());
-    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-2")).unwrap());
-    add(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, serde_json::to_value(challenger("model-2")).unwrap());
-    add(ModelPromoted::TYPE, ModelPromoted::SCHEMA, serde_json::to_value(promoted("model-2", Some("model-1"))).unwrap());
-    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-3")).unwrap());
-    add(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, serde_json::to_value(challenger("model-3")).unwrap());
-    let retired = ModelRetired { model: "model-3".into(), reason: "not better".into(), champion_mae_d: None, challenger_mae_d: None, outcomes: 0 };
-    add(ModelRetired::TYPE, ModelRetired::SCHEMA, serde_json::to_value(retired).unwrap());
-    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-4")).unwrap());
-    add(ModelTrained::TYPE, ModelTrained::SCHEMA, serde_json::to_value(trained("model-5")).unwrap());
-    add(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, serde_json::to_value(challenger("model-5")).unwrap());
+    add(
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        serde_json::to_value(trained("model-1")).unwrap(),
+    );
+    add(
+        ModelPromoted::TYPE,
+        ModelPromoted::SCHEMA,
+        serde_json::to_value(promoted("model-1", None)).unwrap(),
+    );
+    add(
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        serde_json::to_value(trained("model-2")).unwrap(),
+    );
+    add(
+        ChallengerStarted::TYPE,
+        ChallengerStarted::SCHEMA,
+        serde_json::to_value(challenger("model-2")).unwrap(),
+    );
+    add(
+        ModelPromoted::TYPE,
+        ModelPromoted::SCHEMA,
+        serde_json::to_value(promoted("model-2", Some("model-1"))).unwrap(),
+    );
+    add(
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        serde_json::to_value(trained("model-3")).unwrap(),
+    );
+    add(
+        ChallengerStarted::TYPE,
+        ChallengerStarted::SCHEMA,
+        serde_json::to_value(challenger("model-3")).unwrap(),
+    );
+    let retired = ModelRetired {
+        model: "model-3".into(),
+        reason: "not better".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    };
+    add(
+        ModelRetired::TYPE,
+        ModelRetired::SCHEMA,
+        serde_json::to_value(retired).unwrap(),
+    );
+    add(
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        serde_json::to_value(trained("model-4")).unwrap(),
+    );
+    add(
+        ModelTrained::TYPE,
+        ModelTrained::SCHEMA,
+        serde_json::to_value(trained("model-5")).unwrap(),
+    );
+    add(
+        ChallengerStarted::TYPE,
+        ChallengerStarted::SCHEMA,
+        serde_json::to_value(challenger("model-5")).unwrap(),
+    );
     let store = MemoryStore::new();
     for e in events {
         block_on(store.append("s", ExpectedVersion::Any, vec![e])).unwrap();
@@ -198,7 +253,11 @@ fn every_trained_model_is_listed_with_its_role() {
     for e in block_on(store.read_all(1, usize::MAX)).unwrap() {
         feedback.apply(&decode(e).unwrap());
     }
-    let listed: Vec<(&str, Role)> = feedback.registered.iter().map(|r| (r.record.id.as_str(), feedback.role(&r.record.id))).collect();
+    let listed: Vec<(&str, Role)> = feedback
+        .registered
+        .iter()
+        .map(|r| (r.record.id.as_str(), feedback.role(&r.record.id)))
+        .collect();
     assert_eq!(
         listed,
         vec![

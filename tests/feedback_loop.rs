@@ -240,7 +240,7 @@ fn the_policy_decides_from_the_log_state() {
 fn prequential_replay_of_helpdesk_beats_the_median() {
     use retrace::io::csv::{read_all, sniff};
     use retrace::io::parsed::Completion;
-use retrace::io::staged::to_appends;
+    use retrace::io::staged::to_appends;
     let bytes =
         std::fs::read("../shared/data/helpdesk.csv").expect("helpdesk.csv beside the project");
     let parsed = read_all(&bytes, sniff(&bytes).unwrap().mapping, false).unwrap();
@@ -284,9 +284,8 @@ fn story(h: &Harness) -> (Vec<(u64, String)>, u64) {
     for e in block_on(h.store.read_all(1, usize::MAX)).unwrap() {
         match e.event_type.as_str() {
             "CaseClosed" => closed += 1,
-            "ProcessChanged" | "DriftDetected" | "ChallengerStarted" | "ModelPromoted" | "ModelRetired" => {
-                out.push((closed, e.event_type.clone()))
-            }
+            "ProcessChanged" | "DriftDetected" | "ChallengerStarted" | "ModelPromoted"
+            | "ModelRetired" => out.push((closed, e.event_type.clone())),
             _ => {}
         }
     }
@@ -314,10 +313,21 @@ fn on_twenty_seeds_the_change_is_detected_within_200_cases_and_never_before() {
     let mut delays = Vec::new();
     for seed in 0..20 {
         let (story, _) = story(&run_cases(seed, true, 620));
-        let changed = story.iter().find(|(_, t)| t == "ProcessChanged").expect("changed").0;
-        let first = story.iter().find(|(_, t)| t == "DriftDetected").map(|(c, _)| *c);
-        let first = first.unwrap_or_else(|| panic!("seed {seed}: no alarm by 620 cases: {story:?}"));
-        assert!(first > changed, "seed {seed}: an alarm before the change: {story:?}");
+        let changed = story
+            .iter()
+            .find(|(_, t)| t == "ProcessChanged")
+            .expect("changed")
+            .0;
+        let first = story
+            .iter()
+            .find(|(_, t)| t == "DriftDetected")
+            .map(|(c, _)| *c);
+        let first =
+            first.unwrap_or_else(|| panic!("seed {seed}: no alarm by 620 cases: {story:?}"));
+        assert!(
+            first > changed,
+            "seed {seed}: an alarm before the change: {story:?}"
+        );
         delays.push(first - changed);
     }
     eprintln!("closed cases from the change to the alarm, 20 seeds: {delays:?}");

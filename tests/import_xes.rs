@@ -103,7 +103,10 @@ fn a_file_cut_after_an_event_is_an_error_not_fewer_cases() {
 fn binary_bytes_are_not_printed_as_an_element_name() {
     let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00<\xff\xfe\x01>".to_vec();
     match read(&zip, true) {
-        Err(XesError::NotXes(why)) => assert!(!why.contains('\u{fffd}') && why.contains("does not start with an XML element"), "{why}"),
+        Err(XesError::NotXes(why)) => assert!(
+            !why.contains('\u{fffd}') && why.contains("does not start with an XML element"),
+            "{why}"
+        ),
         Err(XesError::Malformed { .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -130,7 +133,9 @@ fn a_gzip_bomb_is_refused_without_unpacking_it_whole() {
     let bytes = gz.finish().unwrap();
     assert!(bytes.len() < 1 << 20, "{} bytes packed", bytes.len());
     match read(&bytes, true) {
-        Err(XesError::Malformed { problem, .. }) => assert!(problem.contains("runs past 32 MB"), "{problem}"),
+        Err(XesError::Malformed { problem, .. }) => {
+            assert!(problem.contains("runs past 32 MB"), "{problem}")
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -267,7 +267,11 @@ fn the_helpdesk_backtest_follows_the_protocol_and_beats_the_median() {
     );
     // What the app would serve, chosen on the newest training cases only.
     let selected = report.selected.as_ref().expect("a model is selected");
-    let forest = report.models.iter().find(|m| m.name == "random forest (log target)").unwrap();
+    let forest = report
+        .models
+        .iter()
+        .find(|m| m.name == "random forest (log target)")
+        .unwrap();
     eprintln!(
         "selected {} at {:.3} days (validation {:.3}); forest {:.3}; 80 % interval coverage {:.3}, width {:.2} days",
         selected.name,
@@ -277,12 +281,29 @@ fn the_helpdesk_backtest_follows_the_protocol_and_beats_the_median() {
         report.interval_coverage.unwrap(),
         report.interval_width_days.unwrap()
     );
-    assert!(selected.name.starts_with("boosted"), "boosting wins the validation on helpdesk: {:?}", report.validation);
-    assert!(selected.mae_days < forest.mae_days, "the selected model beats the forest");
-    assert!(selected.mae_days <= 6.12, "selected {:.3} days", selected.mae_days);
-    assert_eq!(report.validation.len(), retrace::ml::selection::candidates().len());
+    assert!(
+        selected.name.starts_with("boosted"),
+        "boosting wins the validation on helpdesk: {:?}",
+        report.validation
+    );
+    assert!(
+        selected.mae_days < forest.mae_days,
+        "the selected model beats the forest"
+    );
+    assert!(
+        selected.mae_days <= 6.12,
+        "selected {:.3} days",
+        selected.mae_days
+    );
+    assert_eq!(
+        report.validation.len(),
+        retrace::ml::selection::candidates().len()
+    );
     let coverage = report.interval_coverage.unwrap();
-    assert!((0.77..=0.83).contains(&coverage), "80 % intervals cover {coverage:.3} of the test prefixes");
+    assert!(
+        (0.77..=0.83).contains(&coverage),
+        "80 % intervals cover {coverage:.3} of the test prefixes"
+    );
 }
 
 #[test]
@@ -291,8 +312,15 @@ fn conformal_offsets_cover_what_they_promise() {
     let residuals: Vec<f64> = (0..1000).map(|i| i as f64 / 999.0 - 0.5).collect();
     let (lo, hi) = conformal_offsets(&residuals, 0.8).unwrap();
     let inside = residuals.iter().filter(|r| lo <= **r && **r <= hi).count();
-    assert!((800..=803).contains(&inside), "{inside} of 1000 inside [{lo}, {hi}]");
-    assert_eq!(conformal_offsets(&residuals[..5], 0.8), None, "too few to calibrate");
+    assert!(
+        (800..=803).contains(&inside),
+        "{inside} of 1000 inside [{lo}, {hi}]"
+    );
+    assert_eq!(
+        conformal_offsets(&residuals[..5], 0.8),
+        None,
+        "too few to calibrate"
+    );
 }
 
 #[test]

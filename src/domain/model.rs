@@ -172,4 +172,3 @@ impl ModelTrained {
         self.format == MODEL_FORMAT
     }
 }
-

@@ -81,7 +81,10 @@ pub fn read_into(
     let result = if is_gzip(bytes) {
         let inner = flate2::read::GzDecoder::new(bytes);
         read_from(
-            BufReader::new(Capped { inner, used: used.clone() }),
+            BufReader::new(Capped {
+                inner,
+                used: used.clone(),
+            }),
             skip_bad,
             sink,
             &used,
@@ -89,7 +92,10 @@ pub fn read_into(
     } else {
         let inner = bytes;
         read_from(
-            BufReader::new(Capped { inner, used: used.clone() }),
+            BufReader::new(Capped {
+                inner,
+                used: used.clone(),
+            }),
             skip_bad,
             sink,
             &used,
@@ -358,7 +364,12 @@ fn read_from<R: BufRead + Read>(
             Event::Eof => {
                 // A document whose elements are not all closed was cut short:
                 // what it holds may be missing whole traces.
-                if let Some(open) = scopes.iter().rev().find(|s| **s != Scope::Skip).or(scopes.last()) {
+                if let Some(open) = scopes
+                    .iter()
+                    .rev()
+                    .find(|s| **s != Scope::Skip)
+                    .or(scopes.last())
+                {
                     let element = match open {
                         Scope::Log => "<log>",
                         Scope::Trace => "<trace>",

@@ -339,9 +339,16 @@ mod tests {
         let mut rng = Rng::new(5);
         let rows: Vec<Vec<f64>> = (0..3000).map(|_| vec![rng.unit()]).collect();
         let y: Vec<f64> = rows.iter().map(|_| rng.exponential(1.0)).collect();
-        let p90 = BoostSettings { quantile: 0.9, ..BoostSettings::default() };
+        let p90 = BoostSettings {
+            quantile: 0.9,
+            ..BoostSettings::default()
+        };
         let m = train(&rows, &y, &p90).unwrap();
-        let above = y.iter().zip(&rows).filter(|(t, r)| **t <= m.predict_row(r)).count();
+        let above = y
+            .iter()
+            .zip(&rows)
+            .filter(|(t, r)| **t <= m.predict_row(r))
+            .count();
         let share = above as f64 / y.len() as f64;
         assert!((0.85..=0.95).contains(&share), "{share}");
     }
@@ -349,7 +356,12 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(train(&[], &[], &BoostSettings::default()).is_err());
-        assert!(train(&[vec![1.0], vec![1.0, 2.0]], &[1.0, 2.0], &BoostSettings::default()).is_err());
+        assert!(train(
+            &[vec![1.0], vec![1.0, 2.0]],
+            &[1.0, 2.0],
+            &BoostSettings::default()
+        )
+        .is_err());
         assert!(train(&[vec![1.0]], &[1.0, 2.0], &BoostSettings::default()).is_err());
     }
 }

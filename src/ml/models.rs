@@ -207,7 +207,13 @@ impl Model {
         Ok(self
             .predict_target(rows)?
             .into_iter()
-            .map(|v| (self.hours_of(v), self.hours_of(v + lo), self.hours_of(v + hi)))
+            .map(|v| {
+                (
+                    self.hours_of(v),
+                    self.hours_of(v + lo),
+                    self.hours_of(v + hi),
+                )
+            })
             .collect())
     }
 
@@ -299,7 +305,11 @@ impl Model {
 /// (1 + coverage)/2, with the finite-sample correction (the ⌈(n+1)·q⌉-th
 /// smallest), so that a new case falls inside with at least `coverage`.
 pub fn conformal_offsets(residuals: &[f64], coverage: f64) -> Option<(f64, f64)> {
-    let mut r: Vec<f64> = residuals.iter().copied().filter(|v| v.is_finite()).collect();
+    let mut r: Vec<f64> = residuals
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     let n = r.len();
     if n < 10 {
         return None;

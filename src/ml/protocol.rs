@@ -163,7 +163,8 @@ pub fn handle(
                 }
                 None => train_served(&cases, clock, &mut |m| progress(id, m)),
             };
-            match trained {                Ok(t) => FromWorker::TrainedCases {
+            match trained {
+                Ok(t) => FromWorker::TrainedCases {
                     id,
                     record: Box::new(t.record),
                     model: t.bytes,

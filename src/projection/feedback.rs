@@ -2,12 +2,12 @@
 //! closes, against the time that really remained — per model, beside the
 //! median baseline's prediction for the same prefix.
 
+use super::drift::PageHinkley;
 use super::Projection;
 use crate::domain::calendar::{DAY, HOUR};
 use crate::domain::events::PredictionRecorded;
 use crate::domain::model::ModelTrained;
 use crate::domain::{Fact, Recorded};
-use super::drift::PageHinkley;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 

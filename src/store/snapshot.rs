@@ -116,4 +116,3 @@ impl SnapshotStore for MemorySnapshots {
         Ok(())
     }
 }
-

@@ -454,7 +454,8 @@ impl Live {
                 spec,
                 cases,
                 position,
-                self.set.with_value(|s| s.feedback.state.highest_model_number()),
+                self.set
+                    .with_value(|s| s.feedback.state.highest_model_number()),
                 move |m| status.set(Some(m)),
             )
             .await;

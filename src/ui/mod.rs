@@ -1,6 +1,7 @@
 //! The user interface (Leptos, client-side rendered). Panels read signals;
 //! the log and everything derived from it stay in the pure core.
 
+mod backtest_panel;
 pub mod browser;
 mod chart;
 mod format;
@@ -8,11 +9,9 @@ mod import_panel;
 mod importer;
 pub mod live;
 mod log_panel;
-mod web_lock;
 mod loop_panel;
-mod backtest_panel;
-mod registry_panel;
 mod open_cases_panel;
+mod registry_panel;
 pub mod route;
 mod settings;
 pub mod sim;
@@ -24,6 +23,7 @@ mod time_travel;
 pub mod trainer;
 mod training;
 mod update;
+mod web_lock;
 mod welcome;
 mod workload_panel;
 
@@ -31,13 +31,13 @@ use crate::store::idb::IdbStore;
 use leptos::prelude::*;
 use std::rc::Rc;
 
+use backtest_panel::BacktestPanel;
 use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
 use loop_panel::FeedbackPanel;
-use backtest_panel::BacktestPanel;
-use registry_panel::RegistryPanel;
 use open_cases_panel::OpenCasesPanel;
+use registry_panel::RegistryPanel;
 use simulator_panel::SimulatorPanel;
 use stats_panel::StatsPanel;
 use stream_panel::StreamPanel;

@@ -25,10 +25,14 @@ pub fn OpenCasesPanel() -> impl IntoView {
                     .and_then(|p| p.iter().rev().find(|w| !w.prediction.shadow))
                     .map(|w| {
                         let hour = crate::domain::calendar::HOUR as f64;
-                        let left = |h: f64| format::duration((h * hour - (now - w.made_at) as f64).max(0.0) as i64);
+                        let left = |h: f64| {
+                            format::duration((h * hour - (now - w.made_at) as f64).max(0.0) as i64)
+                        };
                         let p = &w.prediction;
                         match (p.low_h, p.high_h) {
-                            (Some(lo), Some(hi)) => format!("{} ({}–{})", left(p.predicted_h), left(lo), left(hi)),
+                            (Some(lo), Some(hi)) => {
+                                format!("{} ({}–{})", left(p.predicted_h), left(lo), left(hi))
+                            }
                             _ => left(p.predicted_h),
                         }
                     })

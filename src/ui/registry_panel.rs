@@ -2,12 +2,12 @@
 //! the loop now; train one by hand.
 
 use super::live::Live;
-use super::training::train_and_register;
 use super::trainer::{Asked, Trainer};
+use super::training::train_and_register;
 use super::Log;
+use crate::domain::model::ModelTrained;
 use crate::ml::feedback_loop::{entry_event, log_time, training_cases};
 use crate::ml::models::{Algorithm, Spec};
-use crate::domain::model::ModelTrained;
 use crate::projection::training_set::Finished;
 use crate::store::EventStore;
 use leptos::prelude::*;
@@ -38,7 +38,10 @@ pub fn RegistryPanel() -> impl IntoView {
     let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
     // What this browser's registry holds (bytes that can be loaded here),
     // by model id; the list itself comes from the log.
-    let stored = RwSignal::new(std::collections::BTreeMap::<String, Result<ModelTrained, String>>::new());
+    let stored = RwSignal::new(std::collections::BTreeMap::<
+        String,
+        Result<ModelTrained, String>,
+    >::new());
     let algorithm = RwSignal::new("choose".to_string());
     let status = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -79,8 +82,10 @@ pub fn RegistryPanel() -> impl IntoView {
         let known = live.with_view(|s| s.feedback.state.highest_model_number());
         spawn_local(async move {
             let result =
-                train_and_register(log, &trainer, spec, cases, position, known, move |m| status.set(m))
-                    .await;
+                train_and_register(log, &trainer, spec, cases, position, known, move |m| {
+                    status.set(m)
+                })
+                .await;
             busy.set(false);
             match result {
                 Ok((record, message)) => {

@@ -149,7 +149,9 @@ fn run_token() -> String {
         let t = web_sys::window()
             .and_then(|w| w.performance())
             .map_or(0.0, |p| p.now());
-        bytes = ((t * 1000.0) as u32).to_le_bytes()[..3].try_into().unwrap_or([0; 3]);
+        bytes = ((t * 1000.0) as u32).to_le_bytes()[..3]
+            .try_into()
+            .unwrap_or([0; 3]);
     }
     crate::util::hex(&bytes)
 }

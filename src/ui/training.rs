@@ -121,4 +121,3 @@ pub async fn train_and_register(
     );
     Ok((*record, message))
 }
-

@@ -38,9 +38,9 @@ pub mod staging;
 
 use super::stream_table::StreamTable;
 use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};
-use crate::store::staged::StagedPlan;
 use crate::log::codec::{decode_segment, encode_segment};
 use crate::log::Envelope;
+use crate::store::staged::StagedPlan;
 use futures::channel::oneshot;
 use js_sys::{Array, Uint8Array};
 use request::{committed, done, js_error};

@@ -14,8 +14,8 @@ use super::{
     store_of, IdbStore, CHECKPOINT_EVERY, HEAD, META, SEGMENTS, SEGMENT_MAX, STAGING, STREAM_TABLE,
     TABLE,
 };
-use crate::store::staged::{BlockKey, StagedPlan, Step};
 use crate::log::codec::encode_segment;
+use crate::store::staged::{BlockKey, StagedPlan, Step};
 use crate::store::stream_table::StreamTable;
 use crate::store::{place_batch, push_event, Committed, StoreError, StreamAppend};
 use js_sys::{Array, Uint8Array};
