@@ -29,6 +29,15 @@ fn spec() -> Spec {
 
 /// Run the simulator through the loop until `events` source events.
 fn run(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
+    run_with(seed, drift_after_cases, events, Some(spec()))
+}
+
+/// [`run`], with the model to serve chosen on validation (as the page does).
+fn run_choosing(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
+    run_with(seed, drift_after_cases, events, None)
+}
+
+fn run_with(seed: u64, drift_after_cases: u64, events: usize, spec: Option<Spec>) -> Harness {
     let mut sim = Simulator::new(Settings {
         seed,
         drift: Some((drift_after_cases, Drift::WorkDoubles("repair".into()))),
@@ -36,25 +45,7 @@ fn run(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
         cases_per_day: 3.0,
         ..Settings::default()
     });
-    let mut h = Harness::new(demo_policy(), Some(spec()));
-    let mut fed = 0;
-    while fed < events {
-        let next = sim.next_events(50);
-        fed += next.len();
-        h.feed(by_stream(next)).unwrap();
-    }
-    h
-}
-
-/// [`run`], with the model to serve chosen on validation (as the page does).
-fn run_choosing(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
-    let mut sim = Simulator::new(Settings {
-        seed,
-        drift: Some((drift_after_cases, Drift::WorkDoubles("repair".into()))),
-        cases_per_day: 3.0,
-        ..Settings::default()
-    });
-    let mut h = Harness::new(demo_policy(), None);
+    let mut h = Harness::new(demo_policy(), spec);
     let mut fed = 0;
     while fed < events {
         let next = sim.next_events(50);

@@ -78,30 +78,16 @@ pub fn read_into(
         return Err(XesError::Empty);
     }
     let used = Rc::new(Cell::new(0u64));
-    let result = if is_gzip(bytes) {
-        let inner = flate2::read::GzDecoder::new(bytes);
-        read_from(
-            BufReader::new(Capped {
-                inner,
-                used: used.clone(),
-            }),
-            skip_bad,
-            sink,
-            &used,
-        )
+    let input: Box<dyn Read + '_> = if is_gzip(bytes) {
+        Box::new(flate2::read::GzDecoder::new(bytes))
     } else {
-        let inner = bytes;
-        read_from(
-            BufReader::new(Capped {
-                inner,
-                used: used.clone(),
-            }),
-            skip_bad,
-            sink,
-            &used,
-        )
+        Box::new(bytes)
     };
-    result
+    let capped = Capped {
+        inner: input,
+        used: used.clone(),
+    };
+    read_from(BufReader::new(capped), skip_bad, sink, &used)
 }
 
 /// Most bytes one piece of XML (a tag, or the text between two tags) may

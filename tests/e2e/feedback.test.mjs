@@ -99,18 +99,9 @@ test('an imported log played as a stream drives the loop too', async () => {
   const context = await env.browser.newContext();
   const page = await new LivePage(await context.newPage()).open(env.url);
   const p = page.page;
-  // The loop on, its first model after 100 closed cases.
-  await p.locator('summary', { hasText: 'Policy' }).click();
-  await p.getByTestId('policy-first').fill('100');
-  await p.getByTestId('policy-first').press('Tab');
-  await p.getByTestId('predict-toggle').check();
-  // The bundled sample (real helpdesk tickets), played at 30 days per second.
-  await page.go('log');
-  await p.getByTestId('import-file').setInputFiles('public/sample/helpdesk-1000.csv');
-  await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
-  await p.getByTestId('stream-it').check();
-  await p.getByTestId('stream-speed').selectOption('2592000');
-  await p.getByTestId('import-start').click();
+  // The loop on, its first model after 100 closed cases; the bundled
+  // sample (real helpdesk tickets) played at 30 days per second.
+  await page.playSampleWithLoop();
   await p.waitForFunction(() => document.querySelector('[data-testid=loop-champion]')?.textContent === 'champion: model-1', null, { timeout: 120_000 });
   await p.waitForFunction(() => {
     const served = [...document.querySelectorAll('[data-testid=feedback-row]')].find((r) => r.cells[0].textContent === 'served');

@@ -105,6 +105,24 @@ export class LivePage extends LogPage {
     );
   }
 
+  /**
+   * Switch the loop on (first model after 100 closed cases) and play the
+   * bundled helpdesk sample into the live views at 30 days per second.
+   */
+  async playSampleWithLoop() {
+    const p = this.page;
+    await p.locator('summary', { hasText: 'Policy' }).click();
+    await p.getByTestId('policy-first').fill('100');
+    await p.getByTestId('policy-first').press('Tab');
+    await p.getByTestId('predict-toggle').check();
+    await this.go('log');
+    await p.getByTestId('import-file').setInputFiles('public/sample/helpdesk-1000.csv');
+    await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
+    await p.getByTestId('stream-it').check();
+    await p.getByTestId('stream-speed').selectOption('2592000');
+    await p.getByTestId('import-start').click();
+  }
+
   async runSimulator({ rate = 200, until }) {
     await this.go('live');
     await this.page.getByTestId('sim-rate').fill(String(rate));

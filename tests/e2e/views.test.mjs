@@ -104,16 +104,7 @@ test('a played import: every view agrees with the log while it plays and after a
   const context = await env.browser.newContext({ acceptDownloads: true });
   const page = await new LivePage(await context.newPage()).open(env.url);
   const p = page.page;
-  await p.locator('summary', { hasText: 'Policy' }).click();
-  await p.getByTestId('policy-first').fill('100');
-  await p.getByTestId('policy-first').press('Tab');
-  await p.getByTestId('predict-toggle').check();
-  await page.go('log');
-  await p.getByTestId('import-file').setInputFiles('public/sample/helpdesk-1000.csv');
-  await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
-  await p.getByTestId('stream-it').check();
-  await p.getByTestId('stream-speed').selectOption('2592000');
-  await p.getByTestId('import-start').click();
+  await page.playSampleWithLoop();
   let looks = 0;
   let last;
   while (looks < 4 || (last?.shown.byType.PredictionRecorded ?? 0) < 200) {
