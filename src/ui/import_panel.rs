@@ -134,6 +134,19 @@ pub fn ImportPanel() -> impl IntoView {
         };
         mapping.set(None);
         preview.set(Vec::new());
+        // A CSV's header and at least one row must fit in the part that is
+        // looked at; a row that long is no event log (or a damaged one).
+        let lines = head.iter().filter(|&&b| b == b'\n').count();
+        if detected == Format::Csv && size > HEAD_BYTES && lines < 2 {
+            status.set(Status::Failed {
+                message: format!(
+                    "{name}: its first rows are longer than {} KB; event log rows are short, so this file cannot be read as one",
+                    HEAD_BYTES / 1024
+                ),
+                skippable: false,
+            });
+            return false;
+        }
         if detected == Format::Csv {
             match sniff(&head) {
                 Ok(s) => {

@@ -48,6 +48,17 @@ async function gzipBomb() {
 }
 
 const header = 'case,activity,timestamp,resource\n';
+/** What each refusal must say, beyond being an error (by the case's name). */
+const SAYS = {
+  'random bytes': /looks binary/,
+  'a 5 MB line': /rows are longer than 64 KB/,
+  'a 10 MB cell': /rows are longer than 64 KB/,
+  'a gzip bomb (1 GiB unpacked)': /runs past 32 MB/,
+  'XML entity expansion': /DTD/,
+  'NDJSON with a broken line': /line 2/,
+  'a CSV that is really a zip': /looks binary/,
+};
+
 const HOSTILE = [
   ['random bytes', async () => make('noise.csv', async (h) => {
     const b = Buffer.alloc(256 * 1024);
@@ -111,6 +122,7 @@ test('hostile files: a clear message each, nothing written, memory bounded, the 
     seen.push(`${what}: ${message.slice(0, 160)}`);
     assert.equal(await p.getByTestId('import-error').count(), 1, `${what}: refused with a message (${message})`);
     assert.doesNotMatch(message, /\uFFFD|panicked|RuntimeError|unreachable/, `${what}: the message is words, not a crash`);
+    if (SAYS[what]) assert.match(message, SAYS[what], `${what}: the message says what is wrong`);
     assert.equal(await page.count(), 0, `${what}: nothing was written`);
     const mb = await p.evaluate(() => window.appWasm.memory.buffer.byteLength / 1048576);
     assert.ok(mb < 200, `${what}: wasm memory ${mb.toFixed(0)} MB`);
