@@ -96,18 +96,7 @@ pub fn default_specs() -> Vec<Spec> {
     ]
 }
 
-/// Training rows: prefixes of length 1 … n−1 of each case.
-pub fn training_rows(schema: &FeatureSchema, cases: &[&Finished]) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let mut rows = Vec::new();
-    let mut hours = Vec::new();
-    for f in cases {
-        for len in 1..f.trace.steps.len() {
-            rows.push(schema.row(&f.trace, len));
-            hours.push((f.closed_at - f.trace.steps[len - 1].at) as f64 / HOUR as f64);
-        }
-    }
-    (rows, hours)
-}
+pub use super::features::training_rows;
 
 /// Run the protocol on `cases` (in log order) for every spec. `clock`
 /// returns milliseconds (training time is measured with it).

@@ -24,6 +24,7 @@
 use crate::domain::calendar::{hour, weekday, HOUR};
 use crate::domain::fact::AttrValue;
 use crate::projection::open_cases::CaseTrace;
+use crate::projection::training_set::Finished;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -226,4 +227,17 @@ fn push_one_hot(row: &mut Vec<f64>, vocab: &Vocab, value: Option<&str>) {
     if let Some(v) = value {
         row[start + vocab.slot(v)] = 1.0;
     }
+}
+
+/// Training rows: prefixes of length 1 … n−1 of each case.
+pub fn training_rows(schema: &FeatureSchema, cases: &[&Finished]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let mut rows = Vec::new();
+    let mut hours = Vec::new();
+    for f in cases {
+        for len in 1..f.trace.steps.len() {
+            rows.push(schema.row(&f.trace, len));
+            hours.push((f.closed_at - f.trace.steps[len - 1].at) as f64 / HOUR as f64);
+        }
+    }
+    (rows, hours)
 }

@@ -3,7 +3,7 @@
 //! metrics, its size — stored beside its bytes, and recorded in the log as
 //! a `ModelTrained` event.
 
-use super::backtest::training_rows;
+use super::features::training_rows;
 use super::features::FeatureSchema;
 use super::models::{Model, ModelError, Spec, MODEL_FORMAT};
 use crate::domain::calendar::HOUR;

@@ -4,7 +4,7 @@
 //! wins, and its validation residuals calibrate the served model's interval.
 //! The test cases of a backtest are never looked at.
 
-use super::backtest::training_rows;
+use super::features::training_rows;
 use super::features::FeatureSchema;
 use super::models::{Algorithm, Model, ModelError, Spec};
 use crate::domain::model::Candidate;
