@@ -352,3 +352,137 @@ async fn a_damaged_segment_is_reported_with_the_events_it_held() {
         "{err}"
     );
 }
+
+/// The recovery's own event, as the app writes it.
+fn recovered(kept_to: u64, old_head: u64, after: u64) -> StreamAppend {
+    use retrace::domain::events::LogRecovered;
+    let payload = LogRecovered {
+        kept_to,
+        old_head,
+        problem: "test".into(),
+        exported_after_cut: after,
+        export_file: "retrace-recovered.ndjson".into(),
+    };
+    StreamAppend::new(
+        LogRecovered::STREAM,
+        ExpectedVersion::Any,
+        vec![NewEvent::new(
+            format!("recovery-{kept_to}"),
+            LogRecovered::TYPE,
+            LogRecovered::SCHEMA,
+            0,
+            &payload,
+        )],
+    )
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_log_is_cut_after_its_last_good_event_and_the_cut_recorded() {
+    use retrace::store::idb::SEGMENTS;
+    use retrace::store::snapshot::{Snapshot, SnapshotStore};
+    use retrace::store::verify::verify_log;
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    for i in 0..3u64 {
+        store
+            .append(
+                &format!("case-{i}"),
+                ExpectedVersion::NoStream,
+                vec![event(2 * i), event(2 * i + 1)],
+            )
+            .await
+            .unwrap();
+    }
+    let snapshot = |seq| Snapshot {
+        name: "p".into(),
+        code_version: 1,
+        seq,
+        checksum: 0,
+        bytes: vec![],
+    };
+    store.save(vec![snapshot(2), snapshot(6)]).await.unwrap();
+    store.close();
+    wasm_bindgen_futures::JsFuture::from(overwrite_numbered(&name, SEGMENTS, 4.0, &[0xff; 3]))
+        .await
+        .unwrap();
+
+    let store = IdbStore::open(&name).await.unwrap();
+    let mut readable = Vec::new();
+    let salvage = store
+        .salvage(|events| readable.extend(events.iter().map(|e| e.seq)))
+        .await
+        .unwrap();
+    assert_eq!(readable, vec![1, 2, 5, 6], "every record that decodes is handed out");
+    assert_eq!(salvage.last_good(), 2);
+    assert_eq!(salvage.readable_after, 2);
+    let problem = salvage.problem.clone().expect("the damage is found");
+    assert!(problem.contains("events 3–4"), "{problem}");
+
+    let cut = store.cut_after(&salvage, recovered(2, 6, 2)).await.unwrap();
+    assert_eq!((cut.first_seq, cut.last_seq), (3, 3));
+    let report = verify_log(&store, 100).await.unwrap();
+    assert_eq!((report.events, report.problem), (3, None));
+    assert_eq!(store.positions("p").await.unwrap(), vec![2], "snapshots past the cut are gone");
+    store.close();
+
+    // After reopening: the cut is in the log, and the log takes appends again
+    // (case-1's events were cut off, so its stream starts anew).
+    let store = IdbStore::open(&name).await.unwrap();
+    let all = store.read_all(1, 100).await.unwrap();
+    let types: Vec<&str> = all.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, vec!["ActivityRecorded", "ActivityRecorded", "LogRecovered"]);
+    store
+        .append("case-1", ExpectedVersion::NoStream, vec![event(9)])
+        .await
+        .unwrap();
+    assert_eq!(store.head().await.unwrap(), 4);
+    assert_eq!(verify_log(&store, 2).await.unwrap().problem, None);
+}
+
+#[wasm_bindgen_test]
+async fn a_cut_inside_a_record_keeps_that_records_good_events() {
+    use retrace::store::verify::verify_log;
+    let store = fresh_store().await;
+    store
+        .append("a", ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    // One commit whose second event repeats an id: the rules break at seq 3.
+    store
+        .append("b", ExpectedVersion::NoStream, vec![event(5), event(1), event(6)])
+        .await
+        .unwrap();
+    let report = verify_log(&store, 100).await.unwrap();
+    assert_eq!(report.last_good(), 2);
+    assert!(report.problem.unwrap().contains("ev-1 at seq 3"));
+
+    let salvage = store.salvage(|_| {}).await.unwrap();
+    assert_eq!((salvage.last_good(), salvage.readable_after), (2, 2));
+    store.cut_after(&salvage, recovered(2, 4, 2)).await.unwrap();
+    let ids: Vec<String> = store
+        .read_all(1, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec!["ev-1", "ev-5", "recovery-2"]);
+    assert_eq!(store.stream_version("b").await.unwrap(), Some(1));
+}
+
+#[wasm_bindgen_test]
+async fn a_cut_is_refused_when_the_log_moved_after_the_salvage() {
+    let store = fresh_store().await;
+    store
+        .append("a", ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let salvage = store.salvage(|_| {}).await.unwrap();
+    store
+        .append("a", ExpectedVersion::Exact(1), vec![event(2)])
+        .await
+        .unwrap();
+    let err = store.cut_after(&salvage, recovered(1, 1, 0)).await.unwrap_err();
+    assert!(err.to_string().contains("moved from 1 to 2"), "{err}");
+    assert_eq!(store.head().await.unwrap(), 2, "nothing was cut");
+}

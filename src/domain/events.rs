@@ -262,6 +262,32 @@ impl ImportCompleted {
     pub const STREAM: &'static str = "imports";
 }
 
+/// The log was cut after its last good event, because what followed could
+/// not be read or broke the log's rules (Settings → Recover). Recorded as the
+/// first event after the cut, so the cut stays visible in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogRecovered {
+    /// The last event kept.
+    pub kept_to: u64,
+    /// The head before the cut.
+    pub old_head: u64,
+    /// What was wrong at `kept_to + 1`.
+    pub problem: String,
+    /// Readable events after the cut, which went into the export.
+    pub exported_after_cut: u64,
+    /// The file everything readable was exported to.
+    pub export_file: String,
+}
+
+impl LogRecovered {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "LogRecovered";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+    /// The stream recoveries are recorded in.
+    pub const STREAM: &'static str = "recoveries";
+}
+
 fn object(v: Value) -> Result<Map<String, Value>, String> {
     match v {
         Value::Object(m) => Ok(m),
@@ -345,6 +371,7 @@ pub fn schemas() -> &'static Schemas {
             )
             .declare(ProcessChanged::TYPE, ProcessChanged::SCHEMA, &[])
             .declare(ImportCompleted::TYPE, ImportCompleted::SCHEMA, &[])
+            .declare(LogRecovered::TYPE, LogRecovered::SCHEMA, &[])
             .declare(
                 PredictionRecorded::TYPE,
                 PredictionRecorded::SCHEMA,

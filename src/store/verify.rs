@@ -1,13 +1,14 @@
 //! An integrity check over a whole log, read in bounded batches.
 
 use super::{EventStore, StoreError};
+use crate::log::Envelope;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// What a full read of the log found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogReport {
-    /// Events read.
+    /// Events read and found good.
     pub events: u64,
     /// Distinct streams.
     pub streams: usize,
@@ -15,69 +16,129 @@ pub struct LogReport {
     pub problem: Option<String>,
 }
 
+impl LogReport {
+    /// The seq of the last good event: everything up to it reads and
+    /// checks, so recovery can keep the log up to here.
+    pub fn last_good(&self) -> u64 {
+        self.events
+    }
+}
+
 impl fmt::Display for LogReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.problem {
             None => write!(
                 f,
-                "{} events in {} streams; seq and versions contiguous",
+                "{} events in {} streams; seq and versions contiguous, every event id unique",
                 self.events, self.streams
             ),
-            Some(p) => write!(f, "problem after {} events: {p}", self.events),
+            Some(p) => write!(
+                f,
+                "good up to event {}; then: {p}. Settings → Recover keeps events 1–{} and exports everything readable",
+                self.events, self.events
+            ),
         }
     }
 }
 
-/// Read the whole log `batch` events at a time and check that `seq` runs
-/// 1, 2, 3, …, every stream's versions run 1, 2, 3, …, and every event can be
-/// read by this build (known type, schema not newer, old payloads upcast).
-pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogReport, StoreError> {
-    let mut versions: HashMap<String, u64> = HashMap::new();
-    let mut ids: HashSet<String> = HashSet::new();
-    let mut expected_seq = 1u64;
-    loop {
-        let page = store.read_all(expected_seq, batch).await?;
-        if page.is_empty() {
-            break;
+/// The rules every event of a log keeps, checked one event at a time in
+/// log order: `seq` runs 1, 2, 3, …; every stream's versions run 1, 2, 3, …;
+/// no event id is used twice; and this build can read the event (known
+/// type, schema not newer, old payloads upcast).
+#[derive(Default)]
+pub struct Checker {
+    versions: HashMap<String, u64>,
+    ids: HashSet<String>,
+    good: u64,
+}
+
+impl Checker {
+    /// Check the next event. A good event is counted; a bad one is
+    /// described and leaves the checker as it was.
+    pub fn check(&mut self, e: &Envelope) -> Result<(), String> {
+        let expected_seq = self.good + 1;
+        if e.seq != expected_seq {
+            return Err(format!("expected event {expected_seq}, found {}", e.seq));
         }
-        for e in page {
-            let problem = if e.seq != expected_seq {
-                Some(format!("expected seq {expected_seq}, found {}", e.seq))
-            } else if !ids.insert(e.id.clone()) {
-                Some(format!(
-                    "event id {} at seq {} was already used by an earlier event",
-                    e.id, e.seq
-                ))
-            } else {
-                let v = versions.entry(e.stream.clone()).or_insert(0);
-                *v += 1;
-                if e.version != *v {
-                    Some(format!(
-                        "stream {} expected version {}, found {}",
-                        e.stream, v, e.version
-                    ))
-                } else {
-                    crate::domain::schemas()
-                        .upcast(e)
-                        .err()
-                        .map(|err| err.to_string())
-                }
-            };
-            if problem.is_some() {
-                return Ok(LogReport {
-                    events: expected_seq - 1,
-                    streams: versions.len(),
-                    problem,
-                });
-            }
-            expected_seq += 1;
+        if self.ids.contains(&e.id) {
+            return Err(format!(
+                "event id {} at seq {} was already used by an earlier event",
+                e.id, e.seq
+            ));
+        }
+        let version = self.versions.get(&e.stream).copied().unwrap_or(0) + 1;
+        if e.version != version {
+            return Err(format!(
+                "stream {} expected version {version}, found {} at seq {}",
+                e.stream, e.version, e.seq
+            ));
+        }
+        if let Err(err) = crate::domain::schemas().upcast(e.clone()) {
+            return Err(format!("event {} cannot be read: {err}", e.seq));
+        }
+        self.ids.insert(e.id.clone());
+        self.versions.insert(e.stream.clone(), version);
+        self.good = e.seq;
+        Ok(())
+    }
+
+    /// The last good event's seq.
+    pub fn good(&self) -> u64 {
+        self.good
+    }
+
+    /// Distinct streams among the good events.
+    pub fn streams(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// A stream's version as of the last good event.
+    pub fn version(&self, stream: &str) -> Option<u64> {
+        self.versions.get(stream).copied()
+    }
+
+    fn report(&self, problem: Option<String>) -> LogReport {
+        LogReport {
+            events: self.good,
+            streams: self.streams(),
+            problem,
         }
     }
-    Ok(LogReport {
-        events: expected_seq - 1,
-        streams: versions.len(),
-        problem: None,
-    })
+}
+
+/// Read the whole log `batch` events at a time and [`Checker::check`] every
+/// event. A record that cannot be decoded is a problem found (with where it
+/// is), not an error; only a failing store is an error.
+pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogReport, StoreError> {
+    let mut checker = Checker::default();
+    loop {
+        let page = match store.read_all(checker.good() + 1, batch).await {
+            Ok(page) => page,
+            Err(damaged @ StoreError::Damaged { .. }) => {
+                return Ok(checker.report(Some(damaged_words(&damaged))))
+            }
+            Err(e) => return Err(e),
+        };
+        if page.is_empty() {
+            return Ok(checker.report(None));
+        }
+        for e in &page {
+            if let Err(problem) = checker.check(e) {
+                return Ok(checker.report(Some(problem)));
+            }
+        }
+    }
+}
+
+/// A damaged record, said as a problem (without the advice the error adds).
+pub fn damaged_words(err: &StoreError) -> String {
+    match err {
+        StoreError::Damaged { from, to, reason } => match to {
+            Some(to) => format!("the record of events {from}–{to} is damaged ({reason})"),
+            None => format!("the record from event {from} on is damaged ({reason})"),
+        },
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -31,10 +31,13 @@
 //! from its segments); version 3 added the model registry; version 4 the
 //! staging area of imports.
 
+mod recovery;
 mod registry;
 mod request;
 mod snapshots;
 pub mod staging;
+
+pub use recovery::Salvage;
 
 use super::stream_table::StreamTable;
 use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};
