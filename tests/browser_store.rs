@@ -348,7 +348,7 @@ async fn a_damaged_segment_is_reported_with_the_events_it_held() {
         other => panic!("expected the damage at events 3–4, got {other:?}"),
     }
     assert!(
-        err.to_string().contains("damaged from event 3 to 4"),
+        err.to_string().contains("record of events 3–4 is damaged"),
         "{err}"
     );
 }
@@ -412,17 +412,28 @@ async fn a_damaged_log_is_cut_after_its_last_good_event_and_the_cut_recorded() {
         .salvage(|events| readable.extend(events.iter().map(|e| e.seq)))
         .await
         .unwrap();
-    assert_eq!(readable, vec![1, 2, 5, 6], "every record that decodes is handed out");
+    assert_eq!(
+        readable,
+        vec![1, 2, 5, 6],
+        "every record that decodes is handed out"
+    );
     assert_eq!(salvage.last_good(), 2);
     assert_eq!(salvage.readable_after, 2);
     let problem = salvage.problem.clone().expect("the damage is found");
-    assert!(problem.contains("events 3–4"), "{problem}");
+    assert!(
+        problem.contains("record of events 3–4 is damaged"),
+        "{problem}"
+    );
 
     let cut = store.cut_after(&salvage, recovered(2, 6, 2)).await.unwrap();
     assert_eq!((cut.first_seq, cut.last_seq), (3, 3));
     let report = verify_log(&store, 100).await.unwrap();
     assert_eq!((report.events, report.problem), (3, None));
-    assert_eq!(store.positions("p").await.unwrap(), vec![2], "snapshots past the cut are gone");
+    assert_eq!(
+        store.positions("p").await.unwrap(),
+        vec![2],
+        "snapshots past the cut are gone"
+    );
     store.close();
 
     // After reopening: the cut is in the log, and the log takes appends again
@@ -430,7 +441,10 @@ async fn a_damaged_log_is_cut_after_its_last_good_event_and_the_cut_recorded() {
     let store = IdbStore::open(&name).await.unwrap();
     let all = store.read_all(1, 100).await.unwrap();
     let types: Vec<&str> = all.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, vec!["ActivityRecorded", "ActivityRecorded", "LogRecovered"]);
+    assert_eq!(
+        types,
+        vec!["ActivityRecorded", "ActivityRecorded", "LogRecovered"]
+    );
     store
         .append("case-1", ExpectedVersion::NoStream, vec![event(9)])
         .await
@@ -449,7 +463,11 @@ async fn a_cut_inside_a_record_keeps_that_records_good_events() {
         .unwrap();
     // One commit whose second event repeats an id: the rules break at seq 3.
     store
-        .append("b", ExpectedVersion::NoStream, vec![event(5), event(1), event(6)])
+        .append(
+            "b",
+            ExpectedVersion::NoStream,
+            vec![event(5), event(1), event(6)],
+        )
         .await
         .unwrap();
     let report = verify_log(&store, 100).await.unwrap();
@@ -482,7 +500,25 @@ async fn a_cut_is_refused_when_the_log_moved_after_the_salvage() {
         .append("a", ExpectedVersion::Exact(1), vec![event(2)])
         .await
         .unwrap();
-    let err = store.cut_after(&salvage, recovered(1, 1, 0)).await.unwrap_err();
+    let err = store
+        .cut_after(&salvage, recovered(1, 1, 0))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("moved from 1 to 2"), "{err}");
     assert_eq!(store.head().await.unwrap(), 2, "nothing was cut");
+}
+
+#[wasm_bindgen_test]
+async fn an_event_from_a_newer_retrace_is_not_damage_and_is_never_cut() {
+    let store = fresh_store().await;
+    let mut newer = event(2);
+    newer.schema = 99;
+    store
+        .append("a", ExpectedVersion::NoStream, vec![event(1), newer])
+        .await
+        .unwrap();
+    let err = store.salvage(|_| {}).await.err().expect("salvage refuses");
+    assert!(err.to_string().contains("nothing to recover"), "{err}");
+    assert!(err.to_string().contains("update Retrace"), "{err}");
+    assert_eq!(store.head().await.unwrap(), 2);
 }

@@ -15,7 +15,7 @@ pub const SEGMENT_FORMAT: u8 = 1;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum CodecError {
     /// The segment was written in a layout newer than this build knows.
-    #[error("a segment uses storage format {found}, but this version of Retrace reads up to format {known}; open the log with a newer Retrace")]
+    #[error("a segment starts like storage format {found}, but this version of Retrace reads up to format {known}: the record is damaged, or a newer Retrace wrote it (then open the log there)")]
     FormatTooNew {
         /// The format byte found.
         found: u8,
@@ -25,6 +25,16 @@ pub enum CodecError {
     /// The bytes are not a valid segment.
     #[error("a segment of the log is damaged ({0})")]
     Corrupt(String),
+}
+
+impl CodecError {
+    /// What is wrong, without saying again that it is a segment.
+    pub fn reason(&self) -> String {
+        match self {
+            CodecError::Corrupt(why) => why.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Encode the events of one commit.

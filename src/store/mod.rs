@@ -149,7 +149,7 @@ pub enum StoreError {
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// A stored segment could not be decoded; the events before `from` are intact.
-    #[error("the log is damaged from event {from}{}: {reason}. The events before {from} are intact: export the log to keep what is readable (Settings)", to.map_or(String::new(), |t| format!(" to {t}")))]
+    #[error("the log's record of {} is damaged ({reason}). The events before {from} are intact: Settings → Recover saves everything readable and keeps the log up to event {}", events_at(*from, *to), from - 1)]
     Damaged {
         /// The first event the damaged record should hold.
         from: u64,
@@ -161,6 +161,15 @@ pub enum StoreError {
     /// IndexedDB is missing or failed in a way not listed above.
     #[error("the browser's storage failed: {0}")]
     Storage(String),
+}
+
+/// "event 7", "events 7–9", or "the events from 7 on".
+pub fn events_at(from: u64, to: Option<u64>) -> String {
+    match to {
+        Some(to) if to == from => format!("event {from}"),
+        Some(to) => format!("events {from}–{to}"),
+        None => format!("the events from {from} on"),
+    }
 }
 
 fn describe_version(v: Option<u64>) -> String {

@@ -50,6 +50,7 @@ pub struct Checker {
     versions: HashMap<String, u64>,
     ids: HashSet<String>,
     good: u64,
+    newer_code: bool,
 }
 
 impl Checker {
@@ -74,12 +75,23 @@ impl Checker {
             ));
         }
         if let Err(err) = crate::domain::schemas().upcast(e.clone()) {
-            return Err(format!("event {} cannot be read: {err}", e.seq));
+            use crate::log::upcast::UpcastError;
+            self.newer_code = matches!(
+                err,
+                UpcastError::UnknownType { .. } | UpcastError::SchemaTooNew { .. }
+            );
+            return Err(err.to_string());
         }
         self.ids.insert(e.id.clone());
         self.versions.insert(e.stream.clone(), version);
         self.good = e.seq;
         Ok(())
+    }
+
+    /// Whether the last problem was an event written by a newer build (not
+    /// damage: a newer Retrace reads it).
+    pub fn newer_code(&self) -> bool {
+        self.newer_code
     }
 
     /// The last good event's seq.
@@ -115,7 +127,19 @@ pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogRep
         let page = match store.read_all(checker.good() + 1, batch).await {
             Ok(page) => page,
             Err(damaged @ StoreError::Damaged { .. }) => {
-                return Ok(checker.report(Some(damaged_words(&damaged))))
+                // What lies between the last checked event and the damage
+                // still reads: check it too, so the report says exactly
+                // where the good log ends.
+                let StoreError::Damaged { from, .. } = damaged else {
+                    unreachable!()
+                };
+                let before = from.saturating_sub(checker.good() + 1) as usize;
+                let page = store.read_all(checker.good() + 1, before).await?;
+                let problem = page
+                    .iter()
+                    .find_map(|e| checker.check(e).err())
+                    .unwrap_or_else(|| damaged_words(&damaged));
+                return Ok(checker.report(Some(problem)));
             }
             Err(e) => return Err(e),
         };
@@ -133,10 +157,12 @@ pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogRep
 /// A damaged record, said as a problem (without the advice the error adds).
 pub fn damaged_words(err: &StoreError) -> String {
     match err {
-        StoreError::Damaged { from, to, reason } => match to {
-            Some(to) => format!("the record of events {from}–{to} is damaged ({reason})"),
-            None => format!("the record from event {from} on is damaged ({reason})"),
-        },
+        StoreError::Damaged { from, to, reason } => {
+            format!(
+                "the record of {} is damaged ({reason})",
+                super::events_at(*from, *to)
+            )
+        }
         other => other.to_string(),
     }
 }

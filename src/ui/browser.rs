@@ -54,6 +54,14 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     parts.download(name, mime)
 }
 
+/// A random id for a new event (a UUID where the browser offers one).
+pub fn random_id() -> String {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|| format!("{}", js_sys::Math::random()))
+}
+
 /// A download built a piece at a time: each piece is handed to the browser
 /// as it comes, so a large export never sits whole in wasm memory.
 #[derive(Default)]

@@ -8,13 +8,6 @@ use crate::store::{EventStore, ExpectedVersion};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-fn new_id() -> String {
-    web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .map(|c| c.random_uuid())
-        .unwrap_or_else(|| format!("{}", js_sys::Math::random()))
-}
-
 /// Counts, storage and the demo append.
 #[component]
 pub fn LogPanel() -> impl IntoView {
@@ -43,7 +36,7 @@ pub fn LogPanel() -> impl IntoView {
     let append_demo = move |_| {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
-            let id = new_id();
+            let id = super::browser::random_id();
             let case = format!("demo-{}", &id[..8]);
             let mut attributes = crate::domain::events::Attributes::new();
             attributes.insert("source".into(), "demo button".into());

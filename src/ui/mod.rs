@@ -11,6 +11,7 @@ pub mod live;
 mod log_panel;
 mod loop_panel;
 mod open_cases_panel;
+mod recovery_panel;
 mod registry_panel;
 pub mod route;
 mod settings;
@@ -167,6 +168,7 @@ pub fn App() -> impl IntoView {
                 <div class="grid" hidden=move || !shown(route::View::Settings) data-view="settings">
                     <LogPanel/>
                     <settings::SettingsPanel/>
+                    <recovery_panel::RecoveryPanel/>
                 </div>
             </Show>
         </main>

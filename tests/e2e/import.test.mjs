@@ -16,22 +16,7 @@ after(async () => {
   await env?.stop();
 });
 
-class ImportPage extends LivePage {
-  async choose(path) {
-    await this.go('log');
-    await this.page.getByTestId('import-file').setInputFiles(path);
-    await this.page.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
-  }
-
-  async importAndWait() {
-    await this.page.getByTestId('import-start').click();
-    await this.page.waitForFunction(() => {
-      const s = document.querySelector('[data-testid=import-status]');
-      return s?.querySelector('.ok, [data-testid=import-error]');
-    }, null, { timeout: 120_000 });
-    return this.page.getByTestId('import-status').textContent();
-  }
-}
+const ImportPage = LivePage;
 
 test('helpdesk.csv imports through the file input: 3,804 cases', async () => {
   const context = await env.browser.newContext();

@@ -123,6 +123,23 @@ export class LivePage extends LogPage {
     await p.getByTestId('import-start').click();
   }
 
+  /** Choose a file to import (Log view) and wait until Import can be pressed. */
+  async choose(path) {
+    await this.go('log');
+    await this.page.getByTestId('import-file').setInputFiles(path);
+    await this.page.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
+  }
+
+  /** Press Import and wait for its outcome; returns the status text. */
+  async importAndWait() {
+    await this.page.getByTestId('import-start').click();
+    await this.page.waitForFunction(() => {
+      const s = document.querySelector('[data-testid=import-status]');
+      return s?.querySelector('.ok, [data-testid=import-error]');
+    }, null, { timeout: 120_000 });
+    return this.page.getByTestId('import-status').textContent();
+  }
+
   async runSimulator({ rate = 200, until }) {
     await this.go('live');
     await this.page.getByTestId('sim-rate').fill(String(rate));

@@ -475,7 +475,7 @@ impl EventStore for IdbStore {
                         return Err(StoreError::Damaged {
                             from: lower,
                             to,
-                            reason: e.to_string(),
+                            reason: e.reason(),
                         });
                     }
                 };

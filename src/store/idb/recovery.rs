@@ -98,12 +98,16 @@ impl IdbStore {
                         problem = Some(damaged_words(&StoreError::Damaged {
                             from: checker.good() + 1,
                             to: Some(key),
-                            reason: err.to_string(),
+                            reason: err.reason(),
                         }));
                     }
                     Err(_) => {}
                 }
             }
+        }
+        if let (Some(p), true) = (&problem, checker.newer_code()) {
+            // Not damage: a newer Retrace wrote it, and a newer Retrace reads it.
+            return Err(StoreError::Storage(format!("nothing to recover — {p}")));
         }
         if problem.is_none() && checker.good() < head {
             problem = Some(format!(
