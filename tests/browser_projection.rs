@@ -126,3 +126,39 @@ async fn a_corrupted_snapshot_is_ignored_and_the_state_equals_full_replay() {
         .unwrap();
     assert_eq!(restored, set, "rebuilt from the log, the state is the same");
 }
+
+#[wasm_bindgen_test]
+async fn a_model_whose_stored_bytes_are_damaged_is_refused_not_used() {
+    use retrace::ml::feedback_loop::training_cases;
+    use retrace::ml::models::{Algorithm, Model, ModelError, Spec};
+    use retrace::ml::registry::train_with_holdout;
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    simulated(&store, 11, 4_000).await;
+    let set = full_replay(&store).await;
+    let cases = training_cases(&set, 0);
+    assert!(cases.len() > 50, "{} closed cases", cases.len());
+    let mut trained =
+        train_with_holdout(&Spec::new(Algorithm::Ridge), &cases, 0.2, &|| 0.0).unwrap();
+    trained.record.id = "model-1".into();
+    assert!(store
+        .save_new_model(&trained.record, &trained.bytes)
+        .await
+        .unwrap());
+    let stored = store.model_bytes("model-1").await.unwrap().unwrap();
+    assert!(Model::from_bytes(&stored).is_ok(), "the stored bytes load");
+    store.close();
+
+    wasm_bindgen_futures::JsFuture::from(damage(&name, retrace::store::idb::MODEL_BYTES))
+        .await
+        .unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
+    let damaged = store.model_bytes("model-1").await.unwrap().unwrap();
+    assert_ne!(damaged, stored, "the record was damaged");
+    let err = Model::from_bytes(&damaged).expect_err("damaged bytes never predict");
+    assert!(matches!(err, ModelError::Damaged(_)), "{err}");
+    assert!(err.to_string().contains("train a new model"), "{err}");
+    // The registry still lists it: the log names it, the page says why it cannot serve.
+    let listed = store.list_models().await.unwrap();
+    assert_eq!(listed.len(), 1);
+}

@@ -207,6 +207,28 @@ fn the_same_seed_trains_the_same_forest() {
 }
 
 #[test]
+fn damaged_model_bytes_are_found_and_old_format_3_bytes_still_load() {
+    let (schema, rows, hours) = toy();
+    let model = Model::train(&Spec::new(Algorithm::Ridge), schema, &rows, &hours).unwrap();
+    let bytes = model.to_bytes();
+    let want = model.predict(&rows).unwrap();
+    // Every single flipped bit in the body or the checksum is caught.
+    for i in 1..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x10;
+        let err = Model::from_bytes(&bad).expect_err("a flipped bit is found");
+        assert!(matches!(err, ModelError::Damaged(_)), "byte {i}: {err}");
+    }
+    let cut = Model::from_bytes(&bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(cut.to_string().contains("damaged"), "{cut}");
+    // Format 3 was the same body with no checksum.
+    let mut v3 = vec![retrace::ml::models::OLDEST_MODEL_FORMAT];
+    v3.extend_from_slice(&bytes[1..bytes.len() - 8]);
+    let old = Model::from_bytes(&v3).unwrap();
+    assert_eq!(old.predict(&rows).unwrap(), want);
+}
+
+#[test]
 fn bytes_from_another_version_are_refused_in_words() {
     let (schema, rows, hours) = toy();
     let mut bytes = Model::train(&Spec::new(Algorithm::Ridge), schema, &rows, &hours)

@@ -4,9 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Format version of model bytes this build reads (2: models carry their
-/// target range; 3: and their calibrated interval). A [`ModelTrained`] of another format cannot be loaded.
-pub const MODEL_FORMAT: u8 = 3;
+/// Format version of model bytes this build writes (2: models carry their
+/// target range; 3: and their calibrated interval; 4: and a checksum, so
+/// damaged bytes are found instead of predicting wrongly).
+pub const MODEL_FORMAT: u8 = 4;
+/// The oldest format this build still reads (3 is 4 without the checksum).
+/// A [`ModelTrained`] of another format cannot be loaded.
+pub const OLDEST_MODEL_FORMAT: u8 = 3;
 
 /// The learning algorithms on offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +173,6 @@ impl ModelTrained {
 
     /// Whether this build can load the model.
     pub fn compatible(&self) -> bool {
-        self.format == MODEL_FORMAT
+        (OLDEST_MODEL_FORMAT..=MODEL_FORMAT).contains(&self.format)
     }
 }

@@ -24,7 +24,8 @@ use smartcore::metrics::distance::euclidian::Euclidian;
 use smartcore::neighbors::knn_regressor::{KNNRegressor, KNNRegressorParameters};
 use thiserror::Error;
 
-pub use crate::domain::model::{Algorithm, Spec, Target, MODEL_FORMAT};
+pub use crate::domain::model::{Algorithm, Spec, Target, MODEL_FORMAT, OLDEST_MODEL_FORMAT};
+use crate::store::snapshot::checksum;
 
 type Matrix = DenseMatrix<f64>;
 
@@ -57,6 +58,9 @@ pub enum ModelError {
         "the stored model cannot be read by this version of Retrace ({0}); retrain it from the log"
     )]
     Incompatible(String),
+    /// Bytes of this version that do not check out.
+    #[error("the stored model's bytes are damaged ({0}); the log still names it — train a new model (Models → Train)")]
+    Damaged(String),
 }
 
 /// A trained model with everything needed to use it.
@@ -281,22 +285,39 @@ impl Model {
             .collect())
     }
 
-    /// The model as bytes: a format byte, then postcard.
+    /// The model as bytes: a format byte, postcard, and the FNV-1a 64 of
+    /// the postcard bytes (little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![MODEL_FORMAT];
-        out.extend(postcard::to_allocvec(self).expect("models serialise"));
+        let body = postcard::to_allocvec(self).expect("models serialise");
+        let mut out = Vec::with_capacity(body.len() + 9);
+        out.push(MODEL_FORMAT);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&checksum(&body).to_le_bytes());
         out
     }
 
-    /// A model from [`Model::to_bytes`], or why it cannot be used.
+    /// A model from [`Model::to_bytes`] (or format 3, the same without a
+    /// checksum), or why it cannot be used.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        let damaged = |e: postcard::Error| ModelError::Damaged(e.to_string());
         match bytes.first() {
-            Some(&MODEL_FORMAT) => postcard::from_bytes(&bytes[1..])
-                .map_err(|e| ModelError::Incompatible(e.to_string())),
+            Some(&MODEL_FORMAT) => {
+                let rest = &bytes[1..];
+                if rest.len() < 8 {
+                    return Err(ModelError::Damaged("cut short".into()));
+                }
+                let (body, sum) = rest.split_at(rest.len() - 8);
+                let stored = u64::from_le_bytes(sum.try_into().expect("eight bytes"));
+                if checksum(body) != stored {
+                    return Err(ModelError::Damaged("checksum mismatch".into()));
+                }
+                postcard::from_bytes(body).map_err(damaged)
+            }
+            Some(&OLDEST_MODEL_FORMAT) => postcard::from_bytes(&bytes[1..]).map_err(damaged),
             Some(other) => Err(ModelError::Incompatible(format!(
-                "model format {other}, this version reads {MODEL_FORMAT}"
+                "model format {other}, this version reads {OLDEST_MODEL_FORMAT} to {MODEL_FORMAT}"
             ))),
-            None => Err(ModelError::Incompatible("no bytes".into())),
+            None => Err(ModelError::Damaged("no bytes".into())),
         }
     }
 }
