@@ -12,7 +12,7 @@ WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version =
 PORT ?= 8080
 BROWSER_TESTS := $(basename $(notdir $(wildcard tests/browser_*.rs)))
 
-.PHONY: run test dist bench tools tools-rust tools-apt tools-node test-native test-browser test-e2e clean
+.PHONY: run test dist bench faults tools tools-rust tools-apt tools-node test-native test-browser test-e2e clean
 
 ## make run: install what is missing, build the release site and serve it at http://127.0.0.1:$(PORT)
 run: dist
@@ -30,6 +30,10 @@ bench: dist
 	@python3 -c 'import sklearn' 2>/dev/null || pip install --quiet scikit-learn  # the reference, for the bench only
 	bash bench/build.sh
 	node bench/run.mjs
+
+## make faults: the browser killed 50 times at random moments (make test runs 6); FAULT_SEED=n replays a run
+faults: dist
+	KILLS=$${KILLS:-50} node --test tests/e2e/kill.test.mjs
 
 test-native:
 	cargo test
