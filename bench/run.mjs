@@ -190,6 +190,19 @@ console.log('\nImport through the page: read + stage, then one commit; peak memo
     await p.reload();
     await p.waitForFunction((n) => window.appWasm && Number(document.querySelector('[data-testid=stats-events]')?.textContent.replace(/\D/g, '')) >= n, events);
     record(`import ${label}: wasm memory of a fresh page holding the imported log`, (await p.evaluate(() => window.appWasm.memory.buffer.byteLength)) / 1048576, 'MB', null);
+    // The integrity check of the whole log runs in the worker: its time, and what the page's thread felt.
+    await p.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    });
+    await p.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Settings', exact: true }).click();
+    const t0 = Date.now();
+    await p.getByTestId('verify').click();
+    await p.waitForFunction(() => /events in \d+ streams|good up to/.test(document.querySelector('[data-testid=verify-result]')?.textContent ?? ''));
+    const checked = await p.getByTestId('verify-result').textContent();
+    if (!checked.startsWith(`${events} events`)) throw new Error(`the check of ${label} says: ${checked}`);
+    record(`check the log ${label} (${events} events, in the worker)`, events / ((Date.now() - t0) / 1000), 'events/s', null);
+    record(`check the log ${label}: longest main-thread task`, Math.max(0, ...(await p.evaluate(() => window.longTasks))), 'ms', null);
     await ctx.close();
   }
 }

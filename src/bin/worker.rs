@@ -24,6 +24,13 @@ fn main() {
         Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             let bytes = js_sys::Uint8Array::new(&ev.data()).to_vec();
             let reply = match decode::<ToWorker>(&bytes) {
+                Ok(ToWorker::VerifyLog { id, database }) => {
+                    let post = post.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        post(&verify(id, &database, &post).await);
+                    });
+                    return;
+                }
                 Ok(request) => handle(request, &js_sys::Date::now, &mut |id, message| {
                     post(&FromWorker::Progress {
                         id,
@@ -38,6 +45,38 @@ fn main() {
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     post(&FromWorker::Ready);
+}
+
+/// The integrity check over the log in `database`, saying how far it got.
+#[cfg(target_arch = "wasm32")]
+async fn verify(
+    id: u32,
+    database: &str,
+    post: &dyn Fn(&retrace::ml::protocol::FromWorker),
+) -> retrace::ml::protocol::FromWorker {
+    use retrace::ml::protocol::FromWorker;
+    use retrace::store::idb::IdbStore;
+    use retrace::store::verify::verify_log_with_progress;
+    let failed = |e: retrace::store::StoreError| FromWorker::Failed {
+        id,
+        message: e.to_string(),
+    };
+    let store = match IdbStore::open(database).await {
+        Ok(store) => store,
+        Err(e) => return failed(e),
+    };
+    let mut progress = |n: u64| {
+        post(&FromWorker::Progress {
+            id,
+            message: format!("checking: {n} events read so far…"),
+        })
+    };
+    let outcome = verify_log_with_progress(&store, 8192, &mut progress).await;
+    store.close();
+    match outcome {
+        Ok(report) => FromWorker::Verified { id, report },
+        Err(e) => failed(e),
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -7,11 +7,21 @@ use super::features::FeatureSchema;
 use super::models::{Model, Spec};
 use super::registry::{train_served, train_with_progress, ModelTrained};
 use crate::projection::training_set::Finished;
+use crate::store::verify::LogReport;
 use serde::{Deserialize, Serialize};
 
 /// A request to the worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToWorker {
+    /// Check the whole log in IndexedDB database `database` (the
+    /// integrity check, off the page's thread). The worker binary answers
+    /// this one itself: it needs the browser's IndexedDB, [`handle`] does not.
+    VerifyLog {
+        /// Request id.
+        id: u32,
+        /// The database to open.
+        database: String,
+    },
     /// Train one model on ready rows.
     Train {
         /// Request id.
@@ -86,6 +96,13 @@ pub enum FromWorker {
         /// The report.
         report: Box<Report>,
     },
+    /// The integrity check's report.
+    Verified {
+        /// Request id.
+        id: u32,
+        /// What it found.
+        report: LogReport,
+    },
     /// The request failed.
     Failed {
         /// Request id.
@@ -114,6 +131,10 @@ pub fn handle(
     progress: &mut dyn FnMut(u32, &str),
 ) -> FromWorker {
     match request {
+        ToWorker::VerifyLog { id, .. } => FromWorker::Failed {
+            id,
+            message: "the integrity check runs where IndexedDB is (the worker binary)".into(),
+        },
         ToWorker::Train {
             id,
             spec,

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// What a full read of the log found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogReport {
     /// Events read and found good.
     pub events: u64,
@@ -122,8 +122,18 @@ impl Checker {
 /// event. A record that cannot be decoded is a problem found (with where it
 /// is), not an error; only a failing store is an error.
 pub async fn verify_log<S: EventStore>(store: &S, batch: usize) -> Result<LogReport, StoreError> {
+    verify_log_with_progress(store, batch, &mut |_| {}).await
+}
+
+/// [`verify_log`], calling `progress` with the events checked after each batch.
+pub async fn verify_log_with_progress<S: EventStore>(
+    store: &S,
+    batch: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<LogReport, StoreError> {
     let mut checker = Checker::default();
     loop {
+        progress(checker.good());
         let page = match store.read_all(checker.good() + 1, batch).await {
             Ok(page) => page,
             Err(damaged @ StoreError::Damaged { .. }) => {

@@ -4,6 +4,7 @@ use super::storage;
 use super::Log;
 use crate::domain::CaseOpened;
 use crate::log::NewEvent;
+use crate::ml::protocol::{FromWorker, ToWorker};
 use crate::store::{EventStore, ExpectedVersion};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -74,12 +75,28 @@ pub fn LogPanel() -> impl IntoView {
         });
     };
 
+    // The check reads the whole log: it runs in the worker, off this thread.
+    let trainer: StoredValue<super::trainer::Trainer, LocalStorage> = expect_context();
     let verify = move |_| {
-        let Some(store) = log.get() else { return };
         verified.set(Some("checking…".into()));
+        let trainer = trainer.get_value();
         spawn_local(async move {
-            match crate::store::verify::verify_log(&*store, 4096).await {
-                Ok(report) => verified.set(Some(report.to_string())),
+            let asked = trainer
+                .request(
+                    |id| ToWorker::VerifyLog {
+                        id,
+                        database: super::DATABASE.into(),
+                    },
+                    move |message| verified.set(Some(message)),
+                )
+                .await;
+            match asked {
+                Ok(FromWorker::Verified { report, .. }) => verified.set(Some(report.to_string())),
+                Ok(FromWorker::Failed { message, .. }) => {
+                    verified.set(None);
+                    log.fail(message)
+                }
+                Ok(_) => verified.set(Some("the worker gave an unexpected answer".into())),
                 Err(e) => {
                     verified.set(None);
                     log.fail(e)

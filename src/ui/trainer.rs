@@ -103,6 +103,7 @@ impl Trainer {
                             FromWorker::Trained { id, .. }
                             | FromWorker::TrainedCases { id, .. }
                             | FromWorker::BacktestDone { id, .. }
+                            | FromWorker::Verified { id, .. }
                             | FromWorker::Failed { id, .. } => *id,
                             FromWorker::Ready | FromWorker::Progress { .. } => return,
                         };

@@ -564,8 +564,10 @@ impl EventStore for IdbStore {
 
 /// Open `name` at [`DB_VERSION`], running the upgrade steps it needs.
 async fn open_database(name: &str) -> Result<IdbDatabase, StoreError> {
-    let factory = web_sys::window()
-        .and_then(|w| w.indexed_db().ok().flatten())
+    // The page's window or a worker's scope: both offer `indexedDB`.
+    let factory = js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<web_sys::IdbFactory>().ok())
         .ok_or_else(|| {
             StoreError::Storage("this browser offers no IndexedDB (is it a private window?)".into())
         })?;
