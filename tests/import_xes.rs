@@ -99,6 +99,23 @@ fn a_file_cut_after_an_event_is_an_error_not_fewer_cases() {
     assert!(read(&whole, true).is_ok());
 }
 
+/// An XES cut anywhere before its end is refused: no cut gives fewer cases
+/// silently. (Every cut position of the fixture, not a sample.)
+#[test]
+fn an_xes_cut_anywhere_before_its_end_is_refused() {
+    let bytes = small();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let end = text.rfind("</log>").unwrap() + "</log>".len();
+    let whole = read(&bytes, true).unwrap();
+    for cut in 0..bytes.len() {
+        match read(&bytes[..cut], true) {
+            Ok(log) if cut >= end => assert_eq!(log, whole, "cut at {cut}, after </log>"),
+            Ok(_) => panic!("a file cut at byte {cut} of {} was read as whole", bytes.len()),
+            Err(_) => {}
+        }
+    }
+}
+
 #[test]
 fn binary_bytes_are_not_printed_as_an_element_name() {
     let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00<\xff\xfe\x01>".to_vec();
