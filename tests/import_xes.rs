@@ -110,7 +110,10 @@ fn an_xes_cut_anywhere_before_its_end_is_refused() {
     for cut in 0..bytes.len() {
         match read(&bytes[..cut], true) {
             Ok(log) if cut >= end => assert_eq!(log, whole, "cut at {cut}, after </log>"),
-            Ok(_) => panic!("a file cut at byte {cut} of {} was read as whole", bytes.len()),
+            Ok(_) => panic!(
+                "a file cut at byte {cut} of {} was read as whole",
+                bytes.len()
+            ),
             Err(_) => {}
         }
     }

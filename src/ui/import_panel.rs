@@ -5,8 +5,8 @@ use super::browser::{blob_slice, bytes_blob, yield_now, Parts};
 use super::importer::{self, Progress, Request, Stopped};
 use super::Log;
 use crate::domain::events::ImportCompleted;
-use crate::domain::{decode, Fact};
-use crate::io::cloudevents::{rfc3339, to_line};
+use crate::io::cases_csv;
+use crate::io::cloudevents::to_line;
 use crate::io::csv::{sniff, CsvMapping};
 use crate::io::import::{detect_format, label_for, Format};
 use crate::io::parsed::Completion;
@@ -322,30 +322,11 @@ pub fn ImportPanel() -> impl IntoView {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
             let mut parts = Parts::default();
-            parts.push("case:concept:name,concept:name,time:timestamp,org:resource\n");
-            let quote = |s: &str| {
-                if s.contains([',', '"', '\n']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s.to_owned()
-                }
-            };
+            parts.push(cases_csv::HEADER);
             let mut rows = 0;
             let result = each_page(&store, 1, u64::MAX, |page| {
-                let mut text = String::new();
-                for e in page {
-                    let at = e.occurred_at;
-                    if let Ok(Fact::ActivityRecorded(a)) = decode(e).map(|r| r.fact) {
-                        rows += 1;
-                        let resource = quote(a.resource.as_deref().unwrap_or(""));
-                        text.push_str(&format!(
-                            "{},{},{},{resource}\n",
-                            quote(&a.case),
-                            quote(&a.activity),
-                            rfc3339(at)
-                        ));
-                    }
-                }
+                let (text, n) = cases_csv::rows(page);
+                rows += n;
                 parts.push(&text);
             })
             .await;

@@ -1,7 +1,8 @@
 // Several tabs writing at once: four simulators started within moments of
-// each other on one log. Every event id is unique, no two runs share a case,
-// every stream's versions run 1, 2, 3, … — read from an export, and by the
-// app's own integrity check.
+// each other on one log, and a fifth tab importing helpdesk.csv meanwhile.
+// Every event id is unique, no two runs share a case, every stream's
+// versions run 1, 2, 3, …, the import is whole — read from an export, and by
+// the app's own integrity check.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, mkdtemp } from 'node:fs/promises';
@@ -17,7 +18,7 @@ after(async () => {
   await env?.stop();
 });
 
-test('four tabs run simulators at once: no duplicate id, no merged case, every stream contiguous', async () => {
+test('four tabs run simulators while a fifth imports: no duplicate id, no merged case, every stream contiguous, every writer complete', async () => {
   const context = await env.browser.newContext({ acceptDownloads: true });
   const tabs = [];
   for (let i = 0; i < 4; i += 1) tabs.push(await new LivePage(await context.newPage()).open(env.url));
@@ -25,8 +26,13 @@ test('four tabs run simulators at once: no duplicate id, no merged case, every s
     await t.go('live');
     await t.page.getByTestId('sim-rate').fill('2000');
   }
+  // A fifth tab imports helpdesk.csv (one staged commit) while they run.
+  const importer = await new LivePage(await context.newPage()).open(env.url);
+  await importer.choose('../shared/data/helpdesk.csv');
   // Start all four within moments of each other, on the same (empty) head.
   await Promise.all(tabs.map((t) => t.page.getByTestId('sim-start').click()));
+  await importer.page.waitForTimeout(1_000);
+  assert.match(await importer.importAndWait(), /Imported 3804 cases/);
   await tabs[0].page.waitForTimeout(8_000);
   await Promise.all(tabs.map((t) => t.page.getByTestId('sim-pause').click()));
   // Let every commit land and every tab see the same head.
@@ -60,7 +66,13 @@ test('four tabs run simulators at once: no duplicate id, no merged case, every s
       runsOfCase.set(e.data.case, e.subject);
     }
   }
-  const runs = new Set([...runsOfCase.keys()].map((c) => c.split('-').slice(0, 2).join('-')));
+  // The import is whole: every event of its cases, and its record, once.
+  const records = events.filter((e) => e.type === 'ImportCompleted');
+  assert.equal(records.length, 1);
+  const imported = events.filter((e) => e.data?.case?.startsWith(`${records[0].data.label}-`)).length;
+  assert.equal(imported, records[0].data.events, 'the import wrote every event of its file');
+  assert.equal(imported, 21318);
+  const runs = new Set([...runsOfCase.keys()].filter((c) => !c.startsWith(`${records[0].data.label}-`)).map((c) => c.split('-').slice(0, 2).join('-')));
   assert.equal(runs.size, 4, `four runs wrote cases: ${[...runs].join(', ')}`);
   assert.match(await a.verify(), new RegExp(`^${head} events in \\d+ streams; seq and versions contiguous`));
   await context.close();
