@@ -306,12 +306,8 @@ async fn a_damaged_stream_table_checkpoint_is_rebuilt_from_the_log() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn a_damaged_segment_is_reported_with_the_events_it_held() {
-    use retrace::store::idb::SEGMENTS;
-    let name = fresh_name();
-    let store = IdbStore::open(&name).await.unwrap();
-    // Three commits, three segments: events 1–2, 3–4, 5–6 (keyed 2, 4, 6).
+/// Three commits, three segments: events 1–2, 3–4, 5–6 (keyed 2, 4, 6).
+async fn three_segments(store: &IdbStore) {
     for i in 0..3u64 {
         store
             .append(
@@ -322,6 +318,14 @@ async fn a_damaged_segment_is_reported_with_the_events_it_held() {
             .await
             .unwrap();
     }
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_segment_is_reported_with_the_events_it_held() {
+    use retrace::store::idb::SEGMENTS;
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    three_segments(&store).await;
     store.close();
     // Garble the middle segment.
     wasm_bindgen_futures::JsFuture::from(overwrite_numbered(
@@ -383,16 +387,7 @@ async fn a_damaged_log_is_cut_after_its_last_good_event_and_the_cut_recorded() {
     use retrace::store::verify::verify_log;
     let name = fresh_name();
     let store = IdbStore::open(&name).await.unwrap();
-    for i in 0..3u64 {
-        store
-            .append(
-                &format!("case-{i}"),
-                ExpectedVersion::NoStream,
-                vec![event(2 * i), event(2 * i + 1)],
-            )
-            .await
-            .unwrap();
-    }
+    three_segments(&store).await;
     let snapshot = |seq| Snapshot {
         name: "p".into(),
         code_version: 1,
