@@ -355,6 +355,15 @@ async fn a_damaged_segment_is_reported_with_the_events_it_held() {
         err.to_string().contains("record of events 3–4 is damaged"),
         "{err}"
     );
+    // A read that starts inside the record still names all of it.
+    match reopened.read_all(4, 100).await.unwrap_err() {
+        StoreError::Damaged {
+            from: 3,
+            to: Some(4),
+            ..
+        } => {}
+        other => panic!("expected the damage at events 3–4, got {other:?}"),
+    }
 }
 
 /// The recovery's own event, as the app writes it.

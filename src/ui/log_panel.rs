@@ -1,13 +1,53 @@
 //! The log panel: what is stored, how much room it takes, and a demo append.
 
 use super::storage;
+use super::trainer::Trainer;
 use super::Log;
 use crate::domain::CaseOpened;
 use crate::log::NewEvent;
 use crate::ml::protocol::{FromWorker, ToWorker};
+use crate::store::verify::LogReport;
 use crate::store::{EventStore, ExpectedVersion};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+
+/// The integrity check of the whole log, in the worker (off this thread).
+async fn check_in_worker(
+    trainer: &Trainer,
+    progress: impl Fn(String) + 'static,
+) -> Result<LogReport, String> {
+    let asked = trainer
+        .request(
+            |id| ToWorker::VerifyLog {
+                id,
+                database: super::DATABASE.into(),
+            },
+            progress,
+        )
+        .await;
+    match asked {
+        Ok(FromWorker::Verified { report, .. }) => Ok(report),
+        Ok(FromWorker::Failed { message, .. }) => Err(message),
+        Ok(_) => Err("the worker gave an unexpected answer to the log check".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Once the page has opened the log: check all of it in the background, so
+/// damage anywhere is shown at boot (the views themselves start from a
+/// snapshot and read only the newest records). Only a problem found is
+/// shown; a check that could not run (the worker stopped) stays quiet.
+pub async fn check_at_start(trainer: Trainer, log: Log) {
+    match check_in_worker(&trainer, |_| {}).await {
+        Ok(report) if report.problem.is_some() => {
+            log.fail(format!("The check of the log at start: {report}"))
+        }
+        Ok(_) => {}
+        Err(e) => {
+            web_sys::console::warn_1(&format!("the log check at start did not run: {e}").into())
+        }
+    }
+}
 
 /// Counts, storage and the demo append.
 #[component]
@@ -76,27 +116,13 @@ pub fn LogPanel() -> impl IntoView {
     };
 
     // The check reads the whole log: it runs in the worker, off this thread.
-    let trainer: StoredValue<super::trainer::Trainer, LocalStorage> = expect_context();
+    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
     let verify = move |_| {
         verified.set(Some("checking…".into()));
         let trainer = trainer.get_value();
         spawn_local(async move {
-            let asked = trainer
-                .request(
-                    |id| ToWorker::VerifyLog {
-                        id,
-                        database: super::DATABASE.into(),
-                    },
-                    move |message| verified.set(Some(message)),
-                )
-                .await;
-            match asked {
-                Ok(FromWorker::Verified { report, .. }) => verified.set(Some(report.to_string())),
-                Ok(FromWorker::Failed { message, .. }) => {
-                    verified.set(None);
-                    log.fail(message)
-                }
-                Ok(_) => verified.set(Some("the worker gave an unexpected answer".into())),
+            match check_in_worker(&trainer, move |m| verified.set(Some(m))).await {
+                Ok(report) => verified.set(Some(report.to_string())),
                 Err(e) => {
                     verified.set(None);
                     log.fail(e)

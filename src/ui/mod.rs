@@ -86,6 +86,7 @@ pub fn App() -> impl IntoView {
     provide_context(log);
     let trainer = trainer::Trainer::default();
     let live = Live::new(log, trainer.clone());
+    let checker = trainer.clone();
     provide_context(live);
     provide_context(StoredValue::new_local(trainer));
     provide_context(sim::Sim::new(log));
@@ -106,6 +107,7 @@ pub fn App() -> impl IntoView {
                 log.store.set_value(Some(Rc::new(store)));
                 opening.set(false);
                 live.boot(log).await;
+                log_panel::check_at_start(checker, log).await;
             }
             Err(e) => {
                 log.fail(e);

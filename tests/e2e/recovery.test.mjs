@@ -126,3 +126,36 @@ test('Recover on a healthy log changes nothing', async () => {
   assert.equal(await page.count(), 1);
   await context.close();
 });
+
+test('damage behind the newest snapshot is found by the check at start', async () => {
+  const context = await env.browser.newContext();
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  // Event 1 on its own, then a sample import: the views snapshot past 5,000
+  // events, and a reload starts from that snapshot, never reading event 1.
+  await page.appendDemo();
+  await page.countIs(1);
+  await page.choose('public/sample/helpdesk-1000.csv');
+  assert.match(await page.importAndWait(), /Imported/);
+  const head = await page.count();
+  const snapshots = () => p.evaluate(() => new Promise((ok) => {
+    const open = indexedDB.open('retrace');
+    open.onsuccess = () => {
+      const req = open.result.transaction('snapshots').objectStore('snapshots').getAllKeys();
+      req.onsuccess = () => { open.result.close(); ok(req.result.map((k) => k[1])); };
+    };
+  }));
+  await p.waitForFunction((h) => Number(document.querySelector('main')?.dataset.seq) === h, head);
+  assert.ok((await snapshots()).some((s) => s > 1), 'a snapshot past event 1');
+  assert.equal((await segmentKeys(p))[0], 1, 'event 1 is a record of its own');
+  const blank = await context.newPage();
+  await p.close();
+  await blank.goto(env.url);
+  await damage(blank, 1);
+  const again = await new LivePage(blank).open(env.url);
+  await blank.getByTestId('error').waitFor();
+  const banner = await blank.getByTestId('error').textContent();
+  assert.match(banner, /check of the log at start: good up to event 0; then: the record of event 1 is damaged/, banner);
+  assert.equal(await again.count(), head, 'the views still open from the snapshot');
+  await context.close();
+});

@@ -319,8 +319,26 @@ impl EventStore for IdbStore {
                             .map_err(|e| js_error(e, "read"))?;
                         let keys: Array = done(&keys, "reading the log").await?.unchecked_into();
                         let to = keys.get(i as u32).as_f64().map(|k| k as u64);
+                        // It held the events after the record before it
+                        // (the read may have started inside it).
+                        let from = match to {
+                            Some(to) => {
+                                let before = IdbKeyRange::upper_bound_with_open(
+                                    &JsValue::from_f64(to as f64),
+                                    true,
+                                )
+                                .map_err(|e| js_error(e, "read"))?;
+                                let req = segments
+                                    .get_all_keys_with_key(&before)
+                                    .map_err(|e| js_error(e, "read"))?;
+                                let keys: Array =
+                                    done(&req, "reading the log").await?.unchecked_into();
+                                keys.pop().as_f64().map_or(1, |k| k as u64 + 1)
+                            }
+                            None => lower,
+                        };
                         return Err(StoreError::Damaged {
-                            from: lower,
+                            from,
                             to,
                             reason: e.reason(),
                         });
