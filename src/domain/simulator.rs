@@ -11,6 +11,10 @@
 //! Remaining times therefore depend on real structure: category, priority,
 //! progress so far, who is doing the work and how busy everyone is.
 //!
+//! The process is data: [`CATEGORIES`] (each kind of order, its share and
+//! its route, rework included, as [`Next`] rules), [`ACTIVITY_HOURS`] and
+//! the team; the engine below only follows them.
+//!
 //! The same seed and settings give byte-identical events. Concept drift is
 //! injected with [`Simulator::inject`] or scheduled in [`Settings::drift`]:
 //! it is recorded as a `ProcessChanged` event, then changes the process.
@@ -140,29 +144,175 @@ fn team() -> Vec<Resource> {
     ]
 }
 
+/// Median working hours of each activity (others: one hour).
+const ACTIVITY_HOURS: [(&str, f64); 10] = [
+    ("Triage", 0.5),
+    ("Diagnose", 2.0),
+    ("Repair", 5.0),
+    ("Test", 1.0),
+    ("Plan", 2.0),
+    ("Install", 7.0),
+    ("Sign-off", 0.5),
+    ("Inspect", 3.0),
+    ("Report", 1.0),
+    ("Review", 1.5),
+];
+
 /// Median working hours of an activity.
 fn base_hours(activity: &str) -> f64 {
-    match activity {
-        "Triage" => 0.5,
-        "Diagnose" => 2.0,
-        "Repair" => 5.0,
-        "Test" => 1.0,
-        "Plan" => 2.0,
-        "Install" => 7.0,
-        "Sign-off" => 0.5,
-        "Inspect" => 3.0,
-        "Report" => 1.0,
-        "Review" => 1.5,
-        _ => 1.0,
+    ACTIVITY_HOURS
+        .iter()
+        .find(|(a, _)| *a == activity)
+        .map_or(1.0, |(_, h)| *h)
+}
+
+/// What follows an activity on a category's route. Each decision draws one
+/// roll in `[0, 1)`.
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    /// Always this activity.
+    To(&'static str),
+    /// The case is done.
+    Done,
+    /// Back to `to` with chance `p` divided by how often `to` was done
+    /// already (a failed test goes back to repair, less often each time);
+    /// otherwise done.
+    Retry { to: &'static str, p: f64 },
+    /// `to` with chance `p`, otherwise `or`.
+    Chance {
+        to: &'static str,
+        p: f64,
+        or: &'static Next,
+    },
+    /// If `activity` was done already, `then`; otherwise `otherwise`.
+    IfDone {
+        activity: &'static str,
+        then: &'static Next,
+        otherwise: &'static Next,
+    },
+}
+
+/// A kind of case: how often it arrives and the route it takes.
+struct Category {
+    name: &'static str,
+    /// Share of arrivals.
+    share: f64,
+    /// The first activity.
+    first: &'static str,
+    /// What follows each activity (an activity not listed ends the case).
+    route: &'static [(&'static str, Next)],
+    /// The usual route, for the case's first estimate.
+    usual: &'static [&'static str],
+}
+
+/// The service process: four kinds of order and their routes.
+const CATEGORIES: [Category; 4] = [
+    Category {
+        name: "repair",
+        share: 0.4,
+        first: "Triage",
+        route: &[
+            ("Triage", Next::To("Diagnose")),
+            ("Diagnose", Next::To("Repair")),
+            ("Repair", Next::To("Test")),
+            ("Review", Next::To("Test")),
+            (
+                "Test",
+                Next::Retry {
+                    to: "Repair",
+                    p: 0.3,
+                },
+            ),
+        ],
+        usual: &["Triage", "Diagnose", "Repair", "Test"],
+    },
+    Category {
+        name: "installation",
+        share: 0.2,
+        first: "Plan",
+        route: &[
+            ("Plan", Next::To("Install")),
+            ("Install", Next::To("Test")),
+            (
+                "Test",
+                Next::Chance {
+                    to: "Install",
+                    p: 0.15,
+                    or: &Next::To("Sign-off"),
+                },
+            ),
+            ("Sign-off", Next::Done),
+        ],
+        usual: &["Plan", "Install", "Test", "Sign-off"],
+    },
+    Category {
+        name: "inspection",
+        share: 0.25,
+        first: "Inspect",
+        route: &[("Inspect", Next::To("Report")), ("Report", Next::Done)],
+        usual: &["Inspect", "Report"],
+    },
+    Category {
+        name: "warranty",
+        share: 0.15,
+        first: "Triage",
+        route: &[
+            ("Triage", Next::To("Review")),
+            (
+                "Review",
+                Next::IfDone {
+                    activity: "Repair",
+                    then: &Next::To("Test"),
+                    otherwise: &Next::Chance {
+                        to: "Repair",
+                        p: 0.65,
+                        or: &Next::Done,
+                    },
+                },
+            ),
+            ("Repair", Next::To("Test")),
+            ("Test", Next::Done),
+        ],
+        usual: &["Triage", "Review", "Repair", "Test"],
+    },
+];
+
+fn kind_of(name: &str) -> Option<&'static Category> {
+    CATEGORIES.iter().find(|c| c.name == name)
+}
+
+/// The activity `next` leads to for a case that has done `done`.
+fn follow(next: &Next, done: &[&'static str], roll: f64) -> Option<&'static str> {
+    match *next {
+        Next::To(a) => Some(a),
+        Next::Done => None,
+        Next::Retry { to, p } => {
+            let times = done.iter().filter(|a| **a == to).count() as f64;
+            (roll < p / times).then_some(to)
+        }
+        Next::Chance { to, p, or } => {
+            if roll < p {
+                Some(to)
+            } else {
+                follow(or, done, roll)
+            }
+        }
+        Next::IfDone {
+            activity,
+            then,
+            otherwise,
+        } => follow(
+            if done.contains(&activity) {
+                then
+            } else {
+                otherwise
+            },
+            done,
+            roll,
+        ),
     }
 }
 
-const CATEGORIES: [(&str, f64); 4] = [
-    ("repair", 0.4),
-    ("installation", 0.2),
-    ("inspection", 0.25),
-    ("warranty", 0.15),
-];
 const PRIORITIES: [(&str, f64, i64); 4] = [
     ("low", 0.2, 15),
     ("normal", 0.55, 8),
@@ -300,13 +450,13 @@ impl Simulator {
                 }
             }
             Drift::WorkDoubles(category) => {
-                if let Some((c, _)) = CATEGORIES.iter().find(|(c, _)| *c == category) {
-                    self.work_factor.push((c, 2.0));
+                if let Some(c) = kind_of(category.as_str()) {
+                    self.work_factor.push((c.name, 2.0));
                 }
             }
             Drift::ReworkAdded(category) => {
-                if let Some((c, _)) = CATEGORIES.iter().find(|(c, _)| *c == category) {
-                    self.extra_review.push(c);
+                if let Some(c) = kind_of(category.as_str()) {
+                    self.extra_review.push(c.name);
                 }
             }
         }
@@ -354,14 +504,17 @@ impl Simulator {
         self.opened += 1;
         let n = self.opened as u64;
         let id = format!("{}-{n}", self.settings.run);
-        let category = CATEGORIES[self.pick(&CATEGORIES)].0;
+        let shares: Vec<(&str, f64)> = CATEGORIES.iter().map(|c| (c.name, c.share)).collect();
+        let kind = &CATEGORIES[self.pick(&shares)];
+        let category = kind.name;
         let pri_table: Vec<(usize, f64)> = PRIORITIES
             .iter()
             .enumerate()
             .map(|(i, p)| (i, p.1))
             .collect();
         let priority = self.pick(&pri_table);
-        let estimate: f64 = route_estimate(category) * self.rng.lognormal(0.3);
+        let usual: f64 = kind.usual.iter().map(|a| base_hours(a)).sum();
+        let estimate: f64 = usual * 1.3 * self.rng.lognormal(0.3);
         let customer = format!("Customer {:02}", 1 + self.rng.below(24));
         let due = self.now + PRIORITIES[priority].2 * super::calendar::DAY;
         let mut attributes = Attributes::new();
@@ -422,36 +575,16 @@ impl Simulator {
             .filter(|a| **a == "Review")
             .count();
         let roll = self.rng.unit();
-        match (c.category, last) {
-            ("repair", None) => Some("Triage"),
-            ("repair", Some("Triage")) => Some("Diagnose"),
-            ("repair", Some("Diagnose")) => Some("Repair"),
-            (_, Some("Repair")) if extra_review && reviews_after_repair == 0 => Some("Review"),
-            ("repair", Some("Repair")) | ("repair", Some("Review")) => Some("Test"),
-            // A failed test goes back to repair, less often each time.
-            ("repair", Some("Test")) => {
-                let repairs = c.done.iter().filter(|a| **a == "Repair").count() as f64;
-                (roll < 0.3 / repairs).then_some("Repair")
-            }
-            ("installation", None) => Some("Plan"),
-            ("installation", Some("Plan")) => Some("Install"),
-            ("installation", Some("Install")) => Some("Test"),
-            ("installation", Some("Test")) => {
-                Some(if roll < 0.15 { "Install" } else { "Sign-off" })
-            }
-            ("installation", Some("Sign-off")) => None,
-            ("inspection", None) => Some("Inspect"),
-            ("inspection", Some("Inspect")) => Some("Report"),
-            ("inspection", Some("Report")) => None,
-            ("warranty", None) => Some("Triage"),
-            ("warranty", Some("Triage")) => Some("Review"),
-            ("warranty", Some("Review")) if !c.done.contains(&"Repair") => {
-                (roll < 0.65).then_some("Repair")
-            }
-            ("warranty", Some("Repair")) | ("warranty", Some("Review")) => Some("Test"),
-            ("warranty", Some("Test")) => None,
-            _ => None,
+        // The injected rework: a review after each repair.
+        if last == Some("Repair") && extra_review && reviews_after_repair == 0 {
+            return Some("Review");
         }
+        let kind = kind_of(c.category)?;
+        let Some(last) = last else {
+            return Some(kind.first);
+        };
+        let (_, next) = kind.route.iter().find(|(a, _)| *a == last)?;
+        follow(next, &c.done, roll)
     }
 
     fn enqueue_next(&mut self, case: usize) {
@@ -576,16 +709,6 @@ impl Simulator {
             .push(activity);
         self.enqueue_next(case);
     }
-}
-
-fn route_estimate(category: &str) -> f64 {
-    let steps: &[&str] = match category {
-        "repair" => &["Triage", "Diagnose", "Repair", "Test"],
-        "installation" => &["Plan", "Install", "Test", "Sign-off"],
-        "inspection" => &["Inspect", "Report"],
-        _ => &["Triage", "Review", "Repair", "Test"],
-    };
-    steps.iter().map(|a| base_hours(a)).sum::<f64>() * 1.3
 }
 
 /// Hours per millisecond, for callers converting durations.
