@@ -98,8 +98,29 @@ pub fn App() -> impl IntoView {
         match IdbStore::open(DATABASE).await {
             Ok(store) => {
                 let head = log.head;
-                // Another tab committed: catch up without a reload.
-                store.on_remote_commit(move |h| head.set(h));
+                // Another tab committed: catch up without a reload. A head
+                // below what this tab has seen is late news of an older
+                // commit — or another tab recovered the log (cut it after
+                // its last good event), and these views hold events that
+                // are gone: the log itself says which.
+                store.on_remote_commit(move |h| {
+                    let seen = head.get_untracked().max(live.seq.get_untracked());
+                    if h >= seen {
+                        return head.set(h);
+                    }
+                    leptos::task::spawn_local(async move {
+                        let Some(store) = log.get() else { return };
+                        if let Ok(actual) = store.head().await {
+                            if actual < seen {
+                                head.set(actual);
+                                log.fail(format!(
+                                    "Another tab recovered the log and kept events 1–{}; this page still shows {seen}. Reload it to see the log as it is now.",
+                                    actual.saturating_sub(1)
+                                ));
+                            }
+                        }
+                    });
+                });
                 match store.head().await {
                     Ok(h) => log.head.set(h),
                     Err(e) => log.fail(e),

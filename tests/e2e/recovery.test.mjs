@@ -76,6 +76,9 @@ test('a damaged segment is shown at boot, and Recover keeps everything before it
   assert.match(banner, /Settings → Recover/);
   assert.match(await again.verify(), new RegExp(`^good up to event ${broken - 1}; then: the record of event ${broken} is damaged`));
 
+  // A second tab is open on the same log while the first recovers it.
+  const other = await new LivePage(await context.newPage()).open(env.url);
+
   // Recover: the question names the place, the download holds every readable event.
   let question = '';
   blank.once('dialog', (d) => { question = d.message(); d.accept(); });
@@ -89,6 +92,11 @@ test('a damaged segment is shown at boot, and Recover keeps everything before it
   assert.deepEqual(saved, readable, 'the export holds every event that still reads, the one after the damage too');
   await blank.getByTestId('recover-status').filter({ hasText: 'Recovered' }).waitFor();
   assert.match(await blank.getByTestId('recover-status').textContent(), new RegExp(`kept events 1–${broken - 1} and recorded the cut as event ${broken}`));
+
+  // The other tab is told its views show events that are gone.
+  await other.page.getByTestId('error').filter({ hasText: 'Another tab recovered the log' }).waitFor();
+  assert.match(await other.page.getByTestId('error').textContent(), new RegExp(`kept events 1–${broken - 1}; this page still shows ${imported + 3}\\. Reload`));
+  await other.page.close();
 
   // After a reload: no banner, the cut is the newest event, every view equals the kept log.
   await blank.getByTestId('recover-reload').click();

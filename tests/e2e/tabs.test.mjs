@@ -44,6 +44,10 @@ test('four tabs run simulators while a fifth imports: no duplicate id, no merged
   }, null, { polling: 1_000, timeout: 60_000 });
   const head = await tabs[0].count();
   for (const t of tabs) await t.countIs(head);
+  // Commits announced out of order never read as a recovery elsewhere: no tab shows an error.
+  for (const t of [...tabs, importer]) {
+    if (await t.page.getByTestId('error').count() > 0) assert.fail(`a tab shows: ${await t.page.getByTestId('error').textContent()}`);
+  }
 
   const a = tabs[0];
   await a.go('log');
