@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../../tools/serve.mjs';
-import { CHROMIUM_ARGS, LivePage } from './support.mjs';
+import { CHROMIUM_ARGS, LivePage, storedKeys } from './support.mjs';
 import { parseExport, expectedViews, shownViews, compare } from './oracle.mjs';
 
 const KILLS = Number(process.env.KILLS ?? 6);
@@ -169,15 +169,7 @@ async function check(profile, acknowledged, labels, where) {
       if (label === acknowledged.label && acknowledged.imported) assert.equal(records.length, 1, `${where}: ${label} was said imported and is gone`);
     }
     // Models named by the log have their bytes.
-    const stored = await p.evaluate(() => new Promise((ok, fail) => {
-      const open = indexedDB.open('retrace');
-      open.onerror = () => fail(open.error);
-      open.onsuccess = () => {
-        const req = open.result.transaction('model_bytes').objectStore('model_bytes').getAllKeys();
-        req.onsuccess = () => { open.result.close(); ok(req.result); };
-        req.onerror = () => fail(req.error);
-      };
-    }));
+    const stored = await storedKeys(p, 'model_bytes');
     for (const e of events.filter((x) => x.type === 'ModelTrained')) {
       assert.ok(stored.includes(e.data.id), `${where}: ${e.data.id} is in the log but its bytes are not stored`);
     }

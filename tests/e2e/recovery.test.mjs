@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, LivePage } from './support.mjs';
+import { start, LivePage, storedKeys } from './support.mjs';
 import { parseExport, expectedViews, shownViews, compare } from './oracle.mjs';
 
 let env;
@@ -20,19 +20,8 @@ after(async () => {
   await env?.stop();
 });
 
-/** The keys of the log's segments (each the seq of its last event), read straight from IndexedDB. */
-function segmentKeys(page) {
-  return page.evaluate(() => new Promise((ok, fail) => {
-    const open = indexedDB.open('retrace');
-    open.onerror = () => fail(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const req = db.transaction('segments').objectStore('segments').getAllKeys();
-      req.onsuccess = () => { db.close(); ok(req.result); };
-      req.onerror = () => fail(req.error);
-    };
-  }));
-}
+/** The keys of the log's segments (each the seq of its last event). */
+const segmentKeys = (page) => storedKeys(page, 'segments');
 
 /** Replace one segment with a string, behind the app's back (a damaged record). */
 function damage(page, key) {
@@ -146,13 +135,7 @@ test('damage behind the newest snapshot is found by the check at start', async (
   await page.choose('public/sample/helpdesk-1000.csv');
   assert.match(await page.importAndWait(), /Imported/);
   const head = await page.count();
-  const snapshots = () => p.evaluate(() => new Promise((ok) => {
-    const open = indexedDB.open('retrace');
-    open.onsuccess = () => {
-      const req = open.result.transaction('snapshots').objectStore('snapshots').getAllKeys();
-      req.onsuccess = () => { open.result.close(); ok(req.result.map((k) => k[1])); };
-    };
-  }));
+  const snapshots = async () => (await storedKeys(p, 'snapshots')).map((k) => k[1]);
   await p.waitForFunction((h) => Number(document.querySelector('main')?.dataset.seq) === h, head);
   assert.ok((await snapshots()).some((s) => s > 1), 'a snapshot past event 1');
   assert.equal((await segmentKeys(p))[0], 1, 'event 1 is a record of its own');

@@ -25,6 +25,20 @@ export async function start() {
   };
 }
 
+/** The keys of one of the log's object stores, read straight from IndexedDB (behind the app's back). */
+export function storedKeys(page, store) {
+  return page.evaluate((name) => new Promise((ok, fail) => {
+    const open = indexedDB.open('retrace');
+    open.onerror = () => fail(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const req = db.transaction(name).objectStore(name).getAllKeys();
+      req.onsuccess = () => { db.close(); ok(req.result); };
+      req.onerror = () => fail(req.error);
+    };
+  }), store);
+}
+
 /** The page object for the log panel. */
 export class LogPage {
   constructor(page) {
