@@ -5,13 +5,20 @@
 
 use futures::executor::block_on;
 use retrace::domain::calendar::DAY;
+use retrace::domain::calendar::HOUR;
+use retrace::domain::events::{
+    CaseClosed, CaseOpened, ChallengerStarted, ModelPromoted, PredictionRecorded, MODELS_STREAM,
+};
 use retrace::domain::simulator::{Drift, Settings, Simulator};
 use retrace::domain::{decode, Fact};
+use retrace::log::NewEvent;
+use retrace::ml::feedback_loop::verdict_event;
 use retrace::ml::feedback_loop::{decide, Decision, Harness, Policy};
 use retrace::ml::models::{Algorithm, Spec};
 use retrace::projection::feedback::MarkerKind;
 use retrace::projection::{replay, Feedback, ProjectionSet};
-use retrace::store::{by_stream, EventStore};
+use retrace::store::memory::MemoryStore;
+use retrace::store::{by_stream, EventStore, ExpectedVersion, StreamAppend};
 
 fn demo_policy() -> Policy {
     Policy {
@@ -40,7 +47,7 @@ fn run_choosing(seed: u64, drift_after_cases: u64, events: usize) -> Harness {
 fn run_with(seed: u64, drift_after_cases: u64, events: usize, spec: Option<Spec>) -> Harness {
     let mut sim = Simulator::new(Settings {
         seed,
-        drift: Some((drift_after_cases, Drift::WorkDoubles("repair".into()))),
+        drift: Some((drift_after_cases, Drift::PartsWait("repair".into()))),
         // Busy but stable, before the drift and after it.
         cases_per_day: 3.0,
         ..Settings::default()
@@ -191,36 +198,270 @@ fn the_policy_decides_from_the_log_state() {
     );
     f.closed = 20;
     f.champion_drifted = true;
-    f.closed_since_onset = 149;
+    f.closed_since_alarm = 199;
     assert_eq!(
         decide(&f, &policy),
         None,
-        "after drift, waits for 150 cases of the new regime"
+        "after drift, waits for 200 cases of the new regime"
     );
-    f.closed_since_onset = 175;
+    f.closed_since_alarm = 200;
     assert_eq!(
         decide(&f, &policy),
         Some(Decision::Train {
             reason: "drift",
-            window: 175
+            window: 200
         }),
-        "and trains on the cases closed since the rise began"
+        "and trains on the cases closed since the alarm"
     );
-    f.challenger = Some("model-2".into());
-    f.duel = vec![(10.0, 5.0); 99];
-    assert_eq!(decide(&f, &policy), None, "waits for k shared outcomes");
-    f.duel.push((10.0, 5.0));
-    match decide(&f, &policy) {
-        Some(Decision::Promote(p)) => {
-            assert_eq!(p.model, "model-2");
-            assert_eq!(p.replaced.as_deref(), Some("model-1"));
-            assert_eq!(p.outcomes, 100);
-            assert_eq!(p.challenger_mae_d, Some(5.0));
+}
+
+/// A log built event by event, as the loop's given/when/then tests need:
+/// each event is appended to the memory store, read back and folded, so
+/// the projections see exactly what a replay of the log would.
+struct Given {
+    store: MemoryStore,
+    set: ProjectionSet,
+    n: u64,
+}
+
+impl Given {
+    fn new() -> Self {
+        Given {
+            store: MemoryStore::new(),
+            set: ProjectionSet::default(),
+            n: 0,
         }
-        other => panic!("expected a promotion, got {other:?}"),
     }
-    f.duel = vec![(10.0, 9.9); 100];
-    assert!(matches!(decide(&f, &policy), Some(Decision::Retire(_))));
+
+    fn event<T: serde::Serialize>(
+        &mut self,
+        stream: &str,
+        (kind, schema): (&str, u32),
+        hour: i64,
+        payload: &T,
+    ) {
+        self.n += 1;
+        let e = NewEvent::new(format!("e{}", self.n), kind, schema, hour * HOUR, payload);
+        self.append(StreamAppend::new(stream, ExpectedVersion::Any, vec![e]));
+    }
+
+    fn append(&mut self, append: StreamAppend) {
+        block_on(self.store.append_batch(vec![append])).unwrap();
+        for e in block_on(self.store.read_all(self.set.seq() + 1, usize::MAX)).unwrap() {
+            self.set.apply(&decode(e).unwrap());
+        }
+    }
+
+    fn opened(&mut self, case: &str, hour: i64) {
+        let c = CaseOpened {
+            case: case.into(),
+            attributes: Default::default(),
+        };
+        self.event(
+            &format!("case-{case}"),
+            (CaseOpened::TYPE, CaseOpened::SCHEMA),
+            hour,
+            &c,
+        );
+    }
+
+    fn closed(&mut self, case: &str, hour: i64) {
+        let c = CaseClosed {
+            case: case.into(),
+            outcome: None,
+        };
+        self.event(
+            &format!("case-{case}"),
+            (CaseClosed::TYPE, CaseClosed::SCHEMA),
+            hour,
+            &c,
+        );
+    }
+
+    fn predicted(&mut self, case: &str, model: &str, hour: i64, predicted_h: f64) {
+        let p = PredictionRecorded {
+            case: case.into(),
+            model: model.into(),
+            predicted_h,
+            baseline_h: 24.0,
+            prefix_len: 1,
+            shadow: model != "model-1",
+            low_h: None,
+            high_h: None,
+        };
+        self.event(
+            &format!("predictions-{model}"),
+            (PredictionRecorded::TYPE, PredictionRecorded::SCHEMA),
+            hour,
+            &p,
+        );
+    }
+}
+
+/// Given a champion and a challenger, and the cases opened after the
+/// challenger started — half quick (where the challenger errs a little
+/// more), half slow (where the champion, blind to a change, errs by days) —
+/// when the quick ones have closed, the loop waits: judging now would judge
+/// on the quickest cases only. When every one has closed, it promotes the
+/// challenger, and the `ModelPromoted` it records carries both MAEs over
+/// every shared prediction.
+#[test]
+fn given_a_duel_the_loop_judges_whole_cases_not_the_first_outcomes() {
+    let policy = Policy {
+        duel_cases: 20,
+        ..Policy::default()
+    };
+    let mut g = Given::new();
+    let promoted = ModelPromoted {
+        model: "model-1".into(),
+        replaced: None,
+        reason: "first model".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    };
+    g.event(
+        MODELS_STREAM,
+        (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
+        0,
+        &promoted,
+    );
+    let started = ChallengerStarted {
+        model: "model-2".into(),
+        reason: "drift".into(),
+        median_h: 24.0,
+        train_cases: 150,
+    };
+    g.event(
+        MODELS_STREAM,
+        (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
+        0,
+        &started,
+    );
+    // Twenty cases open at hour 1..=20; each is predicted as it opens.
+    // Quick cases (odd) close 12 h later: champion says 12 h (right),
+    // challenger 18 h (6 h off). Slow ones (even) close 96 h later:
+    // champion says 24 h (3 days off), challenger 90 h (6 h off).
+    for i in 1..=20i64 {
+        let case = format!("c{i}");
+        g.opened(&case, i);
+        let quick = i % 2 == 1;
+        g.predicted(&case, "model-1", i, if quick { 12.0 } else { 24.0 });
+        g.predicted(&case, "model-2", i, if quick { 18.0 } else { 90.0 });
+    }
+    for i in (1..=20i64).filter(|i| i % 2 == 1) {
+        g.closed(&format!("c{i}"), i + 12);
+    }
+    let f = &g.set.feedback.state;
+    assert_eq!(f.duel.len(), 10, "ten shared predictions scored");
+    let (champion, challenger, _) = f.duel_mae().unwrap();
+    assert!(
+        challenger > champion,
+        "on the quick cases alone the challenger looks worse"
+    );
+    assert_eq!(
+        decide(f, &policy),
+        None,
+        "when half the duel's cases are open, the loop waits"
+    );
+
+    for i in (1..=20i64).filter(|i| i % 2 == 0) {
+        g.closed(&format!("c{i}"), i + 96);
+    }
+    let decision =
+        decide(&g.set.feedback.state, &policy).expect("every duel case closed: a verdict");
+    let append = verdict_event(&g.set, &decision).expect("a verdict is an event");
+    assert_eq!(append.stream, MODELS_STREAM);
+    let recorded: ModelPromoted = serde_json::from_str(&append.events[0].data).unwrap();
+    assert_eq!(append.events[0].event_type, ModelPromoted::TYPE);
+    assert_eq!(recorded.model, "model-2");
+    assert_eq!(recorded.replaced.as_deref(), Some("model-1"));
+    assert_eq!(recorded.outcomes, 20);
+    let (c, ch) = (
+        recorded.champion_mae_d.unwrap(),
+        recorded.challenger_mae_d.unwrap(),
+    );
+    assert!(
+        (c - 1.5).abs() < 1e-9,
+        "champion: 0 on ten, 3 days on ten: {c}"
+    );
+    assert!(
+        (ch - 0.25).abs() < 1e-9,
+        "challenger: 6 h on all twenty: {ch}"
+    );
+
+    // Then: recorded, the promotion ends the duel and a new one can begin.
+    g.append(append);
+    let f = &g.set.feedback.state;
+    assert_eq!(f.champion.as_deref(), Some("model-2"));
+    assert_eq!(f.challenger, None);
+    assert_eq!(decide(f, &policy), None);
+}
+
+/// Given a challenger whose duel cases closed with both models even, the
+/// loop retires it: a model must beat the champion by the margin.
+#[test]
+fn given_an_even_duel_the_loop_retires_the_challenger() {
+    let policy = Policy {
+        duel_cases: 5,
+        ..Policy::default()
+    };
+    let mut g = Given::new();
+    let promoted = ModelPromoted {
+        model: "model-1".into(),
+        replaced: None,
+        reason: "first model".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    };
+    g.event(
+        MODELS_STREAM,
+        (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
+        0,
+        &promoted,
+    );
+    // A case opened before the challenger started is not part of its duel.
+    g.opened("before", 0);
+    g.predicted("before", "model-1", 0, 10.0);
+    let started = ChallengerStarted {
+        model: "model-2".into(),
+        reason: "drift".into(),
+        median_h: 24.0,
+        train_cases: 150,
+    };
+    g.event(
+        MODELS_STREAM,
+        (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
+        0,
+        &started,
+    );
+    g.predicted("before", "model-2", 1, 30.0);
+    for i in 1..=5i64 {
+        let case = format!("c{i}");
+        g.opened(&case, i);
+        g.predicted(&case, "model-1", i, 20.0);
+        g.predicted(&case, "model-2", i, 28.0);
+    }
+    g.closed("before", 6);
+    for i in 1..=4i64 {
+        g.closed(&format!("c{i}"), i + 24);
+    }
+    assert_eq!(
+        decide(&g.set.feedback.state, &policy),
+        None,
+        "c5 is still open"
+    );
+    g.closed("c5", 5 + 24);
+    let Some(Decision::Retire(r)) = decide(&g.set.feedback.state, &policy) else {
+        panic!("expected a retirement");
+    };
+    assert_eq!(r.model, "model-2");
+    assert_eq!(
+        r.outcomes, 5,
+        "the case opened before it started does not count"
+    );
+    assert_eq!(r.champion_mae_d, r.challenger_mae_d, "4 h off either way");
 }
 
 /// The loop on a real log: helpdesk.csv replayed as a stream, the first
@@ -284,56 +525,71 @@ fn story(h: &Harness) -> (Vec<(u64, String)>, u64) {
 }
 
 /// Run the simulator (seeded, with or without the demo's change after 400
-/// cases) through the loop until `cases` have closed.
-fn run_cases(seed: u64, drift: bool, cases: u64) -> Harness {
+/// cases) through the loop until `cases` have closed; `spec` None chooses
+/// each model on validation, as the page does.
+fn run_cases(seed: u64, drift: bool, cases: u64, spec: Option<Spec>) -> Harness {
     let mut sim = Simulator::new(Settings {
         seed,
-        drift: drift.then(|| (400, Drift::WorkDoubles("repair".into()))),
+        drift: drift.then(|| (400, Drift::PartsWait("repair".into()))),
         cases_per_day: 3.0,
         ..Settings::default()
     });
-    let mut h = Harness::new(demo_policy(), Some(spec()));
+    let mut h = Harness::new(demo_policy(), spec);
     while h.set.feedback.state.closed < cases {
         h.feed(by_stream(sim.next_events(50))).unwrap();
     }
     h
 }
 
+/// The demo's story on twenty seeds, each to 3,000 closed cases, the models
+/// chosen as the page chooses them: the change is found within 150 closed
+/// cases and never before it, and it is the only alarm; one challenger is
+/// trained and promoted (the first model aside), none retired.
 #[test]
-fn on_twenty_seeds_the_change_is_detected_within_200_cases_and_never_before() {
+fn on_twenty_seeds_the_demo_tells_one_story() {
     let mut delays = Vec::new();
     for seed in 0..20 {
-        let (story, _) = story(&run_cases(seed, true, 620));
-        let changed = story
-            .iter()
-            .find(|(_, t)| t == "ProcessChanged")
-            .expect("changed")
-            .0;
-        let first = story
-            .iter()
-            .find(|(_, t)| t == "DriftDetected")
-            .map(|(c, _)| *c);
-        let first =
-            first.unwrap_or_else(|| panic!("seed {seed}: no alarm by 620 cases: {story:?}"));
+        let (story, _) = story(&run_cases(seed, true, 3_000, None));
+        let count = |t: &str| story.iter().filter(|(_, ty)| ty == t).count();
+        let at = |t: &str| story.iter().find(|(_, ty)| ty == t).map(|(c, _)| *c);
+        let changed = at("ProcessChanged").expect("changed");
+        let alarm =
+            at("DriftDetected").unwrap_or_else(|| panic!("seed {seed}: no alarm: {story:?}"));
         assert!(
-            first > changed,
+            alarm > changed,
             "seed {seed}: an alarm before the change: {story:?}"
         );
-        delays.push(first - changed);
+        delays.push(alarm - changed);
+        assert_eq!(
+            count("DriftDetected"),
+            1,
+            "seed {seed}: one alarm: {story:?}"
+        );
+        assert_eq!(
+            count("ChallengerStarted"),
+            1,
+            "seed {seed}: one challenger: {story:?}"
+        );
+        assert_eq!(
+            count("ModelPromoted"),
+            2,
+            "seed {seed}: the first model and one promotion: {story:?}"
+        );
+        assert_eq!(count("ModelRetired"), 0, "seed {seed}: {story:?}");
     }
     eprintln!("closed cases from the change to the alarm, 20 seeds: {delays:?}");
-    assert!(delays.iter().all(|d| *d <= 200), "{delays:?}");
+    assert!(delays.iter().all(|d| *d <= 150), "{delays:?}");
 }
 
 #[test]
-fn without_a_change_alarms_are_rarer_than_two_per_ten_thousand_cases() {
+fn without_a_change_alarms_are_rarer_than_one_per_ten_thousand_cases() {
     let (mut alarms, mut cases) = (0usize, 0u64);
     for seed in 0..20 {
-        let (story, closed) = story(&run_cases(seed, false, 1500));
+        let (story, closed) = story(&run_cases(seed, false, 3_000, Some(spec())));
         alarms += story.iter().filter(|(_, t)| t == "DriftDetected").count();
         cases += closed;
     }
     let rate = alarms as f64 / cases as f64 * 10_000.0;
     eprintln!("{alarms} alarms in {cases} closed cases without drift: {rate:.2} per 10,000");
-    assert!(rate <= 2.0, "{alarms} alarms in {cases} cases");
+    assert!(rate <= 1.0, "{alarms} alarms in {cases} cases");
 }

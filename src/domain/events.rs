@@ -87,7 +87,7 @@ impl CaseClosed {
 /// change a user records): the moment shows in every chart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProcessChanged {
-    /// What changed, in a word: `resource_left`, `work_doubled`, `rework_added`.
+    /// What changed, in a word: `resource_left`, `work_doubled`, `rework_added`, `parts_wait`.
     pub kind: String,
     /// What changed, in words.
     pub description: String,

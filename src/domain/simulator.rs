@@ -38,6 +38,9 @@ pub enum Drift {
     WorkDoubles(String),
     /// A category gets a new rework step (a second review after repair).
     ReworkAdded(String),
+    /// A category's cases wait for parts after diagnosis: a few working
+    /// days in which nobody on the team works on them.
+    PartsWait(String),
 }
 
 impl Drift {
@@ -46,6 +49,7 @@ impl Drift {
             Drift::ResourceLeaves(_) => "resource_left",
             Drift::WorkDoubles(_) => "work_doubled",
             Drift::ReworkAdded(_) => "rework_added",
+            Drift::PartsWait(_) => "parts_wait",
         }
     }
 
@@ -54,6 +58,9 @@ impl Drift {
             Drift::ResourceLeaves(r) => format!("{r} left the team"),
             Drift::WorkDoubles(c) => format!("{c} work now takes twice as long"),
             Drift::ReworkAdded(c) => format!("{c} cases now need a second review after repair"),
+            Drift::PartsWait(c) => format!(
+                "{c} cases now wait for parts from the central warehouse after diagnosis (about {PARTS_WAIT_DAYS} working days)"
+            ),
         }
     }
 }
@@ -338,7 +345,18 @@ enum Action {
         hours_x1000: u64,
     },
     Drift,
+    /// Parts arrived for a case waiting for them.
+    Delivered {
+        case: usize,
+        hours_x1000: u64,
+    },
 }
+
+/// The waiting activity [`Drift::PartsWait`] adds, and who records it.
+const AWAIT_PARTS: &str = "Await parts";
+const WAREHOUSE: &str = "Warehouse";
+/// Typical wait for parts, working days.
+const PARTS_WAIT_DAYS: f64 = 5.0;
 
 struct Task {
     case: usize,
@@ -363,6 +381,7 @@ pub struct Simulator {
     out: Vec<(String, NewEvent)>,
     work_factor: Vec<(&'static str, f64)>,
     extra_review: Vec<&'static str>,
+    parts_wait: Vec<&'static str>,
     drift_done: bool,
 }
 
@@ -382,6 +401,7 @@ impl Simulator {
             out: Vec::new(),
             work_factor: Vec::new(),
             extra_review: Vec::new(),
+            parts_wait: Vec::new(),
             drift_done: false,
             settings,
         };
@@ -459,6 +479,11 @@ impl Simulator {
                     self.extra_review.push(c.name);
                 }
             }
+            Drift::PartsWait(category) => {
+                if let Some(c) = kind_of(category.as_str()) {
+                    self.parts_wait.push(c.name);
+                }
+            }
         }
     }
 
@@ -482,6 +507,9 @@ impl Simulator {
                     if let Some((_, drift)) = self.settings.drift.clone() {
                         self.inject(drift);
                     }
+                }
+                Action::Delivered { case, hours_x1000 } => {
+                    self.record(case, AWAIT_PARTS, WAREHOUSE, hours_x1000 as f64 / 1000.0)
                 }
             }
             self.dispatch();
@@ -579,6 +607,13 @@ impl Simulator {
         if last == Some("Repair") && extra_review && reviews_after_repair == 0 {
             return Some("Review");
         }
+        // The injected wait: parts ordered once diagnosed.
+        if last == Some("Diagnose")
+            && self.parts_wait.contains(&c.category)
+            && !c.done.contains(&AWAIT_PARTS)
+        {
+            return Some(AWAIT_PARTS);
+        }
         let kind = kind_of(c.category)?;
         let Some(last) = last else {
             return Some(kind.first);
@@ -589,6 +624,13 @@ impl Simulator {
 
     fn enqueue_next(&mut self, case: usize) {
         match self.next_activity(case) {
+            // Nobody on the team waits for parts: the case just sleeps.
+            Some(AWAIT_PARTS) => {
+                let hours = PARTS_WAIT_DAYS * 9.0 * self.rng.lognormal(0.3);
+                let hours_x1000 = (hours * 1000.0).round() as u64;
+                let end = WorkDays::WEEKDAYS.add_hours(self.now, hours_x1000 as f64 / 1000.0);
+                self.schedule(end, Action::Delivered { case, hours_x1000 });
+            }
             Some(activity) => {
                 self.order += 1;
                 let priority = self.cases[&case].priority;
@@ -687,11 +729,16 @@ impl Simulator {
 
     fn finish(&mut self, resource: usize, case: usize, activity: &'static str, hours: f64) {
         self.team[resource].busy = false;
+        self.record(case, activity, self.team[resource].name, hours);
+    }
+
+    /// `activity` of `case` is done: record it and route the case on.
+    fn record(&mut self, case: usize, activity: &'static str, by: &'static str, hours: f64) {
         let id = self.cases[&case].id.clone();
         let recorded = ActivityRecorded {
             case: id.clone(),
             activity: activity.into(),
-            resource: Some(self.team[resource].name.into()),
+            resource: Some(by.into()),
             hours: Some(hours),
             attributes: Attributes::new(),
         };

@@ -37,7 +37,7 @@ pub struct Policy {
     /// Train the first model by itself once this many cases have closed (0: never).
     pub first_after: u64,
     /// Train a challenger when the champion's error drifts, on the cases
-    /// closed since the rise began, once there are `min_new_cases` of them.
+    /// closed since the alarm, once there are `min_new_cases` of them.
     pub retrain_on_drift: bool,
     /// Cases of the new regime a retrain after drift waits for.
     pub min_new_cases: u64,
@@ -45,8 +45,10 @@ pub struct Policy {
     pub retrain_every: u64,
     /// Train on the newest this many closed cases (0: all the training set holds).
     pub window: usize,
-    /// Shared outcomes before a challenger is judged.
-    pub k: usize,
+    /// Cases a challenger is judged on: the first this many opened after it
+    /// started, once all have closed (every prediction of theirs that both
+    /// models made counts).
+    pub duel_cases: usize,
     /// How much better (a fraction of the champion's MAE) a challenger must be.
     pub margin: f64,
 }
@@ -56,10 +58,10 @@ impl Default for Policy {
         Policy {
             first_after: 200,
             retrain_on_drift: true,
-            min_new_cases: 150,
+            min_new_cases: 200,
             retrain_every: 0,
             window: 400,
-            k: 100,
+            duel_cases: 60,
             margin: 0.05,
         }
     }
@@ -85,17 +87,27 @@ pub enum Decision {
 /// gives the same decision, in any tab and on any replay.
 pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
     if let Some(challenger) = &f.challenger {
+        let sample = f.duel_sample(policy.duel_cases)?;
         let (champion_errors, challenger_errors): (Vec<f64>, Vec<f64>) =
-            f.duel.iter().copied().unzip();
-        let mae = f.duel_mae();
-        let outcomes = f.duel.len() as u64;
-        return match verdict(
-            &champion_errors,
-            &challenger_errors,
-            policy.k,
-            policy.margin,
-        ) {
-            Verdict::Wait => None,
+            sample.iter().copied().unzip();
+        let n = sample.len().max(1) as f64;
+        let mae = (!sample.is_empty()).then(|| {
+            (
+                champion_errors.iter().sum::<f64>() / n,
+                challenger_errors.iter().sum::<f64>() / n,
+            )
+        });
+        let outcomes = sample.len() as u64;
+        return match verdict(&champion_errors, &challenger_errors, 1, policy.margin) {
+            // Its cases closed without a prediction both made: nothing to
+            // judge it on, and waiting longer would not change that.
+            Verdict::Wait => Some(Decision::Retire(ModelRetired {
+                model: challenger.clone(),
+                reason: "no predictions shared with the champion".into(),
+                champion_mae_d: None,
+                challenger_mae_d: None,
+                outcomes: 0,
+            })),
             Verdict::Promote => Some(Decision::Promote(ModelPromoted {
                 model: challenger.clone(),
                 replaced: f.champion.clone(),
@@ -124,11 +136,11 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
             },
         );
     }
-    if policy.retrain_on_drift && f.champion_drifted && f.closed_since_onset >= policy.min_new_cases
+    if policy.retrain_on_drift && f.champion_drifted && f.closed_since_alarm >= policy.min_new_cases
     {
         return Some(Decision::Train {
             reason: "drift",
-            window: f.closed_since_onset as usize,
+            window: f.closed_since_alarm as usize,
         });
     }
     if policy.retrain_every > 0 && f.closed - f.closed_at_last_model >= policy.retrain_every {
@@ -430,7 +442,8 @@ impl Harness {
         record.trained_to_seq = self.set.seq();
         let model = Model::from_bytes(&trained.bytes).map_err(|e| e.to_string())?;
         self.journal.push(format!(
-            "{} trained ({reason}) on {} cases at seq {}",
+            "{} {} trained ({reason}) on {} cases at seq {}",
+            record.algorithm,
             record.id,
             cases.len(),
             record.trained_to_seq

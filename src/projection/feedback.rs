@@ -343,8 +343,17 @@ pub struct Feedback {
     /// The model predicting in shadow (from `ChallengerStarted`).
     pub challenger: Option<String>,
     /// (champion's, challenger's) absolute errors, days, on the same
-    /// predictions since the challenger started.
+    /// predictions of the duel's cases.
     pub duel: Vec<(f64, f64)>,
+    /// The duel's cases: those opened since the challenger started, in the
+    /// order they opened, each with its error pairs once it has closed.
+    /// Judging on whole cases from their first step, not on the outcomes
+    /// that happen to arrive first, keeps the duel fair: the first outcomes
+    /// after a change come from the quickest cases, where both models err
+    /// little, and the slow cases the change made are the ones that matter.
+    pub duel_cases: Vec<DuelCase>,
+    /// Where each of `duel_cases` stands in it.
+    pub duel_index: BTreeMap<String, usize>,
     /// Halves of duel pairs waiting for the other model's error.
     pub duel_open: BTreeMap<(String, u32, i64), [Option<f64>; 2]>,
     /// Cases closed lately, with when: predictions recorded in the same
@@ -358,8 +367,8 @@ pub struct Feedback {
     pub closed_at_last_model: u64,
     /// The champion drifted and no challenger has been trained since.
     pub champion_drifted: bool,
-    /// Cases closed since the newest drift began (by the detector's estimate).
-    pub closed_since_onset: u64,
+    /// Cases closed since the champion's newest alarm.
+    pub closed_since_alarm: u64,
     /// Markers for the error chart, oldest first.
     pub markers: VecDeque<Marker>,
     /// Prediction histories of the newest closed cases, oldest first.
@@ -367,6 +376,18 @@ pub struct Feedback {
     /// Every model the log registered (`ModelTrained`), in log order.
     pub registered: Vec<Registered>,
 }
+
+/// One case of a duel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DuelCase {
+    /// It has closed.
+    pub closed: bool,
+    /// (champion's, challenger's) absolute errors, days, on its prefixes.
+    pub pairs: Vec<(f64, f64)>,
+}
+
+/// Cases a duel follows at most.
+const DUEL_CASES: usize = 2_000;
 
 /// A model the log registered, as the registry lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -461,6 +482,30 @@ impl Feedback {
         })
     }
 
+    /// The duel's evidence once it can be judged on `cases` cases: the
+    /// error pairs of the first `cases` opened since the challenger started,
+    /// when every one of them has closed — or, should some stay open long,
+    /// of every duel case closed once three times as many have. None: wait.
+    pub fn duel_sample(&self, cases: usize) -> Option<Vec<(f64, f64)>> {
+        let cases = cases.max(1);
+        let pairs = |c: &[DuelCase]| -> Vec<(f64, f64)> {
+            c.iter()
+                .filter(|c| c.closed)
+                .flat_map(|c| c.pairs.iter().copied())
+                .collect()
+        };
+        if self.duel_cases.len() >= cases && self.duel_cases[..cases].iter().all(|c| c.closed) {
+            return Some(pairs(&self.duel_cases[..cases]));
+        }
+        let closed = self.duel_cases.iter().filter(|c| c.closed).count();
+        (closed >= 3 * cases).then(|| pairs(&self.duel_cases))
+    }
+
+    /// Cases of the duel closed so far.
+    pub fn duel_closed(&self) -> usize {
+        self.duel_cases.iter().filter(|c| c.closed).count()
+    }
+
     /// Alarms the detector raised that the log does not hold yet, as
     /// `DriftDetected` payloads (the tab that predicts records them).
     pub fn unrecorded_drifts(&self) -> Vec<crate::domain::events::DriftDetected> {
@@ -547,11 +592,15 @@ impl Feedback {
         if self.challenger.is_none() {
             return;
         }
+        let Some(&at) = self.duel_index.get(&p.case) else {
+            return;
+        };
         let key = (p.case.clone(), p.prefix_len, w.made_at);
         let entry = self.duel_open.entry(key.clone()).or_default();
         entry[side] = Some(error);
         if let [Some(a), Some(b)] = *entry {
             self.duel.push((a, b));
+            self.duel_cases[at].pairs.push((a, b));
             self.duel_open.remove(&key);
         } else if self.duel_open.len() > DUEL_OPEN {
             // A partner that never comes (a failed prediction) must not pile up.
@@ -562,12 +611,14 @@ impl Feedback {
     fn reset_duel(&mut self) {
         self.duel.clear();
         self.duel_open.clear();
+        self.duel_cases.clear();
+        self.duel_index.clear();
     }
 }
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 6;
+    const VERSION: u32 = 7;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {
@@ -602,11 +653,11 @@ impl Projection for Feedback {
                 if self.champion.as_deref() == Some(d.model.as_str()) {
                     self.champion_drifted = true;
                     // Cases closed since the rise began: the new regime's data.
-                    self.closed_since_onset = self
-                        .recently_closed
-                        .values()
-                        .filter(|t| **t > d.since)
-                        .count() as u64;
+                    // The new regime's data: the cases that close from now
+                    // on. (The detector's estimate of where the rise began
+                    // can fall before the change, and cases closed since
+                    // then would teach a challenger the old process.)
+                    self.closed_since_alarm = 0;
                 }
                 let text = format!(
                     "{}: error drifted ({:.0} > {:.0})",
@@ -666,9 +717,17 @@ impl Projection for Feedback {
                 let text = format!("{} retired ({})", r.model, r.reason);
                 self.mark(event, MarkerKind::Retired, text);
             }
+            // A case opened while a challenger runs joins its duel.
+            Fact::CaseOpened(c)
+                if self.challenger.is_some() && self.duel_cases.len() < DUEL_CASES =>
+            {
+                self.duel_index
+                    .insert(c.case.clone(), self.duel_cases.len());
+                self.duel_cases.push(DuelCase::default());
+            }
             Fact::CaseClosed(c) => {
                 self.closed += 1;
-                self.closed_since_onset += 1;
+                self.closed_since_alarm += 1;
                 // Only a log with models in it can see late predictions (a
                 // model's first predictions follow its ModelPromoted): a
                 // log without any costs the fold nothing here.
@@ -682,6 +741,9 @@ impl Projection for Feedback {
                         }
                     }
                 }
+                if let Some(&at) = self.duel_index.get(&c.case) {
+                    self.duel_cases[at].closed = true;
+                }
                 let Some(waiting) = self.pending.remove(&c.case) else {
                     return;
                 };
@@ -690,6 +752,7 @@ impl Projection for Feedback {
                 for w in &waiting {
                     self.settle(w, event.occurred_at, true);
                 }
+
                 // The detector watches the champion (every model, while none
                 // is on record: predictions made by hand), once per case.
                 let mut per_model: BTreeMap<&str, (f64, u32)> = BTreeMap::new();

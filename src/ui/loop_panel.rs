@@ -65,7 +65,7 @@ pub fn start_demo(log: Log, live: Live, sim: Sim) {
     sim.start(
         log,
         live,
-        Some((DEMO_DRIFT_AFTER, Drift::WorkDoubles("repair".into()))),
+        Some((DEMO_DRIFT_AFTER, Drift::PartsWait("repair".into()))),
     );
 }
 
@@ -110,10 +110,12 @@ pub fn FeedbackPanel() -> impl IntoView {
     }
     };
     let challenger_line = move || {
-        let k = live.policy.with(|p| p.k);
+        let k = live.policy.with(|p| p.duel_cases);
+        let closed = live.with_view(|set| set.feedback.state.duel_closed());
         match roles() {
             (_, Some(c), Some((a, b, n))) => format!(
-                "challenger: {c}, {n} of {k} shared outcomes — MAE {b:.2} d vs the champion's {a:.2} d"
+                "challenger: {c}, judged once {k} cases opened since it started have closed ({} so far) — {n} shared predictions, MAE {b:.2} d vs the champion's {a:.2} d",
+                closed.min(k)
             ),
             (_, Some(c), None) => format!("challenger: {c}, predicting in shadow, waiting for outcomes"),
             _ => "no challenger".into(),
@@ -333,7 +335,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             <p class="hint">"Every new event of an open case makes the champion predict its remaining time — and a challenger, in shadow. Predictions are written to the log before the outcome is known and scored when the case closes, beside the median baseline's prediction for the same moment. When the error drifts, a challenger is trained on the new cases; it replaces the champion if it is better on the same outcomes."</p>
             <div class="actions">
                 <button data-testid="demo-start" on:click=demo>"Start the demo"</button>
-                <span class="hint">"A simulated service desk; after 400 cases repair work starts taking twice as long. Watch the error rise, the detector fire, a challenger train and take over."</span>
+                <span class="hint">"A simulated service desk; after 400 cases repairs start waiting about a week for parts. Watch the error rise, the detector fire, a challenger train and take over."</span>
             </div>
             <label><input type="checkbox" data-testid="predict-toggle" prop:checked=move || live.predicting.get()
                 on:change=move |ev| live.predicting.set(event_target_checked(&ev)) />
@@ -348,7 +350,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     {number_input("retrain every (closed cases, 0 off)", "policy-every", |p| p.retrain_every as f64, |p, v| p.retrain_every = v as u64)}
                     {number_input("train on the newest (cases, 0 all)", "policy-window", |p| p.window as f64, |p, v| p.window = v as usize)}
                     {number_input("after drift, wait for (new cases)", "policy-new", |p| p.min_new_cases as f64, |p, v| p.min_new_cases = v as u64)}
-                    {number_input("judge a challenger after (outcomes)", "policy-k", |p| p.k as f64, |p, v| p.k = (v as usize).max(1))}
+                    {number_input("judge a challenger on (cases opened after it)", "policy-k", |p| p.duel_cases as f64, |p, v| p.duel_cases = (v as usize).max(1))}
                     {number_input("promote if better by (%)", "policy-margin", |p| p.margin * 100.0, |p, v| p.margin = v / 100.0)}
                 </div>
             </details>

@@ -10,6 +10,7 @@ fn drift_choice(name: &str) -> Drift {
     match name {
         "leave" => Drift::ResourceLeaves("Chen".into()),
         "rework" => Drift::ReworkAdded("installation".into()),
+        "parts" => Drift::PartsWait("repair".into()),
         _ => Drift::WorkDoubles("repair".into()),
     }
 }
@@ -50,6 +51,7 @@ pub fn SimulatorPanel() -> impl IntoView {
                 <label>"Drift "
                     <select data-testid="drift-kind" on:change=move |ev| drift.set(event_target_value(&ev))>
                         <option value="double">"repair work takes twice as long"</option>
+                        <option value="parts">"repairs wait for parts"</option>
                         <option value="leave">"Chen leaves the team"</option>
                         <option value="rework">"installations need a second review"</option>
                     </select>
