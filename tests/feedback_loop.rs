@@ -507,6 +507,18 @@ fn prequential_replay_of_helpdesk_beats_the_median() {
         served.pending, 0,
         "every case closed, every prediction scored"
     );
+    // The intervals, recalibrated as outcomes arrive, hold about 80 %.
+    let coverage = served.coverage().unwrap();
+    eprintln!(
+        "80 % intervals: {:.1} % inside, mean width {:.1} d",
+        coverage * 100.0,
+        served.mean_width().unwrap()
+    );
+    assert!(
+        (0.77..=0.83).contains(&coverage),
+        "prequential coverage {:.1} %",
+        coverage * 100.0
+    );
 }
 
 /// Closed cases up to each position of the log, and the model events.

@@ -203,7 +203,17 @@ pub fn apply_and_predict(
     }
     let mut appends = Vec::new();
     for ((loaded, shadow), rows) in models.into_iter().zip(rows) {
-        let Ok(predicted) = loaded.model.predict_interval(&rows) else {
+        // The intervals' live recalibration: what the loop served carries
+        // over from one champion to the next (they learn from the same
+        // closed cases and miss the same long ones); a challenger in shadow
+        // learns its own.
+        let f = &set.feedback.state;
+        let scale = if shadow {
+            f.models.get(&loaded.id).map_or(1.0, |s| s.interval_scale())
+        } else {
+            f.served.interval_scale()
+        };
+        let Ok(predicted) = loaded.model.predict_interval_scaled(&rows, scale) else {
             continue;
         };
         let calibrated = loaded.model.interval().is_some();

@@ -207,7 +207,19 @@ impl Model {
     /// Remaining hours and, once calibrated, the interval around them:
     /// `(predicted, low, high)` per row (low = high = predicted without one).
     pub fn predict_interval(&self, rows: &[Vec<f64>]) -> Result<Vec<(f64, f64, f64)>, ModelError> {
+        self.predict_interval_scaled(rows, 1.0)
+    }
+
+    /// [`Model::predict_interval`] with the calibrated offsets stretched by
+    /// `scale` (the loop's live recalibration, see
+    /// [`crate::projection::feedback::ModelScore::interval_scale`]).
+    pub fn predict_interval_scaled(
+        &self,
+        rows: &[Vec<f64>],
+        scale: f64,
+    ) -> Result<Vec<(f64, f64, f64)>, ModelError> {
         let (lo, hi) = self.interval.unwrap_or((0.0, 0.0));
+        let (lo, hi) = (lo * scale, hi * scale);
         Ok(self
             .predict_target(rows)?
             .into_iter()

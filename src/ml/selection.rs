@@ -13,7 +13,7 @@ use crate::projection::training_set::Finished;
 /// The newest share of the training cases that validates.
 pub const VALIDATION: f64 = 0.2;
 /// What the served interval covers.
-pub const COVERAGE: f64 = 0.8;
+pub const COVERAGE: f64 = crate::projection::feedback::INTERVAL_COVERAGE;
 
 /// The candidates "choose for me" compares: the baseline, a linear model, a
 /// forest, and boosting deep-and-few and shallow-and-many.

@@ -187,6 +187,9 @@ pub struct ModelScore {
     pub width_sum_d: f64,
     /// The detector fired and waits for a new term before it watches again.
     pub disarmed: bool,
+    /// Log of the factor the loop stretches this model's interval by,
+    /// learnt from its scored predictions (see [`ModelScore::interval_scale`]).
+    pub interval_scale_log: f64,
     /// Closed cases the detector has seen.
     pub cases_watched: u64,
 }
@@ -278,6 +281,17 @@ impl ModelScore {
         self.disarmed = false;
     }
 
+    /// How much to stretch this model's calibrated interval: adaptive
+    /// conformal inference (Gibbs & Candès, 2021) on the log of a width
+    /// factor. Each scored interval moves it — up by `STEP × 0.8` on a miss,
+    /// down by `STEP × 0.2` on a hit — so it settles where 80 % are hit,
+    /// whatever the calibration on held-back training cases assumed. It
+    /// matters in the loop, where models learn from the cases that closed
+    /// first and so miss most on the long ones still open.
+    pub fn interval_scale(&self) -> f64 {
+        self.interval_scale_log.exp()
+    }
+
     /// Share of outcomes inside their prediction's interval.
     pub fn coverage(&self) -> Option<f64> {
         (self.interval_outcomes > 0).then(|| self.covered as f64 / self.interval_outcomes as f64)
@@ -291,6 +305,10 @@ impl ModelScore {
     /// Score one outcome.
     fn score(&mut self, o: Outcome) {
         if let Some((inside, width)) = o.interval {
+            let miss = if inside { 0.0 } else { 1.0 };
+            self.interval_scale_log = (self.interval_scale_log
+                + ACI_STEP * (miss - (1.0 - INTERVAL_COVERAGE)))
+                .clamp(-2.0, 3.0);
             self.interval_outcomes += 1;
             self.covered += inside as u64;
             self.width_sum_d += width;
@@ -385,6 +403,11 @@ pub struct DuelCase {
     /// (champion's, challenger's) absolute errors, days, on its prefixes.
     pub pairs: Vec<(f64, f64)>,
 }
+
+/// The share of outcomes a prediction's interval is meant to hold.
+pub const INTERVAL_COVERAGE: f64 = 0.8;
+/// How far one scored interval moves the log of its model's width factor.
+const ACI_STEP: f64 = 0.01;
 
 /// Cases a duel follows at most.
 const DUEL_CASES: usize = 2_000;
@@ -773,5 +796,47 @@ impl Projection for Feedback {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(inside: bool) -> Outcome {
+        Outcome {
+            closed_at: 0,
+            abs_error_d: 1.0,
+            signed_error_d: 1.0,
+            baseline_abs_error_d: 1.0,
+            label_delay_d: 1.0,
+            interval: Some((inside, 2.0)),
+        }
+    }
+
+    #[test]
+    fn intervals_that_miss_widen_and_intervals_that_always_hit_narrow() {
+        let mut missing = ModelScore::default();
+        (0..100).for_each(|_| missing.score(outcome(false)));
+        assert!(
+            missing.interval_scale() > 2.0,
+            "{}",
+            missing.interval_scale()
+        );
+        let mut hitting = ModelScore::default();
+        (0..100).for_each(|_| hitting.score(outcome(true)));
+        assert!(
+            hitting.interval_scale() < 0.9,
+            "{}",
+            hitting.interval_scale()
+        );
+        // Four hits to a miss is what an 80 % interval should do: it stays.
+        let mut right = ModelScore::default();
+        (0..100).for_each(|i| right.score(outcome(i % 5 != 0)));
+        assert!(
+            (right.interval_scale() - 1.0).abs() < 0.02,
+            "{}",
+            right.interval_scale()
+        );
     }
 }
