@@ -207,17 +207,22 @@ console.log('\nImport through the page: read + stage, then one commit; peak memo
   }
 }
 
-// --- Training: Retrace's forest in its worker vs scikit-learn vs ml-random-forest
+// --- Training: Retrace's models in its worker vs scikit-learn vs ml-random-forest
 if (want('training')) {
-  console.log('\nTraining a random forest on helpdesk.csv backtest rows (log target)');
+  console.log('\nTraining on backtest rows (log target): helpdesk.csv, and 25,000 rows of a simulated log');
   const { readFile } = await import('node:fs/promises');
   const { execFileSync } = await import('node:child_process');
-  const csv = [...(await readFile('../shared/data/helpdesk.csv'))];
-  // Full size: every training row; small: a size ml-random-forest finishes.
-  for (const [size, limit, trees, depth, withJs] of [['full', 1e9, 100, 20, false], ['2k rows, 20 trees, depth 8', 2000, 20, 8, true]]) {
-    const r = await page.evaluate(async ([csv, limit, trees, depth]) => {
+  const helpdesk = [...(await readFile('../shared/data/helpdesk.csv'))];
+  // [label, source, rows, algorithm, trees, depth, scikit-learn script, also ml-random-forest]
+  const runs = [
+    ['forest (full)', helpdesk, 1e9, 'forest', 100, 20, 'bench/sklearn_rf.py', false],
+    ['forest (2k rows, 20 trees, depth 8)', helpdesk, 2000, 'forest', 20, 8, 'bench/sklearn_rf.py', true],
+    ['boosting (25k simulated rows)', [], 25000, 'boosted', 200, 6, 'bench/sklearn_hgb.py', false],
+  ];
+  for (const [size, csv, limit, algorithm, trees, depth, script, withJs] of runs) {
+    const r = await page.evaluate(async ([csv, limit, algorithm, trees, depth]) => {
       const bytes = new Uint8Array(csv);
-      const request = window.retrace.forest_request(bytes, limit, trees, depth);
+      const request = window.retrace.forest_request(bytes, limit, algorithm, trees, depth);
       const loader = (await (await fetch('app/worker/manifest.json')).json()).loader;
       const worker = new Worker('app/worker/' + loader, { type: 'module' });
       await new Promise((ok) => (worker.onmessage = () => ok()));
@@ -231,22 +236,24 @@ if (want('training')) {
       });
       const wall = performance.now() - t0;
       worker.terminate();
-      const [seconds, mae, perCase, modelBytes] = window.retrace.forest_score(reply, bytes, limit, trees, depth);
+      const [seconds, mae, perCase, modelBytes] = window.retrace.forest_score(reply, bytes, limit, algorithm, trees, depth);
       return { wall, seconds, mae, perCase, modelBytes };
-    }, [csv, limit, trees, depth]);
-    const rows = await page.evaluate(([csv, l, t, d]) => window.retrace.forest_rows_json(new Uint8Array(csv), l, t, d), [csv, limit, trees, depth]);
-    const sk = JSON.parse(execFileSync('python3', ['bench/sklearn_rf.py'], { input: rows, maxBuffer: 1 << 30 }).toString());
-    record(`forest training (${size}) / retrace worker`, r.seconds, 's', `forest training (${size}) / scikit-learn`);
-    record(`forest training (${size}) / scikit-learn`, sk.seconds, 's', null);
-    record(`forest MAE (${size}) / retrace`, r.mae, 'days', null);
-    record(`forest MAE (${size}) / scikit-learn`, sk.mae_days, 'days', null);
-    record(`prediction per case (${size}) / retrace`, r.perCase, 'ms', `prediction per case (${size}) / scikit-learn`);
-    record(`prediction per case (${size}) / scikit-learn`, sk.per_case_ms, 'ms', null);
-    console.log(`    (worker round trip ${(r.wall / 1000).toFixed(2)} s, model ${(r.modelBytes / 1e6).toFixed(1)} MB)`);
+    }, [csv, limit, algorithm, trees, depth]);
+    const rows = await page.evaluate(([csv, l, a, t, d]) => window.retrace.forest_rows_json(new Uint8Array(csv), l, a, t, d), [csv, limit, algorithm, trees, depth]);
+    const n = JSON.parse(rows).rows;
+    const sk = JSON.parse(execFileSync('python3', [script], { input: rows, maxBuffer: 1 << 30, env: { ...process.env, OMP_NUM_THREADS: '1' } }).toString());
+    const reference = script.includes('hgb') ? 'scikit-learn HistGradientBoosting' : 'scikit-learn';
+    record(`${size} training / retrace worker`, r.seconds, 's', `${size} training / ${reference}`);
+    record(`${size} training / ${reference}`, sk.seconds, 's', null);
+    record(`${size} MAE / retrace`, r.mae, 'days', null);
+    record(`${size} MAE / ${reference}`, sk.mae_days, 'days', null);
+    record(`prediction per case (${size}) / retrace`, r.perCase, 'ms', `prediction per case (${size}) / ${reference}`);
+    record(`prediction per case (${size}) / ${reference}`, sk.per_case_ms, 'ms', null);
+    console.log(`    (${n} training rows; worker round trip ${(r.wall / 1000).toFixed(2)} s, model ${(r.modelBytes / 1e6).toFixed(1)} MB)`);
     if (withJs) {
       const js = JSON.parse(execFileSync('node', ['bench/ml_rf.mjs'], { input: rows, maxBuffer: 1 << 30 }).toString());
-      record(`forest training (${size}) / ml-random-forest`, js.seconds, 's', null);
-      record(`forest MAE (${size}) / ml-random-forest`, js.mae_days, 'days', null);
+      record(`${size} training / ml-random-forest`, js.seconds, 's', null);
+      record(`${size} MAE / ml-random-forest`, js.mae_days, 'days', null);
       record(`prediction per case (${size}) / ml-random-forest`, js.per_case_ms, 'ms', null);
     }
   }

@@ -191,9 +191,8 @@ mod wasm {
         vec![t2 - t1, t1 - t0]
     }
 
-    /// The training benchmark's data: helpdesk's backtest rows (the first
-    /// `limit` training rows), the forest spec, and the test rows.
-    /// The training benchmark's data.
+    /// The training benchmark's data: backtest rows (the first `limit`
+    /// training rows), the spec, and the test rows.
     struct ForestRows {
         spec: retrace::ml::models::Spec,
         schema: retrace::ml::features::FeatureSchema,
@@ -203,14 +202,43 @@ mod wasm {
         test_hours: Vec<f64>,
     }
 
-    fn forest_rows(csv: &[u8], limit: usize, trees: usize, depth: u16) -> ForestRows {
-        use retrace::ml::backtest::{cases_in_file_order, training_rows};
+    /// Closed cases of `csv`, in file order — or, when `csv` is empty, of a
+    /// simulated log of 90,000 events (about 12,000 cases: enough for 25,000
+    /// training rows and more).
+    fn bench_cases(csv: &[u8]) -> Vec<retrace::projection::training_set::Finished> {
+        use retrace::projection::Projection;
+        if !csv.is_empty() {
+            let log = retrace::io::csv::read_all(
+                csv,
+                retrace::io::csv::sniff(csv).unwrap().mapping,
+                false,
+            )
+            .unwrap();
+            return retrace::ml::backtest::cases_in_file_order(&log);
+        }
+        use retrace::domain::simulator::{Settings, Simulator};
+        let mut sim = Simulator::new(Settings::default());
+        let mut set = retrace::projection::training_set::TrainingSet::with_window(usize::MAX);
+        for (i, (stream, e)) in sim.next_events(90_000).into_iter().enumerate() {
+            let recorded = retrace::domain::decode(e.into_envelope(i as u64 + 1, &stream, 1, 0));
+            set.apply(&recorded.unwrap());
+        }
+        set.closed.into_iter().collect()
+    }
+
+    /// `algorithm`: `forest` (mtry = √width, as scikit-learn is told) or
+    /// `boosted` (absolute loss, the app's defaults).
+    fn forest_rows(
+        csv: &[u8],
+        limit: usize,
+        algorithm: &str,
+        trees: usize,
+        depth: u16,
+    ) -> ForestRows {
+        use retrace::ml::backtest::training_rows;
         use retrace::ml::features::FeatureSchema;
         use retrace::ml::models::{Algorithm, Spec};
-        let log =
-            retrace::io::csv::read_all(csv, retrace::io::csv::sniff(csv).unwrap().mapping, false)
-                .unwrap();
-        let cases = cases_in_file_order(&log);
+        let cases = bench_cases(csv);
         let split = cases.len() * 2 / 3;
         let train: Vec<_> = cases[..split].iter().collect();
         let test: Vec<_> = cases[split..].iter().collect();
@@ -220,11 +248,18 @@ mod wasm {
         hours.truncate(limit);
         let (test_rows, test_hours) = training_rows(&schema, &test);
         let mtry = (schema.width() as f64).sqrt().floor() as usize;
-        let spec = Spec {
-            trees,
-            max_depth: depth,
-            features_per_split: mtry,
-            ..Spec::new(Algorithm::RandomForest)
+        let spec = match algorithm {
+            "boosted" => Spec {
+                trees,
+                max_depth: depth,
+                ..Spec::new(Algorithm::Boosted)
+            },
+            _ => Spec {
+                trees,
+                max_depth: depth,
+                features_per_split: mtry,
+                ..Spec::new(Algorithm::RandomForest)
+            },
         };
         ForestRows {
             spec,
@@ -239,7 +274,13 @@ mod wasm {
     /// The rows as JSON for the other implementations: features on the log
     /// target, exactly what Retrace trains on.
     #[wasm_bindgen]
-    pub fn forest_rows_json(csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> String {
+    pub fn forest_rows_json(
+        csv: Vec<u8>,
+        limit: u32,
+        algorithm: String,
+        trees: u32,
+        depth: u16,
+    ) -> String {
         let ForestRows {
             spec,
             rows,
@@ -247,9 +288,10 @@ mod wasm {
             test_rows,
             test_hours,
             ..
-        } = forest_rows(&csv, limit as usize, trees as usize, depth);
+        } = forest_rows(&csv, limit as usize, &algorithm, trees as usize, depth);
         serde_json::json!({
             "trees": spec.trees, "max_depth": spec.max_depth, "min_leaf": spec.min_leaf, "mtry": spec.features_per_split, "seed": spec.seed,
+            "rows": rows.len(),
             "train_x": rows, "train_y": hours.iter().map(|h| h.max(0.0).ln_1p()).collect::<Vec<_>>(),
             "test_x": test_rows, "test_hours": test_hours,
         })
@@ -258,14 +300,20 @@ mod wasm {
 
     /// A training request for the worker, postcard-encoded.
     #[wasm_bindgen]
-    pub fn forest_request(csv: Vec<u8>, limit: u32, trees: u32, depth: u16) -> Vec<u8> {
+    pub fn forest_request(
+        csv: Vec<u8>,
+        limit: u32,
+        algorithm: String,
+        trees: u32,
+        depth: u16,
+    ) -> Vec<u8> {
         let ForestRows {
             spec,
             schema,
             rows,
             hours,
             ..
-        } = forest_rows(&csv, limit as usize, trees as usize, depth);
+        } = forest_rows(&csv, limit as usize, &algorithm, trees as usize, depth);
         retrace::ml::protocol::encode(&retrace::ml::protocol::ToWorker::Train {
             id: 1,
             spec,
@@ -292,6 +340,7 @@ mod wasm {
         reply: Vec<u8>,
         csv: Vec<u8>,
         limit: u32,
+        algorithm: String,
         trees: u32,
         depth: u16,
     ) -> Result<Vec<f64>, JsValue> {
@@ -300,7 +349,7 @@ mod wasm {
             test_rows,
             test_hours,
             ..
-        } = forest_rows(&csv, limit as usize, trees as usize, depth);
+        } = forest_rows(&csv, limit as usize, &algorithm, trees as usize, depth);
         let (bytes, seconds) = match decode::<FromWorker>(&reply).map_err(err)? {
             FromWorker::Trained { model, seconds, .. } => (model, seconds),
             FromWorker::Failed { message, .. } => return Err(err(message)),
