@@ -9,10 +9,11 @@
 //! closed cases, 500; 0 off), drift (retrain on drift, true), window (cases
 //! to train on, 0 = all kept), trees (100), commit (events per commit, 20).
 
+use retrace::engine::Harness;
 use retrace::io::csv::{read_all, sniff};
 use retrace::io::parsed::Completion;
 use retrace::io::staged::to_appends;
-use retrace::ml::feedback_loop::{Harness, Policy};
+use retrace::ml::feedback_loop::Policy;
 use retrace::ml::models::{Algorithm, Spec};
 
 fn main() -> Result<(), String> {
@@ -59,7 +60,7 @@ fn main() -> Result<(), String> {
     let t0 = std::time::Instant::now();
     let mut h = Harness::new(policy.clone(), (!choose).then_some(spec));
     h.stream(appends, commit)?;
-    let f = &h.set.feedback.state;
+    let f = &h.set().feedback.state;
     let s = &f.served;
     for line in &h.journal {
         println!("  {line}");

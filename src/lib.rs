@@ -5,6 +5,7 @@
 //! browser edges (IndexedDB, the UI) compile only for `wasm32`.
 
 pub mod domain;
+pub mod engine;
 pub mod io;
 pub mod log;
 pub mod ml;

@@ -11,9 +11,10 @@ use retrace::domain::events::{
 };
 use retrace::domain::simulator::{Drift, Settings, Simulator};
 use retrace::domain::{decode, Fact};
+use retrace::engine::Harness;
 use retrace::log::NewEvent;
 use retrace::ml::feedback_loop::verdict_event;
-use retrace::ml::feedback_loop::{decide, Decision, Harness, Policy};
+use retrace::ml::feedback_loop::{decide, Decision, Policy};
 use retrace::ml::models::{Algorithm, Spec};
 use retrace::projection::feedback::MarkerKind;
 use retrace::projection::{replay, Feedback, ProjectionSet};
@@ -98,7 +99,7 @@ fn the_demo_detects_drift_retrains_and_promotes() {
         promoted,
         h.journal
     );
-    let f = &h.set.feedback.state;
+    let f = &h.set().feedback.state;
     let champion = f.champion.clone().unwrap();
     assert_ne!(
         champion, "model-1",
@@ -137,7 +138,7 @@ fn without_drift_alarms_are_rare_and_the_first_model_serves_well() {
     let h = run(8, u64::MAX, 9_000);
     let log = types(&h);
     let alarms = log.iter().filter(|(_, _, t)| t == "DriftDetected").count();
-    let served = &h.set.feedback.state.served;
+    let served = &h.set().feedback.state.served;
     assert!(served.outcomes > 4_000);
     assert!(
         alarms as u64 <= served.outcomes / 2_000,
@@ -152,8 +153,8 @@ fn a_replay_of_the_log_gives_the_same_metrics_and_champion() {
     let h = run(42, 400, 12_000);
     let mut again = ProjectionSet::default();
     block_on(replay(&mut again, &h.store, u64::MAX, 1000, |_| {})).unwrap();
-    assert_eq!(again.feedback.state, h.set.feedback.state);
-    assert_eq!(again.seq(), h.set.seq());
+    assert_eq!(again.feedback.state, h.set().feedback.state);
+    assert_eq!(again.seq(), h.set().seq());
     // Every prediction names its cause, an event earlier in the log.
     let all = block_on(h.store.read_all(1, usize::MAX)).unwrap();
     let ids: std::collections::HashMap<String, u64> =
@@ -487,7 +488,7 @@ fn prequential_replay_of_helpdesk_beats_the_median() {
         Some(spec()),
     );
     h.stream(appends, 20).unwrap();
-    let served = &h.set.feedback.state.served;
+    let served = &h.set().feedback.state.served;
     let (mae, baseline) = (served.mae().unwrap(), served.baseline_mae().unwrap());
     eprintln!(
         "helpdesk prequential: {} predictions scored, MAE {mae:.3} d, median baseline {baseline:.3} d, skill {:+.1} %\n{:#?}",
@@ -547,7 +548,7 @@ fn run_cases(seed: u64, drift: bool, cases: u64, spec: Option<Spec>) -> Harness 
         ..Settings::default()
     });
     let mut h = Harness::new(demo_policy(), spec);
-    while h.set.feedback.state.closed < cases {
+    while h.set().feedback.state.closed < cases {
         h.feed(by_stream(sim.next_events(50))).unwrap();
     }
     h

@@ -1,13 +1,12 @@
 //! The prediction feedback loop, as pure decisions over the projections:
 //! which predictions to record for new events, which drift alarms to write
-//! down, and when to train, promote or retire a model. The page runs it
-//! against IndexedDB with training in the worker; [`Harness`] runs the very
-//! same steps against the memory store, so native tests and the prequential
-//! replay of a real log exercise what the page does.
+//! down, and when to train, promote or retire a model. The engine
+//! (`crate::engine`) runs these steps over a store — IndexedDB in the
+//! page's worker, the memory store in native tests and replays.
 
 use super::drift::{verdict, Verdict};
-use super::models::{Model, ModelError, Spec};
-use super::registry::{train_with_holdout, ModelTrained};
+use super::models::Model;
+use super::registry::ModelTrained;
 use crate::domain::events::{
     ChallengerStarted, DriftDetected, ModelPromoted, ModelRetired, PredictionRecorded,
     MODELS_STREAM,
@@ -15,11 +14,9 @@ use crate::domain::events::{
 use crate::domain::{Fact, Recorded};
 use crate::log::NewEvent;
 use crate::projection::training_set::Finished;
-use crate::projection::{read_decoded, Feedback, ProjectionSet};
-use crate::store::memory::MemoryStore;
-use crate::store::{by_stream, EventStore, ExpectedVersion, StreamAppend};
+use crate::projection::{Feedback, ProjectionSet};
+use crate::store::{ExpectedVersion, StreamAppend};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A model ready to predict.
 pub struct Loaded {
@@ -340,132 +337,5 @@ pub fn verdict_event(set: &ProjectionSet, decision: &Decision) -> Option<StreamA
             r,
         )),
         Decision::Train { .. } => None,
-    }
-}
-
-/// Drive a future that never waits (the memory store's) to its end.
-fn ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => unreachable!("the memory store answers at once"),
-    }
-}
-
-/// The loop run natively, step for step as the page runs it, on the memory
-/// store — except that training finishes at once instead of in a worker.
-pub struct Harness {
-    /// The log.
-    pub store: MemoryStore,
-    /// The projections, current with the log.
-    pub set: ProjectionSet,
-    /// The loop's policy.
-    pub policy: Policy,
-    /// What to train; None: choose on validation, as the page does.
-    pub spec: Option<Spec>,
-    models: BTreeMap<String, Loaded>,
-    /// What the loop did, in words, in order.
-    pub journal: Vec<String>,
-}
-
-impl Harness {
-    /// An empty log with a policy.
-    pub fn new(policy: Policy, spec: Option<Spec>) -> Self {
-        Harness {
-            store: MemoryStore::new(),
-            set: ProjectionSet::default(),
-            policy,
-            spec,
-            models: BTreeMap::new(),
-            journal: Vec::new(),
-        }
-    }
-
-    /// Append a batch from outside (the simulator, an import) and let the
-    /// loop react to it, as the page does after every commit.
-    pub fn feed(&mut self, batch: Vec<StreamAppend>) -> Result<(), String> {
-        ready(self.store.append_batch(batch)).map_err(|e| e.to_string())?;
-        self.catch_up()
-    }
-
-    /// Feed a whole log (an import's appends, in time order) as a stream
-    /// of commits of `per_commit` events each.
-    pub fn stream(&mut self, appends: Vec<StreamAppend>, per_commit: usize) -> Result<(), String> {
-        let events: Vec<(String, NewEvent)> = appends
-            .into_iter()
-            .flat_map(|part| {
-                let stream = part.stream;
-                part.events.into_iter().map(move |e| (stream.clone(), e))
-            })
-            .collect();
-        for commit in events.chunks(per_commit.max(1)) {
-            self.feed(by_stream(commit.iter().cloned()))?;
-        }
-        Ok(())
-    }
-
-    fn catch_up(&mut self) -> Result<(), String> {
-        loop {
-            let from = self.set.seq() + 1;
-            let mut new = Vec::new();
-            ready(read_decoded(&self.store, from, u64::MAX, 4096, |events| {
-                new.extend(events)
-            }))
-            .map_err(|e| e.to_string())?;
-            if new.is_empty() {
-                return Ok(());
-            }
-            let mut appends = Vec::new();
-            let f = &self.set.feedback.state;
-            let get = |id: &Option<String>| id.as_ref().and_then(|id| self.models.get(id));
-            let (champion, challenger) = (get(&f.champion), get(&f.challenger));
-            appends.extend(apply_and_predict(&mut self.set, &new, champion, challenger));
-            appends.extend(drift_events(&self.set));
-            if let Some(decision) = decide(&self.set.feedback.state, &self.policy) {
-                match &decision {
-                    Decision::Train { reason, window } => {
-                        let record = self.train(reason, *window)?;
-                        appends.push(entry_event(&self.set, &record, reason));
-                    }
-                    other => {
-                        self.journal.push(format!("{other:?}"));
-                        appends.extend(verdict_event(&self.set, other));
-                    }
-                }
-            }
-            if !appends.is_empty() {
-                ready(self.store.append_batch(appends)).map_err(|e| e.to_string())?;
-            }
-        }
-    }
-
-    fn train(&mut self, reason: &str, window: usize) -> Result<ModelTrained, String> {
-        let cases = training_cases(&self.set, window);
-        let trained = match &self.spec {
-            Some(spec) => train_with_holdout(spec, &cases, 0.2, &|| 0.0),
-            None => super::registry::train_served(&cases, &|| 0.0, &mut |_| {}),
-        }
-        .map_err(|e: ModelError| e.to_string())?;
-        let mut record = trained.record;
-        record.id = format!("model-{}", self.models.len() + 1);
-        record.trained_to_seq = self.set.seq();
-        let model = Model::from_bytes(&trained.bytes).map_err(|e| e.to_string())?;
-        self.journal.push(format!(
-            "{} {} trained ({reason}) on {} cases at seq {}",
-            record.algorithm,
-            record.id,
-            cases.len(),
-            record.trained_to_seq
-        ));
-        self.models.insert(
-            record.id.clone(),
-            Loaded {
-                id: record.id.clone(),
-                model,
-                median_h: record.median_h,
-            },
-        );
-        Ok(record)
     }
 }

@@ -1,0 +1,232 @@
+//! The log engine: the projections kept current with a log and the
+//! prediction feedback loop run over them — fold what was committed,
+//! predict every open case it touched, record the predictions and the
+//! detector's alarms, judge a challenger, ask for a model when one is due.
+//!
+//! It is written once, over any [`EventStore`]: the page runs it in a Web
+//! Worker against IndexedDB (`src/bin/worker.rs`, [`messages`]), the native
+//! tests and `examples/prequential.rs` run it through [`Harness`] against
+//! the memory store. Training is the host's: the engine says what to train
+//! on ([`TrainRequest`]) and is told what came of it ([`Engine::enter`],
+//! [`Engine::training_failed`]) — a worker trains in another worker while
+//! predictions go on; the harness trains at once.
+
+mod harness;
+pub mod messages;
+
+pub use harness::Harness;
+
+use crate::domain::model::ModelTrained;
+use crate::ml::feedback_loop::{
+    apply_and_predict, decide, drift_events, entry_event, log_time, training_cases, verdict_event,
+    Decision, Loaded, Policy,
+};
+use crate::projection::training_set::Finished;
+use crate::projection::{read_decoded, ProjectionSet, ReplayError};
+use crate::store::{EventStore, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// When the loop may take its next decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// Now.
+    Open,
+    /// Once the projections have folded this position (the engine's own
+    /// verdict or a model's entry): deciding before would decide twice.
+    Until(u64),
+    /// A model is being trained for it.
+    Training,
+}
+
+/// A model the loop wants trained, and what to train it on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainRequest {
+    /// `first model`, `drift` or `schedule`.
+    pub reason: &'static str,
+    /// The closed cases, in log order.
+    pub cases: Vec<Finished>,
+    /// The position and domain time it is trained up to.
+    pub position: (u64, i64),
+    /// The highest `model-N` the log knows (new ids go past it).
+    pub known_models: u64,
+}
+
+/// What one [`Engine::step`] did, and what it asks of the host.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Where the projections stand now.
+    pub seq: u64,
+    /// The last position the engine appended (predictions, alarms, a
+    /// verdict), if it appended.
+    pub appended_to: Option<u64>,
+    /// Predictions recorded.
+    pub predictions: usize,
+    /// A challenger's promotion or retirement, recorded.
+    pub verdict: Option<Decision>,
+    /// A model to train.
+    pub train: Option<TrainRequest>,
+}
+
+/// The projections and the loop over one log.
+pub struct Engine {
+    set: ProjectionSet,
+    /// When to train and how to judge.
+    pub policy: Policy,
+    /// Whether the loop runs (predictions, alarms, decisions); off, the
+    /// engine only folds.
+    pub predicting: bool,
+    models: BTreeMap<String, Loaded>,
+    unloadable: BTreeSet<String>,
+    gate: Gate,
+}
+
+impl Engine {
+    /// An engine whose projections stand at `set` (restored from a
+    /// snapshot, or empty).
+    pub fn new(set: ProjectionSet, policy: Policy) -> Engine {
+        Engine {
+            set,
+            policy,
+            predicting: true,
+            models: BTreeMap::new(),
+            unloadable: BTreeSet::new(),
+            gate: Gate::Open,
+        }
+    }
+
+    /// The projections.
+    pub fn set(&self) -> &ProjectionSet {
+        &self.set
+    }
+
+    /// The champion and challenger the log names that the engine has not
+    /// loaded (nor failed to load): load them, then [`Engine::add_model`]
+    /// or [`Engine::cannot_load`].
+    pub fn wanted_models(&self) -> Vec<String> {
+        let f = &self.set.feedback.state;
+        [f.champion.clone(), f.challenger.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|id| !self.models.contains_key(id) && !self.unloadable.contains(id))
+            .collect()
+    }
+
+    /// A model ready to predict.
+    pub fn add_model(&mut self, loaded: Loaded) {
+        self.models.insert(loaded.id.clone(), loaded);
+    }
+
+    /// A model the log names that cannot be loaded here: its predictions
+    /// are skipped (and the host says why).
+    pub fn cannot_load(&mut self, id: &str) {
+        self.unloadable.insert(id.to_owned());
+    }
+
+    /// Whether a model is being trained for the loop.
+    pub fn is_training(&self) -> bool {
+        self.gate == Gate::Training
+    }
+
+    /// Catch up with `store`: fold every event past the projections'
+    /// position (in batches of `batch`) and, while predicting, record the
+    /// predictions of the champion and the challenger and the detector's
+    /// new alarms in one commit; then take the loop's next decision, if the
+    /// gate allows — a verdict is recorded in that same commit, a model to
+    /// train is asked of the host.
+    pub async fn step<S: EventStore>(
+        &mut self,
+        store: &S,
+        batch: usize,
+    ) -> Result<Step, ReplayError> {
+        let from = self.set.seq() + 1;
+        let mut appends = Vec::new();
+        let (set, models, predicting) = (&mut self.set, &self.models, self.predicting);
+        read_decoded(store, from, u64::MAX, batch, |events| {
+            if predicting {
+                let f = &set.feedback.state;
+                let get = |id: &Option<String>| id.as_ref().and_then(|id| models.get(id));
+                let (champion, challenger) = (get(&f.champion), get(&f.challenger));
+                appends.extend(apply_and_predict(set, &events, champion, challenger));
+            } else {
+                events.iter().for_each(|e| set.apply(e));
+            }
+        })
+        .await?;
+        let mut step = Step {
+            predictions: appends.iter().map(|a| a.events.len()).sum(),
+            ..Step::default()
+        };
+        if self.predicting {
+            appends.extend(drift_events(&self.set));
+            if let Gate::Until(seq) = self.gate {
+                if self.set.seq() >= seq {
+                    self.gate = Gate::Open;
+                }
+            }
+            if self.gate == Gate::Open {
+                match decide(&self.set.feedback.state, &self.policy) {
+                    Some(Decision::Train { reason, window }) => {
+                        self.gate = Gate::Training;
+                        step.train = Some(TrainRequest {
+                            reason,
+                            cases: training_cases(&self.set, window),
+                            position: (self.set.seq(), log_time(&self.set)),
+                            known_models: self.set.feedback.state.highest_model_number(),
+                        });
+                    }
+                    Some(verdict) => {
+                        appends.extend(verdict_event(&self.set, &verdict));
+                        step.verdict = Some(verdict);
+                    }
+                    None => {}
+                }
+            }
+        }
+        if !appends.is_empty() {
+            let committed = store.append_batch(appends).await?;
+            if step.verdict.is_some() {
+                self.gate = Gate::Until(committed.last_seq);
+            }
+            step.appended_to = Some(committed.last_seq);
+        }
+        step.seq = self.set.seq();
+        Ok(step)
+    }
+
+    /// The model trained for [`Step::train`] is registered (its
+    /// `ModelTrained` in the log, its bytes where the host keeps them):
+    /// record how it enters — champion if there is none, else challenger —
+    /// and predict with it from the next step on.
+    pub async fn enter<S: EventStore>(
+        &mut self,
+        store: &S,
+        record: &ModelTrained,
+        reason: &str,
+        model: Option<Loaded>,
+    ) -> Result<u64, StoreError> {
+        if let Some(model) = model {
+            self.add_model(model);
+        }
+        let entry = entry_event(&self.set, record, reason);
+        match store.append_batch(vec![entry]).await {
+            Ok(committed) => {
+                self.gate = Gate::Until(committed.last_seq);
+                Ok(committed.last_seq)
+            }
+            Err(e) => {
+                self.gate = Gate::Open;
+                Err(e)
+            }
+        }
+    }
+
+    /// The training asked for failed or was cancelled: decide afresh.
+    pub fn training_failed(&mut self) {
+        if self.gate == Gate::Training {
+            self.gate = Gate::Open;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
