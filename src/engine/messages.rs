@@ -108,6 +108,27 @@ impl ModelSource
     }
 }
 
+/// The browser's registry: the record and the bytes the page stored.
+#[cfg(target_arch = "wasm32")]
+impl ModelSource for crate::store::idb::IdbStore {
+    async fn load(&self, id: &str) -> Result<Loaded, String> {
+        let record = self
+            .list_models()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|(k, _)| k == id)
+            .ok_or("it is not in this browser's registry (was the log imported from elsewhere?)")?
+            .1?;
+        let bytes = self
+            .model_bytes(id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("its bytes are missing from the registry")?;
+        loaded(&record, &bytes)
+    }
+}
+
 impl<M: ModelSource> ModelSource for std::rc::Rc<M> {
     async fn load(&self, id: &str) -> Result<Loaded, String> {
         (**self).load(id).await

@@ -128,7 +128,13 @@ fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_record
     // When the model is registered and the engine told, it enters as
     // champion and predicts the open cases from then on.
     let record = train(&models, d.store(), &cases, "model-1");
-    let replies = block(d.handle(Command::Trained { record: Box::new(record), reason }, &now));
+    let replies = block(d.handle(
+        Command::Trained {
+            record: Box::new(record),
+            reason,
+        },
+        &now,
+    ));
     assert_eq!(count(d.store(), "ModelPromoted"), 1);
     assert_eq!(
         d.engine().set().feedback.state.champion.as_deref(),
@@ -201,7 +207,13 @@ fn a_model_that_cannot_be_loaded_is_said_and_skipped_and_a_failed_training_is_as
         .record;
     record.id = "model-9".into();
     let head = block(d.store().head()).unwrap();
-    let replies = block(d.handle(Command::Trained { record: Box::new(record), reason }, &now));
+    let replies = block(d.handle(
+        Command::Trained {
+            record: Box::new(record),
+            reason,
+        },
+        &now,
+    ));
     assert!(
         matches!(&replies[..], [Reply::Failed(m)] if m.contains("model-9") && m.contains("cannot be loaded")),
         "{replies:?}"

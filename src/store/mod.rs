@@ -219,6 +219,35 @@ pub trait EventStore {
     async fn head(&self) -> Result<u64, StoreError>;
 }
 
+/// A shared store is a store: one open database can serve the engine's
+/// reads and writes and its model lookups.
+impl<T: EventStore> EventStore for std::rc::Rc<T> {
+    async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        (**self).append_batch(batch).await
+    }
+
+    async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        (**self).read_all(from_seq, limit).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        (**self).read_stream(stream, from_version, limit).await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        (**self).stream_version(stream).await
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        (**self).head().await
+    }
+}
+
 /// Check every stream of a batch against the versions `lookup` reports and
 /// give each event its positions. Shared by every store so that they agree
 /// on the rules: a stream named twice in one batch continues where the first

@@ -1,23 +1,23 @@
-//! The live state of this tab: the projection set, kept current with the
-//! log (boot from snapshots, then follow every commit, from this tab and
-//! others), snapshots every N events and when the tab is hidden, and time
-//! travel to any past position.
+//! The live state of this tab: the projection set its views show, kept
+//! current with the log (boot from snapshots, then follow every commit,
+//! from this tab and others), snapshots every N events and when the tab is
+//! hidden, and time travel to any past position. The feedback loop runs in
+//! the log engine's worker ([`super::engine_worker`]) while this tab holds
+//! the loop; this page only hears where it stands and trains what it asks.
 
+use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
 use crate::domain::{Fact, Recorded};
-use crate::ml::feedback_loop::{
-    apply_and_predict, decide, drift_events, entry_event, training_cases, verdict_event, Decision,
-    Loaded, Policy,
-};
-use crate::ml::models::Model;
+use crate::engine::messages::{Command, Reply};
+use crate::ml::feedback_loop::{entry_event, training_cases, verdict_event, Decision, Policy};
 use crate::projection::snapshot::{self, snapshots_of};
+use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, replay, ProjectionSet};
 use crate::store::EventStore;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::rc::Rc;
+use std::collections::VecDeque;
 
 /// Events between snapshots, by default.
 pub const SNAPSHOT_EVERY: u64 = 5_000;
@@ -136,6 +136,8 @@ pub struct Live {
     /// Whether this tab runs the feedback loop: predicts with the champion
     /// (and the challenger, in shadow), records drift, trains, promotes.
     pub predicting: RwSignal<bool>,
+    /// This tab holds the loop's Web Lock (the loop runs here).
+    pub holding: RwSignal<bool>,
     /// When the loop trains and how it judges challengers.
     pub policy: RwSignal<Policy>,
     /// What the loop's training is doing, in words.
@@ -144,13 +146,10 @@ pub struct Live {
     pub training_busy: RwSignal<bool>,
     /// Prediction latency (commit seen → predictions committed), ms.
     pub latencies: RwSignal<VecDeque<f64>>,
-    /// Models the loop has loaded from the registry.
-    models: StoredValue<BTreeMap<String, Rc<Loaded>>, LocalStorage>,
-    /// Models that could not be loaded (not retried).
-    unloadable: StoredValue<BTreeSet<String>, LocalStorage>,
-    /// None: the loop may decide; Some(seq): wait until the projections
-    /// reach seq (u64::MAX while training runs).
-    gate: StoredValue<Option<u64>, LocalStorage>,
+    /// The log engine's worker, while this tab drives the loop.
+    engine: StoredValue<EngineWorker, LocalStorage>,
+    /// A model is being trained by hand (the button on the loop's panel).
+    manual: StoredValue<bool, LocalStorage>,
     trainer: StoredValue<Trainer, LocalStorage>,
     last_snapshot: StoredValue<u64, LocalStorage>,
     following: StoredValue<bool, LocalStorage>,
@@ -184,13 +183,13 @@ impl Live {
             past: RwSignal::new(None),
             snapshot_every: RwSignal::new(SNAPSHOT_EVERY),
             predicting: RwSignal::new(false),
+            holding: RwSignal::new(false),
             policy: RwSignal::new(Policy::default()),
             training: RwSignal::new(None),
             training_busy: RwSignal::new(false),
             latencies: RwSignal::new(VecDeque::new()),
-            models: StoredValue::new_local(BTreeMap::new()),
-            unloadable: StoredValue::new_local(BTreeSet::new()),
-            gate: StoredValue::new_local(None),
+            engine: StoredValue::new_local(EngineWorker::default()),
+            manual: StoredValue::new_local(false),
             trainer: StoredValue::new_local(trainer),
             last_snapshot: StoredValue::new_local(0),
             // Booting counts as following: commits meanwhile wait for it.
@@ -200,13 +199,34 @@ impl Live {
         // Every new head (this tab's commits and other tabs') → catch up.
         Effect::new(move |_| {
             let head = log.head.get();
+            // The engine first: its latency is counted from here.
+            live.engine.with_value(|e| e.post(Command::Head(head)));
             if head > live.seq.get_untracked() {
                 live.follow(log);
             }
         });
+        // The loop on (this tab holds its lock): the engine's worker runs.
+        Effect::new(move |_| {
+            let on = live.predicting.get() && live.holding.get();
+            // Also re-run as the head moves: the store may open after the switch.
+            log.head.track();
+            let opened = log.get().is_some();
+            match (on && opened, live.engine.with_value(|e| e.running())) {
+                (true, false) => live.start_engine(log),
+                (false, true) => {
+                    live.engine.with_value(|e| e.stop());
+                    live.training_busy.set(false);
+                }
+                _ => {}
+            }
+        });
+        Effect::new(move |_| {
+            let policy = live.policy.get();
+            live.engine.with_value(|e| e.post(Command::Policy(policy)));
+        });
         live.snapshot_when_hidden(log);
         live.remember_policy();
-        super::web_lock::guard(live.predicting, live.training);
+        super::web_lock::guard(live.predicting, live.holding, live.training);
         live
     }
 
@@ -288,48 +308,15 @@ impl Live {
             loop {
                 self.again.set_value(false);
                 let Some(store) = log.get() else { break };
-                let predicting = self.predicting.get_untracked();
-                if predicting {
-                    self.load_models(&store).await;
-                }
-                let started = now();
                 let from = self.set.with_value(|s| s.seq()) + 1;
-                let mut appends = Vec::new();
                 // The stream's new rows, shown together with the projections' new position.
                 let mut rows = self.stream.get_untracked();
                 let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
-                    if predicting {
-                        appends.extend(self.apply_and_predict(&events));
-                    } else {
-                        self.set
-                            .update_value(|set| events.iter().for_each(|e| set.apply(e)));
-                    }
+                    self.set
+                        .update_value(|set| events.iter().for_each(|e| set.apply(e)));
                     keep_newest(&mut rows, &events);
                 })
                 .await;
-                if predicting {
-                    // Alarms the detector raised that the log does not hold yet.
-                    appends.extend(self.set.with_value(drift_events));
-                }
-                if !appends.is_empty() {
-                    // Recorded before the outcome is known; scored when the case closes.
-                    match store.append_batch(appends).await {
-                        Ok(c) => {
-                            log.head.update(|h| *h = (*h).max(c.last_seq));
-                            let ms = now() - started;
-                            self.latencies.update(|l| {
-                                l.push_back(ms);
-                                if l.len() > LATENCIES {
-                                    l.pop_front();
-                                }
-                            });
-                        }
-                        Err(e) => log.fail(e),
-                    }
-                }
-                if predicting {
-                    self.step_loop(log, &store).await;
-                }
                 if let Err(e) = result {
                     log.fail(e);
                     break;
@@ -351,89 +338,109 @@ impl Live {
         });
     }
 
-    /// Fold `events` and, with the loaded champion and challenger, predict
-    /// every open case they touch.
-    fn apply_and_predict(&self, events: &[Recorded]) -> Vec<crate::store::StreamAppend> {
-        let (champion, challenger) = self.set.with_value(|s| {
-            let f = &s.feedback.state;
-            (f.champion.clone(), f.challenger.clone())
+    /// Start the log engine's worker over this tab's database.
+    fn start_engine(self, log: Log) {
+        let Some(store) = log.get() else { return };
+        let database = store.name().to_owned();
+        let policy = self.policy.get_untracked();
+        let engine = self.engine.get_value();
+        spawn_local(async move {
+            let started = engine
+                .start(database, policy, move |reply| self.hear(log, reply))
+                .await;
+            match started {
+                Ok(()) => engine.post(Command::Head(log.head.get_untracked())),
+                Err(e) => self.training.set(Some(e)),
+            }
         });
-        let models = self.models.get_value();
-        let get = |id: Option<String>| id.and_then(|id| models.get(&id).cloned());
-        let (champion, challenger) = (get(champion), get(challenger));
-        self.set
-            .try_update_value(|set| {
-                apply_and_predict(set, events, champion.as_deref(), challenger.as_deref())
-            })
-            .unwrap_or_default()
     }
 
-    /// Load the champion and the challenger from the registry if needed.
-    async fn load_models(&self, store: &crate::store::idb::IdbStore) {
-        let wanted: Vec<String> = self.set.with_value(|s| {
-            let f = &s.feedback.state;
-            [f.champion.clone(), f.challenger.clone()]
-                .into_iter()
-                .flatten()
-                .collect()
-        });
-        for id in wanted {
-            let known = self.models.with_value(|m| m.contains_key(&id))
-                || self.unloadable.with_value(|u| u.contains(&id));
-            if known {
-                continue;
-            }
-            match load_model(store, &id).await {
-                Ok(loaded) => self.models.update_value(|m| {
-                    m.insert(id, Rc::new(loaded));
-                }),
-                Err(why) => {
-                    self.training
-                        .set(Some(format!("{id} cannot predict here: {why}")));
-                    self.unloadable.update_value(|u| {
-                        u.insert(id);
+    /// What the engine says.
+    fn hear(self, log: Log, reply: Reply) {
+        match reply {
+            Reply::Started { .. } => {}
+            Reply::CaughtUp {
+                appended_to, ms, ..
+            } => {
+                if let Some(last) = appended_to {
+                    log.head.update(|h| *h = (*h).max(last));
+                    self.latencies.update(|l| {
+                        l.push_back(ms);
+                        if l.len() > LATENCIES {
+                            l.pop_front();
+                        }
                     });
                 }
             }
+            Reply::Train {
+                reason,
+                cases,
+                position,
+                known_models,
+            } => self.train_for_engine(log, reason, cases, position, known_models),
+            Reply::Note(message) => self.training.set(Some(message)),
+            Reply::Failed(message) => log.fail(message),
         }
     }
 
-    /// One decision of the loop: train, promote or retire — or nothing.
-    async fn step_loop(&self, log: Log, store: &crate::store::idb::IdbStore) {
-        let seq = self.set.with_value(|s| s.seq());
-        if self.gate.get_value().is_some_and(|g| seq < g) {
-            return;
-        }
-        self.gate.set_value(None);
-        let policy = self.policy.get_untracked();
-        let Some(decision) = self.set.with_value(|s| decide(&s.feedback.state, &policy)) else {
-            return;
-        };
-        match decision {
-            Decision::Train { reason, window } => self.train(log, reason, window),
-            other => {
-                let Some(append) = self.set.with_value(|s| verdict_event(s, &other)) else {
-                    return;
-                };
-                match store.append_batch(vec![append]).await {
-                    Ok(c) => {
-                        self.gate.set_value(Some(c.last_seq));
-                        log.head.update(|h| *h = (*h).max(c.last_seq));
-                    }
-                    Err(e) => log.fail(e),
+    /// Train what the engine asked for, register it, and tell the engine.
+    fn train_for_engine(
+        self,
+        log: Log,
+        reason: String,
+        cases: Vec<Finished>,
+        position: (u64, i64),
+        known_models: u64,
+    ) {
+        self.training_busy.set(true);
+        let status = self.training;
+        status.set(Some(format!(
+            "training on {} closed cases ({reason})…",
+            cases.len()
+        )));
+        let trainer = self.trainer.get_value();
+        spawn_local(async move {
+            // The loop serves what validation chooses (see ml::selection).
+            let result = super::training::train_and_register(
+                log,
+                &trainer,
+                None,
+                cases,
+                position,
+                known_models,
+                move |m| status.set(Some(m)),
+            )
+            .await;
+            let engine = self.engine.get_value();
+            match result {
+                Ok((record, message)) => {
+                    engine.post(Command::Trained {
+                        record: Box::new(record),
+                        reason,
+                    });
+                    status.set(Some(message));
+                }
+                Err(e) => {
+                    engine.post(Command::TrainingFailed);
+                    status.set(Some(match e {
+                        super::trainer::Asked::Cancelled => "training cancelled".into(),
+                        other => other.to_string(),
+                    }));
                 }
             }
-        }
+            self.training_busy.set(false);
+        });
     }
 
-    /// Train a model in the worker on the newest `window` closed cases,
-    /// register it, and let it enter (champion if there is none, else
-    /// challenger). The stream goes on meanwhile.
+    /// Train a model by hand (the loop's panel) in the training worker on
+    /// the newest `window` closed cases, register it, and let it enter
+    /// (champion if there is none, else challenger). The stream goes on
+    /// meanwhile.
     pub fn train(self, log: Log, reason: &'static str, window: usize) {
-        if self.gate.get_value() == Some(u64::MAX) {
+        if self.manual.get_value() || self.training_busy.get_untracked() {
             return;
         }
-        self.gate.set_value(Some(u64::MAX));
+        self.manual.set_value(true);
         self.training_busy.set(true);
         let cases = self.set.with_value(|s| training_cases(s, window));
         let position = self
@@ -460,6 +467,7 @@ impl Live {
             )
             .await;
             let Some(store) = log.get() else {
+                self.manual.set_value(false);
                 self.training_busy.set(false);
                 return;
             };
@@ -468,24 +476,20 @@ impl Live {
                     let entry = self.set.with_value(|s| entry_event(s, &record, reason));
                     match store.append_batch(vec![entry]).await {
                         Ok(c) => {
-                            self.gate.set_value(Some(c.last_seq));
                             log.head.update(|h| *h = (*h).max(c.last_seq));
                             status.set(Some(message));
                         }
-                        Err(e) => {
-                            self.gate.set_value(None);
-                            log.fail(e);
-                        }
+                        Err(e) => log.fail(e),
                     }
                 }
                 Err(e) => {
-                    self.gate.set_value(None);
                     status.set(Some(match e {
                         super::trainer::Asked::Cancelled => "training cancelled".into(),
                         other => other.to_string(),
                     }));
                 }
             }
+            self.manual.set_value(false);
             self.training_busy.set(false);
         });
     }
@@ -517,11 +521,6 @@ impl Live {
                 Err(e) => log.fail(e),
             }
         });
-    }
-
-    /// Whether the loop's training is running.
-    pub fn is_training(&self) -> bool {
-        self.gate.get_value() == Some(u64::MAX)
     }
 
     /// The loop's policy outlives a reload: kept in this origin's localStorage.
@@ -615,27 +614,4 @@ fn now() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
-}
-
-/// A registered model, ready to predict.
-async fn load_model(store: &crate::store::idb::IdbStore, id: &str) -> Result<Loaded, String> {
-    let record = store
-        .list_models()
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|(k, _)| k == id)
-        .ok_or("it is not in this browser's registry (was the log imported from elsewhere?)")?
-        .1?;
-    let bytes = store
-        .model_bytes(id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("its bytes are missing from the registry")?;
-    let model = Model::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    Ok(Loaded {
-        id: id.to_string(),
-        model,
-        median_h: record.median_h,
-    })
 }

@@ -4,6 +4,7 @@
 mod backtest_panel;
 pub mod browser;
 mod chart;
+mod engine_worker;
 mod format;
 mod import_panel;
 mod importer;

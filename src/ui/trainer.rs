@@ -55,7 +55,7 @@ struct Inner {
 pub struct Trainer(Rc<Inner>);
 
 impl Trainer {
-    async fn worker_url() -> Result<String, String> {
+    pub(crate) async fn worker_url() -> Result<String, String> {
         let response = super::browser::fetch_ok("worker/manifest.json")
             .await
             .map_err(|e| format!("the training worker could not be loaded: {e}"))?;

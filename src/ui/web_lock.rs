@@ -72,14 +72,18 @@ pub async fn try_take(name: &str) -> Option<Held> {
 }
 
 /// Keep `on` true only while this tab holds the lock; say why when not.
-pub fn guard(on: RwSignal<bool>, status: RwSignal<Option<String>>) {
+/// `holding` is true exactly while the lock is this tab's.
+pub fn guard(on: RwSignal<bool>, holding: RwSignal<bool>, status: RwSignal<Option<String>>) {
     let held: StoredValue<Option<Held>, LocalStorage> = StoredValue::new_local(None);
     Effect::new(move |_| {
         let want = on.get();
         let has = held.with_value(|h| h.is_some());
         if want && !has {
             acquire(move |got| match got {
-                Some(h) if on.get_untracked() => held.set_value(Some(h)),
+                Some(h) if on.get_untracked() => {
+                    held.set_value(Some(h));
+                    holding.set(true);
+                }
                 Some(h) => h.release(),
                 None => {
                     on.set(false);
@@ -90,6 +94,7 @@ pub fn guard(on: RwSignal<bool>, status: RwSignal<Option<String>>) {
             });
         } else if !want && has {
             if let Some(h) = held.try_update_value(|h| h.take()).flatten() {
+                holding.set(false);
                 h.release();
             }
         }

@@ -1,0 +1,121 @@
+//! The page's side of the log engine's worker. The tab that drives the
+//! loop (it holds the loop's Web Lock) starts a dedicated worker running
+//! `crate::engine` over this browser's IndexedDB: it folds the log, predicts
+//! every open case, records predictions, alarms and verdicts, and asks the
+//! page for a model when one is due. The page tells it of every new head
+//! and policy and hears where it stands; it never receives projections.
+//! Switching the loop off (or closing the tab) stops the worker, and the
+//! lock passes to another tab, whose own worker takes over from the log.
+
+use crate::engine::messages::{Command, Reply};
+use crate::ml::protocol::{decode, encode, FromWorker};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+
+type OnMessage = Closure<dyn FnMut(MessageEvent)>;
+
+#[derive(Default)]
+struct Inner {
+    worker: RefCell<Option<Worker>>,
+    ready: Cell<bool>,
+    /// Commands sent before the worker listened.
+    queued: RefCell<Vec<Command>>,
+    handlers: RefCell<Vec<OnMessage>>,
+    /// Bumped by every start and stop: replies of a stopped worker are dropped.
+    generation: Cell<u64>,
+}
+
+/// The engine's worker, if running.
+#[derive(Clone, Default)]
+pub struct EngineWorker(Rc<Inner>);
+
+impl EngineWorker {
+    /// Whether a worker runs.
+    pub fn running(&self) -> bool {
+        self.0.worker.borrow().is_some()
+    }
+
+    /// Start a worker following `database` with `policy`; `on_reply` hears
+    /// every answer.
+    pub async fn start(
+        &self,
+        database: String,
+        policy: crate::ml::feedback_loop::Policy,
+        on_reply: impl Fn(Reply) + 'static,
+    ) -> Result<(), String> {
+        self.stop();
+        let generation = self.0.generation.get();
+        let url = super::trainer::Trainer::worker_url().await?;
+        if self.0.generation.get() != generation {
+            return Ok(()); // stopped meanwhile
+        }
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        let worker = Worker::new_with_options(&url, &options)
+            .map_err(|e| format!("the engine's worker did not start: {e:?}"))?;
+        let inner = self.0.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let data = ev.data();
+            if let Ok(bytes) = js_sys::Reflect::get(&data, &"engine".into()) {
+                if bytes.is_instance_of::<js_sys::Uint8Array>() {
+                    if inner.generation.get() == generation {
+                        match decode::<Reply>(&js_sys::Uint8Array::new(&bytes).to_vec()) {
+                            Ok(reply) => on_reply(reply),
+                            Err(e) => on_reply(Reply::Failed(e)),
+                        }
+                    }
+                    return;
+                }
+            }
+            let bytes = js_sys::Uint8Array::new(&data).to_vec();
+            if let Ok(FromWorker::Ready) = decode::<FromWorker>(&bytes) {
+                inner.ready.set(true);
+                let queued: Vec<Command> = inner.queued.borrow_mut().drain(..).collect();
+                if let Some(w) = inner.worker.borrow().as_ref() {
+                    for command in queued {
+                        send(w, &command);
+                    }
+                }
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        self.0.handlers.borrow_mut().push(on_message);
+        *self.0.worker.borrow_mut() = Some(worker);
+        self.post(Command::Start { database, policy });
+        Ok(())
+    }
+
+    /// Send a command (queued until the worker listens); nothing when no
+    /// worker runs.
+    pub fn post(&self, command: Command) {
+        let worker = self.0.worker.borrow();
+        let Some(w) = worker.as_ref() else { return };
+        if self.0.ready.get() {
+            send(w, &command);
+        } else {
+            self.0.queued.borrow_mut().push(command);
+        }
+    }
+
+    /// Stop the worker (its pending work with it: the log has what it wrote).
+    pub fn stop(&self) {
+        self.0.generation.set(self.0.generation.get() + 1);
+        if let Some(w) = self.0.worker.borrow_mut().take() {
+            w.terminate();
+        }
+        self.0.ready.set(false);
+        self.0.queued.borrow_mut().clear();
+        // The old worker's handler stays allocated: it may be running
+        // right now, and its replies are dropped by generation anyway.
+    }
+}
+
+fn send(worker: &Worker, command: &Command) {
+    let message = js_sys::Object::new();
+    let bytes = js_sys::Uint8Array::from(encode(command).as_slice());
+    let _ = js_sys::Reflect::set(&message, &"engine".into(), &bytes);
+    let _ = worker.post_message(&JsValue::from(message));
+}
