@@ -20,8 +20,9 @@ use std::future::Future;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Open the log in the browser's database `database`, restore the
-    /// projections from its newest snapshot, follow it with `policy`.
-    /// (The worker answers this one: opening IndexedDB is the host's.)
+    /// projections from its newest snapshot, fold the rest of the log, and
+    /// follow it with `policy`, predicting what is committed from then on.
+    /// (The worker opens IndexedDB; the driver does the rest.)
     Start {
         /// The IndexedDB database.
         database: String,
@@ -168,9 +169,19 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
     /// Answer one command; `now` is a clock in milliseconds.
     pub async fn handle(&mut self, command: Command, now: &dyn Fn() -> f64) -> Vec<Reply> {
         match command {
-            Command::Start { .. } => vec![Reply::Started {
-                seq: self.engine.set().seq(),
-            }],
+            // What the log holds already was predicted by whoever ran the
+            // loop then (or by nobody): fold it, predict from here on.
+            // Predicting it now would record predictions twice, or late.
+            Command::Start { .. } => {
+                let predicting = self.engine.predicting;
+                self.engine.predicting = false;
+                let mut replies = self.catch_up(now).await;
+                self.engine.predicting = predicting;
+                let seq = self.engine.set().seq();
+                replies.retain(|r| !matches!(r, Reply::CaughtUp { .. }));
+                replies.push(Reply::Started { seq });
+                replies
+            }
             Command::Head(_) => self.catch_up(now).await,
             Command::Policy(policy) => {
                 self.engine.policy = policy;

@@ -225,3 +225,95 @@ fn a_model_that_cannot_be_loaded_is_said_and_skipped_and_a_failed_training_is_as
         "{replies:?}"
     );
 }
+
+#[test]
+fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after() {
+    // A log whose loop ran elsewhere: a champion and its predictions.
+    let (mut first, models) = driver(Policy {
+        first_after: 20,
+        ..Policy::default()
+    });
+    let now = || 0.0;
+    let mut sim = Simulator::new(Settings {
+        seed: 5,
+        ..Settings::default()
+    });
+    let mut trained = false;
+    while !trained {
+        block(first.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
+        for reply in block(first.handle(Command::Head(0), &now)) {
+            if let Reply::Train { cases, reason, .. } = reply {
+                let record = train(&models, first.store(), &cases, "model-1");
+                block(first.handle(
+                    Command::Trained {
+                        record: Box::new(record),
+                        reason,
+                    },
+                    &now,
+                ));
+                trained = true;
+            }
+        }
+    }
+    block(first.store().append_batch(by_stream(sim.next_events(100)))).unwrap();
+    block(first.handle(Command::Head(0), &now));
+    let events = block(first.store().read_all(1, usize::MAX)).unwrap();
+    let before = count(first.store(), "PredictionRecorded");
+    assert!(before > 0);
+
+    // A second engine (another tab taking over) over a copy of that log.
+    let copy = MemoryStore::new();
+    for e in &events {
+        let new = crate::log::NewEvent::new(
+            e.id.clone(),
+            &e.event_type,
+            e.schema,
+            e.occurred_at,
+            &serde_json::from_str::<serde_json::Value>(&e.data).unwrap(),
+        );
+        block(copy.append(&e.stream, crate::store::ExpectedVersion::Any, vec![new])).unwrap();
+    }
+    let mut second = Driver::new(
+        copy,
+        models.clone(),
+        Engine::new(
+            ProjectionSet::default(),
+            Policy {
+                first_after: 20,
+                ..Policy::default()
+            },
+        ),
+    );
+    let replies = block(second.handle(
+        Command::Start {
+            database: "x".into(),
+            policy: Policy::default(),
+        },
+        &now,
+    ));
+    assert_eq!(
+        replies,
+        vec![Reply::Started {
+            seq: events.len() as u64
+        }]
+    );
+    assert_eq!(
+        count(second.store(), "PredictionRecorded"),
+        before,
+        "nothing predicted twice"
+    );
+    // New events: predicted by the new engine, each once.
+    block(second.store().append_batch(by_stream(sim.next_events(100)))).unwrap();
+    block(second.handle(Command::Head(0), &now));
+    let all = block(second.store().read_all(1, usize::MAX)).unwrap();
+    let mut ids: Vec<&str> = all
+        .iter()
+        .filter(|e| e.event_type == "PredictionRecorded")
+        .map(|e| e.id.as_str())
+        .collect();
+    let n = ids.len();
+    assert!(n > before, "the new engine predicts what comes after");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no prediction recorded twice");
+}
