@@ -144,6 +144,8 @@ pub struct Live {
     pub training: RwSignal<Option<String>>,
     /// Whether a training of the loop's runs now.
     pub training_busy: RwSignal<bool>,
+    /// Where the engine's projections stood at its last answer (0: no engine).
+    pub engine_seq: RwSignal<u64>,
     /// Prediction latency (commit seen → predictions committed), ms.
     pub latencies: RwSignal<VecDeque<f64>>,
     /// The log engine's worker, while this tab drives the loop.
@@ -188,6 +190,7 @@ impl Live {
             training: RwSignal::new(None),
             training_busy: RwSignal::new(false),
             latencies: RwSignal::new(VecDeque::new()),
+            engine_seq: RwSignal::new(0),
             engine: StoredValue::new_local(EngineWorker::default()),
             manual: StoredValue::new_local(false),
             trainer: StoredValue::new_local(trainer),
@@ -358,10 +361,14 @@ impl Live {
     /// What the engine says.
     fn hear(self, log: Log, reply: Reply) {
         match reply {
-            Reply::Started { .. } => {}
+            Reply::Started { seq } => self.engine_seq.set(seq),
             Reply::CaughtUp {
-                appended_to, ms, ..
+                seq,
+                appended_to,
+                ms,
+                ..
             } => {
+                self.engine_seq.set(seq);
                 if let Some(last) = appended_to {
                     log.head.update(|h| *h = (*h).max(last));
                     self.latencies.update(|l| {

@@ -356,7 +356,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             </details>
             <p data-testid="loop-champion">{champion_line}</p>
             <p data-testid="loop-challenger">{challenger_line}</p>
-            <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string()>{move || live.training.get().unwrap_or_default()}</p>
+            <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string() data-engine-seq=move || live.engine_seq.get().to_string()>{move || live.training.get().unwrap_or_default()}</p>
             <div class="actions">
                 <button data-testid="loop-train" disabled=move || roles().0.is_none() || roles().1.is_some()
                     on:click=move |_| live.train(log, "manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>

@@ -30,6 +30,16 @@ pub fn acquire(done: impl FnOnce(Option<Held>) + 'static) {
 
 /// Try to take the Web Lock `name` (see [`acquire`]).
 pub fn acquire_named(name: &str, done: impl FnOnce(Option<Held>) + 'static) {
+    request(name, true, done)
+}
+
+/// Wait in line for the loop's lock: `done(held)` once the tab holding it
+/// lets it go (switches the loop off, or closes).
+pub fn wait(done: impl FnOnce(Option<Held>) + 'static) {
+    request(NAME, false, done)
+}
+
+fn request(name: &str, if_available: bool, done: impl FnOnce(Option<Held>) + 'static) {
     let navigator = match web_sys::window() {
         Some(w) => w.navigator(),
         None => return,
@@ -45,7 +55,9 @@ pub fn acquire_named(name: &str, done: impl FnOnce(Option<Held>) + 'static) {
         return;
     };
     let options = Object::new();
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    if if_available {
+        let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    }
     let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
         if lock.is_null() {
             done(None);
@@ -72,9 +84,14 @@ pub async fn try_take(name: &str) -> Option<Held> {
 }
 
 /// Keep `on` true only while this tab holds the lock; say why when not.
-/// `holding` is true exactly while the lock is this tab's.
+/// `holding` is true exactly while the lock is this tab's. A tab that asked
+/// for the loop while another ran it waits in line and takes the loop over
+/// when that tab lets it go — switches it off, or closes, or crashes (the
+/// browser releases a dead tab's locks) — so the loop goes on as long as
+/// one tab that wants it is open.
 pub fn guard(on: RwSignal<bool>, holding: RwSignal<bool>, status: RwSignal<Option<String>>) {
     let held: StoredValue<Option<Held>, LocalStorage> = StoredValue::new_local(None);
+    let waiting: StoredValue<bool, LocalStorage> = StoredValue::new_local(false);
     Effect::new(move |_| {
         let want = on.get();
         let has = held.with_value(|h| h.is_some());
@@ -88,8 +105,25 @@ pub fn guard(on: RwSignal<bool>, holding: RwSignal<bool>, status: RwSignal<Optio
                 None => {
                     on.set(false);
                     status.set(Some(
-                        "Another tab runs the loop; this one shows its results as they are recorded.".into(),
+                        "Another tab runs the loop; this one shows its results as they are recorded, and takes the loop over if that tab stops it or closes.".into(),
                     ));
+                    if waiting.get_value() {
+                        return;
+                    }
+                    waiting.set_value(true);
+                    wait(move |got| {
+                        waiting.set_value(false);
+                        let Some(h) = got else { return };
+                        if held.with_value(|h| h.is_some()) {
+                            return h.release();
+                        }
+                        held.set_value(Some(h));
+                        holding.set(true);
+                        on.set(true);
+                        status.set(Some(
+                            "This tab took the loop over: the tab that ran it stopped it or closed.".into(),
+                        ));
+                    });
                 }
             });
         } else if !want && has {
