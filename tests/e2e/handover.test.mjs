@@ -51,6 +51,7 @@ test('the loop\'s tab closes mid-run: another tab\'s engine takes over; every la
     return /ModelPromoted: [1-9]/.test(text) && /PredictionRecorded: \d{3,}/.test(text);
   }, null, { timeout: 120_000, polling: 200 });
   const before = await typeCount(b.page, 'PredictionRecorded');
+  const closedSeq = await b.number('event-count');
   await a.page.close();
 
   // B takes the loop over and its engine predicts from the log on.
@@ -85,16 +86,23 @@ test('the loop\'s tab closes mid-run: another tab\'s engine takes over; every la
     const cause = e.id.slice(0, e.id.lastIndexOf('-p'));
     served.set(cause, (served.get(cause) ?? 0) + 1);
   }
-  // The new leader's first prediction, after the old leader's last.
-  const closedAt = events.filter((e) => e.type === 'PredictionRecorded').at(before - 1)?.sequence;
-  const first = events.find((e) => e.type === 'PredictionRecorded' && Number(e.sequence) > Number(closedAt) &&
-    !events.some((c) => Number(c.sequence) < Number(closedAt) && e.id.startsWith(`${c.id}-p`)));
-  assert.ok(first, 'the second tab\'s engine recorded predictions');
-  const after = events.filter((e) => Number(e.sequence) > Number(first.sequence) && (e.type === 'CaseOpened' || e.type === 'ActivityRecorded'));
-  assert.ok(after.length > 100, `events after the handover: ${after.length}`);
-  const missing = after.filter((e) => served.get(e.id) !== 1);
-  assert.deepEqual(missing.map((e) => [e.sequence, e.type, served.get(e.id) ?? 0]).slice(0, 5), [], 'every event after the handover predicted exactly once');
   for (const [cause, n] of served) assert.equal(n, 1, `${cause} predicted ${n} times`);
+  // From the first model on, each event is predicted once — except those
+  // of the handover itself: committed after the closed tab's engine last
+  // read the log and before the new engine had read it (a new engine
+  // predicts from where it starts, never what its predecessor may have).
+  const promoted = events.find((e) => e.type === 'ModelPromoted');
+  const sources = events.filter((e) => Number(e.sequence) > Number(promoted.sequence) &&
+    (e.type === 'CaseOpened' || e.type === 'ActivityRecorded'));
+  const unpredicted = sources.map((e, i) => [i, e]).filter(([, e]) => !served.has(e.id));
+  assert.ok(unpredicted.length < 2_000, `a short gap at the handover: ${unpredicted.length} events`);
+  // Where the gap is (or would be): the first tab's last served event.
+  const [from, to] = unpredicted.length
+    ? [unpredicted[0][0], unpredicted.at(-1)[0]]
+    : [sources.findIndex((e) => Number(e.sequence) > Number(closedSeq)), sources.findIndex((e) => Number(e.sequence) > Number(closedSeq)) - 1];
+  assert.equal(to - from + 1, unpredicted.length, 'the unpredicted events are one run, the handover');
+  assert.ok(from > 100, `the first tab predicted before it closed (${from} events)`);
+  assert.ok(sources.length - 1 - to > 500, `the second tab's engine predicted after it (${sources.length - 1 - to} events)`);
 
   assert.match(await b.verify(), /^\d+ events/, 'the log checks out');
   assert.deepEqual(b.errors, []);
