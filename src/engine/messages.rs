@@ -61,8 +61,8 @@ pub enum Reply {
         predictions: usize,
         /// The newest position the engine appended, if it did.
         appended_to: Option<u64>,
-        /// Milliseconds from the command to the last append (what the page
-        /// calls prediction latency).
+        /// Milliseconds from the command to the engine's last commit (what
+        /// the page calls prediction latency; without a commit, to the end).
         ms: f64,
     },
     /// Train a model on these cases and answer [`Command::Trained`] or
@@ -218,7 +218,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
     async fn catch_up(&mut self, now: &dyn Fn() -> f64) -> Vec<Reply> {
         let started = now();
         let mut replies = Vec::new();
-        let (mut predictions, mut appended_to) = (0, None);
+        let (mut predictions, mut appended_to, mut appended_at) = (0, None, None);
         loop {
             for id in self.engine.wanted_models() {
                 match self.models.load(&id).await {
@@ -237,6 +237,9 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                 }
             };
             predictions += step.predictions;
+            if step.appended_to.is_some() {
+                appended_at = Some(now());
+            }
             appended_to = step.appended_to.or(appended_to);
             if let Some(request) = step.train {
                 replies.push(Reply::Train {
@@ -251,7 +254,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                     seq: step.seq,
                     predictions,
                     appended_to,
-                    ms: now() - started,
+                    ms: appended_at.unwrap_or_else(now) - started,
                 });
                 return replies;
             }
