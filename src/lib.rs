@@ -10,6 +10,7 @@ pub mod io;
 pub mod log;
 pub mod ml;
 pub mod projection;
+pub mod share;
 pub mod store;
 pub mod util;
 

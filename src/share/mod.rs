@@ -1,0 +1,7 @@
+//! A shared log for a team, through NATS JetStream: the wire protocol
+//! ([`proto`]) and JetStream's API ([`jetstream`]), pure and tested natively
+//! against a real nats-server; the browser speaks them over the server's
+//! WebSocket listener.
+
+pub mod jetstream;
+pub mod proto;
