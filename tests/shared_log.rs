@@ -6,15 +6,18 @@
 //! and a server without JetStream saying so.
 #![cfg(not(target_arch = "wasm32"))]
 
+use retrace::share::client::{Conn, Event};
 use retrace::share::jetstream::{
     self, answer, publish_headers, ApiError, GetAnswer, GetRequest, PubAck, StreamConfig,
     StreamInfo, WRONG_LAST_SEQUENCE,
 };
-use retrace::share::proto::{self, Connect, Message, Parser, ServerInfo, ServerOp};
+use retrace::share::proto::{self, Connect, Message, ServerInfo};
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// nats-server: `$NATS_SERVER`, the copy `make test` installs, or PATH.
@@ -51,13 +54,22 @@ mod tempdir {
     }
 }
 
+/// Free loopback ports, all different.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
 impl Server {
     fn start(jetstream: bool) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Server::start_with(free_ports(1)[0], jetstream, &[])
+    }
+
+    fn start_with(port: u16, jetstream: bool, extra: &[String]) -> Server {
         let dir = std::env::temp_dir().join(format!("retrace-nats-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new(server_binary());
@@ -65,6 +77,7 @@ impl Server {
         if jetstream {
             cmd.args(["-js", "-sd", dir.to_str().unwrap()]);
         }
+        cmd.args(extra);
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -95,86 +108,134 @@ impl Drop for Server {
     }
 }
 
-/// A blocking client over TCP: enough to drive the protocol code.
+/// The connection code driven over a blocking TCP socket.
 struct Client {
     socket: TcpStream,
-    parser: Parser,
+    conn: Conn,
     info: ServerInfo,
-    next_sid: u64,
+    events: VecDeque<Event>,
 }
 
+static CLIENTS: AtomicU64 = AtomicU64::new(0);
+
 impl Client {
-    fn connect(port: u16) -> Client {
-        let socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+    fn connect(port: u16) -> std::io::Result<Client> {
+        let socket = TcpStream::connect(("127.0.0.1", port))?;
+        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+        socket.set_nodelay(true)?;
+        let n = CLIENTS.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn::new(
+            Connect::retrace("retrace-test"),
+            &format!("_INBOX.t{}x{n}", std::process::id()),
+        );
         let mut c = Client {
             socket,
-            parser: Parser::default(),
+            conn,
             info: ServerInfo::default(),
-            next_sid: 0,
+            events: VecDeque::new(),
         };
-        let ServerOp::Info(info) = c.read() else {
-            panic!("the server first sends INFO")
-        };
-        c.info = *info;
-        c.write(&proto::connect(&Connect::retrace("retrace-test")));
-        c.write(proto::PING);
         loop {
-            match c.read() {
-                ServerOp::Pong => break,
-                ServerOp::Err(e) => panic!("refused: {e}"),
+            c.pump()?;
+            match c.events.pop_front() {
+                Some(Event::Connected(info)) => {
+                    c.info = *info;
+                    return Ok(c);
+                }
+                Some(Event::ServerError(e)) => panic!("refused: {e}"),
                 _ => {}
             }
         }
-        c
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        self.socket.write_all(bytes).unwrap();
-    }
-
-    fn read(&mut self) -> ServerOp {
+    /// Send what is waiting; read what the server sent (blocking until something).
+    fn pump(&mut self) -> std::io::Result<()> {
+        let out = self.conn.take_output();
+        if !out.is_empty() {
+            self.socket.write_all(&out)?;
+        }
+        if !self.events.is_empty() {
+            return Ok(());
+        }
         let mut buf = [0u8; 65536];
+        let n = self.socket.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        let events = self
+            .conn
+            .receive(&buf[..n])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.events.extend(events);
+        let out = self.conn.take_output();
+        if !out.is_empty() {
+            self.socket.write_all(&out)?;
+        }
+        Ok(())
+    }
+
+    /// [`Client::request`], giving up after `wait` (a cluster still
+    /// electing its JetStream leader answers nothing).
+    fn try_request(&mut self, subject: &str, payload: &[u8], wait: Duration) -> Option<Message> {
+        let id = self.conn.request(subject, None, payload);
+        let deadline = Instant::now() + wait;
         loop {
-            if let Some(op) = self.parser.next_op().unwrap() {
-                if op == ServerOp::Ping {
-                    self.write(proto::PONG);
-                    continue;
-                }
-                return op;
+            if let Some(i) = self
+                .events
+                .iter()
+                .position(|e| matches!(e, Event::Answer { id: a, .. } if *a == id))
+            {
+                let Some(Event::Answer { message, .. }) = self.events.remove(i) else {
+                    unreachable!()
+                };
+                return Some(message);
             }
-            let n = self
-                .socket
-                .read(&mut buf)
-                .expect("the server answers within 10 s");
-            assert!(n > 0, "the server closed the connection");
-            self.parser.push(&buf[..n]);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.conn.forget(id);
+                return None;
+            }
+            self.socket.set_read_timeout(Some(left)).unwrap();
+            let pumped = self.pump();
+            self.socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            match pumped {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("the connection failed: {e}"),
+            }
         }
     }
 
-    /// Publish with a reply inbox and wait for the one answer.
+    /// Publish with a reply inbox and wait for the answer.
     fn request(
         &mut self,
         subject: &str,
         headers: Option<&proto::Headers>,
         payload: &[u8],
     ) -> Message {
-        self.next_sid += 1;
-        let sid = self.next_sid;
-        let inbox = format!("_INBOX.retrace.{sid}");
-        self.write(&proto::subscribe(&inbox, sid));
-        self.write(&proto::publish(subject, Some(&inbox), headers, payload));
-        let answer = loop {
-            if let ServerOp::Msg(m) = self.read() {
-                if m.sid == sid {
-                    break m;
-                }
+        let id = self.conn.request(subject, headers, payload);
+        loop {
+            if let Some(i) = self
+                .events
+                .iter()
+                .position(|e| matches!(e, Event::Answer { id: a, .. } if *a == id))
+            {
+                let Some(Event::Answer { message, .. }) = self.events.remove(i) else {
+                    unreachable!()
+                };
+                return message;
             }
-        };
-        self.write(&proto::unsubscribe(sid));
-        answer
+            self.pump().expect("the server answers");
+            assert!(self.events.len() < 100_000);
+        }
     }
 
     fn api<T: for<'de> serde::Deserialize<'de>>(
@@ -206,7 +267,7 @@ impl Client {
 #[test]
 fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_writes() {
     let server = Server::start(true);
-    let mut a = Client::connect(server.port);
+    let mut a = Client::connect(server.port).unwrap();
     assert!(a.info.jetstream && a.info.headers, "{:?}", a.info);
     let config = StreamConfig::for_log("team", 1);
     let created: StreamInfo = a
@@ -263,7 +324,7 @@ fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_write
     assert_eq!(newest.message.seq, 3);
 
     // A second browser that has not seen ev-3 writes to case-1: it conflicts.
-    let mut b = Client::connect(server.port);
+    let mut b = Client::connect(server.port).unwrap();
     let conflict = b
         .publish_event("team", "case-1", "ev-b", Some(e1.seq), r#"{"n":"b"}"#)
         .unwrap_err();
@@ -308,7 +369,7 @@ fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_write
 #[test]
 fn a_server_without_jetstream_says_so_at_once() {
     let server = Server::start(false);
-    let mut c = Client::connect(server.port);
+    let mut c = Client::connect(server.port).unwrap();
     assert!(!c.info.jetstream);
     let config = StreamConfig::for_log("team", 1);
     let m = c.request(
@@ -318,4 +379,176 @@ fn a_server_without_jetstream_says_so_at_once() {
     );
     // No responders: the server answers with a 503 status, not silence.
     assert_eq!(m.headers.and_then(|h| h.status), Some(503));
+}
+
+/// Three nats-servers clustered on loopback, a stream with three replicas;
+/// the node the writer is connected to is killed a third of the way into a
+/// push of 100,000 events. The writer reconnects to another node and sends
+/// again whatever was not acknowledged (same event ids). In the end the
+/// stream holds every event exactly once, on every node.
+#[test]
+fn a_replicated_stream_survives_a_node_killed_mid_push_and_holds_every_event_once() {
+    let total: u64 = std::env::var("CLUSTER_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let ports = free_ports(6);
+    let (client, route) = (&ports[..3], &ports[3..]);
+    let mut nodes: Vec<Option<Server>> = (0..3)
+        .map(|i| {
+            let routes: Vec<String> = (0..3)
+                .filter(|j| *j != i)
+                .map(|j| format!("nats://127.0.0.1:{}", route[j]))
+                .collect();
+            let extra = [
+                "-n".to_string(),
+                format!("node{i}"),
+                "--cluster_name".into(),
+                "retrace".into(),
+                "-cluster".into(),
+                format!("nats://127.0.0.1:{}", route[i]),
+                "-routes".into(),
+                routes.join(","),
+            ];
+            Some(Server::start_with(client[i], true, &extra))
+        })
+        .collect();
+
+    // The stream, once the cluster has elected its JetStream leader.
+    let config = StreamConfig::for_log("cluster", 3);
+    let mut c = Client::connect(client[0]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let asked = c.try_request(
+            &jetstream::create_subject(&config.name),
+            &serde_json::to_vec(&config).unwrap(),
+            Duration::from_secs(2),
+        );
+        if let Some(m) = asked.filter(|m| m.headers.as_ref().and_then(|h| h.status).is_none()) {
+            match answer::<StreamInfo>(&m.payload).unwrap() {
+                Ok(info) => {
+                    assert_eq!(info.config.num_replicas, 3);
+                    break;
+                }
+                Err(e) => assert!(
+                    Instant::now() < deadline,
+                    "the cluster never took the stream: {e}"
+                ),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster's JetStream never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let subject = jetstream::subject("cluster", "push");
+    let publish = |c: &mut Client, i: u64| {
+        c.conn.request(
+            &subject,
+            Some(&publish_headers(&format!("ev-{i}"), None)),
+            format!("{{\"i\":{i}}}").as_bytes(),
+        )
+    };
+    let mut acked = vec![false; total as usize];
+    let (mut n_acked, mut duplicates, mut reconnects) = (0u64, 0u64, 0u32);
+    let mut in_flight: std::collections::HashMap<u64, u64> = Default::default();
+    let mut resend: VecDeque<u64> = VecDeque::new();
+    let mut next = 0u64;
+    let mut node = 0usize;
+    let killed_at = total / 3;
+    let started = Instant::now();
+    while n_acked < total {
+        // Keep up to 2,000 publishes in flight.
+        while in_flight.len() < 2_000 {
+            let i = match resend.pop_front() {
+                Some(i) => i,
+                None if next < total => {
+                    next += 1;
+                    next - 1
+                }
+                None => break,
+            };
+            let id = publish(&mut c, i);
+            in_flight.insert(id, i);
+        }
+        if n_acked >= killed_at && nodes[node].is_some() && reconnects == 0 {
+            nodes[node] = None; // killed: the Drop kills the process
+        }
+        let pumped = c.pump();
+        if pumped.is_err() {
+            // The node went away: another one, and send again what was not acknowledged.
+            reconnects += 1;
+            assert!(reconnects < 20, "could not stay connected");
+            resend.extend(in_flight.drain().map(|(_, i)| i));
+            node = (node + 1) % 3;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            c = loop {
+                if let Some(Ok(c)) = nodes[node].as_ref().map(|s| Client::connect(s.port)) {
+                    break c;
+                }
+                node = (node + 1) % 3;
+                assert!(Instant::now() < deadline, "no node took the writer back");
+            };
+            continue;
+        }
+        while let Some(event) = c.events.pop_front() {
+            let Event::Answer { id, message } = event else {
+                continue;
+            };
+            let Some(i) = in_flight.remove(&id) else {
+                continue;
+            };
+            match (
+                message.headers.as_ref().and_then(|h| h.status),
+                answer::<PubAck>(&message.payload),
+            ) {
+                (None, Ok(Ok(ack))) => {
+                    duplicates += ack.duplicate as u64;
+                    if !acked[i as usize] {
+                        acked[i as usize] = true;
+                        n_acked += 1;
+                    }
+                }
+                // No leader for the stream just now (an election): again.
+                _ => resend.push_back(i),
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("{total} events pushed to a 3-node R3 stream in {seconds:.1} s ({:.0} ev/s); a node killed at {killed_at}; {reconnects} reconnect(s); {duplicates} re-sent events acknowledged as duplicates", total as f64 / seconds);
+    assert!(reconnects >= 1, "the writer's node was killed");
+
+    // Every node that is left holds every event once.
+    for s in nodes.iter().flatten() {
+        let mut c = Client::connect(s.port).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info: StreamInfo = c
+                .api(
+                    &jetstream::info_subject(&config.name),
+                    &serde_json::json!({}),
+                )
+                .unwrap();
+            if info.state.messages == total {
+                assert_eq!(
+                    info.state.last_seq, total,
+                    "no event stored twice, none lost"
+                );
+                break;
+            }
+            assert!(
+                info.state.messages < total,
+                "more events than were sent: {}",
+                info.state.messages
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the stream holds {} of {total}",
+                info.state.messages
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

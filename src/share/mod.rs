@@ -3,5 +3,6 @@
 //! against a real nats-server; the browser speaks them over the server's
 //! WebSocket listener.
 
+pub mod client;
 pub mod jetstream;
 pub mod proto;
