@@ -552,3 +552,83 @@ fn a_replicated_stream_survives_a_node_killed_mid_push_and_holds_every_event_onc
         }
     }
 }
+
+/// A browser joining: an ordered consumer from a sequence delivers the log
+/// from there in order, each event with its stream sequence, then follows
+/// what is stored after — the shared log's `seq` is the stream's.
+#[test]
+fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
+    use retrace::log::NewEvent;
+    use retrace::share::consumer::{self, delivery, Delivery, SharedEvent};
+    let server = Server::start(true);
+    let mut c = Client::connect(server.port).unwrap();
+    let config = StreamConfig::for_log("join", 1);
+    let _: StreamInfo = c
+        .api(&jetstream::create_subject(&config.name), &config)
+        .unwrap();
+    let event = |i: u64| SharedEvent {
+        stream: format!("case-{}", i % 2),
+        event: NewEvent::new(
+            format!("e{i}"),
+            "CaseOpened",
+            1,
+            i as i64,
+            &serde_json::json!({ "case": format!("c{i}") }),
+        ),
+    };
+    let push = |c: &mut Client, i: u64| {
+        let e = event(i);
+        let m = c.request(
+            &jetstream::subject("join", &e.stream),
+            Some(&publish_headers(&e.event.id, None)),
+            &serde_json::to_vec(&e).unwrap(),
+        );
+        answer::<PubAck>(&m.payload).unwrap().unwrap().seq
+    };
+    for i in 1..=5 {
+        assert_eq!(push(&mut c, i), i);
+    }
+    let inbox = "_INBOX.join.deliver";
+    c.conn.subscribe(inbox);
+    let created = c.request(
+        &consumer::create_subject(&config.name),
+        None,
+        &serde_json::to_vec(&consumer::ordered(&config.name, inbox, 2)).unwrap(),
+    );
+    assert!(
+        answer::<serde_json::Value>(&created.payload)
+            .unwrap()
+            .is_ok(),
+        "{}",
+        String::from_utf8_lossy(&created.payload)
+    );
+
+    let mut got = Vec::new();
+    let mut next = |c: &mut Client| loop {
+        if let Some(i) = c.events.iter().position(|e| matches!(e, Event::Message(_))) {
+            let Some(Event::Message(m)) = c.events.remove(i) else {
+                unreachable!()
+            };
+            match delivery(&m).unwrap() {
+                Delivery::Event { seq, shared } => return (seq, *shared),
+                Delivery::FlowControl(reply) => {
+                    let out = proto::publish(&reply, None, None, b"");
+                    c.socket.write_all(&out).unwrap();
+                }
+                Delivery::Heartbeat => {}
+            }
+        }
+        c.pump().unwrap();
+    };
+    for _ in 2..=5 {
+        got.push(next(&mut c));
+    }
+    assert_eq!(
+        got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [2, 3, 4, 5]
+    );
+    assert_eq!(got[0].1, event(2), "the event and its stream, as stored");
+    // Stored later: delivered as it is stored.
+    assert_eq!(push(&mut c, 6), 6);
+    assert_eq!(next(&mut c), (6, event(6)));
+}

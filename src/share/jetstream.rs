@@ -32,15 +32,16 @@ pub fn subjects(log: &str) -> String {
     format!("retrace.{}.*", subject_token(log))
 }
 
-/// A name made safe as one subject token (and a stream name): letters,
-/// digits, `-` and `_` stay, anything else becomes `_` followed by its code.
+/// A name made safe as one subject token (and part of a stream name):
+/// letters, digits and `-` stay, every other byte becomes `_` and two hex
+/// digits — so two names never share a token.
 pub fn subject_token(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            out.push(c);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            out.push(b as char);
         } else {
-            out.push_str(&format!("_{:x}", c as u32));
+            out.push_str(&format!("_{b:02x}"));
         }
     }
     if out.is_empty() {

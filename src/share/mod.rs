@@ -4,5 +4,6 @@
 //! WebSocket listener.
 
 pub mod client;
+pub mod consumer;
 pub mod jetstream;
 pub mod proto;

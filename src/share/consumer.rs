@@ -1,0 +1,118 @@
+//! Reading a shared log: an ordered push consumer (no acknowledgements,
+//! flow control, heartbeats, in memory) delivers the stream from a given
+//! sequence on — the whole log when a browser joins, then every new event
+//! as it is stored. Each delivery's reply subject carries its stream
+//! sequence; the payload is the event and the Retrace stream it belongs to.
+
+use super::proto::Message;
+use crate::log::NewEvent;
+use serde::{Deserialize, Serialize};
+
+/// What a shared log stores per event: the event, and its Retrace stream
+/// (the subject carries it too, escaped, for JetStream's per-stream checks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedEvent {
+    /// The Retrace stream, e.g. `case-s1-7`.
+    pub stream: String,
+    /// The event.
+    pub event: NewEvent,
+}
+
+/// `CONSUMER.CREATE`'s subject for stream `name`.
+pub fn create_subject(name: &str) -> String {
+    format!("$JS.API.CONSUMER.CREATE.{name}")
+}
+
+/// The request creating an ordered consumer of `stream` that pushes to
+/// `deliver_subject` from sequence `from`.
+pub fn ordered(stream: &str, deliver_subject: &str, from: u64) -> serde_json::Value {
+    serde_json::json!({
+        "stream_name": stream,
+        "config": {
+            "deliver_subject": deliver_subject,
+            "deliver_policy": "by_start_sequence",
+            "opt_start_seq": from.max(1),
+            "ack_policy": "none",
+            "max_deliver": 1,
+            "flow_control": true,
+            "idle_heartbeat": 5_000_000_000u64,
+            "mem_storage": true,
+            "num_replicas": 1,
+            "inactive_threshold": 300_000_000_000u64,
+        }
+    })
+}
+
+/// One message on the deliver subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A stored event, with its stream sequence.
+    Event {
+        /// The stream sequence: the log's `seq`.
+        seq: u64,
+        /// The event.
+        shared: Box<SharedEvent>,
+    },
+    /// The server asks to be told the client keeps up: publish an empty
+    /// message to this subject.
+    FlowControl(String),
+    /// Nothing new for a while; the stream's newest sequence delivered.
+    Heartbeat,
+}
+
+/// Read a message from the deliver subject.
+pub fn delivery(message: &Message) -> Result<Delivery, String> {
+    if let Some(status) = message.headers.as_ref().and_then(|h| h.status) {
+        if status == 100 {
+            return Ok(match &message.reply {
+                Some(reply) if !reply.is_empty() => Delivery::FlowControl(reply.clone()),
+                _ => Delivery::Heartbeat,
+            });
+        }
+        return Err(format!(
+            "the server stopped delivering the log ({status} {})",
+            message
+                .headers
+                .as_ref()
+                .map_or("", |h| h.description.as_str())
+        ));
+    }
+    let reply = message
+        .reply
+        .as_deref()
+        .ok_or("a delivery without its stream sequence")?;
+    let seq = stream_seq(reply).ok_or_else(|| format!("cannot read the sequence in {reply}"))?;
+    let shared: SharedEvent = serde_json::from_slice(&message.payload)
+        .map_err(|e| format!("event {seq} of the shared log is not a Retrace event ({e})"))?;
+    Ok(Delivery::Event {
+        seq,
+        shared: Box::new(shared),
+    })
+}
+
+/// The stream sequence in a delivery's `$JS.ACK` reply subject: v1
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`,
+/// v2 with a domain and an account hash before the stream.
+pub fn stream_seq(reply: &str) -> Option<u64> {
+    let tokens: Vec<&str> = reply.split('.').collect();
+    if tokens.len() < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" {
+        return None;
+    }
+    let at = if tokens.len() == 9 { 5 } else { 7 };
+    tokens.get(at)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_sequence_is_read_from_both_ack_forms() {
+        assert_eq!(stream_seq("$JS.ACK.S.C.1.42.7.1700000000.0"), Some(42));
+        assert_eq!(
+            stream_seq("$JS.ACK.dom.acc.S.C.1.43.7.1700000000.0.x"),
+            Some(43)
+        );
+        assert_eq!(stream_seq("_INBOX.x"), None);
+    }
+}
