@@ -610,7 +610,14 @@ fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
                 unreachable!()
             };
             match delivery(&m).unwrap() {
-                Delivery::Event { seq, shared } => return (seq, *shared),
+                Delivery::Event {
+                    seq,
+                    stored_at,
+                    shared,
+                } => {
+                    assert!(stored_at > 1_700_000_000_000, "stored now: {stored_at}");
+                    return (seq, *shared);
+                }
                 Delivery::FlowControl(reply) => {
                     let out = proto::publish(&reply, None, None, b"");
                     c.socket.write_all(&out).unwrap();

@@ -108,6 +108,12 @@ impl Conn {
         self.in_flight.remove(&id);
     }
 
+    /// Publish with no answer expected.
+    pub fn publish(&mut self, subject: &str, payload: &[u8]) {
+        self.out
+            .extend_from_slice(&proto::publish(subject, None, None, payload));
+    }
+
     /// Subscribe to `subject`; its messages come as [`Event::Message`].
     pub fn subscribe(&mut self, subject: &str) -> u64 {
         self.next_sid += 1;

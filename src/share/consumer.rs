@@ -50,6 +50,9 @@ pub enum Delivery {
     Event {
         /// The stream sequence: the log's `seq`.
         seq: u64,
+        /// When the server stored it (UTC ms): every replica records the
+        /// event as learnt then, so their exports agree byte for byte.
+        stored_at: i64,
         /// The event.
         shared: Box<SharedEvent>,
     },
@@ -81,11 +84,13 @@ pub fn delivery(message: &Message) -> Result<Delivery, String> {
         .reply
         .as_deref()
         .ok_or("a delivery without its stream sequence")?;
-    let seq = stream_seq(reply).ok_or_else(|| format!("cannot read the sequence in {reply}"))?;
+    let (seq, stored_at) =
+        ack_info(reply).ok_or_else(|| format!("cannot read the sequence in {reply}"))?;
     let shared: SharedEvent = serde_json::from_slice(&message.payload)
         .map_err(|e| format!("event {seq} of the shared log is not a Retrace event ({e})"))?;
     Ok(Delivery::Event {
         seq,
+        stored_at,
         shared: Box::new(shared),
     })
 }
@@ -94,12 +99,19 @@ pub fn delivery(message: &Message) -> Result<Delivery, String> {
 /// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`,
 /// v2 with a domain and an account hash before the stream.
 pub fn stream_seq(reply: &str) -> Option<u64> {
+    ack_info(reply).map(|(seq, _)| seq)
+}
+
+/// The stream sequence and the time stored (UTC ms) in a `$JS.ACK` subject.
+pub fn ack_info(reply: &str) -> Option<(u64, i64)> {
     let tokens: Vec<&str> = reply.split('.').collect();
     if tokens.len() < 9 || tokens[0] != "$JS" || tokens[1] != "ACK" {
         return None;
     }
     let at = if tokens.len() == 9 { 5 } else { 7 };
-    tokens.get(at)?.parse().ok()
+    let seq = tokens.get(at)?.parse().ok()?;
+    let nanos: i64 = tokens.get(at + 2)?.parse().ok()?;
+    Some((seq, nanos / 1_000_000))
 }
 
 #[cfg(test)]
@@ -109,6 +121,10 @@ mod tests {
     #[test]
     fn the_stream_sequence_is_read_from_both_ack_forms() {
         assert_eq!(stream_seq("$JS.ACK.S.C.1.42.7.1700000000.0"), Some(42));
+        assert_eq!(
+            ack_info("$JS.ACK.S.C.1.42.7.1700000000123456789.0"),
+            Some((42, 1_700_000_000_123))
+        );
         assert_eq!(
             stream_seq("$JS.ACK.dom.acc.S.C.1.43.7.1700000000.0.x"),
             Some(43)

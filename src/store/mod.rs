@@ -128,6 +128,9 @@ pub enum StoreError {
         /// The stream's actual version (None: it does not exist).
         actual: Option<u64>,
     },
+    /// This log takes no writes from here (a replica of a shared log).
+    #[error("{0}")]
+    ReadOnly(String),
     /// The browser refused to store more.
     #[error("the browser's storage for this site is full; free space (export and clear old logs, or allow persistent storage) and try again — nothing was written")]
     QuotaExceeded,

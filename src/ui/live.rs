@@ -343,6 +343,13 @@ impl Live {
 
     /// Start the log engine's worker over this tab's database.
     fn start_engine(self, log: Log) {
+        if super::shared::connected() {
+            self.predicting.set(false);
+            self.training.set(Some(
+                "A shared log's loop runs in one browser for the whole team; that comes with writing to shared logs, in the next version. Disconnect (Settings → Shared log) to run the loop on this browser's own log.".into(),
+            ));
+            return;
+        }
         let Some(store) = log.get() else { return };
         let database = store.name().to_owned();
         let policy = self.policy.get_untracked();

@@ -20,7 +20,7 @@ async fn check_in_worker(
         .request(
             |id| ToWorker::VerifyLog {
                 id,
-                database: super::DATABASE.into(),
+                database: super::shared::database(),
             },
             progress,
         )

@@ -16,6 +16,7 @@ mod recovery_panel;
 mod registry_panel;
 pub mod route;
 mod settings;
+pub mod shared;
 pub mod sim;
 mod simulator_panel;
 mod stats_panel;
@@ -92,11 +93,13 @@ pub fn App() -> impl IntoView {
     provide_context(StoredValue::new_local(trainer));
     provide_context(sim::Sim::new(log));
     provide_context(ImportRequest(RwSignal::new(None)));
+    let shared_state = shared::Shared::new();
+    provide_context(shared_state);
     provide_context(update::Updates::start());
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;
-        match IdbStore::open(DATABASE).await {
+        match IdbStore::open(&shared::database()).await {
             Ok(store) => {
                 let head = log.head;
                 // Another tab committed: catch up without a reload. A head
@@ -129,6 +132,9 @@ pub fn App() -> impl IntoView {
                 log.store.set_value(Some(Rc::new(store)));
                 opening.set(false);
                 live.boot(log).await;
+                if shared::connected() {
+                    leptos::task::spawn_local(shared::run(log, shared_state));
+                }
                 log_panel::check_at_start(checker, log).await;
             }
             Err(e) => {
@@ -192,6 +198,7 @@ pub fn App() -> impl IntoView {
                 <div class="grid" hidden=move || !shown(route::View::Settings) data-view="settings">
                     <LogPanel/>
                     <settings::SettingsPanel/>
+                    <shared::SharedLogCard/>
                     <recovery_panel::RecoveryPanel/>
                 </div>
             </Show>

@@ -2,7 +2,7 @@
 //! removing this browser's data.
 
 use super::update::Updates;
-use super::{Log, DATABASE};
+use super::Log;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -31,7 +31,7 @@ pub fn SettingsPanel() -> impl IntoView {
             .indexed_db()
             .ok()
             .flatten()
-            .and_then(|f| f.delete_database(DATABASE).ok());
+            .and_then(|f| f.delete_database(&super::shared::database()).ok());
         match deleted {
             Some(request) => {
                 let reload = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {

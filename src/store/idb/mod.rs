@@ -101,6 +101,8 @@ pub struct IdbStore {
     writing: Cell<bool>,
     closed: Rc<Cell<bool>>,
     channel: Option<BroadcastChannel>,
+    /// Why appends are refused, if they are.
+    read_only: RefCell<Option<String>>,
     listeners: RefCell<Vec<Listener>>,
     _on_version_change: Closure<dyn FnMut(web_sys::Event)>,
 }
@@ -138,10 +140,26 @@ impl IdbStore {
             writing: Cell::new(false),
             closed,
             channel: BroadcastChannel::new(&format!("retrace-log:{name}")).ok(),
+            read_only: RefCell::new(None),
             listeners: RefCell::default(),
             _on_version_change: on_version_change,
         };
         Ok(store)
+    }
+
+    /// Refuse every append from now on, with `why` (None: take them again).
+    /// A replica of a shared log is written only by its sync.
+    pub fn set_read_only(&self, why: Option<String>) {
+        *self.read_only.borrow_mut() = why;
+    }
+
+    /// Append events that come from a shared log's server, whatever
+    /// [`IdbStore::set_read_only`] says: one commit, in the order given.
+    pub async fn append_replicated(
+        &self,
+        batch: Vec<StreamAppend>,
+    ) -> Result<Committed, StoreError> {
+        self.submit(Job::Batch(batch)).await
     }
 
     /// The database name.
@@ -282,6 +300,9 @@ impl IdbStore {
 
 impl EventStore for IdbStore {
     async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        if let Some(why) = self.read_only.borrow().clone() {
+            return Err(StoreError::ReadOnly(why));
+        }
         self.submit(Job::Batch(batch)).await
     }
 
