@@ -258,6 +258,11 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
+        // The handlers go with this value: unhook them first, or the
+        // socket's close event would call a closure already freed.
+        self.ws.set_onmessage(None);
+        self.ws.set_onopen(None);
+        self.ws.set_onclose(None);
         let _ = self.ws.close();
     }
 }
