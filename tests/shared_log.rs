@@ -604,7 +604,7 @@ fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
     );
 
     let mut got = Vec::new();
-    let mut next = |c: &mut Client| loop {
+    let next = |c: &mut Client| loop {
         if let Some(i) = c.events.iter().position(|e| matches!(e, Event::Message(_))) {
             let Some(Event::Message(m)) = c.events.remove(i) else {
                 unreachable!()

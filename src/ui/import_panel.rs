@@ -1,19 +1,14 @@
 //! Import a log (CSV with column mapping, XES, a Retrace export) and export
 //! the log (CloudEvents NDJSON) or its cases (CSV).
 
-use super::browser::{blob_slice, bytes_blob, yield_now, Parts};
-use super::importer::{self, Progress, Request, Stopped};
+use super::browser::{blob_slice, bytes_blob};
+use super::import_run::{import_file, Form, Status};
+use super::importer::Stopped;
 use super::Log;
-use crate::domain::events::ImportCompleted;
-use crate::io::cases_csv;
-use crate::io::cloudevents::to_line;
 use crate::io::csv::{sniff, CsvMapping};
-use crate::io::import::{detect_format, label_for, Format};
+use crate::io::import::{detect_format, Format};
 use crate::io::parsed::Completion;
-use crate::io::staged::Watched;
 use crate::io::time::TimeFormat;
-use crate::store::idb::IdbStore;
-use crate::store::EventStore;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -25,22 +20,6 @@ const HEAD_BYTES: u64 = 64 * 1024;
 /// The Web Lock one import at a time holds (across tabs: they share the
 /// staging area).
 const IMPORT_LOCK: &str = "retrace-import";
-
-#[derive(Clone, Debug, PartialEq)]
-enum Status {
-    Idle,
-    /// A file is loaded and waits for the user to check and start.
-    Ready,
-    Busy(String),
-    Done(String),
-    /// The same file was imported before: ask.
-    Duplicate(String),
-    /// Failed; `skippable` when bad rows could be skipped.
-    Failed {
-        message: String,
-        skippable: bool,
-    },
-}
 
 fn column_select(
     label: &'static str,
@@ -273,76 +252,34 @@ pub fn ImportPanel() -> impl IntoView {
         }
     });
 
+    let exported = move |outcome: Result<String, String>| match outcome {
+        Ok(done) => status.set(Status::Done(done)),
+        Err(message) => status.set(Status::Failed {
+            message,
+            skippable: false,
+        }),
+    };
     let export_log = move |_| {
         let Some(store) = log.get() else { return };
         let from = export_from
             .get_untracked()
             .trim()
             .parse::<u64>()
-            .unwrap_or(1)
-            .max(1);
+            .unwrap_or(1);
         let to = export_to
             .get_untracked()
             .trim()
             .parse::<u64>()
             .unwrap_or(u64::MAX);
         spawn_local(async move {
-            let mut parts = Parts::default();
-            let mut lines = 0u64;
-            let result = each_page(&store, from, to, |page| {
-                let mut text = String::new();
-                for e in page {
-                    text.push_str(&to_line(&e));
-                    text.push('\n');
-                    lines += 1;
-                }
-                parts.push(&text);
-                status.set(Status::Busy(format!("exported {lines} events…")));
-            })
-            .await;
-            if let Err(e) = result {
-                return status.set(Status::Failed {
-                    message: e.to_string(),
-                    skippable: false,
-                });
-            }
-            match parts.download("retrace-log.ndjson", "application/x-ndjson") {
-                Ok(()) => status.set(Status::Done(format!(
-                    "Exported {lines} events as CloudEvents."
-                ))),
-                Err(e) => status.set(Status::Failed {
-                    message: e,
-                    skippable: false,
-                }),
-            }
+            let busy = move |s: String| status.set(Status::Busy(s));
+            exported(super::export::log(&store, from, to, &busy).await);
         });
     };
-
     let export_cases = move |_| {
         let Some(store) = log.get() else { return };
         spawn_local(async move {
-            let mut parts = Parts::default();
-            parts.push(cases_csv::HEADER);
-            let mut rows = 0;
-            let result = each_page(&store, 1, u64::MAX, |page| {
-                let (text, n) = cases_csv::rows(page);
-                rows += n;
-                parts.push(&text);
-            })
-            .await;
-            if let Err(e) = result {
-                return status.set(Status::Failed {
-                    message: e.to_string(),
-                    skippable: false,
-                });
-            }
-            match parts.download("retrace-cases.csv", "text/csv") {
-                Ok(()) => status.set(Status::Done(format!("Exported {rows} activities as CSV."))),
-                Err(e) => status.set(Status::Failed {
-                    message: e,
-                    skippable: false,
-                }),
-            }
+            exported(super::export::cases(&store).await);
         });
     };
 
@@ -468,141 +405,5 @@ pub fn ImportPanel() -> impl IntoView {
                 }}
             </div>
         </section>
-    }
-}
-
-/// Hand the log's events `from..=to` to `f`, 4,096 at a time, letting the
-/// page breathe between pages.
-async fn each_page(
-    store: &IdbStore,
-    from: u64,
-    to: u64,
-    mut f: impl FnMut(Vec<crate::log::Envelope>),
-) -> Result<(), crate::store::StoreError> {
-    let mut next = from.max(1);
-    while next <= to {
-        let page = store.read_all(next, 4096).await?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
-        next = last + 1;
-        f(page.into_iter().filter(|e| e.seq <= to).collect());
-        yield_now().await;
-    }
-    Ok(())
-}
-
-/// The choices on the form when Import was pressed.
-struct Form {
-    mapping: Option<CsvMapping>,
-    completion: Completion,
-    /// Play as a stream at this speed instead of committing at once.
-    stream: Option<f64>,
-}
-
-/// The whole import, once the lock is held: hash, ask about a repeat,
-/// stage, then commit (or play). `Ok(None)` when the user must answer first.
-#[allow(clippy::too_many_arguments)]
-async fn import_file(
-    store: &IdbStore,
-    log: Log,
-    name: &str,
-    blob: &web_sys::Blob,
-    fmt: Format,
-    skip_bad: bool,
-    again: bool,
-    form: Form,
-    status: RwSignal<Status>,
-    fraction: RwSignal<Option<f64>>,
-    cancel: StoredValue<bool, LocalStorage>,
-) -> Result<Option<String>, Stopped> {
-    let report = move |s: String, done: Option<f64>| {
-        fraction.set(done);
-        status.set(Status::Busy(s))
-    };
-    let cancelled = move || cancel.get_value();
-    let progress = Progress {
-        report: &report,
-        cancelled: &cancelled,
-    };
-    let t0 = js_sys::Date::now();
-    let sha = importer::sha256_of(blob, &progress).await?;
-    // Seen before?
-    let earlier = store
-        .read_stream(ImportCompleted::STREAM, 1, 100_000)
-        .await
-        .map_err(|e| Stopped::Failed {
-            message: e.to_string(),
-            skippable: false,
-        })?
-        .into_iter()
-        .filter_map(|e| e.payload::<ImportCompleted>().ok())
-        .filter(|r| r.sha256 == sha)
-        .count();
-    if earlier > 0 && !again {
-        status.set(Status::Duplicate(format!(
-            "{name} was imported before ({earlier} time{}). Import it again, as separate cases?",
-            if earlier == 1 { "" } else { "s" }
-        )));
-        return Ok(None);
-    }
-    let request = Request {
-        name,
-        blob,
-        format: fmt,
-        mapping: form.mapping,
-        completion: form.completion,
-        label: label_for(name, earlier),
-        sha256: sha,
-        skip_bad,
-    };
-    let staged = importer::stage(store, &request, &progress).await?;
-    if let Some(speed) = form.stream {
-        let on_commit = move |head: u64| log.head.update(|h| *h = (*h).max(head));
-        importer::play(
-            store,
-            staged.plan,
-            staged.events,
-            speed,
-            &progress,
-            &on_commit,
-        )
-        .await?;
-        return Ok(Some(format!("{} (streamed).", staged.summary)));
-    }
-    let t1 = js_sys::Date::now();
-    report(
-        format!("writing {} events in one commit…", staged.events),
-        None,
-    );
-    let total = staged.events;
-    let plan = Box::new(Watched {
-        inner: staged.plan,
-        cancelled: move || cancel.get_value(),
-        report: move |n: u64| {
-            fraction.set(Some(n as f64 / total.max(1) as f64));
-            status.set(Status::Busy(format!(
-                "writing {n} of {total} events in one commit…"
-            )));
-        },
-        handed: 0,
-    });
-    match store.commit_staged(plan).await {
-        Ok(c) => {
-            log.head.update(|h| *h = (*h).max(c.last_seq));
-            let now = js_sys::Date::now();
-            Ok(Some(format!(
-                "{} in {:.1} s (read {:.1} s, write {:.1} s).",
-                staged.summary,
-                (now - t0) / 1000.0,
-                (t1 - t0) / 1000.0,
-                (now - t1) / 1000.0
-            )))
-        }
-        Err(_) if cancel.get_value() => Err(Stopped::Cancelled),
-        Err(e) => Err(Stopped::Failed {
-            message: format!("Nothing was imported: {e}"),
-            skippable: false,
-        }),
     }
 }
