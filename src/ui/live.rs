@@ -6,9 +6,9 @@
 //! the loop; this page only hears where it stands and trains what it asks.
 
 use super::engine_worker::EngineWorker;
+use super::stream_row::{keep_newest, StreamRow, STREAM_ROWS};
 use super::trainer::Trainer;
 use super::Log;
-use crate::domain::{Fact, Recorded};
 use crate::engine::messages::{Command, Reply};
 use crate::ml::feedback_loop::{entry_event, training_cases, verdict_event, Decision, Policy};
 use crate::projection::snapshot::{self, snapshots_of};
@@ -21,95 +21,8 @@ use std::collections::VecDeque;
 
 /// Events between snapshots, by default.
 pub const SNAPSHOT_EVERY: u64 = 5_000;
-/// Rows the live event stream shows.
-pub const STREAM_ROWS: usize = 40;
 /// Events read per batch while replaying.
 const BATCH: usize = 4_096;
-
-/// One row of the live event stream.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StreamRow {
-    /// Position.
-    pub seq: u64,
-    /// Domain time.
-    pub at: i64,
-    /// Event type.
-    pub event_type: String,
-    /// The case, if any.
-    pub case: String,
-    /// What it says, briefly.
-    pub detail: String,
-}
-
-impl StreamRow {
-    fn of(e: &Recorded) -> StreamRow {
-        let (case, detail) = match &e.fact {
-            Fact::CaseOpened(c) => (
-                c.case.clone(),
-                c.attributes
-                    .get("category")
-                    .map(|v| v.to_string().replace('"', ""))
-                    .unwrap_or_default(),
-            ),
-            Fact::ActivityRecorded(a) => (
-                a.case.clone(),
-                match (&a.resource, a.hours) {
-                    (Some(r), Some(h)) => format!("{} by {r}, {h:.1} h", a.activity),
-                    (Some(r), None) => format!("{} by {r}", a.activity),
-                    _ => a.activity.to_string(),
-                },
-            ),
-            Fact::CaseClosed(c) => (c.case.clone(), c.outcome.clone().unwrap_or_default()),
-            Fact::ProcessChanged(p) => (String::new(), p.description.clone()),
-            Fact::DriftDetected(d) => (
-                String::new(),
-                format!(
-                    "{}: errors drifted (Page-Hinkley {:.0} > {:.0})",
-                    d.model, d.statistic, d.threshold
-                ),
-            ),
-            Fact::PredictionRecorded(p) => (
-                p.case.clone(),
-                format!(
-                    "{}{}: {:.1} h remaining",
-                    p.model,
-                    if p.shadow { " (shadow)" } else { "" },
-                    p.predicted_h
-                ),
-            ),
-            Fact::ChallengerStarted(c) => (
-                String::new(),
-                format!("{} enters as challenger ({})", c.model, c.reason),
-            ),
-            Fact::ModelPromoted(p) => (
-                String::new(),
-                match &p.replaced {
-                    Some(old) => format!("{} replaces {old} ({})", p.model, p.reason),
-                    None => format!("{} is champion ({})", p.model, p.reason),
-                },
-            ),
-            Fact::ModelRetired(r) => (String::new(), format!("{} retired ({})", r.model, r.reason)),
-            Fact::ModelTrained(m) => (
-                String::new(),
-                format!(
-                    "{} trained: {}, {} cases, holdout MAE {:.2} d",
-                    m.id,
-                    m.algorithm,
-                    m.train_cases + m.holdout_cases,
-                    m.holdout_mae_days
-                ),
-            ),
-            Fact::Other(_) => (String::new(), String::new()),
-        };
-        StreamRow {
-            seq: e.seq,
-            at: e.occurred_at,
-            event_type: e.fact.type_name().to_owned(),
-            case,
-            detail,
-        }
-    }
-}
 
 /// Latency samples kept (one per commit the loop predicted for).
 const LATENCIES: usize = 500;
@@ -615,13 +528,6 @@ impl Live {
             }
         });
     }
-}
-
-fn keep_newest(rows: &mut VecDeque<StreamRow>, events: &[Recorded]) {
-    for e in events.iter().rev().take(STREAM_ROWS).rev() {
-        rows.push_front(StreamRow::of(e));
-    }
-    rows.truncate(STREAM_ROWS);
 }
 
 fn now() -> f64 {
