@@ -71,10 +71,34 @@ mod engine_host {
     use std::cell::RefCell;
     use std::collections::VecDeque;
     use std::rc::Rc;
-    use wasm_bindgen::JsValue;
+    use wasm_bindgen::{JsCast, JsValue};
     use web_sys::DedicatedWorkerGlobalScope;
 
     type Running = Driver<Rc<IdbStore>, Rc<IdbStore>>;
+
+    /// Wait for the Web Lock `name` and hold it for the rest of this
+    /// worker's life. Without Web Locks, go on at once.
+    async fn hold_lock(name: &str) {
+        use js_sys::{Function, Promise, Reflect};
+        let locks = Reflect::get(&js_sys::global(), &"navigator".into())
+            .and_then(|n| Reflect::get(&n, &"locks".into()))
+            .unwrap_or(JsValue::UNDEFINED);
+        let Some(request) = Reflect::get(&locks, &"request".into())
+            .ok()
+            .and_then(|r| r.dyn_into::<Function>().ok())
+        else {
+            return;
+        };
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let granted =
+            wasm_bindgen::closure::Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+                let _ = tx.send(());
+                // Never settles: the lock is held until the worker ends.
+                Promise::new(&mut |_, _| {}).into()
+            });
+        let _ = request.call2(&locks, &name.into(), &granted);
+        let _ = rx.await;
+    }
 
     #[derive(Default)]
     struct State {
@@ -140,6 +164,11 @@ mod engine_host {
         async fn answer(&self, command: Command) -> Vec<Reply> {
             let now = || js_sys::Date::now();
             if let Command::Start { database, policy } = &command {
+                // One engine writes to a log at a time, across tabs: the
+                // lock is this worker's until it ends, so a tab taking the
+                // loop over waits until the last engine is really gone
+                // (a closed tab's worker can outlive its page a moment).
+                hold_lock(&format!("retrace-engine:{database}")).await;
                 let store = match IdbStore::open(database).await {
                     Ok(store) => Rc::new(store),
                     Err(e) => return vec![Reply::Failed(e.to_string())],
