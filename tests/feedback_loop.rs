@@ -253,6 +253,32 @@ impl Given {
         }
     }
 
+    /// `model` is the first champion (at hour 0).
+    fn champion(&mut self, model: &str) {
+        let promoted = ModelPromoted {
+            model: model.into(),
+            replaced: None,
+            reason: "first model".into(),
+            champion_mae_d: None,
+            challenger_mae_d: None,
+            outcomes: 0,
+        };
+        let kind = (ModelPromoted::TYPE, ModelPromoted::SCHEMA);
+        self.event(MODELS_STREAM, kind, 0, &promoted);
+    }
+
+    /// `model` starts as challenger (at hour 0), trained after an alarm.
+    fn challenger(&mut self, model: &str) {
+        let started = ChallengerStarted {
+            model: model.into(),
+            reason: "drift".into(),
+            median_h: 24.0,
+            train_cases: 150,
+        };
+        let kind = (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA);
+        self.event(MODELS_STREAM, kind, 0, &started);
+    }
+
     fn opened(&mut self, case: &str, hour: i64) {
         let c = CaseOpened {
             case: case.into(),
@@ -313,32 +339,8 @@ fn given_a_duel_the_loop_judges_whole_cases_not_the_first_outcomes() {
         ..Policy::default()
     };
     let mut g = Given::new();
-    let promoted = ModelPromoted {
-        model: "model-1".into(),
-        replaced: None,
-        reason: "first model".into(),
-        champion_mae_d: None,
-        challenger_mae_d: None,
-        outcomes: 0,
-    };
-    g.event(
-        MODELS_STREAM,
-        (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
-        0,
-        &promoted,
-    );
-    let started = ChallengerStarted {
-        model: "model-2".into(),
-        reason: "drift".into(),
-        median_h: 24.0,
-        train_cases: 150,
-    };
-    g.event(
-        MODELS_STREAM,
-        (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
-        0,
-        &started,
-    );
+    g.champion("model-1");
+    g.challenger("model-2");
     // Twenty cases open at hour 1..=20; each is predicted as it opens.
     // Quick cases (odd) close 12 h later: champion says 12 h (right),
     // challenger 18 h (6 h off). Slow ones (even) close 96 h later:
@@ -408,35 +410,11 @@ fn given_an_even_duel_the_loop_retires_the_challenger() {
         ..Policy::default()
     };
     let mut g = Given::new();
-    let promoted = ModelPromoted {
-        model: "model-1".into(),
-        replaced: None,
-        reason: "first model".into(),
-        champion_mae_d: None,
-        challenger_mae_d: None,
-        outcomes: 0,
-    };
-    g.event(
-        MODELS_STREAM,
-        (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
-        0,
-        &promoted,
-    );
+    g.champion("model-1");
     // A case opened before the challenger started is not part of its duel.
     g.opened("before", 0);
     g.predicted("before", "model-1", 0, 10.0);
-    let started = ChallengerStarted {
-        model: "model-2".into(),
-        reason: "drift".into(),
-        median_h: 24.0,
-        train_cases: 150,
-    };
-    g.event(
-        MODELS_STREAM,
-        (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
-        0,
-        &started,
-    );
+    g.challenger("model-2");
     g.predicted("before", "model-2", 1, 30.0);
     for i in 1..=5i64 {
         let case = format!("c{i}");

@@ -176,21 +176,26 @@ impl Client {
         Ok(())
     }
 
+    /// The answer to request `id`, if it has come.
+    fn answered(&mut self, id: u64) -> Option<Message> {
+        let i = self
+            .events
+            .iter()
+            .position(|e| matches!(e, Event::Answer { id: a, .. } if *a == id))?;
+        match self.events.remove(i) {
+            Some(Event::Answer { message, .. }) => Some(message),
+            _ => None,
+        }
+    }
+
     /// [`Client::request`], giving up after `wait` (a cluster still
     /// electing its JetStream leader answers nothing).
     fn try_request(&mut self, subject: &str, payload: &[u8], wait: Duration) -> Option<Message> {
         let id = self.conn.request(subject, None, payload);
         let deadline = Instant::now() + wait;
         loop {
-            if let Some(i) = self
-                .events
-                .iter()
-                .position(|e| matches!(e, Event::Answer { id: a, .. } if *a == id))
-            {
-                let Some(Event::Answer { message, .. }) = self.events.remove(i) else {
-                    unreachable!()
-                };
-                return Some(message);
+            if let Some(m) = self.answered(id) {
+                return Some(m);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -223,15 +228,8 @@ impl Client {
     ) -> Message {
         let id = self.conn.request(subject, headers, payload);
         loop {
-            if let Some(i) = self
-                .events
-                .iter()
-                .position(|e| matches!(e, Event::Answer { id: a, .. } if *a == id))
-            {
-                let Some(Event::Answer { message, .. }) = self.events.remove(i) else {
-                    unreachable!()
-                };
-                return message;
+            if let Some(m) = self.answered(id) {
+                return m;
             }
             self.pump().expect("the server answers");
             assert!(self.events.len() < 100_000);
