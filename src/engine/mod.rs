@@ -17,6 +17,7 @@ pub mod messages;
 pub use harness::Harness;
 
 use crate::domain::model::ModelTrained;
+use crate::domain::Fact;
 use crate::ml::feedback_loop::{
     apply_and_predict, decide, drift_events, entry_event, log_time, training_cases, verdict_event,
     Decision, Loaded, Policy,
@@ -142,13 +143,30 @@ impl Engine {
         let mut appends = Vec::new();
         let (set, models, predicting) = (&mut self.set, &self.models, self.predicting);
         read_decoded(store, from, u64::MAX, batch, |events| {
-            if predicting {
-                let f = &set.feedback.state;
-                let get = |id: &Option<String>| id.as_ref().and_then(|id| models.get(id));
-                let (champion, challenger) = (get(&f.champion), get(&f.challenger));
-                appends.extend(apply_and_predict(set, &events, champion, challenger));
-            } else {
-                events.iter().for_each(|e| set.apply(e));
+            if !predicting {
+                return events.iter().for_each(|e| set.apply(e));
+            }
+            // Each event is predicted by the models in force once the
+            // events before it are folded: a promotion inside a batch
+            // takes effect at once, not with the next read.
+            let mut start = 0;
+            for end in 1..=events.len() {
+                let changes_models = matches!(
+                    events[end - 1].fact,
+                    Fact::ModelPromoted(_) | Fact::ChallengerStarted(_) | Fact::ModelRetired(_)
+                );
+                if changes_models || end == events.len() {
+                    let f = &set.feedback.state;
+                    let get = |id: &Option<String>| id.as_ref().and_then(|id| models.get(id));
+                    let (champion, challenger) = (get(&f.champion), get(&f.challenger));
+                    appends.extend(apply_and_predict(
+                        set,
+                        &events[start..end],
+                        champion,
+                        challenger,
+                    ));
+                    start = end;
+                }
             }
         })
         .await?;
