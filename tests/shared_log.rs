@@ -54,6 +54,14 @@ mod tempdir {
     }
 }
 
+/// The tests here run one at a time: each starts servers on ports it
+/// picked as free, and two at once could pick the same one.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Free loopback ports, all different.
 fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n)
@@ -153,9 +161,8 @@ impl Client {
         if !out.is_empty() {
             self.socket.write_all(&out)?;
         }
-        if !self.events.is_empty() {
-            return Ok(());
-        }
+        // Always read: events already here may be ones the caller is not
+        // waiting for (a heartbeat while it waits for an answer).
         let mut buf = [0u8; 65536];
         let n = self.socket.read(&mut buf)?;
         if n == 0 {
@@ -264,6 +271,7 @@ impl Client {
 
 #[test]
 fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_writes() {
+    let _serial = serial();
     let server = Server::start(true);
     let mut a = Client::connect(server.port).unwrap();
     assert!(a.info.jetstream && a.info.headers, "{:?}", a.info);
@@ -366,6 +374,7 @@ fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_write
 
 #[test]
 fn a_server_without_jetstream_says_so_at_once() {
+    let _serial = serial();
     let server = Server::start(false);
     let mut c = Client::connect(server.port).unwrap();
     assert!(!c.info.jetstream);
@@ -386,6 +395,7 @@ fn a_server_without_jetstream_says_so_at_once() {
 /// stream holds every event exactly once, on every node.
 #[test]
 fn a_replicated_stream_survives_a_node_killed_mid_push_and_holds_every_event_once() {
+    let _serial = serial();
     let total: u64 = std::env::var("CLUSTER_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -556,6 +566,7 @@ fn a_replicated_stream_survives_a_node_killed_mid_push_and_holds_every_event_onc
 /// what is stored after — the shared log's `seq` is the stream's.
 #[test]
 fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
+    let _serial = serial();
     use retrace::log::NewEvent;
     use retrace::share::consumer::{self, delivery, Delivery, SharedEvent};
     let server = Server::start(true);
@@ -602,28 +613,35 @@ fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
     );
 
     let mut got = Vec::new();
-    let next = |c: &mut Client| loop {
-        if let Some(i) = c.events.iter().position(|e| matches!(e, Event::Message(_))) {
-            let Some(Event::Message(m)) = c.events.remove(i) else {
-                unreachable!()
-            };
-            match delivery(&m).unwrap() {
-                Delivery::Event {
-                    seq,
-                    stored_at,
-                    shared,
-                } => {
-                    assert!(stored_at > 1_700_000_000_000, "stored now: {stored_at}");
-                    return (seq, *shared);
+    let next = |c: &mut Client| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no delivery within 30 s (heartbeats only)"
+            );
+            if let Some(i) = c.events.iter().position(|e| matches!(e, Event::Message(_))) {
+                let Some(Event::Message(m)) = c.events.remove(i) else {
+                    unreachable!()
+                };
+                match delivery(&m).unwrap() {
+                    Delivery::Event {
+                        seq,
+                        stored_at,
+                        shared,
+                    } => {
+                        assert!(stored_at > 1_700_000_000_000, "stored now: {stored_at}");
+                        return (seq, *shared);
+                    }
+                    Delivery::FlowControl(reply) => {
+                        let out = proto::publish(&reply, None, None, b"");
+                        c.socket.write_all(&out).unwrap();
+                    }
+                    Delivery::Heartbeat => {}
                 }
-                Delivery::FlowControl(reply) => {
-                    let out = proto::publish(&reply, None, None, b"");
-                    c.socket.write_all(&out).unwrap();
-                }
-                Delivery::Heartbeat => {}
             }
+            c.pump().unwrap();
         }
-        c.pump().unwrap();
     };
     for _ in 2..=5 {
         got.push(next(&mut c));
