@@ -6,4 +6,5 @@
 pub mod client;
 pub mod consumer;
 pub mod jetstream;
+pub mod outbox;
 pub mod proto;

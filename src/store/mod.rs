@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod memory;
+pub mod outbox;
 pub mod snapshot;
 pub mod staged;
 pub mod stream_table;

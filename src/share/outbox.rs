@@ -1,0 +1,336 @@
+//! Sending the outbox to a shared log. Each waiting event goes out with
+//! the server sequence of its stream's event it was written after (JetStream
+//! checks it as `Nats-Expected-Last-Subject-Sequence`), one event per stream
+//! at a time, many streams at once. What the log says of a stream decides:
+//! the stream is where the event expects it → send; the event itself is
+//! there already (sent before an answer was lost) → done; somebody else's
+//! event is there → a conflict, which waits for the user: keep mine (send
+//! it after theirs) or drop mine.
+//!
+//! Without I/O: the page reads the log and talks to the server, and tells
+//! this what it found.
+
+use crate::store::outbox::Waiting;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A stream's newest event as known here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Known {
+    version: u64,
+    seq: u64,
+}
+
+/// What to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read the log's events of `stream` from version `after` (two do) and
+    /// its version, then call [`Outbox::looked`].
+    Look {
+        /// The stream.
+        stream: String,
+        /// The version its first waiting event follows.
+        after: u64,
+    },
+    /// Publish waiting event `key`, expecting its stream's newest event on
+    /// the server to be at sequence `expected` (0: none).
+    Send {
+        /// The outbox key.
+        key: u64,
+        /// The expected last subject sequence.
+        expected: u64,
+    },
+}
+
+/// A stream somebody else wrote to first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The stream.
+    pub stream: String,
+    /// How many of this browser's events to it wait.
+    pub waiting: usize,
+    /// The version this browser's first one was written after.
+    pub after: u64,
+    /// The version the stream is at now, if known.
+    pub now: Option<u64>,
+}
+
+/// One of the log's events of a stream, as [`Action::Look`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Its version in the stream.
+    pub version: u64,
+    /// Its seq (the server's sequence).
+    pub seq: u64,
+    /// Its id.
+    pub id: String,
+}
+
+/// The outbox as the sync sees it.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    waiting: BTreeMap<u64, Waiting>,
+    ids: HashMap<String, u64>,
+    known: HashMap<String, Known>,
+    busy: HashSet<String>,
+    conflicts: BTreeMap<String, Conflict>,
+    rebase: HashSet<String>,
+    /// Events the server stored since this page opened.
+    pub sent: u64,
+}
+
+/// What an answer or a look changed in the stored outbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Keys to delete: stored on the server.
+    pub stored: Vec<u64>,
+    /// Entries to rewrite (a kept conflict's events, now after theirs).
+    pub rewritten: Vec<(u64, Waiting)>,
+}
+
+impl Outbox {
+    /// Take in a waiting event (one already known is ignored).
+    pub fn add(&mut self, key: u64, waiting: Waiting) {
+        if self.waiting.contains_key(&key) {
+            return;
+        }
+        self.ids.insert(waiting.event.id.clone(), key);
+        self.waiting.insert(key, waiting);
+    }
+
+    /// The highest key known.
+    pub fn last_key(&self) -> Option<u64> {
+        self.waiting.keys().next_back().copied()
+    }
+
+    /// Events waiting.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The streams in conflict.
+    pub fn conflicts(&self) -> impl Iterator<Item = &Conflict> {
+        self.conflicts.values()
+    }
+
+    /// A waiting event.
+    pub fn get(&self, key: u64) -> Option<&Waiting> {
+        self.waiting.get(&key)
+    }
+
+    fn first_of(&self, stream: &str) -> Option<(u64, &Waiting)> {
+        self.waiting
+            .iter()
+            .find(|(_, w)| w.stream == stream)
+            .map(|(k, w)| (*k, w))
+    }
+
+    fn remove(&mut self, key: u64) -> Option<Waiting> {
+        let w = self.waiting.remove(&key)?;
+        self.ids.remove(&w.event.id);
+        Some(w)
+    }
+
+    fn conflict(&mut self, stream: &str, now: Option<u64>) {
+        let mine: Vec<&Waiting> = self
+            .waiting
+            .values()
+            .filter(|w| w.stream == stream)
+            .collect();
+        if let Some(first) = mine.first() {
+            self.conflicts.insert(
+                stream.to_owned(),
+                Conflict {
+                    stream: stream.to_owned(),
+                    waiting: mine.len(),
+                    after: first.after,
+                    now,
+                },
+            );
+        }
+    }
+
+    /// What to do now: one action per stream that is not already being
+    /// looked at, sent, or in conflict.
+    pub fn plan(&mut self) -> Vec<Action> {
+        let mut firsts: Vec<(u64, String, u64)> = Vec::new();
+        let mut seen = HashSet::new();
+        for (key, w) in &self.waiting {
+            if seen.insert(w.stream.as_str()) {
+                firsts.push((*key, w.stream.clone(), w.after));
+            }
+        }
+        let mut actions = Vec::new();
+        for (key, stream, after) in firsts {
+            if self.busy.contains(&stream) || self.conflicts.contains_key(&stream) {
+                continue;
+            }
+            let action = match self.known.get(&stream) {
+                Some(k) if k.version == after && !self.rebase.contains(&stream) => Action::Send {
+                    key,
+                    expected: k.seq,
+                },
+                Some(k) if k.version > after && !self.rebase.contains(&stream) => {
+                    let now = k.version;
+                    self.conflict(&stream, Some(now));
+                    continue;
+                }
+                _ => Action::Look {
+                    stream: stream.clone(),
+                    after,
+                },
+            };
+            self.busy.insert(stream);
+            actions.push(action);
+        }
+        actions
+    }
+
+    /// What the log holds of `stream` (as asked by [`Action::Look`]): its
+    /// `version`, and its events from the looked-for version on.
+    pub fn looked(&mut self, stream: &str, version: u64, events: &[Seen]) -> Changes {
+        self.busy.remove(stream);
+        let mut changes = Changes::default();
+        let Some((key, first)) = self.first_of(stream) else {
+            return changes;
+        };
+        let (after, id) = (first.after, first.event.id.clone());
+        let at = |v: u64| events.iter().find(|e| e.version == v);
+        // Stored before (an answer lost): done, look again for the next.
+        if let Some(next) = at(after + 1) {
+            if next.id == id {
+                self.remove(key);
+                self.sent += 1;
+                changes.stored.push(key);
+                return changes;
+            }
+        }
+        let seq_at = |v: u64| {
+            if v == 0 {
+                Some(0)
+            } else {
+                at(v).map(|e| e.seq)
+            }
+        };
+        if self.rebase.remove(stream) {
+            // Kept after a conflict: this browser's events follow theirs.
+            let Some(seq) = seq_at(version) else {
+                return changes;
+            };
+            let mut next = version;
+            for (k, w) in self.waiting.iter_mut().filter(|(_, w)| w.stream == stream) {
+                w.after = next;
+                next += 1;
+                changes.rewritten.push((*k, w.clone()));
+            }
+            self.known.insert(stream.to_owned(), Known { version, seq });
+            return changes;
+        }
+        match seq_at(after) {
+            Some(seq) if version == after => {
+                self.known.insert(stream.to_owned(), Known { version, seq });
+            }
+            _ => self.conflict(stream, Some(version)),
+        }
+        changes
+    }
+
+    /// The server stored waiting event `key` at `seq`.
+    pub fn stored(&mut self, key: u64, seq: u64) -> Changes {
+        let Some(w) = self.remove(key) else {
+            return Changes::default();
+        };
+        self.busy.remove(&w.stream);
+        self.sent += 1;
+        let k = self
+            .known
+            .entry(w.stream)
+            .or_insert(Known { version: 0, seq: 0 });
+        if seq > k.seq {
+            *k = Known {
+                version: w.after + 1,
+                seq,
+            };
+        }
+        Changes {
+            stored: vec![key],
+            rewritten: vec![],
+        }
+    }
+
+    /// The server refused waiting event `key`: its stream moved on under
+    /// somebody else's event.
+    pub fn refused(&mut self, key: u64) {
+        if let Some(w) = self.waiting.get(&key) {
+            let stream = w.stream.clone();
+            self.busy.remove(&stream);
+            self.known.remove(&stream);
+            self.conflict(&stream, None);
+        }
+    }
+
+    /// Sending `key` failed for another reason: try it again later.
+    pub fn failed(&mut self, key: u64) {
+        if let Some(w) = self.waiting.get(&key) {
+            let stream = w.stream.clone();
+            self.busy.remove(&stream);
+            self.known.remove(&stream);
+        }
+    }
+
+    /// An event of the shared log reached this browser. Returns the key of
+    /// this browser's waiting copy of it, now stored, if there is one.
+    pub fn arrived(&mut self, stream: &str, seq: u64, id: &str) -> Option<u64> {
+        if let Some(k) = self.known.get_mut(stream) {
+            if seq > k.seq {
+                k.version += 1;
+                k.seq = seq;
+            }
+        }
+        let key = *self.ids.get(id)?;
+        let w = self.remove(key)?;
+        self.sent += 1;
+        // An answer may still come for it: it finds nothing then.
+        self.busy.remove(&w.stream);
+        Some(key)
+    }
+
+    /// The user keeps their events of a conflicting stream: they go after
+    /// the others' (looked up afresh).
+    pub fn keep(&mut self, stream: &str) {
+        if self.conflicts.remove(stream).is_some() {
+            self.known.remove(stream);
+            self.rebase.insert(stream.to_owned());
+        }
+    }
+
+    /// The user drops their events of a conflicting stream: the keys to delete.
+    pub fn drop_stream(&mut self, stream: &str) -> Vec<u64> {
+        self.conflicts.remove(stream);
+        self.known.remove(stream);
+        let keys: Vec<u64> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.stream == stream)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            self.remove(*k);
+        }
+        keys
+    }
+
+    /// The connection was lost: whatever was being sent or looked at is
+    /// asked about afresh on the next connection.
+    pub fn reconnected(&mut self) {
+        self.busy.clear();
+        self.known.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! Given waiting events and what the log and the server say, then these
+//! are sent, done, or in conflict.
+
+use super::*;
+use crate::store::contract::event;
+
+fn waiting(stream: &str, after: u64, n: u64) -> Waiting {
+    Waiting {
+        stream: stream.into(),
+        after,
+        event: event(n),
+    }
+}
+
+fn seen(version: u64, seq: u64, id: &str) -> Seen {
+    Seen {
+        version,
+        seq,
+        id: id.into(),
+    }
+}
+
+fn given(entries: &[(u64, Waiting)]) -> Outbox {
+    let mut o = Outbox::default();
+    for (k, w) in entries {
+        o.add(*k, w.clone());
+    }
+    o
+}
+
+#[test]
+fn each_stream_sends_one_event_at_a_time_each_after_the_last_one_stored() {
+    let mut o = given(&[
+        (1, waiting("case-a", 0, 1)),
+        (2, waiting("case-a", 1, 2)),
+        (3, waiting("case-b", 3, 3)),
+    ]);
+    let look = o.plan();
+    assert_eq!(
+        look,
+        [
+            Action::Look {
+                stream: "case-a".into(),
+                after: 0
+            },
+            Action::Look {
+                stream: "case-b".into(),
+                after: 3
+            },
+        ]
+    );
+    assert_eq!(o.plan(), [], "nothing twice while a look is out");
+    assert_eq!(o.looked("case-a", 0, &[]), Changes::default());
+    o.looked("case-b", 3, &[seen(3, 7, "other")]);
+    assert_eq!(
+        o.plan(),
+        [
+            Action::Send {
+                key: 1,
+                expected: 0
+            },
+            Action::Send {
+                key: 3,
+                expected: 7
+            }
+        ]
+    );
+    assert_eq!(
+        o.plan(),
+        [],
+        "case-a's second event waits for the first's answer"
+    );
+    assert_eq!(o.stored(1, 10).stored, [1]);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 2,
+            expected: 10
+        }]
+    );
+    o.stored(3, 11);
+    o.stored(2, 12);
+    assert!(o.is_empty());
+    assert_eq!(o.sent, 3);
+}
+
+#[test]
+fn an_event_already_on_the_server_is_done_not_sent_again() {
+    // Sent, stored, and the page closed before the answer came.
+    let mut o = given(&[(5, waiting("case-a", 2, 1)), (6, waiting("case-a", 3, 2))]);
+    o.plan();
+    let id = event(1).id;
+    let changes = o.looked("case-a", 3, &[seen(2, 4, "x"), seen(3, 9, &id)]);
+    assert_eq!(changes.stored, [5]);
+    // The next one is looked at afresh: it follows the one just found.
+    assert_eq!(
+        o.plan(),
+        [Action::Look {
+            stream: "case-a".into(),
+            after: 3
+        }]
+    );
+    o.looked("case-a", 3, &[seen(3, 9, &id)]);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 6,
+            expected: 9
+        }]
+    );
+}
+
+#[test]
+fn somebody_elses_event_first_is_a_conflict_until_the_user_keeps_or_drops() {
+    let mut o = given(&[
+        (1, waiting("case-a", 3, 1)),
+        (2, waiting("case-a", 4, 2)),
+        (3, waiting("case-b", 0, 3)),
+    ]);
+    o.plan();
+    o.looked("case-a", 4, &[seen(3, 7, "x"), seen(4, 8, "theirs")]);
+    o.looked("case-b", 0, &[]);
+    assert_eq!(
+        o.conflicts().cloned().collect::<Vec<_>>(),
+        [Conflict {
+            stream: "case-a".into(),
+            waiting: 2,
+            after: 3,
+            now: Some(4)
+        }]
+    );
+    // The other stream goes on; the conflicting one waits.
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 3,
+            expected: 0
+        }]
+    );
+
+    // Keep mine: after theirs.
+    o.keep("case-a");
+    assert_eq!(
+        o.plan(),
+        [Action::Look {
+            stream: "case-a".into(),
+            after: 3
+        }]
+    );
+    let changes = o.looked("case-a", 4, &[seen(3, 7, "x"), seen(4, 8, "theirs")]);
+    assert_eq!(
+        changes
+            .rewritten
+            .iter()
+            .map(|(k, w)| (*k, w.after))
+            .collect::<Vec<_>>(),
+        [(1, 4), (2, 5)]
+    );
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 1,
+            expected: 8
+        }]
+    );
+    assert_eq!(o.conflicts().count(), 0);
+}
+
+#[test]
+fn a_refused_send_is_a_conflict_and_dropping_deletes_the_streams_events() {
+    let mut o = given(&[(1, waiting("case-a", 0, 1)), (2, waiting("case-a", 1, 2))]);
+    o.plan();
+    o.looked("case-a", 0, &[]);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 1,
+            expected: 0
+        }]
+    );
+    o.refused(1);
+    assert_eq!(o.conflicts().next().map(|c| c.waiting), Some(2));
+    assert_eq!(o.plan(), []);
+    assert_eq!(o.drop_stream("case-a"), [1, 2]);
+    assert!(o.is_empty() && o.conflicts().next().is_none());
+}
+
+#[test]
+fn arrivals_settle_waiting_copies_and_move_the_streams_on() {
+    let mut o = given(&[(1, waiting("case-a", 0, 1)), (2, waiting("case-b", 2, 2))]);
+    o.plan();
+    o.looked("case-a", 0, &[]);
+    o.looked("case-b", 2, &[seen(2, 5, "x")]);
+    assert_eq!(o.plan().len(), 2);
+    // Ours came back before its answer; the answer then finds nothing.
+    assert_eq!(o.arrived("case-a", 6, &event(1).id), Some(1));
+    assert_eq!(o.stored(1, 6), Changes::default());
+    assert_eq!(o.sent, 1);
+    // Somebody else's event to case-b while ours was out: the server
+    // refuses ours, and the stream's state is looked up again.
+    assert_eq!(o.arrived("case-b", 7, "theirs"), None);
+    o.refused(2);
+    assert_eq!(
+        o.conflicts().next().map(|c| c.stream.as_str()),
+        Some("case-b")
+    );
+}

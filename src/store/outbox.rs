@@ -1,0 +1,145 @@
+//! A shared log's outbox: events written in this browser that the shared
+//! log's server has not stored yet. Each waits with the version of its
+//! stream it was written after, so that the server can refuse it when
+//! somebody else wrote to that stream first (a conflict, never an
+//! interleaving). The events reach the log only when they come back from
+//! the server, in the server's order.
+
+use super::{StoreError, StreamAppend};
+use crate::log::NewEvent;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One event waiting to be sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// Its Retrace stream.
+    pub stream: String,
+    /// The stream's version it was written after (0: a new stream).
+    pub after: u64,
+    /// The event.
+    pub event: NewEvent,
+}
+
+/// Check a batch against the versions `lookup` reports (the log's, or an
+/// earlier waiting event's) and give each event the version it follows.
+/// The same rules as a commit to the log: all pass or nothing waits.
+pub fn place(
+    batch: Vec<StreamAppend>,
+    mut lookup: impl FnMut(&str) -> Option<u64>,
+) -> Result<Vec<Waiting>, StoreError> {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut placed = Vec::new();
+    for append in batch {
+        let actual = seen
+            .get(&append.stream)
+            .copied()
+            .or_else(|| lookup(&append.stream));
+        if !append.expected.admits(actual) {
+            return Err(StoreError::Conflict {
+                stream: append.stream,
+                expected: append.expected,
+                actual,
+            });
+        }
+        let mut after = actual.unwrap_or(0);
+        for event in append.events {
+            placed.push(Waiting {
+                stream: append.stream.clone(),
+                after,
+                event,
+            });
+            after += 1;
+        }
+        if after > 0 {
+            seen.insert(append.stream, after);
+        }
+    }
+    Ok(placed)
+}
+
+/// Where each stream stands once its waiting events are counted: the
+/// version a new event to it follows.
+#[derive(Clone, Debug, Default)]
+pub struct Tops(HashMap<String, u64>);
+
+impl Tops {
+    /// The tops of `waiting`.
+    pub fn of<'a>(waiting: impl IntoIterator<Item = &'a Waiting>) -> Tops {
+        let mut tops = Tops::default();
+        tops.add(waiting);
+        tops
+    }
+
+    /// Count more waiting events.
+    pub fn add<'a>(&mut self, waiting: impl IntoIterator<Item = &'a Waiting>) {
+        for w in waiting {
+            let top = self.0.entry(w.stream.clone()).or_default();
+            *top = (*top).max(w.after + 1);
+        }
+    }
+
+    /// The version of `stream` counting its waiting events, over the log's.
+    pub fn version(&self, stream: &str, in_log: Option<u64>) -> Option<u64> {
+        match (self.0.get(stream).copied(), in_log) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::event;
+    use crate::store::ExpectedVersion;
+
+    fn new(n: u64) -> NewEvent {
+        event(n)
+    }
+
+    #[test]
+    fn each_waiting_event_follows_the_one_before_it_in_its_stream() {
+        let log = |s: &str| (s == "case-a").then_some(3);
+        let batch = vec![
+            StreamAppend::new("case-a", ExpectedVersion::Exact(3), vec![new(1), new(2)]),
+            StreamAppend::new("case-b", ExpectedVersion::NoStream, vec![new(3)]),
+            StreamAppend::new("case-a", ExpectedVersion::Any, vec![new(4)]),
+        ];
+        let placed = place(batch, log).unwrap();
+        let afters: Vec<(&str, u64)> = placed
+            .iter()
+            .map(|w| (w.stream.as_str(), w.after))
+            .collect();
+        assert_eq!(
+            afters,
+            [("case-a", 3), ("case-a", 4), ("case-b", 0), ("case-a", 5)]
+        );
+        let tops = Tops::of(&placed);
+        assert_eq!(tops.version("case-a", Some(3)), Some(6));
+        assert_eq!(tops.version("case-b", None), Some(1));
+        assert_eq!(tops.version("case-c", Some(2)), Some(2));
+    }
+
+    #[test]
+    fn a_stale_expectation_waits_for_nothing() {
+        let err = place(
+            vec![
+                StreamAppend::new("case-b", ExpectedVersion::NoStream, vec![new(1)]),
+                StreamAppend::new("case-a", ExpectedVersion::Exact(2), vec![new(2)]),
+            ],
+            |s| (s == "case-a").then_some(3),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict {
+                    actual: Some(3),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
