@@ -5,13 +5,16 @@
 //! the stream is where the event expects it → send; the event itself is
 //! there already (sent before an answer was lost) → done; somebody else's
 //! event is there → a conflict, which waits for the user: keep mine (send
-//! it after theirs) or drop mine.
+//! it after theirs) or drop mine. An event written without a check of its
+//! stream (`ExpectedVersion::Any`) goes after theirs without asking; it is
+//! still sent with the sequence it expects, so that a lost answer is found
+//! out and nothing is stored twice.
 //!
 //! Without I/O: the page reads the log and talks to the server, and tells
 //! this what it found.
 
 use crate::store::outbox::Waiting;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A stream's newest event as known here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +72,10 @@ pub struct Seen {
 #[derive(Debug, Default)]
 pub struct Outbox {
     waiting: BTreeMap<u64, Waiting>,
+    /// Each stream's waiting keys, in order.
+    queues: HashMap<String, BTreeSet<u64>>,
+    /// Streams whose next step may have changed.
+    dirty: BTreeSet<String>,
     ids: HashMap<String, u64>,
     known: HashMap<String, Known>,
     busy: HashSet<String>,
@@ -94,6 +101,11 @@ impl Outbox {
             return;
         }
         self.ids.insert(waiting.event.id.clone(), key);
+        self.queues
+            .entry(waiting.stream.clone())
+            .or_default()
+            .insert(key);
+        self.dirty.insert(waiting.stream.clone());
         self.waiting.insert(key, waiting);
     }
 
@@ -123,31 +135,47 @@ impl Outbox {
     }
 
     fn first_of(&self, stream: &str) -> Option<(u64, &Waiting)> {
-        self.waiting
-            .iter()
-            .find(|(_, w)| w.stream == stream)
-            .map(|(k, w)| (*k, w))
+        let key = *self.queues.get(stream)?.first()?;
+        Some((key, self.waiting.get(&key)?))
+    }
+
+    fn keys_of(&self, stream: &str) -> Vec<u64> {
+        self.queues
+            .get(stream)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     fn remove(&mut self, key: u64) -> Option<Waiting> {
         let w = self.waiting.remove(&key)?;
         self.ids.remove(&w.event.id);
+        if let Some(q) = self.queues.get_mut(&w.stream) {
+            q.remove(&key);
+            if q.is_empty() {
+                self.queues.remove(&w.stream);
+            }
+        }
+        self.dirty.insert(w.stream.clone());
         Some(w)
     }
 
     fn conflict(&mut self, stream: &str, now: Option<u64>) {
-        let mine: Vec<&Waiting> = self
-            .waiting
-            .values()
-            .filter(|w| w.stream == stream)
-            .collect();
-        if let Some(first) = mine.first() {
+        let waiting = self.queues.get(stream).map_or(0, |q| q.len());
+        if let Some((_, first)) = self.first_of(stream) {
+            if !first.checked {
+                // Written without a check: it goes after theirs.
+                self.known.remove(stream);
+                self.rebase.insert(stream.to_owned());
+                self.dirty.insert(stream.to_owned());
+                return;
+            }
+            let after = first.after;
             self.conflicts.insert(
                 stream.to_owned(),
                 Conflict {
                     stream: stream.to_owned(),
-                    waiting: mine.len(),
-                    after: first.after,
+                    waiting,
+                    after,
                     now,
                 },
             );
@@ -157,18 +185,15 @@ impl Outbox {
     /// What to do now: one action per stream that is not already being
     /// looked at, sent, or in conflict.
     pub fn plan(&mut self) -> Vec<Action> {
-        let mut firsts: Vec<(u64, String, u64)> = Vec::new();
-        let mut seen = HashSet::new();
-        for (key, w) in &self.waiting {
-            if seen.insert(w.stream.as_str()) {
-                firsts.push((*key, w.stream.clone(), w.after));
-            }
-        }
         let mut actions = Vec::new();
-        for (key, stream, after) in firsts {
+        for stream in std::mem::take(&mut self.dirty) {
             if self.busy.contains(&stream) || self.conflicts.contains_key(&stream) {
                 continue;
             }
+            let Some((key, first)) = self.first_of(&stream) else {
+                continue;
+            };
+            let (key, after) = (key, first.after);
             let action = match self.known.get(&stream) {
                 Some(k) if k.version == after && !self.rebase.contains(&stream) => Action::Send {
                     key,
@@ -219,20 +244,25 @@ impl Outbox {
         if self.rebase.remove(stream) {
             // Kept after a conflict: this browser's events follow theirs.
             let Some(seq) = seq_at(version) else {
+                self.rebase.insert(stream.to_owned());
                 return changes;
             };
             let mut next = version;
-            for (k, w) in self.waiting.iter_mut().filter(|(_, w)| w.stream == stream) {
-                w.after = next;
-                next += 1;
-                changes.rewritten.push((*k, w.clone()));
+            for k in self.keys_of(stream) {
+                if let Some(w) = self.waiting.get_mut(&k) {
+                    w.after = next;
+                    next += 1;
+                    changes.rewritten.push((k, w.clone()));
+                }
             }
             self.known.insert(stream.to_owned(), Known { version, seq });
+            self.dirty.insert(stream.to_owned());
             return changes;
         }
         match seq_at(after) {
             Some(seq) if version == after => {
                 self.known.insert(stream.to_owned(), Known { version, seq });
+                self.dirty.insert(stream.to_owned());
             }
             _ => self.conflict(stream, Some(version)),
         }
@@ -279,6 +309,7 @@ impl Outbox {
             let stream = w.stream.clone();
             self.busy.remove(&stream);
             self.known.remove(&stream);
+            self.dirty.insert(stream);
         }
     }
 
@@ -289,6 +320,9 @@ impl Outbox {
             if seq > k.seq {
                 k.version += 1;
                 k.seq = seq;
+                if self.queues.contains_key(stream) {
+                    self.dirty.insert(stream.to_owned());
+                }
             }
         }
         let key = *self.ids.get(id)?;
@@ -305,6 +339,7 @@ impl Outbox {
         if self.conflicts.remove(stream).is_some() {
             self.known.remove(stream);
             self.rebase.insert(stream.to_owned());
+            self.dirty.insert(stream.to_owned());
         }
     }
 
@@ -312,12 +347,7 @@ impl Outbox {
     pub fn drop_stream(&mut self, stream: &str) -> Vec<u64> {
         self.conflicts.remove(stream);
         self.known.remove(stream);
-        let keys: Vec<u64> = self
-            .waiting
-            .iter()
-            .filter(|(_, w)| w.stream == stream)
-            .map(|(k, _)| *k)
-            .collect();
+        let keys = self.keys_of(stream);
         for k in &keys {
             self.remove(*k);
         }
@@ -329,6 +359,7 @@ impl Outbox {
     pub fn reconnected(&mut self) {
         self.busy.clear();
         self.known.clear();
+        self.dirty.extend(self.queues.keys().cloned());
     }
 }
 

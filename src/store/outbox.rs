@@ -5,7 +5,7 @@
 //! interleaving). The events reach the log only when they come back from
 //! the server, in the server's order.
 
-use super::{StoreError, StreamAppend};
+use super::{ExpectedVersion, StoreError, StreamAppend};
 use crate::log::NewEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -17,6 +17,11 @@ pub struct Waiting {
     pub stream: String,
     /// The stream's version it was written after (0: a new stream).
     pub after: u64,
+    /// The writer asked for a check of the stream's version (anything but
+    /// `Any`): when somebody else wrote first, the user decides. Without
+    /// one, the event simply goes after theirs.
+    #[serde(default)]
+    pub checked: bool,
     /// The event.
     pub event: NewEvent,
 }
@@ -43,10 +48,12 @@ pub fn place(
             });
         }
         let mut after = actual.unwrap_or(0);
+        let checked = append.expected != ExpectedVersion::Any;
         for event in append.events {
             placed.push(Waiting {
                 stream: append.stream.clone(),
                 after,
+                checked,
                 event,
             });
             after += 1;

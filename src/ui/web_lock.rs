@@ -83,6 +83,15 @@ pub async fn try_take(name: &str) -> Option<Held> {
     rx.await.ok().flatten()
 }
 
+/// Wait in line for the Web Lock `name`: the lock once this tab has it.
+pub async fn take_in_line(name: &str) -> Option<Held> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    request(name, false, move |held| {
+        let _ = tx.send(held);
+    });
+    rx.await.ok().flatten()
+}
+
 /// Keep `on` true only while this tab holds the lock; say why when not.
 /// `holding` is true exactly while the lock is this tab's. A tab that asked
 /// for the loop while another ran it waits in line and takes the loop over

@@ -8,6 +8,7 @@ fn waiting(stream: &str, after: u64, n: u64) -> Waiting {
     Waiting {
         stream: stream.into(),
         after,
+        checked: true,
         event: event(n),
     }
 }
@@ -204,4 +205,38 @@ fn arrivals_settle_waiting_copies_and_move_the_streams_on() {
         o.conflicts().next().map(|c| c.stream.as_str()),
         Some("case-b")
     );
+}
+
+#[test]
+fn an_event_written_without_a_check_goes_after_theirs_without_asking() {
+    let mut o = given(&[(
+        1,
+        Waiting {
+            checked: false,
+            ..waiting("imports", 2, 1)
+        },
+    )]);
+    o.plan();
+    o.looked("imports", 3, &[seen(2, 5, "x"), seen(3, 6, "theirs")]);
+    assert_eq!(o.conflicts().count(), 0);
+    assert_eq!(
+        o.plan(),
+        [Action::Look {
+            stream: "imports".into(),
+            after: 2
+        }]
+    );
+    let changes = o.looked("imports", 3, &[seen(3, 6, "theirs")]);
+    assert_eq!(changes.rewritten.len(), 1);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 1,
+            expected: 6
+        }]
+    );
+    // Refused again (yet another writer): after theirs again.
+    o.refused(1);
+    assert_eq!(o.conflicts().count(), 0);
+    assert!(matches!(o.plan()[..], [Action::Look { .. }]));
 }

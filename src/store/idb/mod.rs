@@ -11,6 +11,7 @@
 //! | `models`       | model id              | the model's `ModelTrained` record (JSON)         |
 //! | `model_bytes`  | model id              | the model's bytes                               |
 //! | `staging`      | `[run, block]`        | rows of an import being read (see [`staging`])  |
+//! | `outbox`       | counting up           | a shared log's events waiting to be sent (JSON) |
 //!
 //! One commit is ONE readwrite transaction over `meta`, `segments` and
 //! `stream_table`: it reads the head, brings this tab's [`StreamTable`] up
@@ -33,8 +34,9 @@
 //! History: version 1 had `meta` and `segments` only; version 2 added the
 //! stream table and snapshots (the stream table of an upgraded log is built
 //! from its segments); version 3 added the model registry; version 4 the
-//! staging area of imports.
+//! staging area of imports; version 5 the outbox of a shared log's replica.
 
+mod outbox;
 mod recovery;
 mod registry;
 mod request;
@@ -64,7 +66,7 @@ use web_sys::{
 use writer::{Job, Pending};
 
 /// The database version this build creates and reads.
-pub const DB_VERSION: u32 = 4;
+pub const DB_VERSION: u32 = 5;
 /// Object store names.
 pub const META: &str = "meta";
 /// Segments of events.
@@ -79,6 +81,8 @@ pub const MODELS: &str = "models";
 pub const MODEL_BYTES: &str = "model_bytes";
 /// Staged rows of an import in progress.
 pub const STAGING: &str = "staging";
+/// A shared log's events waiting to be sent.
+pub const OUTBOX: &str = "outbox";
 
 const HEAD: &str = "head";
 const TABLE: &str = "table";
@@ -103,6 +107,9 @@ pub struct IdbStore {
     channel: Option<BroadcastChannel>,
     /// Why appends are refused, if they are.
     read_only: RefCell<Option<String>>,
+    /// Appends wait in the outbox (a shared log's replica): where each
+    /// stream stands counting its waiting events.
+    outbox: RefCell<Option<crate::store::outbox::Tops>>,
     listeners: RefCell<Vec<Listener>>,
     _on_version_change: Closure<dyn FnMut(web_sys::Event)>,
 }
@@ -141,6 +148,7 @@ impl IdbStore {
             closed,
             channel: BroadcastChannel::new(&format!("retrace-log:{name}")).ok(),
             read_only: RefCell::new(None),
+            outbox: RefCell::new(None),
             listeners: RefCell::default(),
             _on_version_change: on_version_change,
         };
@@ -151,6 +159,11 @@ impl IdbStore {
     /// A replica of a shared log is written only by its sync.
     pub fn set_read_only(&self, why: Option<String>) {
         *self.read_only.borrow_mut() = why;
+    }
+
+    /// Whether appends are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.borrow().is_some()
     }
 
     /// Append events that come from a shared log's server, whatever
@@ -302,6 +315,9 @@ impl EventStore for IdbStore {
     async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
         if let Some(why) = self.read_only.borrow().clone() {
             return Err(StoreError::ReadOnly(why));
+        }
+        if self.uses_outbox() {
+            return self.enqueue(batch).await;
         }
         self.submit(Job::Batch(batch)).await
     }

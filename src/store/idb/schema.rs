@@ -3,7 +3,7 @@
 
 use super::request::{self, committed, js_error};
 use super::{
-    store_of, DB_VERSION, HEAD, META, MODELS, MODEL_BYTES, SEGMENTS, SNAPSHOTS, STAGING,
+    store_of, DB_VERSION, HEAD, META, MODELS, MODEL_BYTES, OUTBOX, SEGMENTS, SNAPSHOTS, STAGING,
     STREAM_TABLE,
 };
 use crate::log::codec::encode_segment;
@@ -155,6 +155,11 @@ fn upgrade(db: &IdbDatabase, _tx: &IdbTransaction, old_version: u32) -> Result<(
     }
     if old_version < 4 {
         db.create_object_store(STAGING)?;
+    }
+    if old_version < 5 {
+        let params = web_sys::IdbObjectStoreParameters::new();
+        params.set_auto_increment(true);
+        db.create_object_store_with_optional_parameters(OUTBOX, &params)?;
     }
     Ok(())
 }

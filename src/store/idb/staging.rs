@@ -27,7 +27,7 @@ fn key((run, block): BlockKey) -> Array {
     Array::of2(&JsValue::from(run), &JsValue::from(block))
 }
 
-async fn fetch(staging: &IdbObjectStore, at: BlockKey) -> Result<Vec<u8>, StoreError> {
+pub(super) async fn fetch(staging: &IdbObjectStore, at: BlockKey) -> Result<Vec<u8>, StoreError> {
     let req = staging
         .get(&key(at))
         .map_err(|e| js_error(e, "reading a staged block"))?;

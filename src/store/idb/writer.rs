@@ -113,7 +113,14 @@ impl IdbStore {
 
     /// Write a staged import in one commit of its own, in turn with this
     /// tab's other appends (see [`staging`]).
+    /// A shared log's replica puts the whole import in its outbox instead.
     pub async fn commit_staged(&self, plan: Box<dyn StagedPlan>) -> Result<Committed, StoreError> {
+        if let Some(why) = self.read_only.borrow().clone() {
+            return Err(StoreError::ReadOnly(why));
+        }
+        if self.uses_outbox() {
+            return self.enqueue_staged(plan).await;
+        }
         self.submit(Job::Staged(plan)).await
     }
 

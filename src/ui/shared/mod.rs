@@ -1,0 +1,229 @@
+//! A shared log in the page: the settings card (server, log name, token),
+//! and, while connected, a replica of the shared log in a local database of
+//! its own beside this browser's own log — downloaded from the server on
+//! joining, then followed live. The page switches to the replica when it
+//! connects and back to its own log when it disconnects (a reload each
+//! time: every view, the loop's worker and the snapshots follow the
+//! database the page opened). The replica is written only by the sync, in
+//! the server's order, so `seq` is the stream's sequence in every browser.
+//!
+//! This step reads: writes from a browser into a shared log (the outbox)
+//! come next, and until then the replica refuses local appends in words.
+
+mod socket;
+mod sync;
+
+use crate::share::jetstream;
+use crate::share::outbox::Conflict;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use socket::{wake, Incoming, Wakes};
+pub use sync::run;
+
+const SETTINGS: &str = "retrace.shared";
+const TOKEN: &str = "retrace.shared.token";
+
+/// Where the shared log is and whether this browser is connected to it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `ws://…` or `wss://…`.
+    pub server: String,
+    /// The shared log's name.
+    pub log: String,
+    /// Connected: the page opens the replica.
+    pub on: bool,
+}
+
+fn local() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn session() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok().flatten()
+}
+
+/// The saved settings (the token is kept apart, for this browser session
+/// only: it is never written into the log, an export or localStorage).
+pub fn settings() -> Settings {
+    local()
+        .and_then(|s| s.get_item(SETTINGS).ok().flatten())
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
+}
+
+fn save(settings: &Settings, token: &str) {
+    if let Some(s) = local() {
+        let _ = s.set_item(
+            SETTINGS,
+            &serde_json::to_string(settings).unwrap_or_default(),
+        );
+    }
+    if let Some(s) = session() {
+        let _ = s.set_item(TOKEN, token);
+    }
+}
+
+fn token() -> String {
+    session()
+        .and_then(|s| s.get_item(TOKEN).ok().flatten())
+        .unwrap_or_default()
+}
+
+/// The database this page opens: this browser's own log, or the replica
+/// of the shared log it is connected to.
+pub fn database() -> String {
+    let s = settings();
+    if s.on && !s.log.is_empty() {
+        format!("retrace-shared-{}", jetstream::subject_token(&s.log))
+    } else {
+        super::DATABASE.to_owned()
+    }
+}
+
+/// Whether the page shows a shared log.
+pub fn connected() -> bool {
+    settings().on
+}
+
+/// The sync's state, for the card and the header.
+#[derive(Clone, Copy)]
+pub struct Shared {
+    /// `connected …` while live; otherwise what happened and what to do.
+    pub status: RwSignal<String>,
+    /// Cases this browser wrote to after somebody else did: the user keeps
+    /// or drops their events.
+    pub conflicts: RwSignal<Vec<Conflict>>,
+    /// How the card reaches the running sync.
+    wakes: StoredValue<Wakes, LocalStorage>,
+}
+
+impl Shared {
+    /// The state, provided once by the app.
+    pub fn new() -> Shared {
+        Shared {
+            status: RwSignal::new(if connected() {
+                "connecting…".into()
+            } else {
+                "not connected: this page shows this browser's own log".into()
+            }),
+            conflicts: RwSignal::new(Vec::new()),
+            wakes: StoredValue::new_local(Wakes::default()),
+        }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared::new()
+    }
+}
+
+/// Connect (save, switch to the replica) or disconnect (back to the own
+/// log): a reload either way.
+fn switch(settings: Settings, token: &str) {
+    save(&settings, token);
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().reload();
+    }
+}
+
+/// The settings card.
+#[component]
+pub fn SharedLogCard() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let saved = settings();
+    let server = RwSignal::new(if saved.server.is_empty() {
+        "ws://127.0.0.1:4223".to_string()
+    } else {
+        saved.server.clone()
+    });
+    let name = RwSignal::new(if saved.log.is_empty() {
+        "team".to_string()
+    } else {
+        saved.log.clone()
+    });
+    let token_value = RwSignal::new(token());
+    let on = saved.on;
+    let connect = move |_| {
+        let s = Settings {
+            server: server.get_untracked().trim().to_owned(),
+            log: name.get_untracked().trim().to_owned(),
+            on: true,
+        };
+        if !(s.server.starts_with("ws://") || s.server.starts_with("wss://")) {
+            shared
+                .status
+                .set("not connected: the server's address starts with ws:// or wss://".into());
+            return;
+        }
+        if s.log.is_empty() {
+            shared
+                .status
+                .set("not connected: give the shared log a name".into());
+            return;
+        }
+        switch(s, &token_value.get_untracked());
+    };
+    let disconnect = move |_| {
+        let s = Settings {
+            on: false,
+            ..settings()
+        };
+        switch(s, &token_value.get_untracked());
+    };
+    view! {
+        <section class="card" aria-labelledby="shared-heading">
+            <h2 id="shared-heading">"Shared log"</h2>
+            <p class="hint">"Work on one log with your team through a NATS JetStream server (`make shared-server` starts one here). Each shared log is a copy in this browser beside its own log, which stays as it is."</p>
+            <div class="form-row">
+                <label>"Server " <input type="url" data-testid="shared-server" prop:value=move || server.get() on:input=move |ev| server.set(event_target_value(&ev)) disabled=on /></label>
+                <label>"Log name " <input type="text" data-testid="shared-log" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) disabled=on /></label>
+                <label>"Token " <input type="password" data-testid="shared-token" autocomplete="off" prop:value=move || token_value.get() on:input=move |ev| token_value.set(event_target_value(&ev)) disabled=on /></label>
+            </div>
+            <div class="actions">
+                <button data-testid="shared-connect" on:click=connect disabled=on>"Connect"</button>
+                <button data-testid="shared-disconnect" on:click=disconnect disabled=!on>"Disconnect"</button>
+            </div>
+            <p data-testid="sync-status" aria-live="polite">{move || shared.status.get()}</p>
+            <ul class="conflicts">
+                <For each=move || shared.conflicts.get() key=|c| (c.stream.clone(), c.after, c.now) let:c>
+                    <ConflictRow conflict=c shared=shared/>
+                </For>
+            </ul>
+        </section>
+    }
+}
+
+/// One case in conflict: what happened, and the two ways out.
+#[component]
+fn ConflictRow(conflict: Conflict, shared: Shared) -> impl IntoView {
+    let stream = conflict.stream.clone();
+    let choose = move |keep: bool| {
+        let stream = stream.clone();
+        move |_| {
+            wake(
+                &shared.wakes.get_value(),
+                Incoming::Choice(stream.clone(), keep),
+            )
+        }
+    };
+    let theirs = match conflict.now {
+        Some(now) => format!("it is at version {now} on the server"),
+        None => "the server holds a newer version".into(),
+    };
+    let n = conflict.waiting;
+    view! {
+        <li data-testid="sync-conflict">
+            <p>{format!(
+                "Conflict on {}: somebody else wrote to it first ({theirs}); {n} event{} written here after version {} {} not sent.",
+                conflict.stream,
+                if n == 1 { "" } else { "s" },
+                conflict.after,
+                if n == 1 { "was" } else { "were" },
+            )}</p>
+            <button data-testid="sync-keep" on:click=choose(true)>"Keep mine (after theirs)"</button>
+            " "
+            <button data-testid="sync-drop" on:click=choose(false)>"Drop mine"</button>
+        </li>
+    }
+}

@@ -1,0 +1,226 @@
+//! The NATS connection over the browser's WebSocket: the sans-I/O client
+//! ([`Conn`]) fed by the socket's events, and woken as well by the page
+//! (events put in the outbox, the user's answer to a conflict, the browser
+//! going offline).
+
+use crate::share::client::{Conn, Event};
+use crate::share::proto::{Connect, Message};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, MessageEvent, WebSocket};
+
+/// What wakes the sync.
+pub enum Incoming {
+    Bytes(Vec<u8>),
+    Open,
+    Closed(String),
+    /// Events were put in the outbox.
+    Outbox,
+    /// The user settled a conflict: keep (true) or drop this stream's events.
+    Choice(String, bool),
+}
+
+/// Where the page's wake-ups go: the current connection's queue.
+pub type Wakes = Rc<RefCell<Option<mpsc::UnboundedSender<Incoming>>>>;
+
+/// Wake the sync, if it runs.
+pub fn wake(wakes: &Wakes, what: Incoming) {
+    if let Some(tx) = wakes.borrow().as_ref() {
+        let _ = tx.unbounded_send(what);
+    }
+}
+
+/// What the sync hears next.
+pub enum Wake {
+    Net(Event),
+    Outbox,
+    Choice(String, bool),
+}
+
+/// The connection over a WebSocket.
+pub struct Socket {
+    ws: WebSocket,
+    pub conn: Conn,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
+    events: std::collections::VecDeque<Event>,
+    page: std::collections::VecDeque<Wake>,
+    _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+impl Socket {
+    pub fn open(server: &str, token: &str, wakes: &Wakes) -> Result<Socket, String> {
+        let ws = WebSocket::new(server).map_err(|e| {
+            format!("{server} is not a WebSocket address ({e:?}): use ws://host:port or wss://host")
+        })?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let (tx, incoming) = mpsc::unbounded();
+        let mut handlers = Vec::new();
+        let on = |tx: mpsc::UnboundedSender<Incoming>, f: fn(JsValue) -> Incoming| {
+            Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                let _ = tx.unbounded_send(f(ev));
+            })
+        };
+        let message = on(tx.clone(), |ev| {
+            let data = ev.unchecked_into::<MessageEvent>().data();
+            Incoming::Bytes(js_sys::Uint8Array::new(&data).to_vec())
+        });
+        let open = on(tx.clone(), |_| Incoming::Open);
+        let close = on(tx.clone(), |ev| {
+            let ev = ev.unchecked_into::<web_sys::CloseEvent>();
+            Incoming::Closed(format!(
+                "code {}{}",
+                ev.code(),
+                if ev.reason().is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", ev.reason())
+                }
+            ))
+        });
+        ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+        handlers.extend([message, open, close]);
+        *wakes.borrow_mut() = Some(tx);
+        let mut connect = Connect::retrace("retrace-browser");
+        if !token.is_empty() {
+            connect.auth_token = Some(token.to_owned());
+        }
+        let inbox = format!("_INBOX.{}", random_token());
+        Ok(Socket {
+            ws,
+            conn: Conn::new(connect, &inbox),
+            incoming,
+            events: Default::default(),
+            page: Default::default(),
+            _handlers: handlers,
+        })
+    }
+
+    /// Send what the client has written.
+    pub fn flush(&mut self) {
+        let out = self.conn.take_output();
+        if !out.is_empty() && self.ws.ready_state() == WebSocket::OPEN {
+            let _ = self.ws.send_with_u8_array(&out);
+        }
+    }
+
+    /// Take in one item from the queue.
+    fn take(&mut self, item: Incoming) -> Result<(), String> {
+        match item {
+            Incoming::Bytes(b) => {
+                let events = self.conn.receive(&b).map_err(|e| e.to_string())?;
+                self.events.extend(events);
+            }
+            Incoming::Open => {}
+            Incoming::Closed(why) => return Err(why),
+            Incoming::Outbox => {
+                if !self.page.iter().any(|w| matches!(w, Wake::Outbox)) {
+                    self.page.push_back(Wake::Outbox)
+                }
+            }
+            Incoming::Choice(s, keep) => self.page.push_back(Wake::Choice(s, keep)),
+        }
+        self.flush();
+        Ok(())
+    }
+
+    /// The next thing to act on, waiting as long as it takes.
+    pub async fn wake(&mut self) -> Result<Wake, String> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Wake::Net(e));
+            }
+            if let Some(w) = self.page.pop_front() {
+                return Ok(w);
+            }
+            self.flush();
+            match self.incoming.next().await {
+                Some(item) => self.take(item)?,
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
+    /// The server's next word (the page's wake-ups wait meanwhile).
+    pub async fn next(&mut self) -> Result<Event, String> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            self.flush();
+            match self.incoming.next().await {
+                Some(item) => self.take(item)?,
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
+    /// Whether more of the server's words are already here (read without
+    /// waiting).
+    pub fn more_waiting(&mut self) -> bool {
+        while let Ok(item) = self.incoming.try_recv() {
+            if let Err(why) = self.take(item) {
+                self.events
+                    .push_back(Event::ServerError(format!("closed: {why}")));
+            }
+        }
+        !self.events.is_empty()
+    }
+
+    /// Ask and wait for the answer (deliveries meanwhile are kept).
+    pub async fn request(
+        &mut self,
+        subject: &str,
+        headers: Option<&crate::share::proto::Headers>,
+        body: &[u8],
+    ) -> Result<Message, String> {
+        let id = self.conn.request(subject, headers, body);
+        let mut kept = Vec::new();
+        let answer = loop {
+            match self.next().await? {
+                Event::Answer { id: a, message } if a == id => break message,
+                Event::ServerError(e) => return Err(refused(&e)),
+                other => kept.push(other),
+            }
+        };
+        for e in kept.into_iter().rev() {
+            self.events.push_front(e);
+        }
+        Ok(answer)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // The handlers go with this value: unhook them first, or the
+        // socket's close event would call a closure already freed.
+        self.ws.set_onmessage(None);
+        self.ws.set_onopen(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 8];
+    if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
+        let _ = c.get_random_values_with_u8_array(&mut bytes);
+    }
+    crate::util::hex(&bytes)
+}
+
+/// The server's refusal in words.
+pub fn refused(e: &str) -> String {
+    if e.to_ascii_lowercase().contains("authorization") {
+        "the server refused this browser: the token is wrong or missing (Settings → Shared log → Token). The local log is untouched.".into()
+    } else if e.to_ascii_lowercase().contains("permissions violation") {
+        format!("the server does not allow this ({e}): this user may only read this log")
+    } else {
+        format!("the server said: {e}")
+    }
+}

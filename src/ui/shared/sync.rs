@@ -1,0 +1,506 @@
+//! The sync between a shared log's server and this browser's replica of it:
+//! one tab per browser runs it (a Web Lock per replica). It downloads the
+//! log, follows it live in the server's order, and sends the outbox — the
+//! events written here — each with the server sequence its stream is
+//! expected at, so that two browsers writing to one case conflict instead
+//! of interleaving. A lost connection is retried; what was written
+//! meanwhile waits in the outbox and goes out on reconnecting.
+
+use super::socket::{refused, wake, Incoming, Socket, Wake, Wakes};
+use super::{settings, token, Settings, Shared};
+use crate::share::client::Event;
+use crate::share::consumer::{self, delivery, Delivery, SharedEvent};
+use crate::share::jetstream::{
+    self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
+    WRONG_LAST_SEQUENCE,
+};
+use crate::share::outbox::{Action, Outbox, Seen};
+use crate::store::idb::IdbStore;
+use crate::store::{by_stream, EventStore, StoreError};
+use crate::ui::Log;
+use leptos::prelude::*;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// JetStream's code for a stream that does not exist.
+const STREAM_NOT_FOUND: u32 = 10059;
+/// Events appended locally per commit, at most.
+const COMMIT_EVENTS: usize = 2_000;
+
+/// Why a connection ended.
+struct Stop {
+    why: String,
+    /// Worth trying again (the server or the network went away).
+    retry: bool,
+}
+
+impl Stop {
+    fn fatal(why: impl Into<String>) -> Stop {
+        Stop {
+            why: why.into(),
+            retry: false,
+        }
+    }
+    fn retry(why: impl Into<String>) -> Stop {
+        Stop {
+            why: why.into(),
+            retry: true,
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::fatal(e.to_string())
+    }
+}
+
+/// What the sync keeps between connections.
+struct Sync {
+    settings: Settings,
+    store: std::rc::Rc<IdbStore>,
+    log: Log,
+    shared: Shared,
+    outbox: Outbox,
+    /// The highest outbox key read.
+    loaded: Option<u64>,
+    /// The events received since the page opened.
+    received: u64,
+    /// A connection reached the server at least once.
+    reached: bool,
+    /// Outbox keys the server stored, deleted in one go when the sync
+    /// catches its breath (a key left after a crash is found stored again).
+    stored: Vec<u64>,
+}
+
+/// Follow and write the shared log the page is connected to.
+pub async fn run(log: Log, shared: Shared) {
+    let settings = settings();
+    let Some(store) = log.get() else { return };
+    let status = shared.status;
+    // Every tab writes into the outbox; one tab sends it.
+    if let Err(e) = store.use_outbox().await {
+        status.set(format!("not connected: {e}"));
+        return;
+    }
+    let lock = format!("retrace-sync:{}", store.name());
+    let held = match super::super::web_lock::try_take(&lock).await {
+        Some(held) => held,
+        None => {
+            status.set("connected through another tab of this browser: it sends and receives this log's events, this tab shows them".into());
+            match super::super::web_lock::take_in_line(&lock).await {
+                Some(held) => held,
+                None => return,
+            }
+        }
+    };
+    // Held for the page's life: the browser lets it go when the tab closes.
+    std::mem::forget(held);
+    let wakes = shared.wakes.get_value();
+    {
+        let wakes = wakes.clone();
+        store.on_outbox(move || wake(&wakes, Incoming::Outbox));
+    }
+    watch_offline(&wakes);
+    let mut sync = Sync {
+        settings,
+        store,
+        log,
+        shared,
+        outbox: Outbox::default(),
+        loaded: None,
+        received: 0,
+        reached: false,
+        stored: Vec::new(),
+    };
+    let mut delay_ms = 1_000;
+    loop {
+        sync.outbox.reconnected();
+        let stop = match sync.session(&wakes).await {
+            Ok(()) => continue,
+            Err(stop) => stop,
+        };
+        *wakes.borrow_mut() = None;
+        if !stop.retry {
+            status.set(format!("not connected: {}", stop.why));
+            return;
+        }
+        if sync.reached {
+            delay_ms = 1_000;
+            sync.reached = false;
+        }
+        // Sooner when the browser comes back online; meanwhile the count
+        // of what waits here follows what this browser writes.
+        let mut waited = 0;
+        let was_online = online();
+        loop {
+            let _ = sync.load_outbox().await;
+            status.set(format!(
+                "offline: {}. {} events wait here and go out on reconnecting; trying again in {} s",
+                stop.why,
+                sync.outbox.len(),
+                (delay_ms - waited + 999) / 1000
+            ));
+            if waited >= delay_ms || (online() && !was_online) {
+                break;
+            }
+            crate::ui::browser::sleep(250).await;
+            waited += 250;
+        }
+        delay_ms = (delay_ms * 2).min(16_000);
+    }
+}
+
+fn online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// The browser going offline ends the connection at once (a socket may
+/// otherwise linger, half-open, until the server's next ping).
+fn watch_offline(wakes: &Wakes) {
+    let wakes = wakes.clone();
+    let on = Closure::<dyn FnMut()>::new(move || {
+        wake(&wakes, Incoming::Closed("this browser went offline".into()))
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.add_event_listener_with_callback("offline", on.as_ref().unchecked_ref());
+    }
+    on.forget();
+}
+
+impl Sync {
+    async fn session(&mut self, wakes: &Wakes) -> Result<(), Stop> {
+        let server = self.settings.server.clone();
+        let unreachable = |why: String| {
+            Stop::retry(format!(
+                "could not reach {server} ({why}): is nats-server running there with WebSocket and JetStream on? The local log is untouched"
+            ))
+        };
+        let mut socket = Socket::open(&server, &token(), wakes).map_err(Stop::fatal)?;
+        let info = loop {
+            match socket.next().await.map_err(unreachable)? {
+                Event::Connected(info) => break info,
+                Event::ServerError(e) => return Err(Stop::fatal(refused(&e))),
+                _ => {}
+            }
+        };
+        if !info.jetstream {
+            return Err(Stop::fatal(format!(
+                "{server} has no JetStream (nats-server {}): start it with -js (or `make shared-server`). The local log is untouched.",
+                info.version
+            )));
+        }
+        self.reached = true;
+        let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
+        let config = StreamConfig::for_log(&self.settings.log, 1);
+        let asked = socket
+            .request(&jetstream::info_subject(&config.name), None, b"{}")
+            .await
+            .map_err(lost)?;
+        let stream: StreamInfo = match answer::<StreamInfo>(&asked.payload).map_err(Stop::fatal)? {
+            Ok(info) => info,
+            Err(e) if e.err_code == STREAM_NOT_FOUND => {
+                let body = serde_json::to_vec(&config).map_err(|e| Stop::fatal(e.to_string()))?;
+                let created = socket
+                    .request(&jetstream::create_subject(&config.name), None, &body)
+                    .await
+                    .map_err(lost)?;
+                answer::<StreamInfo>(&created.payload)
+                    .map_err(Stop::fatal)?
+                    .map_err(|e| {
+                        Stop::fatal(format!("the server would not create the shared log: {e}"))
+                    })?
+            }
+            Err(e) => {
+                return Err(Stop::fatal(format!(
+                    "the server would not describe the shared log: {e}"
+                )))
+            }
+        };
+        let mut on_server = stream.state.last_seq;
+        let mut head = self.store.head().await?;
+        if head > on_server {
+            return Err(Stop::fatal(format!(
+                "this browser's copy of “{}” holds {head} events, the server {on_server}: the server's log was replaced. Disconnect, delete this browser's copy (Settings), and connect again.",
+                self.settings.log
+            )));
+        }
+        let inbox = format!("_INBOX.{}.deliver", super::socket::random_token());
+        let sid = socket.conn.subscribe(&inbox);
+        let body = serde_json::to_vec(&consumer::ordered(&config.name, &inbox, head + 1))
+            .map_err(|e| Stop::fatal(e.to_string()))?;
+        let created = socket
+            .request(&consumer::create_subject(&config.name), None, &body)
+            .await
+            .map_err(lost)?;
+        answer::<serde_json::Value>(&created.payload)
+            .map_err(Stop::fatal)?
+            .map_err(|e| {
+                Stop::fatal(format!("the server would not deliver the shared log: {e}"))
+            })?;
+        self.load_outbox().await?;
+        let mut sends: HashMap<u64, u64> = HashMap::new();
+        let mut batch = Vec::new();
+        let mut arrivals: Vec<(String, u64, String)> = Vec::new();
+        let mut note = String::new();
+        loop {
+            self.act(&mut socket, &mut sends).await?;
+            self.say(head, on_server, &note);
+            match socket.wake().await.map_err(lost)? {
+                Wake::Net(Event::Message(m)) if m.sid == sid => {
+                    match delivery(&m).map_err(Stop::retry)? {
+                        Delivery::Event {
+                            seq,
+                            stored_at,
+                            shared,
+                        } => {
+                            let expected = head + batch.len() as u64 + 1;
+                            if seq != expected {
+                                return Err(Stop::retry(format!(
+                                    "the server skipped from event {} to {seq}",
+                                    expected - 1
+                                )));
+                            }
+                            let SharedEvent { stream, mut event } = *shared;
+                            event.recorded_at.get_or_insert(stored_at);
+                            arrivals.push((stream.clone(), seq, event.id.clone()));
+                            batch.push((stream, event));
+                            on_server = on_server.max(seq);
+                        }
+                        Delivery::FlowControl(reply) => socket.conn.publish(&reply, b""),
+                        Delivery::Heartbeat => {}
+                    }
+                }
+                Wake::Net(Event::Answer { id, message }) => {
+                    let Some(key) = sends.remove(&id) else {
+                        continue;
+                    };
+                    note = self.answered(&mut socket, key, &message.payload).await?;
+                }
+                Wake::Net(Event::ServerError(e)) => {
+                    let e = refused(&e);
+                    if e.contains("may only read") {
+                        // A read-only user: follow on, write nothing.
+                        self.store.set_read_only(Some(format!(
+                            "This browser may only read the shared log “{}” ({e}). Disconnect (Settings → Shared log) to write to this browser's own log.",
+                            self.settings.log
+                        )));
+                        note = format!("read only: {e}");
+                        sends.clear();
+                    } else {
+                        return Err(Stop::retry(e));
+                    }
+                }
+                Wake::Net(_) => {}
+                Wake::Outbox => self.load_outbox().await?,
+                Wake::Choice(stream, keep) => {
+                    if keep {
+                        self.outbox.keep(&stream);
+                    } else {
+                        let keys = self.outbox.drop_stream(&stream);
+                        self.store.settle(&keys, &[]).await?;
+                        self.store.use_outbox().await?;
+                    }
+                    self.show_conflicts();
+                }
+            }
+            // Commit once nothing more is already here (or the batch is full).
+            let idle = !socket.more_waiting();
+            if !batch.is_empty() && (batch.len() >= COMMIT_EVENTS || idle) {
+                let n = batch.len() as u64;
+                let committed = self
+                    .store
+                    .append_replicated(by_stream(std::mem::take(&mut batch)))
+                    .await?;
+                if committed.last_seq != head + n {
+                    return Err(Stop::fatal(format!(
+                        "this browser's copy is out of step with the server (event {} here, {} there): disconnect, delete the copy, connect again",
+                        committed.last_seq,
+                        head + n
+                    )));
+                }
+                head = committed.last_seq;
+                self.received += n;
+                for (stream, seq, id) in arrivals.drain(..) {
+                    self.stored.extend(self.outbox.arrived(&stream, seq, &id));
+                }
+                self.log.head.update(|h| *h = (*h).max(head));
+            }
+            if !self.stored.is_empty() && (self.stored.len() >= COMMIT_EVENTS || idle) {
+                let keys = std::mem::take(&mut self.stored);
+                self.store.settle(&keys, &[]).await?;
+            }
+        }
+    }
+
+    /// Read what was put in the outbox since the last read.
+    async fn load_outbox(&mut self) -> Result<(), Stop> {
+        for (key, w) in self.store.waiting(self.loaded).await? {
+            self.loaded = Some(self.loaded.map_or(key, |k| k.max(key)));
+            self.outbox.add(key, w);
+        }
+        Ok(())
+    }
+
+    /// Look up and send what the outbox plans, until only answers are awaited.
+    async fn act(
+        &mut self,
+        socket: &mut Socket,
+        sends: &mut HashMap<u64, u64>,
+    ) -> Result<(), Stop> {
+        if self.store.is_read_only() {
+            return Ok(());
+        }
+        loop {
+            let actions = self.outbox.plan();
+            let mut looked = false;
+            for action in actions {
+                match action {
+                    Action::Look { stream, after } => {
+                        let version = self.store.stream_version(&stream).await?.unwrap_or(0);
+                        let from = after.max(1);
+                        let mut seen = if version >= from {
+                            self.store.read_stream(&stream, from, 2).await?
+                        } else {
+                            Vec::new()
+                        };
+                        if version > from + 1 {
+                            seen.extend(self.store.read_stream(&stream, version, 1).await?);
+                        }
+                        let seen: Vec<Seen> = seen
+                            .into_iter()
+                            .map(|e| Seen {
+                                version: e.version,
+                                seq: e.seq,
+                                id: e.id,
+                            })
+                            .collect();
+                        let changes = self.outbox.looked(&stream, version, &seen);
+                        self.stored.extend(changes.stored);
+                        self.store.settle(&[], &changes.rewritten).await?;
+                        looked = true;
+                    }
+                    Action::Send { key, expected } => {
+                        let Some(w) = self.outbox.get(key) else {
+                            continue;
+                        };
+                        let payload = serde_json::to_vec(&SharedEvent {
+                            stream: w.stream.clone(),
+                            event: w.event.clone(),
+                        })
+                        .map_err(|e| Stop::fatal(e.to_string()))?;
+                        let id = socket.conn.request(
+                            &jetstream::subject(&self.settings.log, &w.stream),
+                            Some(&publish_headers(&w.event.id, Some(expected))),
+                            &payload,
+                        );
+                        sends.insert(id, key);
+                    }
+                }
+            }
+            if !looked {
+                break;
+            }
+        }
+        socket.flush();
+        self.show_conflicts();
+        Ok(())
+    }
+
+    /// The server's answer to sending waiting event `key`: a note for the
+    /// status line when it was refused for another reason than a conflict.
+    async fn answered(
+        &mut self,
+        socket: &mut Socket,
+        key: u64,
+        payload: &[u8],
+    ) -> Result<String, Stop> {
+        match answer::<PubAck>(payload) {
+            Ok(Ok(ack)) => {
+                let changes = self.outbox.stored(key, ack.seq);
+                self.stored.extend(changes.stored);
+                Ok(String::new())
+            }
+            Ok(Err(e)) if e.err_code == WRONG_LAST_SEQUENCE => {
+                let Some(w) = self.outbox.get(key).cloned() else {
+                    return Ok(String::new());
+                };
+                // Sent before and stored, its answer lost? Then it is the
+                // stream's newest message on the server.
+                let subject = jetstream::subject(&self.settings.log, &w.stream);
+                let ask = GetRequest {
+                    last_by_subj: Some(subject),
+                    ..Default::default()
+                };
+                let got = socket
+                    .request(
+                        &jetstream::get_subject(&jetstream::stream_name(&self.settings.log)),
+                        None,
+                        &serde_json::to_vec(&ask).map_err(|e| Stop::fatal(e.to_string()))?,
+                    )
+                    .await
+                    .map_err(Stop::retry)?;
+                let newest = answer::<GetAnswer>(&got.payload).ok().and_then(|a| a.ok());
+                let ours = newest.as_ref().and_then(|g| {
+                    let headers = g.message.headers().ok().flatten()?;
+                    (headers.get(jetstream::MSG_ID) == Some(w.event.id.as_str()))
+                        .then_some(g.message.seq)
+                });
+                match ours {
+                    Some(seq) => {
+                        let changes = self.outbox.stored(key, seq);
+                        self.stored.extend(changes.stored);
+                    }
+                    None => self.outbox.refused(key),
+                }
+                Ok(String::new())
+            }
+            Ok(Err(e)) => {
+                self.outbox.failed(key);
+                Ok(format!(
+                    "the server refused an event ({e}); it stays in the outbox"
+                ))
+            }
+            Err(e) => {
+                self.outbox.failed(key);
+                Ok(format!(
+                    "an event could not be sent ({e}); it stays in the outbox"
+                ))
+            }
+        }
+    }
+
+    fn show_conflicts(&self) {
+        let now: Vec<_> = self.outbox.conflicts().cloned().collect();
+        if self.shared.conflicts.with_untracked(|c| *c != now) {
+            self.shared.conflicts.set(now);
+        }
+    }
+
+    fn say(&self, head: u64, on_server: u64, note: &str) {
+        let waiting = on_server.saturating_sub(head);
+        let conflicts = self.outbox.conflicts().count();
+        let mut text = format!(
+            "connected to {}: shared log “{}”, {on_server} events on the server; {} received, {} sent, {waiting} waiting, {} in the outbox",
+            self.settings.server,
+            self.settings.log,
+            self.received,
+            self.outbox.sent,
+            self.outbox.len(),
+        );
+        if conflicts > 0 {
+            text.push_str(&format!(
+                "; {conflicts} case{} in conflict (below)",
+                if conflicts == 1 { "" } else { "s" }
+            ));
+        }
+        if !note.is_empty() {
+            text.push_str("; ");
+            text.push_str(note);
+        }
+        if self.shared.status.with_untracked(|s| *s != text) {
+            self.shared.status.set(text);
+        }
+    }
+}
