@@ -584,6 +584,8 @@ fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
             i as i64,
             &serde_json::json!({ "case": format!("c{i}") }),
         ),
+        unit: None,
+        closes: false,
     };
     let push = |c: &mut Client, i: u64| {
         let e = event(i);

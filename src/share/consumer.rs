@@ -16,6 +16,43 @@ pub struct SharedEvent {
     pub stream: String,
     /// The event.
     pub event: NewEvent,
+    /// The commit it belongs to, when others must see that commit whole
+    /// (an import): readers hold its events back until the one that closes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// This event closes its unit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closes: bool,
+}
+
+/// The units (imports) a reader has seen begin and not yet end. While one
+/// is open, a reader holds back every event after its first — its own and
+/// others' — and commits them together once the unit closes, so no view
+/// ever shows part of an import, and the log keeps the server's order.
+#[derive(Clone, Debug, Default)]
+pub struct Units(std::collections::HashSet<String>);
+
+impl Units {
+    /// Take in the next event's unit.
+    pub fn see(&mut self, event: &SharedEvent) {
+        if let Some(unit) = &event.unit {
+            if event.closes {
+                self.0.remove(unit);
+            } else {
+                self.0.insert(unit.clone());
+            }
+        }
+    }
+
+    /// Whether events must be held back.
+    pub fn holding(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Forget everything (a new connection reads from the last commit on).
+    pub fn clear(&mut self) {
+        self.0.clear()
+    }
 }
 
 /// `CONSUMER.CREATE`'s subject for stream `name`.
@@ -117,6 +154,32 @@ pub fn ack_info(reply: &str) -> Option<(u64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_holds_back_from_a_units_first_event_to_the_one_closing_it() {
+        let e = |unit: Option<&str>, closes: bool| SharedEvent {
+            stream: "s".into(),
+            event: crate::store::contract::event(1),
+            unit: unit.map(str::to_owned),
+            closes,
+        };
+        let mut units = Units::default();
+        units.see(&e(None, false));
+        assert!(!units.holding());
+        units.see(&e(Some("a"), false));
+        units.see(&e(Some("b"), false));
+        units.see(&e(None, false));
+        units.see(&e(Some("a"), true));
+        assert!(units.holding(), "b is still open");
+        units.see(&e(Some("b"), true));
+        assert!(!units.holding());
+        // A unit of one event closes itself.
+        units.see(&e(Some("c"), true));
+        assert!(!units.holding());
+        // The wire form of an event outside a unit is as before.
+        let plain = serde_json::to_value(e(None, false)).unwrap();
+        assert_eq!(plain.as_object().unwrap().len(), 2);
+    }
 
     #[test]
     fn the_stream_sequence_is_read_from_both_ack_forms() {

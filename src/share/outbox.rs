@@ -81,6 +81,8 @@ pub struct Outbox {
     busy: HashSet<String>,
     conflicts: BTreeMap<String, Conflict>,
     rebase: HashSet<String>,
+    /// Per unit: its events still waiting, the one closing it aside.
+    open_units: HashMap<String, usize>,
     /// Events the server stored since this page opened.
     pub sent: u64,
 }
@@ -106,6 +108,9 @@ impl Outbox {
             .or_default()
             .insert(key);
         self.dirty.insert(waiting.stream.clone());
+        if let (Some(unit), false) = (&waiting.unit, waiting.closes) {
+            *self.open_units.entry(unit.clone()).or_default() += 1;
+        }
         self.waiting.insert(key, waiting);
     }
 
@@ -156,6 +161,21 @@ impl Outbox {
             }
         }
         self.dirty.insert(w.stream.clone());
+        if let (Some(unit), false) = (&w.unit, w.closes) {
+            if let Some(n) = self.open_units.get_mut(unit) {
+                *n -= 1;
+                if *n == 0 {
+                    self.open_units.remove(unit);
+                    // Its closing event may go now.
+                    let closing = self
+                        .waiting
+                        .values()
+                        .find(|c| c.closes && c.unit.as_ref() == Some(unit))
+                        .map(|c| c.stream.clone());
+                    self.dirty.extend(closing);
+                }
+            }
+        }
         Some(w)
     }
 
@@ -193,6 +213,15 @@ impl Outbox {
             let Some((key, first)) = self.first_of(&stream) else {
                 continue;
             };
+            if first.closes
+                && first
+                    .unit
+                    .as_ref()
+                    .is_some_and(|u| self.open_units.contains_key(u))
+            {
+                // A unit closes once the rest of it is stored.
+                continue;
+            }
             let (key, after) = (key, first.after);
             let action = match self.known.get(&stream) {
                 Some(k) if k.version == after && !self.rebase.contains(&stream) => Action::Send {

@@ -22,6 +22,13 @@ pub struct Waiting {
     /// one, the event simply goes after theirs.
     #[serde(default)]
     pub checked: bool,
+    /// The commit it belongs to when that must reach others whole (an
+    /// import): readers hold its events back until the one that closes it.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// This event closes its unit (sent only once the rest is stored).
+    #[serde(default)]
+    pub closes: bool,
     /// The event.
     pub event: NewEvent,
 }
@@ -54,6 +61,8 @@ pub fn place(
                 stream: append.stream.clone(),
                 after,
                 checked,
+                unit: None,
+                closes: false,
                 event,
             });
             after += 1;
@@ -63,6 +72,15 @@ pub fn place(
         }
     }
     Ok(placed)
+}
+
+/// Make `placed` one unit, named `unit`, closed by its last event.
+pub fn as_unit(placed: &mut [Waiting], unit: &str) {
+    let n = placed.len();
+    for (i, w) in placed.iter_mut().enumerate() {
+        w.unit = Some(unit.to_owned());
+        w.closes = i + 1 == n;
+    }
 }
 
 /// Where each stream stands once its waiting events are counted: the

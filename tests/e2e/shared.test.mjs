@@ -253,8 +253,16 @@ async function joined(url, log) {
 /** Wait until every page shows `n` events and has nothing left to send or receive. */
 async function settled(pages, n) {
   for (const p of pages) {
-    await p.until('event-count', `n === ${n}`, 120_000);
-    await statusMatches(p, new RegExp(`${n} events on the server; .* 0 waiting, 0 in the outbox`));
+    try {
+      await p.until('event-count', `n === ${n}`, 60_000);
+      await statusMatches(p, new RegExp(`${n} events on the server; .* 0 waiting, 0 in the outbox`));
+    } catch (e) {
+      const shown = await Promise.all(pages.map((q) => q.page.evaluate(() => [
+        document.querySelector('[data-testid=event-count]')?.textContent,
+        document.querySelector('[data-testid=sync-status]')?.textContent,
+      ].join(' events; '))));
+      throw new Error(`waiting for ${n} events: ${shown.join(' | ')}`, { cause: e });
+    }
   }
 }
 
@@ -375,6 +383,43 @@ test('two browsers write to one case at once: one conflict, shown; kept after th
   assert.ok(c1.length > 3, `${c1.length} events of c1`);
   assert.ok(total > aOnly);
   for (const p of [a, b]) assert.match(await p.verify(), /seq and versions contiguous, every event id unique/);
+  for (const x of [A, B]) {
+    assert.deepEqual(x.page.errors, []);
+    await x.context.close();
+  }
+});
+
+test('an import reaches others whole: while the importing browser is away halfway, the others show none of it', async () => {
+  const server = await natsServer();
+  const A = await joined(server.url, 'whole');
+  const B = await joined(server.url, 'whole');
+  const [a, b] = [A.page, B.page];
+  await a.appendDemo();
+  await settled([a, b], 1);
+  await b.choose(HELPDESK);
+  const m = (await b.importAndWait()).match(/Imported (\d+) cases \((\d+) events/);
+  // Part of the import is on the server: A holds it back.
+  await statusMatches(a, /holding [1-9]\d* events back until an import is complete/);
+  await B.context.setOffline(true);
+  await statusMatches(b, /^offline/);
+  const seen = await a.page.evaluate(() => [
+    Number(document.querySelector('[data-testid=event-count]').textContent),
+    document.querySelector('[data-testid=sync-status]').textContent,
+  ]);
+  assert.equal(seen[0], 1, 'nothing of the import is in A\'s log');
+  const onServer = serverCount(seen[1]);
+  assert.ok(onServer > 1 && onServer < Number(m[2]), `${onServer} events on the server: the import stopped halfway (${seen[1]})`);
+  assert.match(seen[1], /holding/);
+  await a.go('live');
+  assert.equal(await a.number('stats-events'), 1, 'nor in its views');
+
+  // B comes back and finishes: A gets all of it at once.
+  await B.context.setOffline(false);
+  const total = 1 + Number(m[2]) + 1;
+  await settled([a, b], total);
+  const lines = parse(await exportLog(a, 'whole-a.ndjson'));
+  assert.equal(lines.filter((e) => /^case-helpdesk-\d+$/.test(e.subject)).length, Number(m[2]));
+  assert.equal(await exportLog(b, 'whole-b.ndjson'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
   for (const x of [A, B]) {
     assert.deepEqual(x.page.errors, []);
     await x.context.close();

@@ -9,6 +9,8 @@ fn waiting(stream: &str, after: u64, n: u64) -> Waiting {
         stream: stream.into(),
         after,
         checked: true,
+        unit: None,
+        closes: false,
         event: event(n),
     }
 }
@@ -239,4 +241,55 @@ fn an_event_written_without_a_check_goes_after_theirs_without_asking() {
     o.refused(1);
     assert_eq!(o.conflicts().count(), 0);
     assert!(matches!(o.plan()[..], [Action::Look { .. }]));
+}
+
+#[test]
+fn a_unit_is_closed_only_once_the_rest_of_it_is_stored() {
+    let member = |stream: &str, n: u64| Waiting {
+        unit: Some("import-1".into()),
+        ..waiting(stream, 0, n)
+    };
+    let closing = Waiting {
+        unit: Some("import-1".into()),
+        closes: true,
+        checked: false,
+        ..waiting("imports", 0, 9)
+    };
+    let mut o = given(&[
+        (1, member("case-a", 1)),
+        (2, member("case-b", 2)),
+        (3, closing),
+    ]);
+    for s in ["case-a", "case-b", "imports"] {
+        o.looked(s, 0, &[]);
+    }
+    // Looked at, but the closing event is not planned while members wait.
+    o.plan();
+    for s in ["case-a", "case-b", "imports"] {
+        o.looked(s, 0, &[]);
+    }
+    let sent: Vec<Action> = o.plan();
+    assert_eq!(
+        sent,
+        [
+            Action::Send {
+                key: 1,
+                expected: 0
+            },
+            Action::Send {
+                key: 2,
+                expected: 0
+            }
+        ]
+    );
+    o.stored(1, 1);
+    assert_eq!(o.plan(), []);
+    o.stored(2, 2);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 3,
+            expected: 0
+        }]
+    );
 }

@@ -7,7 +7,7 @@
 use super::request::{committed, done, js_error};
 use super::staging::fetch;
 use super::{store_of, IdbStore, OUTBOX, STAGING};
-use crate::store::outbox::{place, Tops, Waiting};
+use crate::store::outbox::{as_unit, place, Tops, Waiting};
 use crate::store::staged::{StagedPlan, Step};
 use crate::store::{push_event, Committed, StoreError, StreamAppend};
 use js_sys::Array;
@@ -41,7 +41,8 @@ impl IdbStore {
     }
 
     /// Put a staged import in the outbox: read from the staging area, then
-    /// every event waits and the staged rows go, in one transaction.
+    /// every event waits and the staged rows go, in one transaction. The
+    /// import is one unit: others see all of it or none.
     pub(super) async fn enqueue_staged(
         &self,
         mut plan: Box<dyn StagedPlan>,
@@ -73,8 +74,13 @@ impl IdbStore {
         let placed = {
             let mut slot = self.outbox.borrow_mut();
             let tops = slot.get_or_insert_with(Tops::default);
-            let placed = place(batch, |s| tops.version(s, table.version(s)))?;
+            let mut placed = place(batch, |s| tops.version(s, table.version(s)))?;
             tops.add(&placed);
+            if clear_staging {
+                if let Some(first) = placed.first().map(|w| format!("import-{}", w.event.id)) {
+                    as_unit(&mut placed, &first);
+                }
+            }
             placed
         };
         self.keep_table(table);

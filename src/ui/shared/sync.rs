@@ -9,7 +9,7 @@
 use super::socket::{refused, wake, Incoming, Socket, Wake, Wakes};
 use super::{settings, token, Settings, Shared};
 use crate::share::client::Event;
-use crate::share::consumer::{self, delivery, Delivery, SharedEvent};
+use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
 use crate::share::jetstream::{
     self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
     WRONG_LAST_SEQUENCE,
@@ -244,9 +244,28 @@ impl Sync {
         let mut batch = Vec::new();
         let mut arrivals: Vec<(String, u64, String)> = Vec::new();
         let mut note = String::new();
+        // Imports under way: their events are held until each is whole.
+        let mut units = Units::default();
+        // The outbox is judged against the log as received: only once this
+        // browser has what the server held when it connected.
+        let connected_at = on_server;
         loop {
-            self.act(&mut socket, &mut sends).await?;
-            self.say(head, on_server, &note);
+            let caught_up = head + batch.len() as u64 >= connected_at;
+            if caught_up {
+                self.act(&mut socket, &mut sends, &arrivals).await?;
+            }
+            if units.holding() {
+                self.say(
+                    head,
+                    on_server,
+                    &format!(
+                        "holding {} events back until an import is complete",
+                        batch.len()
+                    ),
+                );
+            } else {
+                self.say(head, on_server, &note);
+            }
             match socket.wake().await.map_err(lost)? {
                 Wake::Net(Event::Message(m)) if m.sid == sid => {
                     match delivery(&m).map_err(Stop::retry)? {
@@ -262,8 +281,13 @@ impl Sync {
                                     expected - 1
                                 )));
                             }
-                            let SharedEvent { stream, mut event } = *shared;
+                            units.see(&shared);
+                            let SharedEvent {
+                                stream, mut event, ..
+                            } = *shared;
                             event.recorded_at.get_or_insert(stored_at);
+                            self.stored
+                                .extend(self.outbox.arrived(&stream, seq, &event.id));
                             arrivals.push((stream.clone(), seq, event.id.clone()));
                             batch.push((stream, event));
                             on_server = on_server.max(seq);
@@ -307,7 +331,7 @@ impl Sync {
             }
             // Commit once nothing more is already here (or the batch is full).
             let idle = !socket.more_waiting();
-            if !batch.is_empty() && (batch.len() >= COMMIT_EVENTS || idle) {
+            if !batch.is_empty() && !units.holding() && (batch.len() >= COMMIT_EVENTS || idle) {
                 let n = batch.len() as u64;
                 let committed = self
                     .store
@@ -322,9 +346,7 @@ impl Sync {
                 }
                 head = committed.last_seq;
                 self.received += n;
-                for (stream, seq, id) in arrivals.drain(..) {
-                    self.stored.extend(self.outbox.arrived(&stream, seq, &id));
-                }
+                arrivals.clear();
                 self.log.head.update(|h| *h = (*h).max(head));
             }
             if !self.stored.is_empty() && (self.stored.len() >= COMMIT_EVENTS || idle) {
@@ -344,10 +366,13 @@ impl Sync {
     }
 
     /// Look up and send what the outbox plans, until only answers are awaited.
+    /// `held`: the events received but not yet in the log (an import under
+    /// way), as (stream, seq, id).
     async fn act(
         &mut self,
         socket: &mut Socket,
         sends: &mut HashMap<u64, u64>,
+        held: &[(String, u64, String)],
     ) -> Result<(), Stop> {
         if self.store.is_read_only() {
             return Ok(());
@@ -358,17 +383,17 @@ impl Sync {
             for action in actions {
                 match action {
                     Action::Look { stream, after } => {
-                        let version = self.store.stream_version(&stream).await?.unwrap_or(0);
+                        let in_log = self.store.stream_version(&stream).await?.unwrap_or(0);
                         let from = after.max(1);
-                        let mut seen = if version >= from {
+                        let mut seen = if in_log >= from {
                             self.store.read_stream(&stream, from, 2).await?
                         } else {
                             Vec::new()
                         };
-                        if version > from + 1 {
-                            seen.extend(self.store.read_stream(&stream, version, 1).await?);
+                        if in_log > from + 1 {
+                            seen.extend(self.store.read_stream(&stream, in_log, 1).await?);
                         }
-                        let seen: Vec<Seen> = seen
+                        let mut seen: Vec<Seen> = seen
                             .into_iter()
                             .map(|e| Seen {
                                 version: e.version,
@@ -376,6 +401,18 @@ impl Sync {
                                 id: e.id,
                             })
                             .collect();
+                        // Then what was received and is held back.
+                        let mut version = in_log;
+                        for (s, seq, id) in held {
+                            if *s == stream {
+                                version += 1;
+                                seen.push(Seen {
+                                    version,
+                                    seq: *seq,
+                                    id: id.clone(),
+                                });
+                            }
+                        }
                         let changes = self.outbox.looked(&stream, version, &seen);
                         self.stored.extend(changes.stored);
                         self.store.settle(&[], &changes.rewritten).await?;
@@ -388,6 +425,8 @@ impl Sync {
                         let payload = serde_json::to_vec(&SharedEvent {
                             stream: w.stream.clone(),
                             event: w.event.clone(),
+                            unit: w.unit.clone(),
+                            closes: w.closes,
                         })
                         .map_err(|e| Stop::fatal(e.to_string()))?;
                         let id = socket.conn.request(
