@@ -526,3 +526,78 @@ async fn an_event_from_a_newer_retrace_is_not_damage_and_is_never_cut() {
     assert!(err.to_string().contains("update Retrace"), "{err}");
     assert_eq!(store.head().await.unwrap(), 2);
 }
+
+#[wasm_bindgen_test]
+async fn a_replicas_appends_wait_in_its_outbox_whole_checked_against_log_and_outbox() {
+    let name = fresh_name();
+    let store = IdbStore::open(&name).await.unwrap();
+    // What came from the server: case-1 at version 2.
+    store
+        .append_replicated(vec![StreamAppend::new(
+            "case-1",
+            ExpectedVersion::Any,
+            vec![event(1), event(2)],
+        )])
+        .await
+        .unwrap();
+    store.use_outbox().await.unwrap();
+    let c = store
+        .append_batch(vec![
+            StreamAppend::new("case-1", ExpectedVersion::Exact(2), vec![event(3)]),
+            StreamAppend::new("case-2", ExpectedVersion::NoStream, vec![event(4)]),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        c.is_empty(),
+        "nothing reaches the log before the server has it"
+    );
+    assert_eq!(store.head().await.unwrap(), 2);
+    // A second write counts the first's waiting events.
+    store
+        .append("case-1", ExpectedVersion::Exact(3), vec![event(5)])
+        .await
+        .unwrap();
+    // A stale expectation: nothing of this batch waits.
+    let stale = store
+        .append_batch(vec![
+            StreamAppend::new("case-3", ExpectedVersion::NoStream, vec![event(6)]),
+            StreamAppend::new("case-1", ExpectedVersion::Exact(2), vec![event(7)]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            stale,
+            StoreError::Conflict {
+                actual: Some(4),
+                ..
+            }
+        ),
+        "{stale}"
+    );
+    let waiting = store.waiting(None).await.unwrap();
+    let seen: Vec<(String, u64, bool, String)> = waiting
+        .iter()
+        .map(|(_, w)| (w.stream.clone(), w.after, w.checked, w.event.id.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("case-1".into(), 2, true, "ev-3".into()),
+            ("case-2".into(), 0, true, "ev-4".into()),
+            ("case-1".into(), 3, true, "ev-5".into()),
+        ]
+    );
+    // Reopened (another tab, a reload): the same entries, in order; the
+    // newer-than query returns only what came after.
+    store.close();
+    let again = IdbStore::open(&name).await.unwrap();
+    again.use_outbox().await.unwrap();
+    assert_eq!(again.waiting(None).await.unwrap(), waiting);
+    let first = waiting[0].0;
+    assert_eq!(again.waiting(Some(first)).await.unwrap(), waiting[1..]);
+    // Stored on the server: gone from the outbox.
+    again.settle(&[first], &[]).await.unwrap();
+    assert_eq!(again.waiting(None).await.unwrap(), waiting[1..]);
+}

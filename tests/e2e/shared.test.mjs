@@ -44,7 +44,7 @@ async function listening(port) {
 }
 
 /** A nats-server with a WebSocket listener; `jetstream`, `token` as asked. */
-async function natsServer({ jetstream = true, token } = {}) {
+async function natsServer({ jetstream = true, token, users } = {}) {
   const [port, ws] = [await freePort(), await freePort()];
   const store = await mkdtemp(join(dir, 'js-'));
   const conf = join(store, 'nats.conf');
@@ -52,6 +52,7 @@ async function natsServer({ jetstream = true, token } = {}) {
     `listen: 127.0.0.1:${port}`,
     jetstream ? `jetstream { store_dir: "${store}" }` : '',
     token ? `authorization { token: "${token}" }` : '',
+    users ? `authorization { users: ${JSON.stringify(users)} }` : '',
     `websocket { listen: "127.0.0.1:${ws}", no_tls: true }`,
   ].join('\n'));
   const child = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
@@ -424,4 +425,43 @@ test('an import reaches others whole: while the importing browser is away halfwa
     assert.deepEqual(x.page.errors, []);
     await x.context.close();
   }
+});
+
+test('a read-only user follows the shared log; a write is not sent, and the page says why', async () => {
+  const server = await natsServer({
+    users: [
+      { user: 'ana', password: 'write', permissions: { publish: ['>'], subscribe: ['>'] } },
+      {
+        user: 'viewer', password: 'read', permissions: {
+          publish: ['$JS.API.STREAM.INFO.>', '$JS.API.CONSUMER.CREATE.>', '$JS.FC.>'],
+          subscribe: ['_INBOX.>'],
+        },
+      },
+    ],
+  });
+  const contextA = await env.browser.newContext({ acceptDownloads: true });
+  const a = await new LivePage(await contextA.newPage()).open(env.url);
+  await connectTo(a, server.url, { log: 'ro', token: 'ana:write' });
+  await statusMatches(a, /^connected/);
+  await a.appendDemo();
+  await settled([a], 1);
+
+  const contextV = await env.browser.newContext({ acceptDownloads: true });
+  const v = await new LivePage(await contextV.newPage()).open(env.url);
+  await connectTo(v, server.url, { log: 'ro', token: 'viewer:read' });
+  await settled([v], 1);
+  // A writer's event still reaches the viewer.
+  await a.appendDemo();
+  await settled([a, v], 2);
+  // The viewer writes: the server refuses it, and the page says so.
+  await v.appendDemo();
+  assert.match(await statusMatches(v, /read only/), /this user may only read this log/);
+  await v.appendDemo();
+  await v.page.waitForFunction(() => /may only read the shared log “ro”/.test(document.querySelector('[data-testid=error]')?.textContent ?? ''));
+  await a.appendDemo();
+  await settled([a], 3);
+  await v.until('event-count', 'n === 3');
+  assert.equal(await exportLog(v, 'ro-v.ndjson'), await exportLog(a, 'ro-a.ndjson'), 'nothing of the viewer\'s in the log');
+  await contextA.close();
+  await contextV.close();
 });

@@ -178,7 +178,7 @@ pub fn SharedLogCard() -> impl IntoView {
             <div class="form-row">
                 <label>"Server " <input type="url" data-testid="shared-server" prop:value=move || server.get() on:input=move |ev| server.set(event_target_value(&ev)) disabled=on /></label>
                 <label>"Log name " <input type="text" data-testid="shared-log" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) disabled=on /></label>
-                <label>"Token " <input type="password" data-testid="shared-token" autocomplete="off" prop:value=move || token_value.get() on:input=move |ev| token_value.set(event_target_value(&ev)) disabled=on /></label>
+                <label>"Token or user:password " <input type="password" data-testid="shared-token" autocomplete="off" prop:value=move || token_value.get() on:input=move |ev| token_value.set(event_target_value(&ev)) disabled=on /></label>
             </div>
             <div class="actions">
                 <button data-testid="shared-connect" on:click=connect disabled=on>"Connect"</button>

@@ -87,8 +87,14 @@ impl Socket {
         handlers.extend([message, open, close]);
         *wakes.borrow_mut() = Some(tx);
         let mut connect = Connect::retrace("retrace-browser");
-        if !token.is_empty() {
-            connect.auth_token = Some(token.to_owned());
+        // `user:password` for a server with users, else a token.
+        match token.split_once(':') {
+            Some((user, pass)) => {
+                connect.user = Some(user.to_owned());
+                connect.pass = Some(pass.to_owned());
+            }
+            None if !token.is_empty() => connect.auth_token = Some(token.to_owned()),
+            None => {}
         }
         let inbox = format!("_INBOX.{}", random_token());
         Ok(Socket {
@@ -217,7 +223,7 @@ pub fn random_token() -> String {
 /// The server's refusal in words.
 pub fn refused(e: &str) -> String {
     if e.to_ascii_lowercase().contains("authorization") {
-        "the server refused this browser: the token is wrong or missing (Settings → Shared log → Token). The local log is untouched.".into()
+        "the server refused this browser: the token (or user:password) is wrong or missing (Settings → Shared log → Token). The local log is untouched.".into()
     } else if e.to_ascii_lowercase().contains("permissions violation") {
         format!("the server does not allow this ({e}): this user may only read this log")
     } else {
