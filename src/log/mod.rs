@@ -137,6 +137,24 @@ impl NewEvent {
 }
 
 impl Envelope {
+    /// The event as written into another log: its stream, and the event
+    /// keeping its id and the time the first log learnt of it.
+    pub fn into_new_event(self) -> (String, NewEvent) {
+        (
+            self.stream,
+            NewEvent {
+                id: self.id,
+                event_type: self.event_type,
+                schema: self.schema,
+                occurred_at: self.occurred_at,
+                correlation: self.correlation,
+                causation: self.causation,
+                data: self.data,
+                recorded_at: Some(self.recorded_at),
+            },
+        )
+    }
+
     /// Decode the payload into `T`.
     pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(&self.data)

@@ -231,7 +231,7 @@ test('a server that is down, one without JetStream, and a wrong token: each says
 
   const locked = await natsServer({ token: 's3cret' });
   await connectTo(page, locked.url, { token: 'wrong' });
-  assert.match(await statusMatches(page, /^not connected/), /token is wrong/);
+  assert.match(await statusMatches(page, /^not connected/), /token \(or user:password\) is wrong/);
   await disconnect();
   await connectTo(page, locked.url, { token: 's3cret' });
   await statusMatches(page, /^connected/);
@@ -464,4 +464,34 @@ test('a read-only user follows the shared log; a write is not sent, and the page
   assert.equal(await exportLog(v, 'ro-v.ndjson'), await exportLog(a, 'ro-a.ndjson'), 'nothing of the viewer\'s in the log');
   await contextA.close();
   await contextV.close();
+});
+
+test('a browser uploads its own log into a new, empty shared log in one action; a second browser gets the same events', async () => {
+  const server = await natsServer();
+  const context = await env.browser.newContext({ acceptDownloads: true });
+  const a = await new LivePage(await context.newPage()).open(env.url);
+  await a.choose(HELPDESK);
+  await a.importAndWait();
+  const own = await a.number('event-count');
+  const ownLines = parse(await exportLog(a, 'own.ndjson'));
+
+  await connectTo(a, server.url, { log: 'upload' });
+  await statusMatches(a, /^connected.*0 events on the server/);
+  await a.go('settings');
+  await a.page.getByTestId('shared-upload').click();
+  await a.page.waitForFunction(() => /in the outbox as one unit/.test(document.querySelector('[data-testid=shared-upload-status]')?.textContent ?? ''));
+  await settled([a], own);
+  assert.ok(await a.page.getByTestId('shared-upload').isDisabled(), 'only into an empty shared log');
+
+  const B = await joined(server.url, 'upload');
+  await settled([B.page], own);
+  const shared = await exportLog(a, 'upload-a.ndjson');
+  assert.equal(await exportLog(B.page, 'upload-b.ndjson'), shared);
+  // The same events as the own log: ids, streams, versions, payloads and
+  // times; only their places in the log are the server's.
+  const key = (e) => { const { sequence, ...rest } = e; return JSON.stringify(rest); };
+  assert.deepEqual(parse(shared).map(key).sort(), ownLines.map(key).sort());
+  assert.deepEqual(a.errors, []);
+  await B.context.close();
+  await context.close();
 });

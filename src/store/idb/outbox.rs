@@ -37,7 +37,18 @@ impl IdbStore {
     /// log and the events already waiting, and every event waits, or
     /// nothing does. Nothing reaches the log yet: the commit is empty.
     pub(super) async fn enqueue(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
-        self.enqueue_clearing(batch, false).await
+        self.enqueue_clearing(batch, false, false).await
+    }
+
+    /// Put a batch in the outbox as one unit: others see all of it or none
+    /// (an upload of a whole log).
+    pub async fn append_unit(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        if !self.uses_outbox() {
+            return Err(StoreError::Storage(
+                "only a shared log's copy has an outbox".into(),
+            ));
+        }
+        self.enqueue_clearing(batch, true, false).await
     }
 
     /// Put a staged import in the outbox: read from the staging area, then
@@ -61,12 +72,13 @@ impl IdbStore {
                 Step::Done => break,
             }
         }
-        self.enqueue_clearing(batch, true).await
+        self.enqueue_clearing(batch, true, true).await
     }
 
     async fn enqueue_clearing(
         &self,
         batch: Vec<StreamAppend>,
+        unit: bool,
         clear_staging: bool,
     ) -> Result<Committed, StoreError> {
         let (_tx, table) = self.table_now().await?;
@@ -76,8 +88,8 @@ impl IdbStore {
             let tops = slot.get_or_insert_with(Tops::default);
             let mut placed = place(batch, |s| tops.version(s, table.version(s)))?;
             tops.add(&placed);
-            if clear_staging {
-                if let Some(first) = placed.first().map(|w| format!("import-{}", w.event.id)) {
+            if unit {
+                if let Some(first) = placed.first().map(|w| format!("unit-{}", w.event.id)) {
                     as_unit(&mut placed, &first);
                 }
             }

@@ -13,8 +13,12 @@
 mod socket;
 mod sync;
 
+use crate::log::Envelope;
 use crate::share::jetstream;
 use crate::share::outbox::Conflict;
+use crate::store::idb::IdbStore;
+use crate::store::{by_stream, EventStore, StoreError};
+use crate::ui::Log;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use socket::{wake, Incoming, Wakes};
@@ -93,6 +97,10 @@ pub struct Shared {
     /// Cases this browser wrote to after somebody else did: the user keeps
     /// or drops their events.
     pub conflicts: RwSignal<Vec<Conflict>>,
+    /// Events on the server, once connected.
+    pub on_server: RwSignal<Option<u64>>,
+    /// How an upload of this browser's own log went.
+    pub upload: RwSignal<Option<String>>,
     /// How the card reaches the running sync.
     wakes: StoredValue<Wakes, LocalStorage>,
 }
@@ -107,6 +115,8 @@ impl Shared {
                 "not connected: this page shows this browser's own log".into()
             }),
             conflicts: RwSignal::new(Vec::new()),
+            on_server: RwSignal::new(None),
+            upload: RwSignal::new(None),
             wakes: StoredValue::new_local(Wakes::default()),
         }
     }
@@ -171,6 +181,19 @@ pub fn SharedLogCard() -> impl IntoView {
         };
         switch(s, &token_value.get_untracked());
     };
+    let log = expect_context::<Log>();
+    let upload_own = move |_| {
+        shared
+            .upload
+            .set(Some("reading this browser's own log…".into()));
+        leptos::task::spawn_local(async move {
+            let said = match upload(log, shared).await {
+                Ok(done) => done,
+                Err(why) => format!("Not uploaded: {why}"),
+            };
+            shared.upload.set(Some(said));
+        });
+    };
     view! {
         <section class="card" aria-labelledby="shared-heading">
             <h2 id="shared-heading">"Shared log"</h2>
@@ -185,6 +208,13 @@ pub fn SharedLogCard() -> impl IntoView {
                 <button data-testid="shared-disconnect" on:click=disconnect disabled=!on>"Disconnect"</button>
             </div>
             <p data-testid="sync-status" aria-live="polite">{move || shared.status.get()}</p>
+            <Show when=move || on>
+                <div class="actions">
+                    <button data-testid="shared-upload" on:click=upload_own disabled=move || shared.on_server.get() != Some(0)>"Upload this browser's own log"</button>
+                    <span class="hint">" into this shared log while it is empty: one unit, the others see all of it or none."</span>
+                </div>
+                <p data-testid="shared-upload-status" aria-live="polite">{move || shared.upload.get()}</p>
+            </Show>
             <ul class="conflicts">
                 <For each=move || shared.conflicts.get() key=|c| (c.stream.clone(), c.after, c.now) let:c>
                     <ConflictRow conflict=c shared=shared/>
@@ -226,4 +256,42 @@ fn ConflictRow(conflict: Conflict, shared: Shared) -> impl IntoView {
             <button data-testid="sync-drop" on:click=choose(false)>"Drop mine"</button>
         </li>
     }
+}
+
+/// Upload this browser's own log into the shared log this page is connected
+/// to, which must be empty: every event keeps its id and the time its log
+/// learnt of it, and all of them wait in the outbox as one unit.
+async fn upload(log: Log, shared: Shared) -> Result<String, String> {
+    let replica = log.get().ok_or("the shared log is not open yet")?;
+    let err = |e: StoreError| e.to_string();
+    let empty = shared.on_server.get_untracked() == Some(0)
+        && replica.head().await.map_err(err)? == 0
+        && replica.waiting(None).await.map_err(err)?.is_empty();
+    if !empty {
+        return Err("only into a new, empty shared log: this one already holds events".into());
+    }
+    let own = IdbStore::open(super::DATABASE).await.map_err(err)?;
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = own.read_all(from, 10_000).await.map_err(err)?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        from = last + 1;
+        events.extend(page.into_iter().map(Envelope::into_new_event));
+        shared.upload.set(Some(format!(
+            "reading this browser's own log: {} events…",
+            events.len()
+        )));
+    }
+    own.close();
+    if events.is_empty() {
+        return Err("this browser's own log is empty".into());
+    }
+    let n = events.len();
+    replica.append_unit(by_stream(events)).await.map_err(err)?;
+    Ok(format!(
+        "{n} events of this browser's own log are in the outbox as one unit: the others see them once all are on the server"
+    ))
 }

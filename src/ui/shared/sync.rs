@@ -518,6 +518,9 @@ impl Sync {
     }
 
     fn say(&self, head: u64, on_server: u64, note: &str) {
+        if self.shared.on_server.get_untracked() != Some(on_server) {
+            self.shared.on_server.set(Some(on_server));
+        }
         let waiting = on_server.saturating_sub(head);
         let conflicts = self.outbox.conflicts().count();
         let mut text = format!(
