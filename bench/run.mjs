@@ -44,7 +44,7 @@ function finish() {
   }
 }
 
-// BENCH_ONLY=size|store|import|training|loop|projections runs one section (for iterating).
+// BENCH_ONLY=size|store|import|training|loop|projections|shared runs one section (for iterating).
 const only = process.env.BENCH_ONLY;
 const want = (section) => !only || only === section;
 
@@ -393,6 +393,84 @@ for (const snapshots of [true, false]) {
   const row = byCase.get(`boot ${big / 1000}k events, with snapshots`);
   row.vs = `boot ${small / 1000}k events, with snapshots`;
 }
+}
+
+// --- A shared log: push from one browser, join from another --------------
+if (want('shared')) {
+  const { spawn } = await import('node:child_process');
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const net = await import('node:net');
+  const CASES = Number(process.env.BENCH_SHARED_CASES ?? 20_000);
+  console.log(`\nShared log: nats-server (JetStream, WebSocket) on loopback; a CSV of ${CASES} cases imported in one browser, then joined by another`);
+  const freePort = () => new Promise((ok) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'retrace-bench-nats-'));
+  const [port, ws] = [await freePort(), await freePort()];
+  await writeFile(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\njetstream { store_dir: "${dir}" }\nwebsocket { listen: "127.0.0.1:${ws}", no_tls: true }\n`);
+  const nats = spawn(process.env.NATS_SERVER ?? 'target/tools/nats/bin/nats-server', ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
+  for (let up = false; !up;) {
+    up = await new Promise((ok) => { const c = net.connect(ws, '127.0.0.1', () => { c.end(); ok(true); }); c.on('error', () => ok(false)); });
+    if (!up) await new Promise((r) => setTimeout(r, 50));
+  }
+  const lines = ['case,activity,timestamp,resource'];
+  for (let c = 0; c < CASES; c++) {
+    const start = Date.UTC(2024, 0, 1) + c * 60_000;
+    for (let k = 0; k < 5; k++) lines.push(`case ${c},step ${k},${new Date(start + k * 3_600_000).toISOString()},r${(c + k) % 17}`);
+  }
+  const csv = join(dir, 'shared.csv');
+  await writeFile(csv, lines.join('\n') + '\n');
+  const status = (p) => p.getByTestId('sync-status').textContent();
+  const joinLog = async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(0);
+    await p.goto(url + 'app/index.html#/settings');
+    await p.getByTestId('shared-server').fill(`ws://127.0.0.1:${ws}`);
+    await p.getByTestId('shared-log').fill('bench');
+    const t0 = Date.now();
+    await Promise.all([p.waitForEvent('load'), p.getByTestId('shared-connect').click()]);
+    await p.waitForFunction(() => /^connected/.test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''));
+    await p.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    });
+    return { ctx, p, t0 };
+  };
+  const settled = (p, n) => p.waitForFunction((n) => {
+    const t = document.querySelector('[data-testid=sync-status]')?.textContent ?? '';
+    return t.includes(`${n} events on the server;`) && / 0 waiting, 0 in the outbox/.test(t)
+      && Number(document.querySelector('[data-testid=event-count]')?.textContent) === n;
+  }, n);
+  // Push: one browser imports (the import waits in its outbox as one unit)
+  // and sends it; timed until the server holds all of it and this browser
+  // has it back in its log.
+  const A = await joinLog();
+  await A.p.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Log', exact: true }).click();
+  await A.p.getByTestId('import-file').setInputFiles(csv);
+  await A.p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
+  await A.p.getByTestId('import-start').click();
+  await A.p.waitForFunction(() => document.querySelector('[data-testid=import-status]')?.querySelector('.ok, [data-testid=import-error]'));
+  const imported = (await A.p.getByTestId('import-status').textContent()).match(/\((\d+) events/);
+  if (!imported) throw new Error(`the shared import failed: ${await A.p.getByTestId('import-status').textContent()}`);
+  const events = Number(imported[1]) + 1;
+  const t0 = Date.now();
+  await settled(A.p, events);
+  const pushS = (Date.now() - t0) / 1000;
+  record(`shared log: push ${events} events from one browser`, events / pushS, 'events/s', null);
+  record('shared log: push, longest main-thread task', Math.max(0, ...(await A.p.evaluate(() => window.longTasks))), 'ms', null);
+  console.log(`    (${await status(A.p)})`);
+  // Join: a second browser downloads the whole log into IndexedDB.
+  const B = await joinLog();
+  await settled(B.p, events);
+  const joinS = (Date.now() - B.t0) / 1000;
+  record(`shared log: join (download ${events} events into IndexedDB)`, events / joinS, 'events/s', null);
+  record('shared log: join, longest main-thread task', Math.max(0, ...(await B.p.evaluate(() => window.longTasks))), 'ms', null);
+  await A.ctx.close();
+  await B.ctx.close();
+  nats.kill();
 }
 finish();
 
