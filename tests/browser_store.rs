@@ -590,14 +590,26 @@ async fn a_replicas_appends_wait_in_its_outbox_whole_checked_against_log_and_out
         ]
     );
     // Reopened (another tab, a reload): the same entries, in order; the
-    // newer-than query returns only what came after.
+    // newer-than query returns what later writes put there.
     store.close();
     let again = IdbStore::open(&name).await.unwrap();
     again.use_outbox().await.unwrap();
     assert_eq!(again.waiting(None).await.unwrap(), waiting);
     let first = waiting[0].0;
-    assert_eq!(again.waiting(Some(first)).await.unwrap(), waiting[1..]);
-    // Stored on the server: gone from the outbox.
+    assert_eq!(
+        again.waiting(Some(waiting[1].0)).await.unwrap(),
+        waiting[2..]
+    );
+    // Stored on the server: gone from the outbox; a kept event rewritten.
     again.settle(&[first], &[]).await.unwrap();
     assert_eq!(again.waiting(None).await.unwrap(), waiting[1..]);
+    let mut kept = waiting[2].clone();
+    kept.1.after = 9;
+    again
+        .settle(&[waiting[1].0], &[kept.clone()])
+        .await
+        .unwrap();
+    assert_eq!(again.waiting(None).await.unwrap(), [kept.clone()]);
+    again.settle(&[kept.0], &[]).await.unwrap();
+    assert!(again.waiting(None).await.unwrap().is_empty());
 }

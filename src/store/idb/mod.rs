@@ -161,6 +161,14 @@ impl IdbStore {
         *self.read_only.borrow_mut() = why;
     }
 
+    /// The current versions of several streams, read at once.
+    pub async fn stream_versions(&self, streams: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        let (_tx, table) = self.table_now().await?;
+        let versions = streams.iter().map(|s| table.version(s)).collect();
+        self.keep_table(table);
+        Ok(versions)
+    }
+
     /// Whether appends are refused.
     pub fn is_read_only(&self) -> bool {
         self.read_only.borrow().is_some()

@@ -1,7 +1,9 @@
 //! The outbox of a shared log's replica: appends in this browser wait here
 //! (one transaction per append, all or nothing) until the sync has sent
-//! them and they came back from the server. Keys count up, so the outbox
-//! keeps the order they were written in. Another tab's sync learns of new
+//! them and the server has stored them. Records hold up to [`CHUNK`] events
+//! and their keys count up, so the outbox keeps the order events were
+//! written in; an event stored on the server is marked done in its record,
+//! and a record whose events are all done goes. Another tab's sync learns of new
 //! entries over a BroadcastChannel.
 
 use super::request::{committed, done, js_error};
@@ -14,6 +16,32 @@ use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, IdbKeyRange, IdbTransactionMode, MessageEvent};
+
+/// Events per outbox record: a large write (an import) is a few hundred
+/// records, not one per event.
+const CHUNK: usize = 1_000;
+/// An event's key: its record's key × SPAN + its place in the record.
+const SPAN: u64 = 1 << 16;
+
+/// One outbox record: events written together, and which of them are done.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Chunk {
+    events: Vec<Waiting>,
+    #[serde(default)]
+    done: Vec<u32>,
+}
+
+impl Chunk {
+    fn to_json(&self) -> Result<String, StoreError> {
+        serde_json::to_string(self).map_err(|e| StoreError::Storage(e.to_string()))
+    }
+
+    fn from_json(record: u64, text: &str) -> Result<Chunk, StoreError> {
+        serde_json::from_str(text).map_err(|e| {
+            StoreError::Storage(format!("record {record} of the outbox is unreadable ({e})"))
+        })
+    }
+}
 
 fn channel_name(db: &str) -> String {
     format!("retrace-outbox:{db}")
@@ -129,22 +157,26 @@ impl IdbStore {
                 .clear()
                 .map_err(|e| js_error(e, "clearing staged rows"))?;
         }
-        for w in placed {
-            let json = serde_json::to_string(w).map_err(|e| StoreError::Storage(e.to_string()))?;
+        for events in placed.chunks(CHUNK) {
+            let chunk = Chunk {
+                events: events.to_vec(),
+                done: Vec::new(),
+            };
             store
-                .add(&JsValue::from_str(&json))
+                .add(&JsValue::from_str(&chunk.to_json()?))
                 .map_err(|e| js_error(e, "writing to the outbox"))?;
         }
         committed(&tx, "writing to the outbox").await
     }
 
     /// The waiting events with keys above `after` (all: None), in order.
+    /// Records are written whole, so every record after `after`'s is new.
     pub async fn waiting(&self, after: Option<u64>) -> Result<Vec<(u64, Waiting)>, StoreError> {
         let tx = self.transaction(&[OUTBOX], IdbTransactionMode::Readonly)?;
         let store = store_of(&tx, OUTBOX)?;
         let range = match after {
             Some(k) => Some(
-                IdbKeyRange::lower_bound_with_open(&JsValue::from_f64(k as f64), true)
+                IdbKeyRange::lower_bound_with_open(&JsValue::from_f64((k / SPAN) as f64), true)
                     .map_err(|e| js_error(e, "reading the outbox"))?,
             ),
             None => None,
@@ -165,21 +197,23 @@ impl IdbStore {
         )
         .await?
         .unchecked_into();
-        let mut out = Vec::with_capacity(values.length() as usize);
+        let mut out = Vec::new();
         for (k, v) in keys.iter().zip(values.iter()) {
-            let key = k.as_f64().unwrap_or(0.0) as u64;
-            let text = v.as_string().unwrap_or_default();
-            let w: Waiting = serde_json::from_str(&text).map_err(|e| {
-                StoreError::Storage(format!("entry {key} of the outbox is unreadable ({e})"))
-            })?;
-            out.push((key, w));
+            let record = k.as_f64().unwrap_or(0.0) as u64;
+            let chunk = Chunk::from_json(record, &v.as_string().unwrap_or_default())?;
+            for (i, w) in chunk.events.into_iter().enumerate() {
+                if !chunk.done.contains(&(i as u32)) {
+                    out.push((record * SPAN + i as u64, w));
+                }
+            }
         }
         Ok(out)
     }
 
-    /// Delete the entries the server stored (or the user dropped) and
-    /// rewrite the ones kept after a conflict, in one transaction. (After
-    /// a drop, [`IdbStore::use_outbox`] counts what still waits.)
+    /// Mark as done the events the server stored (or the user dropped)
+    /// and rewrite the ones kept after a conflict, in one transaction; a
+    /// record all of whose events are done goes. (After a drop,
+    /// [`IdbStore::use_outbox`] counts what still waits.)
     pub async fn settle(
         &self,
         delete: &[u64],
@@ -188,18 +222,52 @@ impl IdbStore {
         if delete.is_empty() && rewrite.is_empty() {
             return Ok(());
         }
-        let tx = self.transaction(&[OUTBOX], IdbTransactionMode::Readwrite)?;
-        let store = store_of(&tx, OUTBOX)?;
+        let mut by_record: std::collections::BTreeMap<u64, (Vec<u32>, Vec<(u32, &Waiting)>)> =
+            Default::default();
         for k in delete {
-            store
-                .delete(&JsValue::from_f64(*k as f64))
-                .map_err(|e| js_error(e, "settling the outbox"))?;
+            by_record
+                .entry(k / SPAN)
+                .or_default()
+                .0
+                .push((k % SPAN) as u32);
         }
         for (k, w) in rewrite {
-            let json = serde_json::to_string(w).map_err(|e| StoreError::Storage(e.to_string()))?;
-            store
-                .put_with_key(&JsValue::from_str(&json), &JsValue::from_f64(*k as f64))
+            by_record
+                .entry(k / SPAN)
+                .or_default()
+                .1
+                .push(((k % SPAN) as u32, w));
+        }
+        let tx = self.transaction(&[OUTBOX], IdbTransactionMode::Readwrite)?;
+        let store = store_of(&tx, OUTBOX)?;
+        for (record, (done_now, rewritten)) in by_record {
+            let key = JsValue::from_f64(record as f64);
+            let req = store
+                .get(&key)
                 .map_err(|e| js_error(e, "settling the outbox"))?;
+            let Some(text) = done(&req, "settling the outbox").await?.as_string() else {
+                continue;
+            };
+            let mut chunk = Chunk::from_json(record, &text)?;
+            for i in done_now {
+                if !chunk.done.contains(&i) {
+                    chunk.done.push(i);
+                }
+            }
+            for (i, w) in rewritten {
+                if let Some(slot) = chunk.events.get_mut(i as usize) {
+                    *slot = w.clone();
+                }
+            }
+            if chunk.done.len() >= chunk.events.len() {
+                store
+                    .delete(&key)
+                    .map_err(|e| js_error(e, "settling the outbox"))?;
+            } else {
+                store
+                    .put_with_key(&JsValue::from_str(&chunk.to_json()?), &key)
+                    .map_err(|e| js_error(e, "settling the outbox"))?;
+            }
         }
         committed(&tx, "settling the outbox").await
     }

@@ -379,11 +379,35 @@ impl Sync {
         }
         loop {
             let actions = self.outbox.plan();
+            // One read of the stream table for every stream looked at, and
+            // the held events by stream.
+            let looked_at: Vec<&str> = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Look { stream, .. } => Some(stream.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let versions = if looked_at.is_empty() {
+                Vec::new()
+            } else {
+                self.store.stream_versions(&looked_at).await?
+            };
+            let mut held_by_stream: HashMap<&str, Vec<(u64, &str)>> = HashMap::new();
+            if !looked_at.is_empty() {
+                for (s, seq, id) in held {
+                    held_by_stream
+                        .entry(s.as_str())
+                        .or_default()
+                        .push((*seq, id.as_str()));
+                }
+            }
+            let mut versions = versions.into_iter();
             let mut looked = false;
             for action in actions {
                 match action {
                     Action::Look { stream, after } => {
-                        let in_log = self.store.stream_version(&stream).await?.unwrap_or(0);
+                        let in_log = versions.next().flatten().unwrap_or(0);
                         let from = after.max(1);
                         let mut seen = if in_log >= from {
                             self.store.read_stream(&stream, from, 2).await?
@@ -403,15 +427,13 @@ impl Sync {
                             .collect();
                         // Then what was received and is held back.
                         let mut version = in_log;
-                        for (s, seq, id) in held {
-                            if *s == stream {
-                                version += 1;
-                                seen.push(Seen {
-                                    version,
-                                    seq: *seq,
-                                    id: id.clone(),
-                                });
-                            }
+                        for (seq, id) in held_by_stream.get(stream.as_str()).into_iter().flatten() {
+                            version += 1;
+                            seen.push(Seen {
+                                version,
+                                seq: *seq,
+                                id: (*id).to_owned(),
+                            });
                         }
                         let changes = self.outbox.looked(&stream, version, &seen);
                         self.stored.extend(changes.stored);
