@@ -267,6 +267,14 @@ async function settled(pages, n) {
   }
 }
 
+/** Close each browser, which must have shown no error. */
+async function leave(...browsers) {
+  for (const x of browsers) {
+    assert.deepEqual(x.page.errors, []);
+    await x.context.close();
+  }
+}
+
 function parse(ndjson) {
   return ndjson.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
@@ -308,10 +316,7 @@ test('two browsers write at once â€” a simulator and an import of helpdesk.csv â
   const C = await joined(server.url, 'busy');
   await settled([C.page], lines.length);
   assert.equal(await exportLog(C.page, 'busy-c.ndjson'), exportA, 'a late joiner gets the same log');
-  for (const x of [A, B, C]) {
-    assert.deepEqual(x.page.errors, []);
-    await x.context.close();
-  }
+  await leave(A, B, C);
 });
 
 test('a browser offline writes 1,000 events and comes back: both browsers converge, nothing lost or doubled', async () => {
@@ -340,10 +345,7 @@ test('a browser offline writes 1,000 events and comes back: both browsers conver
   const lines = parse(exportA);
   assert.equal(new Set(lines.map((e) => e.id)).size, waiting + 1, 'every event once');
   assert.match(await b.verify(), /seq and versions contiguous, every event id unique/);
-  for (const x of [A, B]) {
-    assert.deepEqual(x.page.errors, []);
-    await x.context.close();
-  }
+  await leave(A, B);
 });
 
 test('two browsers write to one case at once: one conflict, shown; kept after theirs, the log is consistent', async () => {
@@ -384,10 +386,7 @@ test('two browsers write to one case at once: one conflict, shown; kept after th
   assert.ok(c1.length > 3, `${c1.length} events of c1`);
   assert.ok(total > aOnly);
   for (const p of [a, b]) assert.match(await p.verify(), /seq and versions contiguous, every event id unique/);
-  for (const x of [A, B]) {
-    assert.deepEqual(x.page.errors, []);
-    await x.context.close();
-  }
+  await leave(A, B);
 });
 
 test('an import reaches others whole: while the importing browser is away halfway, the others show none of it', async () => {
@@ -421,10 +420,7 @@ test('an import reaches others whole: while the importing browser is away halfwa
   const lines = parse(await exportLog(a, 'whole-a.ndjson'));
   assert.equal(lines.filter((e) => /^case-helpdesk-\d+$/.test(e.subject)).length, Number(m[2]));
   assert.equal(await exportLog(b, 'whole-b.ndjson'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-  for (const x of [A, B]) {
-    assert.deepEqual(x.page.errors, []);
-    await x.context.close();
-  }
+  await leave(A, B);
 });
 
 test('a read-only user follows the shared log; a write is not sent, and the page says why', async () => {

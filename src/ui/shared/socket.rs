@@ -137,26 +137,26 @@ impl Socket {
 
     /// The next thing to act on, waiting as long as it takes.
     pub async fn wake(&mut self) -> Result<Wake, String> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Ok(Wake::Net(e));
-            }
-            if let Some(w) = self.page.pop_front() {
-                return Ok(w);
-            }
-            self.flush();
-            match self.incoming.next().await {
-                Some(item) => self.take(item)?,
-                None => return Err("closed".into()),
-            }
-        }
+        self.pull(true).await
     }
 
     /// The server's next word (the page's wake-ups wait meanwhile).
     pub async fn next(&mut self) -> Result<Event, String> {
+        match self.pull(false).await? {
+            Wake::Net(e) => Ok(e),
+            _ => unreachable!("the page's wake-ups wait while pulling the server's words"),
+        }
+    }
+
+    async fn pull(&mut self, page_too: bool) -> Result<Wake, String> {
         loop {
             if let Some(e) = self.events.pop_front() {
-                return Ok(e);
+                return Ok(Wake::Net(e));
+            }
+            if page_too {
+                if let Some(w) = self.page.pop_front() {
+                    return Ok(w);
+                }
             }
             self.flush();
             match self.incoming.next().await {
