@@ -249,12 +249,15 @@ impl Sync {
         // The outbox is judged against the log as received: only once this
         // browser has what the server held when it connected.
         let connected_at = on_server;
+        // Whether nothing more is already here: then act and report, once
+        // for everything that came in together (one frame of publishes).
+        let mut idle = true;
         loop {
             let caught_up = head + batch.len() as u64 >= connected_at;
-            if caught_up {
+            if idle && caught_up {
                 self.act(&mut socket, &mut sends, &arrivals).await?;
             }
-            if units.holding() {
+            if idle && units.holding() {
                 self.say(
                     head,
                     on_server,
@@ -263,7 +266,7 @@ impl Sync {
                         batch.len()
                     ),
                 );
-            } else {
+            } else if idle {
                 self.say(head, on_server, &note);
             }
             match socket.wake().await.map_err(lost)? {
@@ -330,7 +333,7 @@ impl Sync {
                 }
             }
             // Commit once nothing more is already here (or the batch is full).
-            let idle = !socket.more_waiting();
+            idle = !socket.more_waiting();
             if !batch.is_empty() && !units.holding() && (batch.len() >= COMMIT_EVENTS || idle) {
                 let n = batch.len() as u64;
                 let committed = self
