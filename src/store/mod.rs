@@ -252,6 +252,29 @@ impl<T: EventStore> EventStore for std::rc::Rc<T> {
     }
 }
 
+/// The version `append`'s stream is at — after an earlier part of the same
+/// batch (`seen`), else as `lookup` reports — once it meets the part's
+/// expectation; a conflict otherwise.
+pub fn checked_version(
+    append: &StreamAppend,
+    seen: &std::collections::HashMap<String, u64>,
+    lookup: &mut impl FnMut(&str) -> Option<u64>,
+) -> Result<Option<u64>, StoreError> {
+    let actual = match seen.get(&append.stream) {
+        Some(&v) => Some(v),
+        None => lookup(&append.stream),
+    };
+    if append.expected.admits(actual) {
+        Ok(actual)
+    } else {
+        Err(StoreError::Conflict {
+            stream: append.stream.clone(),
+            expected: append.expected,
+            actual,
+        })
+    }
+}
+
 /// Check every stream of a batch against the versions `lookup` reports and
 /// give each event its positions. Shared by every store so that they agree
 /// on the rules: a stream named twice in one batch continues where the first
@@ -266,17 +289,7 @@ pub fn place_batch(
     let mut seq = head;
     let mut placed = Vec::with_capacity(batch.iter().map(|a| a.events.len()).sum());
     for append in batch {
-        let actual = match seen.get(&append.stream) {
-            Some(&v) => Some(v),
-            None => lookup(&append.stream),
-        };
-        if !append.expected.admits(actual) {
-            return Err(StoreError::Conflict {
-                stream: append.stream,
-                expected: append.expected,
-                actual,
-            });
-        }
+        let actual = checked_version(&append, &seen, &mut lookup)?;
         let mut version = actual.unwrap_or(0);
         for event in append.events {
             seq += 1;

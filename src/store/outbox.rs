@@ -5,7 +5,7 @@
 //! interleaving). The events reach the log only when they come back from
 //! the server, in the server's order.
 
-use super::{ExpectedVersion, StoreError, StreamAppend};
+use super::{checked_version, ExpectedVersion, StoreError, StreamAppend};
 use crate::log::NewEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -43,17 +43,7 @@ pub fn place(
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut placed = Vec::new();
     for append in batch {
-        let actual = seen
-            .get(&append.stream)
-            .copied()
-            .or_else(|| lookup(&append.stream));
-        if !append.expected.admits(actual) {
-            return Err(StoreError::Conflict {
-                stream: append.stream,
-                expected: append.expected,
-                actual,
-            });
-        }
+        let actual = checked_version(&append, &seen, &mut lookup)?;
         let mut after = actual.unwrap_or(0);
         let checked = append.expected != ExpectedVersion::Any;
         for event in append.events {

@@ -220,11 +220,17 @@ pub fn random_token() -> String {
     crate::util::hex(&bytes)
 }
 
+/// Whether the server refused something this user may not do (a
+/// read-only user's publish).
+pub fn not_permitted(e: &str) -> bool {
+    e.to_ascii_lowercase().contains("permissions violation")
+}
+
 /// The server's refusal in words.
 pub fn refused(e: &str) -> String {
     if e.to_ascii_lowercase().contains("authorization") {
         "the server refused this browser: the token (or user:password) is wrong or missing (Settings → Shared log → Token). The local log is untouched.".into()
-    } else if e.to_ascii_lowercase().contains("permissions violation") {
+    } else if not_permitted(e) {
         format!("the server does not allow this ({e}): this user may only read this log")
     } else {
         format!("the server said: {e}")

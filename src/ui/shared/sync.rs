@@ -6,7 +6,7 @@
 //! of interleaving. A lost connection is retried; what was written
 //! meanwhile waits in the outbox and goes out on reconnecting.
 
-use super::socket::{refused, wake, Incoming, Socket, Wake, Wakes};
+use super::socket::{not_permitted, refused, wake, Incoming, Socket, Wake, Wakes};
 use super::{settings, token, Settings, Shared};
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
@@ -305,9 +305,9 @@ impl Sync {
                     };
                     note = self.answered(&mut socket, key, &message.payload).await?;
                 }
-                Wake::Net(Event::ServerError(e)) => {
-                    let e = refused(&e);
-                    if e.contains("may only read") {
+                Wake::Net(Event::ServerError(raw)) => {
+                    let e = refused(&raw);
+                    if not_permitted(&raw) {
                         // A read-only user: follow on, write nothing.
                         self.store.set_read_only(Some(format!(
                             "This browser may only read the shared log “{}” ({e}). Disconnect (Settings → Shared log) to write to this browser's own log.",
