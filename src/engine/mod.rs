@@ -79,6 +79,11 @@ pub struct Engine {
     models: BTreeMap<String, Loaded>,
     unloadable: BTreeSet<String>,
     gate: Gate,
+    /// The engine's own alarms and decisions that went to a shared log's
+    /// outbox and have not come back from the server yet: until they are
+    /// folded the projections do not know of them, and deciding again
+    /// would record them twice.
+    awaiting: BTreeSet<String>,
 }
 
 impl Engine {
@@ -92,6 +97,7 @@ impl Engine {
             models: BTreeMap::new(),
             unloadable: BTreeSet::new(),
             gate: Gate::Open,
+            awaiting: BTreeSet::new(),
         }
     }
 
@@ -142,7 +148,13 @@ impl Engine {
         let from = self.set.seq() + 1;
         let mut appends = Vec::new();
         let (set, models, predicting) = (&mut self.set, &self.models, self.predicting);
+        let awaiting = &mut self.awaiting;
         read_decoded(store, from, u64::MAX, batch, |events| {
+            if !awaiting.is_empty() {
+                events.iter().for_each(|e| {
+                    awaiting.remove(&e.id);
+                })
+            }
             if !predicting {
                 return events.iter().for_each(|e| set.apply(e));
             }
@@ -174,8 +186,10 @@ impl Engine {
             predictions: appends.iter().map(|a| a.events.len()).sum(),
             ..Step::default()
         };
-        if self.predicting {
-            appends.extend(drift_events(&self.set));
+        // Decisions wait for the engine's own earlier ones to be in the log.
+        let mut decided = Vec::new();
+        if self.predicting && self.awaiting.is_empty() {
+            decided.extend(drift_events(&self.set));
             if let Gate::Until(seq) = self.gate {
                 if self.set.seq() >= seq {
                     self.gate = Gate::Open;
@@ -193,17 +207,22 @@ impl Engine {
                         });
                     }
                     Some(verdict) => {
-                        appends.extend(verdict_event(&self.set, &verdict));
+                        decided.extend(verdict_event(&self.set, &verdict));
                         step.verdict = Some(verdict);
                     }
                     None => {}
                 }
             }
         }
+        let decided_ids = ids(&decided);
+        appends.extend(decided);
         if !appends.is_empty() {
             let committed = store.append_batch(appends).await?;
             if step.verdict.is_some() {
                 self.gate = Gate::Until(committed.last_seq);
+            }
+            if committed.is_empty() {
+                self.awaiting.extend(decided_ids);
             }
             step.appended_to = Some(committed.last_seq);
         }
@@ -226,9 +245,13 @@ impl Engine {
             self.add_model(model);
         }
         let entry = entry_event(&self.set, record, reason);
+        let entry_ids = ids(std::slice::from_ref(&entry));
         match store.append_batch(vec![entry]).await {
             Ok(committed) => {
                 self.gate = Gate::Until(committed.last_seq);
+                if committed.is_empty() {
+                    self.awaiting.extend(entry_ids);
+                }
                 Ok(committed.last_seq)
             }
             Err(e) => {
@@ -244,6 +267,14 @@ impl Engine {
             self.gate = Gate::Open;
         }
     }
+}
+
+/// The ids of the events in `appends`.
+fn ids(appends: &[crate::store::StreamAppend]) -> Vec<String> {
+    appends
+        .iter()
+        .flat_map(|a| a.events.iter().map(|e| e.id.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -317,3 +317,121 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
     ids.dedup();
     assert_eq!(ids.len(), n, "no prediction recorded twice");
 }
+
+/// A shared log's copy as the engine sees it: its appends wait in an
+/// outbox (the commit is empty) and reach the log only when `arrive` says
+/// the server has sent them back.
+#[derive(Default)]
+struct Outboxed {
+    log: MemoryStore,
+    waiting: RefCell<Vec<crate::store::StreamAppend>>,
+}
+
+impl Outboxed {
+    fn arrive(&self) {
+        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        block(self.log.append_batch(waiting)).unwrap();
+    }
+}
+
+impl EventStore for Outboxed {
+    async fn append_batch(
+        &self,
+        batch: Vec<crate::store::StreamAppend>,
+    ) -> Result<crate::store::Committed, crate::store::StoreError> {
+        self.waiting.borrow_mut().extend(batch);
+        let head = self.log.head().await?;
+        Ok(crate::store::Committed {
+            first_seq: head + 1,
+            last_seq: head,
+        })
+    }
+    async fn read_all(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::log::Envelope>, crate::store::StoreError> {
+        self.log.read_all(from_seq, limit).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::log::Envelope>, crate::store::StoreError> {
+        self.log.read_stream(stream, from_version, limit).await
+    }
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, crate::store::StoreError> {
+        self.log.stream_version(stream).await
+    }
+    async fn head(&self) -> Result<u64, crate::store::StoreError> {
+        self.log.head().await
+    }
+}
+
+#[test]
+fn on_a_shared_log_a_decision_waits_until_the_engines_earlier_one_has_come_back() {
+    // Given an engine over a shared log's copy, whose first model was
+    // trained and entered: its promotion waits in the outbox.
+    let models: Models = Default::default();
+    let engine = Engine::new(
+        ProjectionSet::default(),
+        Policy {
+            first_after: 30,
+            ..Policy::default()
+        },
+    );
+    let mut d = Driver::new(Outboxed::default(), models.clone(), engine);
+    let now = || 0.0;
+    let mut sim = Simulator::new(Settings {
+        seed: 5,
+        ..Settings::default()
+    });
+    let asked = loop {
+        block(d.store().log.append_batch(by_stream(sim.next_events(50)))).unwrap();
+        let asked = block(d.handle(Command::Head(0), &now))
+            .into_iter()
+            .find_map(|r| match r {
+                Reply::Train { reason, cases, .. } => Some((reason, cases)),
+                _ => None,
+            });
+        if let Some(asked) = asked {
+            break asked;
+        }
+    };
+    let record = train(&models, &d.store().log, &asked.1, "model-1");
+    let mut replies = block(d.handle(
+        Command::Trained {
+            record: Box::new(record),
+            reason: asked.0,
+        },
+        &now,
+    ));
+    assert_eq!(count(&d.store().log, "ModelPromoted"), 0, "still on its way");
+
+    // When more cases close before it has come back,
+    block(d.store().log.append_batch(by_stream(sim.next_events(300)))).unwrap();
+    replies.extend(block(d.handle(Command::Head(0), &now)));
+    // then the engine does not ask for a first model again.
+    assert!(
+        !replies.iter().any(|r| matches!(r, Reply::Train { .. })),
+        "{replies:?}"
+    );
+
+    // When it comes back, the champion is in force, recorded once, and
+    // the engine predicts with it.
+    d.store().arrive();
+    block(d.store().log.append_batch(by_stream(sim.next_events(100)))).unwrap();
+    let replies = block(d.handle(Command::Head(0), &now));
+    assert_eq!(
+        d.engine().set().feedback.state.champion.as_deref(),
+        Some("model-1")
+    );
+    assert!(
+        !replies.iter().any(|r| matches!(r, Reply::Train { .. })),
+        "{replies:?}"
+    );
+    d.store().arrive();
+    assert_eq!(count(&d.store().log, "ModelPromoted"), 1);
+    assert!(count(&d.store().log, "PredictionRecorded") > 0);
+}
