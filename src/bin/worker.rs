@@ -163,7 +163,12 @@ mod engine_host {
 
         async fn answer(&self, command: Command) -> Vec<Reply> {
             let now = || js_sys::Date::now();
-            if let Command::Start { database, policy } = &command {
+            if let Command::Start {
+                database,
+                policy,
+                shared,
+            } = &command
+            {
                 // One engine writes to a log at a time, across tabs: the
                 // lock is this worker's until it ends, so a tab taking the
                 // loop over waits until the last engine is really gone
@@ -173,6 +178,11 @@ mod engine_host {
                     Ok(store) => Rc::new(store),
                     Err(e) => return vec![Reply::Failed(e.to_string())],
                 };
+                if *shared {
+                    if let Err(e) = store.use_outbox().await {
+                        return vec![Reply::Failed(e.to_string())];
+                    }
+                }
                 let set = match retrace::projection::snapshot::restore(&*store, u64::MAX).await {
                     Ok((set, _)) => set,
                     Err(_) => Default::default(),

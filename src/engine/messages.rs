@@ -28,6 +28,10 @@ pub enum Command {
         database: String,
         /// The loop's policy.
         policy: Policy,
+        /// The database is a shared log's copy: the engine's appends wait
+        /// in its outbox until the server has them.
+        #[serde(default)]
+        shared: bool,
     },
     /// The log's head moved (a commit in this tab or another): catch up.
     Head(u64),

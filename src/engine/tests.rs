@@ -77,7 +77,8 @@ fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_record
         block(d.handle(
             Command::Start {
                 database: "x".into(),
-                policy: Policy::default()
+                policy: Policy::default(),
+                shared: false,
             },
             &now
         )),
@@ -288,6 +289,7 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
         Command::Start {
             database: "x".into(),
             policy: Policy::default(),
+            shared: false,
         },
         &now,
     ));

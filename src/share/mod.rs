@@ -6,5 +6,7 @@
 pub mod client;
 pub mod consumer;
 pub mod jetstream;
+pub mod lease;
+pub mod objects;
 pub mod outbox;
 pub mod proto;

@@ -44,6 +44,7 @@ impl EngineWorker {
         &self,
         database: String,
         policy: crate::ml::feedback_loop::Policy,
+        shared: bool,
         on_reply: impl Fn(Reply) + 'static,
     ) -> Result<(), String> {
         self.stop();
@@ -84,7 +85,11 @@ impl EngineWorker {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         self.0.handlers.borrow_mut().push(on_message);
         *self.0.worker.borrow_mut() = Some(worker);
-        self.post(Command::Start { database, policy });
+        self.post(Command::Start {
+            database,
+            policy,
+            shared,
+        });
         Ok(())
     }
 

@@ -1,0 +1,272 @@
+//! Model bytes for the team: a JetStream object store bucket per shared
+//! log, in the layout NATS's own clients use (`nats object get` reads it):
+//! the bytes in chunks on `$O.<bucket>.C.<nuid>`, then one description on
+//! `$O.<bucket>.M.<name in base64url>` naming the chunks, their size and
+//! SHA-256. A reader trusts only a description that was written after its
+//! chunks and bytes that match it.
+//!
+//! The name is the model's id; the model's record (its `ModelTrained`)
+//! travels in the description's metadata, so a browser can register a model
+//! without reading the log.
+
+use super::jetstream::subject_token;
+use crate::domain::model::ModelTrained;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Bytes per chunk (what NATS's clients use).
+pub const CHUNK: usize = 128 * 1024;
+/// The metadata key of the model's record.
+const RECORD: &str = "retrace-record";
+
+/// The bucket of shared log `log`'s models.
+pub fn bucket(log: &str) -> String {
+    format!("retrace_models_{}", subject_token(log))
+}
+
+/// The bucket's stream.
+pub fn stream(log: &str) -> String {
+    format!("OBJ_{}", bucket(log))
+}
+
+/// The subject of one object's chunks.
+pub fn chunk_subject(log: &str, nuid: &str) -> String {
+    format!("$O.{}.C.{nuid}", bucket(log))
+}
+
+/// The subject of the description of object `name`.
+pub fn meta_subject(log: &str, name: &str) -> String {
+    format!("$O.{}.M.{}", bucket(log), base64_url(name.as_bytes()))
+}
+
+/// Every description's subject.
+pub fn metas(log: &str) -> String {
+    format!("$O.{}.M.>", bucket(log))
+}
+
+/// The name a description's subject stands for.
+pub fn name_of(log: &str, subject: &str) -> Option<String> {
+    let prefix = format!("$O.{}.M.", bucket(log));
+    let encoded = subject.strip_prefix(&prefix)?;
+    let standard: String = encoded
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    String::from_utf8(super::jetstream::decode_base64(&standard).ok()?).ok()
+}
+
+/// The bucket's configuration, as `nats object add` would make it.
+pub fn bucket_config(log: &str, replicas: u32) -> serde_json::Value {
+    let b = bucket(log);
+    serde_json::json!({
+        "name": stream(log),
+        "subjects": [format!("$O.{b}.C.>"), format!("$O.{b}.M.>")],
+        "storage": "file",
+        "num_replicas": replicas,
+        "discard": "new",
+        "allow_rollup_hdrs": true,
+        "allow_direct": true,
+    })
+}
+
+/// An object's description.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// The object's name: the model's id.
+    pub name: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// Where its chunks are.
+    pub nuid: String,
+    /// Its length in bytes.
+    pub size: u64,
+    /// How many chunks.
+    pub chunks: u32,
+    /// `SHA-256=` and the hash in base64url.
+    pub digest: String,
+    /// Name and value pairs; Retrace keeps the model's record here.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Meta {
+    /// The description of a model's bytes stored under `nuid`.
+    pub fn of_model(
+        log: &str,
+        record: &ModelTrained,
+        nuid: &str,
+        bytes: &[u8],
+    ) -> Result<Meta, String> {
+        let json = serde_json::to_string(record).map_err(|e| e.to_string())?;
+        Ok(Meta {
+            name: record.id.clone(),
+            bucket: bucket(log),
+            nuid: nuid.to_owned(),
+            size: bytes.len() as u64,
+            chunks: bytes.len().div_ceil(CHUNK) as u32,
+            digest: digest(bytes),
+            metadata: BTreeMap::from([(RECORD.to_owned(), json)]),
+        })
+    }
+
+    /// The model's record, from the description.
+    pub fn record(&self) -> Result<ModelTrained, String> {
+        let json = self.metadata.get(RECORD).ok_or_else(|| {
+            format!(
+                "{} on the server carries no model record (was it put there by another tool?)",
+                self.name
+            )
+        })?;
+        let record: ModelTrained = serde_json::from_str(json)
+            .map_err(|e| format!("{}'s record on the server is unreadable ({e})", self.name))?;
+        if record.id != self.name {
+            return Err(format!(
+                "the object {} describes another model ({})",
+                self.name, record.id
+            ));
+        }
+        Ok(record)
+    }
+
+    /// The bytes put together from their chunks, checked against the
+    /// description.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.len() as u64 != self.size {
+            return Err(format!(
+                "{} arrived with {} bytes, its description says {}",
+                self.name,
+                bytes.len(),
+                self.size
+            ));
+        }
+        if digest(bytes) != self.digest {
+            return Err(format!(
+                "{}'s bytes on the server do not match their SHA-256: not used",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `SHA-256=` and the hash of `bytes` in base64url, as NATS writes it.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("SHA-256={}", base64_url(&Sha256::digest(bytes)))
+}
+
+/// base64url with padding (Go's `base64.URLEncoding`).
+pub fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let mut n = 0u32;
+        for (i, b) in chunk.iter().enumerate() {
+            n |= (*b as u32) << (16 - 8 * i);
+        }
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The part of a stream's description that lists its subjects (asked for
+/// with `subjects_filter`).
+#[derive(Debug, Default, Deserialize)]
+pub struct Listed {
+    /// Its state.
+    #[serde(default)]
+    pub state: ListedState,
+}
+
+/// Subjects and their message counts.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListedState {
+    /// Each subject's count of messages.
+    #[serde(default)]
+    pub subjects: Option<BTreeMap<String, u64>>,
+}
+
+impl Listed {
+    /// The names of the objects a bucket's listing holds.
+    pub fn names(&self, log: &str) -> Vec<String> {
+        self.state
+            .subjects
+            .iter()
+            .flatten()
+            .filter_map(|(subject, _)| name_of(log, subject))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{Algorithm, Spec};
+
+    #[test]
+    fn names_and_subjects_are_natss_object_store_layout() {
+        assert_eq!(base64_url(b"model-1"), "bW9kZWwtMQ==");
+        assert_eq!(base64_url(b"\xfb\xff"), "-_8=");
+        assert_eq!(
+            meta_subject("team log", "model-1"),
+            "$O.retrace_models_team_20log.M.bW9kZWwtMQ=="
+        );
+        assert_eq!(
+            name_of("team log", &meta_subject("team log", "model-12")).as_deref(),
+            Some("model-12")
+        );
+        assert_eq!(name_of("other", &meta_subject("team log", "model-1")), None);
+        // The digest of nothing, as NATS's clients write it.
+        assert_eq!(
+            digest(b""),
+            "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn bytes_that_differ_from_their_description_are_refused() {
+        let record = ModelTrained {
+            id: "model-3".into(),
+            algorithm: "forest".into(),
+            spec: Spec::new(Algorithm::RandomForest),
+            features: Vec::new(),
+            versions: Vec::new(),
+            format: 4,
+            trained_to_seq: 10,
+            train_cases: 5,
+            rows: 20,
+            rows_hash: String::new(),
+            holdout_cases: 1,
+            holdout_rows: 4,
+            holdout_mae_days: 1.0,
+            baseline_mae_days: 2.0,
+            seconds: 0.1,
+            size_bytes: CHUNK + 10,
+            median_h: 3.0,
+            validation: Vec::new(),
+        };
+        let bytes = vec![7u8; CHUNK + 10];
+        let meta = Meta::of_model("team", &record, "n1", &bytes).unwrap();
+        assert_eq!(meta.chunks, 2);
+        assert_eq!(meta.record().unwrap().id, "model-3");
+        assert!(meta.check(&bytes).is_ok());
+        let mut damaged = bytes.clone();
+        damaged[5] ^= 1;
+        assert!(meta.check(&damaged).unwrap_err().contains("SHA-256"));
+        assert!(meta.check(&bytes[..10]).is_err());
+        let mut other = meta.clone();
+        other.name = "model-4".into();
+        assert!(other.record().unwrap_err().contains("another model"));
+    }
+}
