@@ -409,7 +409,11 @@ fn on_a_shared_log_a_decision_waits_until_the_engines_earlier_one_has_come_back(
         },
         &now,
     ));
-    assert_eq!(count(&d.store().log, "ModelPromoted"), 0, "still on its way");
+    assert_eq!(
+        count(&d.store().log, "ModelPromoted"),
+        0,
+        "still on its way"
+    );
 
     // When more cases close before it has come back,
     block(d.store().log.append_batch(by_stream(sim.next_events(300)))).unwrap();

@@ -182,6 +182,9 @@ pub struct GetRequest {
     /// The newest message of this subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_by_subj: Option<String>,
+    /// The first message of this subject at `seq` or after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_by_subj: Option<String>,
 }
 
 /// A stored message, as `STREAM.MSG.GET` returns it.

@@ -6,15 +6,23 @@
 //! there already (sent before an answer was lost) → done; somebody else's
 //! event is there → a conflict, which waits for the user: keep mine (send
 //! it after theirs) or drop mine. An event written without a check of its
-//! stream (`ExpectedVersion::Any`) goes after theirs without asking; it is
-//! still sent with the sequence it expects, so that a lost answer is found
-//! out and nothing is stored twice.
+//! stream (`ExpectedVersion::Any`: predictions, alarms, the model
+//! lifecycle) goes after theirs without asking, and a stream's run of such
+//! events goes out at once, without an expected sequence — the loop
+//! records hundreds of predictions a second into one stream, and a round
+//! trip each would hold them back. A lost answer is then found out by the
+//! event's id: the stream's next event is looked at after a reconnect, and
+//! the server drops a re-sent id it has stored (`Nats-Msg-Id`, within the
+//! log's duplicate window of a day).
 //!
 //! Without I/O: the page reads the log and talks to the server, and tells
 //! this what it found.
 
 use crate::store::outbox::Waiting;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A stream's unchecked events sent at once, at most.
+const UNCHECKED_AT_ONCE: usize = 500;
 
 /// A stream's newest event as known here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,12 +43,13 @@ pub enum Action {
         after: u64,
     },
     /// Publish waiting event `key`, expecting its stream's newest event on
-    /// the server to be at sequence `expected` (0: none).
+    /// the server to be at sequence `expected` (0: none; None: no check,
+    /// an unchecked event).
     Send {
         /// The outbox key.
         key: u64,
         /// The expected last subject sequence.
-        expected: u64,
+        expected: Option<u64>,
     },
 }
 
@@ -79,6 +88,8 @@ pub struct Outbox {
     ids: HashMap<String, u64>,
     known: HashMap<String, Known>,
     busy: HashSet<String>,
+    /// Per busy stream, its events sent and not yet answered.
+    flying: HashMap<String, usize>,
     conflicts: BTreeMap<String, Conflict>,
     rebase: HashSet<String>,
     /// Per unit: its events still waiting, the one closing it aside.
@@ -222,11 +233,21 @@ impl Outbox {
                 // A unit closes once the rest of it is stored.
                 continue;
             }
-            let (key, after) = (key, first.after);
+            let (key, after, checked) = (key, first.after, first.checked);
             let action = match self.known.get(&stream) {
+                Some(_) if !checked && !self.rebase.contains(&stream) => {
+                    let run = self.unchecked_run(&stream);
+                    self.flying.insert(stream.clone(), run.len());
+                    self.busy.insert(stream);
+                    actions.extend(run.into_iter().map(|key| Action::Send {
+                        key,
+                        expected: None,
+                    }));
+                    continue;
+                }
                 Some(k) if k.version == after && !self.rebase.contains(&stream) => Action::Send {
                     key,
-                    expected: k.seq,
+                    expected: Some(k.seq),
                 },
                 Some(k) if k.version > after && !self.rebase.contains(&stream) => {
                     let now = k.version;
@@ -238,10 +259,45 @@ impl Outbox {
                     after,
                 },
             };
+            if matches!(action, Action::Send { .. }) {
+                self.flying.insert(stream.clone(), 1);
+            }
             self.busy.insert(stream);
             actions.push(action);
         }
         actions
+    }
+
+    /// The stream's unchecked events from its first on, up to a checked
+    /// one or a unit's closing event that must wait.
+    fn unchecked_run(&self, stream: &str) -> Vec<u64> {
+        let Some(queue) = self.queues.get(stream) else {
+            return Vec::new();
+        };
+        queue
+            .iter()
+            .map_while(|k| {
+                let w = self.waiting.get(k)?;
+                let held = w.closes
+                    && w.unit
+                        .as_ref()
+                        .is_some_and(|u| self.open_units.contains_key(u));
+                (!w.checked && !held).then_some(*k)
+            })
+            .take(UNCHECKED_AT_ONCE)
+            .collect()
+    }
+
+    /// One of the stream's events sent was answered (or came back).
+    fn landed(&mut self, stream: &str) {
+        let left = self.flying.get_mut(stream).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left.unwrap_or(0) == 0 {
+            self.flying.remove(stream);
+            self.busy.remove(stream);
+        }
     }
 
     /// What the log holds of `stream` (as asked by [`Action::Look`]): its
@@ -303,7 +359,7 @@ impl Outbox {
         let Some(w) = self.remove(key) else {
             return Changes::default();
         };
-        self.busy.remove(&w.stream);
+        self.landed(&w.stream);
         self.sent += 1;
         let k = self
             .known
@@ -326,7 +382,7 @@ impl Outbox {
     pub fn refused(&mut self, key: u64) {
         if let Some(w) = self.waiting.get(&key) {
             let stream = w.stream.clone();
-            self.busy.remove(&stream);
+            self.landed(&stream);
             self.known.remove(&stream);
             self.conflict(&stream, None);
         }
@@ -336,7 +392,7 @@ impl Outbox {
     pub fn failed(&mut self, key: u64) {
         if let Some(w) = self.waiting.get(&key) {
             let stream = w.stream.clone();
-            self.busy.remove(&stream);
+            self.landed(&stream);
             self.known.remove(&stream);
             self.dirty.insert(stream);
         }
@@ -358,7 +414,7 @@ impl Outbox {
         let w = self.remove(key)?;
         self.sent += 1;
         // An answer may still come for it: it finds nothing then.
-        self.busy.remove(&w.stream);
+        self.landed(&w.stream);
         Some(key)
     }
 
@@ -387,6 +443,7 @@ impl Outbox {
     /// asked about afresh on the next connection.
     pub fn reconnected(&mut self) {
         self.busy.clear();
+        self.flying.clear();
         self.known.clear();
         self.dirty.extend(self.queues.keys().cloned());
     }

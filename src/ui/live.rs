@@ -86,7 +86,7 @@ impl Live {
     }
 
     /// The live state; it fills once [`Live::boot`] has run.
-    pub fn new(log: Log, trainer: Trainer) -> Live {
+    pub fn new(log: Log, trainer: Trainer, shared: super::shared::Shared) -> Live {
         let live = Live {
             set: StoredValue::new_local(ProjectionSet::default()),
             past_set: StoredValue::new_local(None),
@@ -121,9 +121,21 @@ impl Live {
                 live.follow(log);
             }
         });
-        // The loop on (this tab holds its lock): the engine's worker runs.
+        // On a shared log the loop runs in one browser for the whole team:
+        // the one holding the lease on the server (see share::lease).
+        let team = super::shared::connected();
         Effect::new(move |_| {
-            let on = live.predicting.get() && live.holding.get();
+            let wanted = team && live.predicting.get() && live.holding.get();
+            if shared.loop_wanted.get_untracked() != wanted {
+                shared.loop_wanted.set(wanted);
+            }
+        });
+        live.say_standing(shared, team);
+        // The loop on (this tab holds its lock, and on a shared log this
+        // browser the lease): the engine's worker runs.
+        Effect::new(move |_| {
+            let leased = !team || shared.standing.get() == super::shared::Standing::Ours;
+            let on = live.predicting.get() && live.holding.get() && leased;
             // Also re-run as the head moves: the store may open after the switch.
             log.head.track();
             let opened = log.get().is_some();
@@ -256,25 +268,56 @@ impl Live {
 
     /// Start the log engine's worker over this tab's database.
     fn start_engine(self, log: Log) {
-        if super::shared::connected() {
-            self.predicting.set(false);
-            self.training.set(Some(
-                "A shared log's loop runs in one browser for the whole team; that comes with writing to shared logs, in the next version. Disconnect (Settings → Shared log) to run the loop on this browser's own log.".into(),
-            ));
-            return;
-        }
         let Some(store) = log.get() else { return };
+        let shared = super::shared::connected();
         let database = store.name().to_owned();
         let policy = self.policy.get_untracked();
         let engine = self.engine.get_value();
         spawn_local(async move {
             let started = engine
-                .start(database, policy, move |reply| self.hear(log, reply))
+                .start(database, policy, shared, move |reply| self.hear(log, reply))
                 .await;
             match started {
                 Ok(()) => engine.post(Command::Head(log.head.get_untracked())),
                 Err(e) => self.training.set(Some(e)),
             }
+        });
+    }
+
+    /// On a shared log: say who drives the team's loop, as it changes.
+    fn say_standing(self, shared: super::shared::Shared, team: bool) {
+        use super::shared::Standing;
+        if !team {
+            return;
+        }
+        let ttl = crate::share::lease::TTL_MS / 1000.0;
+        Effect::new(move |before: Option<Standing>| {
+            let now = shared.standing.get();
+            let wanted = shared.loop_wanted.get();
+            let syncing = shared.syncing.get();
+            let said = match &now {
+                _ if !wanted => None,
+                _ if !syncing => Some(
+                    "The loop of a shared log runs in the tab that sends and receives it (the first tab opened on it); switch it on there.".to_owned(),
+                ),
+                Standing::Ours if matches!(before, Some(Standing::Theirs(_))) => Some(format!(
+                    "This browser took the team's loop over: the browser that drove it went away (its lease ran out after {ttl:.0} s)."
+                )),
+                Standing::Ours => Some(
+                    "This browser drives the team's loop on this shared log (it holds the lease on the server).".to_owned(),
+                ),
+                Standing::Theirs(holder) => Some(format!(
+                    "{} drives the team's loop on this shared log; this browser shows what it records, and takes the loop over if that browser goes away ({ttl:.0} s without renewing its lease).",
+                    holder.name
+                )),
+                Standing::Asking | Standing::Idle => Some(
+                    "Asking the server who drives the team's loop on this shared log…".to_owned(),
+                ),
+            };
+            if let Some(text) = said {
+                self.training.set(Some(text));
+            }
+            now
         });
     }
 

@@ -90,14 +90,14 @@ pub fn App() -> impl IntoView {
     };
     provide_context(log);
     let trainer = trainer::Trainer::default();
-    let live = Live::new(log, trainer.clone());
+    let shared_state = shared::Shared::new();
+    provide_context(shared_state);
+    let live = Live::new(log, trainer.clone(), shared_state);
     let checker = trainer.clone();
     provide_context(live);
     provide_context(StoredValue::new_local(trainer));
     provide_context(sim::Sim::new(log));
     provide_context(ImportRequest(RwSignal::new(None)));
-    let shared_state = shared::Shared::new();
-    provide_context(shared_state);
     provide_context(update::Updates::start());
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {

@@ -26,9 +26,9 @@ export async function start() {
 }
 
 /** The keys of one of the log's object stores, read straight from IndexedDB (behind the app's back). */
-export function storedKeys(page, store) {
-  return page.evaluate((name) => new Promise((ok, fail) => {
-    const open = indexedDB.open('retrace');
+export function storedKeys(page, store, database = 'retrace') {
+  return page.evaluate(([name, database]) => new Promise((ok, fail) => {
+    const open = indexedDB.open(database);
     open.onerror = () => fail(open.error);
     open.onsuccess = () => {
       const db = open.result;
@@ -36,7 +36,7 @@ export function storedKeys(page, store) {
       req.onsuccess = () => { db.close(); ok(req.result); };
       req.onerror = () => fail(req.error);
     };
-  }), store);
+  }), [store, database]);
 }
 
 /** The page object for the log panel. */

@@ -60,11 +60,11 @@ fn each_stream_sends_one_event_at_a_time_each_after_the_last_one_stored() {
         [
             Action::Send {
                 key: 1,
-                expected: 0
+                expected: Some(0)
             },
             Action::Send {
                 key: 3,
-                expected: 7
+                expected: Some(7)
             }
         ]
     );
@@ -78,7 +78,7 @@ fn each_stream_sends_one_event_at_a_time_each_after_the_last_one_stored() {
         o.plan(),
         [Action::Send {
             key: 2,
-            expected: 10
+            expected: Some(10)
         }]
     );
     o.stored(3, 11);
@@ -108,7 +108,7 @@ fn an_event_already_on_the_server_is_done_not_sent_again() {
         o.plan(),
         [Action::Send {
             key: 6,
-            expected: 9
+            expected: Some(9)
         }]
     );
 }
@@ -137,7 +137,7 @@ fn somebody_elses_event_first_is_a_conflict_until_the_user_keeps_or_drops() {
         o.plan(),
         [Action::Send {
             key: 3,
-            expected: 0
+            expected: Some(0)
         }]
     );
 
@@ -163,7 +163,7 @@ fn somebody_elses_event_first_is_a_conflict_until_the_user_keeps_or_drops() {
         o.plan(),
         [Action::Send {
             key: 1,
-            expected: 8
+            expected: Some(8)
         }]
     );
     assert_eq!(o.conflicts().count(), 0);
@@ -178,7 +178,7 @@ fn a_refused_send_is_a_conflict_and_dropping_deletes_the_streams_events() {
         o.plan(),
         [Action::Send {
             key: 1,
-            expected: 0
+            expected: Some(0)
         }]
     );
     o.refused(1);
@@ -234,13 +234,59 @@ fn an_event_written_without_a_check_goes_after_theirs_without_asking() {
         o.plan(),
         [Action::Send {
             key: 1,
-            expected: 6
+            expected: None
         }]
     );
-    // Refused again (yet another writer): after theirs again.
-    o.refused(1);
-    assert_eq!(o.conflicts().count(), 0);
-    assert!(matches!(o.plan()[..], [Action::Look { .. }]));
+    assert_eq!(o.stored(1, 7).stored, [1]);
+    assert!(o.is_empty());
+}
+
+#[test]
+fn a_streams_unchecked_events_go_out_at_once_and_the_next_run_after_all_are_answered() {
+    let unchecked = |after: u64, n: u64| Waiting {
+        checked: false,
+        ..waiting("predictions-model-1", after, n)
+    };
+    let mut o = given(&[
+        (1, unchecked(0, 1)),
+        (2, unchecked(1, 2)),
+        (3, unchecked(2, 3)),
+    ]);
+    o.plan();
+    o.looked("predictions-model-1", 0, &[]);
+    let sent = o.plan();
+    assert_eq!(
+        sent,
+        [1, 2, 3].map(|key| Action::Send {
+            key,
+            expected: None
+        })
+    );
+    o.add(4, unchecked(3, 4));
+    o.stored(1, 10);
+    o.stored(2, 11);
+    assert_eq!(
+        o.plan(),
+        [],
+        "the next run waits for the answers of this one"
+    );
+    // One came back before its answer: it counts as answered.
+    assert_eq!(o.arrived("predictions-model-1", 12, &event(3).id), Some(3));
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 4,
+            expected: None
+        }]
+    );
+    o.stored(4, 13);
+    assert_eq!(
+        o.stored(3, 12),
+        Changes::default(),
+        "a late answer finds nothing"
+    );
+    assert!(o.is_empty());
+    assert_eq!(o.sent, 4);
 }
 
 #[test]
@@ -274,11 +320,11 @@ fn a_unit_is_closed_only_once_the_rest_of_it_is_stored() {
         [
             Action::Send {
                 key: 1,
-                expected: 0
+                expected: Some(0)
             },
             Action::Send {
                 key: 2,
-                expected: 0
+                expected: Some(0)
             }
         ]
     );
@@ -289,7 +335,7 @@ fn a_unit_is_closed_only_once_the_rest_of_it_is_stored() {
         o.plan(),
         [Action::Send {
             key: 3,
-            expected: 0
+            expected: None
         }]
     );
 }

@@ -12,9 +12,11 @@
 
 mod socket;
 mod sync;
+mod team;
 
 use crate::log::Envelope;
 use crate::share::jetstream;
+pub use crate::share::lease::Standing;
 use crate::share::outbox::Conflict;
 use crate::store::idb::IdbStore;
 use crate::store::{by_stream, EventStore, StoreError};
@@ -101,6 +103,13 @@ pub struct Shared {
     pub on_server: RwSignal<Option<u64>>,
     /// How an upload of this browser's own log went.
     pub upload: RwSignal<Option<String>>,
+    /// The user wants the feedback loop to run here (set by the page).
+    pub loop_wanted: RwSignal<bool>,
+    /// Where this browser stands on the loop's lease: it drives the team's
+    /// loop only while it is `Ours`.
+    pub standing: RwSignal<Standing>,
+    /// This tab runs the sync (one tab per browser does).
+    pub syncing: RwSignal<bool>,
     /// How the card reaches the running sync.
     wakes: StoredValue<Wakes, LocalStorage>,
 }
@@ -117,6 +126,9 @@ impl Shared {
             conflicts: RwSignal::new(Vec::new()),
             on_server: RwSignal::new(None),
             upload: RwSignal::new(None),
+            loop_wanted: RwSignal::new(false),
+            standing: RwSignal::new(Standing::Idle),
+            syncing: RwSignal::new(false),
             wakes: StoredValue::new_local(Wakes::default()),
         }
     }

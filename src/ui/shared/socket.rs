@@ -22,6 +22,8 @@ pub enum Incoming {
     Outbox,
     /// The user settled a conflict: keep (true) or drop this stream's events.
     Choice(String, bool),
+    /// A second passed (the lease is renewed, the models looked at).
+    Tick,
 }
 
 /// Where the page's wake-ups go: the current connection's queue.
@@ -39,6 +41,7 @@ pub enum Wake {
     Net(Event),
     Outbox,
     Choice(String, bool),
+    Tick,
 }
 
 /// The connection over a WebSocket.
@@ -49,6 +52,7 @@ pub struct Socket {
     events: std::collections::VecDeque<Event>,
     page: std::collections::VecDeque<Wake>,
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+    ticks: Option<(i32, Closure<dyn FnMut()>)>,
 }
 
 impl Socket {
@@ -85,6 +89,7 @@ impl Socket {
         ws.set_onopen(Some(open.as_ref().unchecked_ref()));
         ws.set_onclose(Some(close.as_ref().unchecked_ref()));
         handlers.extend([message, open, close]);
+        let tick_tx = tx.clone();
         *wakes.borrow_mut() = Some(tx);
         let mut connect = Connect::retrace("retrace-browser");
         // `user:password` for a server with users, else a token.
@@ -97,6 +102,18 @@ impl Socket {
             None => {}
         }
         let inbox = format!("_INBOX.{}", random_token());
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            let _ = tick_tx.unbounded_send(Incoming::Tick);
+        });
+        let ticks = web_sys::window()
+            .and_then(|w| {
+                w.set_interval_with_callback_and_timeout_and_arguments_0(
+                    tick.as_ref().unchecked_ref(),
+                    1_000,
+                )
+                .ok()
+            })
+            .map(|id| (id, tick));
         Ok(Socket {
             ws,
             conn: Conn::new(connect, &inbox),
@@ -104,6 +121,7 @@ impl Socket {
             events: Default::default(),
             page: Default::default(),
             _handlers: handlers,
+            ticks,
         })
     }
 
@@ -130,6 +148,11 @@ impl Socket {
                 }
             }
             Incoming::Choice(s, keep) => self.page.push_back(Wake::Choice(s, keep)),
+            Incoming::Tick => {
+                if !self.page.iter().any(|w| matches!(w, Wake::Tick)) {
+                    self.page.push_back(Wake::Tick)
+                }
+            }
         }
         self.flush();
         Ok(())
@@ -208,6 +231,9 @@ impl Drop for Socket {
         self.ws.set_onmessage(None);
         self.ws.set_onopen(None);
         self.ws.set_onclose(None);
+        if let (Some(w), Some((id, _))) = (web_sys::window(), self.ticks.as_ref()) {
+            w.clear_interval_with_handle(*id);
+        }
         let _ = self.ws.close();
     }
 }

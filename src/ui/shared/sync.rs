@@ -7,6 +7,7 @@
 //! meanwhile waits in the outbox and goes out on reconnecting.
 
 use super::socket::{not_permitted, refused, wake, Incoming, Socket, Wake, Wakes};
+use super::team::Team;
 use super::{settings, token, Settings, Shared};
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
@@ -72,6 +73,8 @@ struct Sync {
     /// Outbox keys the server stored, deleted in one go when the sync
     /// catches its breath (a key left after a crash is found stored again).
     stored: Vec<u64>,
+    /// The loop's lease and the models' bytes.
+    team: Team,
 }
 
 /// Follow and write the shared log the page is connected to.
@@ -97,6 +100,7 @@ pub async fn run(log: Log, shared: Shared) {
     };
     // Held for the page's life: the browser lets it go when the tab closes.
     std::mem::forget(held);
+    shared.syncing.set(true);
     let wakes = shared.wakes.get_value();
     {
         let wakes = wakes.clone();
@@ -113,6 +117,7 @@ pub async fn run(log: Log, shared: Shared) {
         received: 0,
         reached: false,
         stored: Vec::new(),
+        team: Team::new(),
     };
     let mut delay_ms = 1_000;
     loop {
@@ -122,6 +127,10 @@ pub async fn run(log: Log, shared: Shared) {
             Err(stop) => stop,
         };
         *wakes.borrow_mut() = None;
+        let standing = sync.team.disconnected();
+        if sync.shared.standing.get_untracked() != standing {
+            sync.shared.standing.set(standing);
+        }
         if !stop.retry {
             status.set(format!("not connected: {}", stop.why));
             return;
@@ -288,6 +297,9 @@ impl Sync {
                             let SharedEvent {
                                 stream, mut event, ..
                             } = *shared;
+                            if event.event_type == crate::domain::model::ModelTrained::TYPE {
+                                self.team.models_changed();
+                            }
                             event.recorded_at.get_or_insert(stored_at);
                             self.stored
                                 .extend(self.outbox.arrived(&stream, seq, &event.id));
@@ -321,6 +333,11 @@ impl Sync {
                 }
                 Wake::Net(_) => {}
                 Wake::Outbox => self.load_outbox().await?,
+                Wake::Tick => {
+                    if let Some(n) = self.team_round(&mut socket).await? {
+                        note = n;
+                    }
+                }
                 Wake::Choice(stream, keep) => {
                     if keep {
                         self.outbox.keep(&stream);
@@ -357,6 +374,36 @@ impl Sync {
                 self.store.settle(&keys, &[]).await?;
             }
         }
+    }
+
+    /// The loop's lease and the models, once a second.
+    async fn team_round(&mut self, socket: &mut Socket) -> Result<Option<String>, Stop> {
+        let wanted = self.shared.loop_wanted.get_untracked() && !self.store.is_read_only();
+        let said = self
+            .team
+            .round(socket, &self.settings.log, &self.store, wanted)
+            .await;
+        let note = match said {
+            Ok(note) => note,
+            Err(e) if not_permitted(&e) => {
+                self.store.set_read_only(Some(format!(
+                    "This browser may only read the shared log “{}” ({e}). Disconnect (Settings → Shared log) to write to this browser's own log.",
+                    self.settings.log
+                )));
+                Some(format!("read only: {e}"))
+            }
+            Err(e) => {
+                return Err(Stop::retry(format!(
+                    "the connection to {} closed ({e})",
+                    self.settings.server
+                )))
+            }
+        };
+        let standing = self.team.standing();
+        if self.shared.standing.get_untracked() != standing {
+            self.shared.standing.set(standing);
+        }
+        Ok(note)
     }
 
     /// Read what was put in the outbox since the last read.
@@ -456,7 +503,7 @@ impl Sync {
                         .map_err(|e| Stop::fatal(e.to_string()))?;
                         let id = socket.conn.request(
                             &jetstream::subject(&self.settings.log, &w.stream),
-                            Some(&publish_headers(&w.event.id, Some(expected))),
+                            Some(&publish_headers(&w.event.id, expected)),
                             &payload,
                         );
                         sends.insert(id, key);

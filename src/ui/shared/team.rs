@@ -1,0 +1,393 @@
+//! What a browser does for the team beside sending and receiving events,
+//! once a second while connected: it takes, renews or lets go of the lease
+//! on the shared log's feedback loop ([`crate::share::lease`]) as the user
+//! wants the loop here, and it trades model bytes with the server's object
+//! store ([`crate::share::objects`]) — the models this browser trained go
+//! up, the models others trained come down into its registry, so whoever
+//! drives the loop next can load the champion.
+
+use super::socket::{random_token, Socket};
+use crate::share::jetstream::{self, answer, GetAnswer, GetRequest, PubAck, WRONG_LAST_SEQUENCE};
+use crate::share::lease::{self, Ask, Entry, Holder, Lease, Standing};
+use crate::share::objects::{self, Listed, Meta};
+use crate::share::proto::Headers;
+use crate::store::idb::IdbStore;
+use std::collections::BTreeSet;
+
+/// JetStream's code for a stream that does not exist.
+const STREAM_NOT_FOUND: u32 = 10059;
+/// JetStream's code for "no message found".
+const NO_MESSAGE: u32 = 10037;
+/// Models are looked at this often even when nothing says they changed.
+const MODELS_EVERY_MS: f64 = 10_000.0;
+
+/// The lease and the models' state, kept across connections.
+pub struct Team {
+    lease: Lease,
+    /// The lease bucket exists (checked once per connection).
+    bucket: bool,
+    /// Something says the models may differ from the server's.
+    models_due: bool,
+    listed_at: f64,
+}
+
+/// This browser's lasting id and a name the others are shown.
+fn me() -> Holder {
+    const KEY: &str = "retrace.browser";
+    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+    let saved = storage
+        .as_ref()
+        .and_then(|s| s.get_item(KEY).ok().flatten());
+    let browser = saved.unwrap_or_else(|| {
+        let id = random_token();
+        if let Some(s) = &storage {
+            let _ = s.set_item(KEY, &id);
+        }
+        id
+    });
+    let name = format!("browser {}", &browser[..browser.len().min(6)]);
+    Holder { browser, name }
+}
+
+fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+impl Team {
+    pub fn new() -> Team {
+        Team {
+            lease: Lease::new(me()),
+            bucket: false,
+            models_due: true,
+            listed_at: f64::NEG_INFINITY,
+        }
+    }
+
+    /// A model arrived in the log, or this browser registered one.
+    pub fn models_changed(&mut self) {
+        self.models_due = true;
+    }
+
+    /// The connection ended: the lease cannot be renewed, the buckets are
+    /// looked at again on the next.
+    pub fn disconnected(&mut self) -> Standing {
+        self.lease.lost();
+        self.bucket = false;
+        self.models_due = true;
+        self.lease.standing()
+    }
+
+    /// Where this browser stands on the lease.
+    pub fn standing(&self) -> Standing {
+        self.lease.standing()
+    }
+
+    /// One round: the lease as `wanted`, then the models if due. A note for
+    /// the status line, or an error of the connection.
+    pub async fn round(
+        &mut self,
+        socket: &mut Socket,
+        log: &str,
+        store: &IdbStore,
+        wanted: bool,
+    ) -> Result<Option<String>, String> {
+        self.lease.want(wanted);
+        let mut note = self.lease_round(socket, log).await?;
+        let t = now();
+        if self.models_due || t - self.listed_at >= MODELS_EVERY_MS {
+            self.models_due = false;
+            self.listed_at = t;
+            if let Some(n) = self.models(socket, log, store).await? {
+                note = Some(n);
+            }
+        }
+        Ok(note)
+    }
+
+    async fn lease_round(
+        &mut self,
+        socket: &mut Socket,
+        log: &str,
+    ) -> Result<Option<String>, String> {
+        let mut ask = self.lease.next(now());
+        loop {
+            match ask {
+                Ask::Nothing => return Ok(None),
+                Ask::Look => {
+                    if !self.bucket {
+                        if let Some(why) =
+                            ensure(socket, &lease::stream(), lease::bucket_config(1)).await?
+                        {
+                            return Ok(Some(format!("the loop's lease: {why}")));
+                        }
+                        self.bucket = true;
+                    }
+                    let entry = match last(socket, &lease::stream(), &lease::key(log)).await? {
+                        None => Entry::Empty,
+                        Some(m) => {
+                            let deleted = m
+                                .headers()
+                                .ok()
+                                .flatten()
+                                .and_then(|h| h.get("KV-Operation").map(str::to_owned))
+                                .is_some();
+                            Entry::of(m.seq, &m.payload().unwrap_or_default(), deleted)
+                        }
+                    };
+                    ask = self.lease.looked(entry, now());
+                }
+                Ask::Write { expected } => {
+                    let value = self.lease.value();
+                    let got = write(socket, &lease::key(log), expected, &value, None).await?;
+                    let revision = match got {
+                        Ok(seq) => Some(seq),
+                        Err((code, _)) if code == WRONG_LAST_SEQUENCE => None,
+                        Err((_, why)) => {
+                            self.lease.answered(None, now());
+                            return Ok(Some(format!("the loop's lease: {why}")));
+                        }
+                    };
+                    self.lease.answered(revision, now());
+                    return Ok(None);
+                }
+                Ask::Release { expected } => {
+                    let _ = write(socket, &lease::key(log), expected, b"", Some("DEL")).await?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Trade model bytes with the server: up what only this browser has,
+    /// down what only the server has.
+    async fn models(
+        &mut self,
+        socket: &mut Socket,
+        log: &str,
+        store: &IdbStore,
+    ) -> Result<Option<String>, String> {
+        let body = serde_json::json!({ "subjects_filter": objects::metas(log) }).to_string();
+        let got = socket
+            .request(
+                &jetstream::info_subject(&objects::stream(log)),
+                None,
+                body.as_bytes(),
+            )
+            .await?;
+        let (on_server, bucket): (BTreeSet<String>, bool) = match answer::<Listed>(&got.payload)? {
+            Ok(listed) => (listed.names(log).into_iter().collect(), true),
+            Err(e) if e.err_code == STREAM_NOT_FOUND => (BTreeSet::new(), false),
+            Err(e) => return Ok(Some(format!("the models on the server: {e}"))),
+        };
+        let here = match store.list_models().await {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Some(format!("the models here: {e}"))),
+        };
+        let mut notes = Vec::new();
+        let here_ids: BTreeSet<String> = here.iter().map(|(id, _)| id.clone()).collect();
+        if !store.is_read_only() {
+            let mut bucket = bucket;
+            for (id, record) in &here {
+                let Ok(record) = record else { continue };
+                if on_server.contains(id) {
+                    continue;
+                }
+                if !bucket {
+                    if let Some(why) = ensure(
+                        socket,
+                        &objects::stream(log),
+                        objects::bucket_config(log, 1),
+                    )
+                    .await?
+                    {
+                        notes.push(format!("models cannot be shared: {why}"));
+                        break;
+                    }
+                    bucket = true;
+                }
+                if let Err(why) = upload(socket, log, store, record).await? {
+                    notes.push(why);
+                }
+            }
+        }
+        for id in on_server.difference(&here_ids) {
+            if let Err(why) = download(socket, log, store, id).await? {
+                notes.push(why);
+            }
+        }
+        Ok((!notes.is_empty()).then(|| notes.join("; ")))
+    }
+}
+
+/// Make sure stream `name` exists, creating it with `config` if not: None,
+/// or why it cannot be had.
+async fn ensure(
+    socket: &mut Socket,
+    name: &str,
+    config: serde_json::Value,
+) -> Result<Option<String>, String> {
+    let got = socket
+        .request(&jetstream::info_subject(name), None, b"{}")
+        .await?;
+    match answer::<serde_json::Value>(&got.payload)? {
+        Ok(_) => return Ok(None),
+        Err(e) if e.err_code == STREAM_NOT_FOUND => {}
+        Err(e) => return Ok(Some(e.to_string())),
+    }
+    let created = socket
+        .request(
+            &jetstream::create_subject(name),
+            None,
+            config.to_string().as_bytes(),
+        )
+        .await?;
+    Ok(match answer::<serde_json::Value>(&created.payload)? {
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    })
+}
+
+/// The newest message of `subject` in `stream`, if any.
+async fn last(
+    socket: &mut Socket,
+    stream: &str,
+    subject: &str,
+) -> Result<Option<jetstream::StoredMessage>, String> {
+    get(
+        socket,
+        stream,
+        &GetRequest {
+            last_by_subj: Some(subject.to_owned()),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn get(
+    socket: &mut Socket,
+    stream: &str,
+    ask: &GetRequest,
+) -> Result<Option<jetstream::StoredMessage>, String> {
+    let body = serde_json::to_vec(ask).map_err(|e| e.to_string())?;
+    let got = socket
+        .request(&jetstream::get_subject(stream), None, &body)
+        .await?;
+    match answer::<GetAnswer>(&got.payload)? {
+        Ok(g) => Ok(Some(g.message)),
+        Err(e) if e.err_code == NO_MESSAGE || e.err_code == STREAM_NOT_FOUND => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Publish `value` to `subject` expecting its last revision `expected`
+/// (a delete marker when `operation` says so): the new revision, or
+/// JetStream's code and words.
+async fn write(
+    socket: &mut Socket,
+    subject: &str,
+    expected: u64,
+    value: &[u8],
+    operation: Option<&str>,
+) -> Result<Result<u64, (u32, String)>, String> {
+    let expected = expected.to_string();
+    let mut pairs = vec![(jetstream::EXPECTED_LAST_SUBJECT_SEQUENCE, expected.as_str())];
+    if let Some(op) = operation {
+        pairs.push(("KV-Operation", op));
+    }
+    let got = socket
+        .request(subject, Some(&Headers::of(&pairs)), value)
+        .await?;
+    Ok(match answer::<PubAck>(&got.payload)? {
+        Ok(ack) => Ok(ack.seq),
+        Err(e) => Err((e.err_code, e.to_string())),
+    })
+}
+
+/// Put one model's bytes in the bucket: chunks first, then the description
+/// that names them. Outer error: the connection; inner: why not stored.
+async fn upload(
+    socket: &mut Socket,
+    log: &str,
+    store: &IdbStore,
+    record: &crate::domain::model::ModelTrained,
+) -> Result<Result<(), String>, String> {
+    let bytes = match store.model_bytes(&record.id).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(Err(format!("{}'s bytes are missing here", record.id))),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let nuid = random_token();
+    let meta = match Meta::of_model(log, record, &nuid, &bytes) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(e)),
+    };
+    for chunk in bytes.chunks(objects::CHUNK) {
+        let got = socket
+            .request(&objects::chunk_subject(log, &nuid), None, chunk)
+            .await?;
+        if let Err(e) = answer::<PubAck>(&got.payload)? {
+            return Ok(Err(format!("{} was not shared: {e}", record.id)));
+        }
+    }
+    let json = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
+    let got = socket
+        .request(
+            &objects::meta_subject(log, &record.id),
+            Some(&Headers::of(&[("Nats-Rollup", "sub")])),
+            &json,
+        )
+        .await?;
+    Ok(answer::<PubAck>(&got.payload)?
+        .map(|_| ())
+        .map_err(|e| format!("{} was not shared: {e}", record.id)))
+}
+
+/// Bring model `id` from the bucket into this browser's registry.
+async fn download(
+    socket: &mut Socket,
+    log: &str,
+    store: &IdbStore,
+    id: &str,
+) -> Result<Result<(), String>, String> {
+    let stream = objects::stream(log);
+    let Some(m) = last(socket, &stream, &objects::meta_subject(log, id)).await? else {
+        return Ok(Ok(()));
+    };
+    let meta: Meta = match m
+        .payload()
+        .and_then(|p| serde_json::from_slice(&p).map_err(|e| e.to_string()))
+    {
+        Ok(meta) => meta,
+        Err(e) => return Ok(Err(format!("{id}'s description on the server: {e}"))),
+    };
+    let record = match meta.record() {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut bytes = Vec::with_capacity(meta.size as usize);
+    let mut from = 1;
+    let chunks = objects::chunk_subject(log, &meta.nuid);
+    for _ in 0..meta.chunks {
+        let ask = GetRequest {
+            seq: Some(from),
+            next_by_subj: Some(chunks.clone()),
+            ..Default::default()
+        };
+        let Some(chunk) = get(socket, &stream, &ask).await? else {
+            return Ok(Err(format!("{id}'s bytes on the server are incomplete")));
+        };
+        bytes.extend(chunk.payload()?);
+        from = chunk.seq + 1;
+    }
+    if let Err(e) = meta.check(&bytes) {
+        return Ok(Err(e));
+    }
+    Ok(store
+        .save_new_model(&record, &bytes)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string()))
+}

@@ -1,0 +1,193 @@
+// A real nats-server for the shared-log tests (the one `make test`
+// installs from PyPI), started on loopback ports with JetStream and a
+// WebSocket listener, and what the tests do with it: connect a browser,
+// write as another client would, wait for browsers to settle, export.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile, readFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start, LivePage } from './support.mjs';
+
+const NATS = process.env.NATS_SERVER ?? 'target/tools/nats/bin/nats-server';
+let env;
+let dir;
+const servers = [];
+
+/** The browser and the app's server for these tests, and a scratch folder; `closeShared` ends them and every nats-server started. */
+export async function openShared() {
+  env = await start();
+  dir = await mkdtemp(join(tmpdir(), 'retrace-shared-'));
+  return { env, dir };
+}
+
+export async function closeShared() {
+  for (const s of servers) s.kill();
+  await env?.stop();
+}
+
+export function freePort() {
+  return new Promise((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** Wait until something listens on `port`. */
+export async function listening(port) {
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((ok) => {
+      const c = connect(port, '127.0.0.1', () => { c.end(); ok(true); });
+      c.on('error', () => ok(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** A nats-server with a WebSocket listener; `jetstream`, `token` as asked. */
+export async function natsServer({ jetstream = true, token, users } = {}) {
+  const [port, ws] = [await freePort(), await freePort()];
+  const store = await mkdtemp(join(dir, 'js-'));
+  const conf = join(store, 'nats.conf');
+  await writeFile(conf, [
+    `listen: 127.0.0.1:${port}`,
+    jetstream ? `jetstream { store_dir: "${store}" }` : '',
+    token ? `authorization { token: "${token}" }` : '',
+    users ? `authorization { users: ${JSON.stringify(users)} }` : '',
+    `websocket { listen: "127.0.0.1:${ws}", no_tls: true }`,
+  ].join('\n'));
+  const child = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
+  servers.push(child);
+  await listening(ws);
+  return { port, url: `ws://127.0.0.1:${ws}` };
+}
+
+/**
+ * A writer speaking the NATS protocol over TCP: publishes Retrace events
+ * (a stream and its event) to the shared log's subjects, each with its id.
+ */
+export async function writer(port) {
+  const socket = connect(port, '127.0.0.1');
+  let buffered = '';
+  const waiters = [];
+  socket.on('data', (d) => {
+    buffered += d.toString('utf8');
+    let i;
+    while ((i = buffered.indexOf('\r\n')) >= 0) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 2);
+      if (line === 'PING') socket.write('PONG\r\n');
+      if (line === 'PONG') waiters.shift()?.();
+    }
+  });
+  const ping = () => new Promise((ok) => { waiters.push(ok); socket.write('PING\r\n'); });
+  socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1,"lang":"node","version":"0"}\r\n');
+  await ping();
+  return {
+    async publish(log, events) {
+      for (const { stream, event } of events) {
+        const headers = `NATS/1.0\r\nNats-Msg-Id: ${event.id}\r\n\r\n`;
+        const payload = JSON.stringify({ stream, event });
+        const subject = `retrace.${log}.${stream}`;
+        socket.write(`HPUB ${subject} ${Buffer.byteLength(headers)} ${Buffer.byteLength(headers) + Buffer.byteLength(payload)}\r\n${headers}${payload}\r\n`);
+      }
+      await ping();
+    },
+    close() { socket.end(); },
+  };
+}
+
+/** `n` events of `cases` service cases, as a writer elsewhere would record them. */
+export function events(from, n) {
+  const out = [];
+  const t0 = Date.UTC(2025, 0, 6, 8);
+  for (let i = from; i < from + n; i++) {
+    const c = `w-${Math.floor(i / 3)}`;
+    const at = t0 + i * 3_600_000;
+    const step = i % 3;
+    const [type, schema, data] = step === 0
+      ? ['CaseOpened', 2, { case: c, attributes: { category: 'repair' } }]
+      : step === 1
+        ? ['ActivityRecorded', 3, { case: c, activity: 'Repair', resource: 'Ana', hours: 2, attributes: {} }]
+        : ['CaseClosed', 2, { case: c, outcome: 'fixed' }];
+    out.push({
+      stream: `case-${c}`,
+      event: { id: `w-${i}`, event_type: type, schema, occurred_at: at, correlation: c, causation: null, data: JSON.stringify(data), recorded_at: null },
+    });
+  }
+  return out;
+}
+
+export async function exportLog(page, name) {
+  await page.go('log');
+  const p = page.page;
+  await p.waitForFunction(() => !document.querySelector('[data-testid=export-log]')?.disabled);
+  const [download] = await Promise.all([p.waitForEvent('download'), p.getByTestId('export-log').click()]);
+  const file = join(dir, name);
+  await download.saveAs(file);
+  return readFile(file, 'utf8');
+}
+
+export async function connectTo(page, url, { log = 'team', token = '' } = {}) {
+  await page.go('settings');
+  const p = page.page;
+  await p.getByTestId('shared-server').fill(url);
+  await p.getByTestId('shared-log').fill(log);
+  await p.getByTestId('shared-token').fill(token);
+  await Promise.all([p.waitForEvent('load'), p.getByTestId('shared-connect').click()]);
+  await p.getByTestId('event-count').waitFor();
+}
+
+export async function statusMatches(page, re) {
+  await page.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''), re.source, { timeout: 30_000 });
+  return page.page.getByTestId('sync-status').textContent();
+}
+
+export const HELPDESK = '../shared/data/helpdesk.csv';
+
+/** A browser in its own profile, connected to `log` on `url`. */
+export async function joined(url, log) {
+  const context = await env.browser.newContext({ acceptDownloads: true });
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  await connectTo(page, url, { log });
+  await statusMatches(page, /^connected/);
+  return { context, page };
+}
+
+/** Wait until every page shows `n` events and has nothing left to send or receive. */
+export async function settled(pages, n) {
+  for (const p of pages) {
+    try {
+      await p.until('event-count', `n === ${n}`, 60_000);
+      await statusMatches(p, new RegExp(`${n} events on the server; .* 0 waiting, 0 in the outbox`));
+    } catch (e) {
+      const shown = await Promise.all(pages.map((q) => q.page.evaluate(() => [
+        document.querySelector('[data-testid=event-count]')?.textContent,
+        document.querySelector('[data-testid=sync-status]')?.textContent,
+      ].join(' events; '))));
+      throw new Error(`waiting for ${n} events: ${shown.join(' | ')}`, { cause: e });
+    }
+  }
+}
+
+/** Close each browser, which must have shown no error. */
+export async function leave(...browsers) {
+  for (const x of browsers) {
+    assert.deepEqual(x.page.errors, []);
+    await x.context.close();
+  }
+}
+
+export function parse(ndjson) {
+  return ndjson.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+export function serverCount(text) {
+  return Number(text.match(/(\d+) events on the server/)[1]);
+}
+

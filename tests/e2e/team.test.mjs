@@ -1,0 +1,107 @@
+// One loop for a team on a shared log: the browser holding the lease (a
+// key in a JetStream KV bucket on a real nats-server) drives the feedback
+// loop; another browser that wants it is told who drives it and waits.
+// The driver's models reach the other browser's registry through the
+// server's object store. Then the driver is closed mid-run: the lease runs
+// out on the server, the other browser takes it within its time to live,
+// its engine predicts with the champion whose bytes it downloaded, and no
+// event is predicted twice — checked on an export of the shared log.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { storedKeys } from './support.mjs';
+import { openShared, closeShared, natsServer, joined, exportLog, parse, leave } from './nats.mjs';
+
+/** The lease's time to live on the server (`share::lease::TTL_MS`). */
+const TTL_S = 10;
+
+let env;
+before(async () => {
+  ({ env } = await openShared());
+});
+after(closeShared);
+
+function loopStatus(page, re, timeout = 30_000) {
+  return page.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid=loop-status]')?.textContent ?? ''), re.source, { timeout, polling: 100 });
+}
+
+function typeCount(page, type) {
+  return page.page.evaluate((t) => {
+    const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
+    return Number((text.match(new RegExp(`${t}: (\\d+)`)) ?? [0, 0])[1]);
+  }, type);
+}
+
+test('one browser drives a shared log\'s loop; closed mid-run, another takes its lease within the time to live and predicts with the downloaded champion; nothing predicted twice', async () => {
+  const server = await natsServer();
+  const A = await joined(server.url, 'loop');
+  const B = await joined(server.url, 'loop');
+  const [a, b] = [A.page, B.page];
+
+  // A drives: the first model after 40 closed cases.
+  await a.go('live');
+  await a.page.locator('summary', { hasText: 'Policy' }).click();
+  await a.page.getByTestId('policy-first').fill('40');
+  await a.page.getByTestId('policy-first').press('Tab');
+  await a.page.getByTestId('predict-toggle').check();
+  await loopStatus(a, /This browser drives the team's loop/);
+  // B wants the loop too: it is told who has it, and waits.
+  await b.go('live');
+  await b.page.getByTestId('predict-toggle').check();
+  await loopStatus(b, /drives the team's loop on this shared log; this browser shows what it records/);
+  assert.equal(await b.page.getByTestId('predict-toggle').isChecked(), true);
+
+  // B writes the cases; A's engine trains, promotes and predicts them.
+  await b.page.getByTestId('sim-rate').fill('300');
+  await b.page.getByTestId('sim-start').click();
+  await b.page.waitForFunction(() => {
+    const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
+    return /ModelPromoted: [1-9]/.test(text) && /PredictionRecorded: \d{3,}/.test(text);
+  }, null, { timeout: 120_000, polling: 200 });
+  // The champion's bytes came down into B's registry from the server.
+  const deadline = Date.now() + 30_000;
+  while (!(await storedKeys(b.page, 'model_bytes', 'retrace-shared-loop')).includes('model-1')) {
+    assert.ok(Date.now() < deadline, 'model-1\'s bytes reach B within 30 s');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.deepEqual(await storedKeys(b.page, 'models', 'retrace-shared-loop'), await storedKeys(a.page, 'models', 'retrace-shared-loop'), 'the same models in both registries');
+  const before = await typeCount(b, 'PredictionRecorded');
+
+  // The driver goes away; its lease runs out on the server, B takes it.
+  const closedAt = Date.now();
+  await A.context.close();
+  await loopStatus(b, /This browser took the team's loop over/, (TTL_S + 20) * 1000);
+  const took = (Date.now() - closedAt) / 1000;
+  const takenAt = await b.number('event-count');
+  console.log(`team loop: taken over ${took.toFixed(1)} s after the driver closed (time to live ${TTL_S} s)`);
+  assert.ok(took <= TTL_S + 3, `taken within the lease's time to live: ${took.toFixed(1)} s`);
+  assert.ok(took >= TTL_S / 2, `not while the driver's lease could still be live: ${took.toFixed(1)} s`);
+  // B's engine predicts with the champion it downloaded.
+  await b.page.waitForFunction((n) => {
+    const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
+    return Number((text.match(/PredictionRecorded: (\d+)/) ?? [0, 0])[1]) > n + 300;
+  }, before, { timeout: 120_000, polling: 200 });
+  await b.page.getByTestId('sim-pause').click();
+  await b.go('settings');
+  await b.page.waitForFunction(() => /0 waiting, 0 in the outbox/.test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''), null, { timeout: 60_000, polling: 200 })
+    .catch(async (e) => { throw new Error(`B never settled: ${await b.page.getByTestId('sync-status').textContent()}`, { cause: e }); });
+
+  const events = parse(await exportLog(b, 'team-loop.ndjson'));
+  events.sort((x, y) => Number(x.sequence) - Number(y.sequence));
+  events.forEach((e, i) => assert.equal(Number(e.sequence), i + 1, 'the log is contiguous'));
+  assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'no event written twice');
+  // Served predictions by the event that caused them (id `<cause>-p<model>`).
+  const served = new Map();
+  const predictions = events.filter((e) => e.type === 'PredictionRecorded' && !e.data.shadow);
+  for (const e of predictions) {
+    const cause = e.id.slice(0, e.id.lastIndexOf('-p'));
+    served.set(cause, (served.get(cause) ?? 0) + 1);
+  }
+  for (const [cause, n] of served) assert.equal(n, 1, `${cause} predicted ${n} times`);
+  // A predicted before it closed; B, with model-1's downloaded bytes, after.
+  const [byA, byB] = [predictions.filter((e) => Number(e.sequence) <= takenAt), predictions.filter((e) => Number(e.sequence) > takenAt)];
+  console.log(`team loop: ${byA.length} predictions recorded before the handover, ${byB.length} after (models ${[...new Set(byB.map((e) => e.data.model))]}); ${served.size} events predicted, each once`);
+  assert.ok(byA.length >= 100 && byB.length >= 300, `${byA.length} before, ${byB.length} after`);
+  assert.ok(byB.some((e) => e.data.model === 'model-1'), 'the new driver predicts with the champion it downloaded');
+  assert.equal(events.filter((e) => e.type === 'ModelPromoted' && e.data.model === 'model-1').length, 1, 'model-1 promoted once');
+  await leave(B);
+});
