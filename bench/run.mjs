@@ -398,7 +398,7 @@ for (const snapshots of [true, false]) {
 // --- A shared log: push from one browser, join from another --------------
 if (want('shared')) {
   const { spawn } = await import('node:child_process');
-  const { mkdtemp } = await import('node:fs/promises');
+  const { mkdtemp, readFile } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const net = await import('node:net');
@@ -423,13 +423,14 @@ if (want('shared')) {
   const csv = join(dir, 'shared.csv');
   await writeFile(csv, lines.join('\n') + '\n');
   const status = (p) => p.getByTestId('sync-status').textContent();
-  const joinLog = async () => {
+  const joinLog = async (log = 'bench', init) => {
     const ctx = await browser.newContext();
+    if (init) await ctx.addInitScript(init);
     const p = await ctx.newPage();
     p.setDefaultTimeout(0);
     await p.goto(url + 'app/index.html#/settings');
     await p.getByTestId('shared-server').fill(`ws://127.0.0.1:${ws}`);
-    await p.getByTestId('shared-log').fill('bench');
+    await p.getByTestId('shared-log').fill(log);
     const t0 = Date.now();
     await Promise.all([p.waitForEvent('load'), p.getByTestId('shared-connect').click()]);
     await p.waitForFunction(() => /^connected/.test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''));
@@ -472,6 +473,114 @@ if (want('shared')) {
   record('shared log: join, longest main-thread task', Math.max(0, ...(await B.p.evaluate(() => window.longTasks))), 'ms', null);
   await A.ctx.close();
   await B.ctx.close();
+
+  /** The log of `p` as exported (Log → Export), in seq order. */
+  const exported = async (p) => {
+    await p.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Log', exact: true }).click();
+    const [download] = await Promise.all([p.waitForEvent('download'), p.getByTestId('export-log').click()]);
+    const text = await readFile(await download.path(), 'utf8');
+    return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)).sort((x, y) => Number(x.sequence) - Number(y.sequence));
+  };
+  const percentile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+
+  // Visibility: browser A runs the simulator on a shared log at 1,000
+  // events/s; browser B shows the count of its log. An event's latency is
+  // from the moment A put it in its outbox (IDBObjectStore.add, read by a
+  // hook in A's page) to the moment B's header counted it (a
+  // MutationObserver in B's page), on one machine's clock.
+  const SECONDS = Number(process.env.BENCH_VISIBLE_S ?? 20);
+  const RATE = 1_000;
+  const V = await joinLog('visible', () => {
+    window.appendedAt = new Map();
+    const add = IDBObjectStore.prototype.add;
+    IDBObjectStore.prototype.add = function (value, key) {
+      if (this.name === 'outbox' && typeof value === 'string') {
+        const t = Date.now();
+        for (const w of JSON.parse(value).events) window.appendedAt.set(w.event.id, t);
+      }
+      return add.call(this, value, key);
+    };
+  });
+  const W = await joinLog('visible');
+  await W.p.evaluate(() => {
+    window.seen = [];
+    const count = document.querySelector('[data-testid=event-count]');
+    new MutationObserver(() => window.seen.push([Date.now(), Number(count.textContent)])).observe(count, { childList: true, characterData: true, subtree: true });
+  });
+  await V.p.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Live', exact: true }).click();
+  await V.p.getByTestId('sim-rate').fill(String(RATE));
+  await V.p.getByTestId('sim-start').click();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  await V.p.getByTestId('sim-pause').click();
+  const written = await V.p.evaluate(() => Number(document.querySelector('[data-testid=event-count]')?.textContent));
+  const total = await V.p.evaluate(() => window.appendedAt.size);
+  await settled(W.p, total);
+  const appendedAt = new Map(await V.p.evaluate(() => [...window.appendedAt]));
+  const seen = await W.p.evaluate(() => window.seen);
+  const latencies = [];
+  let at = 0;
+  for (const e of await exported(W.p)) {
+    const t0 = appendedAt.get(e.id);
+    while (at < seen.length && seen[at][1] < Number(e.sequence)) at++;
+    if (t0 !== undefined && at < seen.length) latencies.push(seen[at][0] - t0);
+  }
+  console.log(`    (${total} events appended by A in ${SECONDS} s, ${latencies.length} timed as B showed them; A's own count ${written})`);
+  record(`shared log: another browser sees an event, p50 (simulator at ${RATE} ev/s)`, percentile(latencies, 0.5), 'ms', null);
+  record(`shared log: another browser sees an event, p99 (simulator at ${RATE} ev/s)`, percentile(latencies, 0.99), 'ms', null);
+  record('shared log: another browser sees an event, longest', Math.max(...latencies), 'ms', null);
+  await V.ctx.close();
+  await W.ctx.close();
+
+  // Ten writers at once on one stream: headless clients speaking the
+  // protocol as the outbox does (per-case expected sequences, ids), each
+  // with 64 cases under way; then a browser joins and the log it got is
+  // checked: every event once.
+  const { natsWriter, caseEvents } = await import('./nats_writer.mjs');
+  const WRITERS = 10;
+  const PER_WRITER = Number(process.env.BENCH_WRITER_CASES ?? 10_000);
+  const admin = await natsWriter(port, 'admin');
+  await admin.request('$JS.API.STREAM.CREATE.RETRACE_WRITERS', {
+    name: 'RETRACE_WRITERS', subjects: ['retrace.writers.*'], storage: 'file', num_replicas: 1,
+    duplicate_window: 86_400_000_000_000, allow_direct: true,
+  });
+  const acks = [];
+  let refused = 0;
+  const tw = Date.now();
+  await Promise.all(Array.from({ length: WRITERS }, async (_, w) => {
+    const client = await natsWriter(port, `w${w}`);
+    let c = 0;
+    const lane = async () => {
+      while (c < PER_WRITER) {
+        let expected = 0;
+        for (const { stream, event } of caseEvents(`w${w}`, c++, Date.UTC(2025, 0, 6))) {
+          const t = performance.now();
+          const ack = await client.publish(`retrace.writers.${stream}`, event.id, expected, { stream, event });
+          acks.push(performance.now() - t);
+          if (ack.error) { refused++; break; }
+          expected = ack.seq;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, lane));
+    client.close();
+  }));
+  const writersS = (Date.now() - tw) / 1000;
+  const sent = WRITERS * PER_WRITER * 3;
+  record(`shared log: ${WRITERS} writers on one stream, sustained`, sent / writersS, 'events/s', null);
+  record(`shared log: ${WRITERS} writers, p99 publish → stored`, percentile(acks, 0.99), 'ms', null);
+  const J = await joinLog('writers');
+  await settled(J.p, sent);
+  const log = await exported(J.p);
+  const ids = new Set(log.map((e) => e.id));
+  let lost = 0;
+  for (let w = 0; w < WRITERS; w++) {
+    for (let c = 0; c < PER_WRITER; c++) for (let n = 0; n < 3; n++) if (!ids.has(`w${w}-${c}-${n}`)) lost++;
+  }
+  record(`shared log: ${WRITERS} writers, events lost`, lost, 'events', null);
+  record(`shared log: ${WRITERS} writers, events stored twice`, log.length - ids.size, 'events', null);
+  console.log(`    (${sent} events by ${WRITERS} writers in ${writersS.toFixed(1)} s, ${refused} refused; the joining browser holds ${log.length})`);
+  admin.close();
+  await J.ctx.close();
   nats.kill();
 }
 finish();
