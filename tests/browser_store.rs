@@ -30,6 +30,9 @@ extern "C" {
     /// The same, for a record with a numeric key (a segment).
     #[wasm_bindgen(js_name = overwrite)]
     fn overwrite_numbered(name: &str, store: &str, key: f64, bytes: &[u8]) -> js_sys::Promise;
+    /// The same, writing a string (an outbox record of the first version).
+    #[wasm_bindgen(js_name = overwrite)]
+    fn overwrite_text(name: &str, store: &str, key: f64, text: &str) -> js_sys::Promise;
 }
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -611,5 +614,31 @@ async fn a_replicas_appends_wait_in_its_outbox_whole_checked_against_log_and_out
         .unwrap();
     assert_eq!(again.waiting(None).await.unwrap(), [kept.clone()]);
     again.settle(&[kept.0], &[]).await.unwrap();
+    assert!(again.waiting(None).await.unwrap().is_empty());
+
+    // A record of the first version (the whole chunk as one JSON string)
+    // is read, settled event by event, and goes when all are done.
+    let old = serde_json::json!({
+        "events": [waiting[0].1, waiting[1].1],
+        "done": [],
+    })
+    .to_string();
+    again.close();
+    wasm_bindgen_futures::JsFuture::from(overwrite_text(&name, "outbox", 999.0, &old))
+        .await
+        .unwrap();
+    let again = IdbStore::open(&name).await.unwrap();
+    let read = again.waiting(None).await.unwrap();
+    let base = 999 * (1 << 16);
+    assert_eq!(
+        read,
+        [
+            (base, waiting[0].1.clone()),
+            (base + 1, waiting[1].1.clone())
+        ]
+    );
+    again.settle(&[base], &[]).await.unwrap();
+    assert_eq!(again.waiting(None).await.unwrap(), read[1..]);
+    again.settle(&[base + 1], &[]).await.unwrap();
     assert!(again.waiting(None).await.unwrap().is_empty());
 }

@@ -90,6 +90,9 @@ pub struct Outbox {
     busy: HashSet<String>,
     /// Per busy stream, its events sent and not yet answered.
     flying: HashMap<String, usize>,
+    /// Streams whose first event of a unit (an import) is stored: the
+    /// unit's later events to them follow without a check.
+    claimed: HashMap<String, String>,
     conflicts: BTreeMap<String, Conflict>,
     rebase: HashSet<String>,
     /// Per unit: its events still waiting, the one closing it aside.
@@ -177,6 +180,7 @@ impl Outbox {
                 *n -= 1;
                 if *n == 0 {
                     self.open_units.remove(unit);
+                    self.claimed.retain(|_, u| u != unit);
                     // Its closing event may go now.
                     let closing = self
                         .waiting
@@ -233,10 +237,12 @@ impl Outbox {
                 // A unit closes once the rest of it is stored.
                 continue;
             }
-            let (key, after, checked) = (key, first.after, first.checked);
+            let (key, after) = (key, first.after);
+            let claimed = first.unit.is_some() && first.unit == self.claimed.get(&stream).cloned();
+            let unchecked = !first.checked || claimed;
             let action = match self.known.get(&stream) {
-                Some(_) if !checked && !self.rebase.contains(&stream) => {
-                    let run = self.unchecked_run(&stream);
+                Some(_) if unchecked && !self.rebase.contains(&stream) => {
+                    let run = self.unchecked_run(&stream, claimed);
                     self.flying.insert(stream.clone(), run.len());
                     self.busy.insert(stream);
                     actions.extend(run.into_iter().map(|key| Action::Send {
@@ -269,11 +275,18 @@ impl Outbox {
     }
 
     /// The stream's unchecked events from its first on, up to a checked
-    /// one or a unit's closing event that must wait.
-    fn unchecked_run(&self, stream: &str) -> Vec<u64> {
+    /// one or a unit's closing event that must wait. `claimed`: the stream's
+    /// events of the first one's unit count as unchecked — nobody else can
+    /// have written after them, as every reader holds a unit back until it
+    /// is whole, so no one has seen them to write after.
+    fn unchecked_run(&self, stream: &str, claimed: bool) -> Vec<u64> {
         let Some(queue) = self.queues.get(stream) else {
             return Vec::new();
         };
+        let unit = queue
+            .first()
+            .and_then(|k| self.waiting.get(k))
+            .and_then(|w| w.unit.clone());
         queue
             .iter()
             .map_while(|k| {
@@ -282,7 +295,8 @@ impl Outbox {
                     && w.unit
                         .as_ref()
                         .is_some_and(|u| self.open_units.contains_key(u));
-                (!w.checked && !held).then_some(*k)
+                let free = !w.checked || (claimed && w.unit == unit);
+                (free && !held).then_some(*k)
             })
             .take(UNCHECKED_AT_ONCE)
             .collect()
@@ -361,6 +375,9 @@ impl Outbox {
         };
         self.landed(&w.stream);
         self.sent += 1;
+        if let Some(unit) = &w.unit {
+            self.claimed.insert(w.stream.clone(), unit.clone());
+        }
         let k = self
             .known
             .entry(w.stream)
@@ -413,6 +430,9 @@ impl Outbox {
         let key = *self.ids.get(id)?;
         let w = self.remove(key)?;
         self.sent += 1;
+        if let Some(unit) = &w.unit {
+            self.claimed.insert(w.stream.clone(), unit.clone());
+        }
         // An answer may still come for it: it finds nothing then.
         self.landed(&w.stream);
         Some(key)

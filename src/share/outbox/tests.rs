@@ -339,3 +339,65 @@ fn a_unit_is_closed_only_once_the_rest_of_it_is_stored() {
         }]
     );
 }
+
+#[test]
+fn an_imports_later_events_to_a_case_follow_its_first_without_a_round_trip_each() {
+    let member = |stream: &str, after: u64, n: u64| Waiting {
+        unit: Some("import-1".into()),
+        ..waiting(stream, after, n)
+    };
+    let closing = Waiting {
+        unit: Some("import-1".into()),
+        closes: true,
+        checked: false,
+        ..waiting("imports", 0, 9)
+    };
+    let mut o = given(&[
+        (1, member("case-a", 0, 1)),
+        (2, member("case-a", 1, 2)),
+        (3, member("case-a", 2, 3)),
+        (4, closing),
+    ]);
+    o.plan();
+    o.looked("case-a", 0, &[]);
+    o.looked("imports", 0, &[]);
+    // The case's first event claims it, checked.
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 1,
+            expected: Some(0)
+        }]
+    );
+    o.stored(1, 10);
+    // Nobody can have written after it (readers hold the import back
+    // until it is whole): the rest go out at once.
+    assert_eq!(
+        o.plan(),
+        [2, 3].map(|key| Action::Send {
+            key,
+            expected: None
+        })
+    );
+    o.stored(2, 11);
+    assert_eq!(o.plan(), [], "the closing event waits for the last member");
+    o.stored(3, 12);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 4,
+            expected: None
+        }]
+    );
+    o.stored(4, 13);
+    assert!(o.is_empty());
+    // A later write to the case, outside the import, is checked again.
+    o.add(5, waiting("case-a", 3, 5));
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 5,
+            expected: Some(12)
+        }]
+    );
+}

@@ -24,6 +24,10 @@ const CHUNK: usize = 1_000;
 const SPAN: u64 = 1 << 16;
 
 /// One outbox record: events written together, and which of them are done.
+/// Stored as a JS object `{events, n, done}` — `events` the JSON of the
+/// events, kept as it was written, so that marking events done (thousands
+/// of times during a push) never decodes or re-encodes them; records of the
+/// first version were one JSON string of the whole chunk, and are read too.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Chunk {
     events: Vec<Waiting>,
@@ -31,16 +35,61 @@ struct Chunk {
     done: Vec<u32>,
 }
 
+fn unreadable(record: u64, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(format!("record {record} of the outbox is unreadable ({e})"))
+}
+
 impl Chunk {
-    fn to_json(&self) -> Result<String, StoreError> {
-        serde_json::to_string(self).map_err(|e| StoreError::Storage(e.to_string()))
+    /// The record as stored.
+    fn to_value(&self) -> Result<JsValue, StoreError> {
+        let events =
+            serde_json::to_string(&self.events).map_err(|e| StoreError::Storage(e.to_string()))?;
+        Ok(record_value(
+            &JsValue::from_str(&events),
+            self.events.len(),
+            &self.done,
+        ))
     }
 
-    fn from_json(record: u64, text: &str) -> Result<Chunk, StoreError> {
-        serde_json::from_str(text).map_err(|e| {
-            StoreError::Storage(format!("record {record} of the outbox is unreadable ({e})"))
+    fn from_value(record: u64, value: &JsValue) -> Result<Chunk, StoreError> {
+        if let Some(text) = value.as_string() {
+            return serde_json::from_str(&text).map_err(|e| unreadable(record, e));
+        }
+        let events = js_sys::Reflect::get(value, &"events".into())
+            .ok()
+            .and_then(|e| e.as_string())
+            .ok_or_else(|| unreadable(record, "no events"))?;
+        Ok(Chunk {
+            events: serde_json::from_str(&events).map_err(|e| unreadable(record, e))?,
+            done: done_of(value),
         })
     }
+}
+
+/// A record's value: its events' JSON (as a JS string), their number and
+/// which are done.
+fn record_value(events: &JsValue, n: usize, done: &[u32]) -> JsValue {
+    let value = js_sys::Object::new();
+    let list: Array = done.iter().map(|i| JsValue::from(*i)).collect();
+    let _ = js_sys::Reflect::set(&value, &"events".into(), events);
+    let _ = js_sys::Reflect::set(&value, &"n".into(), &JsValue::from(n as u32));
+    let _ = js_sys::Reflect::set(&value, &"done".into(), &list);
+    value.into()
+}
+
+/// The done marks of a record of the second version.
+fn done_of(value: &JsValue) -> Vec<u32> {
+    js_sys::Reflect::get(value, &"done".into())
+        .ok()
+        .filter(|d| d.is_object())
+        .map(|d| {
+            Array::from(&d)
+                .iter()
+                .filter_map(|i| i.as_f64())
+                .map(|i| i as u32)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn channel_name(db: &str) -> String {
@@ -163,7 +212,7 @@ impl IdbStore {
                 done: Vec::new(),
             };
             store
-                .add(&JsValue::from_str(&chunk.to_json()?))
+                .add(&chunk.to_value()?)
                 .map_err(|e| js_error(e, "writing to the outbox"))?;
         }
         committed(&tx, "writing to the outbox").await
@@ -200,9 +249,10 @@ impl IdbStore {
         let mut out = Vec::new();
         for (k, v) in keys.iter().zip(values.iter()) {
             let record = k.as_f64().unwrap_or(0.0) as u64;
-            let chunk = Chunk::from_json(record, &v.as_string().unwrap_or_default())?;
+            let chunk = Chunk::from_value(record, &v)?;
+            let done: std::collections::HashSet<u32> = chunk.done.into_iter().collect();
             for (i, w) in chunk.events.into_iter().enumerate() {
-                if !chunk.done.contains(&(i as u32)) {
+                if !done.contains(&(i as u32)) {
                     out.push((record * SPAN + i as u64, w));
                 }
             }
@@ -245,29 +295,46 @@ impl IdbStore {
             let req = store
                 .get(&key)
                 .map_err(|e| js_error(e, "settling the outbox"))?;
-            let Some(text) = done(&req, "settling the outbox").await?.as_string() else {
+            let value = done(&req, "settling the outbox").await?;
+            if value.is_undefined() || value.is_null() {
                 continue;
+            }
+            let events = js_sys::Reflect::get(&value, &"events".into()).ok();
+            let n = js_sys::Reflect::get(&value, &"n".into())
+                .ok()
+                .and_then(|n| n.as_f64());
+            let updated = match (events, n) {
+                // Only done marks: the events' JSON is put back as it was.
+                (Some(events), Some(n)) if rewritten.is_empty() && events.is_string() => {
+                    let mut marks = done_of(&value);
+                    let mut seen: std::collections::HashSet<u32> = marks.iter().copied().collect();
+                    marks.extend(done_now.into_iter().filter(|i| seen.insert(*i)));
+                    (marks.len() < n as usize).then(|| record_value(&events, n as usize, &marks))
+                }
+                _ => {
+                    let mut chunk = Chunk::from_value(record, &value)?;
+                    let mut seen: std::collections::HashSet<u32> =
+                        chunk.done.iter().copied().collect();
+                    chunk
+                        .done
+                        .extend(done_now.into_iter().filter(|i| seen.insert(*i)));
+                    for (i, w) in rewritten {
+                        if let Some(slot) = chunk.events.get_mut(i as usize) {
+                            *slot = w.clone();
+                        }
+                    }
+                    if chunk.done.len() < chunk.events.len() {
+                        Some(chunk.to_value()?)
+                    } else {
+                        None
+                    }
+                }
             };
-            let mut chunk = Chunk::from_json(record, &text)?;
-            for i in done_now {
-                if !chunk.done.contains(&i) {
-                    chunk.done.push(i);
-                }
+            match updated {
+                Some(v) => store.put_with_key(&v, &key),
+                None => store.delete(&key),
             }
-            for (i, w) in rewritten {
-                if let Some(slot) = chunk.events.get_mut(i as usize) {
-                    *slot = w.clone();
-                }
-            }
-            if chunk.done.len() >= chunk.events.len() {
-                store
-                    .delete(&key)
-                    .map_err(|e| js_error(e, "settling the outbox"))?;
-            } else {
-                store
-                    .put_with_key(&JsValue::from_str(&chunk.to_json()?), &key)
-                    .map_err(|e| js_error(e, "settling the outbox"))?;
-            }
+            .map_err(|e| js_error(e, "settling the outbox"))?;
         }
         committed(&tx, "settling the outbox").await
     }
