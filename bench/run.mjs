@@ -494,9 +494,9 @@ if (want('shared')) {
     window.appendedAt = new Map();
     const add = IDBObjectStore.prototype.add;
     IDBObjectStore.prototype.add = function (value, key) {
-      if (this.name === 'outbox' && typeof value === 'string') {
+      if (this.name === 'outbox' && typeof value?.events === 'string') {
         const t = Date.now();
-        for (const w of JSON.parse(value).events) window.appendedAt.set(w.event.id, t);
+        for (const w of JSON.parse(value.events)) window.appendedAt.set(w.event.id, t);
       }
       return add.call(this, value, key);
     };
@@ -514,6 +514,7 @@ if (want('shared')) {
   await V.p.getByTestId('sim-pause').click();
   const written = await V.p.evaluate(() => Number(document.querySelector('[data-testid=event-count]')?.textContent));
   const total = await V.p.evaluate(() => window.appendedAt.size);
+  if (total === 0) throw new Error('no event seen going into the outbox: has its record format changed?');
   await settled(W.p, total);
   const appendedAt = new Map(await V.p.evaluate(() => [...window.appendedAt]));
   const seen = await W.p.evaluate(() => window.seen);
