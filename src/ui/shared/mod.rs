@@ -7,8 +7,9 @@
 //! database the page opened). The replica is written only by the sync, in
 //! the server's order, so `seq` is the stream's sequence in every browser.
 //!
-//! This step reads: writes from a browser into a shared log (the outbox)
-//! come next, and until then the replica refuses local appends in words.
+//! Writes wait in the replica's outbox until the server has them
+//! ([`sync`]); the feedback loop runs in the browser holding the team's
+//! lease, and models travel as bytes through the server ([`team`]).
 
 mod socket;
 mod sync;
