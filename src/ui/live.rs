@@ -63,6 +63,10 @@ pub struct Live {
     pub latencies: RwSignal<VecDeque<f64>>,
     /// The log engine's worker, while this tab drives the loop.
     engine: StoredValue<EngineWorker, LocalStorage>,
+    /// The shared log's sync (whose lease says who drives a team's loop).
+    shared: super::shared::Shared,
+    /// The page shows a shared log.
+    team: bool,
     /// A model is being trained by hand (the button on the loop's panel).
     manual: StoredValue<bool, LocalStorage>,
     trainer: StoredValue<Trainer, LocalStorage>,
@@ -72,6 +76,14 @@ pub struct Live {
 }
 
 impl Live {
+    /// Whether this browser may steer the loop by hand (train a challenger,
+    /// promote it): always on its own log; on a shared log only while it
+    /// drives the team's loop — a model trained elsewhere would enter the
+    /// loop before its driver has its bytes.
+    pub fn steers(&self) -> bool {
+        !self.team || self.shared.standing.get() == super::shared::Standing::Ours
+    }
+
     /// Read the projections the panels should show: the past ones while
     /// time travelling, the live ones otherwise.
     pub fn with_view<R>(&self, f: impl FnOnce(&ProjectionSet) -> R) -> R {
@@ -105,6 +117,8 @@ impl Live {
             latencies: RwSignal::new(VecDeque::new()),
             engine_seq: RwSignal::new(0),
             engine: StoredValue::new_local(EngineWorker::default()),
+            shared,
+            team: super::shared::connected(),
             manual: StoredValue::new_local(false),
             trainer: StoredValue::new_local(trainer),
             last_snapshot: StoredValue::new_local(0),
@@ -123,7 +137,7 @@ impl Live {
         });
         // On a shared log the loop runs in one browser for the whole team:
         // the one holding the lease on the server (see share::lease).
-        let team = super::shared::connected();
+        let team = live.team;
         Effect::new(move |_| {
             let wanted = team && live.predicting.get() && live.holding.get();
             if shared.loop_wanted.get_untracked() != wanted {

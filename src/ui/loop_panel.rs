@@ -358,9 +358,9 @@ pub fn FeedbackPanel() -> impl IntoView {
             <p data-testid="loop-challenger">{challenger_line}</p>
             <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string() data-engine-seq=move || live.engine_seq.get().to_string()>{move || live.training.get().unwrap_or_default()}</p>
             <div class="actions">
-                <button data-testid="loop-train" disabled=move || roles().0.is_none() || roles().1.is_some()
+                <button data-testid="loop-train" disabled=move || !live.steers() || roles().0.is_none() || roles().1.is_some()
                     on:click=move |_| live.train(log, "manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>
-                <button data-testid="loop-promote" disabled=move || roles().1.is_none()
+                <button data-testid="loop-promote" disabled=move || !live.steers() || roles().1.is_none()
                     on:click=move |_| live.promote_now(log)>"Promote the challenger now"</button>
             </div>
             <p class="hint" data-testid="latency">{latency}</p>

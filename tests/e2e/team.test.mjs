@@ -65,6 +65,8 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   }
   assert.deepEqual(await storedKeys(b.page, 'models', 'retrace-shared-loop'), await storedKeys(a.page, 'models', 'retrace-shared-loop'), 'the same models in both registries');
   const before = await typeCount(b, 'PredictionRecorded');
+  // Only the driver steers the loop by hand.
+  assert.equal(await b.page.getByTestId('loop-train').isDisabled(), true, 'B may not train a challenger while A drives');
 
   // The driver goes away; its lease runs out on the server, B takes it.
   const closedAt = Date.now();
@@ -100,7 +102,7 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   // A predicted before it closed; B, with model-1's downloaded bytes, after.
   const [byA, byB] = [predictions.filter((e) => Number(e.sequence) <= takenAt), predictions.filter((e) => Number(e.sequence) > takenAt)];
   console.log(`team loop: ${byA.length} predictions recorded before the handover, ${byB.length} after (models ${[...new Set(byB.map((e) => e.data.model))]}); ${served.size} events predicted, each once`);
-  assert.ok(byA.length >= 100 && byB.length >= 300, `${byA.length} before, ${byB.length} after`);
+  assert.ok(byA.length >= 100 && byB.length >= 100, `${byA.length} before, ${byB.length} after`);
   assert.ok(byB.some((e) => e.data.model === 'model-1'), 'the new driver predicts with the champion it downloaded');
   assert.equal(events.filter((e) => e.type === 'ModelPromoted' && e.data.model === 'model-1').length, 1, 'model-1 promoted once');
   await leave(B);
