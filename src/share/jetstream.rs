@@ -16,6 +16,10 @@ pub const MSG_ID: &str = "Nats-Msg-Id";
 pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 /// JetStream's error code for a failed expected-sequence check.
 pub const WRONG_LAST_SEQUENCE: u32 = 10071;
+/// JetStream's code for a stream that does not exist.
+pub const STREAM_NOT_FOUND: u32 = 10059;
+/// JetStream's code for "no message found" (a get of a subject without one).
+pub const NO_MESSAGE: u32 = 10037;
 
 /// The stream that holds the shared log `log`.
 pub fn stream_name(log: &str) -> String {

@@ -19,6 +19,13 @@ pub async fn yield_now() {
     let _ = JsFuture::from(promise).await;
 }
 
+/// Milliseconds on the page's monotonic clock.
+pub fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
 /// Wait `ms` milliseconds.
 pub async fn sleep(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {

@@ -587,8 +587,4 @@ impl Live {
     }
 }
 
-fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
+use super::browser::now;

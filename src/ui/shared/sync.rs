@@ -13,7 +13,7 @@ use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
 use crate::share::jetstream::{
     self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
-    WRONG_LAST_SEQUENCE,
+    STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
 use crate::share::outbox::{Action, Outbox, Seen};
 use crate::store::idb::IdbStore;
@@ -24,8 +24,6 @@ use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// JetStream's code for a stream that does not exist.
-const STREAM_NOT_FOUND: u32 = 10059;
 /// Events appended locally per commit, at most.
 const COMMIT_EVENTS: usize = 2_000;
 

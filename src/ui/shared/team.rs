@@ -7,17 +7,16 @@
 //! drives the loop next can load the champion.
 
 use super::socket::{random_token, Socket};
-use crate::share::jetstream::{self, answer, GetAnswer, GetRequest, PubAck, WRONG_LAST_SEQUENCE};
+use crate::share::jetstream::{
+    self, answer, GetAnswer, GetRequest, PubAck, NO_MESSAGE, STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
+};
 use crate::share::lease::{self, Ask, Entry, Holder, Lease, Standing};
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::proto::Headers;
 use crate::store::idb::IdbStore;
+use crate::ui::browser::now;
 use std::collections::BTreeSet;
 
-/// JetStream's code for a stream that does not exist.
-const STREAM_NOT_FOUND: u32 = 10059;
-/// JetStream's code for "no message found".
-const NO_MESSAGE: u32 = 10037;
 /// Models are looked at this often even when nothing says they changed.
 const MODELS_EVERY_MS: f64 = 10_000.0;
 
@@ -47,12 +46,6 @@ fn me() -> Holder {
     });
     let name = format!("browser {}", &browser[..browser.len().min(6)]);
     Holder { browser, name }
-}
-
-fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
 }
 
 impl Team {
