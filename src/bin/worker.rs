@@ -61,12 +61,16 @@ fn main() {
 /// The log engine in this worker: commands queue up and are answered one
 /// at a time, in order, by one task that owns the engine (a command that
 /// arrives while another is being answered waits; consecutive head moves
-/// are answered once).
+/// are answered once, and so are consecutive moves of the time slider).
+/// Every answer that moved the projections is followed by the views.
 #[cfg(target_arch = "wasm32")]
 mod engine_host {
-    use retrace::engine::messages::{Command, Driver, Reply};
+    use retrace::engine::messages::{boot_line, Command, Driver, Reply};
+    use retrace::engine::views::Views;
     use retrace::engine::Engine;
+    use retrace::ml::feedback_loop::Policy;
     use retrace::ml::protocol::{decode, encode};
+    use retrace::projection::snapshot;
     use retrace::store::idb::IdbStore;
     use std::cell::RefCell;
     use std::collections::VecDeque;
@@ -76,35 +80,45 @@ mod engine_host {
 
     type Running = Driver<Rc<IdbStore>, Rc<IdbStore>>;
 
-    /// Wait for the Web Lock `name` and hold it for the rest of this
-    /// worker's life. Without Web Locks, go on at once.
-    async fn hold_lock(name: &str) {
+    /// Events between snapshots, unless the page says otherwise.
+    const SNAPSHOT_EVERY: u64 = 5_000;
+    /// Events per read when rebuilding a past position.
+    const BATCH: usize = 4_096;
+
+    /// Wait for the Web Lock `name` and hold it until the returned function
+    /// is called (or the worker ends). Without Web Locks, go on at once.
+    async fn hold_lock(name: &str) -> Option<js_sys::Function> {
         use js_sys::{Function, Promise, Reflect};
         let locks = Reflect::get(&js_sys::global(), &"navigator".into())
             .and_then(|n| Reflect::get(&n, &"locks".into()))
             .unwrap_or(JsValue::UNDEFINED);
-        let Some(request) = Reflect::get(&locks, &"request".into())
+        let request = Reflect::get(&locks, &"request".into())
             .ok()
-            .and_then(|r| r.dyn_into::<Function>().ok())
-        else {
-            return;
-        };
-        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            .and_then(|r| r.dyn_into::<Function>().ok())?;
+        let (tx, rx) = futures::channel::oneshot::channel::<Function>();
         let granted =
             wasm_bindgen::closure::Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-                let _ = tx.send(());
-                // Never settles: the lock is held until the worker ends.
-                Promise::new(&mut |_, _| {}).into()
+                // Settles when the loop stops: the lock is held until then.
+                let mut resolve = None;
+                let held = Promise::new(&mut |r, _| resolve = Some(r));
+                if let Some(r) = resolve {
+                    let _ = tx.send(r);
+                }
+                held.into()
             });
         let _ = request.call2(&locks, &name.into(), &granted);
-        let _ = rx.await;
+        rx.await.ok()
     }
 
-    #[derive(Default)]
     struct State {
         inbox: VecDeque<Command>,
         busy: bool,
         driver: Option<Running>,
+        database: String,
+        /// Lets the log's engine lock go (while the loop runs here).
+        release: Option<js_sys::Function>,
+        snapshot_every: u64,
+        last_snapshot: u64,
     }
 
     /// The engine's side of this worker.
@@ -117,7 +131,15 @@ mod engine_host {
     impl Host {
         pub fn new(scope: DedicatedWorkerGlobalScope) -> Host {
             Host {
-                state: Default::default(),
+                state: Rc::new(RefCell::new(State {
+                    inbox: VecDeque::new(),
+                    busy: false,
+                    driver: None,
+                    database: String::new(),
+                    release: None,
+                    snapshot_every: SNAPSHOT_EVERY,
+                    last_snapshot: 0,
+                })),
                 scope,
             }
         }
@@ -145,6 +167,9 @@ mod engine_host {
                     for reply in host.answer(command).await {
                         host.post(&reply);
                     }
+                    for reply in host.after().await {
+                        host.post(&reply);
+                    }
                 }
                 host.state.borrow_mut().busy = false;
             });
@@ -153,56 +178,162 @@ mod engine_host {
         fn next(&self) -> Option<Command> {
             let mut state = self.state.borrow_mut();
             let command = state.inbox.pop_front()?;
-            if matches!(command, Command::Head(_)) {
-                while matches!(state.inbox.front(), Some(Command::Head(_))) {
-                    state.inbox.pop_front();
-                }
+            let same = |c: &Command| {
+                matches!(
+                    (&command, c),
+                    (Command::Head(_), Command::Head(_)) | (Command::Travel(_), Command::Travel(_))
+                )
+            };
+            let mut command = command.clone();
+            while state.inbox.front().is_some_and(&same) {
+                command = state.inbox.pop_front().expect("checked");
             }
             Some(command)
         }
 
+        /// Snapshots when due, then the views if the projections moved.
+        async fn after(&self) -> Vec<Reply> {
+            let Some(mut driver) = self.state.borrow_mut().driver.take() else {
+                return Vec::new();
+            };
+            let seq = driver.engine().set().seq();
+            let (every, last) = {
+                let s = self.state.borrow();
+                (s.snapshot_every, s.last_snapshot)
+            };
+            let mut replies = Vec::new();
+            if every > 0 && seq >= last + every {
+                replies.extend(self.snapshot(&driver).await);
+            }
+            replies.extend(driver.views());
+            self.state.borrow_mut().driver = Some(driver);
+            replies
+        }
+
+        async fn snapshot(&self, driver: &Running) -> Option<Reply> {
+            let set = driver.engine().set();
+            let seq = set.seq();
+            if seq == 0 || seq == self.state.borrow().last_snapshot {
+                return None;
+            }
+            let snaps = snapshot::snapshots_of(set);
+            match snapshot::save_snapshots(&**driver.store(), snaps).await {
+                Ok(()) => {
+                    self.state.borrow_mut().last_snapshot = seq;
+                    None
+                }
+                Err(e) => Some(Reply::Failed(e.to_string())),
+            }
+        }
+
+        async fn open(&self, database: &str, shared: bool) -> Result<Vec<Reply>, String> {
+            let started = js_sys::Date::now();
+            let store = Rc::new(IdbStore::open(database).await.map_err(|e| e.to_string())?);
+            if shared {
+                store.use_outbox().await.map_err(|e| e.to_string())?;
+            }
+            let (set, restored) = snapshot::restore(&*store, u64::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut engine = Engine::new(set, Policy::default());
+            engine.predicting = false;
+            let mut driver = Driver::new(store.clone(), store, engine);
+            // A damaged record stops the fold where it lies: the views show
+            // what comes before it, and the page says where it is.
+            let folded = driver.open().await;
+            let seq = driver.engine().set().seq();
+            let line = boot_line(restored.from_seq, seq, js_sys::Date::now() - started);
+            let mut state = self.state.borrow_mut();
+            state.database = database.to_owned();
+            state.last_snapshot = restored.from_seq;
+            if let Some(old) = state.driver.replace(driver) {
+                old.store().close();
+            }
+            let mut replies = vec![Reply::Booted {
+                seq,
+                line,
+                notes: restored.notes,
+            }];
+            replies.extend(folded.err().map(Reply::Failed));
+            Ok(replies)
+        }
+
         async fn answer(&self, command: Command) -> Vec<Reply> {
             let now = || js_sys::Date::now();
-            if let Command::Start {
-                database,
-                policy,
-                shared,
-            } = &command
-            {
-                // One engine writes to a log at a time, across tabs: the
-                // lock is this worker's until it ends, so a tab taking the
-                // loop over waits until the last engine is really gone
-                // (a closed tab's worker can outlive its page a moment).
-                hold_lock(&format!("retrace-engine:{database}")).await;
-                let store = match IdbStore::open(database).await {
-                    Ok(store) => Rc::new(store),
-                    Err(e) => return vec![Reply::Failed(e.to_string())],
-                };
-                if *shared {
-                    if let Err(e) = store.use_outbox().await {
-                        return vec![Reply::Failed(e.to_string())];
+            match &command {
+                Command::Open { database, shared } => {
+                    return self
+                        .open(database, *shared)
+                        .await
+                        .unwrap_or_else(|e| vec![Reply::Failed(e)])
+                }
+                Command::Start { .. } => {
+                    // One engine writes to a log at a time, across tabs: a
+                    // tab taking the loop over waits until the last engine
+                    // has let go (a closed tab's worker can outlive its
+                    // page a moment).
+                    if self.state.borrow().release.is_none() {
+                        let name = format!("retrace-engine:{}", self.state.borrow().database);
+                        let release = hold_lock(&name).await;
+                        self.state.borrow_mut().release = release;
                     }
                 }
-                let set = match retrace::projection::snapshot::restore(&*store, u64::MAX).await {
-                    Ok((set, _)) => set,
-                    Err(_) => Default::default(),
-                };
-                let engine = Engine::new(set, policy.clone());
-                let mut driver = Driver::new(store.clone(), store, engine);
-                let replies = driver.handle(command, &now).await;
-                if let Some(old) = self.state.borrow_mut().driver.replace(driver) {
-                    old.store().close();
+                Command::SnapshotEvery(n) => {
+                    self.state.borrow_mut().snapshot_every = *n;
+                    return Vec::new();
                 }
-                return replies;
+                _ => {}
             }
             // The driver leaves the state while it works: nothing else may
             // touch it across the awaits, and commands wait in the inbox.
             let Some(mut driver) = self.state.borrow_mut().driver.take() else {
-                return vec![Reply::Failed("the engine has not been started".into())];
+                // The log did not open (the page was told why): only a
+                // question deserves an answer.
+                return match command {
+                    Command::Cases { .. } | Command::Enter { .. } | Command::Promote => {
+                        vec![Reply::Failed("the log is not open in the engine".into())]
+                    }
+                    _ => Vec::new(),
+                };
             };
-            let replies = driver.handle(command, &now).await;
+            let replies = match command {
+                Command::Snapshot => self.snapshot(&driver).await.into_iter().collect(),
+                Command::Travel(Some(at)) => past(&driver, at).await,
+                command => {
+                    let stop = matches!(command, Command::Stop);
+                    let replies = driver.handle(command, &now).await;
+                    if stop {
+                        if let Some(release) = self.state.borrow_mut().release.take() {
+                            let _ = release.call0(&JsValue::NULL);
+                        }
+                    }
+                    replies
+                }
+            };
             self.state.borrow_mut().driver = Some(driver);
             replies
+        }
+    }
+
+    /// The views as of `at`: the newest snapshot at or before it, then
+    /// the log up to it.
+    async fn past(driver: &Running, at: u64) -> Vec<Reply> {
+        let store = &**driver.store();
+        let rebuilt = async {
+            let (mut set, _) = snapshot::restore(store, at)
+                .await
+                .map_err(|e| e.to_string())?;
+            retrace::projection::replay(&mut set, store, at, BATCH, |_| {})
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(set)
+        };
+        match rebuilt.await {
+            Ok(set) => vec![Reply::Past {
+                at,
+                views: Box::new(Views::of(&set)),
+            }],
+            Err(e) => vec![Reply::Failed(e)],
         }
     }
 }

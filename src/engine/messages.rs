@@ -4,12 +4,16 @@
 //! answers them over any store — so the API is tested natively, on the
 //! memory store, and the worker only moves bytes.
 //!
-//! The page never receives projections: it folds the log itself for its
-//! views, and hears from the engine only where the loop stands.
+//! Every tab runs one engine: it folds the log for the tab's views and
+//! answers with what they show ([`Reply::Views`]: the newest rows, the
+//! series, the counts — never the projections). The loop's side of it
+//! predicts only while the tab drives the loop ([`Command::Start`]).
 
+use super::stream_row::StreamRow;
+use super::views::Views;
 use super::{Engine, Step};
 use crate::domain::model::ModelTrained;
-use crate::ml::feedback_loop::{Loaded, Policy};
+use crate::ml::feedback_loop::{training_cases, verdict_event, Decision, Loaded, Policy};
 use crate::ml::models::Model;
 use crate::projection::training_set::Finished;
 use crate::store::EventStore;
@@ -21,18 +25,24 @@ use std::future::Future;
 pub enum Command {
     /// Open the log in the browser's database `database`, restore the
     /// projections from its newest snapshot, fold the rest of the log, and
-    /// follow it with `policy`, predicting what is committed from then on.
-    /// (The worker opens IndexedDB; the driver does the rest.)
-    Start {
+    /// follow it; answered with [`Reply::Booted`] and the views. (The
+    /// worker opens IndexedDB and restores; the driver folds.)
+    Open {
         /// The IndexedDB database.
         database: String,
-        /// The loop's policy.
-        policy: Policy,
         /// The database is a shared log's copy: the engine's appends wait
         /// in its outbox until the server has them.
-        #[serde(default)]
         shared: bool,
     },
+    /// Run the loop with `policy`: predict what is committed from now on,
+    /// record alarms and verdicts, ask for models. (The worker first waits
+    /// for the log's engine lock: one engine writes to a log at a time.)
+    Start {
+        /// The loop's policy.
+        policy: Policy,
+    },
+    /// Stop the loop; go on folding for the views.
+    Stop,
     /// The log's head moved (a commit in this tab or another): catch up.
     Head(u64),
     /// A new policy.
@@ -47,12 +57,61 @@ pub enum Command {
     },
     /// The model asked for could not be trained, or the user cancelled it.
     TrainingFailed,
+    /// What a model trained by hand learns from: the newest `window`
+    /// closed cases (0: all); answered with [`Reply::Cases`] under `id`.
+    Cases {
+        /// Said again in the answer.
+        id: u32,
+        /// Cases wanted (0: all).
+        window: usize,
+    },
+    /// A model trained by hand enters the loop: champion if there is none,
+    /// else challenger.
+    Enter {
+        /// What the log says of it.
+        record: Box<ModelTrained>,
+        /// Why it was trained.
+        reason: String,
+    },
+    /// Promote the challenger now, whatever the duel says.
+    Promote,
+    /// Show the views as of `Some(seq)` (time travel), answered with
+    /// [`Reply::Past`]; `None`: back to live.
+    Travel(Option<u64>),
+    /// Write snapshots of the projections now.
+    Snapshot,
+    /// Write snapshots every this many events.
+    SnapshotEvery(u64),
 }
 
 /// What the engine tells the page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    /// Following the log; the projections restored to `seq`.
+    /// The log is open and folded to `seq`: "restored from snapshot at
+    /// seq N, replayed M events in X ms", and snapshots ignored, with why.
+    Booted {
+        /// Where the projections stand.
+        seq: u64,
+        /// How the projections were rebuilt, in words.
+        line: String,
+        /// Snapshots ignored, and why.
+        notes: Vec<String>,
+    },
+    /// What the views show now (sent whenever the projections moved).
+    Views {
+        /// Everything the panels show.
+        views: Box<Views>,
+        /// The newest events, newest first.
+        stream: Vec<StreamRow>,
+    },
+    /// What the views showed at `at` ([`Command::Travel`]).
+    Past {
+        /// The position asked for.
+        at: u64,
+        /// The views then.
+        views: Box<Views>,
+    },
+    /// The loop runs; the projections stood at `seq` when it started.
     Started {
         /// Where the projections stand.
         seq: u64,
@@ -81,10 +140,31 @@ pub enum Reply {
         /// The highest `model-N` the log knows.
         known_models: u64,
     },
+    /// The answer to [`Command::Cases`].
+    Cases {
+        /// The command's id.
+        id: u32,
+        /// The closed cases, in log order.
+        cases: Vec<Finished>,
+        /// The position and domain time they reach.
+        position: (u64, i64),
+        /// The highest `model-N` the log knows.
+        known_models: u64,
+    },
     /// Something the user should read (a model that cannot predict here).
     Note(String),
     /// A command failed; the engine goes on with the next.
     Failed(String),
+}
+
+/// The boot line: how the projections were rebuilt.
+pub fn boot_line(restored_from: u64, seq: u64, ms: f64) -> String {
+    let replayed = seq.saturating_sub(restored_from);
+    if restored_from > 0 {
+        format!("restored from snapshot at seq {restored_from}, replayed {replayed} events in {ms:.0} ms")
+    } else {
+        format!("no snapshot: replayed {replayed} events in {ms:.0} ms")
+    }
 }
 
 /// Where the engine finds a registered model's bytes and record.
@@ -147,6 +227,8 @@ pub struct Driver<S, M> {
     engine: Engine,
     /// Events per read.
     pub batch: usize,
+    /// The position of the views last handed out.
+    shown: Option<u64>,
 }
 
 impl<S: EventStore, M: ModelSource> Driver<S, M> {
@@ -157,7 +239,44 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             models,
             engine,
             batch: 4096,
+            shown: None,
         }
+    }
+
+    /// Fold the log for the views (the loop off) and fill the stream with
+    /// its newest events. A record that cannot be read stops the fold
+    /// there: the projections stand at the last event before it (the views
+    /// show that much), and the error says where.
+    pub async fn open(&mut self) -> Result<u64, String> {
+        self.engine.predicting = false;
+        let folded = self.engine.step(&self.store, self.batch).await;
+        let filled = self.engine.fill_stream(&self.store).await;
+        folded.map_err(|e| e.to_string())?;
+        filled.map_err(|e| e.to_string())?;
+        Ok(self.engine.set().seq())
+    }
+
+    /// The views, if the projections moved since they were last handed out.
+    pub fn views(&mut self) -> Option<Reply> {
+        let seq = self.engine.set().seq();
+        if self.shown == Some(seq) {
+            return None;
+        }
+        self.shown = Some(seq);
+        Some(self.views_now())
+    }
+
+    /// The views now.
+    pub fn views_now(&self) -> Reply {
+        Reply::Views {
+            views: Box::new(Views::of(self.engine.set())),
+            stream: self.engine.stream().iter().cloned().collect(),
+        }
+    }
+
+    /// The engine, to change.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
     }
 
     /// The engine.
@@ -176,21 +295,74 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             // What the log holds already was predicted by whoever ran the
             // loop then (or by nobody): fold it, predict from here on.
             // Predicting it now would record predictions twice, or late.
-            Command::Start { .. } => {
-                let predicting = self.engine.predicting;
+            Command::Start { policy } => {
+                self.engine.policy = policy;
+                // A model that could not be loaded before may be here now.
+                self.engine.forget_unloadable();
                 self.engine.predicting = false;
                 let mut replies = self.catch_up(now).await;
-                self.engine.predicting = predicting;
+                self.engine.predicting = true;
                 let seq = self.engine.set().seq();
                 replies.retain(|r| !matches!(r, Reply::CaughtUp { .. }));
                 replies.push(Reply::Started { seq });
                 replies
             }
+            Command::Stop => {
+                self.engine.predicting = false;
+                self.engine.training_failed();
+                Vec::new()
+            }
+            Command::Open { .. } => match self.open().await {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![Reply::Failed(e)],
+            },
+            Command::Cases { id, window } => {
+                let set = self.engine.set();
+                vec![Reply::Cases {
+                    id,
+                    cases: training_cases(set, window),
+                    position: (set.seq(), crate::ml::feedback_loop::log_time(set)),
+                    known_models: set.feedback.state.highest_model_number(),
+                }]
+            }
+            Command::Enter { record, reason } => {
+                match self.engine.enter(&self.store, &record, &reason, None).await {
+                    Ok(_) => self.catch_up(now).await,
+                    Err(e) => vec![Reply::Failed(e.to_string())],
+                }
+            }
+            Command::Promote => {
+                let f = &self.engine.set().feedback.state;
+                let mae = f.duel_mae();
+                let decision = f.challenger.as_ref().map(|c| {
+                    Decision::Promote(crate::domain::events::ModelPromoted {
+                        model: c.clone(),
+                        replaced: f.champion.clone(),
+                        reason: "manual".into(),
+                        champion_mae_d: mae.map(|m| m.0),
+                        challenger_mae_d: mae.map(|m| m.1),
+                        outcomes: mae.map_or(0, |m| m.2 as u64),
+                    })
+                });
+                let Some(append) = decision.and_then(|d| verdict_event(self.engine.set(), &d))
+                else {
+                    return vec![Reply::Note("there is no challenger to promote".into())];
+                };
+                match self.store.append_batch(vec![append]).await {
+                    Ok(_) => self.catch_up(now).await,
+                    Err(e) => vec![Reply::Failed(e.to_string())],
+                }
+            }
+            // Snapshots and the past are the host's (they need its
+            // snapshot store): nothing for the loop to do.
+            Command::Travel(_) | Command::Snapshot | Command::SnapshotEvery(_) => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Policy(policy) => {
                 self.engine.policy = policy;
                 self.catch_up(now).await
             }
+            // The loop stopped while the model trained: it stays registered.
+            Command::Trained { .. } if !self.engine.predicting => Vec::new(),
             Command::Trained { record, reason } => {
                 let model = match self.models.load(&record.id).await {
                     Ok(model) => Some(model),
@@ -224,7 +396,14 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
         let mut replies = Vec::new();
         let (mut predictions, mut appended_to, mut appended_at) = (0, None, None);
         loop {
-            for id in self.engine.wanted_models() {
+            // Models are loaded only to predict (off, their bytes may not
+            // even be here yet: a shared log's arrive from the server).
+            let wanted = if self.engine.predicting {
+                self.engine.wanted_models()
+            } else {
+                Vec::new()
+            };
+            for id in wanted {
                 match self.models.load(&id).await {
                     Ok(model) => self.engine.add_model(model),
                     Err(why) => {

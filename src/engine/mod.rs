@@ -3,7 +3,11 @@
 //! predict every open case it touched, record the predictions and the
 //! detector's alarms, judge a challenger, ask for a model when one is due.
 //!
-//! It is written once, over any [`EventStore`]: the page runs it in a Web
+//! The same projections serve the views: [`views::Views`] takes from them
+//! what the page's panels show, and the engine hands it over whenever they
+//! moved, so the page never folds.
+//!
+//! It is written once, over any [`EventStore`]: every tab runs it in a Web
 //! Worker against IndexedDB (`src/bin/worker.rs`, [`messages`]), the native
 //! tests and `examples/prequential.rs` run it through [`Harness`] against
 //! the memory store. Training is the host's: the engine says what to train
@@ -13,6 +17,8 @@
 
 mod harness;
 pub mod messages;
+pub mod stream_row;
+pub mod views;
 
 pub use harness::Harness;
 
@@ -25,7 +31,8 @@ use crate::ml::feedback_loop::{
 use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, ProjectionSet, ReplayError};
 use crate::store::{EventStore, StoreError};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use stream_row::{keep_newest, StreamRow, STREAM_ROWS};
 
 /// When the loop may take its next decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +91,8 @@ pub struct Engine {
     /// folded the projections do not know of them, and deciding again
     /// would record them twice.
     awaiting: BTreeSet<String>,
+    /// The newest events, newest first, as the live stream shows them.
+    stream: VecDeque<StreamRow>,
 }
 
 impl Engine {
@@ -98,12 +107,35 @@ impl Engine {
             unloadable: BTreeSet::new(),
             gate: Gate::Open,
             awaiting: BTreeSet::new(),
+            stream: VecDeque::new(),
         }
     }
 
     /// The projections.
     pub fn set(&self) -> &ProjectionSet {
         &self.set
+    }
+
+    /// The newest events folded, newest first.
+    pub fn stream(&self) -> &VecDeque<StreamRow> {
+        &self.stream
+    }
+
+    /// Read the newest events into the stream (after a restore from
+    /// snapshots, which keep no events).
+    pub async fn fill_stream<S: EventStore>(&mut self, store: &S) -> Result<(), ReplayError> {
+        let seq = self.set.seq();
+        if self.stream.len() >= STREAM_ROWS || seq == 0 {
+            return Ok(());
+        }
+        let from = seq.saturating_sub(STREAM_ROWS as u64 - 1).max(1);
+        let mut rows = VecDeque::new();
+        read_decoded(store, from, seq, STREAM_ROWS, |events| {
+            keep_newest(&mut rows, &events)
+        })
+        .await?;
+        self.stream = rows;
+        Ok(())
     }
 
     /// The champion and challenger the log names that the engine has not
@@ -129,6 +161,11 @@ impl Engine {
         self.unloadable.insert(id.to_owned());
     }
 
+    /// Try every model the log names again (its bytes may have arrived).
+    pub fn forget_unloadable(&mut self) {
+        self.unloadable.clear();
+    }
+
     /// Whether a model is being trained for the loop.
     pub fn is_training(&self) -> bool {
         self.gate == Gate::Training
@@ -149,7 +186,9 @@ impl Engine {
         let mut appends = Vec::new();
         let (set, models, predicting) = (&mut self.set, &self.models, self.predicting);
         let awaiting = &mut self.awaiting;
+        let stream = &mut self.stream;
         read_decoded(store, from, u64::MAX, batch, |events| {
+            keep_newest(stream, &events);
             if !awaiting.is_empty() {
                 events.iter().for_each(|e| {
                     awaiting.remove(&e.id);

@@ -76,9 +76,7 @@ fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_record
     assert_eq!(
         block(d.handle(
             Command::Start {
-                database: "x".into(),
-                policy: Policy::default(),
-                shared: false,
+                policy: d.engine().policy.clone(),
             },
             &now
         )),
@@ -287,9 +285,10 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
     );
     let replies = block(second.handle(
         Command::Start {
-            database: "x".into(),
-            policy: Policy::default(),
-            shared: false,
+            policy: Policy {
+                first_after: 20,
+                ..Policy::default()
+            },
         },
         &now,
     ));
@@ -440,4 +439,201 @@ fn on_a_shared_log_a_decision_waits_until_the_engines_earlier_one_has_come_back(
     d.store().arrive();
     assert_eq!(count(&d.store().log, "ModelPromoted"), 1);
     assert!(count(&d.store().log, "PredictionRecorded") > 0);
+}
+
+/// The views' side of the API: given a log, when a tab opens it, then the
+/// engine folds it with the loop off and hands out what the views show,
+/// again only when the projections moved.
+#[test]
+fn an_opened_log_is_folded_for_the_views_without_predicting() {
+    let (mut d, _) = driver(Policy {
+        first_after: 5,
+        ..Policy::default()
+    });
+    let mut sim = Simulator::new(Settings {
+        seed: 4,
+        ..Settings::default()
+    });
+    block(d.store().append_batch(by_stream(sim.next_events(500)))).unwrap();
+    let now = || 0.0;
+    let replies = block(d.handle(
+        Command::Open {
+            database: "x".into(),
+            shared: false,
+        },
+        &now,
+    ));
+    assert!(replies.is_empty(), "{replies:?}");
+    let Some(Reply::Views { views, stream }) = d.views() else {
+        panic!("no views")
+    };
+    assert_eq!(views.seq, 500);
+    assert_eq!(views.stats.events, 500);
+    let seqs: Vec<u64> = stream.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (461..=500).rev().collect::<Vec<_>>(),
+        "the newest 40, newest first"
+    );
+    assert_eq!(d.views(), None, "nothing moved");
+
+    // When more is committed, the loop off: folded, nothing asked, nothing written.
+    block(d.store().append_batch(by_stream(sim.next_events(100)))).unwrap();
+    let replies = block(d.handle(Command::Head(600), &now));
+    assert!(
+        matches!(
+            &replies[..],
+            [Reply::CaughtUp {
+                seq: 600,
+                predictions: 0,
+                appended_to: None,
+                ..
+            }]
+        ),
+        "{replies:?}"
+    );
+    assert_eq!(
+        block(d.store().head()).unwrap(),
+        600,
+        "the engine wrote nothing"
+    );
+    let Some(Reply::Views { views, stream }) = d.views() else {
+        panic!("no views")
+    };
+    assert_eq!((views.seq, stream[0].seq), (600, 600));
+}
+
+/// Given the loop running with a champion and a challenger trained by
+/// hand, when the page asks to promote it, then `ModelPromoted` is recorded
+/// and the views name the new champion; when the loop stops, then new
+/// events are folded but no longer predicted.
+#[test]
+fn models_trained_by_hand_enter_and_are_promoted_through_the_engine() {
+    let (mut d, models) = driver(Policy {
+        first_after: 100_000,
+        ..Policy::default()
+    });
+    let now = || 0.0;
+    let mut sim = Simulator::new(Settings {
+        seed: 5,
+        ..Settings::default()
+    });
+    block(d.store().append_batch(by_stream(sim.next_events(1500)))).unwrap();
+    block(d.handle(
+        Command::Start {
+            policy: d.engine().policy.clone(),
+        },
+        &now,
+    ));
+    let replies = block(d.handle(Command::Cases { id: 7, window: 0 }, &now));
+    let [Reply::Cases {
+        id: 7,
+        cases,
+        position,
+        known_models: 0,
+    }] = &replies[..]
+    else {
+        panic!("{replies:?}")
+    };
+    assert_eq!(position.0, 1500);
+    assert!(cases.len() > 20);
+    for id in ["model-1", "model-2"] {
+        let record = train(&models, d.store(), cases, id);
+        block(d.handle(Command::Head(0), &now));
+        block(d.handle(
+            Command::Enter {
+                record: Box::new(record),
+                reason: "manual".into(),
+            },
+            &now,
+        ));
+    }
+    let f = &d.engine().set().feedback.state;
+    assert_eq!(
+        (f.champion.as_deref(), f.challenger.as_deref()),
+        (Some("model-1"), Some("model-2"))
+    );
+    block(d.handle(Command::Promote, &now));
+    assert_eq!(
+        count(d.store(), "ModelPromoted"),
+        2,
+        "model-1's entry and the promotion"
+    );
+    let Some(Reply::Views { views, .. }) = d.views() else {
+        panic!("no views")
+    };
+    assert_eq!(views.feedback.champion.as_deref(), Some("model-2"));
+    assert_eq!(views.feedback.challenger, None);
+    let replies = block(d.handle(Command::Promote, &now));
+    assert!(matches!(&replies[..], [Reply::Note(_)]), "{replies:?}");
+
+    // Predicting while on; not once stopped.
+    block(d.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
+    block(d.handle(Command::Head(0), &now));
+    let predicted = count(d.store(), "PredictionRecorded");
+    assert!(predicted > 0);
+    assert!(block(d.handle(Command::Stop, &now)).is_empty());
+    block(d.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
+    block(d.handle(Command::Head(0), &now));
+    assert_eq!(count(d.store(), "PredictionRecorded"), predicted);
+    assert_eq!(d.engine().set().seq(), block(d.store().head()).unwrap());
+}
+
+/// Given a tab whose engine only folds (another browser drives the loop)
+/// while the champion's bytes have not reached it yet, when the bytes
+/// arrive and this tab takes the loop over, then it predicts with that
+/// champion — the engine did not give up on a model it had no need of.
+#[test]
+fn a_champion_whose_bytes_arrive_later_predicts_once_the_loop_starts() {
+    let (mut d, models) = driver(Policy {
+        first_after: 100_000,
+        ..Policy::default()
+    });
+    let now = || 0.0;
+    let mut sim = Simulator::new(Settings {
+        seed: 8,
+        ..Settings::default()
+    });
+    block(d.store().append_batch(by_stream(sim.next_events(1500)))).unwrap();
+    block(d.handle(
+        Command::Open {
+            database: "x".into(),
+            shared: false,
+        },
+        &now,
+    ));
+    let replies = block(d.handle(Command::Cases { id: 1, window: 0 }, &now));
+    let [Reply::Cases { cases, .. }] = &replies[..] else {
+        panic!("{replies:?}")
+    };
+    let record = train(&models, d.store(), cases, "model-1");
+    let bytes = models.borrow_mut().remove("model-1").unwrap();
+    block(d.handle(
+        Command::Enter {
+            record: Box::new(record),
+            reason: "manual".into(),
+        },
+        &now,
+    ));
+    block(d.store().append_batch(by_stream(sim.next_events(100)))).unwrap();
+    let replies = block(d.handle(Command::Head(0), &now));
+    assert!(
+        !replies.iter().any(|r| matches!(r, Reply::Note(_))),
+        "nothing to load while the loop is off: {replies:?}"
+    );
+    assert_eq!(
+        d.engine().set().feedback.state.champion.as_deref(),
+        Some("model-1")
+    );
+
+    models.borrow_mut().insert("model-1".into(), bytes);
+    block(d.handle(
+        Command::Start {
+            policy: d.engine().policy.clone(),
+        },
+        &now,
+    ));
+    block(d.store().append_batch(by_stream(sim.next_events(100)))).unwrap();
+    block(d.handle(Command::Head(0), &now));
+    assert!(count(d.store(), "PredictionRecorded") > 0);
 }

@@ -424,7 +424,7 @@ pub struct Registered {
 }
 
 /// A registered model's part in the loop now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     /// Its predictions are served.
     Champion,

@@ -5,7 +5,6 @@
 use super::browser::download;
 use super::chart::{Bar, BarChart, BLUE, VERMILLION};
 use super::live::Live;
-use super::registry_panel::closed_cases;
 use super::trainer::{Asked, Trainer};
 use crate::ml::backtest::{default_specs, Report};
 use crate::ml::protocol::{FromWorker, ToWorker};
@@ -22,14 +21,14 @@ pub fn BacktestPanel() -> impl IntoView {
     let running = RwSignal::new(false);
 
     let run = move |_| {
-        let cases = closed_cases(live);
         running.set(true);
-        progress.set(format!(
-            "sending {} closed cases to the training worker…",
-            cases.len()
-        ));
         let trainer = trainer.get_value();
         spawn_local(async move {
+            let (cases, _, _) = live.cases(0).await;
+            progress.set(format!(
+                "sending {} closed cases to the training worker…",
+                cases.len()
+            ));
             let answer = trainer
                 .request(
                     move |id| ToWorker::Backtest {

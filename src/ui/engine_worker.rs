@@ -1,11 +1,11 @@
-//! The page's side of the log engine's worker. The tab that drives the
-//! loop (it holds the loop's Web Lock) starts a dedicated worker running
-//! `crate::engine` over this browser's IndexedDB: it folds the log, predicts
+//! The page's side of the log engine's worker. Every tab starts one
+//! dedicated worker running `crate::engine` over this browser's IndexedDB:
+//! it folds the log for the tab's views and hands over what they show; while
+//! the tab drives the loop (it holds the loop's Web Lock) it also predicts
 //! every open case, records predictions, alarms and verdicts, and asks the
-//! page for a model when one is due. The page tells it of every new head
-//! and policy and hears where it stands; it never receives projections.
-//! Switching the loop off (or closing the tab) stops the worker, and the
-//! lock passes to another tab, whose own worker takes over from the log.
+//! page for a model when one is due. Closing the tab ends the worker, and
+//! the loop's locks pass to another tab, whose own engine takes over from
+//! the log.
 
 use crate::engine::messages::{Command, Reply};
 use crate::ml::protocol::{decode, encode, FromWorker};
@@ -33,20 +33,9 @@ struct Inner {
 pub struct EngineWorker(Rc<Inner>);
 
 impl EngineWorker {
-    /// Whether a worker runs.
-    pub fn running(&self) -> bool {
-        self.0.worker.borrow().is_some()
-    }
-
-    /// Start a worker following `database` with `policy`; `on_reply` hears
-    /// every answer.
-    pub async fn start(
-        &self,
-        database: String,
-        policy: crate::ml::feedback_loop::Policy,
-        shared: bool,
-        on_reply: impl Fn(Reply) + 'static,
-    ) -> Result<(), String> {
+    /// Start the worker; `on_reply` hears every answer. Commands posted
+    /// from now on wait until it listens.
+    pub async fn start(&self, on_reply: impl Fn(Reply) + 'static) -> Result<(), String> {
         self.stop();
         let generation = self.0.generation.get();
         let url = super::trainer::Trainer::worker_url().await?;
@@ -85,11 +74,6 @@ impl EngineWorker {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         self.0.handlers.borrow_mut().push(on_message);
         *self.0.worker.borrow_mut() = Some(worker);
-        self.post(Command::Start {
-            database,
-            policy,
-            shared,
-        });
         Ok(())
     }
 

@@ -1,28 +1,28 @@
-//! The live state of this tab: the projection set its views show, kept
-//! current with the log (boot from snapshots, then follow every commit,
-//! from this tab and others), snapshots every N events and when the tab is
-//! hidden, and time travel to any past position. The feedback loop runs in
-//! the log engine's worker ([`super::engine_worker`]) while this tab holds
-//! the loop; this page only hears where it stands and trains what it asks.
+//! The live state of this tab: what its views show, as the log engine in
+//! this tab's worker ([`super::engine_worker`]) hands it over. The engine
+//! boots the projections from snapshots, follows every commit (this tab's
+//! and other tabs'), writes snapshots, rebuilds past positions for time
+//! travel, and runs the feedback loop while this tab holds it; the page
+//! tells it of new heads and what the user asks, and renders its answers.
 
 use super::engine_worker::EngineWorker;
-use super::stream_row::{keep_newest, StreamRow, STREAM_ROWS};
 use super::trainer::Trainer;
 use super::Log;
 use crate::engine::messages::{Command, Reply};
-use crate::ml::feedback_loop::{entry_event, training_cases, verdict_event, Decision, Policy};
-use crate::projection::snapshot::{self, snapshots_of};
+use crate::engine::stream_row::StreamRow;
+use crate::engine::views::Views;
+use crate::ml::feedback_loop::Policy;
 use crate::projection::training_set::Finished;
-use crate::projection::{read_decoded, replay, ProjectionSet};
-use crate::store::EventStore;
+use futures::channel::oneshot;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Events between snapshots, by default.
 pub const SNAPSHOT_EVERY: u64 = 5_000;
-/// Events read per batch while replaying.
-const BATCH: usize = 4_096;
+
+/// What a model trained by hand learns from (see [`Live::cases`]).
+type Cases = (Vec<Finished>, (u64, i64), u64);
 
 /// Latency samples kept (one per commit the loop predicted for).
 const LATENCIES: usize = 500;
@@ -30,10 +30,9 @@ const LATENCIES: usize = 500;
 /// The live state, shared by the panels through context.
 #[derive(Clone, Copy)]
 pub struct Live {
-    set: StoredValue<ProjectionSet, LocalStorage>,
-    past_set: StoredValue<Option<ProjectionSet>, LocalStorage>,
-    /// Bumps whenever what the panels show changed.
-    pub tick: RwSignal<u64>,
+    /// What the panels show: the live views, or the past ones while time
+    /// travelling.
+    pub views: RwSignal<Views>,
     /// Position of the live projections.
     pub seq: RwSignal<u64>,
     /// Newest events first.
@@ -61,8 +60,17 @@ pub struct Live {
     pub engine_seq: RwSignal<u64>,
     /// Prediction latency (commit seen → predictions committed), ms.
     pub latencies: RwSignal<VecDeque<f64>>,
-    /// The log engine's worker, while this tab drives the loop.
+    /// The log engine's worker.
     engine: StoredValue<EngineWorker, LocalStorage>,
+    /// The loop runs in the engine (it was told to start).
+    looping: StoredValue<bool, LocalStorage>,
+    /// The engine has been asked to open the log.
+    opened: RwSignal<bool>,
+    /// The newest live views (shown again after time travel).
+    live_views: StoredValue<Views, LocalStorage>,
+    /// Questions to the engine waiting for their answer, by id.
+    asks: StoredValue<BTreeMap<u32, oneshot::Sender<Cases>>, LocalStorage>,
+    next_ask: StoredValue<u32, LocalStorage>,
     /// The shared log's sync (whose lease says who drives a team's loop).
     shared: super::shared::Shared,
     /// The page shows a shared log.
@@ -70,9 +78,6 @@ pub struct Live {
     /// A model is being trained by hand (the button on the loop's panel).
     manual: StoredValue<bool, LocalStorage>,
     trainer: StoredValue<Trainer, LocalStorage>,
-    last_snapshot: StoredValue<u64, LocalStorage>,
-    following: StoredValue<bool, LocalStorage>,
-    again: StoredValue<bool, LocalStorage>,
 }
 
 impl Live {
@@ -84,25 +89,10 @@ impl Live {
         !self.team || self.shared.standing.get() == super::shared::Standing::Ours
     }
 
-    /// Read the projections the panels should show: the past ones while
-    /// time travelling, the live ones otherwise.
-    pub fn with_view<R>(&self, f: impl FnOnce(&ProjectionSet) -> R) -> R {
-        self.tick.track();
-        let past = self.past_set.with_value(|p| p.is_some());
-        if past {
-            self.past_set
-                .with_value(|p| f(p.as_ref().expect("checked")))
-        } else {
-            self.set.with_value(f)
-        }
-    }
-
     /// The live state; it fills once [`Live::boot`] has run.
     pub fn new(log: Log, trainer: Trainer, shared: super::shared::Shared) -> Live {
         let live = Live {
-            set: StoredValue::new_local(ProjectionSet::default()),
-            past_set: StoredValue::new_local(None),
-            tick: RwSignal::new(0),
+            views: RwSignal::new(Views::default()),
             seq: RwSignal::new(0),
             stream: RwSignal::new(VecDeque::new()),
             boot: RwSignal::new(None),
@@ -117,23 +107,21 @@ impl Live {
             latencies: RwSignal::new(VecDeque::new()),
             engine_seq: RwSignal::new(0),
             engine: StoredValue::new_local(EngineWorker::default()),
+            looping: StoredValue::new_local(false),
+            opened: RwSignal::new(false),
+            live_views: StoredValue::new_local(Views::default()),
+            asks: StoredValue::new_local(BTreeMap::new()),
+            next_ask: StoredValue::new_local(0),
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
             trainer: StoredValue::new_local(trainer),
-            last_snapshot: StoredValue::new_local(0),
-            // Booting counts as following: commits meanwhile wait for it.
-            following: StoredValue::new_local(true),
-            again: StoredValue::new_local(false),
         };
-        // Every new head (this tab's commits and other tabs') → catch up.
+        // Every new head (this tab's commits and other tabs') → the engine
+        // catches up (its prediction latency is counted from here).
         Effect::new(move |_| {
             let head = log.head.get();
-            // The engine first: its latency is counted from here.
             live.engine.with_value(|e| e.post(Command::Head(head)));
-            if head > live.seq.get_untracked() {
-                live.follow(log);
-            }
         });
         // On a shared log the loop runs in one browser for the whole team:
         // the one holding the lease on the server (see share::lease).
@@ -146,156 +134,60 @@ impl Live {
         });
         live.say_standing(shared, team);
         // The loop on (this tab holds its lock, and on a shared log this
-        // browser the lease): the engine's worker runs.
+        // browser the lease): the engine runs it.
         Effect::new(move |_| {
             let leased = !team || shared.standing.get() == super::shared::Standing::Ours;
-            let on = live.predicting.get() && live.holding.get() && leased;
-            // Also re-run as the head moves: the store may open after the switch.
-            log.head.track();
-            let opened = log.get().is_some();
-            match (on && opened, live.engine.with_value(|e| e.running())) {
-                (true, false) => live.start_engine(log),
-                (false, true) => {
-                    live.engine.with_value(|e| e.stop());
-                    live.training_busy.set(false);
-                }
-                _ => {}
+            let on = live.predicting.get() && live.holding.get() && leased && live.opened.get();
+            if on == live.looping.get_value() {
+                return;
+            }
+            live.looping.set_value(on);
+            let policy = live.policy.get_untracked();
+            live.engine.with_value(|e| {
+                e.post(if on {
+                    Command::Start { policy }
+                } else {
+                    Command::Stop
+                })
+            });
+            if !on {
+                live.training_busy.set(false);
             }
         });
         Effect::new(move |_| {
             let policy = live.policy.get();
             live.engine.with_value(|e| e.post(Command::Policy(policy)));
         });
-        live.snapshot_when_hidden(log);
+        Effect::new(move |_| {
+            let every = live.snapshot_every.get();
+            live.engine
+                .with_value(|e| e.post(Command::SnapshotEvery(every)));
+        });
+        live.snapshot_when_hidden();
         live.remember_policy();
         super::web_lock::guard(live.predicting, live.holding, live.training);
         live
     }
 
-    /// Restore from snapshots, replay the tail, then follow the log.
+    /// Start the log engine's worker on this tab's log: it restores the
+    /// projections from snapshots, replays the tail, follows the log and
+    /// hands over the views.
     pub async fn boot(self, log: Log) {
-        let Some(store) = log.get() else {
-            self.following.set_value(false);
-            return;
-        };
-        let t0 = now();
-        let (mut set, restored) = match snapshot::restore(&*store, u64::MAX).await {
-            Ok(r) => r,
-            Err(e) => {
-                log.fail(e);
-                Default::default()
-            }
-        };
-        let from = set.seq() + 1;
-        let head = log.head.get_untracked();
-        let boot_line = self.boot;
-        let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
-            for e in &events {
-                set.apply(e);
-            }
-            // Say how far the rebuild has come (the page renders between batches).
-            if let Some(last) = events.last() {
-                boot_line.set(Some(format!(
-                    "rebuilding the projections: {} of {head} events…",
-                    last.seq
-                )));
-            }
-        })
-        .await;
-        // The stream shows the newest events, whether replayed or restored.
-        let mut rows = VecDeque::new();
-        let newest_from = set.seq().saturating_sub(STREAM_ROWS as u64 - 1);
-        // A read that fails here (a damaged record) is shown, never dropped.
-        let newest = read_decoded(&*store, newest_from, set.seq(), STREAM_ROWS, |events| {
-            keep_newest(&mut rows, &events)
-        })
-        .await;
-        let replayed = set.seq().saturating_sub(restored.from_seq);
-        let ms = now() - t0;
-        self.last_snapshot.set_value(restored.from_seq);
-        self.boot.set(Some(if restored.from_seq > 0 {
-            format!(
-                "restored from snapshot at seq {}, replayed {replayed} events in {ms:.0} ms",
-                restored.from_seq
-            )
-        } else {
-            format!("no snapshot: replayed {replayed} events in {ms:.0} ms")
-        }));
-        if !restored.notes.is_empty() {
-            self.notes.set(restored.notes);
-        }
-        if let Err(e) = result.and(newest) {
-            log.fail(e);
-        }
-        let seq = set.seq();
-        self.set.set_value(set);
-        self.stream.set(rows);
-        self.seq.set(seq);
-        self.tick.update(|t| *t += 1);
-        self.following.set_value(false);
-        // Anything committed while booting.
-        if log.head.get_untracked() > seq {
-            self.follow(log);
-        }
-    }
-
-    /// Catch up with the log; one runner at a time, re-run if more arrived.
-    fn follow(self, log: Log) {
-        if self.following.get_value() {
-            self.again.set_value(true);
-            return;
-        }
-        self.following.set_value(true);
-        spawn_local(async move {
-            loop {
-                self.again.set_value(false);
-                let Some(store) = log.get() else { break };
-                let from = self.set.with_value(|s| s.seq()) + 1;
-                // The stream's new rows, shown together with the projections' new position.
-                let mut rows = self.stream.get_untracked();
-                let result = read_decoded(&*store, from, u64::MAX, BATCH, |events| {
-                    self.set
-                        .update_value(|set| events.iter().for_each(|e| set.apply(e)));
-                    keep_newest(&mut rows, &events);
-                })
-                .await;
-                if let Err(e) = result {
-                    log.fail(e);
-                    break;
-                }
-                let seq = self.set.with_value(|s| s.seq());
-                self.stream.set(rows);
-                self.seq.set(seq);
-                if self.past.get_untracked().is_none() {
-                    self.tick.update(|t| *t += 1);
-                }
-                if seq >= self.last_snapshot.get_value() + self.snapshot_every.get_untracked() {
-                    self.snapshot(log).await;
-                }
-                if !self.again.get_value() {
-                    break;
-                }
-            }
-            self.following.set_value(false);
-        });
-    }
-
-    /// Start the log engine's worker over this tab's database.
-    fn start_engine(self, log: Log) {
         let Some(store) = log.get() else { return };
-        let shared = super::shared::connected();
         let database = store.name().to_owned();
-        let policy = self.policy.get_untracked();
         let engine = self.engine.get_value();
-        spawn_local(async move {
-            let started = engine
-                .start(database, policy, shared, move |reply| self.hear(log, reply))
-                .await;
-            match started {
-                Ok(()) => engine.post(Command::Head(log.head.get_untracked())),
-                Err(e) => self.training.set(Some(e)),
+        match engine.start(move |reply| self.hear(log, reply)).await {
+            Ok(()) => {
+                engine.post(Command::Open {
+                    database,
+                    shared: super::shared::connected(),
+                });
+                engine.post(Command::SnapshotEvery(self.snapshot_every.get_untracked()));
+                engine.post(Command::Head(log.head.get_untracked()));
+                self.opened.set(true);
             }
-        });
+            Err(e) => log.fail(e),
+        }
     }
 
     /// On a shared log: say who drives the team's loop, as it changes.
@@ -338,6 +230,26 @@ impl Live {
     /// What the engine says.
     fn hear(self, log: Log, reply: Reply) {
         match reply {
+            Reply::Booted { seq, line, notes } => {
+                self.boot.set(Some(line));
+                if !notes.is_empty() {
+                    self.notes.set(notes);
+                }
+                self.seq.set(seq);
+            }
+            Reply::Views { views, stream } => {
+                self.seq.set(views.seq);
+                self.stream.set(stream.into());
+                if self.past.get_untracked().is_none() {
+                    self.views.set((*views).clone());
+                }
+                self.live_views.set_value(*views);
+            }
+            Reply::Past { at, views } => {
+                if self.past.get_untracked() == Some(at) {
+                    self.views.set(*views);
+                }
+            }
             Reply::Started { seq } => self.engine_seq.set(seq),
             Reply::CaughtUp {
                 seq,
@@ -362,6 +274,16 @@ impl Live {
                 position,
                 known_models,
             } => self.train_for_engine(log, reason, cases, position, known_models),
+            Reply::Cases {
+                id,
+                cases,
+                position,
+                known_models,
+            } => {
+                if let Some(tx) = self.asks.try_update_value(|a| a.remove(&id)).flatten() {
+                    let _ = tx.send((cases, position, known_models));
+                }
+            }
             Reply::Note(message) => self.training.set(Some(message)),
             Reply::Failed(message) => log.fail(message),
         }
@@ -416,6 +338,32 @@ impl Live {
         });
     }
 
+    /// The newest `window` closed cases (0: all) in log order, the position
+    /// and domain time they reach, and the highest `model-N` the log knows:
+    /// what a model trained by hand learns from (the engine's answer).
+    pub async fn cases(self, window: usize) -> Cases {
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_ask.get_value();
+        self.next_ask.set_value(id.wrapping_add(1));
+        self.asks.update_value(|a| {
+            a.insert(id, tx);
+        });
+        self.engine
+            .with_value(|e| e.post(Command::Cases { id, window }));
+        rx.await.unwrap_or_default()
+    }
+
+    /// Let a model trained by hand enter the loop: champion if there is
+    /// none, else challenger (the engine records it).
+    pub fn enter(self, record: crate::domain::model::ModelTrained, reason: &str) {
+        self.engine.with_value(|e| {
+            e.post(Command::Enter {
+                record: Box::new(record),
+                reason: reason.to_owned(),
+            })
+        });
+    }
+
     /// Train a model by hand (the loop's panel) in the training worker on
     /// the newest `window` closed cases, register it, and let it enter
     /// (champion if there is none, else challenger). The stream goes on
@@ -426,45 +374,29 @@ impl Live {
         }
         self.manual.set_value(true);
         self.training_busy.set(true);
-        let cases = self.set.with_value(|s| training_cases(s, window));
-        let position = self
-            .set
-            .with_value(|s| (s.seq(), crate::ml::feedback_loop::log_time(s)));
         let trainer = self.trainer.get_value();
         let status = self.training;
-        status.set(Some(format!(
-            "training on {} closed cases ({reason})…",
-            cases.len()
-        )));
         spawn_local(async move {
+            let (cases, position, known) = self.cases(window).await;
+            status.set(Some(format!(
+                "training on {} closed cases ({reason})…",
+                cases.len()
+            )));
             // The loop serves what validation chooses (see ml::selection).
-            let spec = None;
             let result = super::training::train_and_register(
                 log,
                 &trainer,
-                spec,
+                None,
                 cases,
                 position,
-                self.set
-                    .with_value(|s| s.feedback.state.highest_model_number()),
+                known,
                 move |m| status.set(Some(m)),
             )
             .await;
-            let Some(store) = log.get() else {
-                self.manual.set_value(false);
-                self.training_busy.set(false);
-                return;
-            };
             match result {
                 Ok((record, message)) => {
-                    let entry = self.set.with_value(|s| entry_event(s, &record, reason));
-                    match store.append_batch(vec![entry]).await {
-                        Ok(c) => {
-                            log.head.update(|h| *h = (*h).max(c.last_seq));
-                            status.set(Some(message));
-                        }
-                        Err(e) => log.fail(e),
-                    }
+                    self.enter(record, reason);
+                    status.set(Some(message));
                 }
                 Err(e) => {
                     status.set(Some(match e {
@@ -479,32 +411,8 @@ impl Live {
     }
 
     /// Promote the challenger now, whatever the duel says.
-    pub fn promote_now(self, log: Log) {
-        let decision = self.set.with_value(|s| {
-            let f = &s.feedback.state;
-            let mae = f.duel_mae();
-            f.challenger.as_ref().map(|c| {
-                Decision::Promote(crate::domain::events::ModelPromoted {
-                    model: c.clone(),
-                    replaced: f.champion.clone(),
-                    reason: "manual".into(),
-                    champion_mae_d: mae.map(|m| m.0),
-                    challenger_mae_d: mae.map(|m| m.1),
-                    outcomes: mae.map_or(0, |m| m.2 as u64),
-                })
-            })
-        });
-        let Some(append) = decision.and_then(|d| self.set.with_value(|s| verdict_event(s, &d)))
-        else {
-            return;
-        };
-        let Some(store) = log.get() else { return };
-        spawn_local(async move {
-            match store.append_batch(vec![append]).await {
-                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                Err(e) => log.fail(e),
-            }
-        });
+    pub fn promote_now(self) {
+        self.engine.with_value(|e| e.post(Command::Promote));
     }
 
     /// The loop's policy outlives a reload: kept in this origin's localStorage.
@@ -528,20 +436,12 @@ impl Live {
         });
     }
 
-    /// Write snapshots of the live set now.
-    pub async fn snapshot(self, log: Log) {
-        let Some(store) = log.get() else { return };
-        let (seq, snaps) = self.set.with_value(|s| (s.seq(), snapshots_of(s)));
-        if seq == 0 || seq == self.last_snapshot.get_value() {
-            return;
-        }
-        match snapshot::save_snapshots(&*store, snaps).await {
-            Ok(()) => self.last_snapshot.set_value(seq),
-            Err(e) => log.fail(e),
-        }
+    /// Write snapshots of the projections now.
+    pub fn snapshot_now(self) {
+        self.engine.with_value(|e| e.post(Command::Snapshot));
     }
 
-    fn snapshot_when_hidden(self, log: Log) {
+    fn snapshot_when_hidden(self) {
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
         let Some(document) = web_sys::window().and_then(|w| w.document()) else {
@@ -552,7 +452,7 @@ impl Live {
                 .and_then(|w| w.document())
                 .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
             if hidden {
-                spawn_local(self.snapshot(log));
+                self.snapshot_now();
             }
         });
         let _ = document
@@ -561,30 +461,12 @@ impl Live {
     }
 
     /// Show the state as of `seq` (None: back to live).
-    pub fn travel(self, log: Log, seq: Option<u64>) {
-        let Some(at) = seq else {
-            self.past.set(None);
-            self.past_set.set_value(None);
-            self.tick.update(|t| *t += 1);
-            return;
-        };
-        self.past.set(Some(at));
-        let Some(store) = log.get() else { return };
-        spawn_local(async move {
-            let (mut set, _) = match snapshot::restore(&*store, at).await {
-                Ok(r) => r,
-                Err(e) => return log.fail(e),
-            };
-            if let Err(e) = replay(&mut set, &*store, at, BATCH, |_| {}).await {
-                return log.fail(e);
-            }
-            // The slider may have moved on meanwhile: keep only the latest.
-            if self.past.get_untracked() == Some(at) {
-                self.past_set.set_value(Some(set));
-                self.tick.update(|t| *t += 1);
-            }
-        });
+    pub fn travel(self, seq: Option<u64>) {
+        self.past.set(seq);
+        match seq {
+            None => self.views.set(self.live_views.get_value()),
+            Some(_) => {}
+        }
+        self.engine.with_value(|e| e.post(Command::Travel(seq)));
     }
 }
-
-use super::browser::now;

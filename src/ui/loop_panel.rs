@@ -13,7 +13,7 @@ use super::Log;
 use crate::domain::calendar::{DAY, HOUR};
 use crate::domain::simulator::Drift;
 use crate::ml::feedback_loop::Policy;
-use crate::projection::feedback::{MarkerKind, ModelScore, ROLLING, WINDOW_DAYS};
+use crate::projection::feedback::{MarkerKind, ROLLING, WINDOW_DAYS};
 use leptos::prelude::*;
 
 /// The demo's seed: a run whose drift is found, retrained for and promoted
@@ -98,9 +98,9 @@ pub fn FeedbackPanel() -> impl IntoView {
     let demo = move |_| start_demo(log, live, sim);
 
     let roles = move || {
-        live.with_view(|set| {
-            let f = &set.feedback.state;
-            (f.champion.clone(), f.challenger.clone(), f.duel_mae())
+        live.views.with(|v| {
+            let f = &v.feedback;
+            (f.champion.clone(), f.challenger.clone(), f.duel)
         })
     };
     let champion_line = move || {
@@ -111,7 +111,7 @@ pub fn FeedbackPanel() -> impl IntoView {
     };
     let challenger_line = move || {
         let k = live.policy.with(|p| p.duel_cases);
-        let closed = live.with_view(|set| set.feedback.state.duel_closed());
+        let closed = live.views.with(|v| v.feedback.duel_closed);
         match roles() {
             (_, Some(c), Some((a, b, n))) => format!(
                 "challenger: {c}, judged once {k} cases opened since it started have closed ({} so far) — {n} shared predictions, MAE {b:.2} d vs the champion's {a:.2} d",
@@ -137,84 +137,64 @@ pub fn FeedbackPanel() -> impl IntoView {
 
     // The story since the newest process change, in one line.
     let since_change = move || {
-        live.with_view(|set| {
-            let f = &set.feedback.state;
-            let changed = f.markers.iter().rev().find(|m| m.kind == MarkerKind::ProcessChanged)?;
-            let after: Vec<f64> = f
-                .served
-                .series
-                .iter()
-                .filter(|(t, _)| *t > changed.at)
-                .map(|(_, m)| *m)
-                .collect();
-            let peak = after.iter().copied().fold(f64::NAN, f64::max);
-            let now = *after.last()?;
-            let promoted = f
-                .markers
-                .iter()
-                .filter(|m| m.kind == MarkerKind::Promoted && m.at > changed.at)
-                .count();
+        live.views.with(|v| {
+            let s = v.feedback.since_change.as_ref()?;
             Some(view! {
-                "Since the process changed on " {format::date(changed.at)} ": served rolling MAE peaked at "
-                <span data-testid="since-peak">{format!("{peak:.2}")}</span> " d, now "
-                <span data-testid="since-now">{format!("{now:.2}")}</span> " d; "
-                {format!("{promoted} model(s) promoted since.")}
+                "Since the process changed on " {format::date(s.at)} ": served rolling MAE peaked at "
+                <span data-testid="since-peak">{format!("{:.2}", s.peak)}</span> " d, now "
+                <span data-testid="since-now">{format!("{:.2}", s.now)}</span> " d; "
+                {format!("{} model(s) promoted since.", s.promoted)}
             })
         })
     };
 
     let rows = move || {
-        live.with_view(|set| {
-            let f = &set.feedback.state;
-            let row = |id: String, role: &'static str, m: &ModelScore| {
-                // A retired model's recent error describes a time it no longer predicts in.
-                let recent = |v: Option<f64>| if role == "retired" { "retired".to_string() } else { opt(v) };
-                let skill = m.skill().map_or("—".to_string(), |s| format!("{:+.1} %", s * 100.0));
-                let waiting = if m.pending > 0 {
-                    format!("{} (mean {:.1} d)", m.pending, m.pending_sum_h / m.pending as f64 / 24.0)
-                } else {
-                    "0".into()
-                };
-                view! {
-                    <tr data-testid="feedback-row">
-                        <td>{id}</td><td>{role}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
-                        <td class="num">{opt(m.mae())}</td><td class="num">{recent(m.rolling_mae(ROLLING))}</td><td class="num">{recent(m.window_mae())}</td>
-                        <td class="num">{opt(m.baseline_mae())}</td><td class="num">{skill}</td><td class="num">{opt(m.bias())}</td>
-                        <td class="num">{waiting}</td><td class="num">{opt(m.label_delay())}</td>
-                        <td class="num" data-testid="feedback-drifts">{m.recorded_drifts}</td>
-                        <td class="num" data-testid="feedback-coverage">{m.coverage().map_or("—".to_string(), |c| format!("{:.0} %", c * 100.0))}</td>
-                        <td class="num">{opt(m.mean_width())}</td>
-                    </tr>
-                }
-            };
-            let mut out = Vec::new();
-            if f.served.outcomes > 0 {
-                out.push(row("served".into(), "what the loop served", &f.served));
-            }
-            for (id, m) in f.models.iter().rev() {
-                out.push(row(id.clone(), f.role(id).label(), m));
-            }
-            out
+        live.views.with(|v| {
+            v.feedback
+                .rows
+                .iter()
+                .map(|m| {
+                    // A retired model's recent error describes a time it no longer predicts in.
+                    let recent = |v: Option<f64>| if m.retired() { "retired".to_string() } else { opt(v) };
+                    let skill = m.skill.map_or("—".to_string(), |s| format!("{:+.1} %", s * 100.0));
+                    let waiting = match m.waiting {
+                        (0, _) => "0".to_string(),
+                        (n, Some(mean)) => format!("{n} (mean {mean:.1} d)"),
+                        (n, None) => n.to_string(),
+                    };
+                    view! {
+                        <tr data-testid="feedback-row">
+                            <td>{m.id.clone()}</td><td>{m.role.clone()}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
+                            <td class="num">{opt(m.mae)}</td><td class="num">{recent(m.rolling)}</td><td class="num">{recent(m.window)}</td>
+                            <td class="num">{opt(m.baseline)}</td><td class="num">{skill}</td><td class="num">{opt(m.bias)}</td>
+                            <td class="num">{waiting}</td><td class="num">{opt(m.delay)}</td>
+                            <td class="num" data-testid="feedback-drifts">{m.alarms}</td>
+                            <td class="num" data-testid="feedback-coverage">{m.coverage.map_or("—".to_string(), |c| format!("{:.0} %", c * 100.0))}</td>
+                            <td class="num">{opt(m.width)}</td>
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>()
         })
     };
 
     let error_chart = move || {
-        live.with_view(|set| {
-            let f = &set.feedback.state;
-            if f.served.series.is_empty() {
+        live.views.with(|v| {
+            let f = &v.feedback;
+            if f.served.is_empty() {
                 return None;
             }
             let mut lines = vec![Line {
                 name: "served (champion at the time)".into(),
                 colour: LINE_COLOURS[0],
-                points: f.served.series.iter().map(|(t, m)| (*t as f64, *m)).collect(),
+                points: f.served.iter().map(|(t, m)| (*t as f64, *m)).collect(),
                 dots: false,
             }];
-            if let Some(c) = f.challenger.as_ref().and_then(|c| f.models.get(c).map(|m| (c, m))) {
+            if let Some((c, series)) = &f.challenger_series {
                 lines.push(Line {
-                    name: format!("{} (challenger, shadow)", c.0),
+                    name: format!("{c} (challenger, shadow)"),
                     colour: ORANGE,
-                    points: c.1.series.iter().map(|(t, m)| (*t as f64, *m)).collect(),
+                    points: series.iter().map(|(t, m)| (*t as f64, *m)).collect(),
                     dots: false,
                 });
             }
@@ -242,15 +222,12 @@ pub fn FeedbackPanel() -> impl IntoView {
     };
 
     let scatter = move || {
-        live.with_view(|set| {
-            let recent = &set.feedback.state.served.recent;
+        live.views.with(|v| {
+            let recent = &v.feedback.recent;
             if recent.is_empty() {
                 return None;
             }
-            let all: Vec<(f64, f64)> = recent
-                .iter()
-                .map(|o| (o.label_delay_d, o.signed_error_d + o.label_delay_d))
-                .collect();
+            let all: Vec<(f64, f64)> = recent.clone();
             // A few very long cases would squeeze the rest into a corner:
             // the axes end at the 95th percentile, and the caption says so.
             let mut sizes: Vec<f64> = all.iter().map(|(a, p)| a.max(*p)).collect();
@@ -276,8 +253,10 @@ pub fn FeedbackPanel() -> impl IntoView {
 
     let chosen = RwSignal::new(None::<String>);
     let case_options = move || {
-        live.with_view(|set| {
-            newest_traces(set)
+        live.views.with(|v| {
+            v.feedback
+                .traces
+                .iter()
                 .map(|t| {
                     let label = format!("{} ({} predictions)", t.case, t.points.len());
                     view! { <option value=t.case.clone()>{label}</option> }
@@ -288,8 +267,10 @@ pub fn FeedbackPanel() -> impl IntoView {
     // The chosen case, or the newest of the recent ones with the most predictions.
     let shown_case = move || {
         chosen.get().or_else(|| {
-            live.with_view(|set| {
-                newest_traces(set)
+            live.views.with(|v| {
+                v.feedback
+                    .traces
+                    .iter()
                     .take(10)
                     .min_by_key(|t| std::cmp::Reverse(t.points.len()))
                     .map(|t| t.case.clone())
@@ -298,9 +279,8 @@ pub fn FeedbackPanel() -> impl IntoView {
     };
     let case_chart = move || {
         let wanted = shown_case()?;
-        live.with_view(|set| {
-            let traces = &set.feedback.state.traces;
-            let trace = traces.iter().find(|t| t.case == wanted)?;
+        live.views.with(|v| {
+            let trace = v.feedback.traces.iter().find(|t| t.case == wanted)?;
             let opened = trace.points.first()?.made_at;
             let x = |t: i64| (t - opened) as f64 / HOUR as f64;
             let truth = vec![(0.0, (trace.closed_at - opened) as f64 / DAY as f64), (x(trace.closed_at), 0.0)];
@@ -361,7 +341,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                 <button data-testid="loop-train" disabled=move || !live.steers() || roles().0.is_none() || roles().1.is_some()
                     on:click=move |_| live.train(log, "manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>
                 <button data-testid="loop-promote" disabled=move || !live.steers() || roles().1.is_none()
-                    on:click=move |_| live.promote_now(log)>"Promote the challenger now"</button>
+                    on:click=move |_| live.promote_now()>"Promote the challenger now"</button>
             </div>
             <p class="hint" data-testid="latency">{latency}</p>
             <div class="scroll" tabindex="0">
@@ -377,7 +357,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             <div class="charts">
                 {error_chart}
                 {scatter}
-                <Show when=move || live.with_view(|s| !s.feedback.state.traces.is_empty())>
+                <Show when=move || live.views.with(|v| !v.feedback.traces.is_empty())>
                     <div>
                         <label>"Case "
                             <select data-testid="case-select" prop:value=move || shown_case().unwrap_or_default() on:change=move |ev| chosen.set(Some(event_target_value(&ev)))>
@@ -390,11 +370,4 @@ pub fn FeedbackPanel() -> impl IntoView {
             </div>
         </section>
     }
-}
-
-/// The cases with prediction histories, newest first.
-fn newest_traces(
-    set: &crate::projection::ProjectionSet,
-) -> impl Iterator<Item = &crate::projection::feedback::CaseTrace> {
-    set.feedback.state.traces.iter().rev()
 }

@@ -24,7 +24,6 @@ mod simulator_panel;
 mod stats_panel;
 mod storage;
 mod stream_panel;
-mod stream_row;
 mod time_travel;
 pub mod trainer;
 mod training;

@@ -5,66 +5,47 @@ use super::format;
 use super::live::Live;
 use leptos::prelude::*;
 
-/// Rows shown.
-const ROWS: usize = 15;
-
 /// The open cases table.
 #[component]
 pub fn OpenCasesPanel() -> impl IntoView {
     let live = expect_context::<Live>();
     let rows = move || {
-        live.with_view(|set| {
-            let now = set.stats.state.span.map_or(0, |(_, b)| b);
-            let open = &set.open_cases.state;
-            let feedback = &set.feedback.state;
-            // The newest prediction of the model that was champion when it was made.
-            let predicted = |case: &str| {
-                feedback
-                    .pending
-                    .get(case)
-                    .and_then(|p| p.iter().rev().find(|w| !w.prediction.shadow))
-                    .map(|w| {
-                        let hour = crate::domain::calendar::HOUR as f64;
-                        let left = |h: f64| {
-                            format::duration((h * hour - (now - w.made_at) as f64).max(0.0) as i64)
-                        };
-                        let p = &w.prediction;
-                        match (p.low_h, p.high_h) {
-                            (Some(lo), Some(hi)) => {
-                                format!("{} ({}–{})", left(p.predicted_h), left(lo), left(hi))
-                            }
-                            _ => left(p.predicted_h),
-                        }
-                    })
-                    .unwrap_or_else(|| "—".into())
+        live.views.with(|v| {
+            let now = v.newest_at.unwrap_or(0);
+            let hour = crate::domain::calendar::HOUR as f64;
+            // Time left now, by a prediction made at `made_at`.
+            let left = |made_at: i64, h: f64| {
+                format::duration((h * hour - (now - made_at) as f64).max(0.0) as i64)
             };
-            let mut cases: Vec<_> = open.cases.values().collect();
-            cases.sort_by_key(|c| c.opened_at);
-            let rows: Vec<_> = cases
-                .into_iter()
-                .take(ROWS)
+            let rows: Vec<_> = v
+                .open
+                .rows
+                .iter()
                 .map(|c| {
-                    let last = c
-                        .steps
-                        .last()
-                        .map_or("opened".to_string(), |s| s.activity.to_string());
-                    let what = ["category", "priority"]
-                        .iter()
-                        .filter_map(|k| c.attribute(k).map(|v| v.as_text()))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let predicted =
+                        c.predicted
+                            .as_ref()
+                            .map_or("—".into(), |p| match p.interval {
+                                Some((lo, hi)) => format!(
+                                    "{} ({}–{})",
+                                    left(p.made_at, p.hours),
+                                    left(p.made_at, lo),
+                                    left(p.made_at, hi)
+                                ),
+                                None => left(p.made_at, p.hours),
+                            });
                     (
                         c.case.clone(),
                         format::datetime(c.opened_at),
                         format::duration(now - c.opened_at),
-                        last,
-                        c.steps.len(),
-                        what,
-                        predicted(&c.case),
+                        c.last.clone().unwrap_or_else(|| "opened".into()),
+                        c.steps,
+                        c.kind.clone(),
+                        predicted,
                     )
                 })
                 .collect();
-            (open.cases.len(), rows)
+            (v.open.count, rows)
         })
     };
     view! {

@@ -6,17 +6,9 @@ use super::trainer::{Asked, Trainer};
 use super::training::train_and_register;
 use super::Log;
 use crate::domain::model::ModelTrained;
-use crate::ml::feedback_loop::{entry_event, log_time, training_cases};
 use crate::ml::models::{Algorithm, Spec};
-use crate::projection::training_set::Finished;
-use crate::store::EventStore;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-
-/// Every closed case the projections hold, in log order (the order they opened).
-pub(super) fn closed_cases(live: Live) -> Vec<Finished> {
-    live.with_view(|set| training_cases(set, 0))
-}
 
 /// The spec the form asks for; None: choose on validation.
 fn algorithm_of(name: &str) -> Option<Spec> {
@@ -55,16 +47,7 @@ pub fn RegistryPanel() -> impl IntoView {
         });
     };
     // The registered models and their roles, as the log says now.
-    let registered = Memo::new(move |_| {
-        live.with_view(|s| {
-            let f = &s.feedback.state;
-            f.registered
-                .iter()
-                .rev()
-                .map(|r| (r.record.clone(), f.role(&r.record.id)))
-                .collect::<Vec<_>>()
-        })
-    });
+    let registered = Memo::new(move |_| live.views.with(|v| v.registered.clone()));
     // Look at this browser's stored bytes again when a model is registered
     // (and once the store is open).
     Effect::new(move |_| {
@@ -77,10 +60,8 @@ pub fn RegistryPanel() -> impl IntoView {
     let train = move |spec: Option<Spec>| {
         busy.set(true);
         let trainer = trainer.get_value();
-        let cases = closed_cases(live);
-        let position = live.with_view(|s| (s.seq(), log_time(s)));
-        let known = live.with_view(|s| s.feedback.state.highest_model_number());
         spawn_local(async move {
+            let (cases, position, known) = live.cases(0).await;
             let result =
                 train_and_register(log, &trainer, spec, cases, position, known, move |m| {
                     status.set(m)
@@ -91,13 +72,7 @@ pub fn RegistryPanel() -> impl IntoView {
                 Ok((record, message)) => {
                     status.set(message);
                     // Champion if there is none, else a challenger.
-                    let entry = live.with_view(|s| entry_event(s, &record, "manual"));
-                    if let Some(store) = log.get() {
-                        match store.append_batch(vec![entry]).await {
-                            Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                            Err(e) => log.fail(e),
-                        }
-                    }
+                    live.enter(record, "manual");
                 }
                 Err(Asked::Cancelled) => status.set("training cancelled".into()),
                 Err(e) => status.set(e.to_string()),

@@ -99,7 +99,7 @@ impl Sim {
     /// with its own case ids, and injects `drift` after that many cases.
     pub fn start(self, log: Log, live: Live, drift: Option<(u64, Drift)>) {
         if self.sim.with_value(|s| s.is_none()) {
-            let last = live.with_view(|set| set.stats.state.span.map(|(_, b)| b));
+            let last = live.views.with_untracked(|v| v.newest_at);
             let defaults = Settings::default();
             let settings = Settings {
                 seed: self.seed.get_untracked(),

@@ -19,26 +19,26 @@ fn bucket_label(i: usize) -> String {
 pub fn StatsPanel() -> impl IntoView {
     let live = expect_context::<Live>();
     let summary = move || {
-        live.with_view(|set| {
-            let s = &set.stats.state;
+        live.views.with(|v| {
+            let s = &v.stats;
             let types = s
-                .by_type
+                .types
                 .iter()
                 .map(|(t, n)| format!("{t}: {n}"))
                 .collect::<Vec<_>>()
                 .join(" · ");
             let mean = s
-                .mean_duration_h()
+                .mean_hours
                 .map_or("—".into(), |h| format::duration((h * 3_600_000.0) as i64));
-            (s.events, s.closed(), mean, types)
+            (s.events, s.closed, mean, types)
         })
     };
     let per_day = move || {
-        live.with_view(|set| {
-            let days = &set.stats.state.per_day;
-            days.iter()
-                .skip(days.len().saturating_sub(30))
-                .map(|(d, (o, c))| Bar {
+        live.views.with(|v| {
+            v.stats
+                .per_day
+                .iter()
+                .map(|(d, o, c)| Bar {
                     label: format::date(*d)[5..].to_string(),
                     values: vec![*o as f64, *c as f64],
                 })
@@ -46,9 +46,8 @@ pub fn StatsPanel() -> impl IntoView {
         })
     };
     let durations = move || {
-        live.with_view(|set| {
-            set.stats
-                .state
+        live.views.with(|v| {
+            v.stats
                 .durations
                 .iter()
                 .enumerate()
@@ -60,9 +59,8 @@ pub fn StatsPanel() -> impl IntoView {
         })
     };
     let changes = move || {
-        live.with_view(|set| {
-            set.stats
-                .state
+        live.views.with(|v| {
+            v.stats
                 .changes
                 .iter()
                 .map(|c| {

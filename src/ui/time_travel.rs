@@ -1,13 +1,11 @@
 //! Time travel: a slider over the log moves every panel to a past position.
 
 use super::live::Live;
-use super::Log;
 use leptos::prelude::*;
 
 /// The slider, the live button and the boot line.
 #[component]
 pub fn TimeTravel() -> impl IntoView {
-    let log = expect_context::<Log>();
     let live = expect_context::<Live>();
     let entered_at = RwSignal::new(0u64);
     let on_input = move |ev| {
@@ -16,12 +14,12 @@ pub fn TimeTravel() -> impl IntoView {
         };
         let head = live.seq.get_untracked();
         if v >= head {
-            live.travel(log, None);
+            live.travel(None);
         } else {
             if live.past.get_untracked().is_none() {
                 entered_at.set(head);
             }
-            live.travel(log, Some(v));
+            live.travel(Some(v));
         }
     };
     view! {
@@ -34,7 +32,7 @@ pub fn TimeTravel() -> impl IntoView {
                         prop:value=move || live.past.get().unwrap_or_else(|| live.seq.get()).to_string()
                         on:input=on_input />
                 </label>
-                <button data-testid="travel-live" on:click=move |_| live.travel(log, None) disabled=move || live.past.get().is_none()>"Live"</button>
+                <button data-testid="travel-live" on:click=move |_| live.travel(None) disabled=move || live.past.get().is_none()>"Live"</button>
             </div>
             <p data-testid="travel-position" aria-live="polite">{move || match live.past.get() {
                 None => format!("live at seq {}", live.seq.get()),
@@ -47,7 +45,7 @@ pub fn TimeTravel() -> impl IntoView {
                         on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<u64>() { live.snapshot_every.set(v.max(100)) } } />
                     " events"
                 </label>
-                <button data-testid="snapshot-now" on:click=move |_| leptos::task::spawn_local(live.snapshot(log))>"Snapshot now"</button>
+                <button data-testid="snapshot-now" on:click=move |_| live.snapshot_now()>"Snapshot now"</button>
             </div>
             <p class="hint" data-testid="boot-line">{move || live.boot.get().unwrap_or_else(|| "booting…".into())}</p>
             <Show when=move || !live.notes.get().is_empty()>

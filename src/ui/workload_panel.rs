@@ -9,11 +9,8 @@ use leptos::prelude::*;
 pub fn WorkloadPanel() -> impl IntoView {
     let live = expect_context::<Live>();
     let bars = move || {
-        live.with_view(|set| {
-            set.workload
-                .state
-                .now
-                .by_resource
+        live.views.with(|v| {
+            v.workload
                 .iter()
                 .map(|(r, n)| Bar {
                     label: r.to_string(),

@@ -159,7 +159,14 @@ export function expectedViews(events) {
     }
   }
   const role = (id) => (id === champion ? 'champion' : id === challenger ? 'challenger' : entered.has(id) ? 'retired' : 'registered');
-  const days = [...perDay.keys()].sort((a, b) => a - b).slice(-30);
+  // The last 30 calendar days up to the newest day with cases (from the
+  // first day with any, if the log is younger), quiet days as zero.
+  const known = [...perDay.keys()].sort((a, b) => a - b);
+  const days = [];
+  if (known.length) {
+    const last = known[known.length - 1];
+    for (let d = Math.max(known[0], last - 29 * DAY); d <= last; d += DAY) days.push(d);
+  }
   const open = [...opened.entries()].map(([c, v]) => ({ case: c, ...v }));
   const loop = new Map();
   if (served.outcomes > 0) loop.set('served', { ...served, role: 'what the loop served' });
@@ -172,7 +179,7 @@ export function expectedViews(events) {
     open: new Map(open.map((o) => [o.case, o])),
     openOldest: open.map((o) => o.at).sort((a, b) => a - b).slice(0, OPEN_ROWS),
     workload: new Map([...wip.entries()]),
-    perDay: days.map((d) => `${dayLabel(d)}: opened ${perDay.get(d)[0]} cases|${dayLabel(d)}: closed ${perDay.get(d)[1]} cases`).join('|'),
+    perDay: days.map((d) => { const [o, c] = perDay.get(d) ?? [0, 0]; return `${dayLabel(d)}: opened ${o} cases|${dayLabel(d)}: closed ${c} cases`; }).join('|'),
     durations: durations.map((n, i) => `${bucketLabel(i)}: closed cases ${n} cases`).join('|'),
     registry: registered.slice().reverse().map((id) => `${id}:${role(id)}`),
     loop,

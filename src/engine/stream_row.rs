@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 pub const STREAM_ROWS: usize = 40;
 
 /// One row of the live event stream.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StreamRow {
     /// Position.
     pub seq: u64,

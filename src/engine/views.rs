@@ -1,0 +1,352 @@
+//! What the page's views show, taken from the projections: the newest rows
+//! of a table, a chart's series, a count — never the projections themselves.
+//! [`Views::of`] is computed where the projections are folded (the engine's
+//! worker) and crosses to the page as plain data; the page only formats and
+//! draws it.
+
+use crate::domain::model::ModelTrained;
+use crate::projection::feedback::{CaseTrace, Marker, MarkerKind, ModelScore, Role, ROLLING};
+use crate::projection::stats::Change;
+use crate::projection::ProjectionSet;
+use serde::{Deserialize, Serialize};
+
+/// Open cases listed (oldest first).
+pub const OPEN_ROWS: usize = 15;
+/// Days of the cases-per-day chart.
+pub const PER_DAY: usize = 30;
+/// Cases offered in the prediction-history chart (newest first).
+pub const TRACES_SHOWN: usize = 30;
+
+/// Everything the page's views show, at one position of the log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Views {
+    /// The position the projections stand at.
+    pub seq: u64,
+    /// Domain time of the newest event (None: nothing yet).
+    pub newest_at: Option<i64>,
+    /// Open cases.
+    pub open: OpenCasesView,
+    /// Cases each person works on now, by name.
+    pub workload: Vec<(String, u32)>,
+    /// The log's statistics.
+    pub stats: StatsView,
+    /// The feedback loop.
+    pub feedback: FeedbackView,
+    /// Every model the log registered, newest first, with its part now.
+    pub registered: Vec<(ModelTrained, Role)>,
+}
+
+/// The open cases table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenCasesView {
+    /// How many cases are open.
+    pub count: usize,
+    /// The oldest [`OPEN_ROWS`] of them.
+    pub rows: Vec<OpenRow>,
+}
+
+/// One open case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenRow {
+    /// The case.
+    pub case: String,
+    /// When it opened (domain time).
+    pub opened_at: i64,
+    /// Its newest activity (None: only opened).
+    pub last: Option<String>,
+    /// Activities so far.
+    pub steps: usize,
+    /// Category and priority, when it has them.
+    pub kind: String,
+    /// The newest served prediction for it.
+    pub predicted: Option<Left>,
+}
+
+/// A served prediction of the time a case has left.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Left {
+    /// When it was made (domain time).
+    pub made_at: i64,
+    /// Hours left, as predicted then.
+    pub hours: f64,
+    /// Its 80 % interval, hours.
+    pub interval: Option<(f64, f64)>,
+}
+
+/// The log's statistics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsView {
+    /// Events.
+    pub events: u64,
+    /// Cases closed.
+    pub closed: u64,
+    /// Mean case duration, hours.
+    pub mean_hours: Option<f64>,
+    /// Events per type.
+    pub types: Vec<(String, u64)>,
+    /// (day, opened, closed) of the newest [`PER_DAY`] days up to the newest
+    /// event, days without cases included.
+    pub per_day: Vec<(i64, u32, u32)>,
+    /// Cases per duration bucket.
+    pub durations: Vec<u64>,
+    /// Process changes.
+    pub changes: Vec<Change>,
+}
+
+/// The feedback loop.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackView {
+    /// The champion, if any.
+    pub champion: Option<String>,
+    /// The challenger, if any.
+    pub challenger: Option<String>,
+    /// The duel so far: (champion's MAE, challenger's MAE, outcomes).
+    pub duel: Option<(f64, f64, usize)>,
+    /// Duel cases closed so far.
+    pub duel_closed: usize,
+    /// The story since the newest process change.
+    pub since_change: Option<SinceChange>,
+    /// The score table: what was served, then each model, newest first.
+    pub rows: Vec<ScoreRow>,
+    /// Served rolling MAE over domain time.
+    pub served: Vec<(i64, f64)>,
+    /// The challenger's rolling MAE over domain time.
+    pub challenger_series: Option<(String, Vec<(i64, f64)>)>,
+    /// What happened, to mark on the chart.
+    pub markers: Vec<Marker>,
+    /// (actual, predicted) remaining days of the newest served outcomes.
+    pub recent: Vec<(f64, f64)>,
+    /// Closed cases with their prediction histories, newest first.
+    pub traces: Vec<CaseTrace>,
+}
+
+/// Since the newest process change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinceChange {
+    /// When it changed (domain time).
+    pub at: i64,
+    /// The highest served rolling MAE since, days.
+    pub peak: f64,
+    /// The served rolling MAE now, days.
+    pub now: f64,
+    /// Models promoted since.
+    pub promoted: usize,
+}
+
+/// One line of the score table (errors in days).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    /// `served` or a model id.
+    pub id: String,
+    /// Its part, in words.
+    pub role: String,
+    /// Outcomes scored.
+    pub outcomes: u64,
+    /// Cumulative MAE.
+    pub mae: Option<f64>,
+    /// MAE over the last [`ROLLING`] outcomes (None for a retired model).
+    pub rolling: Option<f64>,
+    /// MAE over the last days of domain time (None for a retired model).
+    pub window: Option<f64>,
+    /// The median baseline on the same predictions.
+    pub baseline: Option<f64>,
+    /// 1 − MAE / median MAE.
+    pub skill: Option<f64>,
+    /// Mean of predicted − actual.
+    pub bias: Option<f64>,
+    /// Predictions waiting, and their mean prediction in days.
+    pub waiting: (u64, Option<f64>),
+    /// Mean time until the outcome arrived.
+    pub delay: Option<f64>,
+    /// `DriftDetected` events recorded for it.
+    pub alarms: u64,
+    /// Share of outcomes inside their 80 % interval.
+    pub coverage: Option<f64>,
+    /// Mean width of the interval.
+    pub width: Option<f64>,
+}
+
+impl ScoreRow {
+    fn of(id: String, role: Role, m: &ModelScore) -> ScoreRow {
+        let retired = role == Role::Retired;
+        ScoreRow {
+            id,
+            role: role.label().to_owned(),
+            outcomes: m.outcomes,
+            mae: m.mae(),
+            rolling: (!retired).then(|| m.rolling_mae(ROLLING)).flatten(),
+            window: (!retired).then(|| m.window_mae()).flatten(),
+            baseline: m.baseline_mae(),
+            skill: m.skill(),
+            bias: m.bias(),
+            waiting: (
+                m.pending,
+                (m.pending > 0).then(|| m.pending_sum_h / m.pending as f64 / 24.0),
+            ),
+            delay: m.label_delay(),
+            alarms: m.recorded_drifts,
+            coverage: m.coverage(),
+            width: m.mean_width(),
+        }
+    }
+
+    /// Whether the model is retired (its recent errors are not shown).
+    pub fn retired(&self) -> bool {
+        self.role == Role::Retired.label()
+    }
+}
+
+impl Views {
+    /// What the views show of `set`.
+    pub fn of(set: &ProjectionSet) -> Views {
+        let stats = &set.stats.state;
+        Views {
+            seq: set.seq(),
+            newest_at: stats.span.map(|(_, b)| b),
+            open: open_cases(set),
+            workload: set
+                .workload
+                .state
+                .now
+                .by_resource
+                .iter()
+                .map(|(r, n)| (r.to_string(), *n))
+                .collect(),
+            stats: StatsView {
+                events: stats.events,
+                closed: stats.closed(),
+                mean_hours: stats.mean_duration_h(),
+                types: stats.by_type.iter().map(|(t, n)| (t.clone(), *n)).collect(),
+                per_day: per_day(set),
+                durations: stats.durations.clone(),
+                changes: stats.changes.clone(),
+            },
+            feedback: feedback(set),
+            registered: {
+                let f = &set.feedback.state;
+                f.registered
+                    .iter()
+                    .rev()
+                    .map(|r| (r.record.clone(), f.role(&r.record.id)))
+                    .collect()
+            },
+        }
+    }
+}
+
+fn open_cases(set: &ProjectionSet) -> OpenCasesView {
+    let open = &set.open_cases.state;
+    let feedback = &set.feedback.state;
+    let mut cases: Vec<_> = open.cases.values().collect();
+    cases.sort_by_key(|c| c.opened_at);
+    let rows = cases
+        .into_iter()
+        .take(OPEN_ROWS)
+        .map(|c| OpenRow {
+            case: c.case.clone(),
+            opened_at: c.opened_at,
+            last: c.steps.last().map(|s| s.activity.to_string()),
+            steps: c.steps.len(),
+            kind: ["category", "priority"]
+                .iter()
+                .filter_map(|k| c.attribute(k).map(|v| v.as_text()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            // The newest prediction of the model that was champion when it was made.
+            predicted: feedback
+                .pending
+                .get(&c.case)
+                .and_then(|p| p.iter().rev().find(|w| !w.prediction.shadow))
+                .map(|w| Left {
+                    made_at: w.made_at,
+                    hours: w.prediction.predicted_h,
+                    interval: w.prediction.low_h.zip(w.prediction.high_h),
+                }),
+        })
+        .collect();
+    OpenCasesView {
+        count: open.cases.len(),
+        rows,
+    }
+}
+
+/// The newest [`PER_DAY`] calendar days up to the newest day with cases,
+/// counting days without any as zero (the projection keeps only days that
+/// had some, and thirty of those can span far more than thirty days).
+fn per_day(set: &ProjectionSet) -> Vec<(i64, u32, u32)> {
+    let days = &set.stats.state.per_day;
+    let (Some((&first, _)), Some((&last, _))) = (days.iter().next(), days.iter().next_back())
+    else {
+        return Vec::new();
+    };
+    let day = crate::domain::calendar::DAY;
+    let mut out = Vec::with_capacity(PER_DAY);
+    let mut at = first.max(last - (PER_DAY as i64 - 1) * day);
+    while at <= last {
+        let (o, c) = days.get(&at).copied().unwrap_or((0, 0));
+        out.push((at, o, c));
+        at += day;
+    }
+    out
+}
+
+fn feedback(set: &ProjectionSet) -> FeedbackView {
+    let f = &set.feedback.state;
+    let since_change = (|| {
+        let changed = f
+            .markers
+            .iter()
+            .rev()
+            .find(|m| m.kind == MarkerKind::ProcessChanged)?;
+        let after: Vec<f64> = f
+            .served
+            .series
+            .iter()
+            .filter(|(t, _)| *t > changed.at)
+            .map(|(_, m)| *m)
+            .collect();
+        Some(SinceChange {
+            at: changed.at,
+            peak: after.iter().copied().fold(f64::NAN, f64::max),
+            now: *after.last()?,
+            promoted: f
+                .markers
+                .iter()
+                .filter(|m| m.kind == MarkerKind::Promoted && m.at > changed.at)
+                .count(),
+        })
+    })();
+    let mut rows = Vec::new();
+    if f.served.outcomes > 0 {
+        let mut served = ScoreRow::of("served".into(), Role::Champion, &f.served);
+        served.role = "what the loop served".into();
+        rows.push(served);
+    }
+    for (id, m) in f.models.iter().rev() {
+        rows.push(ScoreRow::of(id.clone(), f.role(id), m));
+    }
+    FeedbackView {
+        champion: f.champion.clone(),
+        challenger: f.challenger.clone(),
+        duel: f.duel_mae(),
+        duel_closed: f.duel_closed(),
+        since_change,
+        rows,
+        served: f.served.series.clone(),
+        challenger_series: f
+            .challenger
+            .as_ref()
+            .and_then(|c| f.models.get(c).map(|m| (c.clone(), m.series.clone()))),
+        markers: f.markers.iter().cloned().collect(),
+        recent: f
+            .served
+            .recent
+            .iter()
+            .map(|o| (o.label_delay_d, o.signed_error_d + o.label_delay_d))
+            .collect(),
+        traces: f.traces.iter().rev().take(TRACES_SHOWN).cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
