@@ -44,9 +44,11 @@ function finish() {
   }
 }
 
-// BENCH_ONLY=size|store|import|training|loop|projections|shared runs one section (for iterating).
+// BENCH_ONLY=size|store|import|training|loop|projections|shared runs those sections (comma-separated).
 const only = process.env.BENCH_ONLY;
-const want = (section) => !only || only === section;
+// Runs of the cases whose longest main-thread task has a target (#12).
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const want = (section) => !only || only.split(',').includes(section);
 
 // --- What a first visit downloads ----------------------------------------
 if (want('size')) {
@@ -137,6 +139,9 @@ console.log('\nImport through the page: read + stage, then one commit; peak memo
     }
     files.push([`${rows.toLocaleString('en')}-row simulated CSV`, path]);
   }
+  // The biggest file three times (the main-thread target is judged on each run).
+  const biggest = files[files.length - 1];
+  for (let r = 2; r <= RUNS; r += 1) files.push([`${biggest[0]}, run ${r}`, biggest[1]]);
   for (const [label, path] of files) {
     const megabytes = (await stat(path)).size / 1048576;
     const ctx = await browser.newContext();
@@ -287,7 +292,9 @@ if (want('training')) {
 if (want('loop')) {
   console.log('\nThe feedback loop, live (the demo at a high rate)');
   const RATE = Number(process.env.BENCH_LOOP_RATE ?? 2500);
-  const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);
+  const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 60);
+  for (let run = 1; run <= RUNS; run += 1) {
+  const tag = RUNS > 1 ? `, run ${run}` : '';
   const ctx = await browser.newContext();
   const app = await ctx.newPage();
   app.setDefaultTimeout(0);
@@ -340,19 +347,20 @@ if (want('loop')) {
   const tasks = await app.evaluate(() => window.longTasks);
   const latency = await app.getByTestId('latency').textContent();
   const [p50, p99] = [...latency.matchAll(/p\d+ (\d+) ms/g)].map((m) => Number(m[1]));
-  record(`loop: source events projected (simulator at ${RATE}/s)`, (b.source - a.source) / seconds, 'events/s', null);
-  record('loop: predictions recorded and scored', (b.predictions - a.predictions) / seconds, 'events/s', null);
-  record('loop: all events appended and projected', (b.all - a.all) / seconds, 'events/s', null);
-  record('loop: projections behind the head at the end', b.head - b.all, 'events', null);
-  record('loop: projections behind the head at the end, in time', (b.head - b.all) / ((b.all - a.all) / seconds), 's', null);
+  record(`loop: source events projected (simulator at ${RATE}/s)${tag}`, (b.source - a.source) / seconds, 'events/s', null);
+  record(`loop: predictions recorded and scored${tag}`, (b.predictions - a.predictions) / seconds, 'events/s', null);
+  record(`loop: all events appended and projected${tag}`, (b.all - a.all) / seconds, 'events/s', null);
+  record(`loop: projections behind the head at the end${tag}`, b.head - b.all, 'events', null);
+  record(`loop: projections behind the head at the end, in time${tag}`, (b.head - b.all) / ((b.all - a.all) / seconds), 's', null);
   const listing = await app.evaluate(() => Object.keys(window.statusAt).filter((m) => m in window.rowAt).map((m) => Math.max(0, window.rowAt[m] - window.statusAt[m])));
-  if (listing.length) record('loop: registry row after its model was trained (worst)', Math.max(...listing), 'ms', null);
-  record('loop: prediction latency p50', p50, 'ms', null);
-  record('loop: prediction latency p99', p99, 'ms', null);
-  record('loop: main-thread tasks over 50 ms', tasks.length, 'tasks', null);
-  record('loop: longest main-thread task', tasks.length ? Math.max(...tasks) : 0, 'ms', null);
+  if (listing.length) record(`loop: registry row after its model was trained (worst)${tag}`, Math.max(...listing), 'ms', null);
+  record(`loop: prediction latency p50${tag}`, p50, 'ms', null);
+  record(`loop: prediction latency p99${tag}`, p99, 'ms', null);
+  record(`loop: main-thread tasks over 50 ms${tag}`, tasks.length, 'tasks', null);
+  record(`loop: longest main-thread task${tag}`, tasks.length ? Math.max(...tasks) : 0, 'ms', null);
   console.log(`    (${latency}; ${await app.getByTestId('loop-champion').textContent()})`);
   await ctx.close();
+  }
 }
 
 // --- Projections: fold throughput and boot time -------------------------
@@ -369,11 +377,16 @@ console.log('\nProjections: fold throughput and boot time of the app');
 }
 const BOOT_SIZES = (process.env.BENCH_BOOT ?? '10000,100000,1000000').split(',').map(Number);
 for (const snapshots of [true, false]) {
-  for (const n of BOOT_SIZES) {
+  for (const [n, run] of BOOT_SIZES.flatMap((n, i) => (i === BOOT_SIZES.length - 1 ? Array.from({ length: RUNS }, (_, r) => [n, r + 1]) : [[n, 1]]))) {
     // A fresh profile per run: the app's own database, filled as a long run leaves it.
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
     p.setDefaultTimeout(0);
+    // Every main-thread task over 50 ms from the first script on.
+    await p.addInitScript(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
+    });
     await p.goto(url + 'page.html');
     await p.waitForFunction(() => document.getElementById('status').textContent === 'ready');
     await p.evaluate(([n, s]) => window.retrace.prefill('retrace', n, s), [n, snapshots]);
@@ -382,7 +395,13 @@ for (const snapshots of [true, false]) {
     const ms = await p.evaluate(() => performance.now());
     const line = await p.getByTestId('boot-line').textContent();
     const label = `boot ${n / 1000}k events, ${snapshots ? 'with' : 'without'} snapshots`;
-    record(label, ms, 'ms', null);
+    // Then the views show the whole log, drawn (two frames later).
+    await p.waitForFunction((n) => Number(document.querySelector('main')?.dataset.seq) === n, n);
+    await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const longest = Math.max(0, ...(await p.evaluate(() => window.longTasks)));
+    if (run === 1) record(label, ms, 'ms', null);
+    else console.log(`  ${label}, run ${run}: ${ms.toFixed(0)} ms`);
+    record(`${label}: longest main-thread task${n === BOOT_SIZES[BOOT_SIZES.length - 1] ? `, run ${run}` : ''}`, longest, 'ms', null);
     console.log(`    (${line})`);
     await ctx.close();
   }

@@ -6,7 +6,7 @@
 
 use crate::domain::model::ModelTrained;
 use crate::projection::feedback::{CaseTrace, Marker, MarkerKind, ModelScore, Role, ROLLING};
-use crate::projection::stats::Change;
+use crate::projection::stats::{Change, DURATION_BUCKETS_H};
 use crate::projection::ProjectionSet;
 use serde::{Deserialize, Serialize};
 
@@ -87,7 +87,8 @@ pub struct StatsView {
     /// (day, opened, closed) of the newest [`PER_DAY`] days up to the newest
     /// event, days without cases included.
     pub per_day: Vec<(i64, u32, u32)>,
-    /// Cases per duration bucket.
+    /// Cases per duration bucket (every bucket of [`DURATION_BUCKETS_H`] and
+    /// the overflow).
     pub durations: Vec<u64>,
     /// Process changes.
     pub changes: Vec<Change>,
@@ -218,7 +219,12 @@ impl Views {
                 mean_hours: stats.mean_duration_h(),
                 types: stats.by_type.iter().map(|(t, n)| (t.clone(), *n)).collect(),
                 per_day: per_day(set),
-                durations: stats.durations.clone(),
+                // Every bucket, before the first case closes too.
+                durations: {
+                    let mut d = stats.durations.clone();
+                    d.resize(d.len().max(DURATION_BUCKETS_H.len() + 1), 0);
+                    d
+                },
                 changes: stats.changes.clone(),
             },
             feedback: feedback(set),

@@ -154,6 +154,19 @@ fn cases_per_day_counts_the_last_thirty_calendar_days_quiet_ones_as_zero() {
 }
 
 #[test]
+fn how_long_cases_take_shows_every_bucket_before_the_first_case_closes() {
+    let buckets = crate::projection::stats::DURATION_BUCKETS_H.len() + 1;
+    let empty = Views::of(&crate::projection::ProjectionSet::default());
+    assert_eq!(empty.stats.durations, vec![0; buckets]);
+    let views = Views::of(desk().set());
+    assert_eq!(views.stats.durations.len(), buckets);
+    assert_eq!(
+        views.stats.durations.iter().sum::<u64>(),
+        views.stats.closed
+    );
+}
+
+#[test]
 fn a_retired_models_recent_error_is_not_shown_but_its_record_is() {
     let mut set = desk().set().clone();
     // A model scored once and gone from the loop: a challenger that lost.
