@@ -177,15 +177,15 @@ mod engine_host {
 
         fn next(&self) -> Option<Command> {
             let mut state = self.state.borrow_mut();
-            let command = state.inbox.pop_front()?;
-            let same = |c: &Command| {
+            let mut command = state.inbox.pop_front()?;
+            // Only the newest of a run of head moves, or of slider moves, matters.
+            let same = |a: &Command, b: &Command| {
                 matches!(
-                    (&command, c),
+                    (a, b),
                     (Command::Head(_), Command::Head(_)) | (Command::Travel(_), Command::Travel(_))
                 )
             };
-            let mut command = command.clone();
-            while state.inbox.front().is_some_and(&same) {
+            while state.inbox.front().is_some_and(|next| same(&command, next)) {
                 command = state.inbox.pop_front().expect("checked");
             }
             Some(command)
