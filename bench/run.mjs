@@ -64,7 +64,7 @@ if (want('size')) {
   const ui = top.find((f) => f.endsWith('_bg.wasm'));
   const glue = top.find((f) => /^retrace-[0-9a-f]+\.js$/.test(f));
   const workerWasm = worker.find((f) => f.endsWith('_bg.wasm'));
-  for (const [label, file] of [['UI wasm', `dist/${ui}`], ['UI JavaScript glue', `dist/${glue}`], ['training worker wasm (loaded when first needed)', `dist/worker/${workerWasm}`]]) {
+  for (const [label, file] of [['UI wasm', `dist/${ui}`], ['UI JavaScript glue', `dist/${glue}`], ['worker wasm (the log engine and training, started at boot)', `dist/worker/${workerWasm}`]]) {
     const [raw, gz] = await sizeOf(file);
     record(`${label}, gzipped`, kb(gz), 'KB', null);
     console.log(`    (${label}: ${kb(raw).toFixed(0)} KB raw)`);

@@ -503,22 +503,29 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
     assert_eq!((views.seq, stream[0].seq), (600, 600));
 }
 
+/// A log of 1,500 simulated events under an engine whose loop would not
+/// train a model by itself (models come by hand).
+fn a_desk_whose_loop_never_trains(seed: u64) -> (Driver<MemoryStore, Models>, Models, Simulator) {
+    let (d, models) = driver(Policy {
+        first_after: 100_000,
+        ..Policy::default()
+    });
+    let mut sim = Simulator::new(Settings {
+        seed,
+        ..Settings::default()
+    });
+    block(d.store().append_batch(by_stream(sim.next_events(1500)))).unwrap();
+    (d, models, sim)
+}
+
 /// Given the loop running with a champion and a challenger trained by
 /// hand, when the page asks to promote it, then `ModelPromoted` is recorded
 /// and the views name the new champion; when the loop stops, then new
 /// events are folded but no longer predicted.
 #[test]
 fn models_trained_by_hand_enter_and_are_promoted_through_the_engine() {
-    let (mut d, models) = driver(Policy {
-        first_after: 100_000,
-        ..Policy::default()
-    });
+    let (mut d, models, mut sim) = a_desk_whose_loop_never_trains(5);
     let now = || 0.0;
-    let mut sim = Simulator::new(Settings {
-        seed: 5,
-        ..Settings::default()
-    });
-    block(d.store().append_batch(by_stream(sim.next_events(1500)))).unwrap();
     block(d.handle(
         Command::Start {
             policy: d.engine().policy.clone(),
@@ -585,16 +592,8 @@ fn models_trained_by_hand_enter_and_are_promoted_through_the_engine() {
 /// champion — the engine did not give up on a model it had no need of.
 #[test]
 fn a_champion_whose_bytes_arrive_later_predicts_once_the_loop_starts() {
-    let (mut d, models) = driver(Policy {
-        first_after: 100_000,
-        ..Policy::default()
-    });
+    let (mut d, models, mut sim) = a_desk_whose_loop_never_trains(8);
     let now = || 0.0;
-    let mut sim = Simulator::new(Settings {
-        seed: 8,
-        ..Settings::default()
-    });
-    block(d.store().append_batch(by_stream(sim.next_events(1500)))).unwrap();
     block(d.handle(
         Command::Open {
             database: "x".into(),
