@@ -16,10 +16,8 @@ use crate::store::idb::IdbStore;
 use crate::store::{EventStore, ExpectedVersion, StreamAppend};
 use sha2::{Digest, Sha256};
 
-/// Bytes read from the file at a time: parsing and staging a slice is one
-/// task of the page's thread, so a slice is small enough to keep that task
-/// short (1 MB slices made tasks of 55–205 ms on a busy machine).
-pub const SLICE: u64 = 1 << 17;
+/// Bytes read from the file at a time.
+pub const SLICE: u64 = 1 << 20;
 /// Staged blocks written per transaction.
 const BLOCKS_PER_WRITE: usize = 32;
 
