@@ -15,4 +15,6 @@ pub mod store;
 pub mod util;
 
 #[cfg(target_arch = "wasm32")]
+pub mod host;
+#[cfg(target_arch = "wasm32")]
 pub mod ui;

@@ -255,6 +255,58 @@ async fn a_hundred_thousand_events_read_back_in_bounded_batches() {
 }
 
 #[wasm_bindgen_test]
+async fn a_tab_far_behind_a_large_commit_still_checks_versions() {
+    // The engine's worker commits a large import while the page's own
+    // connection holds a stream table from before it: the page's next
+    // append starts from the stored checkpoint, not from its old table.
+    use retrace::store::idb::CHECKPOINT_EVERY;
+    let name = fresh_name();
+    let page = IdbStore::open(&name).await.unwrap();
+    page.append("case-a", ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    let worker = IdbStore::open(&name).await.unwrap();
+    let n = CHECKPOINT_EVERY + 10;
+    let mut batch: Vec<StreamAppend> = (0..n / 2)
+        .map(|i| {
+            StreamAppend::new(
+                format!("case-{i}"),
+                ExpectedVersion::NoStream,
+                vec![event(2 * i + 1), event(2 * i + 2)],
+            )
+        })
+        .collect();
+    batch.push(StreamAppend::new(
+        "case-a",
+        ExpectedVersion::Exact(1),
+        vec![event(n + 1)],
+    ));
+    worker.append_batch(batch).await.unwrap();
+    let err = page
+        .append("case-a", ExpectedVersion::Exact(1), vec![event(n + 2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { actual: Some(2), .. }),
+        "{err:?}"
+    );
+    let err = page
+        .append("case-9", ExpectedVersion::NoStream, vec![event(n + 3)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { actual: Some(2), .. }),
+        "{err:?}"
+    );
+    let c = page
+        .append("case-a", ExpectedVersion::Exact(2), vec![event(n + 4)])
+        .await
+        .unwrap();
+    assert_eq!(c.last_seq, 1 + n / 2 * 2 + 1 + 1);
+    assert_eq!(page.stream_version("case-a").await.unwrap(), Some(3));
+}
+
+#[wasm_bindgen_test]
 async fn a_damaged_stream_table_checkpoint_is_rebuilt_from_the_log() {
     use retrace::store::idb::{CHECKPOINT_EVERY, STREAM_TABLE};
     let name = fresh_name();

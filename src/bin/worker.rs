@@ -4,7 +4,10 @@
 //! `Uint8Array` is a training request (`retrace::ml::protocol::handle`);
 //! `{engine: Uint8Array}` is a command to the log engine
 //! (`retrace::engine::messages`), which this worker runs over the
-//! browser's IndexedDB and answers the same way.
+//! browser's IndexedDB and answers the same way; `{import: Uint8Array,
+//! file?: Blob}` orders or cancels an import (`retrace::engine::imports`),
+//! which runs here beside the engine and is answered with
+//! `Reply::Import`.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -30,6 +33,15 @@ fn main() {
             if let Ok(command) = js_sys::Reflect::get(&data, &"engine".into()) {
                 if command.is_instance_of::<js_sys::Uint8Array>() {
                     engine.receive(js_sys::Uint8Array::new(&command).to_vec());
+                    return;
+                }
+            }
+            if let Ok(order) = js_sys::Reflect::get(&data, &"import".into()) {
+                if order.is_instance_of::<js_sys::Uint8Array>() {
+                    let file = js_sys::Reflect::get(&data, &"file".into())
+                        .ok()
+                        .and_then(|f| f.dyn_into::<web_sys::Blob>().ok());
+                    engine.import(js_sys::Uint8Array::new(&order).to_vec(), file);
                     return;
                 }
             }
@@ -65,15 +77,18 @@ fn main() {
 /// Every answer that moved the projections is followed by the views.
 #[cfg(target_arch = "wasm32")]
 mod engine_host {
+    use retrace::engine::imports::{ImportCommand, ImportNews};
     use retrace::engine::messages::{boot_line, Command, Driver, Reply};
+    use retrace::host::import_job::{self, CancelFlag};
     use retrace::engine::views::Views;
     use retrace::engine::Engine;
     use retrace::ml::feedback_loop::Policy;
     use retrace::ml::protocol::{decode, encode};
     use retrace::projection::snapshot;
+    use futures::FutureExt;
     use retrace::store::idb::IdbStore;
     use std::cell::RefCell;
-    use std::collections::VecDeque;
+    use std::collections::{BTreeMap, VecDeque};
     use std::rc::Rc;
     use wasm_bindgen::{JsCast, JsValue};
     use web_sys::DedicatedWorkerGlobalScope;
@@ -114,6 +129,13 @@ mod engine_host {
         inbox: VecDeque<Command>,
         busy: bool,
         driver: Option<Running>,
+        /// The open log (also while the driver is out working): imports
+        /// write to it.
+        store: Option<Rc<IdbStore>>,
+        /// Imports running, by id.
+        imports: BTreeMap<u32, CancelFlag>,
+        /// Imports waiting for the log to open (dropped if it does not).
+        store_wanted: Vec<futures::channel::oneshot::Sender<Rc<IdbStore>>>,
         database: String,
         /// Lets the log's engine lock go (while the loop runs here).
         release: Option<js_sys::Function>,
@@ -135,6 +157,9 @@ mod engine_host {
                     inbox: VecDeque::new(),
                     busy: false,
                     driver: None,
+                    store: None,
+                    imports: BTreeMap::new(),
+                    store_wanted: Vec::new(),
                     database: String::new(),
                     release: None,
                     snapshot_every: SNAPSHOT_EVERY,
@@ -172,6 +197,59 @@ mod engine_host {
                     }
                 }
                 host.state.borrow_mut().busy = false;
+            });
+        }
+
+        /// An import order's bytes (and its file) from the page. An import
+        /// runs beside the engine's commands, not in their queue: it takes
+        /// minutes, and a cancel must reach it at once.
+        pub fn import(&self, bytes: Vec<u8>, file: Option<web_sys::Blob>) {
+            let order = match decode::<ImportCommand>(&bytes) {
+                Ok(ImportCommand::Cancel(id)) => {
+                    if let Some(flag) = self.state.borrow().imports.get(&id) {
+                        flag.set(true);
+                    }
+                    return;
+                }
+                Ok(ImportCommand::Start(order)) => order,
+                Err(e) => return self.post(&Reply::Failed(e)),
+            };
+            let id = order.id;
+            let host = self.clone();
+            let tell = move |news: ImportNews| host.post(&Reply::Import { id, news });
+            let not_open = || ImportNews::Failed {
+                message: "The import could not start: the log did not open in this tab's engine (the page says why). Reload the page and try again.".into(),
+                skippable: false,
+            };
+            let Some(file) = file else {
+                return tell(ImportNews::Failed {
+                    message: "The import could not start: no file came with the order.".into(),
+                    skippable: false,
+                });
+            };
+            // An order sent right after the page started the engine waits
+            // for the log to open.
+            let store = self.state.borrow().store.clone();
+            let store = match store {
+                Some(store) => futures::future::ready(Ok(store)).left_future(),
+                None => {
+                    let (tx, rx) = futures::channel::oneshot::channel();
+                    self.state.borrow_mut().store_wanted.push(tx);
+                    rx.right_future()
+                }
+            };
+            let cancel = CancelFlag::default();
+            self.state.borrow_mut().imports.insert(id, cancel.clone());
+            let host = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let last = match store.await {
+                    Ok(store) => {
+                        import_job::run(&store, &order, &file, cancel, Rc::new(tell.clone())).await
+                    }
+                    Err(_) => not_open(),
+                };
+                host.state.borrow_mut().imports.remove(&id);
+                tell(last);
             });
         }
 
@@ -228,10 +306,23 @@ mod engine_host {
 
         async fn open(&self, database: &str, shared: bool) -> Result<Vec<Reply>, String> {
             let started = js_sys::Date::now();
-            let store = Rc::new(IdbStore::open(database).await.map_err(|e| e.to_string())?);
-            if shared {
-                store.use_outbox().await.map_err(|e| e.to_string())?;
+            let opened = async {
+                let store = Rc::new(IdbStore::open(database).await.map_err(|e| e.to_string())?);
+                if shared {
+                    store.use_outbox().await.map_err(|e| e.to_string())?;
+                }
+                Ok::<_, String>(store)
+            };
+            let store = opened.await;
+            // Imports waiting for the log go on now (or hear it did not open).
+            let wanted = std::mem::take(&mut self.state.borrow_mut().store_wanted);
+            if let Ok(store) = &store {
+                self.state.borrow_mut().store = Some(store.clone());
+                for tx in wanted {
+                    let _ = tx.send(store.clone());
+                }
             }
+            let store = store?;
             let (set, restored) = snapshot::restore(&*store, u64::MAX)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -267,16 +358,13 @@ mod engine_host {
                         .await
                         .unwrap_or_else(|e| vec![Reply::Failed(e)])
                 }
-                Command::Start { .. } => {
-                    // One engine writes to a log at a time, across tabs: a
-                    // tab taking the loop over waits until the last engine
-                    // has let go (a closed tab's worker can outlive its
-                    // page a moment).
-                    if self.state.borrow().release.is_none() {
-                        let name = format!("retrace-engine:{}", self.state.borrow().database);
-                        let release = hold_lock(&name).await;
-                        self.state.borrow_mut().release = release;
-                    }
+                // One engine writes to a log at a time, across tabs: a tab
+                // taking the loop over waits until the last engine has let
+                // go (a closed tab's worker can outlive its page a moment).
+                Command::Start { .. } if self.state.borrow().release.is_none() => {
+                    let name = format!("retrace-engine:{}", self.state.borrow().database);
+                    let release = hold_lock(&name).await;
+                    self.state.borrow_mut().release = release;
                 }
                 Command::SnapshotEvery(n) => {
                     self.state.borrow_mut().snapshot_every = *n;

@@ -155,6 +155,14 @@ pub enum Reply {
     Note(String),
     /// A command failed; the engine goes on with the next.
     Failed(String),
+    /// How the import `id` goes ([`super::imports`]: imports are ordered
+    /// beside the commands, with their file).
+    Import {
+        /// The order's id.
+        id: u32,
+        /// What happened.
+        news: super::imports::ImportNews,
+    },
 }
 
 /// The boot line: how the projections were rebuilt.

@@ -16,6 +16,7 @@
 //! predictions go on; the harness trains at once.
 
 mod harness;
+pub mod imports;
 pub mod messages;
 pub mod stream_row;
 pub mod views;

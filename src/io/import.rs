@@ -9,7 +9,7 @@ use crate::store::StreamAppend;
 use sha2::{Digest, Sha256};
 
 /// The formats Retrace reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// One row per event.
     Csv,

@@ -1,5 +1,6 @@
 //! Small browser helpers the panels share: yielding to the event loop,
-//! sleeping, reading a file, offering a download.
+//! the clock, a blob of bytes, offering a download (sleeping and reading a
+//! file: [`crate::host::browser`], which a worker uses too).
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -24,28 +25,6 @@ pub fn now() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
-}
-
-/// Wait `ms` milliseconds.
-pub async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
-/// Bytes `start..end` of a file (or any blob), read without the rest.
-pub async fn blob_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
-    let part = blob
-        .slice_with_f64_and_f64(start as f64, end as f64)
-        .map_err(|e| format!("the browser could not cut the file: {e:?}"))?;
-    let buffer = JsFuture::from(part.array_buffer()).await.map_err(|_| {
-        "the browser could not read the file (was it changed, moved or deleted?); choose it again"
-            .to_string()
-    })?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// Bytes in memory as a blob (so they are read like a chosen file).

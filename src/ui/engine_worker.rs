@@ -7,6 +7,7 @@
 //! the loop's locks pass to another tab, whose own engine takes over from
 //! the log.
 
+use crate::engine::imports::ImportCommand;
 use crate::engine::messages::{Command, Reply};
 use crate::ml::protocol::{decode, encode, FromWorker};
 use std::cell::{Cell, RefCell};
@@ -17,12 +18,19 @@ use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 type OnMessage = Closure<dyn FnMut(MessageEvent)>;
 
+/// A message waiting for the worker to listen.
+enum Queued {
+    Command(Command),
+    /// An import order with its file, ready to post.
+    Raw(JsValue),
+}
+
 #[derive(Default)]
 struct Inner {
     worker: RefCell<Option<Worker>>,
     ready: Cell<bool>,
-    /// Commands sent before the worker listened.
-    queued: RefCell<Vec<Command>>,
+    /// Messages sent before the worker listened.
+    queued: RefCell<Vec<Queued>>,
     handlers: RefCell<Vec<OnMessage>>,
     /// Bumped by every start and stop: replies of a stopped worker are dropped.
     generation: Cell<u64>,
@@ -63,10 +71,15 @@ impl EngineWorker {
             let bytes = js_sys::Uint8Array::new(&data).to_vec();
             if let Ok(FromWorker::Ready) = decode::<FromWorker>(&bytes) {
                 inner.ready.set(true);
-                let queued: Vec<Command> = inner.queued.borrow_mut().drain(..).collect();
+                let queued: Vec<Queued> = inner.queued.borrow_mut().drain(..).collect();
                 if let Some(w) = inner.worker.borrow().as_ref() {
-                    for command in queued {
-                        send(w, &command);
+                    for message in queued {
+                        match message {
+                            Queued::Command(command) => send(w, &command),
+                            Queued::Raw(message) => {
+                                let _ = w.post_message(&message);
+                            }
+                        }
                     }
                 }
             }
@@ -85,7 +98,25 @@ impl EngineWorker {
         if self.0.ready.get() {
             send(w, &command);
         } else {
-            self.0.queued.borrow_mut().push(command);
+            self.0.queued.borrow_mut().push(Queued::Command(command));
+        }
+    }
+
+    /// Send an import order, with its file (queued like a command).
+    pub fn post_import(&self, command: &ImportCommand, file: Option<&web_sys::Blob>) {
+        let message = js_sys::Object::new();
+        let bytes = js_sys::Uint8Array::from(encode(command).as_slice());
+        let _ = js_sys::Reflect::set(&message, &"import".into(), &bytes);
+        if let Some(file) = file {
+            let _ = js_sys::Reflect::set(&message, &"file".into(), file);
+        }
+        let message = JsValue::from(message);
+        let worker = self.0.worker.borrow();
+        let Some(w) = worker.as_ref() else { return };
+        if self.0.ready.get() {
+            let _ = w.post_message(&message);
+        } else {
+            self.0.queued.borrow_mut().push(Queued::Raw(message));
         }
     }
 

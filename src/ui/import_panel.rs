@@ -1,16 +1,40 @@
 //! Import a log (CSV with column mapping, XES, a Retrace export) and export
 //! the log (CloudEvents NDJSON) or its cases (CSV).
 
-use super::browser::{blob_slice, bytes_blob};
-use super::import_run::{import_file, Form, Status};
-use super::importer::Stopped;
+use super::browser::bytes_blob;
+use super::live::Live;
 use super::Log;
+use crate::engine::imports::{ImportNews, ImportOrder};
+use crate::host::browser::blob_slice;
 use crate::io::csv::{sniff, CsvMapping};
 use crate::io::import::{detect_format, Format};
 use crate::io::parsed::Completion;
 use crate::io::time::TimeFormat;
 use leptos::prelude::*;
+use futures::StreamExt;
 use leptos::task::spawn_local;
+
+/// Where an import (or an export) stands, as the panel shows it.
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    /// Nothing chosen.
+    Idle,
+    /// A file is loaded and waits for the user to check and start.
+    Ready,
+    /// Working, in words.
+    Busy(String),
+    /// Finished, in words.
+    Done(String),
+    /// The same file was imported before: ask.
+    Duplicate(String),
+    /// Failed; `skippable` when bad rows could be skipped.
+    Failed {
+        /// What went wrong and what to do.
+        message: String,
+        /// Bad rows could be skipped.
+        skippable: bool,
+    },
+}
 
 /// The chosen file's name and contents (read a slice at a time).
 type ChosenFile = (String, web_sys::Blob);
@@ -60,6 +84,7 @@ fn column_select(
 #[component]
 pub fn ImportPanel() -> impl IntoView {
     let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
     let file: StoredValue<Option<ChosenFile>, LocalStorage> = StoredValue::new_local(None);
     let format = RwSignal::new(None::<Format>);
     let mapping = RwSignal::new(None::<CsvMapping>);
@@ -71,7 +96,8 @@ pub fn ImportPanel() -> impl IntoView {
     let status = RwSignal::new(Status::Idle);
     // How far the current pass is (for the progress bar).
     let fraction = RwSignal::new(None::<f64>);
-    let cancel = StoredValue::new_local(false);
+    // The import running in the engine's worker, if one is.
+    let running = StoredValue::new_local(None::<u32>);
     let export_from = RwSignal::new(String::new());
     let export_to = RwSignal::new(String::new());
 
@@ -171,16 +197,29 @@ pub fn ImportPanel() -> impl IntoView {
         }
     };
 
-    // Read, check, stage and write the chosen file.
+    // Read, check, stage and write the chosen file: the engine's worker
+    // does it; the panel shows its news.
     let run = move |skip_bad: bool, again: bool| {
         let Some((name, blob)) = file.get_value() else {
             return;
         };
-        let Some(store) = log.get() else { return };
         let Some(fmt) = format.get_untracked() else {
             return;
         };
-        cancel.set_value(false);
+        let order = ImportOrder {
+            id: 0,
+            name: name.clone(),
+            format: fmt,
+            mapping: mapping.get_untracked(),
+            completion: match completion.get_untracked().as_str() {
+                "end" => Completion::EndActivity(end_activity.get_untracked()),
+                "none" => Completion::NoneComplete,
+                _ => Completion::AllComplete,
+            },
+            stream: stream_it.get_untracked().then(|| speed.get_untracked()),
+            skip_bad,
+            again,
+        };
         status.set(Status::Busy(format!("starting to import {name}…")));
         spawn_local(async move {
             // One import at a time, across tabs: they share the staging area.
@@ -190,46 +229,42 @@ pub fn ImportPanel() -> impl IntoView {
                     skippable: false,
                 });
             };
-            let outcome = import_file(
-                &store,
-                log,
-                &name,
-                &blob,
-                fmt,
-                skip_bad,
-                again,
-                Form {
-                    mapping: mapping.get_untracked(),
-                    completion: match completion.get_untracked().as_str() {
-                        "end" => Completion::EndActivity(end_activity.get_untracked()),
-                        "none" => Completion::NoneComplete,
-                        _ => Completion::AllComplete,
-                    },
-                    stream: stream_it.get_untracked().then(|| speed.get_untracked()),
-                },
-                status,
-                fraction,
-                cancel,
-            )
-            .await;
-            // Whatever happened, nothing stays staged.
-            let cleared = store.clear_staging().await;
-            lock.release();
-            match outcome {
-                Ok(Some(done)) => status.set(Status::Done(done)),
-                Ok(None) => {} // the status says what to do next
-                Err(Stopped::Cancelled) => status.set(Status::Done(if stream_it.get_untracked() {
-                    "Replay stopped; the events played so far stay in the log.".into()
-                } else {
-                    "Import cancelled; the log is unchanged.".into()
-                })),
-                Err(Stopped::Failed { message, skippable }) => {
-                    status.set(Status::Failed { message, skippable })
+            let (id, mut news) = live.import(order, &blob);
+            running.set_value(Some(id));
+            let mut last = None;
+            while let Some(piece) = news.next().await {
+                match piece {
+                    ImportNews::Progress { line, fraction: done } => {
+                        fraction.set(done);
+                        status.set(Status::Busy(line));
+                    }
+                    ImportNews::Committed(head) => log.head.update(|h| *h = (*h).max(head)),
+                    ImportNews::Leftover(message) => log.fail(message),
+                    end => {
+                        last = Some(end);
+                        break;
+                    }
                 }
             }
-            if let Err(e) = cleared {
-                log.fail(format!("Could not clear the import's staging area: {e}"));
-            }
+            running.set_value(None);
+            lock.release();
+            status.set(match last {
+                Some(ImportNews::Done(done)) => Status::Done(done),
+                Some(ImportNews::Duplicate(question)) => Status::Duplicate(question),
+                Some(ImportNews::Cancelled { streamed: true }) => {
+                    Status::Done("Replay stopped; the events played so far stay in the log.".into())
+                }
+                Some(ImportNews::Cancelled { streamed: false }) => {
+                    Status::Done("Import cancelled; the log is unchanged.".into())
+                }
+                Some(ImportNews::Failed { message, skippable }) => {
+                    Status::Failed { message, skippable }
+                }
+                _ => Status::Failed {
+                    message: "The import stopped without an answer: this tab's engine went away. Whatever it committed is in the log; check it, then import again if needed.".into(),
+                    skippable: false,
+                },
+            });
         });
     };
 
@@ -371,7 +406,11 @@ pub fn ImportPanel() -> impl IntoView {
             <div class="actions">
                 <button data-testid="import-start" on:click=move |_| run(false, false)
                     disabled=move || !matches!(status.get(), Status::Ready | Status::Done(_) | Status::Failed { .. }) || format.get().is_none()>"Import"</button>
-                <button data-testid="import-cancel" on:click=move |_| cancel.set_value(true) disabled=move || !busy()>"Cancel"</button>
+                <button data-testid="import-cancel" on:click=move |_| {
+                    if let Some(id) = running.get_value() {
+                        live.cancel_import(id);
+                    }
+                } disabled=move || !busy()>"Cancel"</button>
                 <button data-testid="export-log" on:click=export_log disabled=busy>"Export log (CloudEvents NDJSON)"</button>
                 <button data-testid="export-cases" on:click=export_cases disabled=busy>"Export cases (CSV)"</button>
                 <label>"from seq " <input type="number" min="1" class="short" data-testid="export-from" prop:value=move || export_from.get() on:input=move |ev| export_from.set(event_target_value(&ev)) /></label>

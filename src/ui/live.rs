@@ -8,12 +8,13 @@
 use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
+use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
 use crate::engine::messages::{Command, Reply};
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
 use crate::ml::feedback_loop::Policy;
 use crate::projection::training_set::Finished;
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::{BTreeMap, VecDeque};
@@ -71,6 +72,8 @@ pub struct Live {
     /// Questions to the engine waiting for their answer, by id.
     asks: StoredValue<BTreeMap<u32, oneshot::Sender<Cases>>, LocalStorage>,
     next_ask: StoredValue<u32, LocalStorage>,
+    /// Imports running in the engine's worker: where their news goes.
+    imports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<ImportNews>>, LocalStorage>,
     /// The shared log's sync (whose lease says who drives a team's loop).
     shared: super::shared::Shared,
     /// The page shows a shared log.
@@ -112,6 +115,7 @@ impl Live {
             live_views: StoredValue::new_local(Views::default()),
             asks: StoredValue::new_local(BTreeMap::new()),
             next_ask: StoredValue::new_local(0),
+            imports: StoredValue::new_local(BTreeMap::new()),
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
@@ -176,6 +180,8 @@ impl Live {
         let Some(store) = log.get() else { return };
         let database = store.name().to_owned();
         let engine = self.engine.get_value();
+        // A restarted worker ends the imports the old one ran.
+        self.imports.update_value(|i| i.clear());
         match engine.start(move |reply| self.hear(log, reply)).await {
             Ok(()) => {
                 engine.post(Command::Open {
@@ -284,6 +290,17 @@ impl Live {
                     let _ = tx.send((cases, position, known_models));
                 }
             }
+            Reply::Import { id, news } => {
+                let ends = news.ends();
+                self.imports.update_value(|i| {
+                    if let Some(tx) = i.get(&id) {
+                        let _ = tx.unbounded_send(news);
+                    }
+                    if ends {
+                        i.remove(&id);
+                    }
+                });
+            }
             Reply::Note(message) => self.training.set(Some(message)),
             Reply::Failed(message) => log.fail(message),
         }
@@ -351,6 +368,33 @@ impl Live {
         self.engine
             .with_value(|e| e.post(Command::Cases { id, window }));
         rx.await.unwrap_or_default()
+    }
+
+    /// Import `blob` in the engine's worker as `order` says (its id is
+    /// set here). The news arrives on the returned channel, which closes
+    /// after the last piece — or without one if the worker went away.
+    pub fn import(
+        self,
+        mut order: ImportOrder,
+        blob: &web_sys::Blob,
+    ) -> (u32, mpsc::UnboundedReceiver<ImportNews>) {
+        let (tx, rx) = mpsc::unbounded();
+        let id = self.next_ask.get_value();
+        self.next_ask.set_value(id.wrapping_add(1));
+        order.id = id;
+        self.imports.update_value(|i| {
+            i.insert(id, tx);
+        });
+        self.engine.with_value(|e| {
+            e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob))
+        });
+        (id, rx)
+    }
+
+    /// Ask the import `id` to stop.
+    pub fn cancel_import(self, id: u32) {
+        self.engine
+            .with_value(|e| e.post_import(&ImportCommand::Cancel(id), None));
     }
 
     /// Let a model trained by hand enter the loop: champion if there is
@@ -463,9 +507,8 @@ impl Live {
     /// Show the state as of `seq` (None: back to live).
     pub fn travel(self, seq: Option<u64>) {
         self.past.set(seq);
-        match seq {
-            None => self.views.set(self.live_views.get_value()),
-            Some(_) => {}
+        if seq.is_none() {
+            self.views.set(self.live_views.get_value());
         }
         self.engine.with_value(|e| e.post(Command::Travel(seq)));
     }

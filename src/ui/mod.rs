@@ -8,8 +8,6 @@ mod engine_worker;
 mod export;
 mod format;
 mod import_panel;
-mod import_run;
-mod importer;
 pub mod live;
 mod log_panel;
 mod loop_panel;

@@ -233,20 +233,32 @@ impl IdbStore {
         tx: &IdbTransaction,
         head: u64,
     ) -> Result<StreamTable, StoreError> {
-        let cached = self.table.borrow_mut().take();
+        let cached = self.table.borrow_mut().take().filter(|t| t.head() <= head);
         let mut table = match cached {
-            Some(t) if t.head() <= head => t,
-            _ => {
+            // Near the head: read the few segments since.
+            Some(t) if head - t.head() < CHECKPOINT_EVERY => t,
+            // Far behind (another tab or the worker committed a large
+            // import): the stored checkpoint, if it is nearer.
+            cached => {
                 let req = store_of(tx, STREAM_TABLE)?
                     .get(&TABLE.into())
                     .map_err(|e| js_error(e, "reading the stream table"))?;
                 let value = done(&req, "reading the stream table").await?;
                 let checkpoint = value.dyn_into::<Uint8Array>().ok().map(|b| b.to_vec());
                 // A damaged checkpoint is rebuilt from the log: it is only a cache.
-                checkpoint
+                let stored = checkpoint
                     .and_then(|b| StreamTable::from_checkpoint(&b))
-                    .filter(|t| t.head() <= head)
-                    .unwrap_or_default()
+                    .filter(|t| t.head() <= head);
+                match (cached, stored) {
+                    (Some(c), Some(s)) => {
+                        if s.head() > c.head() {
+                            s
+                        } else {
+                            c
+                        }
+                    }
+                    (c, s) => c.or(s).unwrap_or_default(),
+                }
             }
         };
         let segments = store_of(tx, SEGMENTS)?;

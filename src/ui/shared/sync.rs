@@ -152,7 +152,7 @@ pub async fn run(log: Log, shared: Shared) {
             if waited >= delay_ms || (online() && !was_online) {
                 break;
             }
-            crate::ui::browser::sleep(250).await;
+            crate::host::browser::sleep(250).await;
             waited += 250;
         }
         delay_ms = (delay_ms * 2).min(16_000);
