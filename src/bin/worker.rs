@@ -67,6 +67,8 @@ fn main() {
     };
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
+    // For `make bench`: this worker's linear memory (its size is the peak).
+    let _ = js_sys::Reflect::set(&scope, &"retraceMemory".into(), &wasm_bindgen::memory());
     post(&FromWorker::Ready);
 }
 
@@ -80,6 +82,7 @@ mod engine_host {
     use retrace::engine::imports::{ImportCommand, ImportNews};
     use retrace::engine::messages::{boot_line, Command, Driver, Reply};
     use retrace::host::import_job::{self, CancelFlag};
+    use retrace::host::web_lock::{take_in_line, Held};
     use retrace::engine::views::Views;
     use retrace::engine::Engine;
     use retrace::ml::feedback_loop::Policy;
@@ -90,7 +93,7 @@ mod engine_host {
     use std::cell::RefCell;
     use std::collections::{BTreeMap, VecDeque};
     use std::rc::Rc;
-    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen::JsValue;
     use web_sys::DedicatedWorkerGlobalScope;
 
     type Running = Driver<Rc<IdbStore>, Rc<IdbStore>>;
@@ -99,31 +102,6 @@ mod engine_host {
     const SNAPSHOT_EVERY: u64 = 5_000;
     /// Events per read when rebuilding a past position.
     const BATCH: usize = 4_096;
-
-    /// Wait for the Web Lock `name` and hold it until the returned function
-    /// is called (or the worker ends). Without Web Locks, go on at once.
-    async fn hold_lock(name: &str) -> Option<js_sys::Function> {
-        use js_sys::{Function, Promise, Reflect};
-        let locks = Reflect::get(&js_sys::global(), &"navigator".into())
-            .and_then(|n| Reflect::get(&n, &"locks".into()))
-            .unwrap_or(JsValue::UNDEFINED);
-        let request = Reflect::get(&locks, &"request".into())
-            .ok()
-            .and_then(|r| r.dyn_into::<Function>().ok())?;
-        let (tx, rx) = futures::channel::oneshot::channel::<Function>();
-        let granted =
-            wasm_bindgen::closure::Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-                // Settles when the loop stops: the lock is held until then.
-                let mut resolve = None;
-                let held = Promise::new(&mut |r, _| resolve = Some(r));
-                if let Some(r) = resolve {
-                    let _ = tx.send(r);
-                }
-                held.into()
-            });
-        let _ = request.call2(&locks, &name.into(), &granted);
-        rx.await.ok()
-    }
 
     struct State {
         inbox: VecDeque<Command>,
@@ -137,8 +115,8 @@ mod engine_host {
         /// Imports waiting for the log to open (dropped if it does not).
         store_wanted: Vec<futures::channel::oneshot::Sender<Rc<IdbStore>>>,
         database: String,
-        /// Lets the log's engine lock go (while the loop runs here).
-        release: Option<js_sys::Function>,
+        /// The log's engine lock, held while the loop runs here.
+        release: Option<Held>,
         snapshot_every: u64,
         last_snapshot: u64,
     }
@@ -306,6 +284,8 @@ mod engine_host {
 
         async fn open(&self, database: &str, shared: bool) -> Result<Vec<Reply>, String> {
             let started = js_sys::Date::now();
+            // For `make bench`: this worker is a tab's engine.
+            let _ = js_sys::Reflect::set(&self.scope, &"retraceEngine".into(), &true.into());
             let opened = async {
                 let store = Rc::new(IdbStore::open(database).await.map_err(|e| e.to_string())?);
                 if shared {
@@ -363,7 +343,7 @@ mod engine_host {
                 // go (a closed tab's worker can outlive its page a moment).
                 Command::Start { .. } if self.state.borrow().release.is_none() => {
                     let name = format!("retrace-engine:{}", self.state.borrow().database);
-                    let release = hold_lock(&name).await;
+                    let release = take_in_line(&name).await;
                     self.state.borrow_mut().release = release;
                 }
                 Command::SnapshotEvery(n) => {
@@ -391,8 +371,8 @@ mod engine_host {
                     let stop = matches!(command, Command::Stop);
                     let replies = driver.handle(command, &now).await;
                     if stop {
-                        if let Some(release) = self.state.borrow_mut().release.take() {
-                            let _ = release.call0(&JsValue::NULL);
+                        if let Some(held) = self.state.borrow_mut().release.take() {
+                            held.release();
                         }
                     }
                     replies

@@ -7,3 +7,4 @@
 pub mod browser;
 pub mod import_job;
 pub mod importer;
+pub mod web_lock;
