@@ -5,7 +5,7 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 import { serve } from '../tools/serve.mjs';
-import { CHROMIUM_ARGS } from '../tests/e2e/support.mjs';
+import { CHROMIUM_ARGS, engineWasmBytes } from '../tests/e2e/support.mjs';
 
 const N = Number(process.env.BENCH_EVENTS ?? 100_000);
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2_000);
@@ -160,13 +160,7 @@ console.log('\nImport through the page (run by the tab\'s engine worker): read +
     await p.getByTestId('import-file').setInputFiles(path);
     await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
     // The import runs in the tab's engine worker: its linear memory is what the import costs.
-    const engineMemory = async () => {
-      for (const w of p.workers()) {
-        const bytes = await w.evaluate(() => (self.retraceEngine ? self.retraceMemory.buffer.byteLength : null)).catch(() => null);
-        if (bytes !== null) return bytes;
-      }
-      throw new Error('no engine worker found on the page');
-    };
+    const engineMemory = () => engineWasmBytes(p);
     const wasmBefore = await engineMemory();
     const pageBefore = await p.evaluate(() => window.appWasm.memory.buffer.byteLength);
     let peakHeap = 0;

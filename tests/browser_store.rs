@@ -287,7 +287,13 @@ async fn a_tab_far_behind_a_large_commit_still_checks_versions() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { actual: Some(2), .. }),
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(2),
+                ..
+            }
+        ),
         "{err:?}"
     );
     let err = page
@@ -295,7 +301,13 @@ async fn a_tab_far_behind_a_large_commit_still_checks_versions() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { actual: Some(2), .. }),
+        matches!(
+            err,
+            StoreError::Conflict {
+                actual: Some(2),
+                ..
+            }
+        ),
         "{err:?}"
     );
     let c = page

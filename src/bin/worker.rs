@@ -79,16 +79,16 @@ fn main() {
 /// Every answer that moved the projections is followed by the views.
 #[cfg(target_arch = "wasm32")]
 mod engine_host {
+    use futures::FutureExt;
     use retrace::engine::imports::{ImportCommand, ImportNews};
     use retrace::engine::messages::{boot_line, Command, Driver, Reply};
-    use retrace::host::import_job::{self, CancelFlag};
-    use retrace::host::web_lock::{take_in_line, Held};
     use retrace::engine::views::Views;
     use retrace::engine::Engine;
+    use retrace::host::import_job::{self, CancelFlag};
+    use retrace::host::web_lock::{take_in_line, Held};
     use retrace::ml::feedback_loop::Policy;
     use retrace::ml::protocol::{decode, encode};
     use retrace::projection::snapshot;
-    use futures::FutureExt;
     use retrace::store::idb::IdbStore;
     use std::cell::RefCell;
     use std::collections::{BTreeMap, VecDeque};
@@ -195,9 +195,11 @@ mod engine_host {
             let id = order.id;
             let host = self.clone();
             let tell = move |news: ImportNews| host.post(&Reply::Import { id, news });
-            let not_open = || ImportNews::Failed {
+            let not_open = || {
+                ImportNews::Failed {
                 message: "The import could not start: the log did not open in this tab's engine (the page says why). Reload the page and try again.".into(),
                 skippable: false,
+            }
             };
             let Some(file) = file else {
                 return tell(ImportNews::Failed {
@@ -357,10 +359,19 @@ mod engine_host {
             let Some(mut driver) = self.state.borrow_mut().driver.take() else {
                 // The log did not open (the page was told why): only a
                 // question deserves an answer.
+                let not_open = || Reply::Failed("the log is not open in the engine".into());
                 return match command {
-                    Command::Cases { .. } | Command::Enter { .. } | Command::Promote => {
-                        vec![Reply::Failed("the log is not open in the engine".into())]
-                    }
+                    // The page waits for this answer: no cases.
+                    Command::Cases { id, .. } => vec![
+                        not_open(),
+                        Reply::Cases {
+                            id,
+                            cases: Vec::new(),
+                            position: (0, 0),
+                            known_models: 0,
+                        },
+                    ],
+                    Command::Enter { .. } | Command::Promote => vec![not_open()],
                     _ => Vec::new(),
                 };
             };

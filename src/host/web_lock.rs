@@ -73,4 +73,3 @@ pub async fn take_in_line(name: &str) -> Option<Held> {
     });
     rx.await.ok().flatten()
 }
-

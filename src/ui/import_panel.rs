@@ -10,8 +10,8 @@ use crate::io::csv::{sniff, CsvMapping};
 use crate::io::import::{detect_format, Format};
 use crate::io::parsed::Completion;
 use crate::io::time::TimeFormat;
-use leptos::prelude::*;
 use futures::StreamExt;
+use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 /// Where an import (or an export) stands, as the panel shows it.
@@ -234,7 +234,10 @@ pub fn ImportPanel() -> impl IntoView {
             let mut last = None;
             while let Some(piece) = news.next().await {
                 match piece {
-                    ImportNews::Progress { line, fraction: done } => {
+                    ImportNews::Progress {
+                        line,
+                        fraction: done,
+                    } => {
                         fraction.set(done);
                         status.set(Status::Busy(line));
                     }

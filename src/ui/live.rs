@@ -385,9 +385,8 @@ impl Live {
         self.imports.update_value(|i| {
             i.insert(id, tx);
         });
-        self.engine.with_value(|e| {
-            e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob))
-        });
+        self.engine
+            .with_value(|e| e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob)));
         (id, rx)
     }
 

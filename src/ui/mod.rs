@@ -4,6 +4,7 @@
 mod backtest_panel;
 pub mod browser;
 mod chart;
+mod drawing;
 mod engine_worker;
 mod export;
 mod format;
@@ -35,6 +36,7 @@ use leptos::prelude::*;
 use std::rc::Rc;
 
 use backtest_panel::BacktestPanel;
+use drawing::Panel;
 use import_panel::ImportPanel;
 use live::Live;
 pub use log_panel::LogPanel;
@@ -96,6 +98,10 @@ pub fn App() -> impl IntoView {
     provide_context(sim::Sim::new(log));
     provide_context(ImportRequest(RwSignal::new(None)));
     provide_context(update::Updates::start());
+    let view = route::current();
+    provide_context(view);
+    let drawing = drawing::Drawing::new(view.get_untracked());
+    provide_context(drawing);
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;
@@ -131,6 +137,7 @@ pub fn App() -> impl IntoView {
                 }
                 log.store.set_value(Some(Rc::new(store)));
                 opening.set(false);
+                leptos::task::spawn_local(drawing.run());
                 live.boot(log).await;
                 if shared::connected() {
                     leptos::task::spawn_local(shared::run(log, shared_state));
@@ -140,11 +147,10 @@ pub fn App() -> impl IntoView {
             Err(e) => {
                 log.fail(e);
                 opening.set(false);
+                leptos::task::spawn_local(drawing.run());
             }
         }
     });
-    let view = route::current();
-    provide_context(view);
     let shown = move |v: route::View| view.get() == v;
     view! {
         <a class="skip" href="#main">"Skip to the content"</a>
@@ -177,29 +183,31 @@ pub fn App() -> impl IntoView {
             </Show>
             <Show when=move || !opening.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
                 <div class="grid" hidden=move || !shown(route::View::Live) data-view="live">
-                    <Show when=move || log.head.get() == 0>
-                        <welcome::Welcome/>
-                    </Show>
-                    <FeedbackPanel/>
-                    <SimulatorPanel/>
-                    <StreamPanel/>
-                    <OpenCasesPanel/>
-                    <WorkloadPanel/>
+                    <Panel view=route::View::Live nth=0>
+                        <Show when=move || log.head.get() == 0>
+                            <welcome::Welcome/>
+                        </Show>
+                    </Panel>
+                    <Panel view=route::View::Live nth=1><FeedbackPanel/></Panel>
+                    <Panel view=route::View::Live nth=2><SimulatorPanel/></Panel>
+                    <Panel view=route::View::Live nth=3><StreamPanel/></Panel>
+                    <Panel view=route::View::Live nth=4><OpenCasesPanel/></Panel>
+                    <Panel view=route::View::Live nth=5><WorkloadPanel/></Panel>
                 </div>
                 <div class="grid" hidden=move || !shown(route::View::Models) data-view="models">
-                    <RegistryPanel/>
-                    <BacktestPanel/>
+                    <Panel view=route::View::Models nth=0><RegistryPanel/></Panel>
+                    <Panel view=route::View::Models nth=1><BacktestPanel/></Panel>
                 </div>
                 <div class="grid" hidden=move || !shown(route::View::Log) data-view="log">
-                    <ImportPanel/>
-                    <StatsPanel/>
-                    <TimeTravel/>
+                    <Panel view=route::View::Log nth=0><ImportPanel/></Panel>
+                    <Panel view=route::View::Log nth=1><StatsPanel/></Panel>
+                    <Panel view=route::View::Log nth=2><TimeTravel/></Panel>
                 </div>
                 <div class="grid" hidden=move || !shown(route::View::Settings) data-view="settings">
-                    <LogPanel/>
-                    <settings::SettingsPanel/>
-                    <shared::SharedLogCard/>
-                    <recovery_panel::RecoveryPanel/>
+                    <Panel view=route::View::Settings nth=0><LogPanel/></Panel>
+                    <Panel view=route::View::Settings nth=1><settings::SettingsPanel/></Panel>
+                    <Panel view=route::View::Settings nth=2><shared::SharedLogCard/></Panel>
+                    <Panel view=route::View::Settings nth=3><recovery_panel::RecoveryPanel/></Panel>
                 </div>
             </Show>
         </main>

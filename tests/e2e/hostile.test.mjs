@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, LivePage } from './support.mjs';
+import { start, LivePage, engineWasmBytes } from './support.mjs';
 
 let env;
 let dir;
@@ -125,7 +125,10 @@ test('hostile files: a clear message each, nothing written, memory bounded, the 
     if (SAYS[what]) assert.match(message, SAYS[what], `${what}: the message says what is wrong`);
     assert.equal(await page.count(), 0, `${what}: nothing was written`);
     const mb = await p.evaluate(() => window.appWasm.memory.buffer.byteLength / 1048576);
-    assert.ok(mb < 200, `${what}: wasm memory ${mb.toFixed(0)} MB`);
+    assert.ok(mb < 200, `${what}: the page's wasm memory ${mb.toFixed(0)} MB`);
+    // The file was read by the tab's engine worker: it is alive and bounded too.
+    const engineMb = (await engineWasmBytes(p)) / 1048576;
+    assert.ok(engineMb < 200, `${what}: the engine worker's wasm memory ${engineMb.toFixed(0)} MB`);
   }
   console.log(seen.join('\n'));
   // Still usable: a good file imports right after.
