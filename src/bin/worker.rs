@@ -82,8 +82,10 @@ mod engine_host {
     use futures::FutureExt;
     use retrace::engine::imports::{ImportCommand, ImportNews};
     use retrace::engine::messages::{boot_line, Command, Driver, Reply};
+    use retrace::engine::simulation::{SimCommand, TICK_MS};
     use retrace::engine::views::Views;
     use retrace::engine::Engine;
+    use retrace::host::browser::sleep;
     use retrace::host::import_job::{self, CancelFlag};
     use retrace::host::web_lock::{take_in_line, Held};
     use retrace::ml::feedback_loop::Policy;
@@ -119,6 +121,8 @@ mod engine_host {
         release: Option<Held>,
         snapshot_every: u64,
         last_snapshot: u64,
+        /// The simulator's clock runs.
+        ticking: bool,
     }
 
     /// The engine's side of this worker.
@@ -142,6 +146,7 @@ mod engine_host {
                     release: None,
                     snapshot_every: SNAPSHOT_EVERY,
                     last_snapshot: 0,
+                    ticking: false,
                 })),
                 scope,
             }
@@ -157,9 +162,45 @@ mod engine_host {
         /// A command's bytes from the page.
         pub fn receive(&self, bytes: Vec<u8>) {
             match decode::<Command>(&bytes) {
-                Ok(command) => self.state.borrow_mut().inbox.push_back(command),
-                Err(e) => return self.post(&Reply::Failed(e)),
+                Ok(command) => {
+                    if let Command::Simulate(sim) = &command {
+                        self.clock(sim);
+                    }
+                    self.enqueue(command)
+                }
+                Err(e) => self.post(&Reply::Failed(e)),
             }
+        }
+
+        /// The simulator's clock: ticking while a run may produce (started
+        /// or resumed), still once it stops.
+        fn clock(&self, sim: &SimCommand) {
+            let on = match sim {
+                SimCommand::Start { .. } | SimCommand::Resume => true,
+                SimCommand::Stop => false,
+                _ => return,
+            };
+            let was = std::mem::replace(&mut self.state.borrow_mut().ticking, on);
+            if !on || was {
+                return;
+            }
+            let host = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let mut last = js_sys::Date::now();
+                while host.state.borrow().ticking {
+                    sleep(TICK_MS).await;
+                    let now = js_sys::Date::now();
+                    host.enqueue(Command::Tick {
+                        elapsed_ms: now - last,
+                    });
+                    last = now;
+                }
+            });
+        }
+
+        /// Queue a command; answer the queue unless that is under way.
+        fn enqueue(&self, command: Command) {
+            self.state.borrow_mut().inbox.push_back(command);
             if self.state.borrow().busy {
                 return;
             }
@@ -245,6 +286,13 @@ mod engine_host {
             };
             while state.inbox.front().is_some_and(|next| same(&command, next)) {
                 command = state.inbox.pop_front().expect("checked");
+            }
+            // Ticks that waited are one tick of all their time.
+            while let (Command::Tick { elapsed_ms }, Some(Command::Tick { elapsed_ms: more })) =
+                (&mut command, state.inbox.front())
+            {
+                *elapsed_ms += *more;
+                state.inbox.pop_front();
             }
             Some(command)
         }

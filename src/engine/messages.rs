@@ -9,6 +9,7 @@
 //! series, the counts — never the projections). The loop's side of it
 //! predicts only while the tab drives the loop ([`Command::Start`]).
 
+use super::simulation::{SimCommand, SimRun};
 use super::stream_row::StreamRow;
 use super::views::Views;
 use super::{Engine, Step};
@@ -82,6 +83,16 @@ pub enum Command {
     Snapshot,
     /// Write snapshots every this many events.
     SnapshotEvery(u64),
+    /// What the user does with the simulator, which runs in the engine
+    /// ([`super::simulation`]).
+    Simulate(SimCommand),
+    /// The worker's clock: `elapsed_ms` since the last tick (the page does
+    /// not send it). A running simulator commits what is due, and the
+    /// engine folds it (and predicts, while the loop runs) at once.
+    Tick {
+        /// Wall time since the last tick.
+        elapsed_ms: f64,
+    },
 }
 
 /// What the engine tells the page.
@@ -155,6 +166,17 @@ pub enum Reply {
     Note(String),
     /// A command failed; the engine goes on with the next.
     Failed(String),
+    /// The simulator committed: `produced` source events so far in this
+    /// run, the log's head after the commit.
+    Simulated {
+        /// Source events the run produced.
+        produced: u64,
+        /// The log's head.
+        head: u64,
+    },
+    /// The log refused the simulator's commit (a full disk, a read-only
+    /// log): the run is paused; why, in words.
+    SimulatorHalted(String),
     /// How the import `id` goes ([`super::imports`]: imports are ordered
     /// beside the commands, with their file).
     Import {
@@ -237,6 +259,8 @@ pub struct Driver<S, M> {
     pub batch: usize,
     /// The position of the views last handed out.
     shown: Option<u64>,
+    /// The simulator's run, if one was started.
+    sim: Option<SimRun>,
 }
 
 impl<S: EventStore, M: ModelSource> Driver<S, M> {
@@ -248,6 +272,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             engine,
             batch: 4096,
             shown: None,
+            sim: None,
         }
     }
 
@@ -365,6 +390,11 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             // snapshot store): nothing for the loop to do.
             Command::Travel(_) | Command::Snapshot | Command::SnapshotEvery(_) => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
+            Command::Simulate(command) => {
+                SimRun::apply(&mut self.sim, command);
+                Vec::new()
+            }
+            Command::Tick { elapsed_ms } => self.simulate(elapsed_ms, now).await,
             Command::Policy(policy) => {
                 self.engine.policy = policy;
                 self.catch_up(now).await
@@ -394,6 +424,36 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             Command::TrainingFailed => {
                 self.engine.training_failed();
                 self.catch_up(now).await
+            }
+        }
+    }
+
+    /// The simulator's tick: commit what is due, then fold it.
+    async fn simulate(&mut self, elapsed_ms: f64, now: &dyn Fn() -> f64) -> Vec<Reply> {
+        let Some(run) = self.sim.as_mut() else {
+            return Vec::new();
+        };
+        let batch = run.tick(elapsed_ms);
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let produced = run.produced();
+        match self.store.append_batch(batch).await {
+            Ok(c) => {
+                let mut replies = vec![Reply::Simulated {
+                    produced,
+                    head: c.last_seq,
+                }];
+                replies.extend(self.catch_up(now).await);
+                replies
+            }
+            Err(e) => {
+                if let Some(run) = self.sim.as_mut() {
+                    run.pause();
+                }
+                vec![Reply::SimulatorHalted(format!(
+                    "The simulator paused: the log refused its events ({e})."
+                ))]
             }
         }
     }

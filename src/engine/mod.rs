@@ -18,6 +18,7 @@
 mod harness;
 pub mod imports;
 pub mod messages;
+pub mod simulation;
 pub mod stream_row;
 pub mod views;
 

@@ -1,6 +1,7 @@
 //! The engine's message API on the memory store: commands in, replies out.
 
 use super::messages::{Command, Driver, Reply};
+use super::simulation::SimCommand;
 use super::Engine;
 use crate::domain::model::{ModelTrained, Spec};
 use crate::domain::simulator::{Settings, Simulator};
@@ -635,4 +636,96 @@ fn a_champion_whose_bytes_arrive_later_predicts_once_the_loop_starts() {
     block(d.store().append_batch(by_stream(sim.next_events(100)))).unwrap();
     block(d.handle(Command::Head(0), &now));
     assert!(count(d.store(), "PredictionRecorded") > 0);
+}
+
+/// Given the loop running with a champion, when the page starts the
+/// simulator and the worker's clock ticks, then the engine commits the
+/// events due, folds them and predicts them in the same answer — the page
+/// only hears the new head; paused, a tick writes nothing; stopped, the run
+/// is gone.
+#[test]
+fn the_simulator_runs_in_the_engine_its_events_folded_and_predicted_at_once() {
+    let (mut d, models, _) = a_desk_whose_loop_never_trains(6);
+    let now = || 0.0;
+    block(d.handle(
+        Command::Start {
+            policy: d.engine().policy.clone(),
+        },
+        &now,
+    ));
+    let cases = training_cases_of(&mut d);
+    let record = train(&models, d.store(), &cases, "model-1");
+    block(d.handle(Command::Head(0), &now));
+    block(d.handle(
+        Command::Enter {
+            record: Box::new(record),
+            reason: "manual".into(),
+        },
+        &now,
+    ));
+    let head = block(d.store().head()).unwrap();
+    let predicted = count(d.store(), "PredictionRecorded");
+    let settings = Settings {
+        seed: 11,
+        run: "t".into(),
+        start_ms: d.engine().set().stats.state.span.map_or(0, |s| s.1 + 1),
+        ..Settings::default()
+    };
+    block(d.handle(
+        Command::Simulate(SimCommand::Start {
+            settings: Box::new(settings),
+            rate: 500.0,
+        }),
+        &now,
+    ));
+    let replies = block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now));
+    let [Reply::Simulated {
+        produced: 100,
+        head: simulated,
+    }, .., Reply::CaughtUp {
+        seq,
+        predictions,
+        appended_to: Some(_),
+        ..
+    }] = &replies[..]
+    else {
+        panic!("{replies:?}")
+    };
+    assert_eq!(*simulated, head + 100, "100 source events committed");
+    assert!(*predictions > 0, "the simulator's cases were predicted");
+    assert_eq!(*seq, block(d.store().head()).unwrap(), "folded to the head");
+    assert_eq!(
+        count(d.store(), "PredictionRecorded"),
+        predicted + predictions
+    );
+
+    block(d.handle(Command::Simulate(SimCommand::Pause), &now));
+    let before = block(d.store().head()).unwrap();
+    assert!(block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now)).is_empty());
+    assert_eq!(block(d.store().head()).unwrap(), before, "paused: nothing");
+    block(d.handle(Command::Simulate(SimCommand::Resume), &now));
+    block(d.handle(Command::Simulate(SimCommand::Rate(50.0)), &now));
+    let replies = block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now));
+    assert!(
+        matches!(
+            replies.first(),
+            Some(Reply::Simulated { produced: 110, .. })
+        ),
+        "{replies:?}"
+    );
+    block(d.handle(Command::Simulate(SimCommand::Stop), &now));
+    let before = block(d.store().head()).unwrap();
+    assert!(block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now)).is_empty());
+    assert_eq!(block(d.store().head()).unwrap(), before, "stopped: nothing");
+}
+
+/// The closed cases the engine would hand a model trained by hand.
+fn training_cases_of(
+    d: &mut Driver<MemoryStore, Models>,
+) -> Vec<crate::projection::training_set::Finished> {
+    let replies = block(d.handle(Command::Cases { id: 1, window: 0 }, &|| 0.0));
+    match replies.into_iter().next() {
+        Some(Reply::Cases { cases, .. }) => cases,
+        other => panic!("{other:?}"),
+    }
 }

@@ -44,7 +44,9 @@ impl EngineWorker {
     /// Start the worker; `on_reply` hears every answer. Commands posted
     /// from now on wait until it listens.
     pub async fn start(&self, on_reply: impl Fn(Reply) + 'static) -> Result<(), String> {
-        self.stop();
+        // Commands posted before (the page's first ones, a click while the
+        // worker loads) stay queued for the new worker.
+        self.end_worker();
         let generation = self.0.generation.get();
         let url = super::trainer::Trainer::worker_url().await?;
         if self.0.generation.get() != generation {
@@ -90,16 +92,23 @@ impl EngineWorker {
         Ok(())
     }
 
-    /// Send a command (queued until the worker listens); nothing when no
-    /// worker runs.
+    /// Send a command, queued until the worker listens (also before it
+    /// was started).
     pub fn post(&self, command: Command) {
-        let worker = self.0.worker.borrow();
-        let Some(w) = worker.as_ref() else { return };
-        if self.0.ready.get() {
-            send(w, &command);
-        } else {
-            self.0.queued.borrow_mut().push(Queued::Command(command));
+        match self.listening() {
+            Some(w) => send(&w, &command),
+            None => self.0.queued.borrow_mut().push(Queued::Command(command)),
         }
+    }
+
+    /// The worker, if it listens.
+    fn listening(&self) -> Option<Worker> {
+        self.0
+            .worker
+            .borrow()
+            .as_ref()
+            .filter(|_| self.0.ready.get())
+            .cloned()
     }
 
     /// Send an import order, with its file (queued like a command).
@@ -111,23 +120,22 @@ impl EngineWorker {
             let _ = js_sys::Reflect::set(&message, &"file".into(), file);
         }
         let message = JsValue::from(message);
-        let worker = self.0.worker.borrow();
-        let Some(w) = worker.as_ref() else { return };
-        if self.0.ready.get() {
-            let _ = w.post_message(&message);
-        } else {
-            self.0.queued.borrow_mut().push(Queued::Raw(message));
+        match self.listening() {
+            Some(w) => {
+                let _ = w.post_message(&message);
+            }
+            None => self.0.queued.borrow_mut().push(Queued::Raw(message)),
         }
     }
 
-    /// Stop the worker (its pending work with it: the log has what it wrote).
-    pub fn stop(&self) {
+    /// End the running worker, if any (its pending work with it: the log
+    /// has what it wrote).
+    fn end_worker(&self) {
         self.0.generation.set(self.0.generation.get() + 1);
         if let Some(w) = self.0.worker.borrow_mut().take() {
             w.terminate();
         }
         self.0.ready.set(false);
-        self.0.queued.borrow_mut().clear();
         // The old worker's handler stays allocated: it may be running
         // right now, and its replies are dropped by generation anyway.
     }

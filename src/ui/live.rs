@@ -10,6 +10,7 @@ use super::trainer::Trainer;
 use super::Log;
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
 use crate::engine::messages::{Command, Reply};
+use crate::engine::simulation::SimCommand;
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
 use crate::ml::feedback_loop::Policy;
@@ -61,6 +62,10 @@ pub struct Live {
     pub engine_seq: RwSignal<u64>,
     /// Prediction latency (commit seen → predictions committed), ms.
     pub latencies: RwSignal<VecDeque<f64>>,
+    /// Source events the engine's simulator produced in this run.
+    pub sim_produced: RwSignal<u64>,
+    /// Why the engine's simulator paused by itself (the log refused it).
+    pub sim_halted: RwSignal<Option<String>>,
     /// The log engine's worker.
     engine: StoredValue<EngineWorker, LocalStorage>,
     /// The loop runs in the engine (it was told to start).
@@ -109,6 +114,8 @@ impl Live {
             training_busy: RwSignal::new(false),
             latencies: RwSignal::new(VecDeque::new()),
             engine_seq: RwSignal::new(0),
+            sim_produced: RwSignal::new(0),
+            sim_halted: RwSignal::new(None),
             engine: StoredValue::new_local(EngineWorker::default()),
             looping: StoredValue::new_local(false),
             opened: RwSignal::new(false),
@@ -182,16 +189,16 @@ impl Live {
         let engine = self.engine.get_value();
         // A restarted worker ends the imports the old one ran.
         self.imports.update_value(|i| i.clear());
+        // First in the worker's queue: whatever the user does while it
+        // loads (start the simulator, import a file) comes after.
+        engine.post(Command::Open {
+            database,
+            shared: super::shared::connected(),
+        });
+        engine.post(Command::SnapshotEvery(self.snapshot_every.get_untracked()));
+        engine.post(Command::Head(log.head.get_untracked()));
         match engine.start(move |reply| self.hear(log, reply)).await {
-            Ok(()) => {
-                engine.post(Command::Open {
-                    database,
-                    shared: super::shared::connected(),
-                });
-                engine.post(Command::SnapshotEvery(self.snapshot_every.get_untracked()));
-                engine.post(Command::Head(log.head.get_untracked()));
-                self.opened.set(true);
-            }
+            Ok(()) => self.opened.set(true),
             Err(e) => log.fail(e),
         }
     }
@@ -301,6 +308,11 @@ impl Live {
                     }
                 });
             }
+            Reply::Simulated { produced, head } => {
+                log.head.update(|h| *h = (*h).max(head));
+                self.sim_produced.set(produced);
+            }
+            Reply::SimulatorHalted(why) => self.sim_halted.set(Some(why)),
             Reply::Note(message) => self.training.set(Some(message)),
             Reply::Failed(message) => log.fail(message),
         }
@@ -388,6 +400,12 @@ impl Live {
         self.engine
             .with_value(|e| e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob)));
         (id, rx)
+    }
+
+    /// Tell the engine's simulator what the user does.
+    pub fn simulate(self, command: SimCommand) {
+        self.engine
+            .with_value(|e| e.post(Command::Simulate(command)));
     }
 
     /// Ask the import `id` to stop.

@@ -95,7 +95,7 @@ pub fn App() -> impl IntoView {
     let checker = trainer.clone();
     provide_context(live);
     provide_context(StoredValue::new_local(trainer));
-    provide_context(sim::Sim::new(log));
+    provide_context(sim::Sim::new(log, live));
     provide_context(ImportRequest(RwSignal::new(None)));
     provide_context(update::Updates::start());
     let view = route::current();

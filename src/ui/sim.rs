@@ -1,14 +1,14 @@
-//! The simulator, shared by the page: its controls, the demo button and the
-//! views all drive one run, which goes on while the user moves between views.
+//! The simulator's controls, shared by the page: its panel, the demo
+//! button and the views all drive one run, which goes on while the user
+//! moves between views. The run itself is the engine's: it produces and
+//! commits the events in its worker ([`crate::engine::simulation`]); the
+//! page sends what the user does and shows how far it got.
 
 use super::live::Live;
 use super::Log;
-use crate::domain::simulator::{Drift, Settings, Simulator};
-use crate::store::{by_stream, EventStore};
+use crate::domain::simulator::{Drift, Settings};
+use crate::engine::simulation::SimCommand;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
 
 /// Whether the simulator runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,9 +21,7 @@ pub enum Status {
     Paused,
 }
 
-const TICK_MS: i32 = 200;
-
-/// The page's simulator.
+/// The page's side of the simulator.
 #[derive(Clone, Copy)]
 pub struct Sim {
     /// Seed of the next run.
@@ -34,71 +32,41 @@ pub struct Sim {
     pub cases_per_day: RwSignal<f64>,
     /// Running, paused or stopped.
     pub status: RwSignal<Status>,
-    /// Source events this run has produced.
+    /// Source events this run has produced (committed).
     pub produced: RwSignal<u64>,
-    sim: StoredValue<Option<Simulator>, LocalStorage>,
-    carry: StoredValue<f64, LocalStorage>,
+    live: Live,
 }
 
 impl Sim {
-    /// The simulator, ticking every 200 ms for the page's life.
-    pub fn new(log: Log) -> Sim {
+    /// The controls of the engine's simulator.
+    pub fn new(log: Log, live: Live) -> Sim {
         let sim = Sim {
             seed: RwSignal::new(42),
             rate: RwSignal::new(20.0),
             cases_per_day: RwSignal::new(Settings::default().cases_per_day),
             status: RwSignal::new(Status::Stopped),
-            produced: RwSignal::new(0),
-            sim: StoredValue::new_local(None),
-            carry: StoredValue::new_local(0.0),
+            produced: live.sim_produced,
+            live,
         };
-        let tick = Closure::<dyn FnMut()>::new(move || sim.tick(log));
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-                tick.as_ref().unchecked_ref(),
-                TICK_MS,
-            );
-        }
-        tick.forget();
-        sim
-    }
-
-    fn tick(self, log: Log) {
-        if self.status.get_untracked() != Status::Running {
-            return;
-        }
-        let Some(store) = log.get() else { return };
-        let due = self.carry.get_value() + self.rate.get_untracked() * TICK_MS as f64 / 1000.0;
-        let n = due.floor();
-        self.carry.set_value(due - n);
-        if n < 1.0 {
-            return;
-        }
-        let events = self
-            .sim
-            .try_update_value(|s| s.as_mut().map(|s| s.next_events(n as usize)))
-            .flatten()
-            .unwrap_or_default();
-        if events.is_empty() {
-            return;
-        }
-        self.produced.update(|p| *p += events.len() as u64);
-        let status = self.status;
-        spawn_local(async move {
-            match store.append_batch(by_stream(events)).await {
-                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                Err(e) => {
-                    status.set(Status::Paused);
-                    log.fail(e);
-                }
+        Effect::new(move |_| {
+            let rate = sim.rate.get();
+            live.simulate(SimCommand::Rate(rate));
+        });
+        // The log refused the run's events: it paused; say why.
+        Effect::new(move |_| {
+            if let Some(why) = live.sim_halted.get() {
+                live.sim_halted.set(None);
+                sim.status.set(Status::Paused);
+                log.fail(why);
             }
         });
+        sim
     }
 
     /// Start (or resume) a run; a new run continues the log's domain time
     /// with its own case ids, and injects `drift` after that many cases.
     pub fn start(self, log: Log, live: Live, drift: Option<(u64, Drift)>) {
-        if self.sim.with_value(|s| s.is_none()) {
+        if self.status.get_untracked() == Status::Stopped {
             let last = live.views.with_untracked(|v| v.newest_at);
             let defaults = Settings::default();
             let settings = Settings {
@@ -110,30 +78,32 @@ impl Sim {
                 cases_per_day: self.cases_per_day.get_untracked(),
                 drift,
             };
-            self.sim.set_value(Some(Simulator::new(settings)));
             self.produced.set(0);
+            self.live.simulate(SimCommand::Start {
+                settings: Box::new(settings),
+                rate: self.rate.get_untracked(),
+            });
+        } else {
+            self.live.simulate(SimCommand::Resume);
         }
         self.status.set(Status::Running);
     }
 
     /// Hold still.
     pub fn pause(self) {
+        self.live.simulate(SimCommand::Pause);
         self.status.set(Status::Paused);
     }
 
     /// End the run.
     pub fn stop(self) {
+        self.live.simulate(SimCommand::Stop);
         self.status.set(Status::Stopped);
-        self.sim.set_value(None);
     }
 
     /// Change the process now.
     pub fn inject(self, drift: Drift) {
-        self.sim.update_value(|s| {
-            if let Some(s) = s {
-                s.inject(drift)
-            }
-        });
+        self.live.simulate(SimCommand::Inject(drift));
     }
 }
 

@@ -28,12 +28,17 @@ export async function start() {
 /** The keys of one of the log's object stores, read straight from IndexedDB (behind the app's back). */
 /** The size of the linear memory of the page's log engine (its worker, where
  * imports run): it only grows, so it is the engine's peak so far. */
-export async function engineWasmBytes(page) {
-  for (const w of page.workers()) {
-    const bytes = await w.evaluate(() => (self.retraceEngine ? self.retraceMemory.buffer.byteLength : null)).catch(() => null);
-    if (bytes !== null) return bytes;
+export async function engineWasmBytes(page, timeout = 30_000) {
+  // The worker starts with the page and says it is an engine once it opens the log.
+  const until = Date.now() + timeout;
+  for (;;) {
+    for (const w of page.workers()) {
+      const bytes = await w.evaluate(() => (self.retraceEngine ? self.retraceMemory.buffer.byteLength : null)).catch(() => null);
+      if (bytes !== null) return bytes;
+    }
+    if (Date.now() > until) throw new Error('the page has no log engine worker');
+    await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error('the page has no log engine worker');
 }
 
 export function storedKeys(page, store, database = 'retrace') {
