@@ -75,8 +75,10 @@ fn main() {
 /// The log engine in this worker: commands queue up and are answered one
 /// at a time, in order, by one task that owns the engine (a command that
 /// arrives while another is being answered waits; consecutive head moves
-/// are answered once, and so are consecutive moves of the time slider).
+/// are answered once, and so are consecutive moves of the time slider;
+/// the simulator's ticks that waited are one tick of all their time).
 /// Every answer that moved the projections is followed by the views.
+/// Imports run beside the queue (see `Host::import`).
 #[cfg(target_arch = "wasm32")]
 mod engine_host {
     use futures::FutureExt;
@@ -123,6 +125,8 @@ mod engine_host {
         last_snapshot: u64,
         /// The simulator's clock runs.
         ticking: bool,
+        /// Which clock it is (each start of the clock counts up).
+        clock: u64,
     }
 
     /// The engine's side of this worker.
@@ -147,6 +151,7 @@ mod engine_host {
                     snapshot_every: SNAPSHOT_EVERY,
                     last_snapshot: 0,
                     ticking: false,
+                    clock: 0,
                 })),
                 scope,
             }
@@ -172,23 +177,45 @@ mod engine_host {
             }
         }
 
-        /// The simulator's clock: ticking while a run may produce (started
-        /// or resumed), still once it stops.
+        /// The simulator's clock: ticking while a run produces (started or
+        /// resumed); paused or stopped, it stops, and ticks that still wait
+        /// are dropped.
         fn clock(&self, sim: &SimCommand) {
             let on = match sim {
                 SimCommand::Start { .. } | SimCommand::Resume => true,
-                SimCommand::Stop => false,
+                SimCommand::Stop | SimCommand::Pause => false,
                 _ => return,
             };
             let was = std::mem::replace(&mut self.state.borrow_mut().ticking, on);
-            if !on || was {
+            if !on {
+                // Stopped means now: ticks still waiting write nothing.
+                self.state
+                    .borrow_mut()
+                    .inbox
+                    .retain(|c| !matches!(c, Command::Tick { .. }));
                 return;
             }
+            if was {
+                return;
+            }
+            // One clock at a time: one stopped a moment ago may still sleep.
+            let generation = {
+                let mut state = self.state.borrow_mut();
+                state.clock += 1;
+                state.clock
+            };
             let host = self.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 let mut last = js_sys::Date::now();
-                while host.state.borrow().ticking {
+                let current = || {
+                    let state = host.state.borrow();
+                    state.ticking && state.clock == generation
+                };
+                while current() {
                     sleep(TICK_MS).await;
+                    if !current() {
+                        break;
+                    }
                     let now = js_sys::Date::now();
                     host.enqueue(Command::Tick {
                         elapsed_ms: now - last,
