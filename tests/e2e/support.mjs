@@ -26,19 +26,23 @@ export async function start() {
 }
 
 /** The keys of one of the log's object stores, read straight from IndexedDB (behind the app's back). */
-/** The size of the linear memory of the page's log engine (its worker, where
- * imports run): it only grows, so it is the engine's peak so far. */
-export async function engineWasmBytes(page, timeout = 30_000) {
-  // The worker starts with the page and says it is an engine once it opens the log.
+/** The page's log engine: its dedicated worker (it says it is an engine
+ * once it has opened the log). */
+export async function engineWorker(page, timeout = 30_000) {
   const until = Date.now() + timeout;
   for (;;) {
     for (const w of page.workers()) {
-      const bytes = await w.evaluate(() => (self.retraceEngine ? self.retraceMemory.buffer.byteLength : null)).catch(() => null);
-      if (bytes !== null) return bytes;
+      if (await w.evaluate(() => self.retraceEngine === true).catch(() => false)) return w;
     }
     if (Date.now() > until) throw new Error('the page has no log engine worker');
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The size of the linear memory of the page's log engine (its worker, where
+ * imports run): it only grows, so it is the engine's peak so far. */
+export async function engineWasmBytes(page) {
+  return (await engineWorker(page)).evaluate(() => self.retraceMemory.buffer.byteLength);
 }
 
 export function storedKeys(page, store, database = 'retrace') {

@@ -1,0 +1,418 @@
+//! The log engine as a tab's worker hosts it over IndexedDB: commands
+//! from the page queue up and are answered one
+//! at a time, in order, by one task that owns the engine (a command that
+//! arrives while another is being answered waits; consecutive head moves
+//! are answered once, and so are consecutive moves of the time slider;
+//! the simulator's ticks that waited are one tick of all their time).
+//! Every answer that moved the projections is followed by the views.
+//! Imports run beside the queue (see `Host::import`).
+
+use crate::engine::imports::{ImportCommand, ImportNews};
+use crate::engine::messages::{boot_line, Command, Driver, Reply};
+use crate::engine::simulation::{SimCommand, TICK_MS};
+use crate::engine::views::Views;
+use crate::engine::Engine;
+use crate::host::browser::sleep;
+use crate::host::import_job::{self, CancelFlag};
+use crate::host::web_lock::{take_in_line, Held};
+use crate::ml::feedback_loop::Policy;
+use crate::ml::protocol::{decode, encode};
+use crate::projection::snapshot;
+use crate::store::idb::IdbStore;
+use futures::FutureExt;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use web_sys::DedicatedWorkerGlobalScope;
+
+type Running = Driver<Rc<IdbStore>, Rc<IdbStore>>;
+
+/// Events between snapshots, unless the page says otherwise.
+const SNAPSHOT_EVERY: u64 = 5_000;
+/// Events per read when rebuilding a past position.
+const BATCH: usize = 4_096;
+
+struct State {
+    inbox: VecDeque<Command>,
+    busy: bool,
+    driver: Option<Running>,
+    /// The open log (also while the driver is out working): imports
+    /// write to it.
+    store: Option<Rc<IdbStore>>,
+    /// Imports running, by id.
+    imports: BTreeMap<u32, CancelFlag>,
+    /// Imports waiting for the log to open (dropped if it does not).
+    store_wanted: Vec<futures::channel::oneshot::Sender<Rc<IdbStore>>>,
+    database: String,
+    /// The log's engine lock, held while the loop runs here.
+    release: Option<Held>,
+    snapshot_every: u64,
+    last_snapshot: u64,
+    /// The simulator's clock runs.
+    ticking: bool,
+    /// Which clock it is (each start of the clock counts up).
+    clock: u64,
+}
+
+/// The engine's side of this worker.
+#[derive(Clone)]
+pub struct Host {
+    state: Rc<RefCell<State>>,
+    scope: DedicatedWorkerGlobalScope,
+}
+
+impl Host {
+    pub fn new(scope: DedicatedWorkerGlobalScope) -> Host {
+        Host {
+            state: Rc::new(RefCell::new(State {
+                inbox: VecDeque::new(),
+                busy: false,
+                driver: None,
+                store: None,
+                imports: BTreeMap::new(),
+                store_wanted: Vec::new(),
+                database: String::new(),
+                release: None,
+                snapshot_every: SNAPSHOT_EVERY,
+                last_snapshot: 0,
+                ticking: false,
+                clock: 0,
+            })),
+            scope,
+        }
+    }
+
+    fn post(&self, reply: &Reply) {
+        let message = js_sys::Object::new();
+        let bytes = js_sys::Uint8Array::from(encode(reply).as_slice());
+        let _ = js_sys::Reflect::set(&message, &"engine".into(), &bytes);
+        let _ = self.scope.post_message(&JsValue::from(message));
+    }
+
+    /// A command's bytes from the page.
+    pub fn receive(&self, bytes: Vec<u8>) {
+        match decode::<Command>(&bytes) {
+            Ok(command) => {
+                if let Command::Simulate(sim) = &command {
+                    self.clock(sim);
+                }
+                self.enqueue(command)
+            }
+            Err(e) => self.post(&Reply::Failed(e)),
+        }
+    }
+
+    /// The simulator's clock: ticking while a run produces (started or
+    /// resumed); paused or stopped, it stops, and ticks that still wait
+    /// are dropped.
+    fn clock(&self, sim: &SimCommand) {
+        let on = match sim {
+            SimCommand::Start { .. } | SimCommand::Resume => true,
+            SimCommand::Stop | SimCommand::Pause => false,
+            _ => return,
+        };
+        let was = std::mem::replace(&mut self.state.borrow_mut().ticking, on);
+        if !on {
+            // Stopped means now: ticks still waiting write nothing.
+            self.state
+                .borrow_mut()
+                .inbox
+                .retain(|c| !matches!(c, Command::Tick { .. }));
+            return;
+        }
+        if was {
+            return;
+        }
+        // One clock at a time: one stopped a moment ago may still sleep.
+        let generation = {
+            let mut state = self.state.borrow_mut();
+            state.clock += 1;
+            state.clock
+        };
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut last = js_sys::Date::now();
+            let current = || {
+                let state = host.state.borrow();
+                state.ticking && state.clock == generation
+            };
+            while current() {
+                sleep(TICK_MS).await;
+                if !current() {
+                    break;
+                }
+                let now = js_sys::Date::now();
+                host.enqueue(Command::Tick {
+                    elapsed_ms: now - last,
+                });
+                last = now;
+            }
+        });
+    }
+
+    /// Queue a command; answer the queue unless that is under way.
+    fn enqueue(&self, command: Command) {
+        self.state.borrow_mut().inbox.push_back(command);
+        if self.state.borrow().busy {
+            return;
+        }
+        self.state.borrow_mut().busy = true;
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(command) = host.next() {
+                for reply in host.answer(command).await {
+                    host.post(&reply);
+                }
+                for reply in host.after().await {
+                    host.post(&reply);
+                }
+            }
+            host.state.borrow_mut().busy = false;
+        });
+    }
+
+    /// An import order's bytes (and its file) from the page. An import
+    /// runs beside the engine's commands, not in their queue: it takes
+    /// minutes, and a cancel must reach it at once.
+    pub fn import(&self, bytes: Vec<u8>, file: Option<web_sys::Blob>) {
+        let order = match decode::<ImportCommand>(&bytes) {
+            Ok(ImportCommand::Cancel(id)) => {
+                if let Some(flag) = self.state.borrow().imports.get(&id) {
+                    flag.set(true);
+                }
+                return;
+            }
+            Ok(ImportCommand::Start(order)) => order,
+            Err(e) => return self.post(&Reply::Failed(e)),
+        };
+        let id = order.id;
+        let host = self.clone();
+        let tell = move |news: ImportNews| host.post(&Reply::Import { id, news });
+        let not_open = || {
+            ImportNews::Failed {
+            message: "The import could not start: the log did not open in this tab's engine (the page says why). Reload the page and try again.".into(),
+            skippable: false,
+        }
+        };
+        let Some(file) = file else {
+            return tell(ImportNews::Failed {
+                message: "The import could not start: no file came with the order.".into(),
+                skippable: false,
+            });
+        };
+        // An order sent right after the page started the engine waits
+        // for the log to open.
+        let store = self.state.borrow().store.clone();
+        let store = match store {
+            Some(store) => futures::future::ready(Ok(store)).left_future(),
+            None => {
+                let (tx, rx) = futures::channel::oneshot::channel();
+                self.state.borrow_mut().store_wanted.push(tx);
+                rx.right_future()
+            }
+        };
+        let cancel = CancelFlag::default();
+        self.state.borrow_mut().imports.insert(id, cancel.clone());
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let last = match store.await {
+                Ok(store) => {
+                    import_job::run(&store, &order, &file, cancel, Rc::new(tell.clone())).await
+                }
+                Err(_) => not_open(),
+            };
+            host.state.borrow_mut().imports.remove(&id);
+            tell(last);
+        });
+    }
+
+    fn next(&self) -> Option<Command> {
+        let mut state = self.state.borrow_mut();
+        let mut command = state.inbox.pop_front()?;
+        // Only the newest of a run of head moves, or of slider moves, matters.
+        let same = |a: &Command, b: &Command| {
+            matches!(
+                (a, b),
+                (Command::Head(_), Command::Head(_)) | (Command::Travel(_), Command::Travel(_))
+            )
+        };
+        while state.inbox.front().is_some_and(|next| same(&command, next)) {
+            command = state.inbox.pop_front().expect("checked");
+        }
+        // Ticks that waited are one tick of all their time.
+        while let (Command::Tick { elapsed_ms }, Some(Command::Tick { elapsed_ms: more })) =
+            (&mut command, state.inbox.front())
+        {
+            *elapsed_ms += *more;
+            state.inbox.pop_front();
+        }
+        Some(command)
+    }
+
+    /// Snapshots when due, then the views if the projections moved.
+    async fn after(&self) -> Vec<Reply> {
+        let Some(mut driver) = self.state.borrow_mut().driver.take() else {
+            return Vec::new();
+        };
+        let seq = driver.engine().set().seq();
+        let (every, last) = {
+            let s = self.state.borrow();
+            (s.snapshot_every, s.last_snapshot)
+        };
+        let mut replies = Vec::new();
+        if every > 0 && seq >= last + every {
+            replies.extend(self.snapshot(&driver).await);
+        }
+        replies.extend(driver.views());
+        self.state.borrow_mut().driver = Some(driver);
+        replies
+    }
+
+    async fn snapshot(&self, driver: &Running) -> Option<Reply> {
+        let set = driver.engine().set();
+        let seq = set.seq();
+        if seq == 0 || seq == self.state.borrow().last_snapshot {
+            return None;
+        }
+        let snaps = snapshot::snapshots_of(set);
+        match snapshot::save_snapshots(&**driver.store(), snaps).await {
+            Ok(()) => {
+                self.state.borrow_mut().last_snapshot = seq;
+                None
+            }
+            Err(e) => Some(Reply::Failed(e.to_string())),
+        }
+    }
+
+    async fn open(&self, database: &str, shared: bool) -> Result<Vec<Reply>, String> {
+        let started = js_sys::Date::now();
+        // For `make bench`: this worker is a tab's engine.
+        let _ = js_sys::Reflect::set(&self.scope, &"retraceEngine".into(), &true.into());
+        let opened = async {
+            let store = Rc::new(IdbStore::open(database).await.map_err(|e| e.to_string())?);
+            if shared {
+                store.use_outbox().await.map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(store)
+        };
+        let store = opened.await;
+        // Imports waiting for the log go on now (or hear it did not open).
+        let wanted = std::mem::take(&mut self.state.borrow_mut().store_wanted);
+        if let Ok(store) = &store {
+            self.state.borrow_mut().store = Some(store.clone());
+            for tx in wanted {
+                let _ = tx.send(store.clone());
+            }
+        }
+        let store = store?;
+        let (set, restored) = snapshot::restore(&*store, u64::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut engine = Engine::new(set, Policy::default());
+        engine.predicting = false;
+        let mut driver = Driver::new(store.clone(), store, engine);
+        // A damaged record stops the fold where it lies: the views show
+        // what comes before it, and the page says where it is.
+        let folded = driver.open().await;
+        let seq = driver.engine().set().seq();
+        let line = boot_line(restored.from_seq, seq, js_sys::Date::now() - started);
+        let mut state = self.state.borrow_mut();
+        state.database = database.to_owned();
+        state.last_snapshot = restored.from_seq;
+        if let Some(old) = state.driver.replace(driver) {
+            old.store().close();
+        }
+        let mut replies = vec![Reply::Booted {
+            seq,
+            line,
+            notes: restored.notes,
+        }];
+        replies.extend(folded.err().map(Reply::Failed));
+        Ok(replies)
+    }
+
+    async fn answer(&self, command: Command) -> Vec<Reply> {
+        let now = || js_sys::Date::now();
+        match &command {
+            Command::Open { database, shared } => {
+                return self
+                    .open(database, *shared)
+                    .await
+                    .unwrap_or_else(|e| vec![Reply::Failed(e)])
+            }
+            // One engine writes to a log at a time, across tabs: a tab
+            // taking the loop over waits until the last engine has let
+            // go (a closed tab's worker can outlive its page a moment).
+            Command::Start { .. } if self.state.borrow().release.is_none() => {
+                let name = format!("retrace-engine:{}", self.state.borrow().database);
+                let release = take_in_line(&name).await;
+                self.state.borrow_mut().release = release;
+            }
+            Command::SnapshotEvery(n) => {
+                self.state.borrow_mut().snapshot_every = *n;
+                return Vec::new();
+            }
+            _ => {}
+        }
+        // The driver leaves the state while it works: nothing else may
+        // touch it across the awaits, and commands wait in the inbox.
+        let Some(mut driver) = self.state.borrow_mut().driver.take() else {
+            // The log did not open (the page was told why): only a
+            // question deserves an answer.
+            let not_open = || Reply::Failed("the log is not open in the engine".into());
+            return match command {
+                // The page waits for this answer: no cases.
+                Command::Cases { id, .. } => vec![
+                    not_open(),
+                    Reply::Cases {
+                        id,
+                        cases: Vec::new(),
+                        position: (0, 0),
+                        known_models: 0,
+                    },
+                ],
+                Command::Enter { .. } | Command::Promote => vec![not_open()],
+                _ => Vec::new(),
+            };
+        };
+        let replies = match command {
+            Command::Snapshot => self.snapshot(&driver).await.into_iter().collect(),
+            Command::Travel(Some(at)) => past(&driver, at).await,
+            command => {
+                let stop = matches!(command, Command::Stop);
+                let replies = driver.handle(command, &now).await;
+                if stop {
+                    if let Some(held) = self.state.borrow_mut().release.take() {
+                        held.release();
+                    }
+                }
+                replies
+            }
+        };
+        self.state.borrow_mut().driver = Some(driver);
+        replies
+    }
+}
+
+/// The views as of `at`: the newest snapshot at or before it, then
+/// the log up to it.
+async fn past(driver: &Running, at: u64) -> Vec<Reply> {
+    let store = &**driver.store();
+    let rebuilt = async {
+        let (mut set, _) = snapshot::restore(store, at)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::projection::replay(&mut set, store, at, BATCH, |_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(set)
+    };
+    match rebuilt.await {
+        Ok(set) => vec![Reply::Past {
+            at,
+            views: Box::new(Views::of(&set)),
+        }],
+        Err(e) => vec![Reply::Failed(e)],
+    }
+}
