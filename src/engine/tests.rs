@@ -546,15 +546,7 @@ fn models_trained_by_hand_enter_and_are_promoted_through_the_engine() {
     assert_eq!(position.0, 1500);
     assert!(cases.len() > 20);
     for id in ["model-1", "model-2"] {
-        let record = train(&models, d.store(), cases, id);
-        block(d.handle(Command::Head(0), &now));
-        block(d.handle(
-            Command::Enter {
-                record: Box::new(record),
-                reason: "manual".into(),
-            },
-            &now,
-        ));
+        train_by_hand(&mut d, &models, cases, id);
     }
     let f = &d.engine().set().feedback.state;
     assert_eq!(
@@ -654,15 +646,7 @@ fn the_simulator_runs_in_the_engine_its_events_folded_and_predicted_at_once() {
         &now,
     ));
     let cases = training_cases_of(&mut d);
-    let record = train(&models, d.store(), &cases, "model-1");
-    block(d.handle(Command::Head(0), &now));
-    block(d.handle(
-        Command::Enter {
-            record: Box::new(record),
-            reason: "manual".into(),
-        },
-        &now,
-    ));
+    train_by_hand(&mut d, &models, &cases, "model-1");
     let head = block(d.store().head()).unwrap();
     let predicted = count(d.store(), "PredictionRecorded");
     let settings = Settings {
@@ -728,4 +712,24 @@ fn training_cases_of(
         Some(Reply::Cases { cases, .. }) => cases,
         other => panic!("{other:?}"),
     }
+}
+
+/// A model trained by hand on `cases` as `id`, registered, and let into
+/// the loop through the engine (as the page's *Train* button does).
+fn train_by_hand(
+    d: &mut Driver<MemoryStore, Models>,
+    models: &Models,
+    cases: &[crate::projection::training_set::Finished],
+    id: &str,
+) {
+    let record = train(models, d.store(), cases, id);
+    let now = || 0.0;
+    block(d.handle(Command::Head(0), &now));
+    block(d.handle(
+        Command::Enter {
+            record: Box::new(record),
+            reason: "manual".into(),
+        },
+        &now,
+    ));
 }
