@@ -58,3 +58,67 @@ async fn a_saved_model_reloads_and_predicts_the_same() {
     let expected: Vec<f64> = trained.sample.iter().map(|(_, p)| *p).collect();
     assert_eq!(model.predict(&rows).unwrap(), expected);
 }
+
+/// Given a trained model, when the engine's worker registers it twice, then
+/// each gets the next free id, its bytes are stored, and `ModelTrained` is
+/// in the log; when the bytes do not predict what the training worker said,
+/// then nothing is recorded in the log.
+#[wasm_bindgen_test]
+async fn the_engine_registers_a_trained_model_under_the_next_free_id() {
+    use retrace::domain::model::ModelTrained;
+    use retrace::engine::messages::Registration;
+    use retrace::host::registry::register;
+    let name = retrace::store::idb::fresh_database_name("register");
+    let store = IdbStore::open(&name).await.unwrap();
+    let mut sim = Simulator::new(Settings::default());
+    let batch = sim
+        .next_events(3000)
+        .into_iter()
+        .map(|(s, e)| StreamAppend::new(s, ExpectedVersion::Any, vec![e]))
+        .collect();
+    store.append_batch(batch).await.unwrap();
+    let mut set = ProjectionSet::default();
+    replay(&mut set, &store, u64::MAX, 1000, |_| {})
+        .await
+        .unwrap();
+    let cases: Vec<_> = set.training.state.closed.iter().cloned().collect();
+    let spec = Spec {
+        trees: 10,
+        ..Spec::new(Algorithm::RandomForest)
+    };
+    let trained = train_with_holdout(&spec, &cases, 0.2, &js_sys::Date::now).unwrap();
+    let registration = |known_models| Registration {
+        record: Box::new(trained.record.clone()),
+        bytes: trained.bytes.clone(),
+        sample: trained.sample.clone(),
+        at: 7,
+        known_models,
+    };
+    let before = store.head().await.unwrap();
+    let (first, head) = register(&store, registration(0)).await.unwrap();
+    assert_eq!(first.id, "model-1");
+    assert_eq!(head, before + 1);
+    // The log already knows model-4 (from another browser, say): past it.
+    let (second, head) = register(&store, registration(4)).await.unwrap();
+    assert_eq!(second.id, "model-5");
+    assert_eq!(head, before + 2);
+    let recorded: Vec<ModelTrained> = store
+        .read_all(before + 1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.payload::<ModelTrained>().unwrap())
+        .collect();
+    assert_eq!(recorded, vec![first.clone(), second]);
+    assert!(store.model_bytes("model-5").await.unwrap().is_some());
+
+    let mut wrong = registration(0);
+    wrong.sample[0].1 += 1.0;
+    let err = register(&store, wrong).await.unwrap_err();
+    assert!(err.contains("predicts differently"), "{err}");
+    assert_eq!(
+        store.head().await.unwrap(),
+        before + 2,
+        "nothing recorded in the log"
+    );
+}

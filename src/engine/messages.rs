@@ -86,6 +86,17 @@ pub enum Command {
     /// What the user does with the simulator, which runs in the engine
     /// ([`super::simulation`]).
     Simulate(SimCommand),
+    /// Register a model the training worker trained: give it the next
+    /// free id, store its bytes, check that the stored bytes predict what
+    /// the training worker did, and record `ModelTrained`; answered with
+    /// [`Reply::Registered`] under `id`. (The worker does it: it needs the
+    /// browser's registry.)
+    Register {
+        /// Said again in the answer.
+        id: u32,
+        /// The model.
+        registration: Box<Registration>,
+    },
     /// The worker's clock: `elapsed_ms` since the last tick (the page does
     /// not send it). A running simulator commits what is due, and the
     /// engine folds it (and predicts, while the loop runs) at once.
@@ -93,6 +104,21 @@ pub enum Command {
         /// Wall time since the last tick.
         elapsed_ms: f64,
     },
+}
+
+/// A trained model on its way into the registry and the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Its record (the id is given when it is registered).
+    pub record: Box<ModelTrained>,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Holdout rows and what the training worker predicted for them.
+    pub sample: Vec<(Vec<f64>, f64)>,
+    /// Domain time of the `ModelTrained` event.
+    pub at: i64,
+    /// The highest `model-N` the log knows (ids go past it).
+    pub known_models: u64,
 }
 
 /// What the engine tells the page.
@@ -166,6 +192,14 @@ pub enum Reply {
     Note(String),
     /// A command failed; the engine goes on with the next.
     Failed(String),
+    /// How the registration `id` went: the record as registered (its id
+    /// given), or why it was not.
+    Registered {
+        /// The registration's id.
+        id: u32,
+        /// The record and the log's head after it, or why not.
+        outcome: Result<(Box<ModelTrained>, u64), String>,
+    },
     /// The simulator committed: `produced` source events so far in this
     /// run, the log's head after the commit.
     Simulated {
@@ -386,9 +420,12 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                     Err(e) => vec![Reply::Failed(e.to_string())],
                 }
             }
-            // Snapshots and the past are the host's (they need its
-            // snapshot store): nothing for the loop to do.
-            Command::Travel(_) | Command::Snapshot | Command::SnapshotEvery(_) => Vec::new(),
+            // Snapshots, the past and the registry are the host's (they
+            // need the browser's stores): nothing for the loop to do.
+            Command::Travel(_)
+            | Command::Snapshot
+            | Command::SnapshotEvery(_)
+            | Command::Register { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {
                 SimRun::apply(&mut self.sim, command);

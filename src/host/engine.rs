@@ -372,12 +372,32 @@ impl Host {
                         known_models: 0,
                     },
                 ],
+                Command::Register { id, .. } => vec![Reply::Registered {
+                    id,
+                    outcome: Err("the log is not open in the engine".into()),
+                }],
                 Command::Enter { .. } | Command::Promote => vec![not_open()],
                 _ => Vec::new(),
             };
         };
         let replies = match command {
             Command::Snapshot => self.snapshot(&driver).await.into_iter().collect(),
+            Command::Register { id, registration } => {
+                match super::registry::register(driver.store(), *registration).await {
+                    Ok((record, head)) => {
+                        let mut replies = vec![Reply::Registered {
+                            id,
+                            outcome: Ok((Box::new(record), head)),
+                        }];
+                        replies.extend(driver.handle(Command::Head(head), &now).await);
+                        replies
+                    }
+                    Err(why) => vec![Reply::Registered {
+                        id,
+                        outcome: Err(why),
+                    }],
+                }
+            }
             Command::Travel(Some(at)) => past(&driver, at).await,
             command => {
                 let stop = matches!(command, Command::Stop);

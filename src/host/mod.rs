@@ -1,7 +1,7 @@
 //! The browser side of the engine's worker: the engine over IndexedDB
 //! with its queue, snapshots, time travel and the simulator's clock
-//! ([`engine`]), and an import from a chosen file to a commit
-//! ([`import_job`]) — written over [`crate::store::idb`] and the pure
+//! ([`engine`]), an import from a chosen file to a commit
+//! ([`import_job`]), and a trained model into the registry ([`registry`]) — written over [`crate::store::idb`] and the pure
 //! readers in [`crate::io`]. Nothing here touches the page: the
 //! worker runs it, and the page hears [`crate::engine::messages::Reply`].
 
@@ -9,4 +9,5 @@ pub mod browser;
 pub mod engine;
 pub mod import_job;
 pub mod importer;
+pub mod registry;
 pub mod web_lock;

@@ -9,7 +9,7 @@ use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
-use crate::engine::messages::{Command, Reply};
+use crate::engine::messages::{Command, Registration, Reply};
 use crate::engine::simulation::SimCommand;
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
@@ -25,6 +25,8 @@ pub const SNAPSHOT_EVERY: u64 = 5_000;
 
 /// What a model trained by hand learns from (see [`Live::cases`]).
 type Cases = (Vec<Finished>, (u64, i64), u64);
+/// A model as registered, or why not.
+type Registered = Result<crate::domain::model::ModelTrained, String>;
 
 /// Latency samples kept (one per commit the loop predicted for).
 const LATENCIES: usize = 500;
@@ -77,6 +79,8 @@ pub struct Live {
     /// Questions to the engine waiting for their answer, by id.
     asks: StoredValue<BTreeMap<u32, oneshot::Sender<Cases>>, LocalStorage>,
     next_ask: StoredValue<u32, LocalStorage>,
+    /// Registrations waiting for the engine's answer, by id.
+    registering: StoredValue<BTreeMap<u32, oneshot::Sender<Registered>>, LocalStorage>,
     /// Imports running in the engine's worker: where their news goes.
     imports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<ImportNews>>, LocalStorage>,
     /// The shared log's sync (whose lease says who drives a team's loop).
@@ -123,6 +127,7 @@ impl Live {
             asks: StoredValue::new_local(BTreeMap::new()),
             next_ask: StoredValue::new_local(0),
             imports: StoredValue::new_local(BTreeMap::new()),
+            registering: StoredValue::new_local(BTreeMap::new()),
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
@@ -286,7 +291,7 @@ impl Live {
                 cases,
                 position,
                 known_models,
-            } => self.train_for_engine(log, reason, cases, position, known_models),
+            } => self.train_for_engine(reason, cases, position, known_models),
             Reply::Cases {
                 id,
                 cases,
@@ -308,6 +313,19 @@ impl Live {
                     }
                 });
             }
+            Reply::Registered { id, outcome } => {
+                let outcome = outcome.map(|(record, head)| {
+                    log.head.update(|h| *h = (*h).max(head));
+                    *record
+                });
+                if let Some(tx) = self
+                    .registering
+                    .try_update_value(|r| r.remove(&id))
+                    .flatten()
+                {
+                    let _ = tx.send(outcome);
+                }
+            }
             Reply::Simulated { produced, head } => {
                 log.head.update(|h| *h = (*h).max(head));
                 self.sim_produced.set(produced);
@@ -321,7 +339,6 @@ impl Live {
     /// Train what the engine asked for, register it, and tell the engine.
     fn train_for_engine(
         self,
-        log: Log,
         reason: String,
         cases: Vec<Finished>,
         position: (u64, i64),
@@ -337,13 +354,13 @@ impl Live {
         spawn_local(async move {
             // The loop serves what validation chooses (see ml::selection).
             let result = super::training::train_and_register(
-                log,
                 &trainer,
                 None,
                 cases,
                 position,
                 known_models,
                 move |m| status.set(Some(m)),
+                |r| self.register(r),
             )
             .await;
             let engine = self.engine.get_value();
@@ -402,6 +419,26 @@ impl Live {
         (id, rx)
     }
 
+    /// Have the engine register a trained model (its id, its bytes in the
+    /// registry, `ModelTrained` in the log): the record as registered.
+    pub async fn register(self, registration: Registration) -> Registered {
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_ask.get_value();
+        self.next_ask.set_value(id.wrapping_add(1));
+        self.registering.update_value(|r| {
+            r.insert(id, tx);
+        });
+        self.engine.with_value(|e| {
+            e.post(Command::Register {
+                id,
+                registration: Box::new(registration),
+            })
+        });
+        rx.await.unwrap_or_else(|_| {
+            Err("the log engine went away before it registered the model".into())
+        })
+    }
+
     /// Tell the engine's simulator what the user does.
     pub fn simulate(self, command: SimCommand) {
         self.engine
@@ -429,7 +466,7 @@ impl Live {
     /// the newest `window` closed cases, register it, and let it enter
     /// (champion if there is none, else challenger). The stream goes on
     /// meanwhile.
-    pub fn train(self, log: Log, reason: &'static str, window: usize) {
+    pub fn train(self, reason: &'static str, window: usize) {
         if self.manual.get_value() || self.training_busy.get_untracked() {
             return;
         }
@@ -445,13 +482,13 @@ impl Live {
             )));
             // The loop serves what validation chooses (see ml::selection).
             let result = super::training::train_and_register(
-                log,
                 &trainer,
                 None,
                 cases,
                 position,
                 known,
                 move |m| status.set(Some(m)),
+                |r| self.register(r),
             )
             .await;
             match result {

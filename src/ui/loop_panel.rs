@@ -339,7 +339,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string() data-engine-seq=move || live.engine_seq.get().to_string()>{move || live.training.get().unwrap_or_default()}</p>
             <div class="actions">
                 <button data-testid="loop-train" disabled=move || !live.steers() || roles().0.is_none() || roles().1.is_some()
-                    on:click=move |_| live.train(log, "manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>
+                    on:click=move |_| live.train("manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>
                 <button data-testid="loop-promote" disabled=move || !live.steers() || roles().1.is_none()
                     on:click=move |_| live.promote_now()>"Promote the challenger now"</button>
             </div>

@@ -62,11 +62,16 @@ pub fn RegistryPanel() -> impl IntoView {
         let trainer = trainer.get_value();
         spawn_local(async move {
             let (cases, position, known) = live.cases(0).await;
-            let result =
-                train_and_register(log, &trainer, spec, cases, position, known, move |m| {
-                    status.set(m)
-                })
-                .await;
+            let result = train_and_register(
+                &trainer,
+                spec,
+                cases,
+                position,
+                known,
+                move |m| status.set(m),
+                |r| live.register(r),
+            )
+            .await;
             busy.set(false);
             match result {
                 Ok((record, message)) => {
