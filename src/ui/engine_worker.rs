@@ -32,7 +32,8 @@ struct Inner {
     /// Messages sent before the worker listened.
     queued: RefCell<Vec<Queued>>,
     handlers: RefCell<Vec<OnMessage>>,
-    /// Bumped by every start and stop: replies of a stopped worker are dropped.
+    /// Bumped whenever a worker is ended (each start ends the one before):
+    /// replies of an ended worker are dropped.
     generation: Cell<u64>,
 }
 
@@ -50,7 +51,7 @@ impl EngineWorker {
         let generation = self.0.generation.get();
         let url = super::trainer::Trainer::worker_url().await?;
         if self.0.generation.get() != generation {
-            return Ok(()); // stopped meanwhile
+            return Ok(()); // started again meanwhile: that start owns the worker
         }
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
