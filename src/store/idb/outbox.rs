@@ -272,8 +272,9 @@ impl IdbStore {
         if delete.is_empty() && rewrite.is_empty() {
             return Ok(());
         }
-        let mut by_record: std::collections::BTreeMap<u64, (Vec<u32>, Vec<(u32, &Waiting)>)> =
-            Default::default();
+        // Per outbox record: the slots settled now, and the slots rewritten.
+        type Changes<'a> = (Vec<u32>, Vec<(u32, &'a Waiting)>);
+        let mut by_record: std::collections::BTreeMap<u64, Changes> = Default::default();
         for k in delete {
             by_record
                 .entry(k / SPAN)
