@@ -12,13 +12,21 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-#[wasm_bindgen_test]
-async fn a_saved_model_reloads_and_predicts_the_same() {
-    let name = retrace::store::idb::fresh_database_name("registry");
+/// A fresh database holding `events` of the simulator's events, and the
+/// cases closed in them (the training set a model is trained on).
+async fn simulated_log(
+    prefix: &str,
+    events: usize,
+) -> (
+    String,
+    IdbStore,
+    Vec<retrace::projection::training_set::Finished>,
+) {
+    let name = retrace::store::idb::fresh_database_name(prefix);
     let store = IdbStore::open(&name).await.unwrap();
     let mut sim = Simulator::new(Settings::default());
     let batch = sim
-        .next_events(4000)
+        .next_events(events)
         .into_iter()
         .map(|(s, e)| StreamAppend::new(s, ExpectedVersion::Any, vec![e]))
         .collect();
@@ -27,7 +35,13 @@ async fn a_saved_model_reloads_and_predicts_the_same() {
     replay(&mut set, &store, u64::MAX, 1000, |_| {})
         .await
         .unwrap();
-    let cases: Vec<_> = set.training.state.closed.iter().cloned().collect();
+    let cases = set.training.state.closed.iter().cloned().collect();
+    (name, store, cases)
+}
+
+#[wasm_bindgen_test]
+async fn a_saved_model_reloads_and_predicts_the_same() {
+    let (name, store, cases) = simulated_log("registry", 4000).await;
     assert!(
         cases.len() > 100,
         "the simulated log has closed cases ({})",
@@ -68,20 +82,7 @@ async fn the_engine_registers_a_trained_model_under_the_next_free_id() {
     use retrace::domain::model::ModelTrained;
     use retrace::engine::messages::Registration;
     use retrace::host::registry::register;
-    let name = retrace::store::idb::fresh_database_name("register");
-    let store = IdbStore::open(&name).await.unwrap();
-    let mut sim = Simulator::new(Settings::default());
-    let batch = sim
-        .next_events(3000)
-        .into_iter()
-        .map(|(s, e)| StreamAppend::new(s, ExpectedVersion::Any, vec![e]))
-        .collect();
-    store.append_batch(batch).await.unwrap();
-    let mut set = ProjectionSet::default();
-    replay(&mut set, &store, u64::MAX, 1000, |_| {})
-        .await
-        .unwrap();
-    let cases: Vec<_> = set.training.state.closed.iter().cloned().collect();
+    let (_, store, cases) = simulated_log("register", 3000).await;
     let spec = Spec {
         trees: 10,
         ..Spec::new(Algorithm::RandomForest)
