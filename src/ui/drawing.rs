@@ -3,24 +3,26 @@
 //! Built all at once they made one task of 120–140 ms (a trace of a fresh
 //! load); a panel at a time, no one task builds more than one panel, and
 //! hidden views are ready a moment later without a page of their own.
+//!
+//! Each [`Panel`] puts itself on the list as the markup is set up, so the
+//! order follows the markup: nothing counts the panels by hand.
 
 use super::browser::yield_now;
 use super::route::View;
 use leptos::prelude::*;
+use std::collections::BTreeSet;
 
-/// Panels per view, in the order they stand on it.
-pub const PANELS: [(View, usize); 4] = [
-    (View::Live, 6),
-    (View::Models, 2),
-    (View::Log, 3),
-    (View::Settings, 4),
-];
-
-/// How many panels may be drawn so far, and in which order the views come.
+/// Which panels may be drawn so far, and in which order.
 #[derive(Clone, Copy)]
 pub struct Drawing {
+    /// How many panels of the order have been let through.
     drawn: RwSignal<usize>,
+    /// The view the page opened on: its panels come first.
     first: View,
+    /// Every panel of the page, in drawing order: (rank of its view, nth).
+    panels: StoredValue<BTreeSet<(usize, usize)>>,
+    /// The run is over: a panel set up later is drawn at once.
+    finished: StoredValue<bool>,
 }
 
 impl Drawing {
@@ -29,43 +31,58 @@ impl Drawing {
         Drawing {
             drawn: RwSignal::new(0),
             first,
+            panels: StoredValue::new(BTreeSet::new()),
+            finished: StoredValue::new(false),
         }
     }
 
-    /// The place of the `nth` panel of `view` in the drawing order.
-    fn slot(self, view: View, nth: usize) -> usize {
-        let order =
-            std::iter::once(self.first).chain(View::ALL.into_iter().filter(|v| *v != self.first));
-        let mut before = 0;
-        for v in order {
-            if v == view {
-                return before + nth;
-            }
-            before += PANELS.iter().find(|(p, _)| *p == v).map_or(0, |(_, n)| *n);
-        }
-        before
+    /// Where `view`'s panels stand in the order: the first view, then the
+    /// others as the navigation lists them.
+    fn key(self, view: View, nth: usize) -> (usize, usize) {
+        let rank = std::iter::once(self.first)
+            .chain(View::ALL.into_iter().filter(|v| *v != self.first))
+            .position(|v| v == view)
+            .unwrap_or(View::ALL.len());
+        (rank, nth)
     }
 
-    /// Draw every panel, one per task.
+    /// Draw every panel on the list, one per task. Called as the markup
+    /// holding the panels is let in: its first turn comes after that markup
+    /// was set up (the reactive system's microtasks run before it).
     pub async fn run(self) {
-        let total: usize = PANELS.iter().map(|(_, n)| n).sum();
-        for n in 1..=total {
-            self.drawn.set(n);
+        loop {
             yield_now().await;
+            let drawn = self.drawn.get_untracked();
+            if drawn >= self.panels.with_value(BTreeSet::len) {
+                break;
+            }
+            self.drawn.set(drawn + 1);
         }
+        self.finished.set_value(true);
     }
 
-    /// Whether the `nth` panel of `view` may be drawn (once true, stays so).
-    pub fn ready(self, view: View, nth: usize) -> Memo<bool> {
-        let slot = self.slot(view, nth);
-        let drawn = self.drawn;
-        Memo::new(move |_| drawn.get() > slot)
+    /// Put the `nth` panel of `view` on the list; whether it may be drawn
+    /// (once true, stays so).
+    fn enter(self, view: View, nth: usize) -> Memo<bool> {
+        if self.finished.get_value() {
+            return Memo::new(|_| true);
+        }
+        let key = self.key(view, nth);
+        self.panels.update_value(|p| {
+            p.insert(key);
+        });
+        let (drawn, panels) = (self.drawn, self.panels);
+        Memo::new(move |was: Option<&bool>| {
+            let drawn = drawn.get();
+            was == Some(&true)
+                || (drawn > 0 && panels.with_value(|p| p.range(..key).count()) < drawn)
+        })
     }
 }
 
 /// The `nth` panel of `view`, drawn in its turn.
 #[component]
 pub fn Panel(view: View, nth: usize, children: ChildrenFn) -> impl IntoView {
-    let ready = expect_context::<Drawing>().ready(view, nth);
+    let ready = expect_context::<Drawing>().enter(view, nth);
     view! { <Show when=move || ready.get()>{children()}</Show> }
 }
