@@ -192,8 +192,11 @@ impl Live {
         let Some(store) = log.get() else { return };
         let database = store.name().to_owned();
         let engine = self.engine.get_value();
-        // A restarted worker ends the imports the old one ran.
+        // A restarted worker ends what the old one was doing: its imports,
+        // questions and registrations hear that it went away.
         self.imports.update_value(|i| i.clear());
+        self.asks.update_value(|a| a.clear());
+        self.registering.update_value(|r| r.clear());
         // First in the worker's queue: whatever the user does while it
         // loads (start the simulator, import a file) comes after.
         engine.post(Command::Open {
@@ -384,13 +387,20 @@ impl Live {
         });
     }
 
+    /// A fresh id for a question, an import or a registration sent to the
+    /// engine (its answers carry it back).
+    fn next_id(self) -> u32 {
+        let id = self.next_ask.get_value();
+        self.next_ask.set_value(id.wrapping_add(1));
+        id
+    }
+
     /// The newest `window` closed cases (0: all) in log order, the position
     /// and domain time they reach, and the highest `model-N` the log knows:
     /// what a model trained by hand learns from (the engine's answer).
     pub async fn cases(self, window: usize) -> Cases {
         let (tx, rx) = oneshot::channel();
-        let id = self.next_ask.get_value();
-        self.next_ask.set_value(id.wrapping_add(1));
+        let id = self.next_id();
         self.asks.update_value(|a| {
             a.insert(id, tx);
         });
@@ -408,8 +418,7 @@ impl Live {
         blob: &web_sys::Blob,
     ) -> (u32, mpsc::UnboundedReceiver<ImportNews>) {
         let (tx, rx) = mpsc::unbounded();
-        let id = self.next_ask.get_value();
-        self.next_ask.set_value(id.wrapping_add(1));
+        let id = self.next_id();
         order.id = id;
         self.imports.update_value(|i| {
             i.insert(id, tx);
@@ -423,8 +432,7 @@ impl Live {
     /// registry, `ModelTrained` in the log): the record as registered.
     pub async fn register(self, registration: Registration) -> Registered {
         let (tx, rx) = oneshot::channel();
-        let id = self.next_ask.get_value();
-        self.next_ask.set_value(id.wrapping_add(1));
+        let id = self.next_id();
         self.registering.update_value(|r| {
             r.insert(id, tx);
         });
