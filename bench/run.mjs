@@ -432,7 +432,7 @@ if (want('shared')) {
   });
   const dir = await mkdtemp(join(tmpdir(), 'retrace-bench-nats-'));
   const [port, ws] = [await freePort(), await freePort()];
-  await writeFile(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\njetstream { store_dir: "${dir}" }\nwebsocket { listen: "127.0.0.1:${ws}", no_tls: true }\n`);
+  await writeFile(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\njetstream { store_dir: "${dir}" }\nwebsocket { listen: "127.0.0.1:${ws}", no_tls: true, compression: true }\n`);
   const nats = spawn(process.env.NATS_SERVER ?? 'target/tools/nats/bin/nats-server', ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
   for (let up = false; !up;) {
     up = await new Promise((ok) => { const c = net.connect(ws, '127.0.0.1', () => { c.end(); ok(true); }); c.on('error', () => ok(false)); });

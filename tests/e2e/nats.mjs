@@ -59,7 +59,7 @@ export async function natsServer({ jetstream = true, token, users } = {}) {
     jetstream ? `jetstream { store_dir: "${store}" }` : '',
     token ? `authorization { token: "${token}" }` : '',
     users ? `authorization { users: ${JSON.stringify(users)} }` : '',
-    `websocket { listen: "127.0.0.1:${ws}", no_tls: true }`,
+    `websocket { listen: "127.0.0.1:${ws}", no_tls: true, compression: true }`,
   ].join('\n'));
   const child = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
   servers.push(child);

@@ -13,6 +13,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 
+/// The largest WebSocket message sent. The NATS protocol is a byte stream,
+/// so a message may end anywhere; nats-server's default maximum payload is
+/// 1 MB.
+const SEND_PIECE: usize = 64 * 1024;
+
 /// What wakes the sync.
 pub enum Incoming {
     Bytes(Vec<u8>),
@@ -125,11 +130,15 @@ impl Socket {
         })
     }
 
-    /// Send what the client has written.
+    /// Send what the client has written, in WebSocket messages of at most
+    /// [`SEND_PIECE`] bytes: a server with WebSocket compression inflates
+    /// each message whole and refuses one larger than its maximum payload.
     pub fn flush(&mut self) {
         let out = self.conn.take_output();
         if !out.is_empty() && self.ws.ready_state() == WebSocket::OPEN {
-            let _ = self.ws.send_with_u8_array(&out);
+            for piece in out.chunks(SEND_PIECE) {
+                let _ = self.ws.send_with_u8_array(piece);
+            }
         }
     }
 
