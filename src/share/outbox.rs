@@ -165,6 +165,11 @@ impl Outbox {
             .unwrap_or_default()
     }
 
+    /// Whether an event with a key in `keys` still waits.
+    pub fn waits_in(&self, keys: std::ops::Range<u64>) -> bool {
+        self.waiting.range(keys).next().is_some()
+    }
+
     fn remove(&mut self, key: u64) -> Option<Waiting> {
         let w = self.waiting.remove(&key)?;
         self.ids.remove(&w.event.id);

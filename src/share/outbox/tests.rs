@@ -401,3 +401,25 @@ fn an_imports_later_events_to_a_case_follow_its_first_without_a_round_trip_each(
         }]
     );
 }
+
+#[test]
+fn a_range_of_keys_waits_until_its_last_event_is_stored() {
+    let mut o = given(&[
+        (10, waiting("case-a", 0, 1)),
+        (11, waiting("case-b", 0, 2)),
+        (20, waiting("case-c", 0, 3)),
+    ]);
+    assert!(o.waits_in(10..20));
+    assert!(!o.waits_in(12..20), "no key there");
+    o.plan();
+    for (stream, key) in [("case-a", 10), ("case-b", 11)] {
+        o.looked(stream, 0, &[]);
+        o.plan();
+        assert_eq!(o.stored(key, key).stored, [key]);
+    }
+    assert!(
+        !o.waits_in(10..20),
+        "both of the first range's events are stored"
+    );
+    assert!(o.waits_in(20..30));
+}

@@ -23,6 +23,13 @@ const CHUNK: usize = 1_000;
 /// An event's key: its record's key × SPAN + its place in the record.
 const SPAN: u64 = 1 << 16;
 
+/// The keys of the outbox record holding event `key`: a record is read,
+/// rewritten and deleted whole.
+pub fn record_keys(key: u64) -> std::ops::Range<u64> {
+    let record = key / SPAN;
+    record * SPAN..(record + 1) * SPAN
+}
+
 /// One outbox record: events written together, and which of them are done.
 /// Stored as a JS object `{events, n, done}` — `events` the JSON of the
 /// events, kept as it was written, so that marking events done (thousands

@@ -16,7 +16,7 @@ use crate::share::jetstream::{
     STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
 use crate::share::outbox::{Action, Outbox, Seen};
-use crate::store::idb::IdbStore;
+use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
 use crate::ui::Log;
 use leptos::prelude::*;
@@ -26,6 +26,19 @@ use wasm_bindgen::JsCast;
 
 /// Events appended locally per commit, at most.
 const COMMIT_EVENTS: usize = 2_000;
+
+/// Outbox keys the server stored, settled together while a push goes on.
+const SETTLE_EVENTS: usize = 10_000;
+
+/// While the log is read, the status line is redrawn at most this often.
+const SAY_EVERY_MS: f64 = 100.0;
+
+/// A commit under way: the next batch is read from the socket meanwhile.
+struct Flight {
+    /// Its events.
+    n: u64,
+    done: futures::channel::oneshot::Receiver<Result<crate::store::Committed, StoreError>>,
+}
 
 /// Why a connection ended.
 struct Stop {
@@ -73,6 +86,10 @@ struct Sync {
     stored: Vec<u64>,
     /// The loop's lease and the models' bytes.
     team: Team,
+    /// The commit under way.
+    flight: Option<Flight>,
+    /// Settle again once this many keys were stored.
+    settle_at: usize,
 }
 
 /// Follow and write the shared log the page is connected to.
@@ -116,6 +133,8 @@ pub async fn run(log: Log, shared: Shared) {
         reached: false,
         stored: Vec::new(),
         team: Team::new(),
+        flight: None,
+        settle_at: SETTLE_EVENTS,
     };
     let mut delay_ms = 1_000;
     loop {
@@ -226,6 +245,10 @@ impl Sync {
             }
         };
         let mut on_server = stream.state.last_seq;
+        // A commit still under way from the last connection goes in first.
+        if let Some(f) = self.flight.take() {
+            let _ = f.done.await;
+        }
         let mut head = self.store.head().await?;
         if head > on_server {
             return Err(Stop::fatal(format!(
@@ -248,8 +271,9 @@ impl Sync {
             })?;
         self.load_outbox().await?;
         let mut sends: HashMap<u64, u64> = HashMap::new();
-        let mut batch = Vec::new();
-        let mut arrivals: Vec<(String, u64, String)> = Vec::new();
+        // Received, not yet in the log: events from `head + flying + 1` on.
+        let mut batch: Vec<(String, crate::log::NewEvent)> = Vec::new();
+        let mut said_at = f64::NEG_INFINITY;
         let mut note = String::new();
         // Imports under way: their events are held until each is whole.
         let mut units = Units::default();
@@ -260,22 +284,30 @@ impl Sync {
         // for everything that came in together (one frame of publishes).
         let mut idle = true;
         loop {
-            let caught_up = head + batch.len() as u64 >= connected_at;
+            let flying = self.flight.as_ref().map_or(0, |f| f.n);
+            let caught_up = head + flying + batch.len() as u64 >= connected_at;
             if idle && caught_up {
-                self.act(&mut socket, &mut sends, &arrivals).await?;
+                // What the outbox looks up must be in the log first.
+                self.land(&mut head).await?;
+                self.act(&mut socket, &mut sends, head, &batch).await?;
             }
-            if idle && units.holding() {
-                self.say(
-                    head,
-                    on_server,
-                    &format!(
-                        "holding {} events back until an import is complete",
-                        batch.len()
-                    ),
-                );
-            } else if idle {
-                self.say(head, on_server, &note);
+            let now = js_sys::Date::now();
+            if idle && (caught_up || now - said_at >= SAY_EVERY_MS) {
+                said_at = now;
+                if units.holding() {
+                    self.say(
+                        head,
+                        on_server,
+                        &format!(
+                            "holding {} events back until an import is complete",
+                            batch.len()
+                        ),
+                    );
+                } else {
+                    self.say(head, on_server, &note);
+                }
             }
+            let mut ticked = false;
             match socket.wake().await.map_err(lost)? {
                 Wake::Net(Event::Message(m)) if m.sid == sid => {
                     match delivery(&m).map_err(Stop::retry)? {
@@ -284,7 +316,8 @@ impl Sync {
                             stored_at,
                             shared,
                         } => {
-                            let expected = head + batch.len() as u64 + 1;
+                            let flying = self.flight.as_ref().map_or(0, |f| f.n);
+                            let expected = head + flying + batch.len() as u64 + 1;
                             if seq != expected {
                                 return Err(Stop::retry(format!(
                                     "the server skipped from event {} to {seq}",
@@ -301,7 +334,6 @@ impl Sync {
                             event.recorded_at.get_or_insert(stored_at);
                             self.stored
                                 .extend(self.outbox.arrived(&stream, seq, &event.id));
-                            arrivals.push((stream.clone(), seq, event.id.clone()));
                             batch.push((stream, event));
                             on_server = on_server.max(seq);
                         }
@@ -332,6 +364,7 @@ impl Sync {
                 Wake::Net(_) => {}
                 Wake::Outbox => self.load_outbox().await?,
                 Wake::Tick => {
+                    ticked = true;
                     if let Some(n) = self.team_round(&mut socket).await? {
                         note = n;
                     }
@@ -347,31 +380,76 @@ impl Sync {
                     self.show_conflicts();
                 }
             }
-            // Commit once nothing more is already here (or the batch is full).
+            // Commit once nothing more is already here (or the batch is
+            // full), one commit at a time: the next batch is read while the
+            // last is written.
             idle = !socket.more_waiting();
             if !batch.is_empty() && !units.holding() && (batch.len() >= COMMIT_EVENTS || idle) {
+                self.land(&mut head).await?;
                 let n = batch.len() as u64;
-                let committed = self
-                    .store
-                    .append_replicated(by_stream(std::mem::take(&mut batch)))
-                    .await?;
-                if committed.last_seq != head + n {
-                    return Err(Stop::fatal(format!(
-                        "this browser's copy is out of step with the server (event {} here, {} there): disconnect, delete the copy, connect again",
-                        committed.last_seq,
-                        head + n
-                    )));
+                let (tx, done) = futures::channel::oneshot::channel();
+                let store = self.store.clone();
+                let parts = by_stream(std::mem::take(&mut batch));
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = tx.send(store.append_replicated(parts).await);
+                });
+                self.flight = Some(Flight { n, done });
+                if idle {
+                    // Nothing more to read: show it as soon as it is in.
+                    self.land(&mut head).await?;
                 }
-                head = committed.last_seq;
-                self.received += n;
-                arrivals.clear();
-                self.log.head.update(|h| *h = (*h).max(head));
             }
-            if !self.stored.is_empty() && (self.stored.len() >= COMMIT_EVENTS || idle) {
-                let keys = std::mem::take(&mut self.stored);
-                self.store.settle(&keys, &[]).await?;
-            }
+            self.settle(idle && (sends.is_empty() || ticked)).await?;
         }
+    }
+
+    /// Settle the outbox keys the server stored. An outbox record holds a
+    /// thousand events and is rewritten whole to mark some of them done, so
+    /// while a push goes on only records with nothing left waiting are
+    /// settled (deleted); the others once the push has drained (`all`). A
+    /// key a crash leaves unsettled is found stored when it is next sent.
+    async fn settle(&mut self, all: bool) -> Result<(), Stop> {
+        if self.stored.is_empty() || (!all && self.stored.len() < self.settle_at) {
+            return Ok(());
+        }
+        let keys = if all {
+            std::mem::take(&mut self.stored)
+        } else {
+            let outbox = &self.outbox;
+            let (whole, partial): (Vec<u64>, Vec<u64>) = self
+                .stored
+                .iter()
+                .partition(|k| !outbox.waits_in(record_keys(**k)));
+            self.stored = partial;
+            whole
+        };
+        self.settle_at = self.stored.len() + SETTLE_EVENTS;
+        if !keys.is_empty() {
+            self.store.settle(&keys, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the commit under way, if any, and check it came out where
+    /// the server put its events.
+    async fn land(&mut self, head: &mut u64) -> Result<(), Stop> {
+        let Some(Flight { n, done }) = self.flight.take() else {
+            return Ok(());
+        };
+        let committed = done
+            .await
+            .map_err(|_| Stop::fatal("a commit to this browser's copy was dropped"))??;
+        if committed.last_seq != *head + n {
+            return Err(Stop::fatal(format!(
+                "this browser's copy is out of step with the server (event {} here, {} there): disconnect, delete the copy, connect again",
+                committed.last_seq,
+                *head + n
+            )));
+        }
+        *head = committed.last_seq;
+        self.received += n;
+        self.log.head.update(|h| *h = (*h).max(*head));
+        Ok(())
     }
 
     /// The loop's lease and the models, once a second.
@@ -415,12 +493,13 @@ impl Sync {
 
     /// Look up and send what the outbox plans, until only answers are awaited.
     /// `held`: the events received but not yet in the log (an import under
-    /// way), as (stream, seq, id).
+    /// way), the first of them at `head + 1`.
     async fn act(
         &mut self,
         socket: &mut Socket,
         sends: &mut HashMap<u64, u64>,
-        held: &[(String, u64, String)],
+        head: u64,
+        held: &[(String, crate::log::NewEvent)],
     ) -> Result<(), Stop> {
         if self.store.is_read_only() {
             return Ok(());
@@ -443,11 +522,11 @@ impl Sync {
             };
             let mut held_by_stream: HashMap<&str, Vec<(u64, &str)>> = HashMap::new();
             if !looked_at.is_empty() {
-                for (s, seq, id) in held {
+                for (i, (s, event)) in held.iter().enumerate() {
                     held_by_stream
                         .entry(s.as_str())
                         .or_default()
-                        .push((*seq, id.as_str()));
+                        .push((head + 1 + i as u64, event.id.as_str()));
                 }
             }
             let mut versions = versions.into_iter();
