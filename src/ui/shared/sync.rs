@@ -25,7 +25,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// Events appended locally per commit, at most.
-const COMMIT_EVENTS: usize = 2_000;
+const COMMIT_EVENTS: usize = 8_000;
 
 /// Outbox keys the server stored, settled together while a push goes on.
 const SETTLE_EVENTS: usize = 10_000;
