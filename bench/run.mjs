@@ -597,6 +597,9 @@ if (want('shared')) {
   record(`shared log: ${WRITERS} writers, p99 publish → stored`, percentile(acks, 0.99), 'ms', null);
   const J = await joinLog('writers');
   await settled(J.p, sent);
+  // The join target is for a log of a million events: BENCH_WRITER_CASES=33334.
+  record(`shared log: join the writers' log (download ${sent} events into IndexedDB)`, sent / ((Date.now() - J.t0) / 1000), 'events/s', null);
+  record('shared log: that join, longest main-thread task', Math.max(0, ...(await J.p.evaluate(() => window.longTasks))), 'ms', null);
   const log = await exported(J.p);
   const ids = new Set(log.map((e) => e.id));
   let lost = 0;
