@@ -50,7 +50,7 @@ export async function listening(port) {
 }
 
 /** A nats-server with a WebSocket listener; `jetstream`, `token` as asked. */
-export async function natsServer({ jetstream = true, token, users } = {}) {
+export async function natsServer({ jetstream = true, token, users, compression = true } = {}) {
   const [port, ws] = [await freePort(), await freePort()];
   const store = await mkdtemp(join(dir, 'js-'));
   const conf = join(store, 'nats.conf');
@@ -59,7 +59,7 @@ export async function natsServer({ jetstream = true, token, users } = {}) {
     jetstream ? `jetstream { store_dir: "${store}" }` : '',
     token ? `authorization { token: "${token}" }` : '',
     users ? `authorization { users: ${JSON.stringify(users)} }` : '',
-    `websocket { listen: "127.0.0.1:${ws}", no_tls: true, compression: true }`,
+    `websocket { listen: "127.0.0.1:${ws}", no_tls: true, compression: ${compression} }`,
   ].join('\n'));
   const child = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
   servers.push(child);

@@ -80,7 +80,7 @@ test('two browsers share a log: one follows a writer live, one joins late; same 
   await contextB.close();
 });
 
-test('a server that is down, one without JetStream, and a wrong token: each says what happened; the own log untouched', async () => {
+test('a server that is down, one without JetStream, a wrong token, and one that does not compress: each says what happened; the own log untouched', async () => {
   const context = await env.browser.newContext();
   const page = await new LivePage(await context.newPage()).open(env.url);
   await page.appendDemo();
@@ -107,7 +107,13 @@ test('a server that is down, one without JetStream, and a wrong token: each says
   assert.match(await statusMatches(page, /^not connected/), /token \(or user:password\) is wrong/);
   await disconnect();
   await connectTo(page, locked.url, { token: 's3cret' });
-  await statusMatches(page, /^connected/);
+  assert.doesNotMatch(await statusMatches(page, /^connected/), /does not compress/);
+  await disconnect();
+
+  // Works, and says why it is slower than it could be.
+  const uncompressed = await natsServer({ compression: false });
+  await connectTo(page, uncompressed.url);
+  assert.match(await statusMatches(page, /^connected/), /the server does not compress its WebSocket messages/);
   await disconnect();
   assert.deepEqual(page.errors, []);
   await context.close();

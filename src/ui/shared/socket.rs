@@ -130,6 +130,12 @@ impl Socket {
         })
     }
 
+    /// Whether the server compresses its WebSocket messages (known once
+    /// the socket is open).
+    pub fn compressed(&self) -> bool {
+        self.ws.extensions().contains("permessage-deflate")
+    }
+
     /// Send what the client has written, in WebSocket messages of at most
     /// [`SEND_PIECE`] bytes: a server with WebSocket compression inflates
     /// each message whole and refuses one larger than its maximum payload.

@@ -86,6 +86,8 @@ struct Sync {
     stored: Vec<u64>,
     /// The loop's lease and the models' bytes.
     team: Team,
+    /// The server compresses what it sends (else a join is slower).
+    compressed: bool,
     /// The commit under way.
     flight: Option<Flight>,
     /// Settle again once this many keys were stored.
@@ -133,6 +135,7 @@ pub async fn run(log: Log, shared: Shared) {
         reached: false,
         stored: Vec::new(),
         team: Team::new(),
+        compressed: true,
         flight: None,
         settle_at: SETTLE_EVENTS,
     };
@@ -218,6 +221,7 @@ impl Sync {
             )));
         }
         self.reached = true;
+        self.compressed = socket.compressed();
         let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
         let config = StreamConfig::for_log(&self.settings.log, 1);
         let asked = socket
@@ -689,6 +693,9 @@ impl Sync {
         if !note.is_empty() {
             text.push_str("; ");
             text.push_str(note);
+        }
+        if !self.compressed {
+            text.push_str("; the server does not compress its WebSocket messages, which makes downloading the log about half as fast (README: turn on compression)");
         }
         if self.shared.status.with_untracked(|s| *s != text) {
             self.shared.status.set(text);
