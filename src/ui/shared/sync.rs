@@ -311,7 +311,6 @@ impl Sync {
                     self.say(head, on_server, &note);
                 }
             }
-            let mut ticked = false;
             match socket.wake().await.map_err(lost)? {
                 Wake::Net(Event::Message(m)) if m.sid == sid => {
                     match delivery(&m).map_err(Stop::retry)? {
@@ -368,7 +367,6 @@ impl Sync {
                 Wake::Net(_) => {}
                 Wake::Outbox => self.load_outbox().await?,
                 Wake::Tick => {
-                    ticked = true;
                     if let Some(n) = self.team_round(&mut socket).await? {
                         note = n;
                     }
@@ -403,7 +401,7 @@ impl Sync {
                     self.land(&mut head).await?;
                 }
             }
-            self.settle(idle && (sends.is_empty() || ticked)).await?;
+            self.settle(idle && sends.is_empty()).await?;
         }
     }
 
