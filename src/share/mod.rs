@@ -9,4 +9,5 @@ pub mod jetstream;
 pub mod lease;
 pub mod objects;
 pub mod outbox;
+pub mod packs;
 pub mod proto;

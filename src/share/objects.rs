@@ -27,27 +27,57 @@ pub fn bucket(log: &str) -> String {
 
 /// The bucket's stream.
 pub fn stream(log: &str) -> String {
-    format!("OBJ_{}", bucket(log))
+    stream_of(&bucket(log))
 }
 
 /// The subject of one object's chunks.
 pub fn chunk_subject(log: &str, nuid: &str) -> String {
-    format!("$O.{}.C.{nuid}", bucket(log))
+    chunks_in(&bucket(log), nuid)
 }
 
 /// The subject of the description of object `name`.
 pub fn meta_subject(log: &str, name: &str) -> String {
-    format!("$O.{}.M.{}", bucket(log), base64_url(name.as_bytes()))
+    meta_in(&bucket(log), name)
 }
 
 /// Every description's subject.
 pub fn metas(log: &str) -> String {
-    format!("$O.{}.M.>", bucket(log))
+    metas_in(&bucket(log))
 }
 
 /// The name a description's subject stands for.
 pub fn name_of(log: &str, subject: &str) -> Option<String> {
-    let prefix = format!("$O.{}.M.", bucket(log));
+    name_in(&bucket(log), subject)
+}
+
+/// The bucket's configuration, as `nats object add` would make it.
+pub fn bucket_config(log: &str, replicas: u32) -> serde_json::Value {
+    config_of(&bucket(log), replicas)
+}
+
+/// The stream behind object store bucket `bucket`.
+pub fn stream_of(bucket: &str) -> String {
+    format!("OBJ_{bucket}")
+}
+
+/// The subject of the chunks of the object stored under `nuid` in `bucket`.
+pub fn chunks_in(bucket: &str, nuid: &str) -> String {
+    format!("$O.{bucket}.C.{nuid}")
+}
+
+/// The subject of the description of object `name` in `bucket`.
+pub fn meta_in(bucket: &str, name: &str) -> String {
+    format!("$O.{bucket}.M.{}", base64_url(name.as_bytes()))
+}
+
+/// Every description's subject in `bucket`.
+pub fn metas_in(bucket: &str) -> String {
+    format!("$O.{bucket}.M.>")
+}
+
+/// The object name a description's subject in `bucket` stands for.
+pub fn name_in(bucket: &str, subject: &str) -> Option<String> {
+    let prefix = format!("$O.{bucket}.M.");
     let encoded = subject.strip_prefix(&prefix)?;
     let standard: String = encoded
         .chars()
@@ -60,12 +90,12 @@ pub fn name_of(log: &str, subject: &str) -> Option<String> {
     String::from_utf8(super::jetstream::decode_base64(&standard).ok()?).ok()
 }
 
-/// The bucket's configuration, as `nats object add` would make it.
-pub fn bucket_config(log: &str, replicas: u32) -> serde_json::Value {
-    let b = bucket(log);
+/// The configuration of bucket `bucket`'s stream, as `nats object add`
+/// would make it.
+pub fn config_of(bucket: &str, replicas: u32) -> serde_json::Value {
     serde_json::json!({
-        "name": stream(log),
-        "subjects": [format!("$O.{b}.C.>"), format!("$O.{b}.M.>")],
+        "name": stream_of(bucket),
+        "subjects": [format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
         "storage": "file",
         "num_replicas": replicas,
         "discard": "new",
@@ -197,13 +227,18 @@ pub struct ListedState {
 }
 
 impl Listed {
-    /// The names of the objects a bucket's listing holds.
+    /// The names of the objects a listing of shared log `log`'s models holds.
     pub fn names(&self, log: &str) -> Vec<String> {
+        self.names_in(&bucket(log))
+    }
+
+    /// The names of the objects a listing of `bucket` holds.
+    pub fn names_in(&self, bucket: &str) -> Vec<String> {
         self.state
             .subjects
             .iter()
             .flatten()
-            .filter_map(|(subject, _)| name_of(log, subject))
+            .filter_map(|(subject, _)| name_in(bucket, subject))
             .collect()
     }
 }

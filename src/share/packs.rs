@@ -1,0 +1,376 @@
+//! Packs: the older part of a shared log, kept on the server a second time
+//! as large objects, so that a browser joining a long log reads it in a few
+//! hundred big messages instead of one message per event.
+//!
+//! A pack holds the events `from..=to` of the log, one JSON line each with
+//! its sequence and Retrace stream, exactly as the browsers that followed
+//! the stream stored them. It lives in a JetStream object store bucket of
+//! its own (`retrace_packs_<log>`, NATS's object store layout, so `nats
+//! object ls` lists it). The stream stays the truth: a browser uses a pack
+//! only when its bytes match their SHA-256 and its first and last events
+//! are the stream's messages at `from` and `to` (same ids); otherwise it
+//! reads the stream as before.
+//!
+//! A pack ends only where no import was half received: a browser packs up
+//! to the end of one of its own commits of received events, and it commits
+//! only while no import (unit) is open. So a browser that joins from packs
+//! never shows part of an import either.
+
+use super::jetstream::subject_token;
+use super::objects::{self, Meta};
+use crate::log::{Envelope, NewEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Events per pack, at least (a pack ends at the first safe place after).
+pub const PACK_EVENTS: u64 = 50_000;
+
+/// A pack holds at most this many times [`PACK_EVENTS`]: a browser that
+/// knows no safe place closer to the last pack leaves the packing to one
+/// that does.
+pub const PACK_SPAN: u64 = 4;
+
+const FROM: &str = "retrace-from";
+const TO: &str = "retrace-to";
+const FIRST: &str = "retrace-first-id";
+const LAST: &str = "retrace-last-id";
+
+/// The bucket of shared log `log`'s packs.
+pub fn bucket(log: &str) -> String {
+    format!("retrace_packs_{}", subject_token(log))
+}
+
+/// The object name of the pack of events `from..=to` (sorts by `from`).
+pub fn name(from: u64, to: u64) -> String {
+    format!("events-{from:012}-{to:012}")
+}
+
+/// The events a pack's object name says it holds.
+pub fn range_of(name: &str) -> Option<(u64, u64)> {
+    let (from, to) = name.strip_prefix("events-")?.split_once('-')?;
+    let (from, to): (u64, u64) = (from.parse().ok()?, to.parse().ok()?);
+    (from >= 1 && from <= to).then_some((from, to))
+}
+
+/// One line of a pack.
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    seq: u64,
+    stream: String,
+    event: NewEvent,
+}
+
+/// An event read from a pack: its sequence, its Retrace stream, the event.
+pub type Packed = (u64, String, NewEvent);
+
+/// The pack of `events` (contiguous, as read from the log).
+pub fn encode(events: &[Envelope]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events.len() * 320);
+    for e in events {
+        let line = Line {
+            seq: e.seq,
+            stream: e.stream.clone(),
+            event: NewEvent {
+                id: e.id.clone(),
+                event_type: e.event_type.clone(),
+                schema: e.schema,
+                occurred_at: e.occurred_at,
+                correlation: e.correlation.clone(),
+                causation: e.causation.clone(),
+                data: e.data.clone(),
+                recorded_at: Some(e.recorded_at),
+            },
+        };
+        // A line of plain data cannot fail to serialise.
+        serde_json::to_writer(&mut out, &line).expect("a pack line serialises");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Read pack `from..=to`, keeping the events after `after`: every line
+/// must be there, in order, and readable.
+pub fn decode(bytes: &[u8], from: u64, to: u64, after: u64) -> Result<Vec<Packed>, String> {
+    let mut out = Vec::with_capacity(to.saturating_sub(after.max(from - 1)) as usize);
+    let mut expected = from;
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        if raw.is_empty() {
+            continue;
+        }
+        if expected > to {
+            return Err(format!("pack {} goes on past event {to}", name(from, to)));
+        }
+        if expected <= after {
+            // Already here: only its place is checked.
+            let seq = seq_of(raw).ok_or_else(|| unreadable(from, to, i))?;
+            if seq != expected {
+                return Err(out_of_order(from, to, seq, expected));
+            }
+        } else {
+            let line: Line = serde_json::from_slice(raw).map_err(|_| unreadable(from, to, i))?;
+            if line.seq != expected {
+                return Err(out_of_order(from, to, line.seq, expected));
+            }
+            out.push((line.seq, line.stream, line.event));
+        }
+        expected += 1;
+    }
+    if expected != to + 1 {
+        return Err(format!(
+            "pack {} ends at event {}",
+            name(from, to),
+            expected - 1
+        ));
+    }
+    Ok(out)
+}
+
+fn seq_of(raw: &[u8]) -> Option<u64> {
+    let rest = raw.strip_prefix(b"{\"seq\":")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+fn unreadable(from: u64, to: u64, line: usize) -> String {
+    format!("line {} of pack {} is unreadable", line + 1, name(from, to))
+}
+
+fn out_of_order(from: u64, to: u64, seq: u64, expected: u64) -> String {
+    format!(
+        "pack {} holds event {seq} where {expected} belongs",
+        name(from, to)
+    )
+}
+
+/// A pack's description: its bytes as any object's, and which events.
+pub fn describe(log: &str, nuid: &str, bytes: &[u8], events: &[Envelope]) -> Option<Meta> {
+    let (first, last) = (events.first()?, events.last()?);
+    Some(Meta {
+        name: name(first.seq, last.seq),
+        bucket: bucket(log),
+        nuid: nuid.to_owned(),
+        size: bytes.len() as u64,
+        chunks: bytes.len().div_ceil(objects::CHUNK) as u32,
+        digest: objects::digest(bytes),
+        metadata: BTreeMap::from([
+            (FROM.to_owned(), first.seq.to_string()),
+            (TO.to_owned(), last.seq.to_string()),
+            (FIRST.to_owned(), first.id.clone()),
+            (LAST.to_owned(), last.id.clone()),
+        ]),
+    })
+}
+
+/// What a pack's description says it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holds {
+    /// Its first event's sequence.
+    pub from: u64,
+    /// Its last event's sequence.
+    pub to: u64,
+    /// Its first event's id.
+    pub first_id: String,
+    /// Its last event's id.
+    pub last_id: String,
+}
+
+/// Read what description `meta` says its pack holds (and that its name
+/// agrees).
+pub fn holds(meta: &Meta) -> Result<Holds, String> {
+    let get = |k: &str| {
+        meta.metadata
+            .get(k)
+            .cloned()
+            .ok_or_else(|| format!("pack {} is described without {k}", meta.name))
+    };
+    let number = |k: &str| -> Result<u64, String> {
+        get(k)?
+            .parse()
+            .map_err(|_| format!("pack {}'s {k} is not a number", meta.name))
+    };
+    let h = Holds {
+        from: number(FROM)?,
+        to: number(TO)?,
+        first_id: get(FIRST)?,
+        last_id: get(LAST)?,
+    };
+    if range_of(&meta.name) != Some((h.from, h.to)) {
+        return Err(format!(
+            "pack {} is described as events {}..{}",
+            meta.name, h.from, h.to
+        ));
+    }
+    Ok(h)
+}
+
+/// The packs to read, in order, for a browser holding events up to
+/// `after`: from the packs on the server (`ranges`), each the one reaching
+/// furthest among those that go on from where the last ends.
+pub fn chain(ranges: &[(u64, u64)], after: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut at = after;
+    loop {
+        let next = ranges
+            .iter()
+            .filter(|(from, to)| *from <= at + 1 && *to > at)
+            .max_by_key(|(_, to)| *to);
+        match next {
+            Some(&(from, to)) => {
+                out.push((from, to));
+                at = to;
+            }
+            None => return out,
+        }
+    }
+}
+
+/// Where the packs on the server end: the last event of the chain from
+/// the log's start (0: none).
+pub fn packed_to(ranges: &[(u64, u64)]) -> u64 {
+    chain(ranges, 0).last().map_or(0, |(_, to)| *to)
+}
+
+/// The end of the next pack this browser should make, if one is due: the
+/// first safe place (the end of one of its commits of received events,
+/// `safe`, ascending) at least `size` events past `packed`, not past
+/// `head`, and not so far that the pack would be too large.
+pub fn due(packed: u64, safe: &[u64], head: u64, size: u64) -> Option<u64> {
+    let size = size.max(1);
+    safe.iter()
+        .copied()
+        .find(|s| *s >= packed + size && *s <= head)
+        .filter(|s| s - packed <= size * PACK_SPAN)
+}
+
+/// The consumer that delivers one object's chunks, in order, once.
+pub fn chunk_consumer(stream: &str, deliver_subject: &str, chunks: &str) -> serde_json::Value {
+    serde_json::json!({
+        "stream_name": stream,
+        "config": {
+            "deliver_subject": deliver_subject,
+            "filter_subject": chunks,
+            "deliver_policy": "all",
+            "ack_policy": "none",
+            "max_deliver": 1,
+            "flow_control": true,
+            "idle_heartbeat": 5_000_000_000u64,
+            "mem_storage": true,
+            "num_replicas": 1,
+            "inactive_threshold": 60_000_000_000u64,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(seq: u64) -> Envelope {
+        Envelope {
+            seq,
+            stream: format!("case-{}", seq % 3),
+            version: seq / 3 + 1,
+            id: format!("ev-{seq}"),
+            event_type: "ActivityCompleted".into(),
+            schema: 1,
+            occurred_at: 1_700_000_000_000 + seq as i64,
+            recorded_at: 1_800_000_000_000 + seq as i64,
+            correlation: (seq % 2 == 0).then(|| "c".to_owned()),
+            causation: None,
+            data: format!("{{\"n\":{seq},\"s\":\"a \\\"quoted\\\" line\\nbreak\"}}"),
+        }
+    }
+
+    #[test]
+    fn a_pack_gives_back_the_events_it_was_made_of() {
+        let events: Vec<Envelope> = (11..=20).map(envelope).collect();
+        let bytes = encode(&events);
+        let back = decode(&bytes, 11, 20, 0).unwrap();
+        assert_eq!(back.len(), 10);
+        for ((seq, stream, event), e) in back.iter().zip(&events) {
+            assert_eq!((*seq, stream), (e.seq, &e.stream));
+            assert_eq!(event.id, e.id);
+            assert_eq!(event.data, e.data);
+            assert_eq!(event.correlation, e.correlation);
+            // The time it was stored travels, so every replica agrees.
+            assert_eq!(event.recorded_at, Some(e.recorded_at));
+        }
+        // Only what comes after a browser's head.
+        let tail = decode(&bytes, 11, 20, 15).unwrap();
+        assert_eq!(
+            tail.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![16, 17, 18, 19, 20]
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_incomplete_pack_is_refused() {
+        let events: Vec<Envelope> = (1..=5).map(envelope).collect();
+        let bytes = encode(&events);
+        // Cut short.
+        let cut = &bytes[..bytes.len() - bytes.len() / 3];
+        assert!(decode(cut, 1, 5, 0).is_err());
+        // An event missing in the middle.
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        let gap = [lines[0], lines[2], lines[3], lines[4]].join(&b'\n');
+        assert!(decode(&gap, 1, 5, 0)
+            .unwrap_err()
+            .contains("event 3 where 2"));
+        // A pack named for other events.
+        assert!(decode(&bytes, 2, 6, 0).is_err());
+        assert!(decode(&bytes, 1, 4, 0)
+            .unwrap_err()
+            .contains("past event 4"));
+        // Garbage, even in the part a browser already has.
+        let mut bad = bytes.clone();
+        bad[1] = b'x';
+        assert!(decode(&bad, 1, 5, 3).unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn a_description_names_its_events_and_is_checked_against_its_name() {
+        let events: Vec<Envelope> = (101..=200).map(envelope).collect();
+        let bytes = encode(&events);
+        let meta = describe("team log", "n1", &bytes, &events).unwrap();
+        assert_eq!(meta.name, "events-000000000101-000000000200");
+        assert_eq!(meta.bucket, "retrace_packs_team_20log");
+        assert!(meta.check(&bytes).is_ok());
+        let h = holds(&meta).unwrap();
+        assert_eq!((h.from, h.to), (101, 200));
+        assert_eq!(
+            (h.first_id.as_str(), h.last_id.as_str()),
+            ("ev-101", "ev-200")
+        );
+        let mut lying = meta.clone();
+        lying.metadata.insert(TO.into(), "300".into());
+        assert!(holds(&lying).is_err());
+        assert_eq!(range_of(&meta.name), Some((101, 200)));
+        assert_eq!(range_of("events-5-4"), None);
+        assert_eq!(range_of("model-1"), None);
+    }
+
+    #[test]
+    fn a_joining_browser_reads_the_packs_that_reach_furthest() {
+        let on_server = [(1, 100), (101, 250), (101, 180), (251, 300), (400, 500)];
+        assert_eq!(chain(&on_server, 0), vec![(1, 100), (101, 250), (251, 300)]);
+        // A browser holding part of the log starts inside a pack.
+        assert_eq!(chain(&on_server, 120), vec![(101, 250), (251, 300)]);
+        assert_eq!(chain(&on_server, 300), vec![]);
+        assert_eq!(packed_to(&on_server), 300);
+        assert_eq!(packed_to(&[(2, 10)]), 0);
+    }
+
+    #[test]
+    fn a_pack_is_due_at_the_first_safe_place_far_enough_on() {
+        // Commits of received events ended at these places.
+        let safe = [8_000, 16_000, 49_000, 50_500, 58_000];
+        assert_eq!(due(0, &safe, 60_000, 50_000), Some(50_500));
+        // Not past what this browser holds.
+        assert_eq!(due(0, &safe, 50_000, 50_000), None);
+        // Not when the last pack ends too close.
+        assert_eq!(due(10_000, &safe, 60_000, 50_000), None);
+        // A safe place far beyond the last pack would make it too large.
+        assert_eq!(due(0, &[900_000], 900_000, 50_000), None);
+        assert_eq!(due(0, &[150_000], 150_000, 50_000), Some(150_000));
+    }
+}
