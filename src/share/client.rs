@@ -122,6 +122,11 @@ impl Conn {
         self.next_sid
     }
 
+    /// End subscription `sid`.
+    pub fn unsubscribe(&mut self, sid: u64) {
+        self.out.extend_from_slice(&proto::unsubscribe(sid));
+    }
+
     /// Take bytes from the server.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<Vec<Event>, ProtoError> {
         self.parser.push(bytes);

@@ -232,14 +232,18 @@ pub fn packed_to(ranges: &[(u64, u64)]) -> u64 {
 
 /// The end of the next pack this browser should make, if one is due: the
 /// first safe place (the end of one of its commits of received events,
-/// `safe`, ascending) at least `size` events past `packed`, not past
-/// `head`, and not so far that the pack would be too large.
-pub fn due(packed: u64, safe: &[u64], head: u64, size: u64) -> Option<u64> {
+/// `safe`, ascending) at least `size` events past `packed`, and not past
+/// `head`. This browser knows every safe place after `known_from` (it has
+/// received every event since); a pack starting before that would end at
+/// the first safe place this browser happens to know, so it is made only
+/// if that keeps it within [`PACK_SPAN`] packs' size — else a browser that
+/// knows closer places packs those events.
+pub fn due(packed: u64, safe: &[u64], head: u64, size: u64, known_from: u64) -> Option<u64> {
     let size = size.max(1);
     safe.iter()
         .copied()
         .find(|s| *s >= packed + size && *s <= head)
-        .filter(|s| s - packed <= size * PACK_SPAN)
+        .filter(|s| packed >= known_from || s - packed <= size * PACK_SPAN)
 }
 
 /// The consumer that delivers one object's chunks, in order, once.
@@ -364,13 +368,16 @@ mod tests {
     fn a_pack_is_due_at_the_first_safe_place_far_enough_on() {
         // Commits of received events ended at these places.
         let safe = [8_000, 16_000, 49_000, 50_500, 58_000];
-        assert_eq!(due(0, &safe, 60_000, 50_000), Some(50_500));
+        assert_eq!(due(0, &safe, 60_000, 50_000, 0), Some(50_500));
         // Not past what this browser holds.
-        assert_eq!(due(0, &safe, 50_000, 50_000), None);
+        assert_eq!(due(0, &safe, 50_000, 50_000, 0), None);
         // Not when the last pack ends too close.
-        assert_eq!(due(10_000, &safe, 60_000, 50_000), None);
-        // A safe place far beyond the last pack would make it too large.
-        assert_eq!(due(0, &[900_000], 900_000, 50_000), None);
-        assert_eq!(due(0, &[150_000], 150_000, 50_000), Some(150_000));
+        assert_eq!(due(10_000, &safe, 60_000, 50_000, 0), None);
+        // A browser that saw every event since the last pack packs up to
+        // the end of a large import, however large.
+        assert_eq!(due(0, &[900_000], 900_000, 50_000, 0), Some(900_000));
+        // One that only knows places far after it leaves them to others.
+        assert_eq!(due(0, &[900_000], 900_000, 50_000, 850_000), None);
+        assert_eq!(due(0, &[150_000], 150_000, 50_000, 100_000), Some(150_000));
     }
 }

@@ -150,9 +150,13 @@ export async function statusMatches(page, re) {
 
 export const HELPDESK = '../shared/data/helpdesk.csv';
 
-/** A browser in its own profile, connected to `log` on `url`. */
-export async function joined(url, log) {
+/**
+ * A browser in its own profile, connected to `log` on `url`; with
+ * `packEvents`, it packs the log on the server every that many events.
+ */
+export async function joined(url, log, { packEvents } = {}) {
   const context = await env.browser.newContext({ acceptDownloads: true });
+  if (packEvents) await context.addInitScript((n) => localStorage.setItem('retrace-pack-events', String(n)), packEvents);
   const page = await new LivePage(await context.newPage()).open(env.url);
   await connectTo(page, url, { log });
   await statusMatches(page, /^connected/);

@@ -119,10 +119,11 @@ test('a server that is down, one without JetStream, a wrong token, and one that 
   await context.close();
 });
 
-test('two browsers write at once — a simulator and an import of helpdesk.csv — and a third joins late: one log in all three, byte for byte', async () => {
+test('two browsers write at once — a simulator and an import of helpdesk.csv — and a third joins late, from the packs they made: one log in all three, byte for byte', async () => {
   const server = await natsServer();
-  const A = await joined(server.url, 'busy');
-  const B = await joined(server.url, 'busy');
+  // The writers pack the log on the server every 2,000 events (at least).
+  const A = await joined(server.url, 'busy', { packEvents: 2000 });
+  const B = await joined(server.url, 'busy', { packEvents: 2000 });
   const [a, b] = [A.page, B.page];
   await a.go('live');
   await a.page.getByTestId('sim-rate').fill('500');
@@ -149,8 +150,18 @@ test('two browsers write at once — a simulator and an import of helpdesk.csv �
   assert.ok(lines.some((e) => e.type === 'ImportCompleted'));
   assert.ok(lines.length - fromImport > 200, 'the simulator\'s events too');
 
+  // The import is packed (a pack ends only after a whole import).
+  const packedText = await statusMatches(a, /\d+ events packed on the server/);
+  const packed = Number(packedText.match(/(\d+) events packed on the server/)[1]);
+  const importEnd = Math.max(...lines.filter((e) => /^case-helpdesk-\d+$/.test(e.subject)).map((e) => Number(e.sequence)));
+  await a.page.waitForFunction((n) => Number(document.querySelector('[data-testid=sync-status]')?.textContent.match(/(\d+) events packed on the server/)?.[1]) >= n, importEnd);
+  assert.ok(packed > 0);
+
+  // A third browser joins late: it reads the packs, then the rest.
   const C = await joined(server.url, 'busy');
   await settled([C.page], lines.length);
+  const fromPacks = Number((await statusMatches(C.page, /read from packs here/)).match(/(\d+) read from packs here/)[1]);
+  assert.ok(fromPacks >= importEnd, `${fromPacks} events read from packs, the import ends at ${importEnd}`);
   assert.equal(await exportLog(C.page, 'busy-c.ndjson'), exportA, 'a late joiner gets the same log');
   await leave(A, B, C);
 });
@@ -330,4 +341,45 @@ test('a browser uploads its own log into a new, empty shared log in one action; 
   assert.deepEqual(a.errors, []);
   await B.context.close();
   await context.close();
+});
+
+test('a pack on the server that does not match the log is not used: the joining browser reads the stream and gets the true log', async () => {
+  const server = await natsServer();
+  const A = await joined(server.url, 'forged', { packEvents: 100 });
+  const w = await writer(server.port);
+  await w.publish('forged', events(0, 300));
+  await settled([A.page], 300);
+  // A packs what it received: at least events 1..100.
+  await statusMatches(A.page, /[1-9]\d* events packed on the server/);
+  // Someone else then describes a pack of the whole log whose last event is
+  // not the log's (as a server whose log was replaced would hold).
+  const { natsWriter } = await import('../../bench/nats_writer.mjs');
+  const forger = await natsWriter(server.port, 'forger');
+  const name = 'events-000000000001-000000000300';
+  const ack = await forger.publish(`$O.retrace_packs_forged.M.${Buffer.from(name).toString('base64url')}=`, 'forged-meta', null, {
+    name, bucket: 'retrace_packs_forged', nuid: 'forged', size: 10, chunks: 1,
+    digest: 'SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=',
+    metadata: { 'retrace-from': '1', 'retrace-to': '300', 'retrace-first-id': 'w-0', 'retrace-last-id': 'not-w-299' },
+  });
+  assert.ok(!ack.error, JSON.stringify(ack));
+  forger.close();
+
+  // The joining browser keeps every status line it shows.
+  const context = await env.browser.newContext({ acceptDownloads: true });
+  await context.addInitScript(() => {
+    window.said = [];
+    new MutationObserver(() => {
+      const t = document.querySelector('[data-testid=sync-status]')?.textContent;
+      if (t && window.said.at(-1) !== t) window.said.push(t);
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+  const B = { context, page: await new LivePage(await context.newPage()).open(env.url) };
+  await connectTo(B.page, server.url, { log: 'forged' });
+  await settled([B.page], 300);
+  const said = await B.page.page.evaluate(() => window.said);
+  assert.ok(said.some((t) => t.includes(`pack ${name} does not match the log on the server at event 300; reading the log's events one by one instead`)), said.join('\n'));
+  assert.doesNotMatch(said.at(-1), /read from packs/, 'the forged pack reaches furthest, and is refused');
+  assert.equal(await exportLog(B.page, 'forged-b.ndjson'), await exportLog(A.page, 'forged-a.ndjson'));
+  w.close();
+  await leave(A, B);
 });

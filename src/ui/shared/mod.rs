@@ -11,6 +11,7 @@
 //! ([`sync`]); the feedback loop runs in the browser holding the team's
 //! lease, and models travel as bytes through the server ([`team`]).
 
+mod packs;
 mod socket;
 mod sync;
 mod team;

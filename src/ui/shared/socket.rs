@@ -224,6 +224,12 @@ impl Socket {
         body: &[u8],
     ) -> Result<Message, String> {
         let id = self.conn.request(subject, headers, body);
+        self.answer(id).await
+    }
+
+    /// Wait for the answer to request `id` (sent with `conn.request`);
+    /// whatever else the server says meanwhile is kept for later.
+    pub async fn answer(&mut self, id: u64) -> Result<Message, String> {
         let mut kept = Vec::new();
         let answer = loop {
             match self.next().await? {
@@ -232,10 +238,29 @@ impl Socket {
                 other => kept.push(other),
             }
         };
+        self.keep(kept);
+        Ok(answer)
+    }
+
+    /// Wait for the next message to subscription `sid`; whatever else the
+    /// server says meanwhile is kept for later.
+    pub async fn message_to(&mut self, sid: u64) -> Result<Message, String> {
+        let mut kept = Vec::new();
+        let message = loop {
+            match self.next().await? {
+                Event::Message(m) if m.sid == sid => break m,
+                Event::ServerError(e) => return Err(refused(&e)),
+                other => kept.push(other),
+            }
+        };
+        self.keep(kept);
+        Ok(message)
+    }
+
+    fn keep(&mut self, kept: Vec<Event>) {
         for e in kept.into_iter().rev() {
             self.events.push_front(e);
         }
-        Ok(answer)
     }
 }
 

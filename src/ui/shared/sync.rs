@@ -6,6 +6,7 @@
 //! of interleaving. A lost connection is retried; what was written
 //! meanwhile waits in the outbox and goes out on reconnecting.
 
+use super::packs as packs_io;
 use super::socket::{not_permitted, refused, wake, Incoming, Socket, Wake, Wakes};
 use super::team::Team;
 use super::{settings, token, Settings, Shared};
@@ -16,6 +17,7 @@ use crate::share::jetstream::{
     STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
 use crate::share::outbox::{Action, Outbox, Seen};
+use crate::share::packs;
 use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
 use crate::ui::Log;
@@ -29,6 +31,9 @@ const COMMIT_EVENTS: usize = 8_000;
 
 /// Outbox keys the server stored, settled together while a push goes on.
 const SETTLE_EVENTS: usize = 10_000;
+
+/// Events per commit of a pack's events.
+const PACK_COMMIT: usize = 25_000;
 
 /// While the log is read, the status line is redrawn at most this often.
 const SAY_EVERY_MS: f64 = 100.0;
@@ -92,6 +97,20 @@ struct Sync {
     flight: Option<Flight>,
     /// Settle again once this many keys were stored.
     settle_at: usize,
+    /// Where commits of received events ended (ascending): places no
+    /// import is half in, where a pack may end.
+    safe: Vec<u64>,
+    /// Where the packs on the server end, as last seen.
+    packed_to: u64,
+    /// Events per pack.
+    pack_events: u64,
+    /// This browser may put packs on the server (not after a refusal).
+    packing: bool,
+    /// The head when this page began receiving: every safe place after it
+    /// is in `safe`.
+    known_from: Option<u64>,
+    /// Events read from packs since the page opened.
+    from_packs: u64,
 }
 
 /// Follow and write the shared log the page is connected to.
@@ -138,6 +157,12 @@ pub async fn run(log: Log, shared: Shared) {
         compressed: true,
         flight: None,
         settle_at: SETTLE_EVENTS,
+        safe: Vec::new(),
+        packed_to: 0,
+        pack_events: pack_events(),
+        packing: true,
+        known_from: None,
+        from_packs: 0,
     };
     let mut delay_ms = 1_000;
     loop {
@@ -179,6 +204,17 @@ pub async fn run(log: Log, shared: Shared) {
         }
         delay_ms = (delay_ms * 2).min(16_000);
     }
+}
+
+/// Events per pack: [`packs::PACK_EVENTS`], or what the page's storage says
+/// under `retrace-pack-events` (the end-to-end tests pack small logs).
+fn pack_events() -> u64 {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item("retrace-pack-events").ok().flatten())
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(packs::PACK_EVENTS)
 }
 
 fn online() -> bool {
@@ -259,6 +295,11 @@ impl Sync {
                 "this browser's copy of “{}” holds {head} events, the server {on_server}: the server's log was replaced. Disconnect, delete this browser's copy (Settings), and connect again.",
                 self.settings.log
             )));
+        }
+        self.known_from.get_or_insert(head);
+        // What the packs on the server hold is read in big pieces first.
+        if head < on_server {
+            self.read_packs(&mut socket, &mut head, on_server).await?;
         }
         let inbox = format!("_INBOX.{}.deliver", super::socket::random_token());
         let sid = socket.conn.subscribe(&inbox);
@@ -370,6 +411,9 @@ impl Sync {
                     if let Some(n) = self.team_round(&mut socket).await? {
                         note = n;
                     }
+                    if let Some(n) = self.pack_round(&mut socket, head).await? {
+                        note = n;
+                    }
                 }
                 Wake::Choice(stream, keep) => {
                     if keep {
@@ -449,9 +493,136 @@ impl Sync {
             )));
         }
         *head = committed.last_seq;
+        if self.safe.last().is_none_or(|s| *s < *head) {
+            self.safe.push(*head);
+        }
         self.received += n;
         self.log.head.update(|h| *h = (*h).max(*head));
         Ok(())
+    }
+
+    /// Read the packs on the server that go on from `head`, committing
+    /// each while the next downloads; stop at the first that cannot be used
+    /// (the stream is read from there on).
+    async fn read_packs(
+        &mut self,
+        socket: &mut Socket,
+        head: &mut u64,
+        on_server: u64,
+    ) -> Result<(), Stop> {
+        let server = self.settings.server.clone();
+        let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
+        let log = self.settings.log.clone();
+        let ranges = packs_io::listed(socket, &log).await.map_err(lost)?;
+        self.packed_to = self.packed_to.max(packs::packed_to(&ranges));
+        let chain = packs::chain(&ranges, *head);
+        let mut at = *head;
+        for (i, &range) in chain.iter().enumerate() {
+            self.say(
+                *head,
+                on_server,
+                &format!("reading pack {} of {} from the server", i + 1, chain.len()),
+            );
+            let events = match packs_io::fetch(socket, &log, range, at)
+                .await
+                .map_err(lost)?
+            {
+                Ok(events) => events,
+                Err(why) => {
+                    self.say(
+                        *head,
+                        on_server,
+                        &format!("{why}; reading the log's events one by one instead"),
+                    );
+                    break;
+                }
+            };
+            // The last pack's commit first: one at a time.
+            self.land(head).await?;
+            let n = events.len() as u64;
+            let (tx, done) = futures::channel::oneshot::channel();
+            let store = self.store.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let mut events = events.into_iter().peekable();
+                let mut last = None;
+                while events.peek().is_some() {
+                    let part: Vec<_> = events
+                        .by_ref()
+                        .take(PACK_COMMIT)
+                        .map(|(_, stream, event)| (stream, event))
+                        .collect();
+                    let committed = store.append_replicated(by_stream(part)).await;
+                    let failed = committed.is_err();
+                    last = Some(committed);
+                    if failed {
+                        break;
+                    }
+                }
+                if let Some(last) = last {
+                    let _ = tx.send(last);
+                }
+            });
+            self.flight = Some(Flight { n, done });
+            self.from_packs += n;
+            at = range.1;
+        }
+        self.land(head).await
+    }
+
+    /// Put the next pack on the server when one is due: this browser has
+    /// the events, and they end where no import is half in.
+    async fn pack_round(&mut self, socket: &mut Socket, head: u64) -> Result<Option<String>, Stop> {
+        if !self.packing || self.store.is_read_only() {
+            return Ok(None);
+        }
+        if packs::due(
+            self.packed_to,
+            &self.safe,
+            head,
+            self.pack_events,
+            self.known_from.unwrap_or(u64::MAX),
+        )
+        .is_none()
+        {
+            return Ok(None);
+        }
+        let server = self.settings.server.clone();
+        let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
+        let log = self.settings.log.clone();
+        let refused = |this: &mut Sync, why: String| {
+            this.packing = false;
+            Ok(Some(format!("the log is not packed on the server ({why})")))
+        };
+        // Another browser may have packed them meanwhile.
+        let ranges = match packs_io::listed(socket, &log).await {
+            Ok(r) => r,
+            Err(e) if not_permitted(&e) => return refused(self, e),
+            Err(e) => return Err(lost(e)),
+        };
+        self.packed_to = self.packed_to.max(packs::packed_to(&ranges));
+        let Some(to) = packs::due(
+            self.packed_to,
+            &self.safe,
+            head,
+            self.pack_events,
+            self.known_from.unwrap_or(u64::MAX),
+        ) else {
+            return Ok(None);
+        };
+        let from = self.packed_to + 1;
+        let events = self.store.read_all(from, (to - from + 1) as usize).await?;
+        if events.first().map(|e| e.seq) != Some(from) || events.last().map(|e| e.seq) != Some(to) {
+            return Ok(None);
+        }
+        match packs_io::upload(socket, &log, &events).await {
+            Ok(Ok(_)) => {
+                self.packed_to = to;
+                Ok(None)
+            }
+            Ok(Err(why)) => refused(self, why),
+            Err(e) if not_permitted(&e) => refused(self, e),
+            Err(e) => Err(lost(e)),
+        }
     }
 
     /// The loop's lease and the models, once a second.
@@ -687,6 +858,12 @@ impl Sync {
                 "; {conflicts} case{} in conflict (below)",
                 if conflicts == 1 { "" } else { "s" }
             ));
+        }
+        if self.packed_to > 0 {
+            text.push_str(&format!("; {} events packed on the server", self.packed_to));
+            if self.from_packs > 0 {
+                text.push_str(&format!(", {} read from packs here", self.from_packs));
+            }
         }
         if !note.is_empty() {
             text.push_str("; ");

@@ -216,7 +216,7 @@ impl Team {
 
 /// Make sure stream `name` exists, creating it with `config` if not: None,
 /// or why it cannot be had.
-async fn ensure(
+pub(super) async fn ensure(
     socket: &mut Socket,
     name: &str,
     config: serde_json::Value,
@@ -259,7 +259,7 @@ async fn last(
     .await
 }
 
-async fn get(
+pub(super) async fn get(
     socket: &mut Socket,
     stream: &str,
     ask: &GetRequest,

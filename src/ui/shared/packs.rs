@@ -1,0 +1,207 @@
+//! Packs on the server ([`crate::share::packs`]): listing them, reading one
+//! (checked against its digest and against the log's stream), and putting
+//! one there.
+
+use super::socket::{random_token, Socket};
+use super::team::{ensure, get};
+use crate::log::Envelope;
+use crate::share::jetstream::{
+    self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, STREAM_NOT_FOUND,
+    WRONG_LAST_SEQUENCE,
+};
+use crate::share::objects::{self, Listed, Meta};
+use crate::share::packs::{self, Packed};
+use crate::share::proto::Headers;
+use std::collections::VecDeque;
+
+/// Chunks sent before their answers are awaited.
+const WINDOW: usize = 16;
+
+/// The events each pack on the server holds (none when there is no bucket,
+/// or the server will not say). Error: the connection.
+pub async fn listed(socket: &mut Socket, log: &str) -> Result<Vec<(u64, u64)>, String> {
+    let bucket = packs::bucket(log);
+    let body = serde_json::json!({ "subjects_filter": objects::metas_in(&bucket) }).to_string();
+    let got = socket
+        .request(
+            &jetstream::info_subject(&objects::stream_of(&bucket)),
+            None,
+            body.as_bytes(),
+        )
+        .await?;
+    Ok(match answer::<Listed>(&got.payload)? {
+        Ok(listed) => listed
+            .names_in(&bucket)
+            .iter()
+            .filter_map(|n| packs::range_of(n))
+            .collect(),
+        Err(e) if e.err_code == STREAM_NOT_FOUND => Vec::new(),
+        Err(_) => Vec::new(),
+    })
+}
+
+/// Read pack `from..=to` and give its events after `after`, or why it
+/// cannot be used (then the log's stream is read instead). Outer error:
+/// the connection.
+pub async fn fetch(
+    socket: &mut Socket,
+    log: &str,
+    (from, to): (u64, u64),
+    after: u64,
+) -> Result<Result<Vec<Packed>, String>, String> {
+    let bucket = packs::bucket(log);
+    let stream = objects::stream_of(&bucket);
+    let name = packs::name(from, to);
+    let ask = GetRequest {
+        last_by_subj: Some(objects::meta_in(&bucket, &name)),
+        ..Default::default()
+    };
+    let Some(described) = get(socket, &stream, &ask).await? else {
+        return Ok(Err(format!("pack {name} is gone from the server")));
+    };
+    let meta: Meta = match described
+        .payload()
+        .and_then(|p| serde_json::from_slice(&p).map_err(|e| e.to_string()))
+    {
+        Ok(meta) => meta,
+        Err(e) => return Ok(Err(format!("pack {name}'s description: {e}"))),
+    };
+    let holds = match packs::holds(&meta) {
+        Ok(h) if (h.from, h.to) == (from, to) => h,
+        Ok(_) => return Ok(Err(format!("pack {name} is described as other events"))),
+        Err(e) => return Ok(Err(e)),
+    };
+    // The stream is the truth: the pack's ends must be its events.
+    for (seq, id) in [(holds.from, &holds.first_id), (holds.to, &holds.last_id)] {
+        let ask = GetRequest {
+            seq: Some(seq),
+            ..Default::default()
+        };
+        let stored = get(socket, &jetstream::stream_name(log), &ask).await?;
+        let stored_id = stored
+            .and_then(|m| m.headers().ok().flatten())
+            .and_then(|h| h.get(MSG_ID).map(str::to_owned));
+        if stored_id.as_deref() != Some(id.as_str()) {
+            return Ok(Err(format!(
+                "pack {name} does not match the log on the server at event {seq}"
+            )));
+        }
+    }
+    // Its chunks, in order, through a consumer of their subject.
+    let inbox = format!("_INBOX.{}.pack", random_token());
+    let sid = socket.conn.subscribe(&inbox);
+    let chunks = objects::chunks_in(&bucket, &meta.nuid);
+    let body = packs::chunk_consumer(&stream, &inbox, &chunks).to_string();
+    let created = socket
+        .request(
+            &crate::share::consumer::create_subject(&stream),
+            None,
+            body.as_bytes(),
+        )
+        .await?;
+    if let Err(e) = answer::<serde_json::Value>(&created.payload)? {
+        socket.conn.unsubscribe(sid);
+        return Ok(Err(format!("pack {name} could not be read: {e}")));
+    }
+    let mut bytes = Vec::with_capacity(meta.size as usize);
+    let mut got = 0;
+    while got < meta.chunks {
+        let m = socket.message_to(sid).await?;
+        match m.headers.as_ref().and_then(|h| h.status) {
+            // Flow control (answered) or a heartbeat.
+            Some(100) => {
+                if let Some(reply) = m.reply.as_deref().filter(|r| !r.is_empty()) {
+                    socket.conn.publish(reply, b"");
+                }
+            }
+            Some(code) => {
+                socket.conn.unsubscribe(sid);
+                return Ok(Err(format!(
+                    "the server stopped sending pack {name} ({code})"
+                )));
+            }
+            None => {
+                bytes.extend_from_slice(&m.payload);
+                got += 1;
+            }
+        }
+    }
+    socket.conn.unsubscribe(sid);
+    if let Err(e) = meta.check(&bytes) {
+        return Ok(Err(e));
+    }
+    Ok(packs::decode(&bytes, from, to, after))
+}
+
+/// Put the pack of `events` on the server: chunks first, then the
+/// description, which only the first browser to pack these events gets to
+/// write (`false`: another one did; its pack is as good). Inner error: why
+/// not; outer: the connection.
+pub async fn upload(
+    socket: &mut Socket,
+    log: &str,
+    events: &[Envelope],
+) -> Result<Result<bool, String>, String> {
+    let bucket = packs::bucket(log);
+    let stream = objects::stream_of(&bucket);
+    if let Some(why) = ensure(socket, &stream, objects::config_of(&bucket, 1)).await? {
+        return Ok(Err(why));
+    }
+    let bytes = packs::encode(events);
+    let nuid = random_token();
+    let Some(meta) = packs::describe(log, &nuid, &bytes, events) else {
+        return Ok(Ok(false));
+    };
+    let subject = objects::chunks_in(&bucket, &nuid);
+    let mut pieces = bytes.chunks(objects::CHUNK);
+    let mut waiting = VecDeque::new();
+    loop {
+        while waiting.len() < WINDOW {
+            match pieces.next() {
+                Some(piece) => waiting.push_back(socket.conn.request(&subject, None, piece)),
+                None => break,
+            }
+        }
+        let Some(id) = waiting.pop_front() else { break };
+        let got = socket.answer(id).await?;
+        if let Err(e) = answer::<PubAck>(&got.payload)? {
+            for id in waiting {
+                socket.conn.forget(id);
+            }
+            purge(socket, &stream, &subject).await?;
+            return Ok(Err(e.to_string()));
+        }
+    }
+    let json = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
+    let got = socket
+        .request(
+            &objects::meta_in(&bucket, &meta.name),
+            Some(&Headers::of(&[(EXPECTED_LAST_SUBJECT_SEQUENCE, "0")])),
+            &json,
+        )
+        .await?;
+    match answer::<PubAck>(&got.payload)? {
+        Ok(_) => Ok(Ok(true)),
+        Err(e) => {
+            purge(socket, &stream, &subject).await?;
+            Ok(if e.err_code == WRONG_LAST_SEQUENCE {
+                Ok(false)
+            } else {
+                Err(e.to_string())
+            })
+        }
+    }
+}
+
+/// Remove the chunks of a pack that was not described.
+async fn purge(socket: &mut Socket, stream: &str, subject: &str) -> Result<(), String> {
+    let body = serde_json::json!({ "filter": subject }).to_string();
+    socket
+        .request(
+            &format!("$JS.API.STREAM.PURGE.{stream}"),
+            None,
+            body.as_bytes(),
+        )
+        .await
+        .map(|_| ())
+}
