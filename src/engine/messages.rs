@@ -97,6 +97,36 @@ pub enum Command {
         /// The model.
         registration: Box<Registration>,
     },
+    /// Commit a pack of a shared log's events that the page downloaded
+    /// (`crate::share::packs`): check its bytes against their SHA-256,
+    /// read it, and commit its events after `after` as the server ordered
+    /// them; answered with [`Reply::PackApplied`] under `id`, then the
+    /// views. (The worker does it: the reading and committing would hold
+    /// the page's thread.)
+    ApplyPack {
+        /// Said again in the answer.
+        id: u32,
+        /// Its first event's sequence.
+        from: u64,
+        /// Its last event's sequence.
+        to: u64,
+        /// The log holds the events up to here already.
+        after: u64,
+        /// The SHA-256 of `bytes`, as the pack's description says it.
+        sha256: String,
+        /// The pack as stored on the server.
+        bytes: Vec<u8>,
+    },
+    /// Make the pack of events `from..=to` of the log; answered with
+    /// [`Reply::PackMade`] under `id`.
+    MakePack {
+        /// Said again in the answer.
+        id: u32,
+        /// The first event's sequence.
+        from: u64,
+        /// The last event's sequence.
+        to: u64,
+    },
     /// The worker's clock: `elapsed_ms` since the last tick (the page does
     /// not send it). A running simulator commits what is due, and the
     /// engine folds it (and predicts, while the loop runs) at once.
@@ -104,6 +134,19 @@ pub enum Command {
         /// Wall time since the last tick.
         elapsed_ms: f64,
     },
+}
+
+/// A pack of a shared log's events, made by the engine from its log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackMade {
+    /// Its bytes, as stored on the server.
+    pub bytes: Vec<u8>,
+    /// Their SHA-256.
+    pub sha256: Vec<u8>,
+    /// Its first event's id.
+    pub first_id: String,
+    /// Its last event's id.
+    pub last_id: String,
 }
 
 /// A trained model on its way into the registry and the log.
@@ -199,6 +242,20 @@ pub enum Reply {
         id: u32,
         /// The record and the log's head after it, or why not.
         outcome: Result<(Box<ModelTrained>, u64), String>,
+    },
+    /// The pack asked for was committed: the log's head after it, or why not.
+    PackApplied {
+        /// The command's id.
+        id: u32,
+        /// The head after it, or why not.
+        outcome: Result<u64, String>,
+    },
+    /// The pack asked for, or why not.
+    PackMade {
+        /// The command's id.
+        id: u32,
+        /// The pack.
+        outcome: Result<PackMade, String>,
     },
     /// The simulator committed: `produced` source events so far in this
     /// run, the log's head after the commit.
@@ -425,7 +482,9 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             Command::Travel(_)
             | Command::Snapshot
             | Command::SnapshotEvery(_)
-            | Command::Register { .. } => Vec::new(),
+            | Command::Register { .. }
+            | Command::ApplyPack { .. }
+            | Command::MakePack { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {
                 SimRun::apply(&mut self.sim, command);

@@ -35,3 +35,27 @@ pub async fn blob_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Ve
     })?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
+
+/// The SHA-256 of `bytes`: the browser's own (WebCrypto, many times faster
+/// than one compiled to WebAssembly) where this context may use it (https
+/// or localhost), else computed here.
+pub async fn sha256(bytes: &[u8]) -> Vec<u8> {
+    let global = js_sys::global();
+    let secure = js_sys::Reflect::get(&global, &"isSecureContext".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let subtle = js_sys::Reflect::get(&global, &"crypto".into())
+        .ok()
+        .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok())
+        .filter(|_| secure)
+        .map(|c| c.subtle());
+    if let Some(subtle) = subtle {
+        if let Ok(promise) = subtle.digest_with_str_and_u8_array("SHA-256", bytes) {
+            if let Ok(hash) = JsFuture::from(promise).await {
+                return js_sys::Uint8Array::new(&hash).to_vec();
+            }
+        }
+    }
+    <sha2::Sha256 as sha2::Digest>::digest(bytes).to_vec()
+}

@@ -376,6 +376,14 @@ impl Host {
                     id,
                     outcome: Err("the log is not open in the engine".into()),
                 }],
+                Command::ApplyPack { id, .. } => vec![Reply::PackApplied {
+                    id,
+                    outcome: Err("the log is not open in the engine".into()),
+                }],
+                Command::MakePack { id, .. } => vec![Reply::PackMade {
+                    id,
+                    outcome: Err("the log is not open in the engine".into()),
+                }],
                 Command::Enter { .. } | Command::Promote => vec![not_open()],
                 _ => Vec::new(),
             };
@@ -398,6 +406,30 @@ impl Host {
                     }],
                 }
             }
+            Command::ApplyPack {
+                id,
+                from,
+                to,
+                after,
+                sha256,
+                bytes,
+            } => {
+                let applied =
+                    super::packs::apply(driver.store(), (from, to), after, &sha256, bytes).await;
+                let head = applied.as_ref().ok().copied();
+                let mut replies = vec![Reply::PackApplied {
+                    id,
+                    outcome: applied,
+                }];
+                if let Some(head) = head {
+                    replies.extend(driver.handle(Command::Head(head), &now).await);
+                }
+                replies
+            }
+            Command::MakePack { id, from, to } => vec![Reply::PackMade {
+                id,
+                outcome: super::packs::make(driver.store(), from, to).await,
+            }],
             Command::Travel(Some(at)) => past(&driver, at).await,
             command => {
                 let stop = matches!(command, Command::Stop);

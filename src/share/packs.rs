@@ -4,7 +4,8 @@
 //!
 //! A pack holds the events `from..=to` of the log, one JSON line each with
 //! its sequence and Retrace stream, exactly as the browsers that followed
-//! the stream stored them. It lives in a JetStream object store bucket of
+//! the stream stored them, gzipped (a tenth of the bytes to send, hash and
+//! take in). It lives in a JetStream object store bucket of
 //! its own (`retrace_packs_<log>`, NATS's object store layout, so `nats
 //! object ls` lists it). The stream stays the truth: a browser uses a pack
 //! only when its bytes match their SHA-256 and its first and last events
@@ -142,23 +143,61 @@ fn out_of_order(from: u64, to: u64, seq: u64, expected: u64) -> String {
     )
 }
 
-/// A pack's description: its bytes as any object's, and which events.
-pub fn describe(log: &str, nuid: &str, bytes: &[u8], events: &[Envelope]) -> Option<Meta> {
-    let (first, last) = (events.first()?, events.last()?);
-    Some(Meta {
-        name: name(first.seq, last.seq),
-        bucket: bucket(log),
-        nuid: nuid.to_owned(),
-        size: bytes.len() as u64,
-        chunks: bytes.len().div_ceil(objects::CHUNK) as u32,
-        digest: objects::digest(bytes),
+/// The pack of `events` (contiguous, as read from the log), as stored on
+/// the server: [`encode`]d and gzipped.
+pub fn pack(events: &[Envelope]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing into memory cannot fail.
+    gz.write_all(&encode(events)).expect("gzip into memory");
+    gz.finish().expect("gzip into memory")
+}
+
+/// Read pack `from..=to` as stored on the server ([`pack`]), keeping the
+/// events after `after`.
+pub fn unpack(bytes: &[u8], from: u64, to: u64, after: u64) -> Result<Vec<Packed>, String> {
+    use std::io::Read;
+    let mut plain = Vec::with_capacity(bytes.len() * 8);
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("pack {} cannot be unzipped ({e})", name(from, to)))?;
+    decode(&plain, from, to, after)
+}
+
+/// What a pack's description says of it: its place in the log and its
+/// bytes (their length and SHA-256, as any object's).
+pub struct Described<'a> {
+    /// The shared log.
+    pub log: &'a str,
+    /// Where its chunks are.
+    pub nuid: &'a str,
+    /// Its length in bytes.
+    pub size: usize,
+    /// Their SHA-256.
+    pub sha256: &'a [u8],
+    /// Its first and last events' sequences.
+    pub range: (u64, u64),
+    /// Its first and last events' ids.
+    pub ids: (&'a str, &'a str),
+}
+
+/// A pack's description.
+pub fn describe(d: Described) -> Meta {
+    let (from, to) = d.range;
+    Meta {
+        name: name(from, to),
+        bucket: bucket(d.log),
+        nuid: d.nuid.to_owned(),
+        size: d.size as u64,
+        chunks: d.size.div_ceil(objects::CHUNK) as u32,
+        digest: objects::digest_of(d.sha256),
         metadata: BTreeMap::from([
-            (FROM.to_owned(), first.seq.to_string()),
-            (TO.to_owned(), last.seq.to_string()),
-            (FIRST.to_owned(), first.id.clone()),
-            (LAST.to_owned(), last.id.clone()),
+            (FROM.to_owned(), from.to_string()),
+            (TO.to_owned(), to.to_string()),
+            (FIRST.to_owned(), d.ids.0.to_owned()),
+            (LAST.to_owned(), d.ids.1.to_owned()),
         ]),
-    })
+    }
 }
 
 /// What a pack's description says it holds.
@@ -334,8 +373,16 @@ mod tests {
     #[test]
     fn a_description_names_its_events_and_is_checked_against_its_name() {
         let events: Vec<Envelope> = (101..=200).map(envelope).collect();
-        let bytes = encode(&events);
-        let meta = describe("team log", "n1", &bytes, &events).unwrap();
+        let bytes = pack(&events);
+        let sha = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+        let meta = describe(Described {
+            log: "team log",
+            nuid: "n1",
+            size: bytes.len(),
+            sha256: &sha,
+            range: (101, 200),
+            ids: ("ev-101", "ev-200"),
+        });
         assert_eq!(meta.name, "events-000000000101-000000000200");
         assert_eq!(meta.bucket, "retrace_packs_team_20log");
         assert!(meta.check(&bytes).is_ok());

@@ -9,7 +9,7 @@ use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
-use crate::engine::messages::{Command, Registration, Reply};
+use crate::engine::messages::{Command, PackMade, Registration, Reply};
 use crate::engine::simulation::SimCommand;
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
@@ -27,6 +27,13 @@ pub const SNAPSHOT_EVERY: u64 = 5_000;
 type Cases = (Vec<Finished>, (u64, i64), u64);
 /// A model as registered, or why not.
 type Registered = Result<crate::domain::model::ModelTrained, String>;
+
+/// The pack commands awaiting the engine's answer, by id.
+#[derive(Default)]
+struct Packs {
+    applied: BTreeMap<u32, oneshot::Sender<Result<u64, String>>>,
+    made: BTreeMap<u32, oneshot::Sender<Result<PackMade, String>>>,
+}
 
 /// Latency samples kept (one per commit the loop predicted for).
 const LATENCIES: usize = 500;
@@ -81,6 +88,8 @@ pub struct Live {
     next_ask: StoredValue<u32, LocalStorage>,
     /// Registrations waiting for the engine's answer, by id.
     registering: StoredValue<BTreeMap<u32, oneshot::Sender<Registered>>, LocalStorage>,
+    /// Packs of a shared log given to the engine to commit, and asked of it.
+    packs: StoredValue<Packs, LocalStorage>,
     /// Imports running in the engine's worker: where their news goes.
     imports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<ImportNews>>, LocalStorage>,
     /// The shared log's sync (whose lease says who drives a team's loop).
@@ -128,6 +137,7 @@ impl Live {
             next_ask: StoredValue::new_local(0),
             imports: StoredValue::new_local(BTreeMap::new()),
             registering: StoredValue::new_local(BTreeMap::new()),
+            packs: StoredValue::new_local(Packs::default()),
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
@@ -197,6 +207,7 @@ impl Live {
         self.imports.update_value(|i| i.clear());
         self.asks.update_value(|a| a.clear());
         self.registering.update_value(|r| r.clear());
+        self.packs.update_value(|p| *p = Packs::default());
         // First in the worker's queue: whatever the user does while it
         // loads (start the simulator, import a file) comes after.
         engine.post(Command::Open {
@@ -315,6 +326,27 @@ impl Live {
                         i.remove(&id);
                     }
                 });
+            }
+            Reply::PackApplied { id, outcome } => {
+                if let Ok(head) = outcome {
+                    log.head.update(|h| *h = (*h).max(head));
+                }
+                if let Some(tx) = self
+                    .packs
+                    .try_update_value(|p| p.applied.remove(&id))
+                    .flatten()
+                {
+                    let _ = tx.send(outcome);
+                }
+            }
+            Reply::PackMade { id, outcome } => {
+                if let Some(tx) = self
+                    .packs
+                    .try_update_value(|p| p.made.remove(&id))
+                    .flatten()
+                {
+                    let _ = tx.send(outcome);
+                }
             }
             Reply::Registered { id, outcome } => {
                 let outcome = outcome.map(|(record, head)| {
@@ -445,6 +477,48 @@ impl Live {
         rx.await.unwrap_or_else(|_| {
             Err("the log engine went away before it registered the model".into())
         })
+    }
+
+    /// Have the engine check and commit a downloaded pack of a shared
+    /// log's events (see [`Command::ApplyPack`]): the head after it. The
+    /// answer is awaited by the returned receiver, so the caller can
+    /// download the next pack meanwhile.
+    pub fn apply_pack(
+        self,
+        (from, to): (u64, u64),
+        after: u64,
+        sha256: String,
+        bytes: Vec<u8>,
+    ) -> oneshot::Receiver<Result<u64, String>> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_id();
+        self.packs.update_value(|p| {
+            p.applied.insert(id, tx);
+        });
+        self.engine.with_value(|e| {
+            e.post(Command::ApplyPack {
+                id,
+                from,
+                to,
+                after,
+                sha256,
+                bytes,
+            })
+        });
+        rx
+    }
+
+    /// Have the engine make the pack of the log's events `from..=to`.
+    pub async fn make_pack(self, from: u64, to: u64) -> Result<PackMade, String> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_id();
+        self.packs.update_value(|p| {
+            p.made.insert(id, tx);
+        });
+        self.engine
+            .with_value(|e| e.post(Command::MakePack { id, from, to }));
+        rx.await
+            .unwrap_or_else(|_| Err("the log engine went away before it made the pack".into()))
     }
 
     /// Tell the engine's simulator what the user does.

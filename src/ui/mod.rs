@@ -140,7 +140,7 @@ pub fn App() -> impl IntoView {
                 leptos::task::spawn_local(drawing.run());
                 live.boot(log).await;
                 if shared::connected() {
-                    leptos::task::spawn_local(shared::run(log, shared_state));
+                    leptos::task::spawn_local(shared::run(log, shared_state, live));
                 }
                 log_panel::check_at_start(checker, log).await;
             }

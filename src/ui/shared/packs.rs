@@ -1,16 +1,16 @@
-//! Packs on the server ([`crate::share::packs`]): listing them, reading one
-//! (checked against its digest and against the log's stream), and putting
-//! one there.
+//! Packs on the server ([`crate::share::packs`]): listing them,
+//! downloading one (its ends checked against the log's stream; the engine
+//! checks its digest and commits it), and putting one there.
 
 use super::socket::{random_token, Socket};
 use super::team::{ensure, get};
-use crate::log::Envelope;
+use crate::engine::messages::PackMade;
 use crate::share::jetstream::{
     self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, STREAM_NOT_FOUND,
     WRONG_LAST_SEQUENCE,
 };
 use crate::share::objects::{self, Listed, Meta};
-use crate::share::packs::{self, Packed};
+use crate::share::packs;
 use crate::share::proto::Headers;
 use std::collections::VecDeque;
 
@@ -40,15 +40,14 @@ pub async fn listed(socket: &mut Socket, log: &str) -> Result<Vec<(u64, u64)>, S
     })
 }
 
-/// Read pack `from..=to` and give its events after `after`, or why it
-/// cannot be used (then the log's stream is read instead). Outer error:
-/// the connection.
+/// Download pack `from..=to`: its bytes and the SHA-256 its description
+/// gives them (the engine checks and reads them), or why it cannot be used
+/// (then the log's stream is read instead). Outer error: the connection.
 pub async fn fetch(
     socket: &mut Socket,
     log: &str,
     (from, to): (u64, u64),
-    after: u64,
-) -> Result<Result<Vec<Packed>, String>, String> {
+) -> Result<Result<(String, Vec<u8>), String>, String> {
     let bucket = packs::bucket(log);
     let stream = objects::stream_of(&bucket);
     let name = packs::name(from, to);
@@ -127,33 +126,42 @@ pub async fn fetch(
         }
     }
     socket.conn.unsubscribe(sid);
-    if let Err(e) = meta.check(&bytes) {
-        return Ok(Err(e));
+    if bytes.len() as u64 != meta.size {
+        return Ok(Err(format!(
+            "pack {name} arrived with {} bytes, its description says {}",
+            bytes.len(),
+            meta.size
+        )));
     }
-    Ok(packs::decode(&bytes, from, to, after))
+    Ok(Ok((meta.digest, bytes)))
 }
 
-/// Put the pack of `events` on the server: chunks first, then the
-/// description, which only the first browser to pack these events gets to
-/// write (`false`: another one did; its pack is as good). Inner error: why
-/// not; outer: the connection.
+/// Put pack `from..=to` (made by the engine) on the server: chunks first,
+/// then the description, which only the first browser to pack these events
+/// gets to write (`false`: another one did; its pack is as good). Inner
+/// error: why not; outer: the connection.
 pub async fn upload(
     socket: &mut Socket,
     log: &str,
-    events: &[Envelope],
+    range: (u64, u64),
+    made: &PackMade,
 ) -> Result<Result<bool, String>, String> {
     let bucket = packs::bucket(log);
     let stream = objects::stream_of(&bucket);
     if let Some(why) = ensure(socket, &stream, objects::config_of(&bucket, 1)).await? {
         return Ok(Err(why));
     }
-    let bytes = packs::encode(events);
     let nuid = random_token();
-    let Some(meta) = packs::describe(log, &nuid, &bytes, events) else {
-        return Ok(Ok(false));
-    };
+    let meta = packs::describe(packs::Described {
+        log,
+        nuid: &nuid,
+        size: made.bytes.len(),
+        sha256: &made.sha256,
+        range,
+        ids: (&made.first_id, &made.last_id),
+    });
     let subject = objects::chunks_in(&bucket, &nuid);
-    let mut pieces = bytes.chunks(objects::CHUNK);
+    let mut pieces = made.bytes.chunks(objects::CHUNK);
     let mut waiting = VecDeque::new();
     loop {
         while waiting.len() < WINDOW {

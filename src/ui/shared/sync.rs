@@ -20,6 +20,7 @@ use crate::share::outbox::{Action, Outbox, Seen};
 use crate::share::packs;
 use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
+use crate::ui::live::Live;
 use crate::ui::Log;
 use leptos::prelude::*;
 use std::collections::HashMap;
@@ -32,9 +33,6 @@ const COMMIT_EVENTS: usize = 8_000;
 /// Outbox keys the server stored, settled together while a push goes on.
 const SETTLE_EVENTS: usize = 10_000;
 
-/// Events per commit of a pack's events.
-const PACK_COMMIT: usize = 25_000;
-
 /// While the log is read, the status line is redrawn at most this often.
 const SAY_EVERY_MS: f64 = 100.0;
 
@@ -42,7 +40,8 @@ const SAY_EVERY_MS: f64 = 100.0;
 struct Flight {
     /// Its events.
     n: u64,
-    done: futures::channel::oneshot::Receiver<Result<crate::store::Committed, StoreError>>,
+    /// The log's head after it, or why it failed.
+    done: futures::channel::oneshot::Receiver<Result<u64, String>>,
 }
 
 /// Why a connection ended.
@@ -78,6 +77,8 @@ struct Sync {
     settings: Settings,
     store: std::rc::Rc<IdbStore>,
     log: Log,
+    /// The engine, which commits and makes packs.
+    live: Live,
     shared: Shared,
     outbox: Outbox,
     /// The highest outbox key read.
@@ -114,7 +115,7 @@ struct Sync {
 }
 
 /// Follow and write the shared log the page is connected to.
-pub async fn run(log: Log, shared: Shared) {
+pub async fn run(log: Log, shared: Shared, live: Live) {
     let settings = settings();
     let Some(store) = log.get() else { return };
     let status = shared.status;
@@ -147,6 +148,7 @@ pub async fn run(log: Log, shared: Shared) {
         settings,
         store,
         log,
+        live,
         shared,
         outbox: Outbox::default(),
         loaded: None,
@@ -437,7 +439,8 @@ impl Sync {
                 let store = self.store.clone();
                 let parts = by_stream(std::mem::take(&mut batch));
                 wasm_bindgen_futures::spawn_local(async move {
-                    let _ = tx.send(store.append_replicated(parts).await);
+                    let committed = store.append_replicated(parts).await;
+                    let _ = tx.send(committed.map(|c| c.last_seq).map_err(|e| e.to_string()));
                 });
                 self.flight = Some(Flight { n, done });
                 if idle {
@@ -482,17 +485,17 @@ impl Sync {
         let Some(Flight { n, done }) = self.flight.take() else {
             return Ok(());
         };
-        let committed = done
+        let last_seq = done
             .await
-            .map_err(|_| Stop::fatal("a commit to this browser's copy was dropped"))??;
-        if committed.last_seq != *head + n {
+            .map_err(|_| Stop::fatal("a commit to this browser's copy was dropped"))?
+            .map_err(Stop::fatal)?;
+        if last_seq != *head + n {
             return Err(Stop::fatal(format!(
-                "this browser's copy is out of step with the server (event {} here, {} there): disconnect, delete the copy, connect again",
-                committed.last_seq,
+                "this browser's copy is out of step with the server (event {last_seq} here, {} there): disconnect, delete the copy, connect again",
                 *head + n
             )));
         }
-        *head = committed.last_seq;
+        *head = last_seq;
         if self.safe.last().is_none_or(|s| *s < *head) {
             self.safe.push(*head);
         }
@@ -523,11 +526,8 @@ impl Sync {
                 on_server,
                 &format!("reading pack {} of {} from the server", i + 1, chain.len()),
             );
-            let events = match packs_io::fetch(socket, &log, range, at)
-                .await
-                .map_err(lost)?
-            {
-                Ok(events) => events,
+            let (digest, bytes) = match packs_io::fetch(socket, &log, range).await.map_err(lost)? {
+                Ok(pack) => pack,
                 Err(why) => {
                     self.say(
                         *head,
@@ -537,31 +537,11 @@ impl Sync {
                     break;
                 }
             };
-            // The last pack's commit first: one at a time.
+            // The last pack's commit first: one at a time. The engine checks
+            // and commits this one while the next downloads.
             self.land(head).await?;
-            let n = events.len() as u64;
-            let (tx, done) = futures::channel::oneshot::channel();
-            let store = self.store.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                let mut events = events.into_iter().peekable();
-                let mut last = None;
-                while events.peek().is_some() {
-                    let part: Vec<_> = events
-                        .by_ref()
-                        .take(PACK_COMMIT)
-                        .map(|(_, stream, event)| (stream, event))
-                        .collect();
-                    let committed = store.append_replicated(by_stream(part)).await;
-                    let failed = committed.is_err();
-                    last = Some(committed);
-                    if failed {
-                        break;
-                    }
-                }
-                if let Some(last) = last {
-                    let _ = tx.send(last);
-                }
-            });
+            let n = range.1 - at;
+            let done = self.live.apply_pack(range, at, digest, bytes);
             self.flight = Some(Flight { n, done });
             self.from_packs += n;
             at = range.1;
@@ -610,11 +590,11 @@ impl Sync {
             return Ok(None);
         };
         let from = self.packed_to + 1;
-        let events = self.store.read_all(from, (to - from + 1) as usize).await?;
-        if events.first().map(|e| e.seq) != Some(from) || events.last().map(|e| e.seq) != Some(to) {
-            return Ok(None);
-        }
-        match packs_io::upload(socket, &log, &events).await {
+        let made = match self.live.make_pack(from, to).await {
+            Ok(made) => made,
+            Err(why) => return refused(self, why),
+        };
+        match packs_io::upload(socket, &log, (from, to), &made).await {
             Ok(Ok(_)) => {
                 self.packed_to = to;
                 Ok(None)
