@@ -689,3 +689,40 @@ async fn a_replicas_appends_wait_in_its_outbox_whole_checked_against_log_and_out
     again.settle(&[base + 1], &[]).await.unwrap();
     assert!(again.waiting(None).await.unwrap().is_empty());
 }
+
+async fn append(store: &IdbStore, stream: &str, from: u64, n: u64) {
+    let events: Vec<NewEvent> = (from..from + n).map(event).collect();
+    store
+        .append(stream, ExpectedVersion::Any, events)
+        .await
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_store_keeping_its_commits_reads_them_back_as_the_database_holds_them() {
+    let name = fresh_name();
+    let writer = IdbStore::open(&name).await.unwrap();
+    writer.keep_commits(100);
+    let other = IdbStore::open(&name).await.unwrap();
+    append(&writer, "a", 0, 30).await;
+    append(&writer, "b", 30, 40).await;
+    // Another tab's commit between this store's own.
+    append(&other, "a", 70, 5).await;
+    append(&writer, "a", 75, 20).await;
+    // One larger than what it keeps.
+    append(&writer, "c", 95, 150).await;
+    let from_db = other.read_all(1, 1_000).await.unwrap();
+    assert_eq!(from_db.len(), 245);
+    // Read in the steps a folding engine takes, from every place.
+    for start in [1, 31, 71, 76, 96, 200] {
+        let mut read = Vec::new();
+        let mut at = start;
+        loop {
+            let step = writer.read_all(at, 16).await.unwrap();
+            let Some(last) = step.last() else { break };
+            at = last.seq + 1;
+            read.extend(step);
+        }
+        assert_eq!(read, from_db[(start - 1) as usize..], "read from {start}");
+    }
+}

@@ -30,6 +30,9 @@ type Running = Driver<Rc<IdbStore>, Rc<IdbStore>>;
 
 /// Events between snapshots, unless the page says otherwise.
 const SNAPSHOT_EVERY: u64 = 5_000;
+/// Events of its own last commits the engine's store keeps for the fold
+/// (a pack of the shared log is committed whole before it is folded).
+const KEEP_COMMITS: usize = 150_000;
 /// Events per read when rebuilding a past position.
 const BATCH: usize = 4_096;
 
@@ -291,6 +294,8 @@ impl Host {
         let _ = js_sys::Reflect::set(&self.scope, &"retraceEngine".into(), &true.into());
         let opened = async {
             let store = Rc::new(IdbStore::open(database).await.map_err(|e| e.to_string())?);
+            // The engine folds what it commits right after: from memory.
+            store.keep_commits(KEEP_COMMITS);
             if shared {
                 store.use_outbox().await.map_err(|e| e.to_string())?;
             }

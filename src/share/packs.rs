@@ -333,9 +333,13 @@ mod tests {
             .contains("event 3 where 2"));
         // A pack named for other events.
         assert!(decode(&bytes, 2, 6, 0).is_err());
-        assert!(decode(&bytes, 1, 4, 0).unwrap_err().contains("ends at event 5"));
+        assert!(decode(&bytes, 1, 4, 0)
+            .unwrap_err()
+            .contains("ends at event 5"));
         // Garbage.
-        assert!(decode(b"\xff\xff\xff", 1, 5, 0).unwrap_err().contains("unreadable"));
+        assert!(decode(b"\xff\xff\xff", 1, 5, 0)
+            .unwrap_err()
+            .contains("unreadable"));
     }
 
     #[test]

@@ -100,8 +100,11 @@ pub struct IdbStore {
     name: String,
     /// This tab's stream table, loaded on first need and kept current.
     table: RefCell<Option<StreamTable>>,
-    /// Decoded events the last `read_all` did not hand out.
+    /// Decoded events the last `read_all` did not hand out, or the last
+    /// commits' events (see [`IdbStore::keep_commits`]).
     read_ahead: RefCell<Vec<Envelope>>,
+    /// Keep up to this many events of the last commits for the next read.
+    keep: Cell<usize>,
     queue: RefCell<Vec<Pending>>,
     writing: Cell<bool>,
     closed: Rc<Cell<bool>>,
@@ -144,6 +147,7 @@ impl IdbStore {
             name: name.to_owned(),
             table: RefCell::new(None),
             read_ahead: RefCell::default(),
+            keep: Cell::new(0),
             queue: RefCell::default(),
             writing: Cell::new(false),
             closed,
@@ -291,6 +295,31 @@ impl IdbStore {
             .get(&HEAD.into())
             .map_err(|e| js_error(e, "reading the head"))?;
         Ok(number(&done(&req, "reading the head").await?))
+    }
+
+    /// Keep the events of this store's last commits (up to `events` of
+    /// them, contiguous) for the next `read_all`: a reader that follows the
+    /// log right behind this store's writes (the engine folding what it
+    /// committed) then reads them without IndexedDB and decoding.
+    pub fn keep_commits(&self, events: usize) {
+        self.keep.set(events);
+    }
+
+    /// Hand the events just committed to [`IdbStore::keep_commits`].
+    fn kept(&self, placed: Vec<Envelope>) {
+        let keep = self.keep.get();
+        if keep == 0 {
+            return;
+        }
+        let mut ahead = self.read_ahead.borrow_mut();
+        let follows = ahead.last().map(|e| e.seq + 1) == placed.first().map(|e| e.seq);
+        if follows && ahead.len() + placed.len() <= keep {
+            ahead.extend(placed);
+        } else if placed.len() <= keep {
+            *ahead = placed;
+        } else {
+            ahead.clear();
+        }
     }
 
     /// Events from `from_seq` on, up to `limit`, out of the leftovers of the

@@ -106,6 +106,7 @@ impl IdbStore {
         committed(&tx, "appending events").await?;
         *self.table.borrow_mut() = Some(table);
         if next_head != head {
+            self.kept(placed);
             self.announce(next_head);
         }
         Ok(outcomes)
