@@ -63,19 +63,35 @@ pub fn create_subject(name: &str) -> String {
 /// The request creating an ordered consumer of `stream` that pushes to
 /// `deliver_subject` from sequence `from`.
 pub fn ordered(stream: &str, deliver_subject: &str, from: u64) -> serde_json::Value {
+    let mut request = pushing(stream, deliver_subject, 300);
+    request["config"]["deliver_policy"] = "by_start_sequence".into();
+    request["config"]["opt_start_seq"] = from.max(1).into();
+    request
+}
+
+/// The request creating a consumer of `stream` that pushes every message
+/// of `subject` to `deliver_subject`, in order, once (an object's chunks).
+pub fn of_subject(stream: &str, deliver_subject: &str, subject: &str) -> serde_json::Value {
+    let mut request = pushing(stream, deliver_subject, 60);
+    request["config"]["deliver_policy"] = "all".into();
+    request["config"]["filter_subject"] = subject.into();
+    request
+}
+
+/// A push consumer without acknowledgements, with flow control and
+/// heartbeats, in memory, gone after `inactive_s` seconds without a reader.
+fn pushing(stream: &str, deliver_subject: &str, inactive_s: u64) -> serde_json::Value {
     serde_json::json!({
         "stream_name": stream,
         "config": {
             "deliver_subject": deliver_subject,
-            "deliver_policy": "by_start_sequence",
-            "opt_start_seq": from.max(1),
             "ack_policy": "none",
             "max_deliver": 1,
             "flow_control": true,
             "idle_heartbeat": 5_000_000_000u64,
             "mem_storage": true,
             "num_replicas": 1,
-            "inactive_threshold": 300_000_000_000u64,
+            "inactive_threshold": inactive_s * 1_000_000_000,
         }
     })
 }

@@ -259,25 +259,6 @@ pub fn due(packed: u64, safe: &[u64], head: u64, size: u64, known_from: u64) -> 
         .filter(|s| packed >= known_from || s - packed <= size * PACK_SPAN)
 }
 
-/// The consumer that delivers one object's chunks, in order, once.
-pub fn chunk_consumer(stream: &str, deliver_subject: &str, chunks: &str) -> serde_json::Value {
-    serde_json::json!({
-        "stream_name": stream,
-        "config": {
-            "deliver_subject": deliver_subject,
-            "filter_subject": chunks,
-            "deliver_policy": "all",
-            "ack_policy": "none",
-            "max_deliver": 1,
-            "flow_control": true,
-            "idle_heartbeat": 5_000_000_000u64,
-            "mem_storage": true,
-            "num_replicas": 1,
-            "inactive_threshold": 60_000_000_000u64,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

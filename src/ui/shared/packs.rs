@@ -90,7 +90,7 @@ pub async fn fetch(
     let inbox = format!("_INBOX.{}.pack", random_token());
     let sid = socket.conn.subscribe(&inbox);
     let chunks = objects::chunks_in(&bucket, &meta.nuid);
-    let body = packs::chunk_consumer(&stream, &inbox, &chunks).to_string();
+    let body = crate::share::consumer::of_subject(&stream, &inbox, &chunks).to_string();
     let created = socket
         .request(
             &crate::share::consumer::create_subject(&stream),
