@@ -3,7 +3,8 @@
 //! port with JetStream on, stopped when the test ends): a stream per shared
 //! log, the stream sequence as every browser's `seq`, a repeated event id
 //! dropped, two writers to one case conflicting instead of interleaving,
-//! and a server without JetStream saying so.
+//! a server without JetStream saying so, an ordered consumer of the log, and
+//! a pack of the log through an object store bucket.
 #![cfg(not(target_arch = "wasm32"))]
 
 use retrace::share::client::{Conn, Event};
@@ -656,4 +657,145 @@ fn an_ordered_consumer_delivers_the_log_from_a_sequence_on_then_follows_it() {
     // Stored later: delivered as it is stored.
     assert_eq!(push(&mut c, 6), 6);
     assert_eq!(next(&mut c), (6, event(6)));
+}
+
+#[test]
+fn a_pack_goes_to_a_real_object_store_and_comes_back_whole_and_its_description_is_first_come() {
+    let _serial = serial();
+    use retrace::log::NewEvent;
+    use retrace::share::objects::{self, Meta};
+    use retrace::share::{consumer, packs};
+    let server = Server::start(true);
+    let mut c = Client::connect(server.port).unwrap();
+    let bucket = packs::bucket("team");
+    let stream = objects::stream_of(&bucket);
+    let _: serde_json::Value = c
+        .api(
+            &jetstream::create_subject(&stream),
+            &objects::config_of(&bucket, 1),
+        )
+        .unwrap();
+    // Payloads that do not zip away: the pack spans several chunks.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let events: Vec<_> = (1..=10_000u64)
+        .map(|seq| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            NewEvent::new(
+                format!("e{seq}"),
+                "CaseOpened",
+                1,
+                seq as i64,
+                &serde_json::json!({ "noise": format!("{x:016x}{:016x}", x.rotate_left(7)) }),
+            )
+            .into_envelope(
+                seq,
+                &format!("case-{}", seq % 7),
+                seq / 7 + 1,
+                1_800_000_000_000,
+            )
+        })
+        .collect();
+    let bytes = packs::pack(&events);
+    assert!(bytes.len() > 2 * objects::CHUNK, "{} bytes", bytes.len());
+    let sha = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+    let meta = packs::describe(packs::Described {
+        log: "team",
+        nuid: "n1",
+        size: bytes.len(),
+        sha256: &sha,
+        range: (1, 10_000),
+        ids: ("e1", "e10000"),
+    });
+    // Another object's chunk in between, which the reader must not get.
+    let chunks = objects::chunks_in(&bucket, "n1");
+    for (i, piece) in bytes.chunks(objects::CHUNK).enumerate() {
+        let m = c.request(&chunks, None, piece);
+        answer::<PubAck>(&m.payload).unwrap().unwrap();
+        if i == 0 {
+            let m = c.request(&objects::chunks_in(&bucket, "n2"), None, b"other");
+            answer::<PubAck>(&m.payload).unwrap().unwrap();
+        }
+    }
+    // The description only if nobody wrote it first.
+    let first_come = proto::Headers::of(&[(jetstream::EXPECTED_LAST_SUBJECT_SEQUENCE, "0")]);
+    let describe = |c: &mut Client| {
+        let m = c.request(
+            &objects::meta_in(&bucket, &meta.name),
+            Some(&first_come),
+            &serde_json::to_vec(&meta).unwrap(),
+        );
+        answer::<PubAck>(&m.payload).unwrap()
+    };
+    assert!(describe(&mut c).is_ok());
+    assert_eq!(describe(&mut c).unwrap_err().err_code, WRONG_LAST_SEQUENCE);
+
+    // A reader lists it, reads the description, then the chunks in order.
+    let listed: objects::Listed = c
+        .api(
+            &jetstream::info_subject(&stream),
+            &serde_json::json!({ "subjects_filter": objects::metas_in(&bucket) }),
+        )
+        .unwrap();
+    let ranges: Vec<_> = listed
+        .names_in(&bucket)
+        .iter()
+        .filter_map(|n| packs::range_of(n))
+        .collect();
+    assert_eq!(packs::chain(&ranges, 0), vec![(1, 10_000)]);
+    let inbox = "_INBOX.pack.deliver";
+    let sid = c.conn.subscribe(inbox);
+    let created = c.request(
+        &consumer::create_subject(&stream),
+        None,
+        &serde_json::to_vec(&consumer::of_subject(&stream, inbox, &chunks)).unwrap(),
+    );
+    assert!(answer::<serde_json::Value>(&created.payload)
+        .unwrap()
+        .is_ok());
+    let described: Meta = {
+        let m = c.request(
+            &jetstream::get_subject(&stream),
+            None,
+            &serde_json::to_vec(&GetRequest {
+                last_by_subj: Some(objects::meta_in(&bucket, &meta.name)),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        let got: GetAnswer = answer(&m.payload).unwrap().unwrap();
+        serde_json::from_slice(&got.message.payload().unwrap()).unwrap()
+    };
+    assert_eq!(described, meta);
+    let mut got = Vec::new();
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while n < described.chunks {
+        assert!(
+            Instant::now() < deadline,
+            "chunks missing: {n} of {}",
+            described.chunks
+        );
+        match c.events.pop_front() {
+            Some(Event::Message(m)) if m.sid == sid => {
+                if m.headers.as_ref().and_then(|h| h.status).is_some() {
+                    if let Some(reply) = m.reply.filter(|r| !r.is_empty()) {
+                        c.conn.publish(&reply, b"");
+                    }
+                    continue;
+                }
+                got.extend_from_slice(&m.payload);
+                n += 1;
+            }
+            Some(_) => {}
+            None => c.pump().unwrap(),
+        }
+    }
+    assert!(described.check(&got).is_ok());
+    let back = packs::unpack(&got, 1, 10_000, 0).unwrap();
+    assert_eq!(back.len(), 10_000);
+    assert_eq!(back[9_999].2.id, "e10000");
+    assert_eq!(back[41].1, events[41].stream);
+    assert_eq!(back[41].2.data, events[41].data);
 }

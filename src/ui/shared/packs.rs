@@ -107,12 +107,18 @@ pub async fn fetch(
     while got < meta.chunks {
         let m = socket.message_to(sid).await?;
         match m.headers.as_ref().and_then(|h| h.status) {
-            // Flow control (answered) or a heartbeat.
-            Some(100) => {
-                if let Some(reply) = m.reply.as_deref().filter(|r| !r.is_empty()) {
-                    socket.conn.publish(reply, b"");
+            // Flow control, answered; a heartbeat (nothing more to
+            // send for a while) before the last chunk: it is missing.
+            Some(100) => match m.reply.as_deref().filter(|r| !r.is_empty()) {
+                Some(reply) => socket.conn.publish(reply, b""),
+                None => {
+                    socket.conn.unsubscribe(sid);
+                    return Ok(Err(format!(
+                        "pack {name} on the server is incomplete ({got} of {} parts)",
+                        meta.chunks
+                    )));
                 }
-            }
+            },
             Some(code) => {
                 socket.conn.unsubscribe(sid);
                 return Ok(Err(format!(
