@@ -289,7 +289,9 @@ impl Sync {
         let mut on_server = stream.state.last_seq;
         // A commit still under way from the last connection goes in first.
         if let Some(f) = self.flight.take() {
-            let _ = f.done.await;
+            if let Ok(Ok(_)) = f.done.await {
+                self.received += f.n;
+            }
         }
         let mut head = self.store.head().await?;
         if head > on_server {
@@ -331,8 +333,7 @@ impl Sync {
         // for everything that came in together (one frame of publishes).
         let mut idle = true;
         loop {
-            let flying = self.flight.as_ref().map_or(0, |f| f.n);
-            let caught_up = head + flying + batch.len() as u64 >= connected_at;
+            let caught_up = head + self.flying() + batch.len() as u64 >= connected_at;
             if idle && caught_up {
                 // What the outbox looks up must be in the log first.
                 self.land(&mut head).await?;
@@ -362,8 +363,7 @@ impl Sync {
                             stored_at,
                             shared,
                         } => {
-                            let flying = self.flight.as_ref().map_or(0, |f| f.n);
-                            let expected = head + flying + batch.len() as u64 + 1;
+                            let expected = head + self.flying() + batch.len() as u64 + 1;
                             if seq != expected {
                                 return Err(Stop::retry(format!(
                                     "the server skipped from event {} to {seq}",
@@ -477,6 +477,11 @@ impl Sync {
             self.store.settle(&keys, &[]).await?;
         }
         Ok(())
+    }
+
+    /// The events of the commit under way.
+    fn flying(&self) -> u64 {
+        self.flight.as_ref().map_or(0, |f| f.n)
     }
 
     /// Wait for the commit under way, if any, and check it came out where
