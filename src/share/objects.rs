@@ -166,12 +166,6 @@ impl Meta {
     /// The bytes put together from their chunks, checked against the
     /// description.
     pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
-        self.check_hashed(bytes, &Sha256::digest(bytes))
-    }
-
-    /// [`Meta::check`], given the bytes' SHA-256 (the browser's own is
-    /// many times faster than one compiled to WebAssembly).
-    pub fn check_hashed(&self, bytes: &[u8], sha256: &[u8]) -> Result<(), String> {
         if bytes.len() as u64 != self.size {
             return Err(format!(
                 "{} arrived with {} bytes, its description says {}",
@@ -180,7 +174,7 @@ impl Meta {
                 self.size
             ));
         }
-        if digest_of(sha256) != self.digest {
+        if digest(bytes) != self.digest {
             return Err(format!(
                 "{}'s bytes on the server do not match their SHA-256: not used",
                 self.name

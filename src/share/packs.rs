@@ -68,19 +68,10 @@ pub type Packed = (u64, String, NewEvent);
 pub fn encode(events: &[Envelope]) -> Vec<u8> {
     let lines: Vec<Line> = events
         .iter()
-        .map(|e| Line {
-            seq: e.seq,
-            stream: e.stream.clone(),
-            event: NewEvent {
-                id: e.id.clone(),
-                event_type: e.event_type.clone(),
-                schema: e.schema,
-                occurred_at: e.occurred_at,
-                correlation: e.correlation.clone(),
-                causation: e.causation.clone(),
-                data: e.data.clone(),
-                recorded_at: Some(e.recorded_at),
-            },
+        .map(|e| {
+            let seq = e.seq;
+            let (stream, event) = e.clone().into_new_event();
+            Line { seq, stream, event }
         })
         .collect();
     // Plain data in memory cannot fail to serialise.

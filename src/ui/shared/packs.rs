@@ -6,8 +6,7 @@ use super::socket::{random_token, Socket};
 use super::team::{ensure, get};
 use crate::engine::messages::PackMade;
 use crate::share::jetstream::{
-    self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, STREAM_NOT_FOUND,
-    WRONG_LAST_SEQUENCE,
+    self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, WRONG_LAST_SEQUENCE,
 };
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::packs;
@@ -35,7 +34,7 @@ pub async fn listed(socket: &mut Socket, log: &str) -> Result<Vec<(u64, u64)>, S
             .iter()
             .filter_map(|n| packs::range_of(n))
             .collect(),
-        Err(e) if e.err_code == STREAM_NOT_FOUND => Vec::new(),
+        // No bucket yet, or the server will not say: no packs.
         Err(_) => Vec::new(),
     })
 }
