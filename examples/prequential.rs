@@ -1,38 +1,44 @@
-//! Prequential evaluation of the feedback loop on a real log: the log is
-//! replayed as a stream through the same loop the page runs (predict every
-//! open case on each event, record, score on close, detect drift, retrain,
-//! promote), and what the loop served is compared with the median baseline
-//! on exactly the same predictions.
+//! Prequential evaluation of the feedback loop on a log: the log is replayed
+//! as a stream through the same loop the page runs (predict every open case
+//! on each event, record, score on close, detect drift, retrain, promote),
+//! and what the loop served is compared with the median baseline on exactly
+//! the same predictions. Prints one JSON report on stdout.
 //!
-//! cargo run --release --example prequential -- [file.csv] [key=value …]
-//! keys: first (cases before the first model, 300), every (retrain every N
-//! closed cases, 500; 0 off), drift (retrain on drift, true), window (cases
-//! to train on, 0 = all kept), trees (100), commit (events per commit, 20).
+//! cargo run --release --example prequential -- [LOG.csv | scenario:KIND:SEED] [key=value …]
+//!
+//! KIND is one of `retrace::io::scenario::Kind` (tail, trend, mix, months,
+//! instant): a seeded synthetic log of 2,500 cases (`cases=N` for more or
+//! fewer). keys: first (cases before the first model, 300), every (retrain
+//! every N closed cases, 500; 0 off), drift (retrain on drift, true), window
+//! (cases to train on, 0 = all kept), trees (serve a forest of N trees
+//! instead of choosing on validation), commit (events per commit, 20),
+//! journal (true: print what the loop did to stderr).
 
 use retrace::engine::Harness;
-use retrace::io::csv::{read_all, sniff};
-use retrace::io::parsed::Completion;
+use retrace::io::parsed::{Completion, ParsedLog};
 use retrace::io::staged::to_appends;
 use retrace::ml::feedback_loop::Policy;
 use retrace::ml::models::{Algorithm, Spec};
+use retrace::ml::prequential::{longest_case_days, Report};
 
-fn main() -> Result<(), String> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1).peekable();
-    let file = match args.peek() {
+    let source = match args.peek() {
         Some(a) if !a.contains('=') => args.next().unwrap_or_default(),
         _ => "../shared/data/helpdesk.csv".to_string(),
     };
-    let mut policy = Policy {
-        first_after: 300,
-        retrain_every: 500,
-        window: 0,
-        ..Policy::default()
-    };
-    let mut spec = Spec::new(Algorithm::RandomForest);
-    // As the page: the model to serve is chosen on validation, unless
-    // `trees=N` asks for a forest of N trees.
-    let mut choose = true;
+    let mut policy = Policy::prequential();
+    let mut spec = None;
     let mut commit = 20;
+    let mut cases = 2_500;
+    let mut journal = false;
     for arg in args {
         let (k, v) = arg
             .split_once('=')
@@ -46,53 +52,53 @@ fn main() -> Result<(), String> {
             }
             "window" => policy.window = v.parse().map_err(bad)?,
             "trees" => {
-                spec.trees = v.parse().map_err(bad)?;
-                choose = false;
+                spec = Some(Spec {
+                    trees: v.parse().map_err(bad)?,
+                    ..Spec::new(Algorithm::RandomForest)
+                })
             }
             "commit" => commit = v.parse().map_err(bad)?,
+            "cases" => cases = v.parse().map_err(bad)?,
+            "journal" => journal = v == "true",
             other => return Err(format!("unknown key {other}")),
         }
     }
-    let bytes = std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?;
-    let mapping = sniff(&bytes).map_err(|e| e.to_string())?.mapping;
-    let parsed = read_all(&bytes, mapping, false).map_err(|e| e.to_string())?;
-    let (appends, counts) = to_appends(&parsed, "log", &Completion::AllComplete, "p");
+    let log = load(&source, cases)?;
+    let (appends, counts) = to_appends(&log, "log", &Completion::AllComplete, "p");
     let t0 = std::time::Instant::now();
-    let mut h = Harness::new(policy.clone(), (!choose).then_some(spec));
+    let mut h = Harness::new(policy.clone(), spec);
     h.stream(appends, commit)?;
-    let f = &h.set().feedback.state;
-    let s = &f.served;
-    for line in &h.journal {
-        println!("  {line}");
+    if journal {
+        for line in &h.journal {
+            eprintln!("  {line}");
+        }
     }
-    println!(
-        "{file}: {} cases, {} events replayed in {:.1} s; policy {policy:?}",
-        counts.cases,
-        counts.events,
-        t0.elapsed().as_secs_f64()
+    let report = Report::of(
+        &source,
+        &h.set().feedback.state,
+        &h.journal,
+        counts.cases as usize,
+        longest_case_days(&log),
+        t0.elapsed().as_secs_f64(),
     );
     println!(
-        "served predictions scored: {}; MAE {:.3} d; median baseline on the same predictions {:.3} d; skill {:+.1} %; bias {:+.3} d",
-        s.outcomes,
-        s.mae().unwrap_or(f64::NAN),
-        s.baseline_mae().unwrap_or(f64::NAN),
-        s.skill().unwrap_or(f64::NAN) * 100.0,
-        s.bias().unwrap_or(f64::NAN)
-    );
-    println!(
-        "80 % intervals: {:.1} % of served outcomes inside, mean width {:.2} d",
-        s.coverage().unwrap_or(f64::NAN) * 100.0,
-        s.mean_width().unwrap_or(f64::NAN)
-    );
-    let trained = h.journal.iter().filter(|l| l.contains(" trained ")).count();
-    let promoted = h
-        .journal
-        .iter()
-        .filter(|l| l.starts_with("Promote"))
-        .count();
-    println!(
-        "models trained {trained}, challengers promoted {promoted}, champion {}",
-        f.champion.as_deref().unwrap_or("none")
+        "{}",
+        serde_json::to_string_pretty(&report).expect("the report serialises")
     );
     Ok(())
+}
+
+fn load(source: &str, cases: usize) -> Result<ParsedLog, String> {
+    if let Some(rest) = source.strip_prefix("scenario:") {
+        let (kind, seed) = rest.split_once(':').unwrap_or((rest, "1"));
+        let kind = retrace::io::scenario::Kind::parse(kind)
+            .ok_or(format!("no scenario {kind}: tail, trend, mix, months or instant"))?;
+        let seed = seed.parse().map_err(|_| format!("seed: cannot read {seed}"))?;
+        return Ok(retrace::io::scenario::generate(kind, seed, cases));
+    }
+    let bytes = std::fs::read(source).map_err(|e| format!("{source}: {e}"))?;
+    let mapping = retrace::io::csv::sniff(&bytes)
+        .map_err(|e| e.to_string())?
+        .mapping;
+    retrace::io::csv::read_all(&bytes, mapping, false).map_err(|e| e.to_string())
 }

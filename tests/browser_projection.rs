@@ -136,7 +136,7 @@ async fn a_model_whose_stored_bytes_are_damaged_is_refused_not_used() {
     let store = IdbStore::open(&name).await.unwrap();
     simulated(&store, 11, 4_000).await;
     let set = full_replay(&store).await;
-    let cases = training_cases(&set, 0);
+    let cases = training_cases(&set, 0, "manual");
     assert!(cases.len() > 50, "{} closed cases", cases.len());
     let mut trained =
         train_with_holdout(&Spec::new(Algorithm::Ridge), &cases, 0.2, &|| 0.0).unwrap();

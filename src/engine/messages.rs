@@ -444,7 +444,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                 let set = self.engine.set();
                 vec![Reply::Cases {
                     id,
-                    cases: training_cases(set, window),
+                    cases: training_cases(set, window, "manual"),
                     position: (set.seq(), crate::ml::feedback_loop::log_time(set)),
                     known_models: set.feedback.state.highest_model_number(),
                 }]

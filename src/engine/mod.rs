@@ -27,7 +27,8 @@ pub use harness::Harness;
 use crate::domain::model::ModelTrained;
 use crate::domain::Fact;
 use crate::ml::feedback_loop::{
-    apply_and_predict, decide, drift_events, entry_event, log_time, training_cases, verdict_event,
+    apply_and_predict, decide, drift_events, entry_event, log_time, mature_cases, training_cases,
+    verdict_event,
     Decision, Loaded, Policy,
 };
 use crate::projection::training_set::Finished;
@@ -238,11 +239,16 @@ impl Engine {
             }
             if self.gate == Gate::Open {
                 match decide(&self.set.feedback.state, &self.policy) {
+                    // The first model waits for enough cases whose
+                    // outcome is known whatever their length.
+                    Some(Decision::Train { reason, .. })
+                        if reason == "first model"
+                            && (mature_cases(&self.set) as u64) < self.policy.first_after => {}
                     Some(Decision::Train { reason, window }) => {
                         self.gate = Gate::Training;
                         step.train = Some(TrainRequest {
                             reason,
-                            cases: training_cases(&self.set, window),
+                            cases: training_cases(&self.set, window, reason),
                             position: (self.set.seq(), log_time(&self.set)),
                             known_models: self.set.feedback.state.highest_model_number(),
                         });

@@ -6,6 +6,7 @@ pub mod cloudevents;
 pub mod csv;
 pub mod import;
 pub mod parsed;
+pub mod scenario;
 pub mod staged;
 pub mod time;
 pub mod xes;

@@ -64,6 +64,20 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// The policy `examples/prequential.rs` and the loop's replay tests use
+    /// on a whole log: the first model after 300 cases, a retrain on drift
+    /// and every 500 closed cases, on every case the training set keeps.
+    pub fn prequential() -> Policy {
+        Policy {
+            first_after: 300,
+            retrain_every: 500,
+            window: 0,
+            ..Policy::default()
+        }
+    }
+}
+
 /// What the loop should do next.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
@@ -149,16 +163,68 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
     None
 }
 
-/// The closed cases to train on: the newest `window` to close (0: all the
-/// training set holds), in log order (the order they opened).
-pub fn training_cases(set: &ProjectionSet, window: usize) -> Vec<Finished> {
+/// The share of the cases known that may still be open among those a
+/// training set is drawn from: the slowest few, left out rather than
+/// waited for.
+pub const STRAGGLERS: f64 = 0.02;
+
+/// Cases opened before this moment have nearly all closed (all but the
+/// [`STRAGGLERS`] share of the cases known): their durations are known
+/// whatever their length, so a training set drawn from them is not biased
+/// towards the cases that happen to close first. Early in a log, or in a
+/// process whose cases run for months, the cases to have closed are the
+/// short ones; a model trained on them predicts every case short.
+/// `i64::MAX`: every open case is a straggler.
+pub fn maturity_cutoff(set: &ProjectionSet) -> i64 {
+    let mut open: Vec<i64> = set
+        .open_cases
+        .state
+        .cases
+        .values()
+        .map(|c| c.opened_at)
+        .collect();
+    let known = open.len() + set.training.state.closed.len();
+    let stragglers = (known as f64 * STRAGGLERS).floor() as usize;
+    if open.len() <= stragglers {
+        return i64::MAX;
+    }
+    open.select_nth_unstable(stragglers);
+    open[stragglers]
+}
+
+/// How many closed cases the training set holds that opened before the
+/// [`maturity_cutoff`].
+pub fn mature_cases(set: &ProjectionSet) -> usize {
+    let cut = maturity_cutoff(set);
+    set.training
+        .state
+        .closed
+        .iter()
+        .filter(|f| f.trace.opened_at < cut)
+        .count()
+}
+
+/// The closed cases to train on for `reason`: after a drift, the newest
+/// `window` to close (the new regime, whatever its maturity); otherwise the
+/// newest `window` of those opened before the [`maturity_cutoff`] (0: all
+/// of them). In log order (the order they opened).
+pub fn training_cases(set: &ProjectionSet, window: usize, reason: &str) -> Vec<Finished> {
     let closed = &set.training.state.closed;
+    let cut = if reason == "drift" {
+        i64::MAX
+    } else {
+        maturity_cutoff(set)
+    };
+    let eligible: Vec<&Finished> = closed
+        .iter()
+        .filter(|f| f.trace.opened_at < cut)
+        .collect();
     let skip = if window == 0 {
         0
     } else {
-        closed.len().saturating_sub(window)
+        eligible.len().saturating_sub(window)
     };
-    let mut cases: Vec<Finished> = closed.iter().skip(skip).cloned().collect();
+    let mut cases: Vec<Finished> = eligible.into_iter().skip(skip).cloned().collect();
     cases.sort_by_key(|f| (f.trace.opened_at, f.closed_seq));
     cases
 }

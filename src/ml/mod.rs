@@ -8,6 +8,7 @@ pub mod drift;
 pub mod features;
 pub mod feedback_loop;
 pub mod models;
+pub mod prequential;
 pub mod protocol;
 pub mod registry;
 pub mod selection;

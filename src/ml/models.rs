@@ -220,14 +220,19 @@ impl Model {
     ) -> Result<Vec<(f64, f64, f64)>, ModelError> {
         let (lo, hi) = self.interval.unwrap_or((0.0, 0.0));
         let (lo, hi) = (lo * scale, hi * scale);
+        // No upper end past the longest remaining time the model saw: on
+        // the log scale a stretched offset would otherwise reach absurd
+        // times (a width of billions of days), which says nothing.
+        let top = self.hours_of(self.target_range.1);
         Ok(self
             .predict_target(rows)?
             .into_iter()
             .map(|v| {
+                let predicted = self.hours_of(v);
                 (
-                    self.hours_of(v),
-                    self.hours_of(v + lo),
-                    self.hours_of(v + hi),
+                    predicted,
+                    self.hours_of(v + lo).min(predicted),
+                    self.hours_of(v + hi).min(top).max(predicted),
                 )
             })
             .collect())

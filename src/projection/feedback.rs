@@ -185,6 +185,9 @@ pub struct ModelScore {
     pub covered: u64,
     /// Sum of those intervals' widths, days.
     pub width_sum_d: f64,
+    /// The widest of those intervals, days.
+    #[serde(default)]
+    pub max_width_d: f64,
     /// The detector fired and waits for a new term before it watches again.
     pub disarmed: bool,
     /// Log of the factor the loop stretches this model's interval by,
@@ -312,6 +315,7 @@ impl ModelScore {
             self.interval_outcomes += 1;
             self.covered += inside as u64;
             self.width_sum_d += width;
+            self.max_width_d = self.max_width_d.max(width);
         }
         self.outcomes += 1;
         self.abs_sum += o.abs_error_d;
@@ -641,7 +645,7 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 7;
+    const VERSION: u32 = 8;
 
     fn apply(&mut self, event: &Recorded) {
         match &event.fact {

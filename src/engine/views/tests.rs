@@ -83,7 +83,7 @@ fn the_views_agree_with_the_log_read_on_its_own() {
     let champion = views.feedback.champion.clone().unwrap();
     assert!(views.registered.is_empty(), "the harness registers nothing");
     let mut h = h;
-    let cases = crate::ml::feedback_loop::training_cases(h.set(), 0);
+    let cases = crate::ml::feedback_loop::training_cases(h.set(), 0, "manual");
     let spec = Spec {
         trees: 5,
         ..Spec::new(Algorithm::RandomForest)
