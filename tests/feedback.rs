@@ -163,6 +163,7 @@ fn every_trained_model_is_listed_with_its_role() {
         size_bytes: 100,
         median_h: 5.0,
         validation: vec![],
+        choice: String::new(),
     };
     let promoted = |model: &str, replaced: Option<&str>| ModelPromoted {
         model: model.into(),

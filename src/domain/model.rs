@@ -27,6 +27,8 @@ pub enum Algorithm {
     Knn,
     /// Gradient-boosted trees with an absolute-error loss.
     Boosted,
+    /// The mean, on the log scale, of ridge, the forest and two boostings.
+    Ensemble,
 }
 
 impl Algorithm {
@@ -39,6 +41,7 @@ impl Algorithm {
             Algorithm::RandomForest => "random forest",
             Algorithm::Knn => "k nearest neighbours",
             Algorithm::Boosted => "boosted trees (absolute loss)",
+            Algorithm::Ensemble => "ensemble (ridge, forest, boosting)",
         }
     }
 }
@@ -116,8 +119,11 @@ impl Spec {
 pub struct Candidate {
     /// Algorithm and settings, in words.
     pub name: String,
-    /// Its MAE on the validation cases, days.
+    /// Its MAE on the validation cases, days (the mean over the folds).
     pub validation_mae_days: f64,
+    /// Its MAE on each rolling-origin fold, oldest first, days.
+    #[serde(default)]
+    pub folds: Vec<f64>,
 }
 
 /// Everything about a trained model but its bytes (the `ModelTrained`
@@ -163,6 +169,10 @@ pub struct ModelTrained {
     /// score (empty for a model trained as asked).
     #[serde(default)]
     pub validation: Vec<Candidate>,
+    /// Why the served model was chosen, in words (empty for a model
+    /// trained as asked).
+    #[serde(default)]
+    pub choice: String,
 }
 
 impl ModelTrained {

@@ -69,6 +69,9 @@ pub struct Selected {
     pub mae_days: f64,
     /// Its MAE on the validation cases it was chosen on, days.
     pub validation_mae_days: f64,
+    /// Why it was chosen (the selection rule's words).
+    #[serde(default)]
+    pub reason: String,
 }
 
 impl Report {
@@ -201,6 +204,7 @@ pub fn run_with_progress(
             name: super::selection::name_of(&chosen.spec),
             mae_days: mae,
             validation_mae_days: chosen.validation_mae_days,
+            reason: chosen.reason.clone(),
         }),
         interval_coverage: calibrated.then(|| covered as f64 / n),
         interval_width_days: calibrated.then_some(width),

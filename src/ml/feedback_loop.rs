@@ -98,7 +98,10 @@ pub enum Decision {
 /// gives the same decision, in any tab and on any replay.
 pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
     if let Some(challenger) = &f.challenger {
-        let sample = f.duel_sample(policy.duel_cases)?;
+        // Judged once its own cases have closed, on everything both
+        // models predicted meanwhile (see `Feedback::duel_evidence`).
+        f.duel_sample(policy.duel_cases)?;
+        let sample = f.duel_evidence();
         let (champion_errors, challenger_errors): (Vec<f64>, Vec<f64>) =
             sample.iter().copied().unzip();
         let n = sample.len().max(1) as f64;
@@ -109,7 +112,16 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
             )
         });
         let outcomes = sample.len() as u64;
-        return match verdict(&champion_errors, &challenger_errors, 1, policy.margin) {
+        // A scheduled challenger is the champion's own recipe on more and
+        // newer cases: it takes over unless it serves worse. One trained on
+        // a drift alarm learnt from few cases and must win by the margin
+        // (an alarm can be false).
+        let margin = if f.challenger_reason == "schedule" {
+            0.0
+        } else {
+            policy.margin
+        };
+        return match verdict(&champion_errors, &challenger_errors, 1, margin) {
             // Its cases closed without a prediction both made: nothing to
             // judge it on, and waiting longer would not change that.
             Verdict::Wait => Some(Decision::Retire(ModelRetired {
@@ -129,10 +141,11 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
             })),
             Verdict::Retire => Some(Decision::Retire(ModelRetired {
                 model: challenger.clone(),
-                reason: format!(
-                    "not {:.0} % better than the champion",
-                    policy.margin * 100.0
-                ),
+                reason: if margin > 0.0 {
+                    format!("not {:.0} % better than the champion", margin * 100.0)
+                } else {
+                    "not better than the champion".into()
+                },
                 champion_mae_d: mae.map(|m| m.0),
                 challenger_mae_d: mae.map(|m| m.1),
                 outcomes,

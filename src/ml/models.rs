@@ -37,6 +37,23 @@ enum Fitted {
     Forest(RandomForestRegressor<f64, f64, Matrix, Vec<f64>>),
     Knn(KNNRegressor<f64, f64, Matrix, Vec<f64>, Euclidian<f64>>),
     Boosted(super::boosting::Boosted),
+    /// Members trained on the same rows; their mean on the target's scale.
+    Ensemble(Vec<Fitted>),
+}
+
+/// The members of [`Algorithm::Ensemble`]: ridge, the forest, and boosting
+/// deep-and-few and shallow-and-many, each as it would be served alone.
+pub fn ensemble_members() -> Vec<Spec> {
+    vec![
+        Spec::new(Algorithm::Ridge),
+        Spec::new(Algorithm::RandomForest),
+        Spec::new(Algorithm::Boosted),
+        Spec {
+            trees: 400,
+            max_depth: 4,
+            ..Spec::new(Algorithm::Boosted)
+        },
+    ]
 }
 
 /// Why training or prediction failed.
@@ -107,78 +124,19 @@ impl Model {
         if rows.is_empty() {
             return Err(ModelError::NoRows);
         }
-        let fail = |reason: String| ModelError::Training {
-            algorithm: spec.label(),
-            reason,
-        };
         let y: Vec<f64> = match spec.target {
             Target::Hours => hours.to_vec(),
             Target::LogHours => hours.iter().map(|h| h.max(0.0).ln_1p()).collect(),
         };
         let mut scale = None;
         let fitted = match spec.algorithm {
-            Algorithm::Median => Fitted::Median(median(&y)),
-            Algorithm::Linear => Fitted::Linear(
-                LinearRegression::fit(
-                    &matrix(rows).map_err(fail)?,
-                    &y,
-                    LinearRegressionParameters::default()
-                        .with_solver(LinearRegressionSolverName::SVD),
-                )
-                .map_err(|e| fail(e.to_string()))?,
+            Algorithm::Ensemble => Fitted::Ensemble(
+                ensemble_members()
+                    .iter()
+                    .map(|m| fit(m, rows, &y, &mut None))
+                    .collect::<Result<_, _>>()?,
             ),
-            Algorithm::Ridge => Fitted::Ridge(
-                RidgeRegression::fit(
-                    &matrix(rows).map_err(fail)?,
-                    &y,
-                    RidgeRegressionParameters::default()
-                        .with_alpha(spec.alpha)
-                        .with_solver(RidgeRegressionSolverName::SVD)
-                        .with_normalize(false),
-                )
-                .map_err(|e| fail(e.to_string()))?,
-            ),
-            Algorithm::RandomForest => {
-                let mut params = RandomForestRegressorParameters::default()
-                    .with_n_trees(spec.trees)
-                    .with_max_depth(spec.max_depth)
-                    .with_min_samples_leaf(spec.min_leaf)
-                    .with_seed(spec.seed);
-                if spec.features_per_split > 0 {
-                    params = params.with_m(spec.features_per_split);
-                }
-                Fitted::Forest(
-                    RandomForestRegressor::fit(&matrix(rows).map_err(fail)?, &y, params)
-                        .map_err(|e| fail(e.to_string()))?,
-                )
-            }
-            Algorithm::Boosted => Fitted::Boosted(
-                super::boosting::train(
-                    rows,
-                    &y,
-                    &super::boosting::BoostSettings {
-                        rounds: spec.trees,
-                        max_depth: spec.max_depth,
-                        min_leaf: spec.min_leaf,
-                        ..Default::default()
-                    },
-                )
-                .map_err(fail)?,
-            ),
-            Algorithm::Knn => {
-                let (means, stds) = standardisation(rows);
-                let scaled: Vec<Vec<f64>> =
-                    rows.iter().map(|r| apply_scale(r, &means, &stds)).collect();
-                scale = Some((means, stds));
-                Fitted::Knn(
-                    KNNRegressor::fit(
-                        &matrix(&scaled).map_err(fail)?,
-                        &y,
-                        KNNRegressorParameters::default().with_k(spec.k),
-                    )
-                    .map_err(|e| fail(e.to_string()))?,
-                )
-            }
+            _ => fit(spec, rows, &y, &mut scale)?,
         };
         let target_range = y
             .iter()
@@ -271,30 +229,7 @@ impl Model {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let fail = |reason: String| ModelError::Training {
-            algorithm: self.spec.label(),
-            reason,
-        };
-        let raw: Vec<f64> = match &self.fitted {
-            Fitted::Median(m) => vec![*m; rows.len()],
-            Fitted::Linear(m) => m
-                .predict(&matrix(rows).map_err(fail)?)
-                .map_err(|e| fail(e.to_string()))?,
-            Fitted::Ridge(m) => m
-                .predict(&matrix(rows).map_err(fail)?)
-                .map_err(|e| fail(e.to_string()))?,
-            Fitted::Forest(m) => m
-                .predict(&matrix(rows).map_err(fail)?)
-                .map_err(|e| fail(e.to_string()))?,
-            Fitted::Boosted(m) => rows.iter().map(|r| m.predict_row(r)).collect(),
-            Fitted::Knn(m) => {
-                let (means, stds) = self.scale.as_ref().expect("kNN models carry their scale");
-                let scaled: Vec<Vec<f64>> =
-                    rows.iter().map(|r| apply_scale(r, means, stds)).collect();
-                m.predict(&matrix(&scaled).map_err(fail)?)
-                    .map_err(|e| fail(e.to_string()))?
-            }
-        };
+        let raw = predict_fitted(&self.fitted, rows, self.scale.as_ref(), &self.spec.label())?;
         let (lo, hi) = self.target_range;
         Ok(raw
             .into_iter()
@@ -337,6 +272,131 @@ impl Model {
             None => Err(ModelError::Damaged("no bytes".into())),
         }
     }
+}
+
+/// Fit one learner (not an ensemble) to `y`, the target's values; kNN
+/// leaves its standardisation in `scale`.
+fn fit(
+    spec: &Spec,
+    rows: &[Vec<f64>],
+    y: &[f64],
+    scale: &mut Option<(Vec<f64>, Vec<f64>)>,
+) -> Result<Fitted, ModelError> {
+    let fail = |reason: String| ModelError::Training {
+        algorithm: spec.label(),
+        reason,
+    };
+    let y = y.to_vec();
+    Ok(match spec.algorithm {
+        Algorithm::Ensemble => return Err(fail("an ensemble is not its own member".into())),
+            Algorithm::Median => Fitted::Median(median(&y)),
+            Algorithm::Linear => Fitted::Linear(
+                LinearRegression::fit(
+                    &matrix(rows).map_err(fail)?,
+                    &y,
+                    LinearRegressionParameters::default()
+                        .with_solver(LinearRegressionSolverName::SVD),
+                )
+                .map_err(|e| fail(e.to_string()))?,
+            ),
+            Algorithm::Ridge => Fitted::Ridge(
+                RidgeRegression::fit(
+                    &matrix(rows).map_err(fail)?,
+                    &y,
+                    RidgeRegressionParameters::default()
+                        .with_alpha(spec.alpha)
+                        .with_solver(RidgeRegressionSolverName::SVD)
+                        .with_normalize(false),
+                )
+                .map_err(|e| fail(e.to_string()))?,
+            ),
+            Algorithm::RandomForest => {
+                let mut params = RandomForestRegressorParameters::default()
+                    .with_n_trees(spec.trees)
+                    .with_max_depth(spec.max_depth)
+                    .with_min_samples_leaf(spec.min_leaf)
+                    .with_seed(spec.seed);
+                if spec.features_per_split > 0 {
+                    params = params.with_m(spec.features_per_split);
+                }
+                Fitted::Forest(
+                    RandomForestRegressor::fit(&matrix(rows).map_err(fail)?, &y, params)
+                        .map_err(|e| fail(e.to_string()))?,
+                )
+            }
+            Algorithm::Boosted => Fitted::Boosted(
+                super::boosting::train(
+                    rows,
+                    &y,
+                    &super::boosting::BoostSettings {
+                        rounds: spec.trees,
+                        max_depth: spec.max_depth,
+                        min_leaf: spec.min_leaf,
+                        ..Default::default()
+                    },
+                )
+                .map_err(fail)?,
+            ),
+            Algorithm::Knn => {
+                let (means, stds) = standardisation(rows);
+                let scaled: Vec<Vec<f64>> =
+                    rows.iter().map(|r| apply_scale(r, &means, &stds)).collect();
+                *scale = Some((means, stds));
+                Fitted::Knn(
+                    KNNRegressor::fit(
+                        &matrix(&scaled).map_err(fail)?,
+                        &y,
+                        KNNRegressorParameters::default().with_k(spec.k),
+                    )
+                    .map_err(|e| fail(e.to_string()))?,
+                )
+            }
+        })
+}
+
+/// One fitted learner's raw predictions (the target's scale), kNN's rows
+/// standardised with `scale`.
+fn predict_fitted(
+    fitted: &Fitted,
+    rows: &[Vec<f64>],
+    scale: Option<&(Vec<f64>, Vec<f64>)>,
+    label: &str,
+) -> Result<Vec<f64>, ModelError> {
+    let fail = |reason: String| ModelError::Training {
+        algorithm: label.to_string(),
+        reason,
+    };
+    Ok(match fitted {
+        Fitted::Median(m) => vec![*m; rows.len()],
+        Fitted::Linear(m) => m
+            .predict(&matrix(rows).map_err(fail)?)
+            .map_err(|e| fail(e.to_string()))?,
+        Fitted::Ridge(m) => m
+            .predict(&matrix(rows).map_err(fail)?)
+            .map_err(|e| fail(e.to_string()))?,
+        Fitted::Forest(m) => m
+            .predict(&matrix(rows).map_err(fail)?)
+            .map_err(|e| fail(e.to_string()))?,
+        Fitted::Boosted(m) => rows.iter().map(|r| m.predict_row(r)).collect(),
+        Fitted::Knn(m) => {
+            let (means, stds) = scale.ok_or_else(|| fail("kNN without its scale".into()))?;
+            let scaled: Vec<Vec<f64>> = rows.iter().map(|r| apply_scale(r, means, stds)).collect();
+            m.predict(&matrix(&scaled).map_err(fail)?)
+                .map_err(|e| fail(e.to_string()))?
+        }
+        Fitted::Ensemble(members) => {
+            let mut sum = vec![0.0; rows.len()];
+            for member in members {
+                // Each member kept to its own sane range: one that fails
+                // to a non-finite value must not poison the mean.
+                for (s, v) in sum.iter_mut().zip(predict_fitted(member, rows, scale, label)?) {
+                    *s += if v.is_finite() { v } else { 0.0 };
+                }
+            }
+            let n = members.len().max(1) as f64;
+            sum.into_iter().map(|s| s / n).collect()
+        }
+    })
 }
 
 /// Split-conformal offsets: the residual quantiles at (1 − coverage)/2 and

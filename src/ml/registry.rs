@@ -129,6 +129,7 @@ pub fn train_with_progress(
             .copied()
             .unwrap_or(0.0),
         validation: Vec::new(),
+        choice: String::new(),
     };
     let _ = HOUR;
     Ok(Trained {
@@ -186,6 +187,7 @@ pub fn train_served(
         size_bytes: bytes.len(),
         median_h,
         validation: chosen.table,
+        choice: chosen.reason.clone(),
     };
     Ok(Trained {
         record,

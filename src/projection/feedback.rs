@@ -364,8 +364,12 @@ pub struct Feedback {
     pub champion: Option<String>,
     /// The model predicting in shadow (from `ChallengerStarted`).
     pub challenger: Option<String>,
-    /// (champion's, challenger's) absolute errors, days, on the same
-    /// predictions of the duel's cases.
+    /// Why the challenger was trained (`drift`, `schedule`, …).
+    #[serde(default)]
+    pub challenger_reason: String,
+    /// (champion's, challenger's) absolute errors, days, on every
+    /// prediction both made since the challenger started, of any case (what
+    /// users would have been served), scored as the cases closed.
     pub duel: Vec<(f64, f64)>,
     /// The duel's cases: those opened since the challenger started, in the
     /// order they opened, each with its error pairs once it has closed.
@@ -397,6 +401,9 @@ pub struct Feedback {
     pub traces: VecDeque<CaseTrace>,
     /// Every model the log registered (`ModelTrained`), in log order.
     pub registered: Vec<Registered>,
+    /// The newest domain time folded.
+    #[serde(default)]
+    pub now: i64,
 }
 
 /// One case of a duel.
@@ -528,6 +535,40 @@ impl Feedback {
         (closed >= 3 * cases).then(|| pairs(&self.duel_cases))
     }
 
+    /// Everything the duel knows once it is judged: every shared
+    /// prediction scored so far, and those of cases still open as the least
+    /// each model has already erred — a case now older than a prediction
+    /// says has missed it by at least the difference. Without the open
+    /// ones, a challenger that predicts every case short would be judged on
+    /// the cases short enough to have closed, and win.
+    pub fn duel_evidence(&self) -> Vec<(f64, f64)> {
+        let (Some(champion), Some(challenger)) = (&self.champion, &self.challenger) else {
+            return Vec::new();
+        };
+        let mut pairs = self.duel.clone();
+        for waiting in self.pending.values() {
+            let mut open: BTreeMap<(u32, i64), [Option<f64>; 2]> = BTreeMap::new();
+            for w in waiting {
+                let p = &w.prediction;
+                let side = if &p.model == champion {
+                    0
+                } else if &p.model == challenger {
+                    1
+                } else {
+                    continue;
+                };
+                let age_h = (self.now - w.made_at) as f64 / HOUR as f64;
+                open.entry((p.prefix_len, w.made_at)).or_default()[side] =
+                    Some((age_h - p.predicted_h).max(0.0) / 24.0);
+            }
+            pairs.extend(open.into_values().filter_map(|v| match v {
+                [Some(a), Some(b)] => Some((a, b)),
+                _ => None,
+            }));
+        }
+        pairs
+    }
+
     /// Cases of the duel closed so far.
     pub fn duel_closed(&self) -> usize {
         self.duel_cases.iter().filter(|c| c.closed).count()
@@ -619,15 +660,14 @@ impl Feedback {
         if self.challenger.is_none() {
             return;
         }
-        let Some(&at) = self.duel_index.get(&p.case) else {
-            return;
-        };
         let key = (p.case.clone(), p.prefix_len, w.made_at);
         let entry = self.duel_open.entry(key.clone()).or_default();
         entry[side] = Some(error);
         if let [Some(a), Some(b)] = *entry {
             self.duel.push((a, b));
-            self.duel_cases[at].pairs.push((a, b));
+            if let Some(&at) = self.duel_index.get(&p.case) {
+                self.duel_cases[at].pairs.push((a, b));
+            }
             self.duel_open.remove(&key);
         } else if self.duel_open.len() > DUEL_OPEN {
             // A partner that never comes (a failed prediction) must not pile up.
@@ -648,6 +688,7 @@ impl Projection for Feedback {
     const VERSION: u32 = 8;
 
     fn apply(&mut self, event: &Recorded) {
+        self.now = self.now.max(event.occurred_at);
         match &event.fact {
             Fact::PredictionRecorded(p) => {
                 let w = Pending {
@@ -697,6 +738,7 @@ impl Projection for Feedback {
             }
             Fact::ChallengerStarted(c) => {
                 self.challenger = Some(c.model.clone());
+                self.challenger_reason = c.reason.clone();
                 self.entered(&c.model);
                 // One retrain per alarm: a new alarm or the schedule trains the next.
                 self.champion_drifted = false;

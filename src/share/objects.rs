@@ -294,6 +294,7 @@ mod tests {
             size_bytes: CHUNK + 10,
             median_h: 3.0,
             validation: Vec::new(),
+            choice: String::new(),
         };
         let bytes = vec![7u8; CHUNK + 10];
         let meta = Meta::of_model("team", &record, "n1", &bytes).unwrap();
