@@ -45,7 +45,7 @@ shared-server: tools-nats
 
 test-native: tools-nats
 	NATS_SERVER=$(CURDIR)/$(NATS_SERVER) cargo test
-	cargo test --profile fast --test loop_scenarios
+	cargo test --profile replay --test loop_scenarios
 
 test-browser:
 	cargo test --target wasm32-unknown-unknown $(addprefix --test ,$(BROWSER_TESTS))

@@ -91,9 +91,12 @@ fn run() -> Result<(), String> {
 fn load(source: &str, cases: usize) -> Result<ParsedLog, String> {
     if let Some(rest) = source.strip_prefix("scenario:") {
         let (kind, seed) = rest.split_once(':').unwrap_or((rest, "1"));
-        let kind = retrace::io::scenario::Kind::parse(kind)
-            .ok_or(format!("no scenario {kind}: tail, trend, mix, months or instant"))?;
-        let seed = seed.parse().map_err(|_| format!("seed: cannot read {seed}"))?;
+        let kind = retrace::io::scenario::Kind::parse(kind).ok_or(format!(
+            "no scenario {kind}: tail, trend, mix, months or instant"
+        ))?;
+        let seed = seed
+            .parse()
+            .map_err(|_| format!("seed: cannot read {seed}"))?;
         return Ok(retrace::io::scenario::generate(kind, seed, cases));
     }
     let bytes = std::fs::read(source).map_err(|e| format!("{source}: {e}"))?;

@@ -7,4 +7,4 @@ pub mod model;
 pub mod simulator;
 
 pub use events::{schemas, ActivityRecorded, CaseClosed, CaseOpened, ProcessChanged};
-pub use fact::{decode, AttrValue, Fact, Recorded};
+pub use fact::{decode, AttrValue, DecodeError, Fact, Recorded};

@@ -28,8 +28,7 @@ use crate::domain::model::ModelTrained;
 use crate::domain::Fact;
 use crate::ml::feedback_loop::{
     apply_and_predict, decide, drift_events, entry_event, log_time, mature_cases, training_cases,
-    verdict_event,
-    Decision, Loaded, Policy,
+    verdict_event, Decision, Loaded, Policy,
 };
 use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, ProjectionSet, ReplayError};

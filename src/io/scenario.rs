@@ -32,7 +32,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 5] = [Kind::Tail, Kind::Trend, Kind::Mix, Kind::Months, Kind::Instant];
+    pub const ALL: [Kind; 5] = [
+        Kind::Tail,
+        Kind::Trend,
+        Kind::Mix,
+        Kind::Months,
+        Kind::Instant,
+    ];
 
     /// Its name in `scenario:NAME:SEED`.
     pub fn name(self) -> &'static str {
@@ -59,9 +65,7 @@ enum CaseKind {
     Stalled,
 }
 
-const STAFF: [&str; 8] = [
-    "Ada", "Bo", "Cruz", "Dee", "Eun", "Femi", "Gus", "Hal",
-];
+const STAFF: [&str; 8] = ["Ada", "Bo", "Cruz", "Dee", "Eun", "Femi", "Gus", "Hal"];
 
 /// A log of `cases` cases of `kind`, the same for the same seed.
 pub fn generate(kind: Kind, seed: u64, cases: usize) -> ParsedLog {
@@ -119,13 +123,24 @@ pub fn generate(kind: Kind, seed: u64, cases: usize) -> ParsedLog {
             push("Reject", at, &mut rng);
             continue;
         }
-        let scale = if case_kind == CaseKind::Complex { 3.0 } else { 1.0 };
+        let scale = if case_kind == CaseKind::Complex {
+            3.0
+        } else {
+            1.0
+        };
         at += wait(20.0 * scale, &mut rng);
         push("Check", at, &mut rng);
         at += wait(40.0 * scale, &mut rng);
         push("Assess", at, &mut rng);
         let mut asks = 0;
-        while asks < 4 && rng.unit() < if case_kind == CaseKind::Complex { 0.55 } else { 0.25 } {
+        while asks < 4
+            && rng.unit()
+                < if case_kind == CaseKind::Complex {
+                    0.55
+                } else {
+                    0.25
+                }
+        {
             asks += 1;
             push("Request information", at + HOUR as f64, &mut rng);
             at += wait(100.0, &mut rng);
@@ -137,7 +152,11 @@ pub fn generate(kind: Kind, seed: u64, cases: usize) -> ParsedLog {
             push("Resume", at, &mut rng);
         }
         at += wait(24.0 * scale, &mut rng);
-        push(if rng.unit() < 0.8 { "Approve" } else { "Deny" }, at, &mut rng);
+        push(
+            if rng.unit() < 0.8 { "Approve" } else { "Deny" },
+            at,
+            &mut rng,
+        );
         at += wait(8.0, &mut rng);
         push("Notify", at, &mut rng);
     }
@@ -207,8 +226,14 @@ mod tests {
         assert!(median(&months) > 20.0, "months: {}", median(&months));
         let instant = durations_days(&generate(Kind::Instant, 1, 1_000));
         let zero = instant.iter().filter(|d| **d == 0.0).count();
-        assert!((350..550).contains(&zero), "instant: {zero} of 1000 end at once");
+        assert!(
+            (350..550).contains(&zero),
+            "instant: {zero} of 1000 end at once"
+        );
         let tail = durations_days(&generate(Kind::Tail, 1, 1_000));
-        assert!(tail[tail.len() - 1] > 10.0 * median(&tail), "tail: {tail:?}");
+        assert!(
+            tail[tail.len() - 1] > 10.0 * median(&tail),
+            "tail: {tail:?}"
+        );
     }
 }

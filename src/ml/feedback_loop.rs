@@ -4,7 +4,7 @@
 //! (`crate::engine`) runs these steps over a store — IndexedDB in the
 //! page's worker, the memory store in native tests and replays.
 
-use super::drift::{verdict, Verdict};
+use super::drift::{verdict_by_case, Verdict};
 use super::models::Model;
 use super::registry::ModelTrained;
 use crate::domain::events::{
@@ -78,6 +78,10 @@ impl Policy {
     }
 }
 
+/// How many standard errors (counted over cases) a drift challenger's
+/// gain must exceed.
+pub const NOISE_Z: f64 = 2.0;
+
 /// What the loop should do next.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
@@ -101,29 +105,25 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
         // Judged once its own cases have closed, on everything both
         // models predicted meanwhile (see `Feedback::duel_evidence`).
         f.duel_sample(policy.duel_cases)?;
-        let sample = f.duel_evidence();
-        let (champion_errors, challenger_errors): (Vec<f64>, Vec<f64>) =
-            sample.iter().copied().unzip();
-        let n = sample.len().max(1) as f64;
-        let mae = (!sample.is_empty()).then(|| {
+        let cases = f.duel_evidence();
+        let outcomes: u64 = cases.iter().map(|c| c.2 as u64).sum();
+        let mae = (outcomes > 0).then(|| {
+            let n = outcomes as f64;
             (
-                champion_errors.iter().sum::<f64>() / n,
-                challenger_errors.iter().sum::<f64>() / n,
+                cases.iter().map(|c| c.0).sum::<f64>() / n,
+                cases.iter().map(|c| c.1).sum::<f64>() / n,
             )
         });
-        let outcomes = sample.len() as u64;
         // A scheduled challenger is the champion's own recipe on more and
         // newer cases: it takes over unless it serves worse. One trained on
         // a drift alarm learnt from few cases and must win by the margin
-        // (an alarm can be false).
-        let margin = if f.challenger_reason == "schedule" {
-            0.0
+        // and beyond the noise (an alarm can be false).
+        let (margin, z) = if f.challenger_reason == "schedule" {
+            (0.0, 0.0)
         } else {
-            policy.margin
+            (policy.margin, NOISE_Z)
         };
-        return match verdict(&champion_errors, &challenger_errors, 1, margin) {
-            // Its cases closed without a prediction both made: nothing to
-            // judge it on, and waiting longer would not change that.
+        return match verdict_by_case(&cases, margin, z) {
             Verdict::Wait => Some(Decision::Retire(ModelRetired {
                 model: challenger.clone(),
                 reason: "no predictions shared with the champion".into(),
@@ -142,7 +142,10 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
             Verdict::Retire => Some(Decision::Retire(ModelRetired {
                 model: challenger.clone(),
                 reason: if margin > 0.0 {
-                    format!("not {:.0} % better than the champion", margin * 100.0)
+                    format!(
+                        "not {:.0} % better than the champion beyond the noise",
+                        margin * 100.0
+                    )
                 } else {
                     "not better than the champion".into()
                 },
@@ -228,10 +231,7 @@ pub fn training_cases(set: &ProjectionSet, window: usize, reason: &str) -> Vec<F
     } else {
         maturity_cutoff(set)
     };
-    let eligible: Vec<&Finished> = closed
-        .iter()
-        .filter(|f| f.trace.opened_at < cut)
-        .collect();
+    let eligible: Vec<&Finished> = closed.iter().filter(|f| f.trace.opened_at < cut).collect();
     let skip = if window == 0 {
         0
     } else {

@@ -289,69 +289,68 @@ fn fit(
     let y = y.to_vec();
     Ok(match spec.algorithm {
         Algorithm::Ensemble => return Err(fail("an ensemble is not its own member".into())),
-            Algorithm::Median => Fitted::Median(median(&y)),
-            Algorithm::Linear => Fitted::Linear(
-                LinearRegression::fit(
-                    &matrix(rows).map_err(fail)?,
-                    &y,
-                    LinearRegressionParameters::default()
-                        .with_solver(LinearRegressionSolverName::SVD),
-                )
-                .map_err(|e| fail(e.to_string()))?,
-            ),
-            Algorithm::Ridge => Fitted::Ridge(
-                RidgeRegression::fit(
-                    &matrix(rows).map_err(fail)?,
-                    &y,
-                    RidgeRegressionParameters::default()
-                        .with_alpha(spec.alpha)
-                        .with_solver(RidgeRegressionSolverName::SVD)
-                        .with_normalize(false),
-                )
-                .map_err(|e| fail(e.to_string()))?,
-            ),
-            Algorithm::RandomForest => {
-                let mut params = RandomForestRegressorParameters::default()
-                    .with_n_trees(spec.trees)
-                    .with_max_depth(spec.max_depth)
-                    .with_min_samples_leaf(spec.min_leaf)
-                    .with_seed(spec.seed);
-                if spec.features_per_split > 0 {
-                    params = params.with_m(spec.features_per_split);
-                }
-                Fitted::Forest(
-                    RandomForestRegressor::fit(&matrix(rows).map_err(fail)?, &y, params)
-                        .map_err(|e| fail(e.to_string()))?,
-                )
+        Algorithm::Median => Fitted::Median(median(&y)),
+        Algorithm::Linear => Fitted::Linear(
+            LinearRegression::fit(
+                &matrix(rows).map_err(fail)?,
+                &y,
+                LinearRegressionParameters::default().with_solver(LinearRegressionSolverName::SVD),
+            )
+            .map_err(|e| fail(e.to_string()))?,
+        ),
+        Algorithm::Ridge => Fitted::Ridge(
+            RidgeRegression::fit(
+                &matrix(rows).map_err(fail)?,
+                &y,
+                RidgeRegressionParameters::default()
+                    .with_alpha(spec.alpha)
+                    .with_solver(RidgeRegressionSolverName::SVD)
+                    .with_normalize(false),
+            )
+            .map_err(|e| fail(e.to_string()))?,
+        ),
+        Algorithm::RandomForest => {
+            let mut params = RandomForestRegressorParameters::default()
+                .with_n_trees(spec.trees)
+                .with_max_depth(spec.max_depth)
+                .with_min_samples_leaf(spec.min_leaf)
+                .with_seed(spec.seed);
+            if spec.features_per_split > 0 {
+                params = params.with_m(spec.features_per_split);
             }
-            Algorithm::Boosted => Fitted::Boosted(
-                super::boosting::train(
-                    rows,
-                    &y,
-                    &super::boosting::BoostSettings {
-                        rounds: spec.trees,
-                        max_depth: spec.max_depth,
-                        min_leaf: spec.min_leaf,
-                        ..Default::default()
-                    },
-                )
-                .map_err(fail)?,
-            ),
-            Algorithm::Knn => {
-                let (means, stds) = standardisation(rows);
-                let scaled: Vec<Vec<f64>> =
-                    rows.iter().map(|r| apply_scale(r, &means, &stds)).collect();
-                *scale = Some((means, stds));
-                Fitted::Knn(
-                    KNNRegressor::fit(
-                        &matrix(&scaled).map_err(fail)?,
-                        &y,
-                        KNNRegressorParameters::default().with_k(spec.k),
-                    )
+            Fitted::Forest(
+                RandomForestRegressor::fit(&matrix(rows).map_err(fail)?, &y, params)
                     .map_err(|e| fail(e.to_string()))?,
+            )
+        }
+        Algorithm::Boosted => Fitted::Boosted(
+            super::boosting::train(
+                rows,
+                &y,
+                &super::boosting::BoostSettings {
+                    rounds: spec.trees,
+                    max_depth: spec.max_depth,
+                    min_leaf: spec.min_leaf,
+                    ..Default::default()
+                },
+            )
+            .map_err(fail)?,
+        ),
+        Algorithm::Knn => {
+            let (means, stds) = standardisation(rows);
+            let scaled: Vec<Vec<f64>> =
+                rows.iter().map(|r| apply_scale(r, &means, &stds)).collect();
+            *scale = Some((means, stds));
+            Fitted::Knn(
+                KNNRegressor::fit(
+                    &matrix(&scaled).map_err(fail)?,
+                    &y,
+                    KNNRegressorParameters::default().with_k(spec.k),
                 )
-            }
-        })
+                .map_err(|e| fail(e.to_string()))?,
+            )
+        }
+    })
 }
 
 /// One fitted learner's raw predictions (the target's scale), kNN's rows
@@ -389,7 +388,10 @@ fn predict_fitted(
             for member in members {
                 // Each member kept to its own sane range: one that fails
                 // to a non-finite value must not poison the mean.
-                for (s, v) in sum.iter_mut().zip(predict_fitted(member, rows, scale, label)?) {
+                for (s, v) in sum
+                    .iter_mut()
+                    .zip(predict_fitted(member, rows, scale, label)?)
+                {
                     *s += if v.is_finite() { v } else { 0.0 };
                 }
             }

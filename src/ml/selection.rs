@@ -168,7 +168,9 @@ pub fn select(
     }
     let mean = |m: &[f64]| m.iter().sum::<f64>() / m.len().max(1) as f64;
     let median = specs.iter().position(|s| s.algorithm == Algorithm::Median);
-    let ensemble = specs.iter().position(|s| s.algorithm == Algorithm::Ensemble);
+    let ensemble = specs
+        .iter()
+        .position(|s| s.algorithm == Algorithm::Ensemble);
     let (winner, mut reason) = choose(specs, &maes, ensemble);
     let (winner, reason) = match median {
         Some(m) if winner != m => {
@@ -222,7 +224,10 @@ fn choose(specs: &[Spec], maes: &[Vec<f64>], ensemble: Option<usize>) -> (usize,
         .min_by(|a, b| mean(&maes[*a]).total_cmp(&mean(&maes[*b])))
         .unwrap_or(0);
     let Some(e) = ensemble.filter(|e| !maes[*e].is_empty()) else {
-        return (best, format!("best on the folds: {}", name_of(&specs[best])));
+        return (
+            best,
+            format!("best on the folds: {}", name_of(&specs[best])),
+        );
     };
     let every = maes[best].iter().zip(&maes[e]).all(|(b, e)| b < e);
     if every && mean(&maes[best]) <= mean(&maes[e]) * (1.0 - MARGIN) {

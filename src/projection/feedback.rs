@@ -371,6 +371,11 @@ pub struct Feedback {
     /// prediction both made since the challenger started, of any case (what
     /// users would have been served), scored as the cases closed.
     pub duel: Vec<(f64, f64)>,
+    /// The same, summed per case: (champion's, challenger's, predictions).
+    /// A case's predictions err together, so the duel's noise is counted
+    /// in cases, not in predictions.
+    #[serde(default)]
+    pub duel_by_case: BTreeMap<String, (f64, f64, u32)>,
     /// The duel's cases: those opened since the challenger started, in the
     /// order they opened, each with its error pairs once it has closed.
     /// Judging on whole cases from their first step, not on the outcomes
@@ -541,11 +546,11 @@ impl Feedback {
     /// says has missed it by at least the difference. Without the open
     /// ones, a challenger that predicts every case short would be judged on
     /// the cases short enough to have closed, and win.
-    pub fn duel_evidence(&self) -> Vec<(f64, f64)> {
+    pub fn duel_evidence(&self) -> Vec<(f64, f64, u32)> {
         let (Some(champion), Some(challenger)) = (&self.champion, &self.challenger) else {
             return Vec::new();
         };
-        let mut pairs = self.duel.clone();
+        let mut cases: Vec<(f64, f64, u32)> = self.duel_by_case.values().copied().collect();
         for waiting in self.pending.values() {
             let mut open: BTreeMap<(u32, i64), [Option<f64>; 2]> = BTreeMap::new();
             for w in waiting {
@@ -561,12 +566,15 @@ impl Feedback {
                 open.entry((p.prefix_len, w.made_at)).or_default()[side] =
                     Some((age_h - p.predicted_h).max(0.0) / 24.0);
             }
-            pairs.extend(open.into_values().filter_map(|v| match v {
-                [Some(a), Some(b)] => Some((a, b)),
-                _ => None,
-            }));
+            let sums = open.into_values().fold((0.0, 0.0, 0), |s, v| match v {
+                [Some(a), Some(b)] => (s.0 + a, s.1 + b, s.2 + 1),
+                _ => s,
+            });
+            if sums.2 > 0 {
+                cases.push(sums);
+            }
         }
-        pairs
+        cases
     }
 
     /// Cases of the duel closed so far.
@@ -665,6 +673,8 @@ impl Feedback {
         entry[side] = Some(error);
         if let [Some(a), Some(b)] = *entry {
             self.duel.push((a, b));
+            let sums = self.duel_by_case.entry(p.case.clone()).or_default();
+            *sums = (sums.0 + a, sums.1 + b, sums.2 + 1);
             if let Some(&at) = self.duel_index.get(&p.case) {
                 self.duel_cases[at].pairs.push((a, b));
             }
@@ -677,6 +687,7 @@ impl Feedback {
 
     fn reset_duel(&mut self) {
         self.duel.clear();
+        self.duel_by_case.clear();
         self.duel_open.clear();
         self.duel_cases.clear();
         self.duel_index.clear();

@@ -99,15 +99,14 @@ fn pushing(stream: &str, deliver_subject: &str, inactive_s: u64) -> serde_json::
 /// One message on the deliver subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// A stored event, with its stream sequence.
+    /// A stored message, with its stream sequence; what it holds is for
+    /// [`super::gate::admit`] to judge.
     Event {
         /// The stream sequence: the log's `seq`.
         seq: u64,
         /// When the server stored it (UTC ms): every replica records the
         /// event as learnt then, so their exports agree byte for byte.
         stored_at: i64,
-        /// The event.
-        shared: Box<SharedEvent>,
     },
     /// The server asks to be told the client keeps up: publish an empty
     /// message to this subject.
@@ -139,13 +138,7 @@ pub fn delivery(message: &Message) -> Result<Delivery, String> {
         .ok_or("a delivery without its stream sequence")?;
     let (seq, stored_at) =
         ack_info(reply).ok_or_else(|| format!("cannot read the sequence in {reply}"))?;
-    let shared: SharedEvent = serde_json::from_slice(&message.payload)
-        .map_err(|e| format!("event {seq} of the shared log is not a Retrace event ({e})"))?;
-    Ok(Delivery::Event {
-        seq,
-        stored_at,
-        shared: Box::new(shared),
-    })
+    Ok(Delivery::Event { seq, stored_at })
 }
 
 /// The stream sequence in a delivery's `$JS.ACK` reply subject: v1

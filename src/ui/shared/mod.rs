@@ -101,6 +101,9 @@ pub struct Shared {
     /// Cases this browser wrote to after somebody else did: the user keeps
     /// or drops their events.
     pub conflicts: RwSignal<Vec<Conflict>>,
+    /// Messages on the server that did not pass the gate, as this copy of
+    /// the log records them.
+    pub refused: RwSignal<Vec<crate::share::gate::MessageRefused>>,
     /// Events on the server, once connected.
     pub on_server: RwSignal<Option<u64>>,
     /// How an upload of this browser's own log went.
@@ -126,6 +129,7 @@ impl Shared {
                 "not connected: this page shows this browser's own log".into()
             }),
             conflicts: RwSignal::new(Vec::new()),
+            refused: RwSignal::new(Vec::new()),
             on_server: RwSignal::new(None),
             upload: RwSignal::new(None),
             loop_wanted: RwSignal::new(false),
@@ -234,6 +238,14 @@ pub fn SharedLogCard() -> impl IntoView {
                     <ConflictRow conflict=c shared=shared/>
                 </For>
             </ul>
+            <Show when=move || shared.refused.with(|r| !r.is_empty())>
+                <p class="hint">"Messages on the server that are not Retrace events of this log. Each keeps its place as a refusal, in every browser; nothing else is affected. Whoever can write to the server sent them: check its users and permissions."</p>
+                <ul class="refused" data-testid="sync-refused-list">
+                    <For each=move || shared.refused.get() key=|r| r.seq let:r>
+                        <li data-testid="sync-refused" data-seq=r.seq>{format!("event {}: {}", r.seq, r.reason)}</li>
+                    </For>
+                </ul>
+            </Show>
         </section>
     }
 }

@@ -12,6 +12,7 @@ use super::team::Team;
 use super::{settings, token, Settings, Shared};
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
+use crate::share::gate::{self, Admitted, MessageRefused, REFUSED_STREAM};
 use crate::share::jetstream::{
     self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
     STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
@@ -319,6 +320,7 @@ impl Sync {
                 Stop::fatal(format!("the server would not deliver the shared log: {e}"))
             })?;
         self.load_outbox().await?;
+        self.load_refusals().await?;
         let mut sends: HashMap<u64, u64> = HashMap::new();
         // Received, not yet in the log: events from `head + flying + 1` on.
         let mut batch: Vec<(String, crate::log::NewEvent)> = Vec::new();
@@ -358,29 +360,40 @@ impl Sync {
             match socket.wake().await.map_err(lost)? {
                 Wake::Net(Event::Message(m)) if m.sid == sid => {
                     match delivery(&m).map_err(Stop::retry)? {
-                        Delivery::Event {
-                            seq,
-                            stored_at,
-                            shared,
-                        } => {
+                        // Delivered before (a repeat after a reconnect): here already.
+                        Delivery::Event { seq, .. }
+                            if seq < head + self.flying() + batch.len() as u64 + 1 => {}
+                        Delivery::Event { seq, stored_at } => {
                             let expected = head + self.flying() + batch.len() as u64 + 1;
-                            if seq != expected {
-                                return Err(Stop::retry(format!(
-                                    "the server skipped from event {} to {seq}",
-                                    expected - 1
-                                )));
+                            // Every message takes its place: the event it is,
+                            // or a refusal saying why not; a sequence the
+                            // server no longer holds, a refusal too.
+                            let mut refusals = gate::gap(expected, seq);
+                            match gate::admit(&self.settings.log, seq, &m) {
+                                Admitted::Event(shared) => {
+                                    for r in refusals.drain(..) {
+                                        batch.push(self.refuse(r, stored_at));
+                                    }
+                                    units.see(&shared);
+                                    let SharedEvent {
+                                        stream, mut event, ..
+                                    } = *shared;
+                                    if event.event_type == crate::domain::model::ModelTrained::TYPE
+                                    {
+                                        self.team.models_changed();
+                                    }
+                                    event.recorded_at.get_or_insert(stored_at);
+                                    self.stored
+                                        .extend(self.outbox.arrived(&stream, seq, &event.id));
+                                    batch.push((stream, event));
+                                }
+                                Admitted::Refused(r) => {
+                                    refusals.push(r);
+                                    for r in refusals {
+                                        batch.push(self.refuse(r, stored_at));
+                                    }
+                                }
                             }
-                            units.see(&shared);
-                            let SharedEvent {
-                                stream, mut event, ..
-                            } = *shared;
-                            if event.event_type == crate::domain::model::ModelTrained::TYPE {
-                                self.team.models_changed();
-                            }
-                            event.recorded_at.get_or_insert(stored_at);
-                            self.stored
-                                .extend(self.outbox.arrived(&stream, seq, &event.id));
-                            batch.push((stream, event));
                             on_server = on_server.max(seq);
                         }
                         Delivery::FlowControl(reply) => socket.conn.publish(&reply, b""),
@@ -817,6 +830,23 @@ impl Sync {
         }
     }
 
+    /// A refusal into the log at its place, and onto the card.
+    fn refuse(&self, r: MessageRefused, stored_at: i64) -> (String, crate::log::NewEvent) {
+        self.shared.refused.update(|list| list.push(r.clone()));
+        r.into_event(stored_at)
+    }
+
+    /// The refusals this copy of the log already holds, onto the card.
+    async fn load_refusals(&self) -> Result<(), Stop> {
+        let held = self.store.read_stream(REFUSED_STREAM, 1, 10_000).await?;
+        let list: Vec<MessageRefused> = held
+            .iter()
+            .filter_map(|e| serde_json::from_str(&e.data).ok())
+            .collect();
+        self.shared.refused.set(list);
+        Ok(())
+    }
+
     fn show_conflicts(&self) {
         let now: Vec<_> = self.outbox.conflicts().cloned().collect();
         if self.shared.conflicts.with_untracked(|c| *c != now) {
@@ -842,6 +872,13 @@ impl Sync {
             text.push_str(&format!(
                 "; {conflicts} case{} in conflict (below)",
                 if conflicts == 1 { "" } else { "s" }
+            ));
+        }
+        let refused = self.shared.refused.with_untracked(Vec::len);
+        if refused > 0 {
+            text.push_str(&format!(
+                "; {refused} message{} refused (below)",
+                if refused == 1 { "" } else { "s" }
             ));
         }
         if self.packed_to > 0 {
