@@ -264,7 +264,7 @@ mod tests {
             schema: 1,
             occurred_at: 1_700_000_000_000 + seq as i64,
             recorded_at: 1_800_000_000_000 + seq as i64,
-            correlation: (seq % 2 == 0).then(|| "c".to_owned()),
+            correlation: seq.is_multiple_of(2).then(|| "c".to_owned()),
             causation: None,
             data: format!("{{\"n\":{seq},\"s\":\"a \\\"quoted\\\" line\\nbreak\"}}"),
         }
