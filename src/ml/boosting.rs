@@ -103,6 +103,44 @@ impl Boosted {
         self.base + self.learning_rate * self.trees.iter().map(|t| t.predict(row)).sum::<f64>()
     }
 
+    /// Whether the model can be used: every tree non-empty, every split's
+    /// children after it and inside the tree (so a walk always ends at a
+    /// leaf), every number finite. Bytes from elsewhere (a shared log's
+    /// server) are checked so before the first prediction: a split pointing
+    /// back at its parent would otherwise loop for ever.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.base.is_finite() || !self.learning_rate.is_finite() {
+            return Err("a base or learning rate that is not a number".into());
+        }
+        for (t, tree) in self.trees.iter().enumerate() {
+            if tree.nodes.is_empty() {
+                return Err(format!("tree {t} has no nodes"));
+            }
+            let len = tree.nodes.len() as u64;
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let ok = match node {
+                    Node::Leaf(v) => v.is_finite(),
+                    Node::Split {
+                        threshold,
+                        left,
+                        right,
+                        ..
+                    } => {
+                        !threshold.is_nan()
+                            && (i as u64) < *left as u64
+                            && (i as u64) < *right as u64
+                            && (*left as u64) < len
+                            && (*right as u64) < len
+                    }
+                };
+                if !ok {
+                    return Err(format!("tree {t}, node {i} is malformed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Trees grown.
     pub fn trees(&self) -> usize {
         self.trees.len()
@@ -313,6 +351,39 @@ impl Grower<'_> {
 mod tests {
     use super::*;
     use crate::util::Rng;
+
+    #[test]
+    fn trees_that_could_not_be_walked_are_refused_before_any_prediction() {
+        let rows: Vec<Vec<f64>> = (0..200).map(|i| vec![i as f64]).collect();
+        let y: Vec<f64> = (0..200).map(|i| if i < 100 { 1.0 } else { 5.0 }).collect();
+        let settings = BoostSettings {
+            rounds: 5,
+            ..Default::default()
+        };
+        let good = train(&rows, &y, &settings).unwrap();
+        assert_eq!(good.check(), Ok(()));
+        let split = |left, right| Node::Split {
+            feature: 0,
+            threshold: 1.0,
+            left,
+            right,
+        };
+        let forged = |nodes: Vec<Node>| Boosted {
+            trees: vec![Tree { nodes }],
+            ..good.clone()
+        };
+        // A split pointing at itself, at its parent, past the end; no nodes;
+        // a leaf that is not a number.
+        for nodes in [
+            vec![split(0, 1), Node::Leaf(1.0)],
+            vec![split(1, 2), split(0, 2), Node::Leaf(1.0)],
+            vec![split(1, 9), Node::Leaf(1.0)],
+            vec![],
+            vec![Node::Leaf(f64::NAN)],
+        ] {
+            assert!(forged(nodes.clone()).check().is_err(), "{nodes:?}");
+        }
+    }
 
     #[test]
     fn it_learns_a_step_and_predicts_the_median_not_the_mean() {

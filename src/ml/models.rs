@@ -263,9 +263,13 @@ impl Model {
                 if checksum(body) != stored {
                     return Err(ModelError::Damaged("checksum mismatch".into()));
                 }
-                postcard::from_bytes(body).map_err(damaged)
+                postcard::from_bytes::<Model>(body)
+                    .map_err(damaged)?
+                    .checked()
             }
-            Some(&OLDEST_MODEL_FORMAT) => postcard::from_bytes(&bytes[1..]).map_err(damaged),
+            Some(&OLDEST_MODEL_FORMAT) => postcard::from_bytes::<Model>(&bytes[1..])
+                .map_err(damaged)?
+                .checked(),
             Some(other) => Err(ModelError::Incompatible(format!(
                 "model format {other}, this version reads {OLDEST_MODEL_FORMAT} to {MODEL_FORMAT}"
             ))),
@@ -399,6 +403,23 @@ fn predict_fitted(
             sum.into_iter().map(|s| s / n).collect()
         }
     })
+}
+
+impl Model {
+    /// The model if its trees can be walked safely (see
+    /// [`super::boosting::Boosted::check`]); the checksum only says the bytes
+    /// are those written, not that whoever wrote them meant well.
+    fn checked(self) -> Result<Model, ModelError> {
+        fn check(f: &Fitted) -> Result<(), String> {
+            match f {
+                Fitted::Boosted(b) => b.check(),
+                Fitted::Ensemble(members) => members.iter().try_for_each(check),
+                _ => Ok(()),
+            }
+        }
+        check(&self.fitted).map_err(ModelError::Damaged)?;
+        Ok(self)
+    }
 }
 
 /// Split-conformal offsets: the residual quantiles at (1 − coverage)/2 and

@@ -17,6 +17,12 @@ use std::collections::BTreeMap;
 
 /// Bytes per chunk (what NATS's clients use).
 pub const CHUNK: usize = 128 * 1024;
+/// The largest model a browser downloads (the forest of helpdesk is about
+/// 2 MB; the ensemble a little more).
+pub const MAX_MODEL_BYTES: u64 = 64 << 20;
+/// The largest pack a browser downloads (a pack holds at most about 200,000
+/// events, a few tens of megabytes gzipped).
+pub const MAX_PACK_BYTES: u64 = 512 << 20;
 /// The metadata key of the model's record.
 const RECORD: &str = "retrace-record";
 
@@ -163,6 +169,26 @@ impl Meta {
         Ok(record)
     }
 
+    /// Whether the description may be acted on before any byte is read:
+    /// a size under `max` and as many chunks as that size takes. A
+    /// description on the server is anybody's word; a browser allocates
+    /// and reads only what a sane one promises.
+    pub fn plausible(&self, max: u64, chunk: usize) -> Result<(), String> {
+        if self.size > max {
+            return Err(format!(
+                "{} claims {} bytes, more than the {max} this browser takes: not read",
+                self.name, self.size
+            ));
+        }
+        if self.chunks as u64 != self.size.div_ceil(chunk as u64) {
+            return Err(format!(
+                "{} claims {} chunks for {} bytes: not read",
+                self.name, self.chunks, self.size
+            ));
+        }
+        Ok(())
+    }
+
     /// The bytes put together from their chunks, checked against the
     /// description.
     pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
@@ -252,6 +278,27 @@ impl Listed {
 mod tests {
     use super::*;
     use crate::domain::model::{Algorithm, Spec};
+
+    #[test]
+    fn a_description_promising_too_much_is_not_acted_on() {
+        let meta = |size: u64, chunks: u32| Meta {
+            name: "model-1".into(),
+            bucket: "b".into(),
+            nuid: "n".into(),
+            size,
+            chunks,
+            digest: String::new(),
+            metadata: BTreeMap::new(),
+        };
+        assert_eq!(meta(300_000, 3).plausible(MAX_MODEL_BYTES, CHUNK), Ok(()));
+        assert_eq!(meta(0, 0).plausible(MAX_MODEL_BYTES, CHUNK), Ok(()));
+        let huge = meta(3_000_000_000, 22_889).plausible(MAX_MODEL_BYTES, CHUNK);
+        assert!(huge.unwrap_err().contains("claims 3000000000 bytes"));
+        let odd = meta(300_000, 1).plausible(MAX_MODEL_BYTES, CHUNK);
+        assert!(odd
+            .unwrap_err()
+            .contains("claims 1 chunks for 300000 bytes"));
+    }
 
     #[test]
     fn names_and_subjects_are_natss_object_store_layout() {

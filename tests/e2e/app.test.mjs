@@ -93,11 +93,16 @@ test('after one visit the app loads and works with the network off', async () =>
   await context.close();
 });
 
-test('a new version is detected, offered, and loaded whole', async () => {
+test('a new version is detected, offered, and loaded whole', { timeout: 120_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'retrace-dist-'));
   await cp('dist', dir, { recursive: true });
   const { server, url } = await serve(dir, { base: '/retrace/' });
   const context = await env.browser.newContext();
+  // Released whatever happens, so a failure cannot leave the file hanging.
+  t.after(async () => {
+    await context.close();
+    server.close();
+  });
   const page = await new LivePage(await context.newPage()).open(url);
   const p = page.page;
   await page.go('settings');
@@ -109,14 +114,14 @@ test('a new version is detected, offered, and loaded whole', async () => {
   await writeFile(join(dir, 'sw.js'), next);
   await p.getByTestId('update-check').click();
   await p.getByTestId('update-banner').waitFor();
+  // The listener is set before the click that reloads the page.
+  const loaded = p.waitForEvent('load');
   await p.getByTestId('update-apply').click();
-  await p.waitForEvent('load');
+  await loaded;
   await p.getByTestId('event-count').waitFor();
   const keys = await p.evaluate(() => caches.keys());
   assert.ok(keys.length === 1 && keys[0].endsWith('-next'), `only the new version's cache remains: ${keys}`);
   assert.equal(await p.getByTestId('update-banner').count(), 0);
-  await context.close();
-  server.close();
 });
 
 test('no request leaves the origin and nothing violates the CSP', async () => {

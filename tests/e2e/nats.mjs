@@ -73,18 +73,31 @@ export async function natsServer({ jetstream = true, token, users, compression =
  */
 export async function writer(port) {
   const socket = connect(port, '127.0.0.1');
-  let buffered = '';
+  let buffered = Buffer.alloc(0);
   const waiters = [];
+  const replies = new Map();
   socket.on('data', (d) => {
-    buffered += d.toString('utf8');
+    buffered = Buffer.concat([buffered, d]);
     let i;
     while ((i = buffered.indexOf('\r\n')) >= 0) {
-      const line = buffered.slice(0, i);
-      buffered = buffered.slice(i + 2);
+      const line = buffered.subarray(0, i).toString('utf8');
+      if (line.startsWith('MSG ')) {
+        // MSG <subject> <sid> [reply] <bytes>: wait for the whole payload.
+        const parts = line.split(' ');
+        const size = Number(parts[parts.length - 1]);
+        if (buffered.length < i + 2 + size + 2) break;
+        const payload = buffered.subarray(i + 2, i + 2 + size).toString('utf8');
+        buffered = buffered.subarray(i + 2 + size + 2);
+        replies.get(parts[1])?.(payload);
+        replies.delete(parts[1]);
+        continue;
+      }
+      buffered = buffered.subarray(i + 2);
       if (line === 'PING') socket.write('PONG\r\n');
       if (line === 'PONG') waiters.shift()?.();
     }
   });
+  let sids = 0;
   const ping = () => new Promise((ok) => { waiters.push(ok); socket.write('PING\r\n'); });
   socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1,"lang":"node","version":"0"}\r\n');
   await ping();
@@ -97,6 +110,29 @@ export async function writer(port) {
         socket.write(`HPUB ${subject} ${Buffer.byteLength(headers)} ${Buffer.byteLength(headers) + Buffer.byteLength(payload)}\r\n${headers}${payload}\r\n`);
       }
       await ping();
+    },
+    /** Publish raw bytes to `subject`, with a `Nats-Msg-Id` if given: what any NATS client may send. */
+    async raw(subject, payload, msgId) {
+      const body = Buffer.from(payload);
+      if (msgId === undefined) {
+        socket.write(Buffer.concat([Buffer.from(`PUB ${subject} ${body.length}\r\n`), body, Buffer.from('\r\n')]));
+      } else {
+        const headers = Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`);
+        socket.write(Buffer.concat([
+          Buffer.from(`HPUB ${subject} ${headers.length} ${headers.length + body.length}\r\n`), headers, body, Buffer.from('\r\n'),
+        ]));
+      }
+      await ping();
+    },
+    /** A request (JetStream's API) and its answer, parsed. */
+    async request(subject, payload) {
+      const sid = ++sids;
+      const inbox = `_INBOX.raw.${sid}`;
+      const answered = new Promise((ok) => replies.set(inbox, ok));
+      const body = Buffer.from(JSON.stringify(payload));
+      socket.write(`SUB ${inbox} ${sid}\r\n`);
+      socket.write(Buffer.concat([Buffer.from(`PUB ${subject} ${inbox} ${body.length}\r\n`), body, Buffer.from('\r\n')]));
+      return JSON.parse(await answered);
     },
     close() { socket.end(); },
   };

@@ -69,6 +69,9 @@ pub async fn fetch(
         Ok(_) => return Ok(Err(format!("pack {name} is described as other events"))),
         Err(e) => return Ok(Err(e)),
     };
+    if let Err(e) = meta.plausible(objects::MAX_PACK_BYTES, objects::CHUNK) {
+        return Ok(Err(e));
+    }
     // The stream is the truth: the pack's ends must be its events.
     for (seq, id) in [(holds.from, &holds.first_id), (holds.to, &holds.last_id)] {
         let ask = GetRequest {

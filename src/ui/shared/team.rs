@@ -360,6 +360,9 @@ async fn download(
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
     };
+    if let Err(e) = meta.plausible(objects::MAX_MODEL_BYTES, objects::CHUNK) {
+        return Ok(Err(e));
+    }
     let mut bytes = Vec::with_capacity(meta.size as usize);
     let mut from = 1;
     let chunks = objects::chunk_subject(log, &meta.nuid);
@@ -373,6 +376,9 @@ async fn download(
             return Ok(Err(format!("{id}'s bytes on the server are incomplete")));
         };
         bytes.extend(chunk.payload()?);
+        if bytes.len() as u64 > meta.size {
+            return Ok(Err(format!("{id}'s chunks on the server exceed its size")));
+        }
         from = chunk.seq + 1;
     }
     if let Err(e) = meta.check(&bytes) {
