@@ -4,7 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use retrace::share::gate::{admit, Admitted, MessageRefused};
+use retrace::share::gate::{admit, into_event, Admitted, MessageRefused};
 use retrace::share::proto::{Headers, Message};
 
 fn message(subject: String, id: Option<String>, payload: Vec<u8>) -> Message {
@@ -45,7 +45,7 @@ fn check(subject: String, id: Option<String>, payload: Vec<u8>, seq: u64) {
     if let Admitted::Refused(r) = first {
         assert_eq!(r.seq, seq);
         assert!(!r.reason.is_empty());
-        let (_, event) = r.clone().into_event(1);
+        let (_, event) = into_event(r.clone(), 1);
         let back: MessageRefused = serde_json::from_str(&event.data).unwrap();
         assert_eq!(back, r);
     }

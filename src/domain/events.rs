@@ -102,6 +102,31 @@ impl ProcessChanged {
     pub const STREAM: &'static str = "process";
 }
 
+/// A message of a shared log that did not pass its gate (or a sequence the
+/// server no longer holds), kept at its place so every copy of the log has
+/// the same events at the same positions. Written by each browser's own
+/// gate (`crate::share::gate`), never received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRefused {
+    /// Its sequence on the server: its `seq` in every copy.
+    pub seq: u64,
+    /// The subject it was published to (empty for a gap).
+    pub subject: String,
+    /// Why, in words.
+    pub reason: String,
+    /// SHA-256 of its payload, hex (of nothing, for a gap).
+    pub sha256: String,
+    /// Its payload's size, bytes.
+    pub size: usize,
+}
+
+impl MessageRefused {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "MessageRefused";
+    /// Payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
 /// A model predicted a case's remaining time, before the outcome was known.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictionRecorded {
@@ -381,6 +406,7 @@ pub fn schemas() -> &'static Schemas {
             .declare(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, &[])
             .declare(ModelPromoted::TYPE, ModelPromoted::SCHEMA, &[])
             .declare(ModelRetired::TYPE, ModelRetired::SCHEMA, &[])
+            .declare(MessageRefused::TYPE, MessageRefused::SCHEMA, &[])
             .declare(
                 super::model::ModelTrained::TYPE,
                 super::model::ModelTrained::SCHEMA,

@@ -2,7 +2,7 @@
 
 use super::events::{
     ActivityRecorded, Attributes, CaseClosed, CaseOpened, ChallengerStarted, DriftDetected,
-    ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
+    MessageRefused, ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
 };
 use super::model::ModelTrained;
 use crate::log::upcast::UpcastError;
@@ -83,6 +83,8 @@ pub enum Fact {
     ModelRetired(ModelRetired),
     /// A model was trained and registered.
     ModelTrained(Box<ModelTrained>),
+    /// A shared log's message was refused at its place.
+    MessageRefused(MessageRefused),
     /// An event the domain projections do not read (models, predictions, …),
     /// by type name.
     Other(String),
@@ -102,6 +104,7 @@ impl Fact {
             Fact::ModelPromoted(_) => ModelPromoted::TYPE,
             Fact::ModelRetired(_) => ModelRetired::TYPE,
             Fact::ModelTrained(_) => ModelTrained::TYPE,
+            Fact::MessageRefused(_) => MessageRefused::TYPE,
             Fact::Other(t) => t,
         }
     }
@@ -159,6 +162,7 @@ pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
         ModelPromoted::TYPE => Fact::ModelPromoted(e.payload().map_err(bad)?),
         ModelRetired::TYPE => Fact::ModelRetired(e.payload().map_err(bad)?),
         ModelTrained::TYPE => Fact::ModelTrained(Box::new(e.payload().map_err(bad)?)),
+        MessageRefused::TYPE => Fact::MessageRefused(e.payload().map_err(bad)?),
         other => Fact::Other(other.to_owned()),
     };
     Ok(Recorded {

@@ -43,6 +43,10 @@ impl StreamRow {
             ),
             Fact::CaseClosed(c) => (c.case.clone(), c.outcome.clone().unwrap_or_default()),
             Fact::ProcessChanged(p) => (String::new(), p.description.clone()),
+            Fact::MessageRefused(r) => (
+                String::new(),
+                format!("shared log message {} refused: {}", r.seq, r.reason),
+            ),
             Fact::DriftDetected(d) => (
                 String::new(),
                 format!(

@@ -92,6 +92,10 @@ pub struct StatsView {
     pub durations: Vec<u64>,
     /// Process changes.
     pub changes: Vec<Change>,
+    /// A shared log's messages refused at their place: (seq, why), newest last.
+    pub refused: Vec<(u64, String)>,
+    /// How many were refused in all.
+    pub refused_total: u64,
 }
 
 /// The feedback loop.
@@ -226,6 +230,8 @@ impl Views {
                     d
                 },
                 changes: stats.changes.clone(),
+                refused: stats.refused.clone(),
+                refused_total: stats.refused_total,
             },
             feedback: feedback(set),
             registered: {

@@ -28,6 +28,9 @@ pub const FOLD_SHARE: f64 = 0.1;
 /// How much better on the folds' mean a single candidate must be to
 /// replace the ensemble (and be better on every fold too).
 pub const MARGIN: f64 = 0.02;
+/// The fewest cases a fold must validate on for its verdict to replace the
+/// ensemble: on a few dozen cases, "better on every fold" is chance.
+pub const FOLD_CASES_TO_REPLACE: usize = 50;
 /// What the served interval covers.
 pub const COVERAGE: f64 = crate::projection::feedback::INTERVAL_COVERAGE;
 
@@ -171,7 +174,16 @@ pub fn select(
     let ensemble = specs
         .iter()
         .position(|s| s.algorithm == Algorithm::Ensemble);
-    let (winner, mut reason) = choose(specs, &maes, ensemble);
+    let smallest = folds.iter().map(|(a, b)| b - a).min().unwrap_or(0);
+    let (winner, mut reason) = if smallest < FOLD_CASES_TO_REPLACE && ensemble.is_some() {
+        let e = ensemble.unwrap_or(0);
+        (
+            e,
+            format!("folds of {smallest} cases are too few to replace it: ensemble"),
+        )
+    } else {
+        choose(specs, &maes, ensemble)
+    };
     let (winner, reason) = match median {
         Some(m) if winner != m => {
             let better = maes[winner]

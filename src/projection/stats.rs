@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 pub const DURATION_BUCKETS_H: [f64; 10] =
     [1.0, 4.0, 8.0, 24.0, 48.0, 96.0, 168.0, 336.0, 720.0, 1440.0];
 
+/// Refusals the statistics list (the newest; the count covers all).
+pub const REFUSALS_KEPT: usize = 200;
+
 /// A moment the process changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
@@ -40,6 +43,13 @@ pub struct LogStats {
     pub span: Option<(i64, i64)>,
     /// Process changes, in order.
     pub changes: Vec<Change>,
+    /// Messages of a shared log refused at their place: (seq, why), the
+    /// newest [`REFUSALS_KEPT`].
+    #[serde(default)]
+    pub refused: Vec<(u64, String)>,
+    /// All refused, also those no longer listed.
+    #[serde(default)]
+    pub refused_total: u64,
     opened_at: BTreeMap<String, i64>,
 }
 
@@ -58,7 +68,7 @@ impl LogStats {
 
 impl Projection for LogStats {
     const NAME: &'static str = "log_stats";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &Recorded) {
         self.events += 1;
@@ -95,6 +105,13 @@ impl Projection for LogStats {
                 at: t,
                 description: p.description.clone(),
             }),
+            Fact::MessageRefused(r) => {
+                self.refused_total += 1;
+                self.refused.push((event.seq, r.reason.clone()));
+                if self.refused.len() > REFUSALS_KEPT {
+                    self.refused.remove(0);
+                }
+            }
             _ => {}
         }
     }

@@ -17,58 +17,43 @@ use super::consumer::SharedEvent;
 use super::jetstream::{subject, MSG_ID};
 use super::proto::Message;
 use crate::log::NewEvent;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The largest message a browser takes in: the server's default
 /// `max_payload`. A Retrace event is a few hundred bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
-/// The stream refusals are written to, in every copy.
-pub const REFUSED_STREAM: &str = "refused";
+/// Ids and streams of refusals begin so; an event from the server may not.
+pub const REFUSAL_ID: &str = "refused-";
 
-/// Ids of refusals begin so; an event from the server may not.
-const REFUSAL_ID: &str = "refused-";
+pub use crate::domain::events::MessageRefused;
 
-/// A message that did not pass, or a sequence the server no longer holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRefused {
-    /// Its sequence on the server: its `seq` in every copy.
-    pub seq: u64,
-    /// The subject it was published to (empty for a gap).
-    pub subject: String,
-    /// Why, in words.
-    pub reason: String,
-    /// SHA-256 of its payload, hex (of nothing, for a gap).
-    pub sha256: String,
-    /// Its payload's size, bytes.
-    pub size: usize,
+fn refusal(seq: u64, subject: &str, payload: &[u8], reason: String) -> MessageRefused {
+    MessageRefused {
+        seq,
+        subject: subject.to_string(),
+        reason,
+        sha256: crate::util::hex(&Sha256::digest(payload)),
+        size: payload.len(),
+    }
 }
 
-impl MessageRefused {
-    /// Type name in the log.
-    pub const TYPE: &'static str = "MessageRefused";
-    /// Payload schema.
-    pub const SCHEMA: u32 = 1;
-
-    fn of(seq: u64, subject: &str, payload: &[u8], reason: String) -> MessageRefused {
-        MessageRefused {
-            seq,
-            subject: subject.to_string(),
-            reason,
-            sha256: crate::util::hex(&Sha256::digest(payload)),
-            size: payload.len(),
-        }
-    }
-
-    /// The refusal as the event every copy writes at its place: the same
-    /// id, time and payload in every browser.
-    pub fn into_event(self, stored_at: i64) -> (String, NewEvent) {
-        let id = format!("{REFUSAL_ID}{}", self.seq);
-        let mut event = NewEvent::new(id, Self::TYPE, Self::SCHEMA, stored_at, &self);
-        event.recorded_at = Some(stored_at);
-        (REFUSED_STREAM.to_string(), event)
-    }
+/// The refusal as the event every copy writes at its place: the same id,
+/// stream, time and payload in every browser. Each refusal is a stream of
+/// its own (`refused-<seq>`), so a copy that has a refusal another lacks (a
+/// message deleted on the server after one browser read it) differs from
+/// it there and nowhere else.
+pub fn into_event(r: MessageRefused, stored_at: i64) -> (String, NewEvent) {
+    let id = format!("{REFUSAL_ID}{}", r.seq);
+    let mut event = NewEvent::new(
+        id.clone(),
+        MessageRefused::TYPE,
+        MessageRefused::SCHEMA,
+        stored_at,
+        &r,
+    );
+    event.recorded_at = Some(stored_at);
+    (id, event)
 }
 
 /// What the gate decided.
@@ -84,12 +69,7 @@ pub enum Admitted {
 /// log `log`. Never panics, whatever the bytes.
 pub fn admit(log: &str, seq: u64, message: &Message) -> Admitted {
     let refuse = |reason: String| {
-        Admitted::Refused(MessageRefused::of(
-            seq,
-            &message.subject,
-            &message.payload,
-            reason,
-        ))
+        Admitted::Refused(refusal(seq, &message.subject, &message.payload, reason))
     };
     let payload = &message.payload;
     if payload.len() > MAX_MESSAGE_BYTES {
@@ -106,7 +86,10 @@ pub fn admit(log: &str, seq: u64, message: &Message) -> Admitted {
     if shared.stream.is_empty() || event.id.is_empty() {
         return refuse("an event without a stream or an id".into());
     }
-    if event.id.starts_with(REFUSAL_ID) || shared.stream == REFUSED_STREAM {
+    if event.id.starts_with(REFUSAL_ID)
+        || shared.stream.starts_with(REFUSAL_ID)
+        || event.event_type == MessageRefused::TYPE
+    {
         return refuse(format!(
             "event {} claims to be a refusal; only a browser's own gate writes those",
             event.id
@@ -150,7 +133,7 @@ pub fn admit(log: &str, seq: u64, message: &Message) -> Admitted {
 pub fn gap(from: u64, to: u64) -> Vec<MessageRefused> {
     (from..to)
         .map(|seq| {
-            MessageRefused::of(
+            refusal(
                 seq,
                 "",
                 &[],
@@ -242,9 +225,9 @@ mod tests {
             ),
             (
                 message(
-                    "retrace.team.refused",
-                    Some("refused-3"),
-                    &event("refused", "refused-3", "MessageRefused", "{}"),
+                    "retrace.team.case-1",
+                    Some("e-4"),
+                    &event("case-1", "e-4", "MessageRefused", "{}"),
                 ),
                 "claims to be a refusal",
             ),
@@ -272,10 +255,10 @@ mod tests {
         let Admitted::Refused(b) = admit("team", 12, &m.clone()) else {
             panic!("refused")
         };
-        let (stream, one) = a.clone().into_event(1_000);
-        let (_, two) = b.into_event(1_000);
+        let (stream, one) = into_event(a.clone(), 1_000);
+        let (_, two) = into_event(b, 1_000);
         assert_eq!(one, two);
-        assert_eq!(stream, REFUSED_STREAM);
+        assert_eq!(stream, "refused-12");
         assert_eq!(one.id, "refused-12");
         assert_eq!(one.recorded_at, Some(1_000));
         assert_eq!(a.size, 10);

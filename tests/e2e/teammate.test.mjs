@@ -51,7 +51,8 @@ test('a teammate publishing garbage with a raw client stops nobody: each bad mes
     assert.match(refused[2][1], /belongs on retrace\.team\.case-w-5/);
     assert.match(refused[3][1], /Nats-Msg-Id \(not-mine\) is not its id \(mine\)/);
     assert.match(refused[4][1], /payload does not match its type/);
-    assert.match(await x.page.page.getByTestId('sync-status').textContent(), /5 messages refused/);
+    assert.match(await x.page.page.getByTestId("sync-status").textContent(), /5 messages refused here/);
+    assert.match(await x.page.page.getByTestId("sync-refused-total").textContent(), /^5 messages on the server refused/);
   }
   const exportA = await exportLog(a.page, 'teammate-a.ndjson');
   assert.equal(await exportLog(b.page, 'teammate-b.ndjson'), exportA, 'both copies equal, byte for byte');

@@ -12,7 +12,7 @@ use super::team::Team;
 use super::{settings, token, Settings, Shared};
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
-use crate::share::gate::{self, Admitted, MessageRefused, REFUSED_STREAM};
+use crate::share::gate::{self, Admitted, MessageRefused};
 use crate::share::jetstream::{
     self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
     STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
@@ -86,6 +86,8 @@ struct Sync {
     loaded: Option<u64>,
     /// The events received since the page opened.
     received: u64,
+    /// The messages refused since the page opened.
+    refused: u64,
     /// A connection reached the server at least once.
     reached: bool,
     /// Outbox keys the server stored, deleted in one go when the sync
@@ -154,6 +156,7 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         outbox: Outbox::default(),
         loaded: None,
         received: 0,
+        refused: 0,
         reached: false,
         stored: Vec::new(),
         team: Team::new(),
@@ -320,7 +323,6 @@ impl Sync {
                 Stop::fatal(format!("the server would not deliver the shared log: {e}"))
             })?;
         self.load_outbox().await?;
-        self.load_refusals().await?;
         let mut sends: HashMap<u64, u64> = HashMap::new();
         // Received, not yet in the log: events from `head + flying + 1` on.
         let mut batch: Vec<(String, crate::log::NewEvent)> = Vec::new();
@@ -830,21 +832,11 @@ impl Sync {
         }
     }
 
-    /// A refusal into the log at its place, and onto the card.
-    fn refuse(&self, r: MessageRefused, stored_at: i64) -> (String, crate::log::NewEvent) {
-        self.shared.refused.update(|list| list.push(r.clone()));
-        r.into_event(stored_at)
-    }
-
-    /// The refusals this copy of the log already holds, onto the card.
-    async fn load_refusals(&self) -> Result<(), Stop> {
-        let held = self.store.read_stream(REFUSED_STREAM, 1, 10_000).await?;
-        let list: Vec<MessageRefused> = held
-            .iter()
-            .filter_map(|e| serde_json::from_str(&e.data).ok())
-            .collect();
-        self.shared.refused.set(list);
-        Ok(())
+    /// A refusal into the log at its place (the card lists it from the
+    /// log's statistics once it is in).
+    fn refuse(&mut self, r: MessageRefused, stored_at: i64) -> (String, crate::log::NewEvent) {
+        self.refused += 1;
+        gate::into_event(r, stored_at)
     }
 
     fn show_conflicts(&self) {
@@ -874,11 +866,11 @@ impl Sync {
                 if conflicts == 1 { "" } else { "s" }
             ));
         }
-        let refused = self.shared.refused.with_untracked(Vec::len);
-        if refused > 0 {
+        if self.refused > 0 {
             text.push_str(&format!(
-                "; {refused} message{} refused (below)",
-                if refused == 1 { "" } else { "s" }
+                "; {} message{} refused here (below)",
+                self.refused,
+                if self.refused == 1 { "" } else { "s" }
             ));
         }
         if self.packed_to > 0 {
