@@ -18,6 +18,7 @@
 //! Without I/O: the page reads the log and talks to the server, and tells
 //! this what it found.
 
+use crate::log::NewEvent;
 use crate::store::outbox::Waiting;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -421,8 +422,10 @@ impl Outbox {
     }
 
     /// An event of the shared log reached this browser. Returns the key of
-    /// this browser's waiting copy of it, now stored, if there is one.
-    pub fn arrived(&mut self, stream: &str, seq: u64, id: &str) -> Option<u64> {
+    /// this browser's waiting copy of it, now stored, if there is one: the
+    /// same id in the same stream saying the same thing. An event that only
+    /// shares its id (somebody published it first) is not ours.
+    pub fn arrived(&mut self, stream: &str, seq: u64, event: &NewEvent) -> Option<u64> {
         if let Some(k) = self.known.get_mut(stream) {
             if seq > k.seq {
                 k.version += 1;
@@ -432,7 +435,16 @@ impl Outbox {
                 }
             }
         }
-        let key = *self.ids.get(id)?;
+        let key = *self.ids.get(&event.id)?;
+        let mine = self.waiting.get(&key)?;
+        let same = mine.stream == stream
+            && mine.event.event_type == event.event_type
+            && mine.event.schema == event.schema
+            && mine.event.occurred_at == event.occurred_at
+            && mine.event.data == event.data;
+        if !same {
+            return None;
+        }
         let w = self.remove(key)?;
         self.sent += 1;
         if let Some(unit) = &w.unit {

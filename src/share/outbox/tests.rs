@@ -196,12 +196,19 @@ fn arrivals_settle_waiting_copies_and_move_the_streams_on() {
     o.looked("case-b", 2, &[seen(2, 5, "x")]);
     assert_eq!(o.plan().len(), 2);
     // Ours came back before its answer; the answer then finds nothing.
-    assert_eq!(o.arrived("case-a", 6, &event(1).id), Some(1));
+    // An impostor first: its id, another stream or other content.
+    let mut forged = event(1);
+    forged.data = r#"{"case":"forged"}"#.into();
+    assert_eq!(o.arrived("case-a", 5, &forged), None, "other content");
+    assert_eq!(o.arrived("case-z", 5, &event(1)), None, "another stream");
+    assert_eq!(o.arrived("case-a", 6, &event(1)), Some(1));
     assert_eq!(o.stored(1, 6), Changes::default());
     assert_eq!(o.sent, 1);
     // Somebody else's event to case-b while ours was out: the server
     // refuses ours, and the stream's state is looked up again.
-    assert_eq!(o.arrived("case-b", 7, "theirs"), None);
+    let mut theirs = event(9);
+    theirs.id = "theirs".into();
+    assert_eq!(o.arrived("case-b", 7, &theirs), None);
     o.refused(2);
     assert_eq!(
         o.conflicts().next().map(|c| c.stream.as_str()),
@@ -271,7 +278,7 @@ fn a_streams_unchecked_events_go_out_at_once_and_the_next_run_after_all_are_answ
         "the next run waits for the answers of this one"
     );
     // One came back before its answer: it counts as answered.
-    assert_eq!(o.arrived("predictions-model-1", 12, &event(3).id), Some(3));
+    assert_eq!(o.arrived("predictions-model-1", 12, &event(3)), Some(3));
     assert_eq!(
         o.plan(),
         [Action::Send {

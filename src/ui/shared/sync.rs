@@ -386,7 +386,7 @@ impl Sync {
                                     }
                                     event.recorded_at.get_or_insert(stored_at);
                                     self.stored
-                                        .extend(self.outbox.arrived(&stream, seq, &event.id));
+                                        .extend(self.outbox.arrived(&stream, seq, &event));
                                     batch.push((stream, event));
                                 }
                                 Admitted::Refused(r) => {
