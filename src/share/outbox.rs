@@ -455,6 +455,14 @@ impl Outbox {
         Some(key)
     }
 
+    /// Waiting event `key` cannot be sent at all (larger than any server
+    /// takes): it leaves the outbox instead of being sent again for ever.
+    pub fn unsendable(&mut self, key: u64) -> Option<Waiting> {
+        let w = self.remove(key)?;
+        self.landed(&w.stream);
+        Some(w)
+    }
+
     /// The user keeps their events of a conflicting stream: they go after
     /// the others' (looked up afresh).
     pub fn keep(&mut self, stream: &str) {

@@ -430,3 +430,24 @@ fn a_range_of_keys_waits_until_its_last_event_is_stored() {
     );
     assert!(o.waits_in(20..30));
 }
+
+#[test]
+fn an_event_no_server_takes_leaves_the_outbox_and_the_next_goes_out() {
+    let mut o = given(&[(1, waiting("case-a", 0, 1)), (2, waiting("case-a", 1, 2))]);
+    o.plan();
+    o.looked("case-a", 0, &[]);
+    assert_eq!(
+        o.plan(),
+        [Action::Send {
+            key: 1,
+            expected: Some(0)
+        }]
+    );
+    let gone = o.unsendable(1).expect("it was waiting");
+    assert_eq!(gone.event.id, event(1).id);
+    assert_eq!(o.len(), 1);
+    assert!(o.unsendable(1).is_none(), "once");
+    // The stream is free again: its next event is looked at and sent.
+    let next = o.plan();
+    assert!(!next.is_empty(), "the stream goes on: {next:?}");
+}

@@ -88,6 +88,8 @@ struct Sync {
     received: u64,
     /// The messages refused since the page opened.
     refused: u64,
+    /// The last write this browser could not send, in words.
+    problem: String,
     /// A connection reached the server at least once.
     reached: bool,
     /// Outbox keys the server stored, deleted in one go when the sync
@@ -157,6 +159,7 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         loaded: None,
         received: 0,
         refused: 0,
+        problem: String::new(),
         reached: false,
         stored: Vec::new(),
         team: Team::new(),
@@ -751,6 +754,22 @@ impl Sync {
                             closes: w.closes,
                         })
                         .map_err(|e| Stop::fatal(e.to_string()))?;
+                        // Said before sending: the server would close the
+                        // connection over it, and every browser's gate
+                        // would refuse it.
+                        if payload.len() > gate::MAX_MESSAGE_BYTES {
+                            if let Some(w) = self.outbox.unsendable(key) {
+                                self.store.settle(&[key], &[]).await?;
+                                self.problem = format!(
+                                    "event {} of {} is {} bytes, more than the {} a shared log takes: not sent, and removed from the outbox",
+                                    w.event.id,
+                                    w.stream,
+                                    payload.len(),
+                                    gate::MAX_MESSAGE_BYTES
+                                );
+                            }
+                            continue;
+                        }
                         let id = socket.conn.request(
                             &jetstream::subject(&self.settings.log, &w.stream),
                             Some(&publish_headers(&w.event.id, expected)),
@@ -865,6 +884,10 @@ impl Sync {
                 "; {conflicts} case{} in conflict (below)",
                 if conflicts == 1 { "" } else { "s" }
             ));
+        }
+        if !self.problem.is_empty() {
+            text.push_str("; ");
+            text.push_str(&self.problem);
         }
         if self.refused > 0 {
             text.push_str(&format!(
