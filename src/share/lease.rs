@@ -233,6 +233,13 @@ impl Lease {
         }
     }
 
+    /// While held: the moment (this browser's clock) this browser stops
+    /// driving unless a renewal is stored before. Whatever it waits for
+    /// meanwhile must not outlast it.
+    pub fn deadline(&self) -> Option<f64> {
+        self.held.map(|(_, since)| since + GIVE_UP_MS)
+    }
+
     /// The connection ended: nothing held can be renewed.
     pub fn lost(&mut self) {
         self.held = None;
@@ -336,8 +343,14 @@ mod tests {
         assert_ne!(lease.standing(), Standing::Ours);
         let mut lease = Lease::new(me());
         taken(&mut lease, 0.0);
+        assert_eq!(
+            lease.deadline(),
+            Some(GIVE_UP_MS),
+            "what a wait may not outlast"
+        );
         assert_eq!(lease.next(GIVE_UP_MS), Ask::Nothing);
         assert_ne!(lease.standing(), Standing::Ours);
+        assert_eq!(lease.deadline(), None);
         const { assert!(GIVE_UP_MS < TTL_MS) };
     }
 

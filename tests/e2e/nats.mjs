@@ -64,7 +64,7 @@ export async function natsServer({ jetstream = true, token, users, compression =
   const child = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
   servers.push(child);
   await listening(ws);
-  return { port, url: `ws://127.0.0.1:${ws}` };
+  return { port, url: `ws://127.0.0.1:${ws}`, process: child };
 }
 
 /**

@@ -107,3 +107,24 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   assert.equal(events.filter((e) => e.type === 'ModelPromoted' && e.data.model === 'model-1').length, 1, 'model-1 promoted once');
   await leave(B);
 });
+
+test('a driver whose server stops answering stops driving before its lease could pass to another browser', { timeout: 180_000 }, async (t) => {
+  const server = await natsServer();
+  const A = await joined(server.url, 'fenced');
+  t.after(() => server.process.kill('SIGCONT'));
+  const a = A.page;
+  await a.go('live');
+  await a.page.getByTestId('predict-toggle').check();
+  await loopStatus(a, /This browser drives the team's loop/);
+  // The server freezes (as a stuck request would look): no answer comes.
+  server.process.kill('SIGSTOP');
+  const frozenAt = Date.now();
+  await a.page.waitForFunction(() => !/This browser drives the team's loop/.test(document.querySelector('[data-testid=loop-status]')?.textContent ?? ''), null, { timeout: TTL_S * 1000, polling: 100 });
+  const stopped = (Date.now() - frozenAt) / 1000;
+  console.log(`team loop: the driver stopped ${stopped.toFixed(1)} s after its server froze (time to live ${TTL_S} s)`);
+  assert.ok(stopped < TTL_S - 1, `stopped driving before the lease could end on the server: ${stopped.toFixed(1)} s`);
+  // The server comes back: the browser takes its loop up again.
+  server.process.kill('SIGCONT');
+  await loopStatus(a, /This browser (drives|took) the team's loop/, 60_000);
+  await leave(A);
+});

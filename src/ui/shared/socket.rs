@@ -58,7 +58,13 @@ pub struct Socket {
     page: std::collections::VecDeque<Wake>,
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
     ticks: Option<(i32, Closure<dyn FnMut()>)>,
+    /// How long an answer (or an awaited message) may take before the
+    /// connection is given up: a request never waits for ever.
+    pub answer_ms: f64,
 }
+
+/// How long the server may take to answer, unless a caller asks for less.
+pub const ANSWER_MS: f64 = 10_000.0;
 
 impl Socket {
     pub fn open(server: &str, token: &str, wakes: &Wakes) -> Result<Socket, String> {
@@ -127,6 +133,7 @@ impl Socket {
             page: Default::default(),
             _handlers: handlers,
             ticks,
+            answer_ms: ANSWER_MS,
         })
     }
 
@@ -227,12 +234,35 @@ impl Socket {
         self.answer(id).await
     }
 
+    /// The server's next word, or an error once `deadline` (ms, this
+    /// clock) has passed without one: the page's ticks (every second) keep
+    /// the clock looked at while nothing arrives.
+    async fn next_before(&mut self, deadline: f64) -> Result<Event, String> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            if js_sys::Date::now() > deadline {
+                return Err(format!(
+                    "no answer from the server within {:.0} s",
+                    self.answer_ms / 1000.0
+                ));
+            }
+            self.flush();
+            match self.incoming.next().await {
+                Some(item) => self.take(item)?,
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
     /// Wait for the answer to request `id` (sent with `conn.request`);
     /// whatever else the server says meanwhile is kept for later.
     pub async fn answer(&mut self, id: u64) -> Result<Message, String> {
         let mut kept = Vec::new();
+        let deadline = js_sys::Date::now() + self.answer_ms;
         let answer = loop {
-            match self.next().await? {
+            match self.next_before(deadline).await? {
                 Event::Answer { id: a, message } if a == id => break message,
                 Event::ServerError(e) => return Err(refused(&e)),
                 other => kept.push(other),
@@ -246,8 +276,9 @@ impl Socket {
     /// server says meanwhile is kept for later.
     pub async fn message_to(&mut self, sid: u64) -> Result<Message, String> {
         let mut kept = Vec::new();
+        let deadline = js_sys::Date::now() + self.answer_ms;
         let message = loop {
-            match self.next().await? {
+            match self.next_before(deadline).await? {
                 Event::Message(m) if m.sid == sid => break m,
                 Event::ServerError(e) => return Err(refused(&e)),
                 other => kept.push(other),

@@ -17,6 +17,10 @@ use crate::store::idb::IdbStore;
 use crate::ui::browser::now;
 use std::collections::BTreeSet;
 
+/// How long a request about the lease may wait for its answer: well under
+/// the time between the last renewal and the lease's end on the server.
+const LEASE_ANSWER_MS: f64 = lease::TTL_MS - lease::GIVE_UP_MS;
+
 /// Models are looked at this often even when nothing says they changed.
 const MODELS_EVERY_MS: f64 = 10_000.0;
 
@@ -92,7 +96,15 @@ impl Team {
         if self.models_due || t - self.listed_at >= MODELS_EVERY_MS {
             self.models_due = false;
             self.listed_at = t;
-            if let Some(n) = self.models(socket, log, store).await? {
+            // While this browser drives, nothing it waits for may outlast
+            // its lease: the wait ends (and the connection with it) when
+            // the lease would have to be given up.
+            socket.answer_ms = self.lease.deadline().map_or(super::socket::ANSWER_MS, |d| {
+                (d - now()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
+            });
+            let models = self.models(socket, log, store).await;
+            socket.answer_ms = super::socket::ANSWER_MS;
+            if let Some(n) = models? {
                 note = Some(n);
             }
         }
@@ -100,6 +112,21 @@ impl Team {
     }
 
     async fn lease_round(
+        &mut self,
+        socket: &mut Socket,
+        log: &str,
+    ) -> Result<Option<String>, String> {
+        // The lease is fenced in time: a request about it that is not
+        // answered well inside the lease's life ends the connection (and
+        // with it this browser's standing) before the server could let the
+        // lease go to another browser — never two drivers at once.
+        socket.answer_ms = LEASE_ANSWER_MS;
+        let round = self.lease_steps(socket, log).await;
+        socket.answer_ms = super::socket::ANSWER_MS;
+        round
+    }
+
+    async fn lease_steps(
         &mut self,
         socket: &mut Socket,
         log: &str,
