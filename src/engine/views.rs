@@ -169,6 +169,8 @@ pub struct ScoreRow {
     pub coverage: Option<f64>,
     /// Mean width of the interval.
     pub width: Option<f64>,
+    /// The widest interval scored, days.
+    pub width_max: Option<f64>,
 }
 
 impl ScoreRow {
@@ -192,6 +194,7 @@ impl ScoreRow {
             alarms: m.recorded_drifts,
             coverage: m.coverage(),
             width: m.mean_width(),
+            width_max: (m.interval_outcomes > 0).then_some(m.max_width_d),
         }
     }
 

@@ -163,7 +163,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                         (n, None) => n.to_string(),
                     };
                     view! {
-                        <tr data-testid="feedback-row">
+                        <tr data-testid="feedback-row" data-coverage=m.coverage.map(|c| c.to_string()) data-width-max=m.width_max.map(|w| w.to_string()) data-skill=m.skill.map(|s| s.to_string())>
                             <td>{m.id.clone()}</td><td>{m.role.clone()}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
                             <td class="num">{opt(m.mae)}</td><td class="num">{recent(m.rolling)}</td><td class="num">{recent(m.window)}</td>
                             <td class="num">{opt(m.baseline)}</td><td class="num">{skill}</td><td class="num">{opt(m.bias)}</td>

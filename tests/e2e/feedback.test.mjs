@@ -115,3 +115,47 @@ test('an imported log played as a stream drives the loop too', async () => {
   await context.close();
 });
 
+
+test('a log that changes process — real tickets, then the simulated service desk — keeps the intervals sane: 75–85 % inside after 1,000 outcomes, none absurdly wide', { timeout: 300_000 }, async (t) => {
+  const context = await env.browser.newContext({ acceptDownloads: true });
+  t.after(() => context.close());
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  const served = () => p.evaluate(() => {
+    const row = [...document.querySelectorAll('[data-testid=feedback-row]')].find((r) => r.cells[0].textContent === 'served');
+    return row ? { outcomes: Number(row.cells[2].textContent), coverage: Number(row.dataset.coverage), widest: Number(row.dataset.widthMax) } : { outcomes: 0 };
+  });
+  // First process: the bundled helpdesk tickets, played into the loop.
+  await page.playSampleWithLoop();
+  await p.waitForFunction(() => document.querySelector('[data-testid=import-status] .ok'), null, { timeout: 180_000, polling: 500 });
+  const fromTickets = (await served()).outcomes;
+  assert.ok(fromTickets > 0, 'the tickets were predicted and scored');
+  // Second process: the simulator's service desk, until 1,000 outcomes.
+  await page.go('live');
+  await p.getByTestId('sim-rate').fill('2000');
+  await p.getByTestId('sim-start').click();
+  await p.waitForFunction(() => {
+    const row = [...document.querySelectorAll('[data-testid=feedback-row]')].find((r) => r.cells[0].textContent === 'served');
+    return row && Number(row.cells[2].textContent) >= 1000;
+  }, null, { timeout: 180_000, polling: 250 });
+  await p.getByTestId('sim-pause').click();
+  const s = await served();
+  // The longest case the log holds, from its export.
+  await page.go('log');
+  await p.waitForFunction(() => !document.querySelector('[data-testid=export-log]')?.disabled);
+  const [download] = await Promise.all([p.waitForEvent('download'), p.getByTestId('export-log').click()]);
+  const lines = (await (await import('node:fs/promises')).readFile(await download.path(), 'utf8')).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const opened = new Map();
+  let longest = 0;
+  for (const e of lines) {
+    const c = e.data?.case;
+    if (e.type === 'CaseOpened') opened.set(c, Date.parse(e.time));
+    if (e.type === 'CaseClosed' && opened.has(c)) longest = Math.max(longest, Date.parse(e.time) - opened.get(c));
+  }
+  const longestDays = longest / 86_400_000;
+  console.log(`mixed log: ${s.outcomes} served outcomes (${fromTickets} from the tickets), ${(s.coverage * 100).toFixed(1)} % inside the 80 % intervals, widest ${s.widest.toFixed(1)} d, longest case ${longestDays.toFixed(1)} d`);
+  assert.ok(s.outcomes - fromTickets >= 100, 'the simulator\'s cases were scored too');
+  assert.ok(s.coverage >= 0.75 && s.coverage <= 0.85, `coverage ${(s.coverage * 100).toFixed(1)} %`);
+  assert.ok(longestDays > 0 && s.widest <= 10 * longestDays, `widest ${s.widest} d, longest case ${longestDays} d`);
+  assert.deepEqual(page.errors, []);
+});
