@@ -116,6 +116,9 @@ pub enum Command {
         sha256: String,
         /// The pack as stored on the server.
         bytes: Vec<u8>,
+        /// The stream's events at places inside the pack the packer could
+        /// not know: the pack must hold the same there.
+        samples: Vec<crate::share::packs::Packed>,
     },
     /// Make the pack of events `from..=to` of the log; answered with
     /// [`Reply::PackMade`] under `id`.

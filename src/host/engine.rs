@@ -418,9 +418,16 @@ impl Host {
                 after,
                 sha256,
                 bytes,
+                samples,
             } => {
-                let applied =
-                    super::packs::apply(driver.store(), (from, to), after, &sha256, bytes).await;
+                let applied = super::packs::apply(
+                    driver.store(),
+                    (from, to),
+                    after,
+                    (&sha256, &samples),
+                    bytes,
+                )
+                .await;
                 let head = applied.as_ref().ok().copied();
                 let mut replies = vec![Reply::PackApplied {
                     id,

@@ -11,13 +11,15 @@ use crate::store::{by_stream, EventStore};
 /// Events per commit of a pack's events.
 const COMMIT: usize = 25_000;
 
-/// Check pack `from..=to` against the SHA-256 its description gives, and
-/// commit its events after `after`: the log's head after them.
+/// Check pack `from..=to` against the SHA-256 its description gives and
+/// against the stream's events sampled inside it, and commit its events
+/// after `after`: the log's head after them. Nothing is committed unless
+/// every check passed.
 pub async fn apply(
     store: &IdbStore,
     (from, to): (u64, u64),
     after: u64,
-    described: &str,
+    (described, samples): (&str, &[packs::Packed]),
     bytes: Vec<u8>,
 ) -> Result<u64, String> {
     if objects::digest_of(&sha256(&bytes).await) != described {
@@ -28,6 +30,7 @@ pub async fn apply(
     }
     let events = packs::unpack(&bytes, from, to, after)?;
     drop(bytes);
+    packs::agrees(&events, samples)?;
     let mut head = after;
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {

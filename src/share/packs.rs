@@ -121,12 +121,86 @@ pub fn pack(events: &[Envelope]) -> Vec<u8> {
 /// Read pack `from..=to` as stored on the server ([`pack`]), keeping the
 /// events after `after`.
 pub fn unpack(bytes: &[u8], from: u64, to: u64, after: u64) -> Result<Vec<Packed>, String> {
+    unpack_within(bytes, (from, to), after, MAX_UNPACKED)
+}
+
+/// [`unpack`], refusing a pack that unzips to more than `limit` bytes.
+pub fn unpack_within(
+    bytes: &[u8],
+    (from, to): (u64, u64),
+    after: u64,
+    limit: u64,
+) -> Result<Vec<Packed>, String> {
     use std::io::Read;
-    let mut plain = Vec::with_capacity(bytes.len() * 8);
+    let mut plain = Vec::with_capacity(bytes.len().saturating_mul(8).min(limit as usize));
+    // Inflated with a limit: a small pack that unzips to gigabytes (a
+    // gzip bomb) is refused instead of taking the worker's memory.
     flate2::read::GzDecoder::new(bytes)
+        .take(limit + 1)
         .read_to_end(&mut plain)
         .map_err(|e| format!("pack {} cannot be unzipped ({e})", name(from, to)))?;
+    if plain.len() as u64 > limit {
+        return Err(format!(
+            "pack {} unzips to more than {} bytes: not used",
+            name(from, to),
+            limit
+        ));
+    }
     decode(&plain, from, to, after)
+}
+
+/// The most a pack may unzip to (a pack holds at most about 200,000
+/// events of a few hundred bytes).
+pub const MAX_UNPACKED: u64 = 1 << 30;
+
+/// How many events of a pack, besides its ends, a joining browser compares
+/// with the log's stream, at places the packer cannot know.
+pub const SAMPLES: usize = 32;
+
+/// Whether the pack's events agree with the stream's at the sampled places:
+/// `expected` holds, for each sampled sequence, the event the stream's
+/// message there is (through the gate, so a refusal is compared as one).
+/// The time an event was stored is not compared (the server's `GET` does
+/// not give it as the consumer does).
+pub fn agrees(events: &[Packed], expected: &[Packed]) -> Result<(), String> {
+    let first = events.first().map_or(0, |e| e.0);
+    for (seq, stream, event) in expected {
+        let Some((_, s, e)) = seq.checked_sub(first).and_then(|i| events.get(i as usize)) else {
+            continue;
+        };
+        let same = s == stream
+            && e.id == event.id
+            && e.event_type == event.event_type
+            && e.schema == event.schema
+            && e.occurred_at == event.occurred_at
+            && e.correlation == event.correlation
+            && e.causation == event.causation
+            && e.data == event.data;
+        if !same {
+            return Err(format!(
+                "the pack's event {seq} is not the log's on the server: not used"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `n` distinct places strictly inside `from..=to`, drawn with `random`
+/// (uniform in 0..1): where a joiner compares a pack with the stream.
+pub fn sample_places(from: u64, to: u64, n: usize, mut random: impl FnMut() -> f64) -> Vec<u64> {
+    let inner = to.saturating_sub(from).saturating_sub(1);
+    if inner == 0 {
+        return Vec::new();
+    }
+    let mut places = std::collections::BTreeSet::new();
+    for _ in 0..n * 4 {
+        if places.len() >= n.min(inner as usize) {
+            break;
+        }
+        let k = ((random() * inner as f64) as u64).min(inner - 1);
+        places.insert(from + 1 + k);
+    }
+    places.into_iter().collect()
 }
 
 /// What a pack's description says of it: its place in the log and its
@@ -268,6 +342,42 @@ mod tests {
             causation: None,
             data: format!("{{\"n\":{seq},\"s\":\"a \\\"quoted\\\" line\\nbreak\"}}"),
         }
+    }
+
+    #[test]
+    fn a_pack_with_an_edited_middle_is_found_where_it_is_sampled() {
+        let events: Vec<Envelope> = (1..=100).map(envelope).collect();
+        let truth = decode(&encode(&events), 1, 100, 0).unwrap();
+        let mut forged = events.clone();
+        forged[49].data = r#"{"n":"changed"}"#.into();
+        let forged = decode(&encode(&forged), 1, 100, 0).unwrap();
+        let at = |seq: u64| truth[(seq - 1) as usize].clone();
+        assert_eq!(
+            agrees(&forged, &[at(10), at(90)]),
+            Ok(()),
+            "not sampled there"
+        );
+        let found = agrees(&forged, &[at(10), at(50)]).unwrap_err();
+        assert!(found.contains("event 50"), "{found}");
+        assert_eq!(agrees(&truth, &[at(50)]), Ok(()));
+        // Places: distinct, inside the ends, as many as asked where there is room.
+        let mut r = crate::util::Rng::new(3);
+        let places = sample_places(1, 100, 32, || r.unit());
+        assert_eq!(places.len(), 32);
+        assert!(places.iter().all(|p| (2..100).contains(p)));
+        assert_eq!(sample_places(5, 6, 32, || 0.5), Vec::<u64>::new());
+        assert_eq!(sample_places(5, 8, 32, || 0.99).len(), 1);
+    }
+
+    #[test]
+    fn a_pack_that_unzips_past_the_limit_is_refused() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 8 << 20]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 64 << 10, "a small file: {} bytes", bomb.len());
+        let e = unpack_within(&bomb, (1, 10), 0, 1 << 20).unwrap_err();
+        assert!(e.contains("unzips to more than"), "{e}");
     }
 
     #[test]

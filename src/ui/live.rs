@@ -487,7 +487,7 @@ impl Live {
         self,
         (from, to): (u64, u64),
         after: u64,
-        sha256: String,
+        (sha256, samples): (String, Vec<crate::share::packs::Packed>),
         bytes: Vec<u8>,
     ) -> oneshot::Receiver<Result<u64, String>> {
         let (tx, rx) = oneshot::channel();
@@ -503,6 +503,7 @@ impl Live {
                 after,
                 sha256,
                 bytes,
+                samples,
             })
         });
         rx

@@ -5,12 +5,13 @@
 use super::socket::{random_token, Socket};
 use super::team::{ensure, get};
 use crate::engine::messages::PackMade;
+use crate::share::gate::{self, Admitted};
 use crate::share::jetstream::{
     self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, WRONG_LAST_SEQUENCE,
 };
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::packs;
-use crate::share::proto::Headers;
+use crate::share::proto::{Headers, Message};
 use std::collections::VecDeque;
 
 /// Chunks sent before their answers are awaited.
@@ -46,7 +47,7 @@ pub async fn fetch(
     socket: &mut Socket,
     log: &str,
     (from, to): (u64, u64),
-) -> Result<Result<(String, Vec<u8>), String>, String> {
+) -> Result<Result<((String, Vec<packs::Packed>), Vec<u8>), String>, String> {
     let bucket = packs::bucket(log);
     let stream = objects::stream_of(&bucket);
     let name = packs::name(from, to);
@@ -87,6 +88,32 @@ pub async fn fetch(
                 "pack {name} does not match the log on the server at event {seq}"
             )));
         }
+    }
+    // And at places inside it the packer could not know: the stream's
+    // events there, as the gate reads them, for the engine to compare.
+    let mut samples = Vec::new();
+    for seq in packs::sample_places(from, to, packs::SAMPLES, js_sys::Math::random) {
+        let ask = GetRequest {
+            seq: Some(seq),
+            ..Default::default()
+        };
+        let Some(stored) = get(socket, &jetstream::stream_name(log), &ask).await? else {
+            continue;
+        };
+        let message = Message {
+            subject: stored.subject.clone(),
+            sid: 0,
+            reply: None,
+            headers: stored.headers()?,
+            payload: stored.payload()?,
+        };
+        samples.push(match gate::admit(log, seq, &message) {
+            Admitted::Event(shared) => (seq, shared.stream, shared.event),
+            Admitted::Refused(r) => {
+                let (stream, event) = gate::into_event(r, 0);
+                (seq, stream, event)
+            }
+        });
     }
     // Its chunks, in order, through a consumer of their subject.
     let inbox = format!("_INBOX.{}.pack", random_token());
@@ -141,7 +168,7 @@ pub async fn fetch(
             meta.size
         )));
     }
-    Ok(Ok((meta.digest, bytes)))
+    Ok(Ok(((meta.digest, samples), bytes)))
 }
 
 /// Put pack `from..=to` (made by the engine) on the server: chunks first,

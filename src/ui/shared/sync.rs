@@ -43,6 +43,9 @@ struct Flight {
     n: u64,
     /// The log's head after it, or why it failed.
     done: futures::channel::oneshot::Receiver<Result<u64, String>>,
+    /// A pack from the server: if it fails its checks, the log's stream is
+    /// read instead (nothing of it was committed).
+    pack: bool,
 }
 
 /// Why a connection ended.
@@ -90,6 +93,8 @@ struct Sync {
     refused: u64,
     /// The last write this browser could not send, in words.
     problem: String,
+    /// Why the last pack read from the server was not used.
+    pack_refused: Option<String>,
     /// A connection reached the server at least once.
     reached: bool,
     /// Outbox keys the server stored, deleted in one go when the sync
@@ -160,6 +165,7 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         received: 0,
         refused: 0,
         problem: String::new(),
+        pack_refused: None,
         reached: false,
         stored: Vec::new(),
         team: Team::new(),
@@ -460,7 +466,11 @@ impl Sync {
                     let committed = store.append_replicated(parts).await;
                     let _ = tx.send(committed.map(|c| c.last_seq).map_err(|e| e.to_string()));
                 });
-                self.flight = Some(Flight { n, done });
+                self.flight = Some(Flight {
+                    n,
+                    done,
+                    pack: false,
+                });
                 if idle {
                     // Nothing more to read: show it as soon as it is in.
                     self.land(&mut head).await?;
@@ -505,13 +515,24 @@ impl Sync {
     /// Wait for the commit under way, if any, and check it came out where
     /// the server put its events.
     async fn land(&mut self, head: &mut u64) -> Result<(), Stop> {
-        let Some(Flight { n, done }) = self.flight.take() else {
+        let Some(Flight { n, done, pack }) = self.flight.take() else {
             return Ok(());
         };
-        let last_seq = done
+        let outcome = done
             .await
-            .map_err(|_| Stop::fatal("a commit to this browser's copy was dropped"))?
-            .map_err(Stop::fatal)?;
+            .map_err(|_| Stop::fatal("a commit to this browser's copy was dropped"))?;
+        let last_seq = match outcome {
+            Ok(seq) => seq,
+            Err(why) if pack => {
+                // Nothing of the pack went in: the stream is read from the
+                // log's head on instead.
+                self.pack_refused = Some(why);
+                *head = self.store.head().await?;
+                self.from_packs = self.from_packs.saturating_sub(n);
+                return Ok(());
+            }
+            Err(why) => return Err(Stop::fatal(why)),
+        };
         if last_seq != *head + n {
             return Err(Stop::fatal(format!(
                 "this browser's copy is out of step with the server (event {last_seq} here, {} there): disconnect, delete the copy, connect again",
@@ -563,13 +584,28 @@ impl Sync {
             // The last pack's commit first: one at a time. The engine checks
             // and commits this one while the next downloads.
             self.land(head).await?;
+            if self.pack_refused.is_some() {
+                break;
+            }
             let n = range.1 - at;
             let done = self.live.apply_pack(range, at, digest, bytes);
-            self.flight = Some(Flight { n, done });
+            self.flight = Some(Flight {
+                n,
+                done,
+                pack: true,
+            });
             self.from_packs += n;
             at = range.1;
         }
-        self.land(head).await
+        self.land(head).await?;
+        if let Some(why) = self.pack_refused.take() {
+            self.say(
+                *head,
+                on_server,
+                &format!("{why}; reading the log's events one by one instead"),
+            );
+        }
+        Ok(())
     }
 
     /// Put the next pack on the server when one is due: this browser has
