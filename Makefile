@@ -38,10 +38,11 @@ bench: dist
 faults: dist
 	KILLS=$${KILLS:-50} node --test tests/e2e/kill.test.mjs
 
-## make shared-server: a nats-server with JetStream and WebSocket on loopback (4222, ws://127.0.0.1:4223) for a shared log
+## make shared-server: a nats-server with JetStream and WebSocket on loopback (4222, ws://127.0.0.1:4223, token retrace-dev) for a shared log
 shared-server: tools-nats
 	mkdir -p target/nats-data
-	$(NATS_SERVER) -c tools/nats/dev.conf
+	@echo "shared log server: ws://127.0.0.1:4223, token $${RETRACE_NATS_TOKEN:-retrace-dev} (Settings → Shared log)"
+	RETRACE_NATS_TOKEN=$${RETRACE_NATS_TOKEN:-retrace-dev} $(NATS_SERVER) -c tools/nats/dev.conf
 
 test-native: tools-nats
 	NATS_SERVER=$(CURDIR)/$(NATS_SERVER) cargo test

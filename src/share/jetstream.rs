@@ -73,6 +73,19 @@ pub struct StreamConfig {
     /// Atomic batch publish (nats-server 2.12 and later).
     #[serde(default)]
     pub allow_atomic: bool,
+    /// No message may be deleted: the log is append-only on the server too.
+    #[serde(default)]
+    pub deny_delete: bool,
+    /// The stream may not be purged.
+    #[serde(default)]
+    pub deny_purge: bool,
+    /// The largest message the stream stores, bytes (-1: the server's).
+    #[serde(default = "unlimited")]
+    pub max_msg_size: i64,
+}
+
+fn unlimited() -> i64 {
+    -1
 }
 
 impl StreamConfig {
@@ -89,6 +102,9 @@ impl StreamConfig {
             duplicate_window: 24 * 3600 * 1_000_000_000,
             allow_direct: true,
             allow_atomic: true,
+            deny_delete: true,
+            deny_purge: true,
+            max_msg_size: super::gate::MAX_MESSAGE_BYTES as i64,
         }
     }
 }

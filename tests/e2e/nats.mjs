@@ -49,6 +49,31 @@ export async function listening(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
+/**
+ * A nats-server started with a configuration file of the project's
+ * (`tools/nats/team.conf`), its ports, store and passwords given through
+ * the environment as the file asks.
+ */
+export async function natsServerFrom(file, passwords) {
+  const [port, ws] = [await freePort(), await freePort()];
+  const store = await mkdtemp(join(dir, 'js-'));
+  const child = spawn(NATS, ['-c', file], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      RETRACE_NATS_PORT: String(port),
+      RETRACE_WS_PORT: String(ws),
+      RETRACE_NATS_STORE: store,
+      RETRACE_ADMIN_PASSWORD: passwords.admin,
+      RETRACE_WRITER_PASSWORD: passwords.writer,
+      RETRACE_VIEWER_PASSWORD: passwords.viewer,
+    },
+  });
+  servers.push(child);
+  await listening(ws);
+  return { port, url: `ws://127.0.0.1:${ws}`, process: child };
+}
+
 /** A nats-server with a WebSocket listener; `jetstream`, `token` as asked. */
 export async function natsServer({ jetstream = true, token, users, compression = true } = {}) {
   const [port, ws] = [await freePort(), await freePort()];
@@ -71,8 +96,9 @@ export async function natsServer({ jetstream = true, token, users, compression =
  * A writer speaking the NATS protocol over TCP: publishes Retrace events
  * (a stream and its event) to the shared log's subjects, each with its id.
  */
-export async function writer(port) {
+export async function writer(port, { user, pass } = {}) {
   const socket = connect(port, '127.0.0.1');
+  const errors = [];
   let buffered = Buffer.alloc(0);
   const waiters = [];
   const replies = new Map();
@@ -93,13 +119,15 @@ export async function writer(port) {
         continue;
       }
       buffered = buffered.subarray(i + 2);
+      if (line.startsWith('-ERR')) errors.push(line);
       if (line === 'PING') socket.write('PONG\r\n');
       if (line === 'PONG') waiters.shift()?.();
     }
   });
   let sids = 0;
   const ping = () => new Promise((ok) => { waiters.push(ok); socket.write('PING\r\n'); });
-  socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1,"lang":"node","version":"0"}\r\n');
+  const auth = user ? `,"user":${JSON.stringify(user)},"pass":${JSON.stringify(pass)}` : '';
+  socket.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1,"lang":"node","version":"0"${auth}}\r\n`);
   await ping();
   return {
     async publish(log, events) {
@@ -124,15 +152,26 @@ export async function writer(port) {
       }
       await ping();
     },
-    /** A request (JetStream's API) and its answer, parsed. */
-    async request(subject, payload) {
+    /** The server's `-ERR` lines so far (permission violations among them). */
+    errors,
+    /** Subscribe to `subject` (the server may refuse: see `errors`). */
+    async subscribe(subject) {
+      socket.write(`SUB ${subject} ${++sids}\r\n`);
+      await ping();
+    },
+    /** A request (JetStream's API) and its answer, parsed; null when none comes within 3 s. */
+    async request(subject, payload, inboxPrefix = '_INBOX') {
       const sid = ++sids;
-      const inbox = `_INBOX.raw.${sid}`;
-      const answered = new Promise((ok) => replies.set(inbox, ok));
+      const inbox = `${inboxPrefix}.raw.${sid}`;
+      const answered = new Promise((ok) => {
+        replies.set(inbox, ok);
+        setTimeout(() => ok(null), 3_000).unref();
+      });
       const body = Buffer.from(JSON.stringify(payload));
       socket.write(`SUB ${inbox} ${sid}\r\n`);
       socket.write(Buffer.concat([Buffer.from(`PUB ${subject} ${inbox} ${body.length}\r\n`), body, Buffer.from('\r\n')]));
-      return JSON.parse(await answered);
+      const answer = await answered;
+      return answer === null ? null : JSON.parse(answer);
     },
     close() { socket.end(); },
   };

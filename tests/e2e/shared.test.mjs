@@ -277,11 +277,11 @@ test('an import reaches others whole: while the importing browser is away halfwa
 test('a read-only user follows the shared log; a write is not sent, and the page says why', async () => {
   const server = await natsServer({
     users: [
-      { user: 'ana', password: 'write', permissions: { publish: ['>'], subscribe: ['>'] } },
+      { user: 'ana', password: 'write', permissions: { publish: ['>'], subscribe: ['_INBOX_ana.>'] } },
       {
         user: 'viewer', password: 'read', permissions: {
           publish: ['$JS.API.STREAM.INFO.>', '$JS.API.CONSUMER.CREATE.>', '$JS.FC.>'],
-          subscribe: ['_INBOX.>'],
+          subscribe: ['_INBOX_viewer.>'],
         },
       },
     ],

@@ -116,7 +116,7 @@ pub async fn fetch(
         });
     }
     // Its chunks, in order, through a consumer of their subject.
-    let inbox = format!("_INBOX.{}.pack", random_token());
+    let inbox = format!("{}.{}.pack", socket.inbox_prefix, random_token());
     let sid = socket.conn.subscribe(&inbox);
     let chunks = objects::chunks_in(&bucket, &meta.nuid);
     let body = crate::share::consumer::of_subject(&stream, &inbox, &chunks).to_string();

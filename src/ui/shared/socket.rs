@@ -61,6 +61,9 @@ pub struct Socket {
     /// How long an answer (or an awaited message) may take before the
     /// connection is given up: a request never waits for ever.
     pub answer_ms: f64,
+    /// Where this user's replies and deliveries come: `_INBOX`, or
+    /// `_INBOX_<user>` for a server with users.
+    pub inbox_prefix: String,
 }
 
 /// How long the server may take to answer, unless a caller asks for less.
@@ -103,7 +106,13 @@ impl Socket {
         let tick_tx = tx.clone();
         *wakes.borrow_mut() = Some(tx);
         let mut connect = Connect::retrace("retrace-browser");
-        // `user:password` for a server with users, else a token.
+        // `user:password` for a server with users, else a token. A user's
+        // replies come to inboxes under a prefix of their own, so a server
+        // can let each user read only their own (README: roles).
+        let inbox_prefix = match token.split_once(':') {
+            Some((user, _)) => format!("_INBOX_{}", crate::share::jetstream::subject_token(user)),
+            None => "_INBOX".to_owned(),
+        };
         match token.split_once(':') {
             Some((user, pass)) => {
                 connect.user = Some(user.to_owned());
@@ -112,7 +121,7 @@ impl Socket {
             None if !token.is_empty() => connect.auth_token = Some(token.to_owned()),
             None => {}
         }
-        let inbox = format!("_INBOX.{}", random_token());
+        let inbox = format!("{inbox_prefix}.{}", random_token());
         let tick = Closure::<dyn FnMut()>::new(move || {
             let _ = tick_tx.unbounded_send(Incoming::Tick);
         });
@@ -134,6 +143,7 @@ impl Socket {
             _handlers: handlers,
             ticks,
             answer_ms: ANSWER_MS,
+            inbox_prefix,
         })
     }
 

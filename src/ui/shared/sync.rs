@@ -318,7 +318,11 @@ impl Sync {
         if head < on_server {
             self.read_packs(&mut socket, &mut head, on_server).await?;
         }
-        let inbox = format!("_INBOX.{}.deliver", super::socket::random_token());
+        let inbox = format!(
+            "{}.{}.deliver",
+            socket.inbox_prefix,
+            super::socket::random_token()
+        );
         let sid = socket.conn.subscribe(&inbox);
         let body = serde_json::to_vec(&consumer::ordered(&config.name, &inbox, head + 1))
             .map_err(|e| Stop::fatal(e.to_string()))?;
