@@ -20,9 +20,17 @@ const refusedOf = (page) => page.page.evaluate(() => [...document.querySelectorA
 
 test('a teammate publishing garbage with a raw client stops nobody: each bad message is a refusal in every copy, named on the card', { timeout: 240_000 }, async () => {
   const server = await natsServer();
+  // The log's stream made by hand, as an older Retrace or another tool would,
+  // without denying deletes (Retrace now makes it append-only): so a message
+  // can be deleted below.
+  const w = await writer(server.port);
+  const made = await w.request('$JS.API.STREAM.CREATE.RETRACE_TEAM', {
+    name: 'RETRACE_TEAM', subjects: ['retrace.team.*'], storage: 'file', num_replicas: 1,
+    duplicate_window: 86_400_000_000_000, allow_direct: true,
+  });
+  assert.ok(made?.config, JSON.stringify(made));
   const a = await joined(server.url, 'team');
   const b = await joined(server.url, 'team');
-  const w = await writer(server.port);
   const good = events(0, 30);
   await w.publish('team', good.slice(0, 15));
   await settled([a.page, b.page], 15);
