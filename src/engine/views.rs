@@ -171,6 +171,8 @@ pub struct ScoreRow {
     pub width: Option<f64>,
     /// The widest interval scored, days.
     pub width_max: Option<f64>,
+    /// The interval's live width factor sits at a bound.
+    pub scale_at_bound: bool,
 }
 
 impl ScoreRow {
@@ -195,6 +197,7 @@ impl ScoreRow {
             coverage: m.coverage(),
             width: m.mean_width(),
             width_max: (m.interval_outcomes > 0).then_some(m.max_width_d),
+            scale_at_bound: m.scale_at_bound(),
         }
     }
 

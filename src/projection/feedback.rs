@@ -295,6 +295,13 @@ impl ModelScore {
         self.interval_scale_log.exp()
     }
 
+    /// Whether the width factor sits at one of its bounds: the intervals
+    /// no longer adapt that way, and the view says so.
+    pub fn scale_at_bound(&self) -> bool {
+        let (lo, hi) = SCALE_LOG_BOUNDS;
+        self.interval_scale_log <= lo || self.interval_scale_log >= hi
+    }
+
     /// Share of outcomes inside their prediction's interval.
     pub fn coverage(&self) -> Option<f64> {
         (self.interval_outcomes > 0).then(|| self.covered as f64 / self.interval_outcomes as f64)
@@ -311,7 +318,7 @@ impl ModelScore {
             let miss = if inside { 0.0 } else { 1.0 };
             self.interval_scale_log = (self.interval_scale_log
                 + ACI_STEP * (miss - (1.0 - INTERVAL_COVERAGE)))
-                .clamp(-2.0, 3.0);
+                .clamp(SCALE_LOG_BOUNDS.0, SCALE_LOG_BOUNDS.1);
             self.interval_outcomes += 1;
             self.covered += inside as u64;
             self.width_sum_d += width;
@@ -422,6 +429,9 @@ pub struct DuelCase {
 
 /// The share of outcomes a prediction's interval is meant to hold.
 pub const INTERVAL_COVERAGE: f64 = 0.8;
+/// The log of the interval's width factor stays between these: past them
+/// the adaptation would only chase a model that no longer fits.
+pub const SCALE_LOG_BOUNDS: (f64, f64) = (-2.0, 3.0);
 /// How far one scored interval moves the log of its model's width factor.
 const ACI_STEP: f64 = 0.01;
 

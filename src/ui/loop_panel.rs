@@ -170,7 +170,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                             <td class="num">{waiting}</td><td class="num">{opt(m.delay)}</td>
                             <td class="num" data-testid="feedback-drifts">{m.alarms}</td>
                             <td class="num" data-testid="feedback-coverage">{m.coverage.map_or("—".to_string(), |c| format!("{:.0} %", c * 100.0))}</td>
-                            <td class="num">{opt(m.width)}</td>
+                            <td class="num" title=if m.scale_at_bound { "the interval's width factor is at its bound: it no longer adapts" } else { "" }>{opt(m.width)}{if m.scale_at_bound { " (at its bound)" } else { "" }}</td>
                         </tr>
                     }
                 })
