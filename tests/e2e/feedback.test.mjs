@@ -116,7 +116,7 @@ test('an imported log played as a stream drives the loop too', async () => {
 });
 
 
-test('a log that changes process — real tickets, then the simulated service desk — keeps the intervals sane: 75–85 % inside after 1,000 outcomes, none absurdly wide', { timeout: 300_000 }, async (t) => {
+test('a log that changes process — real tickets, then the simulated service desk — keeps the intervals sane: 75–85 % inside after 1,000 more outcomes, none absurdly wide', { timeout: 420_000 }, async (t) => {
   const context = await env.browser.newContext({ acceptDownloads: true });
   t.after(() => context.close());
   const page = await new LivePage(await context.newPage()).open(env.url);
@@ -130,14 +130,15 @@ test('a log that changes process — real tickets, then the simulated service de
   await p.waitForFunction(() => document.querySelector('[data-testid=import-status] .ok'), null, { timeout: 180_000, polling: 500 });
   const fromTickets = (await served()).outcomes;
   assert.ok(fromTickets > 0, 'the tickets were predicted and scored');
-  // Second process: the simulator's service desk, until 1,000 outcomes.
+  // Second process: the simulator's service desk, until 1,000 of its
+  // outcomes are scored too.
   await page.go('live');
   await p.getByTestId('sim-rate').fill('2000');
   await p.getByTestId('sim-start').click();
-  await p.waitForFunction(() => {
+  await p.waitForFunction((n) => {
     const row = [...document.querySelectorAll('[data-testid=feedback-row]')].find((r) => r.cells[0].textContent === 'served');
-    return row && Number(row.cells[2].textContent) >= 1000;
-  }, null, { timeout: 180_000, polling: 250 });
+    return row && Number(row.cells[2].textContent) >= n;
+  }, fromTickets + 1000, { timeout: 240_000, polling: 250 });
   await p.getByTestId('sim-pause').click();
   const s = await served();
   // The longest case the log holds, from its export.
@@ -154,7 +155,6 @@ test('a log that changes process — real tickets, then the simulated service de
   }
   const longestDays = longest / 86_400_000;
   console.log(`mixed log: ${s.outcomes} served outcomes (${fromTickets} from the tickets), ${(s.coverage * 100).toFixed(1)} % inside the 80 % intervals, widest ${s.widest.toFixed(1)} d, longest case ${longestDays.toFixed(1)} d`);
-  assert.ok(s.outcomes - fromTickets >= 100, 'the simulator\'s cases were scored too');
   assert.ok(s.coverage >= 0.75 && s.coverage <= 0.85, `coverage ${(s.coverage * 100).toFixed(1)} %`);
   assert.ok(longestDays > 0 && s.widest <= 10 * longestDays, `widest ${s.widest} d, longest case ${longestDays} d`);
   assert.deepEqual(page.errors, []);
