@@ -15,14 +15,17 @@ WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version =
 PORT ?= 8080
 BROWSER_TESTS := $(basename $(notdir $(wildcard tests/browser_*.rs)))
 
-.PHONY: run test dist bench faults shared-server tools tools-rust tools-apt tools-node tools-nats test-native test-browser test-e2e clean
+.PHONY: run test test-docs dist bench faults shared-server tools tools-rust tools-apt tools-node tools-nats test-native test-browser test-e2e clean
 
 ## make run: install what is missing, build the release site and serve it at http://127.0.0.1:$(PORT)
 run: dist
 	node tools/serve.mjs dist $(PORT)
 
-## make test: install what is missing, then native, browser and end-to-end tests
-test: tools test-native test-browser test-e2e
+## make test: install what is missing, then the docs' references, native, browser and end-to-end tests
+test: tools test-docs test-native test-browser test-e2e
+
+test-docs: tools-node
+	node tools/check-docs.mjs
 
 ## make dist: the release static site in dist/
 dist: tools
