@@ -311,7 +311,13 @@ impl Host {
             }
         }
         let store = store?;
-        let (set, restored) = snapshot::restore(&*store, u64::MAX)
+        // Snapshots past the log's head come from a history that is gone (a
+        // tab still open on the log before a recovery cut it, saving as it
+        // closed): never restored.
+        let head = crate::store::EventStore::head(&*store)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (set, restored) = snapshot::restore(&*store, head)
             .await
             .map_err(|e| e.to_string())?;
         let mut engine = Engine::new(set, Policy::default());

@@ -51,7 +51,9 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   const selected = await p.getByTestId('backtest-selected').textContent();
   assert.match(selected, new RegExp(`would serve ${report.selected.name.replace(/[()]/g, '\\$&')}: ${report.selected.mae_days.toFixed(2)} days`));
   assert.ok(report.selected.mae_days < baseline, 'the served model beats the median');
-  assert.equal(report.validation.length, 5, 'five candidates were validated');
+  assert.equal(report.validation.length, 6, 'six candidates were validated, the ensemble among them');
+  assert.ok(report.validation.every((c) => c.folds.length === 3), 'each on three folds');
+  assert.ok(report.selected.reason.length > 0, 'the choice says why');
   assert.ok(report.interval_coverage > 0.6 && report.interval_coverage < 0.95, `80 % interval covers ${report.interval_coverage}`);
 
   // Train a model in the worker: it goes into the log and the registry,
