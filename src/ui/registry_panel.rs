@@ -140,15 +140,21 @@ pub fn RegistryPanel() -> impl IntoView {
             {move || {
                 // How the newest chosen model was chosen.
                 let chosen = registered.get().into_iter().find(|(r, _)| !r.validation.is_empty())?.0;
-                let best = chosen.validation.iter().map(|c| c.validation_mae_days).fold(f64::INFINITY, f64::min);
+                let folds = chosen.validation.iter().map(|c| c.folds.len()).max().unwrap_or(0);
+                let why = if chosen.choice.is_empty() { "the best on validation".to_string() } else { chosen.choice.clone() };
                 Some(view! {
                     <h3>{format!("How {} was chosen", chosen.id)}</h3>
-                    <p class="hint">{format!("Every candidate trained on the older {} cases and was scored on the newest {}; the best was retrained on all of them. Its 80 % intervals are calibrated on its errors there.", chosen.train_cases, chosen.holdout_cases)}</p>
+                    <p class="hint">{format!(
+                        "Every candidate trained on the older cases and was scored on {} newer block{} of cases ({} cases in the newest); the choice was retrained on all {} cases, and its 80 % intervals are calibrated on its errors on the blocks. Chosen: {}.",
+                        folds.max(1), if folds > 1 { "s" } else { "" }, chosen.holdout_cases, chosen.train_cases + chosen.holdout_cases, why
+                    )}</p>
                     <div class="scroll" tabindex="0"><table data-testid="validation-table">
-                        <thead><tr><th scope="col">"candidate"</th><th scope="col">"validation MAE (d)"</th><th scope="col">""</th></tr></thead>
+                        <thead><tr><th scope="col">"candidate"</th><th scope="col">"validation MAE (d)"</th><th scope="col">"by fold (d)"</th><th scope="col">""</th></tr></thead>
                         <tbody>
                             {chosen.validation.iter().map(|c| view! {
-                                <tr><td>{c.name.clone()}</td><td class="num">{format!("{:.2}", c.validation_mae_days)}</td><td>{(c.validation_mae_days == best).then_some("chosen")}</td></tr>
+                                <tr><td>{c.name.clone()}</td><td class="num">{format!("{:.2}", c.validation_mae_days)}</td>
+                                <td class="num">{c.folds.iter().map(|f| format!("{f:.2}")).collect::<Vec<_>>().join(" / ")}</td>
+                                <td>{(c.name == chosen.algorithm).then_some("chosen")}</td></tr>
                             }).collect::<Vec<_>>()}
                         </tbody>
                     </table></div>

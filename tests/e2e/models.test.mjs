@@ -66,7 +66,7 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   await p.getByTestId('model-row').first().waitFor();
   assert.equal(await p.getByTestId('model-row').count(), 1, 'a reload lists the stored model without retraining');
   // Chosen for me: the registry names the candidate the validation table marks.
-  const chosen = await p.evaluate(() => [...document.querySelectorAll('[data-testid=validation-table] tbody tr')].find((tr) => tr.cells[2].textContent === 'chosen')?.cells[0].textContent);
+  const chosen = await p.evaluate(() => [...document.querySelectorAll('[data-testid=validation-table] tbody tr')].find((tr) => tr.cells[3].textContent === 'chosen')?.cells[0].textContent);
   assert.ok(chosen, 'the validation table marks the chosen candidate');
   assert.ok((await p.getByTestId('model-row').first().textContent()).startsWith(`model-1${chosen}champion`), 'the registry lists the chosen model as champion');
   assert.deepEqual(page.errors, []);

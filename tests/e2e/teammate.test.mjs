@@ -15,8 +15,12 @@ import {
 before(openShared);
 after(closeShared);
 
-const refusedOf = (page) => page.page.evaluate(() => [...document.querySelectorAll('[data-testid=sync-refused]')]
-  .map((li) => [Number(li.dataset.seq), li.textContent]));
+/** The refusals the Shared log card lists, once it lists `n` (the views follow the log a moment later). */
+async function refusedOf(page, n) {
+  await page.page.waitForFunction((k) => document.querySelectorAll('[data-testid=sync-refused]').length >= k, n, { timeout: 30_000 });
+  return page.page.evaluate(() => [...document.querySelectorAll('[data-testid=sync-refused]')]
+    .map((li) => [Number(li.dataset.seq), li.textContent]));
+}
 
 test('a teammate publishing garbage with a raw client stops nobody: each bad message is a refusal in every copy, named on the card', { timeout: 240_000 }, async () => {
   const server = await natsServer();
@@ -52,7 +56,7 @@ test('a teammate publishing garbage with a raw client stops nobody: each bad mes
   await settled([a.page, b.page], 37);
 
   for (const x of [a, b]) {
-    const refused = await refusedOf(x.page);
+    const refused = await refusedOf(x.page, 5);
     assert.deepEqual(refused.map(([seq]) => seq), [16, 17, 18, 19, 20], JSON.stringify(refused));
     assert.match(refused[0][1], /^event 16: not a Retrace event/);
     assert.match(refused[1][1], /^event 17: not a Retrace event/);
@@ -75,7 +79,7 @@ test('a teammate publishing garbage with a raw client stops nobody: each bad mes
   assert.equal(deleted.success, true, JSON.stringify(deleted));
   const c = await joined(server.url, 'team');
   await settled([c.page], 37);
-  const refusedC = await refusedOf(c.page);
+  const refusedC = await refusedOf(c.page, 6);
   assert.deepEqual(refusedC.map(([seq]) => seq), [3, 16, 17, 18, 19, 20]);
   assert.match(refusedC[0][1], /no longer holds event 3/);
   const linesC = parse(await exportLog(c.page, 'teammate-c.ndjson'));
