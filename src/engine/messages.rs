@@ -571,6 +571,24 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                 Vec::new()
             };
             for id in wanted {
+                // A model is trusted only through the log: one that a
+                // promotion names but no `ModelTrained` registered (bytes
+                // somebody put on a shared log's server, say) never predicts.
+                let registered = self
+                    .engine
+                    .set()
+                    .feedback
+                    .state
+                    .registered
+                    .iter()
+                    .any(|r| r.record.id == id);
+                if !registered {
+                    self.engine.cannot_load(&id);
+                    replies.push(Reply::Note(format!(
+                        "{id} is named champion or challenger, but the log never registered it (no ModelTrained): it is not used"
+                    )));
+                    continue;
+                }
                 match self.models.load(&id).await {
                     Ok(model) => self.engine.add_model(model),
                     Err(why) => {

@@ -733,3 +733,68 @@ fn train_by_hand(
         &now,
     ));
 }
+
+/// Given bytes in the registry and a `ModelPromoted` naming them, but no
+/// `ModelTrained` in the log (what a teammate could put on a shared log's
+/// server), when the loop runs, then the model is not used: the engine says
+/// so, and records no prediction of it.
+#[test]
+fn a_promoted_model_the_log_never_registered_does_not_predict() {
+    let (mut d, models, mut sim) = a_desk_whose_loop_never_trains(9);
+    let now = || 0.0;
+    block(d.handle(
+        Command::Open {
+            database: "x".into(),
+            shared: false,
+        },
+        &now,
+    ));
+    let replies = block(d.handle(Command::Cases { id: 1, window: 0 }, &now));
+    let [Reply::Cases { cases, .. }] = &replies[..] else {
+        panic!("{replies:?}")
+    };
+    // Trained and its bytes stored, but its ModelTrained left out of the log.
+    let spec = Spec {
+        trees: 5,
+        ..Spec::new(Algorithm::RandomForest)
+    };
+    let trained = crate::ml::registry::train_with_holdout(&spec, cases, 0.2, &|| 0.0).unwrap();
+    let mut record = trained.record;
+    record.id = "model-7".into();
+    models
+        .borrow_mut()
+        .insert("model-7".into(), (record, trained.bytes));
+    let promoted = crate::domain::events::ModelPromoted {
+        model: "model-7".into(),
+        replaced: None,
+        reason: "forged".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    };
+    block(d.store().append_batch(vec![crate::store::StreamAppend::new(
+        crate::domain::events::MODELS_STREAM,
+        crate::store::ExpectedVersion::Any,
+        vec![crate::log::NewEvent::new(
+            "forged-promotion",
+            crate::domain::events::ModelPromoted::TYPE,
+            crate::domain::events::ModelPromoted::SCHEMA,
+            0,
+            &promoted,
+        )],
+    )]))
+    .unwrap();
+    block(d.handle(
+        Command::Start {
+            policy: d.engine().policy.clone(),
+        },
+        &now,
+    ));
+    block(d.store().append_batch(by_stream(sim.next_events(200)))).unwrap();
+    let replies = block(d.handle(Command::Head(0), &now));
+    let said = replies.iter().any(
+        |r| matches!(r, Reply::Note(n) if n.contains("model-7") && n.contains("never registered")),
+    );
+    assert!(said, "{replies:?}");
+    assert_eq!(count(d.store(), "PredictionRecorded"), 0);
+}
