@@ -29,29 +29,61 @@ pub struct SharedEvent {
 /// is open, a reader holds back every event after its first — its own and
 /// others' — and commits them together once the unit closes, so no view
 /// ever shows part of an import, and the log keeps the server's order.
+///
+/// Not for ever: a unit that stays open longer than [`HOLD_MAX_MS`], or
+/// while more than [`HOLD_MAX_EVENTS`] events wait, is given up on (its
+/// importer vanished, or somebody opened a unit to stall everyone): the
+/// reader commits what it holds and shows the unit's later events as they
+/// come. Only *when* events are committed changes, never which or in what
+/// order, so every copy of the log stays the same.
 #[derive(Clone, Debug, Default)]
-pub struct Units(std::collections::HashSet<String>);
+pub struct Units {
+    /// Open units, and when (the reader's clock, ms) each was first seen.
+    open: std::collections::HashMap<String, f64>,
+    /// Units given up on, in the order they were.
+    abandoned: Vec<String>,
+}
+
+/// The longest a reader holds events back for an open unit, ms.
+pub const HOLD_MAX_MS: f64 = 600_000.0;
+/// The most events a reader holds back for open units.
+pub const HOLD_MAX_EVENTS: usize = 500_000;
 
 impl Units {
-    /// Take in the next event's unit.
-    pub fn see(&mut self, event: &SharedEvent) {
+    /// Take in the next event's unit, seen at `now` (ms).
+    pub fn see(&mut self, event: &SharedEvent, now: f64) {
         if let Some(unit) = &event.unit {
             if event.closes {
-                self.0.remove(unit);
-            } else {
-                self.0.insert(unit.clone());
+                self.open.remove(unit);
+            } else if !self.abandoned.contains(unit) {
+                self.open.entry(unit.clone()).or_insert(now);
             }
         }
     }
 
-    /// Whether events must be held back.
-    pub fn holding(&self) -> bool {
-        !self.0.is_empty()
+    /// Whether events must be held back, with `held` waiting at `now`; a
+    /// unit open too long or holding too much is given up on here.
+    pub fn holding(&mut self, held: usize, now: f64) -> bool {
+        if self.open.is_empty() {
+            return false;
+        }
+        if held > HOLD_MAX_EVENTS || self.open.values().any(|t| now - t > HOLD_MAX_MS) {
+            let mut gone: Vec<String> = self.open.drain().map(|(u, _)| u).collect();
+            gone.sort();
+            self.abandoned.extend(gone);
+            return false;
+        }
+        true
+    }
+
+    /// The units given up on so far.
+    pub fn abandoned(&self) -> &[String] {
+        &self.abandoned
     }
 
     /// Forget everything (a new connection reads from the last commit on).
     pub fn clear(&mut self) {
-        self.0.clear()
+        self.open.clear()
     }
 }
 
@@ -173,21 +205,46 @@ mod tests {
             closes,
         };
         let mut units = Units::default();
-        units.see(&e(None, false));
-        assert!(!units.holding());
-        units.see(&e(Some("a"), false));
-        units.see(&e(Some("b"), false));
-        units.see(&e(None, false));
-        units.see(&e(Some("a"), true));
-        assert!(units.holding(), "b is still open");
-        units.see(&e(Some("b"), true));
-        assert!(!units.holding());
+        units.see(&e(None, false), 0.0);
+        assert!(!units.holding(0, 0.0));
+        units.see(&e(Some("a"), false), 0.0);
+        units.see(&e(Some("b"), false), 0.0);
+        units.see(&e(None, false), 0.0);
+        units.see(&e(Some("a"), true), 0.0);
+        assert!(units.holding(3, 1.0), "b is still open");
+        units.see(&e(Some("b"), true), 0.0);
+        assert!(!units.holding(3, 1.0));
         // A unit of one event closes itself.
-        units.see(&e(Some("c"), true));
-        assert!(!units.holding());
+        units.see(&e(Some("c"), true), 0.0);
+        assert!(!units.holding(0, 1.0));
+        assert!(units.abandoned().is_empty());
         // The wire form of an event outside a unit is as before.
         let plain = serde_json::to_value(e(None, false)).unwrap();
         assert_eq!(plain.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_unit_that_never_closes_holds_nobody_for_ever() {
+        let e = |unit: &str, closes: bool| SharedEvent {
+            stream: "s".into(),
+            event: crate::store::contract::event(1),
+            unit: Some(unit.to_owned()),
+            closes,
+        };
+        // Open too long: given up on, and its later events not held again.
+        let mut units = Units::default();
+        units.see(&e("stall", false), 1_000.0);
+        assert!(units.holding(10, 1_000.0 + HOLD_MAX_MS));
+        assert!(!units.holding(10, 1_001.0 + HOLD_MAX_MS));
+        assert_eq!(units.abandoned(), ["stall"]);
+        units.see(&e("stall", false), 2_000_000.0);
+        assert!(!units.holding(11, 2_000_000.0));
+        // Holding too much: the same.
+        let mut units = Units::default();
+        units.see(&e("big", false), 0.0);
+        assert!(units.holding(HOLD_MAX_EVENTS, 1.0));
+        assert!(!units.holding(HOLD_MAX_EVENTS + 1, 1.0));
+        assert_eq!(units.abandoned(), ["big"]);
     }
 
     #[test]

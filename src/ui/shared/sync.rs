@@ -359,13 +359,24 @@ impl Sync {
             let now = js_sys::Date::now();
             if idle && (caught_up || now - said_at >= SAY_EVERY_MS) {
                 said_at = now;
-                if units.holding() {
+                if units.holding(batch.len(), now) {
                     self.say(
                         head,
                         on_server,
                         &format!(
                             "holding {} events back until an import is complete",
                             batch.len()
+                        ),
+                    );
+                } else if let Some(unit) = units.abandoned().last() {
+                    self.say(
+                        head,
+                        on_server,
+                        &format!(
+                            "an import ({unit}) stayed open over {} minutes or {} events: its events are shown as they arrive{}",
+                            consumer::HOLD_MAX_MS / 60_000.0,
+                            consumer::HOLD_MAX_EVENTS,
+                            if note.is_empty() { String::new() } else { format!("; {note}") }
                         ),
                     );
                 } else {
@@ -389,7 +400,7 @@ impl Sync {
                                     for r in refusals.drain(..) {
                                         batch.push(self.refuse(r, stored_at));
                                     }
-                                    units.see(&shared);
+                                    units.see(&shared, js_sys::Date::now());
                                     let SharedEvent {
                                         stream, mut event, ..
                                     } = *shared;
@@ -460,7 +471,10 @@ impl Sync {
             // full), one commit at a time: the next batch is read while the
             // last is written.
             idle = !socket.more_waiting();
-            if !batch.is_empty() && !units.holding() && (batch.len() >= COMMIT_EVENTS || idle) {
+            if !batch.is_empty()
+                && !units.holding(batch.len(), js_sys::Date::now())
+                && (batch.len() >= COMMIT_EVENTS || idle)
+            {
                 self.land(&mut head).await?;
                 let n = batch.len() as u64;
                 let (tx, done) = futures::channel::oneshot::channel();
