@@ -19,9 +19,8 @@ use super::proto::Message;
 use crate::log::NewEvent;
 use sha2::{Digest, Sha256};
 
-/// The largest message a browser takes in: the server's default
-/// `max_payload`. A Retrace event is a few hundred bytes.
-pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// The largest message a browser takes in.
+pub use super::jetstream::MAX_MESSAGE_BYTES;
 
 /// Ids and streams of refusals begin so; an event from the server may not.
 pub const REFUSAL_ID: &str = "refused-";

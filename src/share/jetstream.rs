@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 
 /// The header that makes a repeated publish of one event a no-op.
 pub const MSG_ID: &str = "Nats-Msg-Id";
+
+/// The largest message of a shared log: the server's default
+/// `max_payload`. A Retrace event is a few hundred bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The header that makes a write conflict instead of interleaving.
 pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 /// JetStream's error code for a failed expected-sequence check.
@@ -104,7 +108,7 @@ impl StreamConfig {
             allow_atomic: true,
             deny_delete: true,
             deny_purge: true,
-            max_msg_size: super::gate::MAX_MESSAGE_BYTES as i64,
+            max_msg_size: MAX_MESSAGE_BYTES as i64,
         }
     }
 }

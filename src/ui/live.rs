@@ -272,6 +272,12 @@ impl Live {
             Reply::Views { views, stream } => {
                 self.seq.set(views.seq);
                 self.stream.set(stream.into());
+                // The Shared log card lists the log's refusals (live, not
+                // as of a past position).
+                let refused = (views.stats.refused_total, views.stats.refused.clone());
+                if self.shared.refused.with_untracked(|r| *r != refused) {
+                    self.shared.refused.set(refused);
+                }
                 if self.past.get_untracked().is_none() {
                     self.views.set((*views).clone());
                 }

@@ -101,6 +101,9 @@ pub struct Shared {
     /// Cases this browser wrote to after somebody else did: the user keeps
     /// or drops their events.
     pub conflicts: RwSignal<Vec<Conflict>>,
+    /// The shared log's refused messages as the log records them: how many
+    /// in all, and the newest (seq, why) — set from the engine's views.
+    pub refused: RwSignal<(u64, Vec<(u64, String)>)>,
     /// Events on the server, once connected.
     pub on_server: RwSignal<Option<u64>>,
     /// How an upload of this browser's own log went.
@@ -126,6 +129,7 @@ impl Shared {
                 "not connected: this page shows this browser's own log".into()
             }),
             conflicts: RwSignal::new(Vec::new()),
+            refused: RwSignal::new((0, Vec::new())),
             on_server: RwSignal::new(None),
             upload: RwSignal::new(None),
             loop_wanted: RwSignal::new(false),
@@ -155,7 +159,6 @@ fn switch(settings: Settings, token: &str) {
 #[component]
 pub fn SharedLogCard() -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let live = expect_context::<crate::ui::live::Live>();
     let saved = settings();
     let server = RwSignal::new(if saved.server.is_empty() {
         "ws://127.0.0.1:4223".to_string()
@@ -235,14 +238,14 @@ pub fn SharedLogCard() -> impl IntoView {
                     <ConflictRow conflict=c shared=shared/>
                 </For>
             </ul>
-            <Show when=move || live.views.with(|v| v.stats.refused_total > 0)>
-                <p class="hint" data-testid="sync-refused-total">{move || live.views.with(|v| format!(
+            <Show when=move || shared.refused.with(|r| r.0 > 0)>
+                <p class="hint" data-testid="sync-refused-total">{move || shared.refused.with(|(total, _)| format!(
                     "{} message{} on the server refused: not Retrace events of this log. Each keeps its place as a refusal, in every browser; nothing else is affected. Whoever can write to the server sent them: check its users and permissions.",
-                    v.stats.refused_total,
-                    if v.stats.refused_total == 1 { "" } else { "s" },
+                    total,
+                    if *total == 1 { "" } else { "s" },
                 ))}</p>
                 <ul class="refused" data-testid="sync-refused-list">
-                    <For each=move || live.views.with(|v| v.stats.refused.clone()) key=|r| r.0 let:r>
+                    <For each=move || shared.refused.with(|r| r.1.clone()) key=|r| r.0 let:r>
                         <li data-testid="sync-refused" data-seq=r.0>{format!("event {}: {}", r.0, r.1)}</li>
                     </For>
                 </ul>
