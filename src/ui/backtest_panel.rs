@@ -130,10 +130,11 @@ pub fn BacktestPanel() -> impl IntoView {
                 <p data-testid="backtest-selected">{move || report.get().and_then(|r| {
                     let s = r.selected?;
                     Some(format!(
-                        "Retrace would serve {}: {:.2} days on the test cases (chosen on the newest training cases, where it scored {:.2}){}",
+                        "Retrace would serve {}: {:.2} days on the test cases (chosen on folds of the training cases, {:.2} days there on average: {}){}",
                         s.name,
                         s.mae_days,
                         s.validation_mae_days,
+                        s.reason,
                         match (r.interval_coverage, r.interval_width_days) {
                             (Some(c), Some(w)) => format!("; its 80 % interval held the truth for {:.0} % of the test prefixes, {w:.1} days wide on average", c * 100.0),
                             _ => String::new(),
