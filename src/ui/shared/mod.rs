@@ -215,7 +215,7 @@ pub fn SharedLogCard() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="shared-heading">
             <h2 id="shared-heading">"Shared log"</h2>
-            <p class="hint">"Work on one log with your team through a NATS JetStream server (`make shared-server` starts one here). Each shared log is a copy in this browser beside its own log, which stays as it is."</p>
+            <p class="hint">"Work on one log with your team through a NATS JetStream server (make shared-server starts one on this machine, token retrace-dev). Each shared log is a copy in this browser beside its own log, which stays as it is."</p>
             <div class="form-row">
                 <label>"Server " <input type="url" data-testid="shared-server" prop:value=move || server.get() on:input=move |ev| server.set(event_target_value(&ev)) disabled=on /></label>
                 <label>"Log name " <input type="text" data-testid="shared-log" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) disabled=on /></label>
