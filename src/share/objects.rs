@@ -17,6 +17,20 @@ use std::collections::BTreeMap;
 
 /// Bytes per chunk (what NATS's clients use).
 pub const CHUNK: usize = 128 * 1024;
+/// The models to fetch from the server: those it holds that this browser
+/// lacks and that the log registered (`logged`, by id). An object nobody's
+/// `ModelTrained` names is never fetched.
+pub fn to_fetch<'a>(
+    on_server: &std::collections::BTreeSet<String>,
+    here: &std::collections::BTreeSet<String>,
+    logged: &'a BTreeMap<String, ModelTrained>,
+) -> Vec<&'a ModelTrained> {
+    on_server
+        .difference(here)
+        .filter_map(|id| logged.get(id))
+        .collect()
+}
+
 /// The largest model a browser downloads (the forest of helpdesk is about
 /// 2 MB; the ensemble a little more).
 pub const MAX_MODEL_BYTES: u64 = 64 << 20;
@@ -189,6 +203,20 @@ impl Meta {
         Ok(())
     }
 
+    /// Whether this description, and the record it carries, are of the
+    /// model the log registered as `logged` (its size and the hash of its
+    /// training rows): a browser stores model bytes only for that.
+    pub fn is_of(&self, logged: &ModelTrained) -> Result<(), String> {
+        let record = self.record()?;
+        if self.size != logged.size_bytes as u64 || record.rows_hash != logged.rows_hash {
+            return Err(format!(
+                "{} on the server is not the model the log registered ({} bytes, rows {}; the log says {} bytes, rows {}): not used",
+                self.name, self.size, record.rows_hash, logged.size_bytes, logged.rows_hash
+            ));
+        }
+        Ok(())
+    }
+
     /// The bytes put together from their chunks, checked against the
     /// description.
     pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
@@ -279,6 +307,66 @@ mod tests {
     use super::*;
     use crate::domain::model::{Algorithm, Spec};
 
+    fn sample_record() -> ModelTrained {
+        ModelTrained {
+            id: "model-3".into(),
+            algorithm: "forest".into(),
+            spec: Spec::new(Algorithm::RandomForest),
+            features: Vec::new(),
+            versions: Vec::new(),
+            format: 4,
+            trained_to_seq: 10,
+            train_cases: 5,
+            rows: 20,
+            rows_hash: String::new(),
+            holdout_cases: 1,
+            holdout_rows: 4,
+            holdout_mae_days: 1.0,
+            baseline_mae_days: 2.0,
+            seconds: 0.1,
+            size_bytes: CHUNK + 10,
+            median_h: 3.0,
+            validation: Vec::new(),
+            choice: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_models_the_log_registered_are_fetched_and_only_their_bytes() {
+        let record = |id: &str, size: usize, rows: &str| ModelTrained {
+            id: id.into(),
+            size_bytes: size,
+            rows_hash: rows.into(),
+            ..sample_record()
+        };
+        let logged: BTreeMap<String, ModelTrained> =
+            [record("model-1", 300, "aa"), record("model-2", 10, "bb")]
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+        let on_server: std::collections::BTreeSet<String> = ["model-1", "model-2", "model-9"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let here: std::collections::BTreeSet<String> = ["model-2".to_string()].into();
+        let ids: Vec<&str> = to_fetch(&on_server, &here, &logged)
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(ids, ["model-1"], "model-9 is named by no ModelTrained");
+        let meta = Meta::of_model("team", &record("model-1", 300, "aa"), "n", &[0u8; 300]).unwrap();
+        assert_eq!(meta.is_of(&logged["model-1"]), Ok(()));
+        let other =
+            Meta::of_model("team", &record("model-1", 300, "zz"), "n", &[0u8; 300]).unwrap();
+        assert!(other
+            .is_of(&logged["model-1"])
+            .unwrap_err()
+            .contains("not the model the log registered"));
+        let bigger =
+            Meta::of_model("team", &record("model-1", 300, "aa"), "n", &[0u8; 301]).unwrap();
+        assert!(bigger.is_of(&logged["model-1"]).is_err());
+    }
+
     #[test]
     fn a_description_promising_too_much_is_not_acted_on() {
         let meta = |size: u64, chunks: u32| Meta {
@@ -324,24 +412,8 @@ mod tests {
     fn bytes_that_differ_from_their_description_are_refused() {
         let record = ModelTrained {
             id: "model-3".into(),
-            algorithm: "forest".into(),
-            spec: Spec::new(Algorithm::RandomForest),
-            features: Vec::new(),
-            versions: Vec::new(),
-            format: 4,
-            trained_to_seq: 10,
-            train_cases: 5,
-            rows: 20,
-            rows_hash: String::new(),
-            holdout_cases: 1,
-            holdout_rows: 4,
-            holdout_mae_days: 1.0,
-            baseline_mae_days: 2.0,
-            seconds: 0.1,
             size_bytes: CHUNK + 10,
-            median_h: 3.0,
-            validation: Vec::new(),
-            choice: String::new(),
+            ..sample_record()
         };
         let bytes = vec![7u8; CHUNK + 10];
         let meta = Meta::of_model("team", &record, "n1", &bytes).unwrap();

@@ -102,6 +102,19 @@ pub struct Live {
 }
 
 impl Live {
+    /// Every model the log registers (its `ModelTrained`), by id, as of
+    /// the newest live views: what a shared log's models are checked against.
+    pub fn logged_models(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::domain::model::ModelTrained> {
+        self.live_views.with_value(|v| {
+            v.registered
+                .iter()
+                .map(|(r, _)| (r.id.clone(), r.clone()))
+                .collect()
+        })
+    }
+
     /// Whether this browser may steer the loop by hand (train a challenger,
     /// promote it): always on its own log; on a shared log only while it
     /// drives the team's loop — a model trained elsewhere would enter the

@@ -685,9 +685,10 @@ impl Sync {
     /// The loop's lease and the models, once a second.
     async fn team_round(&mut self, socket: &mut Socket) -> Result<Option<String>, Stop> {
         let wanted = self.shared.loop_wanted.get_untracked() && !self.store.is_read_only();
+        let logged = self.live.logged_models();
         let said = self
             .team
-            .round(socket, &self.settings.log, &self.store, wanted)
+            .round(socket, &self.settings.log, &self.store, wanted, &logged)
             .await;
         let note = match said {
             Ok(note) => note,

@@ -7,6 +7,7 @@
 //! drives the loop next can load the champion.
 
 use super::socket::{random_token, Socket};
+use crate::domain::model::ModelTrained;
 use crate::share::jetstream::{
     self, answer, GetAnswer, GetRequest, PubAck, NO_MESSAGE, STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
@@ -89,6 +90,7 @@ impl Team {
         log: &str,
         store: &IdbStore,
         wanted: bool,
+        logged: &std::collections::BTreeMap<String, ModelTrained>,
     ) -> Result<Option<String>, String> {
         self.lease.want(wanted);
         let mut note = self.lease_round(socket, log).await?;
@@ -102,7 +104,7 @@ impl Team {
             socket.answer_ms = self.lease.deadline().map_or(super::socket::ANSWER_MS, |d| {
                 (d - now()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
             });
-            let models = self.models(socket, log, store).await;
+            let models = self.models(socket, log, store, logged).await;
             socket.answer_ms = super::socket::ANSWER_MS;
             if let Some(n) = models? {
                 note = Some(n);
@@ -187,6 +189,7 @@ impl Team {
         socket: &mut Socket,
         log: &str,
         store: &IdbStore,
+        logged: &std::collections::BTreeMap<String, ModelTrained>,
     ) -> Result<Option<String>, String> {
         let body = serde_json::json!({ "subjects_filter": objects::metas(log) }).to_string();
         let got = socket
@@ -232,8 +235,10 @@ impl Team {
                 }
             }
         }
-        for id in on_server.difference(&here_ids) {
-            if let Err(why) = download(socket, log, store, id).await? {
+        // Only models the log registered, and only the bytes it registered:
+        // a model object nobody's `ModelTrained` names is never fetched.
+        for record in objects::to_fetch(&on_server, &here_ids, logged) {
+            if let Err(why) = download(socket, log, store, record).await? {
                 notes.push(why);
             }
         }
@@ -370,8 +375,9 @@ async fn download(
     socket: &mut Socket,
     log: &str,
     store: &IdbStore,
-    id: &str,
+    logged: &ModelTrained,
 ) -> Result<Result<(), String>, String> {
+    let id = logged.id.as_str();
     let stream = objects::stream(log);
     let Some(m) = last(socket, &stream, &objects::meta_subject(log, id)).await? else {
         return Ok(Ok(()));
@@ -388,6 +394,9 @@ async fn download(
         Err(e) => return Ok(Err(e)),
     };
     if let Err(e) = meta.plausible(objects::MAX_MODEL_BYTES, objects::CHUNK) {
+        return Ok(Err(e));
+    }
+    if let Err(e) = meta.is_of(logged) {
         return Ok(Err(e));
     }
     let mut bytes = Vec::with_capacity(meta.size as usize);
