@@ -335,6 +335,8 @@ fn the_helpdesk_backtest_follows_the_protocol_and_beats_the_median() {
         (0.77..=0.83).contains(&coverage),
         "80 % intervals cover {coverage:.3} of the test prefixes"
     );
+    let width = report.interval_width_days.unwrap();
+    assert!(width <= 20.0, "80 % intervals {width:.1} d wide on average");
 }
 
 #[test]
@@ -351,6 +353,52 @@ fn conformal_offsets_cover_what_they_promise() {
         conformal_offsets(&residuals[..5], 0.8),
         None,
         "too few to calibrate"
+    );
+}
+
+#[test]
+fn the_narrowest_interval_keeps_its_coverage_and_spends_no_width_on_a_tail_nobody_needs() {
+    use retrace::ml::models::{conformal_offsets, narrowest_offsets};
+    // Skewed like remaining times: most residuals near 0, a long tail up.
+    let residuals: Vec<f64> = (0..1000)
+        .map(|i| {
+            let u = i as f64 / 999.0;
+            u * u * u * 10.0
+        })
+        .collect();
+    let width = |(lo, hi): (f64, f64)| hi - lo;
+    let equal = conformal_offsets(&residuals, 0.8).unwrap();
+    let narrow = narrowest_offsets(&residuals, 0.8, width).unwrap();
+    let inside = |(lo, hi): (f64, f64)| residuals.iter().filter(|r| lo <= **r && **r <= hi).count();
+    assert!(inside(narrow) >= 800, "{} of 1000 inside {narrow:?}", inside(narrow));
+    assert!(
+        width(narrow) < 0.75 * width(equal),
+        "narrowest {narrow:?} against equal tails {equal:?}"
+    );
+    assert!(narrow.0 <= residuals[10], "it leaves out (almost) nothing below");
+    // Symmetric residuals: no split beats the equal one.
+    let symmetric: Vec<f64> = (0..1000).map(|i| i as f64 / 999.0 - 0.5).collect();
+    let n = narrowest_offsets(&symmetric, 0.8, width).unwrap();
+    let e = conformal_offsets(&symmetric, 0.8).unwrap();
+    assert!((width(n) - width(e)).abs() < 0.01, "{n:?} vs {e:?}");
+    assert_eq!(narrowest_offsets(&residuals[..5], 0.8, width), None);
+}
+
+#[test]
+fn a_stretched_interval_always_widens_even_when_both_ends_lie_below_the_prediction() {
+    let (schema, rows, hours) = toy();
+    let mut model = Model::train(&Spec::new(Algorithm::Ridge), schema, &rows, &hours).unwrap();
+    // Residuals all below the prediction: both offsets negative.
+    let residuals: Vec<f64> = (0..100).map(|i| -1.0 - i as f64 / 100.0).collect();
+    model.calibrate(&residuals, 0.8);
+    let (lo, hi) = model.interval().unwrap();
+    assert!(lo < hi && hi < 0.0, "{lo} {hi}");
+    let at = |scale: f64| model.predict_interval_scaled(&rows[..1], scale, 0.0).unwrap()[0];
+    let (_, low1, high1) = at(1.0);
+    let (_, low3, high3) = at(3.0);
+    assert!(
+        high3 - low3 > high1 - low1 && high3 >= high1,
+        "×3: {low3:.2}–{high3:.2} h; ×1: {low1:.2}–{high1:.2} h"
     );
 }
 

@@ -182,7 +182,11 @@ pub fn run_with_progress(
         super::selection::name_of(&chosen.spec)
     ));
     let mut served = Model::train(&chosen.spec, schema.clone(), &rows, &hours)?;
-    served.calibrate(&chosen.residuals, super::selection::COVERAGE);
+    served.calibrate_narrowest(
+        &chosen.residuals,
+        &chosen.predictions,
+        super::selection::COVERAGE,
+    );
     let intervals = served.predict_interval(&test_rows)?;
     let n = truth.len().max(1) as f64;
     let mae = intervals

@@ -289,7 +289,8 @@ pub fn apply_and_predict(
         } else {
             f.served.interval_scale()
         };
-        let Ok(predicted) = loaded.model.predict_interval_scaled(&rows, scale) else {
+        let longest_h = set.training.state.longest_ms as f64 / crate::domain::calendar::HOUR as f64;
+        let Ok(predicted) = loaded.model.predict_interval_scaled(&rows, scale, longest_h) else {
             continue;
         };
         let calibrated = loaded.model.interval().is_some();

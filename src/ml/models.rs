@@ -165,23 +165,30 @@ impl Model {
     /// Remaining hours and, once calibrated, the interval around them:
     /// `(predicted, low, high)` per row (low = high = predicted without one).
     pub fn predict_interval(&self, rows: &[Vec<f64>]) -> Result<Vec<(f64, f64, f64)>, ModelError> {
-        self.predict_interval_scaled(rows, 1.0)
+        self.predict_interval_scaled(rows, 1.0, 0.0)
     }
 
     /// [`Model::predict_interval`] with the calibrated offsets stretched by
     /// `scale` (the loop's live recalibration, see
     /// [`crate::projection::feedback::ModelScore::interval_scale`]).
+    /// No upper end passes the longer of the longest remaining time the
+    /// model saw and `ceiling_h` (the loop passes the longest case the log
+    /// has seen close, so cases longer than any the model learnt from can
+    /// still be covered).
     pub fn predict_interval_scaled(
         &self,
         rows: &[Vec<f64>],
         scale: f64,
+        ceiling_h: f64,
     ) -> Result<Vec<(f64, f64, f64)>, ModelError> {
         let (lo, hi) = self.interval.unwrap_or((0.0, 0.0));
-        let (lo, hi) = (lo * scale, hi * scale);
-        // No upper end past the longest remaining time the model saw: on
-        // the log scale a stretched offset would otherwise reach absurd
+        // Stretched about the interval's middle, so that a factor above 1
+        // always widens it, whichever side of the prediction its ends lie.
+        let mid = (lo + hi) / 2.0;
+        let (lo, hi) = (mid + (lo - mid) * scale, mid + (hi - mid) * scale);
+        // On the log scale a stretched offset would otherwise reach absurd
         // times (a width of billions of days), which says nothing.
-        let top = self.hours_of(self.target_range.1);
+        let top = self.hours_of(self.target_range.1).max(ceiling_h);
         Ok(self
             .predict_target(rows)?
             .into_iter()
@@ -217,6 +224,29 @@ impl Model {
     /// the interval covers `coverage` of such cases (split conformal).
     pub fn calibrate(&mut self, residuals: &[f64], coverage: f64) {
         self.interval = conformal_offsets(residuals, coverage);
+    }
+
+    /// Calibrate the narrowest interval: of the split-conformal intervals
+    /// that leave `1 − coverage` of the `residuals` outside, split between
+    /// the tails in steps of 1 %, the one whose mean width in hours over
+    /// `predictions` (the same rows' predictions, target scale) is least.
+    /// Remaining times are skewed — many cases end at once, a few run for
+    /// weeks — so the equal-tailed interval spends most of its width on a
+    /// lower end nobody needs; "done any moment, at most X" is as honest
+    /// and far narrower.
+    pub fn calibrate_narrowest(&mut self, residuals: &[f64], predictions: &[f64], coverage: f64) {
+        let top = self.hours_of(self.target_range.1);
+        let width = |(lo, hi): (f64, f64)| {
+            let sum: f64 = predictions
+                .iter()
+                .map(|v| {
+                    let p = self.hours_of(*v);
+                    self.hours_of(v + hi).min(top).max(p) - self.hours_of(v + lo).min(p)
+                })
+                .sum();
+            sum / predictions.len().max(1) as f64
+        };
+        self.interval = narrowest_offsets(residuals, coverage, width);
     }
 
     /// The calibrated offsets, if any.
@@ -440,6 +470,44 @@ pub fn conformal_offsets(residuals: &[f64], coverage: f64) -> Option<(f64, f64)>
     let low = (((n + 1) as f64 * tail).floor() as usize).clamp(1, n);
     let high = (((n + 1) as f64 * (1.0 - tail)).ceil() as usize).clamp(1, n);
     Some((r[low - 1], r[high - 1]))
+}
+
+/// The split-conformal offsets with `coverage` of `residuals` between them
+/// whose `width` is least, the lower tail taking 0 %, 1 %, … of the
+/// `1 − coverage` left out (ties go to the more equal split).
+pub fn narrowest_offsets(
+    residuals: &[f64],
+    coverage: f64,
+    width: impl Fn((f64, f64)) -> f64,
+) -> Option<(f64, f64)> {
+    let mut r: Vec<f64> = residuals
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let n = r.len();
+    if n < 10 {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let coverage = coverage.clamp(0.0, 1.0);
+    let left_out = 1.0 - coverage;
+    let steps = (left_out * 100.0).round() as usize;
+    let pair = |low_tail: f64| {
+        let low = (((n + 1) as f64 * low_tail).floor() as usize).clamp(1, n);
+        let high = (((n + 1) as f64 * (low_tail + coverage)).ceil() as usize).clamp(1, n);
+        (r[low - 1], r[high - 1])
+    };
+    let equal = pair(left_out / 2.0);
+    let mut best = (width(equal), equal);
+    for step in 0..=steps {
+        let offsets = pair(step as f64 / 100.0);
+        let w = width(offsets);
+        if w.is_finite() && w < best.0 * (1.0 - 1e-9) {
+            best = (w, offsets);
+        }
+    }
+    Some(best.1)
 }
 
 fn standardisation(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {

@@ -87,14 +87,14 @@ pub fn train_with_progress(
             / 24.0
     };
     // The holdout's residuals calibrate the interval.
-    let residuals: Vec<f64> = model
-        .predict_target(&test_rows)?
+    let test_predictions = model.predict_target(&test_rows)?;
+    let residuals: Vec<f64> = test_predictions
         .iter()
         .zip(&test_hours)
         .map(|(p, t)| model.target_of(*t) - p)
         .collect();
     let mut model = model;
-    model.calibrate(&residuals, super::selection::COVERAGE);
+    model.calibrate_narrowest(&residuals, &test_predictions, super::selection::COVERAGE);
     progress("saving the model");
     let bytes = model.to_bytes();
     let sample = test_rows
@@ -159,7 +159,7 @@ pub fn train_served(
         all.len()
     ));
     let mut model = Model::train(&chosen.spec, schema.clone(), &rows, &hours)?;
-    model.calibrate(&chosen.residuals, COVERAGE);
+    model.calibrate_narrowest(&chosen.residuals, &chosen.predictions, COVERAGE);
     let seconds = (clock() - t0) / 1000.0;
     let newest = &all[all.len() - chosen.validation_cases.min(all.len())..];
     let (sample_rows, _) = training_rows(&schema, newest);

@@ -71,6 +71,9 @@ pub struct Selection {
     /// The winner's residuals (truth − prediction, target scale) on every
     /// fold's validation rows: what calibrates its interval.
     pub residuals: Vec<f64>,
+    /// The winner's predictions (target scale) for the same rows, in the
+    /// same order: what the interval's width is measured on.
+    pub predictions: Vec<f64>,
     /// Validation cases (the newest, counted once).
     pub validation_cases: usize,
     /// Why the winner, in words.
@@ -105,6 +108,7 @@ pub fn select(
     // maes[spec][fold] (days); residuals[spec] pooled over the folds.
     let mut maes = vec![Vec::new(); specs.len()];
     let mut residuals = vec![Vec::new(); specs.len()];
+    let mut predictions = vec![Vec::new(); specs.len()];
     let members: Vec<usize> = ensemble_members()
         .iter()
         .filter_map(|m| specs.iter().position(|s| s == m))
@@ -164,6 +168,7 @@ pub fn select(
                     .zip(&val_hours)
                     .map(|(v, t)| model.target_of(*t) - v),
             );
+            predictions[i].extend(values.iter().copied());
         }
     }
     if maes.iter().all(Vec::is_empty) {
@@ -221,6 +226,7 @@ pub fn select(
         validation_mae_days: mean(&maes[winner]),
         baseline_mae_days: median.map_or(f64::NAN, |m| mean(&maes[m])),
         residuals: std::mem::take(&mut residuals[winner]),
+        predictions: std::mem::take(&mut predictions[winner]),
         validation_cases: newest,
         reason,
     })

@@ -41,6 +41,9 @@ pub struct TrainingSet {
     pub closed: VecDeque<Finished>,
     /// Closed cases kept.
     pub window: usize,
+    /// The longest any closed case has lasted, kept or not (ms).
+    #[serde(default)]
+    pub longest_ms: i64,
 }
 
 impl Default for TrainingSet {
@@ -49,6 +52,7 @@ impl Default for TrainingSet {
             open: OpenCases::default(),
             closed: VecDeque::new(),
             window: DEFAULT_WINDOW,
+            longest_ms: 0,
         }
     }
 }
@@ -83,10 +87,11 @@ impl TrainingSet {
 
 impl Projection for TrainingSet {
     const NAME: &'static str = "training_set";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &Recorded) {
         if let Some(trace) = self.open.apply_and_take_closed(event) {
+            self.longest_ms = self.longest_ms.max(event.occurred_at - trace.opened_at);
             self.closed.push_back(Finished {
                 trace,
                 closed_at: event.occurred_at,
