@@ -356,3 +356,87 @@ fn a_rise_in_error_raises_one_drift_alarm_and_recording_it_settles_it() {
     feedback.apply(&decode(block_on(store.read_all(c.first_seq, 1)).unwrap().remove(0)).unwrap());
     assert!(feedback.unrecorded_drifts().is_empty());
 }
+
+/// A case that outlives its prediction's interval has missed it: the width
+/// factors learn so at once, not when the case closes (months later, on a
+/// slow log), and the miss is counted once.
+#[test]
+fn an_interval_outlived_widens_the_next_ones_before_its_case_closes() {
+    let open = |i: u32, at: i64| {
+        NewEvent::new(
+            format!("o{i}"),
+            CaseOpened::TYPE,
+            CaseOpened::SCHEMA,
+            at * H,
+            &CaseOpened {
+                case: format!("c{i}"),
+                attributes: Default::default(),
+            },
+        )
+    };
+    let predicted = |i: u32, at: i64| {
+        let payload = PredictionRecorded {
+            case: format!("c{i}"),
+            model: "model-1".into(),
+            predicted_h: 5.0,
+            baseline_h: 5.0,
+            prefix_len: 0,
+            shadow: false,
+            low_h: Some(0.0),
+            high_h: Some(10.0),
+        };
+        NewEvent::new(
+            format!("p{i}"),
+            PredictionRecorded::TYPE,
+            PredictionRecorded::SCHEMA,
+            at * H,
+            &payload,
+        )
+    };
+    let closed = |i: u32, at: i64| {
+        NewEvent::new(
+            format!("c{i}"),
+            CaseClosed::TYPE,
+            CaseClosed::SCHEMA,
+            at * H,
+            &CaseClosed {
+                case: format!("c{i}"),
+                outcome: None,
+            },
+        )
+    };
+    let store = MemoryStore::new();
+    let mut feedback = Feedback::default();
+    let mut fold = |e: NewEvent| {
+        block_on(store.append("s", ExpectedVersion::Any, vec![e])).unwrap();
+        let all = block_on(store.read_all(1, usize::MAX)).unwrap();
+        feedback.apply(&decode(all.last().unwrap().clone()).unwrap());
+        (
+            feedback.served.stage_scales()[0],
+            feedback.served.coverage(),
+            feedback.served.interval_scale(),
+        )
+    };
+    fold(open(1, 0));
+    let (start, _, _) = fold(predicted(1, 0));
+    assert_eq!(start, 1.0);
+    // Nine hours on: still inside its interval, nothing learnt.
+    let (scale, coverage, _) = fold(open(2, 9));
+    assert_eq!((scale, coverage), (1.0, None));
+    // Twenty hours on, c1 still open: its 10 h upper end has passed.
+    let (widened, coverage, global) = fold(open(3, 20));
+    assert!(
+        widened > 1.0 && global > 1.0,
+        "stage factor {widened}, model's {global}"
+    );
+    assert_eq!(coverage, None, "not scored until it closes");
+    // It closes: scored as a miss, the factors not moved twice.
+    let (after, coverage, _) = fold(closed(1, 30));
+    assert_eq!(coverage, Some(0.0));
+    assert_eq!(after, widened);
+    // A prediction whose case closes inside narrows them again.
+    fold(predicted(2, 31));
+    let (narrowed, coverage, _) = fold(closed(2, 33));
+    assert!(narrowed < after, "{narrowed} after a hit, {after} before");
+    assert_eq!(coverage, Some(0.5));
+}

@@ -370,12 +370,19 @@ fn the_narrowest_interval_keeps_its_coverage_and_spends_no_width_on_a_tail_nobod
     let equal = conformal_offsets(&residuals, 0.8).unwrap();
     let narrow = narrowest_offsets(&residuals, 0.8, width).unwrap();
     let inside = |(lo, hi): (f64, f64)| residuals.iter().filter(|r| lo <= **r && **r <= hi).count();
-    assert!(inside(narrow) >= 800, "{} of 1000 inside {narrow:?}", inside(narrow));
+    assert!(
+        inside(narrow) >= 800,
+        "{} of 1000 inside {narrow:?}",
+        inside(narrow)
+    );
     assert!(
         width(narrow) < 0.75 * width(equal),
         "narrowest {narrow:?} against equal tails {equal:?}"
     );
-    assert!(narrow.0 <= residuals[10], "it leaves out (almost) nothing below");
+    assert!(
+        narrow.0 <= residuals[10],
+        "it leaves out (almost) nothing below"
+    );
     // Symmetric residuals: no split beats the equal one.
     let symmetric: Vec<f64> = (0..1000).map(|i| i as f64 / 999.0 - 0.5).collect();
     let n = narrowest_offsets(&symmetric, 0.8, width).unwrap();
@@ -393,7 +400,11 @@ fn a_stretched_interval_always_widens_even_when_both_ends_lie_below_the_predicti
     model.calibrate(&residuals, 0.8);
     let (lo, hi) = model.interval().unwrap();
     assert!(lo < hi && hi < 0.0, "{lo} {hi}");
-    let at = |scale: f64| model.predict_interval_scaled(&rows[..1], scale, 0.0).unwrap()[0];
+    let at = |scale: f64| {
+        model
+            .predict_interval_scaled(&rows[..1], &[scale; 5], 0.0)
+            .unwrap()[0]
+    };
     let (_, low1, high1) = at(1.0);
     let (_, low3, high3) = at(3.0);
     assert!(

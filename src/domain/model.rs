@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// Format version of model bytes this build writes (2: models carry their
 /// target range; 3: and their calibrated interval; 4: and a checksum, so
-/// damaged bytes are found instead of predicting wrongly).
-pub const MODEL_FORMAT: u8 = 4;
+/// damaged bytes are found instead of predicting wrongly; 5: and intervals
+/// by stage of the case).
+pub const MODEL_FORMAT: u8 = 5;
 /// The oldest format this build still reads (3 is 4 without the checksum).
 /// A [`ModelTrained`] of another format cannot be loaded.
 pub const OLDEST_MODEL_FORMAT: u8 = 3;

@@ -182,9 +182,10 @@ pub fn run_with_progress(
         super::selection::name_of(&chosen.spec)
     ));
     let mut served = Model::train(&chosen.spec, schema.clone(), &rows, &hours)?;
-    served.calibrate_narrowest(
+    served.calibrate_by_stage(
         &chosen.residuals,
         &chosen.predictions,
+        &chosen.stages,
         super::selection::COVERAGE,
     );
     let intervals = served.predict_interval(&test_rows)?;

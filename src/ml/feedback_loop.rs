@@ -13,6 +13,7 @@ use crate::domain::events::{
 };
 use crate::domain::{Fact, Recorded};
 use crate::log::NewEvent;
+use crate::projection::feedback::STAGES;
 use crate::projection::training_set::Finished;
 use crate::projection::{Feedback, ProjectionSet};
 use crate::store::{ExpectedVersion, StreamAppend};
@@ -284,13 +285,18 @@ pub fn apply_and_predict(
         // closed cases and miss the same long ones); a challenger in shadow
         // learns its own.
         let f = &set.feedback.state;
-        let scale = if shadow {
-            f.models.get(&loaded.id).map_or(1.0, |s| s.interval_scale())
+        let scales = if shadow {
+            f.models
+                .get(&loaded.id)
+                .map_or([1.0; STAGES], |s| s.stage_scales())
         } else {
-            f.served.interval_scale()
+            f.served.stage_scales()
         };
         let longest_h = set.training.state.longest_ms as f64 / crate::domain::calendar::HOUR as f64;
-        let Ok(predicted) = loaded.model.predict_interval_scaled(&rows, scale, longest_h) else {
+        let Ok(predicted) = loaded
+            .model
+            .predict_interval_scaled(&rows, &scales, longest_h)
+        else {
             continue;
         };
         let calibrated = loaded.model.interval().is_some();

@@ -25,6 +25,10 @@ use smartcore::neighbors::knn_regressor::{KNNRegressor, KNNRegressorParameters};
 use thiserror::Error;
 
 pub use crate::domain::model::{Algorithm, Spec, Target, MODEL_FORMAT, OLDEST_MODEL_FORMAT};
+use crate::projection::feedback::{stage_of, STAGES};
+
+/// Model bytes before intervals by stage.
+const FORMAT_WITHOUT_STAGES: u8 = 4;
 use crate::store::snapshot::checksum;
 
 type Matrix = DenseMatrix<f64>;
@@ -97,7 +101,16 @@ pub struct Model {
     /// Offsets (in the target's scale) from a prediction to the ends of its
     /// interval, calibrated on held-back residuals; None: not calibrated.
     interval: Option<(f64, f64)>,
+    /// The same, by stage of the case (activities done, see
+    /// [`crate::projection::feedback::stage_of`]), where held-back rows of
+    /// that stage were enough to calibrate on; the others use `interval`.
+    /// Written after the rest (model format 5), so older bytes still load.
+    #[serde(skip)]
+    by_stage: Vec<Option<(f64, f64)>>,
 }
+
+/// Held-back rows a stage needs before it gets intervals of its own.
+pub const STAGE_ROWS_MIN: usize = 100;
 
 fn matrix(rows: &[Vec<f64>]) -> Result<Matrix, String> {
     DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| e.to_string())
@@ -150,6 +163,7 @@ impl Model {
             target_range,
             fitted,
             interval: None,
+            by_stage: Vec::new(),
         })
     }
 
@@ -165,12 +179,13 @@ impl Model {
     /// Remaining hours and, once calibrated, the interval around them:
     /// `(predicted, low, high)` per row (low = high = predicted without one).
     pub fn predict_interval(&self, rows: &[Vec<f64>]) -> Result<Vec<(f64, f64, f64)>, ModelError> {
-        self.predict_interval_scaled(rows, 1.0, 0.0)
+        self.predict_interval_scaled(rows, &[1.0; STAGES], 0.0)
     }
 
     /// [`Model::predict_interval`] with the calibrated offsets stretched by
-    /// `scale` (the loop's live recalibration, see
-    /// [`crate::projection::feedback::ModelScore::interval_scale`]).
+    /// each row's stage's factor in `scales` (the loop's live
+    /// recalibration, see
+    /// [`crate::projection::feedback::ModelScore::stage_scales`]).
     /// No upper end passes the longer of the longest remaining time the
     /// model saw and `ceiling_h` (the loop passes the longest case the log
     /// has seen close, so cases longer than any the model learnt from can
@@ -178,21 +193,24 @@ impl Model {
     pub fn predict_interval_scaled(
         &self,
         rows: &[Vec<f64>],
-        scale: f64,
+        scales: &[f64; STAGES],
         ceiling_h: f64,
     ) -> Result<Vec<(f64, f64, f64)>, ModelError> {
-        let (lo, hi) = self.interval.unwrap_or((0.0, 0.0));
-        // Stretched about the interval's middle, so that a factor above 1
-        // always widens it, whichever side of the prediction its ends lie.
-        let mid = (lo + hi) / 2.0;
-        let (lo, hi) = (mid + (lo - mid) * scale, mid + (hi - mid) * scale);
         // On the log scale a stretched offset would otherwise reach absurd
         // times (a width of billions of days), which says nothing.
         let top = self.hours_of(self.target_range.1).max(ceiling_h);
         Ok(self
             .predict_target(rows)?
             .into_iter()
-            .map(|v| {
+            .zip(rows)
+            .map(|(v, row)| {
+                let (lo, hi) = self.offsets_for(row).unwrap_or((0.0, 0.0));
+                let scale = scales[stage_of_row(row)];
+                // Stretched about the interval's middle, so that a factor
+                // above 1 always widens it, whichever side of the
+                // prediction its ends lie.
+                let mid = (lo + hi) / 2.0;
+                let (lo, hi) = (mid + (lo - mid) * scale, mid + (hi - mid) * scale);
                 let predicted = self.hours_of(v);
                 (
                     predicted,
@@ -224,6 +242,7 @@ impl Model {
     /// the interval covers `coverage` of such cases (split conformal).
     pub fn calibrate(&mut self, residuals: &[f64], coverage: f64) {
         self.interval = conformal_offsets(residuals, coverage);
+        self.by_stage.clear();
     }
 
     /// Calibrate the narrowest interval: of the split-conformal intervals
@@ -235,6 +254,46 @@ impl Model {
     /// lower end nobody needs; "done any moment, at most X" is as honest
     /// and far narrower.
     pub fn calibrate_narrowest(&mut self, residuals: &[f64], predictions: &[f64], coverage: f64) {
+        self.interval = self.narrowest(residuals, predictions, coverage);
+        self.by_stage.clear();
+    }
+
+    /// [`Model::calibrate_narrowest`] on all rows, and again on each stage
+    /// of the case (Mondrian conformal) that has [`STAGE_ROWS_MIN`] rows:
+    /// a case just opened is far less certain than one four steps in, and
+    /// one interval for both covers the first too rarely and the second
+    /// too often. `stages` are the stages of the rows the residuals
+    /// belong to.
+    pub fn calibrate_by_stage(
+        &mut self,
+        residuals: &[f64],
+        predictions: &[f64],
+        stages: &[u8],
+        coverage: f64,
+    ) {
+        self.interval = self.narrowest(residuals, predictions, coverage);
+        self.by_stage = (0..STAGES)
+            .map(|stage| {
+                let (r, p): (Vec<f64>, Vec<f64>) = residuals
+                    .iter()
+                    .zip(predictions)
+                    .zip(stages)
+                    .filter(|(_, s)| **s as usize == stage)
+                    .map(|((r, p), _)| (*r, *p))
+                    .unzip();
+                (r.len() >= STAGE_ROWS_MIN)
+                    .then(|| self.narrowest(&r, &p, coverage))
+                    .flatten()
+            })
+            .collect();
+    }
+
+    fn narrowest(
+        &self,
+        residuals: &[f64],
+        predictions: &[f64],
+        coverage: f64,
+    ) -> Option<(f64, f64)> {
         let top = self.hours_of(self.target_range.1);
         let width = |(lo, hi): (f64, f64)| {
             let sum: f64 = predictions
@@ -246,7 +305,21 @@ impl Model {
                 .sum();
             sum / predictions.len().max(1) as f64
         };
-        self.interval = narrowest_offsets(residuals, coverage, width);
+        narrowest_offsets(residuals, coverage, width)
+    }
+
+    /// The offsets a row's interval uses: its stage's, else the model's.
+    fn offsets_for(&self, row: &[f64]) -> Option<(f64, f64)> {
+        self.by_stage
+            .get(stage_of_row(row))
+            .copied()
+            .flatten()
+            .or(self.interval)
+    }
+
+    /// The calibrated offsets of each stage (None: it uses the model's).
+    pub fn stage_intervals(&self) -> &[Option<(f64, f64)>] {
+        &self.by_stage
     }
 
     /// The calibrated offsets, if any.
@@ -270,7 +343,8 @@ impl Model {
     /// The model as bytes: a format byte, postcard, and the FNV-1a 64 of
     /// the postcard bytes (little-endian).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let body = postcard::to_allocvec(self).expect("models serialise");
+        let mut body = postcard::to_allocvec(self).expect("models serialise");
+        body.extend(postcard::to_allocvec(&self.by_stage).expect("offsets serialise"));
         let mut out = Vec::with_capacity(body.len() + 9);
         out.push(MODEL_FORMAT);
         out.extend_from_slice(&body);
@@ -278,12 +352,31 @@ impl Model {
         out
     }
 
-    /// A model from [`Model::to_bytes`] (or format 3, the same without a
-    /// checksum), or why it cannot be used.
+    /// A model from [`Model::to_bytes`] (or format 4, the same without
+    /// intervals by stage, or 3, without a checksum either), or why it
+    /// cannot be used.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         let damaged = |e: postcard::Error| ModelError::Damaged(e.to_string());
         match bytes.first() {
             Some(&MODEL_FORMAT) => {
+                let rest = &bytes[1..];
+                if rest.len() < 8 {
+                    return Err(ModelError::Damaged("cut short".into()));
+                }
+                let (body, sum) = rest.split_at(rest.len() - 8);
+                let stored = u64::from_le_bytes(sum.try_into().expect("eight bytes"));
+                if checksum(body) != stored {
+                    return Err(ModelError::Damaged("checksum mismatch".into()));
+                }
+                let (mut model, rest) =
+                    postcard::take_from_bytes::<Model>(body).map_err(damaged)?;
+                model.by_stage = postcard::from_bytes(rest).map_err(damaged)?;
+                if model.by_stage.len() > STAGES {
+                    return Err(ModelError::Damaged("too many stages".into()));
+                }
+                model.checked()
+            }
+            Some(&FORMAT_WITHOUT_STAGES) => {
                 let rest = &bytes[1..];
                 if rest.len() < 8 {
                     return Err(ModelError::Damaged("cut short".into()));
@@ -450,6 +543,11 @@ impl Model {
         check(&self.fitted).map_err(ModelError::Damaged)?;
         Ok(self)
     }
+}
+
+/// The stage of a feature row (its first column is the activities done).
+fn stage_of_row(row: &[f64]) -> usize {
+    stage_of(row.first().copied().unwrap_or(0.0).max(0.0) as usize) as usize
 }
 
 /// Split-conformal offsets: the residual quantiles at (1 − coverage)/2 and

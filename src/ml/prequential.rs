@@ -2,7 +2,7 @@
 //! log, beside the median baseline on exactly the same predictions, as
 //! `examples/prequential.rs` prints it and the loop's tests check it.
 
-use crate::projection::feedback::ModelScore;
+use crate::projection::feedback::{ModelScore, STAGES};
 use crate::projection::Feedback;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,8 @@ pub struct Figures {
     pub interval_width_days: Option<f64>,
     /// Widest interval scored, days.
     pub interval_width_max_days: Option<f64>,
+    /// Coverage and width by stage of the case.
+    pub by_stage: Vec<Stage>,
 }
 
 impl Figures {
@@ -41,8 +43,37 @@ impl Figures {
             interval_coverage: s.coverage(),
             interval_width_days: s.mean_width(),
             interval_width_max_days: (s.interval_outcomes > 0).then_some(s.max_width_d),
+            by_stage: s
+                .by_stage
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Stage {
+                    activities_done: if i + 1 == STAGES {
+                        format!("{i}+")
+                    } else {
+                        i.to_string()
+                    },
+                    outcomes: b.outcomes,
+                    interval_coverage: b.coverage(),
+                    interval_width_days: b.mean_width(),
+                })
+                .collect(),
         }
     }
+}
+
+/// The intervals of one stage of the cases (activities done when the
+/// prediction was made).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// `0`, `1`, … or `4+`.
+    pub activities_done: String,
+    /// Outcomes scored.
+    pub outcomes: u64,
+    /// Share inside the 80 % interval.
+    pub interval_coverage: Option<f64>,
+    /// Mean width, days.
+    pub interval_width_days: Option<f64>,
 }
 
 /// The whole report.
@@ -71,6 +102,8 @@ pub struct Report {
     pub interval_width_days: Option<f64>,
     /// Widest served interval, days.
     pub interval_width_max_days: Option<f64>,
+    /// What was served, by stage of the case: coverage and width.
+    pub interval_by_stage: Vec<Stage>,
     /// Served predictions scored.
     pub outcomes: u64,
     /// Models the loop trained.
@@ -112,6 +145,7 @@ impl Report {
             interval_coverage: served.interval_coverage,
             interval_width_days: served.interval_width_days,
             interval_width_max_days: served.interval_width_max_days,
+            interval_by_stage: served.by_stage.clone(),
             outcomes: served.outcomes,
             models_trained: journal.iter().filter(|l| l.contains(" trained (")).count(),
             promoted: count("Promote("),

@@ -7,6 +7,7 @@ use super::features::training_rows;
 use super::features::FeatureSchema;
 use super::models::{Model, ModelError, Spec, MODEL_FORMAT};
 use crate::domain::calendar::HOUR;
+use crate::projection::feedback::stage_of;
 use crate::projection::training_set::Finished;
 use sha2::{Digest, Sha256};
 
@@ -94,7 +95,16 @@ pub fn train_with_progress(
         .map(|(p, t)| model.target_of(*t) - p)
         .collect();
     let mut model = model;
-    model.calibrate_narrowest(&residuals, &test_predictions, super::selection::COVERAGE);
+    let stages: Vec<u8> = test_rows
+        .iter()
+        .map(|r| stage_of(r[0].max(0.0) as usize))
+        .collect();
+    model.calibrate_by_stage(
+        &residuals,
+        &test_predictions,
+        &stages,
+        super::selection::COVERAGE,
+    );
     progress("saving the model");
     let bytes = model.to_bytes();
     let sample = test_rows
@@ -159,7 +169,12 @@ pub fn train_served(
         all.len()
     ));
     let mut model = Model::train(&chosen.spec, schema.clone(), &rows, &hours)?;
-    model.calibrate_narrowest(&chosen.residuals, &chosen.predictions, COVERAGE);
+    model.calibrate_by_stage(
+        &chosen.residuals,
+        &chosen.predictions,
+        &chosen.stages,
+        COVERAGE,
+    );
     let seconds = (clock() - t0) / 1000.0;
     let newest = &all[all.len() - chosen.validation_cases.min(all.len())..];
     let (sample_rows, _) = training_rows(&schema, newest);

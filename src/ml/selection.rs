@@ -74,6 +74,9 @@ pub struct Selection {
     /// The winner's predictions (target scale) for the same rows, in the
     /// same order: what the interval's width is measured on.
     pub predictions: Vec<f64>,
+    /// The stage of each of those rows (activities done, see
+    /// [`crate::projection::feedback::stage_of`]).
+    pub stages: Vec<u8>,
     /// Validation cases (the newest, counted once).
     pub validation_cases: usize,
     /// Why the winner, in words.
@@ -109,6 +112,7 @@ pub fn select(
     let mut maes = vec![Vec::new(); specs.len()];
     let mut residuals = vec![Vec::new(); specs.len()];
     let mut predictions = vec![Vec::new(); specs.len()];
+    let mut stages: Vec<u8> = Vec::new();
     let members: Vec<usize> = ensemble_members()
         .iter()
         .filter_map(|m| specs.iter().position(|s| s == m))
@@ -121,6 +125,11 @@ pub fn select(
         if rows.is_empty() || val_rows.is_empty() {
             continue;
         }
+        stages.extend(
+            val_rows
+                .iter()
+                .map(|r| crate::projection::feedback::stage_of(r[0].max(0.0) as usize)),
+        );
         let mut predicted: Vec<Option<(Vec<f64>, Model)>> = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             if spec.algorithm == Algorithm::Ensemble && members.len() == 4 {
@@ -227,6 +236,7 @@ pub fn select(
         baseline_mae_days: median.map_or(f64::NAN, |m| mean(&maes[m])),
         residuals: std::mem::take(&mut residuals[winner]),
         predictions: std::mem::take(&mut predictions[winner]),
+        stages,
         validation_cases: newest,
         reason,
     })

@@ -9,7 +9,7 @@ use crate::domain::events::PredictionRecorded;
 use crate::domain::model::ModelTrained;
 use crate::domain::{Fact, Recorded};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Outcomes in the rolling window.
 pub const ROLLING: usize = 50;
@@ -109,6 +109,10 @@ pub struct Pending {
     pub prediction: PredictionRecorded,
     /// When it was made (domain time).
     pub made_at: i64,
+    /// The case outlived the interval's upper end before it closed: the
+    /// miss was known, and counted by the width factors, then.
+    #[serde(default)]
+    pub outlived: bool,
 }
 
 /// One scored prediction.
@@ -127,6 +131,46 @@ pub struct Outcome {
     /// Whether the truth fell inside the prediction's interval, and the
     /// interval's width in days (None: the prediction had no interval).
     pub interval: Option<(bool, f64)>,
+    /// The prediction's stage: activities done when it was made, the last
+    /// stage taking every longer prefix (see [`stage_of`]).
+    #[serde(default)]
+    pub stage: u8,
+}
+
+/// Stages a case's predictions are grouped by: after 0, 1, 2, 3 and 4 or
+/// more activities. Intervals are calibrated and reported per stage.
+pub const STAGES: usize = 5;
+
+/// The stage of a prediction made after `prefix_len` activities.
+pub fn stage_of(prefix_len: usize) -> u8 {
+    prefix_len.min(STAGES - 1) as u8
+}
+
+/// Interval figures of one stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageScore {
+    /// Outcomes whose prediction carried an interval.
+    pub outcomes: u64,
+    /// Of those, how many fell inside it.
+    pub covered: u64,
+    /// Sum of their widths, days.
+    pub width_sum_d: f64,
+    /// Log of the factor this stage's intervals are stretched by, learnt
+    /// from its own outcomes as [`ModelScore::interval_scale`] is.
+    #[serde(default)]
+    pub scale_log: f64,
+}
+
+impl StageScore {
+    /// Share inside.
+    pub fn coverage(&self) -> Option<f64> {
+        (self.outcomes > 0).then(|| self.covered as f64 / self.outcomes as f64)
+    }
+
+    /// Mean width, days.
+    pub fn mean_width(&self) -> Option<f64> {
+        (self.outcomes > 0).then(|| self.width_sum_d / self.outcomes as f64)
+    }
 }
 
 /// The detector fired.
@@ -195,6 +239,9 @@ pub struct ModelScore {
     pub interval_scale_log: f64,
     /// Closed cases the detector has seen.
     pub cases_watched: u64,
+    /// Interval figures by stage (see [`STAGES`]).
+    #[serde(default)]
+    pub by_stage: [StageScore; STAGES],
 }
 
 impl ModelScore {
@@ -295,6 +342,19 @@ impl ModelScore {
         self.interval_scale_log.exp()
     }
 
+    /// The width factor of each stage of the case: what the loop stretches
+    /// the intervals of predictions at that stage by. Two factors learn
+    /// from the same misses and multiply: the model's from all of them (a
+    /// shift common to every stage is caught fast), the stage's from its
+    /// own (what sets that stage apart).
+    pub fn stage_scales(&self) -> [f64; STAGES] {
+        self.by_stage.map(|s| {
+            (self.interval_scale_log + s.scale_log)
+                .clamp(SCALE_LOG_BOUNDS.0, SCALE_LOG_BOUNDS.1)
+                .exp()
+        })
+    }
+
     /// Whether the width factor sits at one of its bounds: the intervals
     /// no longer adapt that way, and the view says so.
     pub fn scale_at_bound(&self) -> bool {
@@ -312,17 +372,32 @@ impl ModelScore {
         (self.interval_outcomes > 0).then(|| self.width_sum_d / self.interval_outcomes as f64)
     }
 
-    /// Score one outcome.
-    fn score(&mut self, o: Outcome) {
+    /// Move the width factors by one interval's verdict.
+    fn adapt(&mut self, stage: u8, inside: bool) {
+        let miss = if inside { 0.0 } else { 1.0 };
+        self.interval_scale_log = (self.interval_scale_log
+            + ACI_STEP * (miss - (1.0 - INTERVAL_COVERAGE)))
+            .clamp(SCALE_LOG_BOUNDS.0, SCALE_LOG_BOUNDS.1);
+        let stage = &mut self.by_stage[(stage as usize).min(STAGES - 1)];
+        stage.scale_log = (stage.scale_log + STAGE_ACI_STEP * (miss - (1.0 - INTERVAL_COVERAGE)))
+            .clamp(SCALE_LOG_BOUNDS.0, SCALE_LOG_BOUNDS.1);
+    }
+
+    /// Score one outcome (`adapted`: its miss already moved the factors,
+    /// when the case outlived the interval).
+    fn score(&mut self, o: Outcome, adapted: bool) {
         if let Some((inside, width)) = o.interval {
-            let miss = if inside { 0.0 } else { 1.0 };
-            self.interval_scale_log = (self.interval_scale_log
-                + ACI_STEP * (miss - (1.0 - INTERVAL_COVERAGE)))
-                .clamp(SCALE_LOG_BOUNDS.0, SCALE_LOG_BOUNDS.1);
+            if !adapted {
+                self.adapt(o.stage, inside);
+            }
             self.interval_outcomes += 1;
             self.covered += inside as u64;
             self.width_sum_d += width;
             self.max_width_d = self.max_width_d.max(width);
+            let stage = &mut self.by_stage[(o.stage as usize).min(STAGES - 1)];
+            stage.outcomes += 1;
+            stage.covered += inside as u64;
+            stage.width_sum_d += width;
         }
         self.outcomes += 1;
         self.abs_sum += o.abs_error_d;
@@ -416,6 +491,12 @@ pub struct Feedback {
     /// The newest domain time folded.
     #[serde(default)]
     pub now: i64,
+    /// (upper end's moment, case, made at, model) of every pending
+    /// prediction with an interval, soonest first: a case still open then
+    /// has missed it, and the width factors learn so at once rather than
+    /// when the case closes, months later perhaps.
+    #[serde(default)]
+    pub deadlines: BTreeSet<(i64, String, i64, String)>,
 }
 
 /// One case of a duel.
@@ -434,6 +515,8 @@ pub const INTERVAL_COVERAGE: f64 = 0.8;
 pub const SCALE_LOG_BOUNDS: (f64, f64) = (-2.0, 3.0);
 /// How far one scored interval moves the log of its model's width factor.
 const ACI_STEP: f64 = 0.01;
+/// The step of a stage's own factor.
+const STAGE_ACI_STEP: f64 = 0.01;
 
 /// Cases a duel follows at most.
 const DUEL_CASES: usize = 2_000;
@@ -633,6 +716,32 @@ impl Feedback {
         &mut self.traces[at]
     }
 
+    /// Every pending prediction whose upper end `now` has passed has missed:
+    /// the width factors of its model (and of what was served) learn it now.
+    fn outlive(&mut self, now: i64) {
+        while let Some(first) = self.deadlines.first() {
+            if first.0 >= now {
+                break;
+            }
+            let (_, case, made_at, model) = self.deadlines.pop_first().expect("a first");
+            let Some(w) = self.pending.get_mut(&case).and_then(|ws| {
+                ws.iter_mut()
+                    .find(|w| w.made_at == made_at && w.prediction.model == model && !w.outlived)
+            }) else {
+                continue;
+            };
+            w.outlived = true;
+            let (stage, shadow) = (
+                stage_of(w.prediction.prefix_len as usize),
+                w.prediction.shadow,
+            );
+            if !shadow {
+                self.served.adapt(stage, false);
+            }
+            self.models.entry(model).or_default().adapt(stage, false);
+        }
+    }
+
     /// Score one prediction of a case that closed at `closed_at`.
     fn settle(&mut self, w: &Pending, closed_at: i64, was_pending: bool) {
         let p = &w.prediction;
@@ -647,20 +756,26 @@ impl Feedback {
                 (Some(lo), Some(hi)) => Some((lo <= actual_h && actual_h <= hi, (hi - lo) / 24.0)),
                 _ => None,
             },
+            stage: stage_of(p.prefix_len as usize),
         };
         if !p.shadow {
             if was_pending {
                 self.served.pending = self.served.pending.saturating_sub(1);
                 self.served.pending_sum_h -= p.predicted_h;
             }
-            self.served.score(outcome);
+            self.served.score(outcome, w.outlived);
         }
         let score = self.models.entry(p.model.clone()).or_default();
         if was_pending {
             score.pending = score.pending.saturating_sub(1);
             score.pending_sum_h -= p.predicted_h;
         }
-        score.score(outcome);
+        score.score(outcome, w.outlived);
+        if let (Some(high), false) = (p.high_h.filter(|h| h.is_finite()), w.outlived) {
+            let due = w.made_at + (high.min(1e9) * HOUR as f64) as i64;
+            self.deadlines
+                .remove(&(due, p.case.clone(), w.made_at, p.model.clone()));
+        }
 
         self.join_duel(w, outcome.abs_error_d);
     }
@@ -706,15 +821,17 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 8;
+    const VERSION: u32 = 9;
 
     fn apply(&mut self, event: &Recorded) {
         self.now = self.now.max(event.occurred_at);
+        self.outlive(self.now);
         match &event.fact {
             Fact::PredictionRecorded(p) => {
                 let w = Pending {
                     prediction: p.clone(),
                     made_at: event.occurred_at,
+                    outlived: false,
                 };
                 // Predicted within the commit that closed the case: scored
                 // at once (the prediction saw only the prefix before it).
@@ -731,6 +848,15 @@ impl Projection for Feedback {
                 if !p.shadow {
                     self.served.pending += 1;
                     self.served.pending_sum_h += p.predicted_h;
+                }
+                if let Some(high) = p.high_h.filter(|h| h.is_finite()) {
+                    let due = event.occurred_at + (high.min(1e9) * HOUR as f64) as i64;
+                    self.deadlines.insert((
+                        due,
+                        p.case.clone(),
+                        event.occurred_at,
+                        p.model.clone(),
+                    ));
                 }
                 self.pending.entry(p.case.clone()).or_default().push(w);
             }
@@ -878,20 +1004,21 @@ mod tests {
             baseline_abs_error_d: 1.0,
             label_delay_d: 1.0,
             interval: Some((inside, 2.0)),
+            stage: 0,
         }
     }
 
     #[test]
     fn intervals_that_miss_widen_and_intervals_that_always_hit_narrow() {
         let mut missing = ModelScore::default();
-        (0..100).for_each(|_| missing.score(outcome(false)));
+        (0..100).for_each(|_| missing.score(outcome(false), false));
         assert!(
             missing.interval_scale() > 2.0,
             "{}",
             missing.interval_scale()
         );
         let mut hitting = ModelScore::default();
-        (0..100).for_each(|_| hitting.score(outcome(true)));
+        (0..100).for_each(|_| hitting.score(outcome(true), false));
         assert!(
             hitting.interval_scale() < 0.9,
             "{}",
@@ -899,7 +1026,7 @@ mod tests {
         );
         // Four hits to a miss is what an 80 % interval should do: it stays.
         let mut right = ModelScore::default();
-        (0..100).for_each(|i| right.score(outcome(i % 5 != 0)));
+        (0..100).for_each(|i| right.score(outcome(i % 5 != 0), false));
         assert!(
             (right.interval_scale() - 1.0).abs() < 0.02,
             "{}",
