@@ -9,7 +9,7 @@
 //! KIND is one of `retrace::io::scenario::Kind` (tail, trend, mix, months,
 //! instant): a seeded synthetic log of 2,500 cases (`cases=N` for more or
 //! fewer). keys: first (cases before the first model, 300), every (retrain
-//! every N closed cases, 500; 0 off), drift (retrain on drift, true), window
+//! every N closed cases, 250; 0 off), drift (retrain on drift, true), window
 //! (cases to train on, 0 = all kept), trees (serve a forest of N trees
 //! instead of choosing on validation), commit (events per commit, 20),
 //! journal (true: print what the loop did to stderr).

@@ -48,8 +48,8 @@ fn check(kind: Kind) {
         );
         assert!(r.outcomes > 5_000, "{}: most prefixes scored", r.source);
         assert!(
-            skill >= 0.05,
-            "{}: what was served beats the median by 5 % or more: {:+.1} %\n{:#?}",
+            skill >= 0.09,
+            "{}: what was served beats the median by 9 % or more: {:+.1} %\n{:#?}",
             r.source,
             skill * 100.0,
             r.journal
@@ -123,7 +123,7 @@ fn helpdesk_through_the_loop() {
         coverage * 100.0,
         r.interval_width_max_days.unwrap()
     );
-    assert!(skill >= 0.05, "skill {:+.1} %", skill * 100.0);
+    assert!(skill >= 0.07, "skill {:+.1} %", skill * 100.0);
     assert!(
         (0.77..=0.83).contains(&coverage),
         "coverage {:.1} %",

@@ -68,11 +68,11 @@ impl Default for Policy {
 impl Policy {
     /// The policy `examples/prequential.rs` and the loop's replay tests use
     /// on a whole log: the first model after 300 cases, a retrain on drift
-    /// and every 500 closed cases, on every case the training set keeps.
+    /// and every 250 closed cases, on every case the training set keeps.
     pub fn prequential() -> Policy {
         Policy {
             first_after: 300,
-            retrain_every: 500,
+            retrain_every: 250,
             window: 0,
             ..Policy::default()
         }
