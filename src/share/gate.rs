@@ -16,6 +16,7 @@
 use super::consumer::SharedEvent;
 use super::jetstream::{subject, MSG_ID};
 use super::proto::Message;
+use super::seal::{event_context, Seal};
 use crate::log::NewEvent;
 use sha2::{Digest, Sha256};
 
@@ -67,16 +68,41 @@ pub enum Admitted {
 /// The verdict on message `message`, stored at sequence `seq` of shared
 /// log `log`. Never panics, whatever the bytes.
 pub fn admit(log: &str, seq: u64, message: &Message) -> Admitted {
+    admit_with(log, seq, message, None)
+}
+
+/// [`admit`] for a log whose payloads are sealed with `seal` (None: a
+/// plain log): a payload must open with the team's key for its subject and
+/// id before anything else is looked at.
+pub fn admit_with(log: &str, seq: u64, message: &Message, seal: Option<&Seal>) -> Admitted {
     let refuse = |reason: String| {
         Admitted::Refused(refusal(seq, &message.subject, &message.payload, reason))
     };
-    let payload = &message.payload;
-    if payload.len() > MAX_MESSAGE_BYTES {
+    if message.payload.len() > MAX_MESSAGE_BYTES {
         return refuse(format!(
             "{} bytes, more than the {MAX_MESSAGE_BYTES} a Retrace event may take",
-            payload.len()
+            message.payload.len()
         ));
     }
+    let opened;
+    let payload: &[u8] = match seal {
+        None => &message.payload,
+        Some(seal) => {
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.pairs.iter().find(|(k, _)| k == MSG_ID))
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            match seal.open(&event_context(&message.subject, id), &message.payload) {
+                Ok(plain) => {
+                    opened = plain;
+                    &opened
+                }
+                Err(e) => return refuse(format!("not readable: {e}")),
+            }
+        }
+    };
     let shared: SharedEvent = match serde_json::from_slice(payload) {
         Ok(s) => s,
         Err(e) => return refuse(format!("not a Retrace event ({e})")),
@@ -171,6 +197,51 @@ mod tests {
             Admitted::Refused(r) => r.reason,
             Admitted::Event(e) => panic!("admitted {e:?}"),
         }
+    }
+
+    #[test]
+    fn on_an_encrypted_log_only_payloads_sealed_with_the_team_key_for_their_place_pass() {
+        use crate::share::seal::{event_context, metadata_for};
+        let (_, key) = metadata_for("team passphrase", "salt");
+        let (_, other) = metadata_for("another passphrase", "salt");
+        let good = event("case-1", "e-1", "CaseClosed", r#"{"case":"1"}"#);
+        let subject = "retrace.team.case-1";
+        let sealed = key.seal(&event_context(subject, "e-1"), &good);
+        let pass = admit_with(
+            "team",
+            7,
+            &message(subject, Some("e-1"), &sealed),
+            Some(&key),
+        );
+        assert!(matches!(pass, Admitted::Event(e) if e.event.id == "e-1"));
+        let cases: Vec<(Message, &str)> = vec![
+            // A teammate without the key publishes plain JSON.
+            (message(subject, Some("e-1"), &good), "not encrypted"),
+            // Sealed with another passphrase.
+            (
+                message(
+                    subject,
+                    Some("e-1"),
+                    &other.seal(&event_context(subject, "e-1"), &good),
+                ),
+                "does not decrypt",
+            ),
+            // A true sealed payload replayed under another id or subject.
+            (message(subject, Some("e-2"), &sealed), "does not decrypt"),
+            (
+                message("retrace.team.case-2", Some("e-1"), &sealed),
+                "does not decrypt",
+            ),
+        ];
+        for (m, why) in cases {
+            let said = reason(admit_with("team", 8, &m, Some(&key)));
+            assert!(said.contains(why), "{said:?} should say {why:?}");
+        }
+        // And the plain gate refuses the sealed bytes: nothing half-read.
+        assert!(
+            reason(admit("team", 9, &message(subject, Some("e-1"), &sealed)))
+                .contains("not a Retrace event")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use super::proto::Headers;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The header that makes a repeated publish of one event a no-op.
 pub const MSG_ID: &str = "Nats-Msg-Id";
@@ -86,6 +87,10 @@ pub struct StreamConfig {
     /// The largest message the stream stores, bytes (-1: the server's).
     #[serde(default = "unlimited")]
     pub max_msg_size: i64,
+    /// The stream's metadata: an encrypted log's salt and key check
+    /// ([`super::seal`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 fn unlimited() -> i64 {
@@ -109,6 +114,7 @@ impl StreamConfig {
             deny_delete: true,
             deny_purge: true,
             max_msg_size: MAX_MESSAGE_BYTES as i64,
+            metadata: BTreeMap::new(),
         }
     }
 }

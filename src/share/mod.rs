@@ -12,3 +12,4 @@ pub mod objects;
 pub mod outbox;
 pub mod packs;
 pub mod proto;
+pub mod seal;

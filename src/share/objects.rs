@@ -164,6 +164,35 @@ impl Meta {
         })
     }
 
+    /// The description of a model's bytes sealed with the team's key
+    /// ([`crate::share::seal`]): no record in it (the record names the
+    /// model's features — activities, resources — and the log carries it
+    /// sealed anyway), the size and digest those of the sealed bytes.
+    pub fn of_sealed_model(log: &str, id: &str, nuid: &str, sealed: &[u8]) -> Meta {
+        Meta {
+            name: id.to_owned(),
+            bucket: bucket(log),
+            nuid: nuid.to_owned(),
+            size: sealed.len() as u64,
+            chunks: sealed.len().div_ceil(CHUNK) as u32,
+            digest: digest(sealed),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a sealed model's description fits the model the log
+    /// registered: its bytes, sealed, are the record's size plus the seal's.
+    pub fn is_sealed_of(&self, logged: &ModelTrained) -> Result<(), String> {
+        let expected = logged.size_bytes as u64 + crate::share::seal::OVERHEAD as u64;
+        if self.name != logged.id || self.size != expected {
+            return Err(format!(
+                "{} on the server is not the model the log registered ({} bytes, the log's sealed {expected}): not used",
+                self.name, self.size
+            ));
+        }
+        Ok(())
+    }
+
     /// The model's record, from the description.
     pub fn record(&self) -> Result<ModelTrained, String> {
         let json = self.metadata.get(RECORD).ok_or_else(|| {

@@ -30,6 +30,7 @@ pub use sync::run;
 
 const SETTINGS: &str = "retrace.shared";
 const TOKEN: &str = "retrace.shared.token";
+const PASSPHRASE: &str = "retrace.shared.passphrase";
 
 /// Where the shared log is and whether this browser is connected to it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -59,7 +60,7 @@ pub fn settings() -> Settings {
         .unwrap_or_default()
 }
 
-fn save(settings: &Settings, token: &str) {
+fn save(settings: &Settings, token: &str, passphrase: &str) {
     if let Some(s) = local() {
         let _ = s.set_item(
             SETTINGS,
@@ -68,7 +69,16 @@ fn save(settings: &Settings, token: &str) {
     }
     if let Some(s) = session() {
         let _ = s.set_item(TOKEN, token);
+        let _ = s.set_item(PASSPHRASE, passphrase);
     }
+}
+
+/// The team's passphrase, kept like the token: for this browser session
+/// only, never in the log, an export or localStorage.
+pub fn passphrase() -> String {
+    session()
+        .and_then(|s| s.get_item(PASSPHRASE).ok().flatten())
+        .unwrap_or_default()
 }
 
 fn token() -> String {
@@ -148,8 +158,8 @@ impl Default for Shared {
 
 /// Connect (save, switch to the replica) or disconnect (back to the own
 /// log): a reload either way.
-fn switch(settings: Settings, token: &str) {
-    save(&settings, token);
+fn switch(settings: Settings, token: &str, passphrase: &str) {
+    save(&settings, token, passphrase);
     if let Some(w) = web_sys::window() {
         let _ = w.location().reload();
     }
@@ -171,6 +181,7 @@ pub fn SharedLogCard() -> impl IntoView {
         saved.log.clone()
     });
     let token_value = RwSignal::new(token());
+    let passphrase_value = RwSignal::new(passphrase());
     let on = saved.on;
     let connect = move |_| {
         let s = Settings {
@@ -190,14 +201,22 @@ pub fn SharedLogCard() -> impl IntoView {
                 .set("not connected: give the shared log a name".into());
             return;
         }
-        switch(s, &token_value.get_untracked());
+        switch(
+            s,
+            &token_value.get_untracked(),
+            &passphrase_value.get_untracked(),
+        );
     };
     let disconnect = move |_| {
         let s = Settings {
             on: false,
             ..settings()
         };
-        switch(s, &token_value.get_untracked());
+        switch(
+            s,
+            &token_value.get_untracked(),
+            &passphrase_value.get_untracked(),
+        );
     };
     let log = expect_context::<Log>();
     let upload_own = move |_| {
@@ -220,7 +239,9 @@ pub fn SharedLogCard() -> impl IntoView {
                 <label>"Server " <input type="url" data-testid="shared-server" prop:value=move || server.get() on:input=move |ev| server.set(event_target_value(&ev)) disabled=on /></label>
                 <label>"Log name " <input type="text" data-testid="shared-log" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) disabled=on /></label>
                 <label>"Token or user:password " <input type="password" data-testid="shared-token" autocomplete="off" prop:value=move || token_value.get() on:input=move |ev| token_value.set(event_target_value(&ev)) disabled=on /></label>
+                <label>"Team passphrase (optional) " <input type="password" data-testid="shared-passphrase" autocomplete="off" prop:value=move || passphrase_value.get() on:input=move |ev| passphrase_value.set(event_target_value(&ev)) disabled=on /></label>
             </div>
+            <p class="hint">"With a passphrase, a new shared log is encrypted in the browser: the server stores events, packs and models it cannot read. Everyone on the team enters the same passphrase; it is kept for this browser session only."</p>
             <div class="actions">
                 <button data-testid="shared-connect" on:click=connect disabled=on>"Connect"</button>
                 <button data-testid="shared-disconnect" on:click=disconnect disabled=!on>"Disconnect"</button>

@@ -12,6 +12,7 @@ use crate::share::jetstream::{
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::packs;
 use crate::share::proto::{Headers, Message};
+use crate::share::seal::{object_context, Seal};
 use std::collections::VecDeque;
 
 /// Chunks sent before their answers are awaited.
@@ -47,6 +48,7 @@ pub async fn fetch(
     socket: &mut Socket,
     log: &str,
     (from, to): (u64, u64),
+    seal: Option<&Seal>,
 ) -> Result<Result<((String, Vec<packs::Packed>), Vec<u8>), String>, String> {
     let bucket = packs::bucket(log);
     let stream = objects::stream_of(&bucket);
@@ -107,7 +109,7 @@ pub async fn fetch(
             headers: stored.headers()?,
             payload: stored.payload()?,
         };
-        samples.push(match gate::admit(log, seq, &message) {
+        samples.push(match gate::admit_with(log, seq, &message, seal) {
             Admitted::Event(shared) => (seq, shared.stream, shared.event),
             Admitted::Refused(r) => {
                 let (stream, event) = gate::into_event(r, 0);
@@ -168,6 +170,14 @@ pub async fn fetch(
             meta.size
         )));
     }
+    // An encrypted log's pack opens with the team's key, for this name only.
+    let bytes = match seal {
+        None => bytes,
+        Some(seal) => match seal.open(&object_context(&bucket, &name), &bytes) {
+            Ok(plain) => plain,
+            Err(e) => return Ok(Err(format!("pack {name} is not readable: {e}"))),
+        },
+    };
     Ok(Ok(((meta.digest, samples), bytes)))
 }
 
@@ -180,8 +190,20 @@ pub async fn upload(
     log: &str,
     range: (u64, u64),
     made: &PackMade,
+    seal: Option<&Seal>,
 ) -> Result<Result<bool, String>, String> {
     let bucket = packs::bucket(log);
+    let sealed;
+    let bytes: &[u8] = match seal {
+        None => &made.bytes,
+        Some(seal) => {
+            sealed = seal.seal(
+                &object_context(&bucket, &packs::name(range.0, range.1)),
+                &made.bytes,
+            );
+            &sealed
+        }
+    };
     let stream = objects::stream_of(&bucket);
     if let Some(why) = ensure(socket, &stream, objects::config_of(&bucket, 1)).await? {
         return Ok(Err(why));
@@ -190,13 +212,13 @@ pub async fn upload(
     let meta = packs::describe(packs::Described {
         log,
         nuid: &nuid,
-        size: made.bytes.len(),
+        size: bytes.len(),
         sha256: &made.sha256,
         range,
         ids: (&made.first_id, &made.last_id),
     });
     let subject = objects::chunks_in(&bucket, &nuid);
-    let mut pieces = made.bytes.chunks(objects::CHUNK);
+    let mut pieces = bytes.chunks(objects::CHUNK);
     let mut waiting = VecDeque::new();
     loop {
         while waiting.len() < WINDOW {

@@ -19,6 +19,7 @@ use crate::share::jetstream::{
 };
 use crate::share::outbox::{Action, Outbox, Seen};
 use crate::share::packs;
+use crate::share::seal::{self, Keyring, Seal};
 use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
 use crate::ui::live::Live;
@@ -100,6 +101,8 @@ struct Sync {
     /// Outbox keys the server stored, deleted in one go when the sync
     /// catches its breath (a key left after a crash is found stored again).
     stored: Vec<u64>,
+    /// The team's key, on an encrypted log (set on connecting).
+    seal: Option<std::rc::Rc<Seal>>,
     /// The loop's lease and the models' bytes.
     team: Team,
     /// The server compresses what it sends (else a join is slower).
@@ -168,6 +171,7 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         pack_refused: None,
         reached: false,
         stored: Vec::new(),
+        seal: None,
         team: Team::new(),
         compressed: true,
         flight: None,
@@ -274,7 +278,18 @@ impl Sync {
         self.reached = true;
         self.compressed = socket.compressed();
         let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
-        let config = StreamConfig::for_log(&self.settings.log, 1);
+        let mut config = StreamConfig::for_log(&self.settings.log, 1);
+        let passphrase = super::passphrase();
+        if !passphrase.is_empty() {
+            // Used only if this browser creates the log: it is then
+            // encrypted, with a salt of its own.
+            let salt = seal::new_salt(
+                &self.settings.log,
+                js_sys::Date::now(),
+                &super::socket::random_token(),
+            );
+            config.metadata = seal::metadata_for(&passphrase, &salt).0;
+        }
         let asked = socket
             .request(&jetstream::info_subject(&config.name), None, b"{}")
             .await
@@ -298,6 +313,12 @@ impl Sync {
                     "the server would not describe the shared log: {e}"
                 )))
             }
+        };
+        // The passphrase opens the log, or nothing is read or written.
+        self.seal = match seal::keyring(&stream.config.metadata, &passphrase) {
+            Ok(Keyring::Plain) => None,
+            Ok(Keyring::Sealed(key)) => Some(std::rc::Rc::new(key)),
+            Err(why) => return Err(Stop::fatal(why)),
         };
         let mut on_server = stream.state.last_seq;
         // A commit still under way from the last connection goes in first.
@@ -395,7 +416,12 @@ impl Sync {
                             // or a refusal saying why not; a sequence the
                             // server no longer holds, a refusal too.
                             let mut refusals = gate::gap(expected, seq);
-                            match gate::admit(&self.settings.log, seq, &m) {
+                            match gate::admit_with(
+                                &self.settings.log,
+                                seq,
+                                &m,
+                                self.seal.as_deref(),
+                            ) {
                                 Admitted::Event(shared) => {
                                     for r in refusals.drain(..) {
                                         batch.push(self.refuse(r, stored_at));
@@ -588,7 +614,10 @@ impl Sync {
                 on_server,
                 &format!("reading pack {} of {} from the server", i + 1, chain.len()),
             );
-            let (digest, bytes) = match packs_io::fetch(socket, &log, range).await.map_err(lost)? {
+            let (digest, bytes) = match packs_io::fetch(socket, &log, range, self.seal.as_deref())
+                .await
+                .map_err(lost)?
+            {
                 Ok(pack) => pack,
                 Err(why) => {
                     self.say(
@@ -671,7 +700,7 @@ impl Sync {
             Ok(made) => made,
             Err(why) => return refused(self, why),
         };
-        match packs_io::upload(socket, &log, (from, to), &made).await {
+        match packs_io::upload(socket, &log, (from, to), &made, self.seal.as_deref()).await {
             Ok(Ok(_)) => {
                 self.packed_to = to;
                 Ok(None)
@@ -688,7 +717,14 @@ impl Sync {
         let logged = self.live.logged_models();
         let said = self
             .team
-            .round(socket, &self.settings.log, &self.store, wanted, &logged)
+            .round(
+                socket,
+                &self.settings.log,
+                &self.store,
+                wanted,
+                &logged,
+                self.seal.as_deref(),
+            )
             .await;
         let note = match said {
             Ok(note) => note,
@@ -802,13 +838,7 @@ impl Sync {
                         let Some(w) = self.outbox.get(key) else {
                             continue;
                         };
-                        let payload = serde_json::to_vec(&SharedEvent {
-                            stream: w.stream.clone(),
-                            event: w.event.clone(),
-                            unit: w.unit.clone(),
-                            closes: w.closes,
-                        })
-                        .map_err(|e| Stop::fatal(e.to_string()))?;
+                        let payload = self.wire(w).map_err(Stop::fatal)?;
                         // Said before sending: the server would close the
                         // connection over it, and every browser's gate
                         // would refuse it.
@@ -904,6 +934,29 @@ impl Sync {
                 ))
             }
         }
+    }
+
+    /// What goes on the wire for waiting event `w`: its JSON, sealed with
+    /// the team's key on an encrypted log (the same bytes every time it is
+    /// sent, so the server's de-duplication still sees a re-send).
+    fn wire(&self, w: &crate::store::outbox::Waiting) -> Result<Vec<u8>, String> {
+        let json = serde_json::to_vec(&SharedEvent {
+            stream: w.stream.clone(),
+            event: w.event.clone(),
+            unit: w.unit.clone(),
+            closes: w.closes,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(match &self.seal {
+            None => json,
+            Some(key) => key.seal(
+                &seal::event_context(
+                    &jetstream::subject(&self.settings.log, &w.stream),
+                    &w.event.id,
+                ),
+                &json,
+            ),
+        })
     }
 
     /// A refusal into the log at its place (the card lists it from the

@@ -14,6 +14,7 @@ use crate::share::jetstream::{
 use crate::share::lease::{self, Ask, Entry, Holder, Lease, Standing};
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::proto::Headers;
+use crate::share::seal::{object_context, Seal};
 use crate::store::idb::IdbStore;
 use crate::ui::browser::now;
 use std::collections::BTreeSet;
@@ -91,6 +92,7 @@ impl Team {
         store: &IdbStore,
         wanted: bool,
         logged: &std::collections::BTreeMap<String, ModelTrained>,
+        seal: Option<&Seal>,
     ) -> Result<Option<String>, String> {
         self.lease.want(wanted);
         let mut note = self.lease_round(socket, log).await?;
@@ -104,7 +106,7 @@ impl Team {
             socket.answer_ms = self.lease.deadline().map_or(super::socket::ANSWER_MS, |d| {
                 (d - now()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
             });
-            let models = self.models(socket, log, store, logged).await;
+            let models = self.models(socket, log, store, logged, seal).await;
             socket.answer_ms = super::socket::ANSWER_MS;
             if let Some(n) = models? {
                 note = Some(n);
@@ -190,6 +192,7 @@ impl Team {
         log: &str,
         store: &IdbStore,
         logged: &std::collections::BTreeMap<String, ModelTrained>,
+        seal: Option<&Seal>,
     ) -> Result<Option<String>, String> {
         let body = serde_json::json!({ "subjects_filter": objects::metas(log) }).to_string();
         let got = socket
@@ -230,7 +233,7 @@ impl Team {
                     }
                     bucket = true;
                 }
-                if let Err(why) = upload(socket, log, store, record).await? {
+                if let Err(why) = upload(socket, log, store, record, seal).await? {
                     notes.push(why);
                 }
             }
@@ -238,7 +241,7 @@ impl Team {
         // Only models the log registered, and only the bytes it registered:
         // a model object nobody's `ModelTrained` names is never fetched.
         for record in objects::to_fetch(&on_server, &here_ids, logged) {
-            if let Err(why) = download(socket, log, store, record).await? {
+            if let Err(why) = download(socket, log, store, record, seal).await? {
                 notes.push(why);
             }
         }
@@ -338,6 +341,7 @@ async fn upload(
     log: &str,
     store: &IdbStore,
     record: &crate::domain::model::ModelTrained,
+    seal: Option<&Seal>,
 ) -> Result<Result<(), String>, String> {
     let bytes = match store.model_bytes(&record.id).await {
         Ok(Some(b)) => b,
@@ -345,9 +349,18 @@ async fn upload(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let nuid = random_token();
-    let meta = match Meta::of_model(log, record, &nuid, &bytes) {
-        Ok(m) => m,
-        Err(e) => return Ok(Err(e)),
+    let (meta, bytes) = match seal {
+        Some(seal) => {
+            let sealed = seal.seal(&object_context(&objects::bucket(log), &record.id), &bytes);
+            (
+                Meta::of_sealed_model(log, &record.id, &nuid, &sealed),
+                sealed,
+            )
+        }
+        None => match Meta::of_model(log, record, &nuid, &bytes) {
+            Ok(m) => (m, bytes),
+            Err(e) => return Ok(Err(e)),
+        },
     };
     for chunk in bytes.chunks(objects::CHUNK) {
         let got = socket
@@ -376,6 +389,7 @@ async fn download(
     log: &str,
     store: &IdbStore,
     logged: &ModelTrained,
+    seal: Option<&Seal>,
 ) -> Result<Result<(), String>, String> {
     let id = logged.id.as_str();
     let stream = objects::stream(log);
@@ -389,14 +403,22 @@ async fn download(
         Ok(meta) => meta,
         Err(e) => return Ok(Err(format!("{id}'s description on the server: {e}"))),
     };
-    let record = match meta.record() {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
+    // A sealed model's record is the log's own; a plain one's must match it.
+    let record = match seal {
+        Some(_) => logged.clone(),
+        None => match meta.record() {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        },
     };
     if let Err(e) = meta.plausible(objects::MAX_MODEL_BYTES, objects::CHUNK) {
         return Ok(Err(e));
     }
-    if let Err(e) = meta.is_of(logged) {
+    let fits = match seal {
+        Some(_) => meta.is_sealed_of(logged),
+        None => meta.is_of(logged),
+    };
+    if let Err(e) = fits {
         return Ok(Err(e));
     }
     let mut bytes = Vec::with_capacity(meta.size as usize);
@@ -420,6 +442,13 @@ async fn download(
     if let Err(e) = meta.check(&bytes) {
         return Ok(Err(e));
     }
+    let bytes = match seal {
+        None => bytes,
+        Some(seal) => match seal.open(&object_context(&objects::bucket(log), id), &bytes) {
+            Ok(plain) => plain,
+            Err(e) => return Ok(Err(format!("{id} on the server is not readable: {e}"))),
+        },
+    };
     Ok(store
         .save_new_model(&record, &bytes)
         .await
