@@ -152,7 +152,7 @@ pub enum Keyring {
     /// The log is not encrypted and no passphrase was given.
     Plain,
     /// Encrypted, and the passphrase opens it.
-    Sealed(Seal),
+    Sealed(Box<Seal>),
 }
 
 /// Whether `passphrase` opens the log described by `metadata` — or why
@@ -167,7 +167,7 @@ pub fn keyring(metadata: &BTreeMap<String, String>, passphrase: &str) -> Result<
         (Some(salt), false) => {
             let seal = Seal::derive(passphrase, salt.as_bytes());
             if metadata.get(META_CHECK).map(String::as_str) == Some(seal.check()) {
-                Ok(Keyring::Sealed(seal))
+                Ok(Keyring::Sealed(Box::new(seal)))
             } else {
                 Err("the passphrase does not open this shared log: check it with your team. Nothing was read or written.".into())
             }

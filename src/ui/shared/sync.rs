@@ -317,7 +317,7 @@ impl Sync {
         // The passphrase opens the log, or nothing is read or written.
         self.seal = match seal::keyring(&stream.config.metadata, &passphrase) {
             Ok(Keyring::Plain) => None,
-            Ok(Keyring::Sealed(key)) => Some(std::rc::Rc::new(key)),
+            Ok(Keyring::Sealed(key)) => Some(std::rc::Rc::from(key)),
             Err(why) => return Err(Stop::fatal(why)),
         };
         let mut on_server = stream.state.last_seq;
