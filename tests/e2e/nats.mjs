@@ -89,7 +89,7 @@ export async function natsServer({ jetstream = true, token, users, compression =
   const child = spawn(NATS, ['-c', conf], { stdio: 'ignore' });
   servers.push(child);
   await listening(ws);
-  return { port, url: `ws://127.0.0.1:${ws}`, process: child };
+  return { port, url: `ws://127.0.0.1:${ws}`, process: child, store };
 }
 
 /**
@@ -208,12 +208,13 @@ export async function exportLog(page, name) {
   return readFile(file, 'utf8');
 }
 
-export async function connectTo(page, url, { log = 'team', token = '' } = {}) {
+export async function connectTo(page, url, { log = 'team', token = '', passphrase = '' } = {}) {
   await page.go('settings');
   const p = page.page;
   await p.getByTestId('shared-server').fill(url);
   await p.getByTestId('shared-log').fill(log);
   await p.getByTestId('shared-token').fill(token);
+  await p.getByTestId('shared-passphrase').fill(passphrase);
   await Promise.all([p.waitForEvent('load'), p.getByTestId('shared-connect').click()]);
   await p.getByTestId('event-count').waitFor();
 }
@@ -227,14 +228,16 @@ export const HELPDESK = '../shared/data/helpdesk.csv';
 
 /**
  * A browser in its own profile, connected to `log` on `url`; with
- * `packEvents`, it packs the log on the server every that many events.
+ * `packEvents`, it packs the log on the server every that many events; with
+ * `passphrase`, as a team member of an encrypted log (`expect`: the status
+ * to wait for).
  */
-export async function joined(url, log, { packEvents } = {}) {
+export async function joined(url, log, { packEvents, passphrase = '', expect = /^connected/ } = {}) {
   const context = await env.browser.newContext({ acceptDownloads: true });
   if (packEvents) await context.addInitScript((n) => localStorage.setItem('retrace-pack-events', String(n)), packEvents);
   const page = await new LivePage(await context.newPage()).open(env.url);
-  await connectTo(page, url, { log });
-  await statusMatches(page, /^connected/);
+  await connectTo(page, url, { log, passphrase });
+  await statusMatches(page, expect);
   return { context, page };
 }
 
