@@ -329,6 +329,10 @@ fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_write
         "the retry's event is the stream's newest: already stored"
     );
     assert_eq!(newest.message.seq, 3);
+    let subject = jetstream::subject("team", "case-1");
+    assert!(newest
+        .message
+        .is(&subject, "ev-3", &newest.message.payload().unwrap()));
 
     // A second browser that has not seen ev-3 writes to case-1: it conflicts.
     let mut b = Client::connect(server.port).unwrap();
@@ -370,6 +374,43 @@ fn a_shared_log_on_a_real_jetstream_orders_dedupes_and_refuses_conflicting_write
             .unwrap()
             .get(jetstream::MSG_ID),
         Some("ev-3")
+    );
+
+    // A teammate publishes an id first, with bytes of their own, on
+    // another subject: the browser's send of that id is acknowledged as a
+    // duplicate, and the message the acknowledgement points at is not its
+    // event — it must not count as stored.
+    let squat = a
+        .publish_event("team", "case-9", "ev-squat", None, r#"{"forged":true}"#)
+        .unwrap();
+    let mine = a
+        .publish_event("team", "case-1", "ev-squat", None, r#"{"n":4}"#)
+        .unwrap();
+    assert!(mine.duplicate && mine.seq == squat.seq, "{mine:?}");
+    let pointed: GetAnswer = a
+        .api(
+            &jetstream::get_subject(&config.name),
+            &GetRequest {
+                seq: Some(mine.seq),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let theirs = pointed.message.payload().unwrap();
+    assert!(pointed
+        .message
+        .is(&jetstream::subject("team", "case-9"), "ev-squat", &theirs));
+    assert!(
+        !pointed.message.is(&subject, "ev-squat", &theirs),
+        "another subject is another message"
+    );
+    assert!(
+        !pointed.message.is(
+            &jetstream::subject("team", "case-9"),
+            "ev-squat",
+            br#"{"n":4}"#
+        ),
+        "other bytes are another message"
     );
 }
 

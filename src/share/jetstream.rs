@@ -240,6 +240,20 @@ pub struct GetAnswer {
 }
 
 impl StoredMessage {
+    /// Whether this is the message a browser sent: the same subject, the
+    /// same id and the same bytes. An acknowledgement that points at a
+    /// message with only the id in common (somebody published that id
+    /// first) does not mean the browser's event was stored.
+    pub fn is(&self, subject: &str, id: &str, payload: &[u8]) -> bool {
+        self.subject == subject
+            && self
+                .headers()
+                .ok()
+                .flatten()
+                .is_some_and(|h| h.get(MSG_ID) == Some(id))
+            && self.payload().is_ok_and(|p| p == payload)
+    }
+
     /// Its payload.
     pub fn payload(&self) -> Result<Vec<u8>, String> {
         decode_base64(self.data.as_deref().unwrap_or(""))

@@ -882,6 +882,32 @@ impl Sync {
         payload: &[u8],
     ) -> Result<String, Stop> {
         match answer::<PubAck>(payload) {
+            Ok(Ok(ack)) if ack.duplicate => {
+                // The server had the id already: stored by this browser
+                // before (its answer lost), or taken by another message?
+                let Some(w) = self.outbox.get(key).cloned() else {
+                    return Ok(String::new());
+                };
+                let ask = GetRequest {
+                    seq: Some(ack.seq),
+                    ..Default::default()
+                };
+                let held = self.held(socket, &ask).await?;
+                let subject = jetstream::subject(&self.settings.log, &w.stream);
+                let bytes = self.wire(&w).map_err(Stop::fatal)?;
+                if held.is_some_and(|m| m.is(&subject, &w.event.id, &bytes)) {
+                    let changes = self.outbox.stored(key, ack.seq);
+                    self.stored.extend(changes.stored);
+                    return Ok(String::new());
+                }
+                self.outbox.unsendable(key);
+                self.store.settle(&[key], &[]).await?;
+                self.problem = format!(
+                    "event {} of {} was not stored: another message on the server (event {}) took its id first",
+                    w.event.id, w.stream, ack.seq
+                );
+                Ok(String::new())
+            }
             Ok(Ok(ack)) => {
                 let changes = self.outbox.stored(key, ack.seq);
                 self.stored.extend(changes.stored);
@@ -898,20 +924,12 @@ impl Sync {
                     last_by_subj: Some(subject),
                     ..Default::default()
                 };
-                let got = socket
-                    .request(
-                        &jetstream::get_subject(&jetstream::stream_name(&self.settings.log)),
-                        None,
-                        &serde_json::to_vec(&ask).map_err(|e| Stop::fatal(e.to_string()))?,
-                    )
-                    .await
-                    .map_err(Stop::retry)?;
-                let newest = answer::<GetAnswer>(&got.payload).ok().and_then(|a| a.ok());
-                let ours = newest.as_ref().and_then(|g| {
-                    let headers = g.message.headers().ok().flatten()?;
-                    (headers.get(jetstream::MSG_ID) == Some(w.event.id.as_str()))
-                        .then_some(g.message.seq)
-                });
+                let newest = self.held(socket, &ask).await?;
+                let bytes = self.wire(&w).map_err(Stop::fatal)?;
+                let subject = jetstream::subject(&self.settings.log, &w.stream);
+                let ours = newest
+                    .filter(|m| m.is(&subject, &w.event.id, &bytes))
+                    .map(|m| m.seq);
                 match ours {
                     Some(seq) => {
                         let changes = self.outbox.stored(key, seq);
@@ -934,6 +952,27 @@ impl Sync {
                 ))
             }
         }
+    }
+
+    /// The message of the log's stream that `ask` names, if the server
+    /// holds it.
+    async fn held(
+        &self,
+        socket: &mut Socket,
+        ask: &GetRequest,
+    ) -> Result<Option<jetstream::StoredMessage>, Stop> {
+        let got = socket
+            .request(
+                &jetstream::get_subject(&jetstream::stream_name(&self.settings.log)),
+                None,
+                &serde_json::to_vec(ask).map_err(|e| Stop::fatal(e.to_string()))?,
+            )
+            .await
+            .map_err(Stop::retry)?;
+        Ok(answer::<GetAnswer>(&got.payload)
+            .ok()
+            .and_then(|a| a.ok())
+            .map(|g| g.message))
     }
 
     /// What goes on the wire for waiting event `w`: its JSON, sealed with
