@@ -164,6 +164,7 @@ fn every_trained_model_is_listed_with_its_role() {
         median_h: 5.0,
         validation: vec![],
         choice: String::new(),
+        sha256: String::new(),
     };
     let promoted = |model: &str, replaced: Option<&str>| ModelPromoted {
         model: model.into(),

@@ -174,6 +174,11 @@ pub struct ModelTrained {
     /// trained as asked).
     #[serde(default)]
     pub choice: String,
+    /// SHA-256 of the model bytes, hex (empty in records written before
+    /// it was kept): a browser of a shared log stores bytes from the server
+    /// only if they are exactly these.
+    #[serde(default)]
+    pub sha256: String,
 }
 
 impl ModelTrained {

@@ -140,6 +140,7 @@ pub fn train_with_progress(
             .unwrap_or(0.0),
         validation: Vec::new(),
         choice: String::new(),
+        sha256: crate::util::hex(&sha2::Sha256::digest(&bytes)),
     };
     let _ = HOUR;
     Ok(Trained {
@@ -203,6 +204,7 @@ pub fn train_served(
         median_h,
         validation: chosen.table,
         choice: chosen.reason.clone(),
+        sha256: crate::util::hex(&sha2::Sha256::digest(&bytes)),
     };
     Ok(Trained {
         record,

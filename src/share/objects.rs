@@ -267,6 +267,28 @@ impl Meta {
     }
 }
 
+/// Whether `bytes` (plain, after any seal is opened) are the model the log
+/// registered: its size, and its SHA-256 where the record keeps one (older
+/// records do not). Whatever the server's description says, only these
+/// bytes are stored.
+pub fn are_registered(bytes: &[u8], logged: &ModelTrained) -> Result<(), String> {
+    if bytes.len() != logged.size_bytes {
+        return Err(format!(
+            "{}'s bytes from the server are {} long, the log registered {}: not used",
+            logged.id,
+            bytes.len(),
+            logged.size_bytes
+        ));
+    }
+    if !logged.sha256.is_empty() && crate::util::hex(&Sha256::digest(bytes)) != logged.sha256 {
+        return Err(format!(
+            "{}'s bytes from the server are not the ones the log registered (SHA-256): not used",
+            logged.id
+        ));
+    }
+    Ok(())
+}
+
 /// `SHA-256=` and the hash of `bytes` in base64url, as NATS writes it.
 pub fn digest(bytes: &[u8]) -> String {
     digest_of(&Sha256::digest(bytes))
@@ -357,6 +379,7 @@ mod tests {
             median_h: 3.0,
             validation: Vec::new(),
             choice: String::new(),
+            sha256: String::new(),
         }
     }
 
@@ -435,6 +458,31 @@ mod tests {
             digest(b""),
             "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="
         );
+    }
+
+    #[test]
+    fn only_the_bytes_the_log_registered_are_stored_whatever_the_description_says() {
+        let bytes = vec![7u8; 100];
+        let record = ModelTrained {
+            size_bytes: 100,
+            sha256: crate::util::hex(&Sha256::digest(&bytes)),
+            ..sample_record()
+        };
+        assert!(are_registered(&bytes, &record).is_ok());
+        let mut other = bytes.clone();
+        other[99] = 8;
+        assert!(are_registered(&other, &record)
+            .unwrap_err()
+            .contains("SHA-256"));
+        assert!(are_registered(&bytes[..99], &record)
+            .unwrap_err()
+            .contains("99 long"));
+        // A record from before the digest was kept: the size still counts.
+        let old = ModelTrained {
+            sha256: String::new(),
+            ..record
+        };
+        assert!(are_registered(&other, &old).is_ok());
     }
 
     #[test]

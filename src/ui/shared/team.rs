@@ -449,6 +449,9 @@ async fn download(
             Err(e) => return Ok(Err(format!("{id} on the server is not readable: {e}"))),
         },
     };
+    if let Err(e) = objects::are_registered(&bytes, logged) {
+        return Ok(Err(e));
+    }
     Ok(store
         .save_new_model(&record, &bytes)
         .await
