@@ -446,7 +446,9 @@ if (want('shared')) {
   const csv = join(dir, 'shared.csv');
   await writeFile(csv, lines.join('\n') + '\n');
   const status = (p) => p.getByTestId('sync-status').textContent();
-  const joinLog = async (log = 'bench', init) => {
+  // BENCH_PASSPHRASE: the same runs on encrypted logs (but the writers'
+  // log, which plain NATS clients write).
+  const joinLog = async (log = 'bench', init, passphrase = process.env.BENCH_PASSPHRASE ?? '') => {
     const ctx = await browser.newContext();
     if (init) await ctx.addInitScript(init);
     const p = await ctx.newPage();
@@ -454,8 +456,7 @@ if (want('shared')) {
     await p.goto(url + 'app/index.html#/settings');
     await p.getByTestId('shared-server').fill(`ws://127.0.0.1:${ws}`);
     await p.getByTestId('shared-log').fill(log);
-    // BENCH_PASSPHRASE: the same runs on encrypted logs.
-    await p.getByTestId('shared-passphrase').fill(process.env.BENCH_PASSPHRASE ?? '');
+    await p.getByTestId('shared-passphrase').fill(passphrase);
     const t0 = Date.now();
     await Promise.all([p.waitForEvent('load'), p.getByTestId('shared-connect').click()]);
     await p.waitForFunction(() => /^connected/.test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''));
@@ -607,7 +608,7 @@ if (want('shared')) {
   record(`shared log: ${WRITERS} writers, p99 publish → stored`, percentile(acks, 0.99), 'ms', null);
   // The first browser to join reads the stream, event by event (no
   // browser wrote this log: nobody packed it yet), and packs it.
-  const J = await joinLog('writers');
+  const J = await joinLog('writers', undefined, '');
   await settled(J.p, sent);
   record(`shared log: join the writers' log by its stream (${sent} events into IndexedDB)`, sent / ((Date.now() - J.t0) / 1000), 'events/s', null);
   record('shared log: that join, longest main-thread task', Math.max(0, ...(await J.p.evaluate(() => window.longTasks))), 'ms', null);
@@ -618,7 +619,7 @@ if (want('shared')) {
   await packed(J.p, sent - 58_000);
   console.log(`    (packed on the server by the joining browser in ${((Date.now() - tw2) / 1000).toFixed(1)} s: ${(await status(J.p)).match(/\d+ events packed on the server/)[0]})`);
   // The join target is for a log of a million events: BENCH_WRITER_CASES=33334.
-  const K = await joinLog('writers');
+  const K = await joinLog('writers', undefined, '');
   await settled(K.p, sent);
   record(`shared log: join the writers' log from packs (${sent} events into IndexedDB)`, sent / ((Date.now() - K.t0) / 1000), 'events/s', null);
   record('shared log: that join, longest main-thread task', Math.max(0, ...(await K.p.evaluate(() => window.longTasks))), 'ms', null);
