@@ -5,7 +5,7 @@
 //! draws it.
 
 use crate::domain::model::ModelTrained;
-use crate::projection::feedback::{CaseTrace, Marker, MarkerKind, ModelScore, Role, ROLLING};
+use crate::projection::feedback::{CaseTrace, Marker, MarkerKind, ModelScore, Role, ROLLING, STAGES};
 use crate::projection::stats::{Change, DURATION_BUCKETS_H};
 use crate::projection::ProjectionSet;
 use serde::{Deserialize, Serialize};
@@ -123,6 +123,10 @@ pub struct FeedbackView {
     pub recent: Vec<(f64, f64)>,
     /// Closed cases with their prediction histories, newest first.
     pub traces: Vec<CaseTrace>,
+    /// The intervals of what was served by stage of the case: (activities
+    /// done — `0`, `1`, … `4+` —, outcomes, share inside, mean width in days).
+    #[serde(default)]
+    pub stages: Vec<(String, u64, Option<f64>, Option<f64>)>,
 }
 
 /// Since the newest process change.
@@ -363,6 +367,20 @@ fn feedback(set: &ProjectionSet) -> FeedbackView {
             .map(|o| (o.label_delay_d, o.signed_error_d + o.label_delay_d))
             .collect(),
         traces: f.traces.iter().rev().take(TRACES_SHOWN).cloned().collect(),
+        stages: f
+            .served
+            .by_stage
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let name = if i + 1 == STAGES {
+                    format!("{i}+")
+                } else {
+                    i.to_string()
+                };
+                (name, b.outcomes, b.coverage(), b.mean_width())
+            })
+            .collect(),
     }
 }
 

@@ -178,6 +178,31 @@ pub fn FeedbackPanel() -> impl IntoView {
         })
     };
 
+    // The served intervals by stage of the case: coverage beside width.
+    let stages = move || {
+        live.views.with(|v| {
+            let shown: Vec<_> = v
+                .feedback
+                .stages
+                .iter()
+                .filter(|(_, n, _, _)| *n > 0)
+                .map(|(stage, n, coverage, width)| {
+                    view! {
+                        <span data-testid="loop-stage" data-stage=stage.clone() data-outcomes=n.to_string()
+                            data-coverage=coverage.map(|c| c.to_string()) data-width=width.map(|w| w.to_string())>
+                            {format!(
+                                " after {stage}: {} in 80 %, {} d wide ({n});",
+                                coverage.map_or("—".to_string(), |c| format!("{:.0} %", c * 100.0)),
+                                opt(*width)
+                            )}
+                        </span>
+                    }
+                })
+                .collect();
+            (!shown.is_empty()).then(|| view! { "Served intervals by activities done (outcomes):" {shown} })
+        })
+    };
+
     let error_chart = move || {
         live.views.with(|v| {
             let f = &v.feedback;
@@ -353,6 +378,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     <tbody>{rows}</tbody>
                 </table>
             </div>
+            <p class="hint" data-testid="loop-stages">{stages}</p>
             <p data-testid="since-change">{since_change}</p>
             <div class="charts">
                 {error_chart}

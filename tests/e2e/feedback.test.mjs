@@ -123,7 +123,10 @@ test('a log that changes process — real tickets, then the simulated service de
   const p = page.page;
   const served = () => p.evaluate(() => {
     const row = [...document.querySelectorAll('[data-testid=feedback-row]')].find((r) => r.cells[0].textContent === 'served');
-    return row ? { outcomes: Number(row.cells[2].textContent), coverage: Number(row.dataset.coverage), widest: Number(row.dataset.widthMax) } : { outcomes: 0 };
+    const stages = [...document.querySelectorAll('[data-testid=loop-stage]')].map((x) => ({
+      stage: x.dataset.stage, outcomes: Number(x.dataset.outcomes), coverage: Number(x.dataset.coverage), width: Number(x.dataset.width),
+    }));
+    return row ? { outcomes: Number(row.cells[2].textContent), coverage: Number(row.dataset.coverage), widest: Number(row.dataset.widthMax), stages } : { outcomes: 0 };
   });
   // First process: the bundled helpdesk tickets, played into the loop.
   await page.playSampleWithLoop();
@@ -157,5 +160,13 @@ test('a log that changes process — real tickets, then the simulated service de
   console.log(`mixed log: ${s.outcomes} served outcomes (${fromTickets} from the tickets), ${(s.coverage * 100).toFixed(1)} % inside the 80 % intervals, widest ${s.widest.toFixed(1)} d, longest case ${longestDays.toFixed(1)} d`);
   assert.ok(s.coverage >= 0.75 && s.coverage <= 0.85, `coverage ${(s.coverage * 100).toFixed(1)} %`);
   assert.ok(longestDays > 0 && s.widest <= 10 * longestDays, `widest ${s.widest} d, longest case ${longestDays} d`);
+  // By stage of the case, as the loop view shows it: every stage counted,
+  // none left far from 80 %.
+  console.log(`by stage: ${s.stages.map((x) => `${x.stage}: ${(x.coverage * 100).toFixed(0)} %, ${x.width.toFixed(1)} d (${x.outcomes})`).join('; ')}`);
+  const counted = s.stages.reduce((n, x) => n + x.outcomes, 0);
+  assert.ok(s.stages.length >= 3 && counted > 0.5 * s.outcomes && counted <= s.outcomes, JSON.stringify(s.stages));
+  for (const x of s.stages.filter((x) => x.outcomes >= 200)) {
+    assert.ok(x.coverage >= 0.6 && x.coverage <= 0.97, `after ${x.stage} activities: ${(x.coverage * 100).toFixed(1)} % inside`);
+  }
   assert.deepEqual(page.errors, []);
 });
