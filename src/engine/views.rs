@@ -5,7 +5,9 @@
 //! draws it.
 
 use crate::domain::model::ModelTrained;
-use crate::projection::feedback::{CaseTrace, Marker, MarkerKind, ModelScore, Role, ROLLING, STAGES};
+use crate::projection::feedback::{
+    CaseTrace, Marker, MarkerKind, ModelScore, Role, ROLLING, STAGES,
+};
 use crate::projection::stats::{Change, DURATION_BUCKETS_H};
 use crate::projection::ProjectionSet;
 use serde::{Deserialize, Serialize};

@@ -359,37 +359,17 @@ impl Model {
         let damaged = |e: postcard::Error| ModelError::Damaged(e.to_string());
         match bytes.first() {
             Some(&MODEL_FORMAT) => {
-                let rest = &bytes[1..];
-                if rest.len() < 8 {
-                    return Err(ModelError::Damaged("cut short".into()));
-                }
-                let (body, sum) = rest.split_at(rest.len() - 8);
-                let stored = u64::from_le_bytes(sum.try_into().expect("eight bytes"));
-                if checksum(body) != stored {
-                    return Err(ModelError::Damaged("checksum mismatch".into()));
-                }
                 let (mut model, rest) =
-                    postcard::take_from_bytes::<Model>(body).map_err(damaged)?;
+                    postcard::take_from_bytes::<Model>(summed(bytes)?).map_err(damaged)?;
                 model.by_stage = postcard::from_bytes(rest).map_err(damaged)?;
                 if model.by_stage.len() > STAGES {
                     return Err(ModelError::Damaged("too many stages".into()));
                 }
                 model.checked()
             }
-            Some(&FORMAT_WITHOUT_STAGES) => {
-                let rest = &bytes[1..];
-                if rest.len() < 8 {
-                    return Err(ModelError::Damaged("cut short".into()));
-                }
-                let (body, sum) = rest.split_at(rest.len() - 8);
-                let stored = u64::from_le_bytes(sum.try_into().expect("eight bytes"));
-                if checksum(body) != stored {
-                    return Err(ModelError::Damaged("checksum mismatch".into()));
-                }
-                postcard::from_bytes::<Model>(body)
-                    .map_err(damaged)?
-                    .checked()
-            }
+            Some(&FORMAT_WITHOUT_STAGES) => postcard::from_bytes::<Model>(summed(bytes)?)
+                .map_err(damaged)?
+                .checked(),
             Some(&OLDEST_MODEL_FORMAT) => postcard::from_bytes::<Model>(&bytes[1..])
                 .map_err(damaged)?
                 .checked(),
@@ -545,6 +525,21 @@ impl Model {
     }
 }
 
+/// The body of model bytes that end in their checksum (formats 4 and 5),
+/// once the checksum holds.
+fn summed(bytes: &[u8]) -> Result<&[u8], ModelError> {
+    let rest = &bytes[1..];
+    if rest.len() < 8 {
+        return Err(ModelError::Damaged("cut short".into()));
+    }
+    let (body, sum) = rest.split_at(rest.len() - 8);
+    let stored = u64::from_le_bytes(sum.try_into().expect("eight bytes"));
+    if checksum(body) != stored {
+        return Err(ModelError::Damaged("checksum mismatch".into()));
+    }
+    Ok(body)
+}
+
 /// The stage of a feature row (its first column is the activities done).
 fn stage_of_row(row: &[f64]) -> usize {
     stage_of(row.first().copied().unwrap_or(0.0).max(0.0) as usize) as usize
@@ -554,20 +549,32 @@ fn stage_of_row(row: &[f64]) -> usize {
 /// (1 + coverage)/2, with the finite-sample correction (the ⌈(n+1)·q⌉-th
 /// smallest), so that a new case falls inside with at least `coverage`.
 pub fn conformal_offsets(residuals: &[f64], coverage: f64) -> Option<(f64, f64)> {
+    let r = sorted_finite(residuals)?;
+    let coverage = coverage.clamp(0.0, 1.0);
+    Some(offsets_at(&r, (1.0 - coverage) / 2.0, coverage))
+}
+
+/// The finite residuals, sorted; None when fewer than ten are left.
+fn sorted_finite(residuals: &[f64]) -> Option<Vec<f64>> {
     let mut r: Vec<f64> = residuals
         .iter()
         .copied()
         .filter(|v| v.is_finite())
         .collect();
-    let n = r.len();
-    if n < 10 {
+    if r.len() < 10 {
         return None;
     }
     r.sort_by(f64::total_cmp);
-    let tail = (1.0 - coverage.clamp(0.0, 1.0)) / 2.0;
-    let low = (((n + 1) as f64 * tail).floor() as usize).clamp(1, n);
-    let high = (((n + 1) as f64 * (1.0 - tail)).ceil() as usize).clamp(1, n);
-    Some((r[low - 1], r[high - 1]))
+    Some(r)
+}
+
+/// The offsets leaving `low_tail` of the sorted residuals `r` below and
+/// `coverage` between, with the finite-sample correction.
+fn offsets_at(r: &[f64], low_tail: f64, coverage: f64) -> (f64, f64) {
+    let n = r.len();
+    let low = (((n + 1) as f64 * low_tail).floor() as usize).clamp(1, n);
+    let high = (((n + 1) as f64 * (low_tail + coverage)).ceil() as usize).clamp(1, n);
+    (r[low - 1], r[high - 1])
 }
 
 /// The split-conformal offsets with `coverage` of `residuals` between them
@@ -578,24 +585,11 @@ pub fn narrowest_offsets(
     coverage: f64,
     width: impl Fn((f64, f64)) -> f64,
 ) -> Option<(f64, f64)> {
-    let mut r: Vec<f64> = residuals
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    let n = r.len();
-    if n < 10 {
-        return None;
-    }
-    r.sort_by(f64::total_cmp);
+    let r = sorted_finite(residuals)?;
     let coverage = coverage.clamp(0.0, 1.0);
     let left_out = 1.0 - coverage;
     let steps = (left_out * 100.0).round() as usize;
-    let pair = |low_tail: f64| {
-        let low = (((n + 1) as f64 * low_tail).floor() as usize).clamp(1, n);
-        let high = (((n + 1) as f64 * (low_tail + coverage)).ceil() as usize).clamp(1, n);
-        (r[low - 1], r[high - 1])
-    };
+    let pair = |low_tail: f64| offsets_at(&r, low_tail, coverage);
     let equal = pair(left_out / 2.0);
     let mut best = (width(equal), equal);
     for step in 0..=steps {
