@@ -257,6 +257,28 @@ export async function settled(pages, n) {
   }
 }
 
+/**
+ * Wait until `page` writes nothing more: its outbox empty, its count the
+ * server's, and both unchanged over two seconds (a simulator just stopped
+ * may still have events under way). Returns the count.
+ */
+export async function quiet(page) {
+  const read = () => page.page.evaluate(() => {
+    const status = document.querySelector('[data-testid=sync-status]')?.textContent ?? '';
+    const shown = Number(document.querySelector('[data-testid=event-count]')?.textContent.replace(/\D/g, ''));
+    const m = status.match(/(\d+) events on the server; .* 0 waiting, 0 in the outbox/);
+    return m && Number(m[1]) === shown ? shown : -1;
+  });
+  let last = -2;
+  for (let i = 0; i < 120; i++) {
+    const now = await read();
+    if (now >= 0 && now === last) return now;
+    last = now;
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  throw new Error(`the page never went quiet: ${await page.page.getByTestId('sync-status').textContent()}`);
+}
+
 /** Close each browser, which must have shown no error. */
 export async function leave(...browsers) {
   for (const x of browsers) {
