@@ -99,6 +99,9 @@ export async function natsServer({ jetstream = true, token, users, compression =
 export async function writer(port, { user, pass } = {}) {
   const socket = connect(port, '127.0.0.1');
   const errors = [];
+  // A server that closes the connection (a message over its limit, say) is
+  // one of the things a test may cause: recorded, not thrown.
+  socket.on('error', (e) => errors.push(`socket: ${e.code ?? e.message}`));
   let buffered = Buffer.alloc(0);
   const waiters = [];
   const replies = new Map();
