@@ -143,28 +143,52 @@ pub enum DecodeError {
     },
 }
 
+/// The fact a payload of type `event_type`, at its current schema, says.
+fn fact_of(event_type: &str, data: &str) -> Result<Fact, serde_json::Error> {
+    use serde_json::from_str as read;
+    Ok(match event_type {
+        CaseOpened::TYPE => Fact::CaseOpened(read(data)?),
+        ActivityRecorded::TYPE => Fact::ActivityRecorded(read(data)?),
+        CaseClosed::TYPE => Fact::CaseClosed(read(data)?),
+        ProcessChanged::TYPE => Fact::ProcessChanged(read(data)?),
+        PredictionRecorded::TYPE => Fact::PredictionRecorded(read(data)?),
+        DriftDetected::TYPE => Fact::DriftDetected(read(data)?),
+        ChallengerStarted::TYPE => Fact::ChallengerStarted(read(data)?),
+        ModelPromoted::TYPE => Fact::ModelPromoted(read(data)?),
+        ModelRetired::TYPE => Fact::ModelRetired(read(data)?),
+        ModelTrained::TYPE => Fact::ModelTrained(Box::new(read(data)?)),
+        MessageRefused::TYPE => Fact::MessageRefused(read(data)?),
+        other => Fact::Other(other.to_owned()),
+    })
+}
+
+/// Whether an event's payload matches its type, as [`decode`] would judge
+/// it, without taking the event apart: `Err` (what serde said) only for a
+/// payload that does not match; a type this build does not know, or a
+/// newer schema (a newer Retrace wrote it), is not an error here. The
+/// shared log's gate asks this of every message it receives.
+pub fn check_payload(event: &crate::log::NewEvent) -> Result<(), String> {
+    match super::schemas().current(&event.event_type) {
+        Some(current) if event.schema == current => fact_of(&event.event_type, &event.data)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        // An older schema: upcast first (rare; the event is copied).
+        Some(_) => match decode(event.clone().into_envelope(0, "", 1, 0)) {
+            Err(DecodeError::Payload { reason, .. }) => Err(reason),
+            _ => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
 /// Upcast and decode one event.
 pub fn decode(e: Envelope) -> Result<Recorded, DecodeError> {
     let e = super::schemas().upcast(e)?;
-    let bad = |err: serde_json::Error| DecodeError::Payload {
+    let fact = fact_of(&e.event_type, &e.data).map_err(|err| DecodeError::Payload {
         seq: e.seq,
         event_type: e.event_type.clone(),
         reason: err.to_string(),
-    };
-    let fact = match e.event_type.as_str() {
-        CaseOpened::TYPE => Fact::CaseOpened(e.payload().map_err(bad)?),
-        ActivityRecorded::TYPE => Fact::ActivityRecorded(e.payload().map_err(bad)?),
-        CaseClosed::TYPE => Fact::CaseClosed(e.payload().map_err(bad)?),
-        ProcessChanged::TYPE => Fact::ProcessChanged(e.payload().map_err(bad)?),
-        PredictionRecorded::TYPE => Fact::PredictionRecorded(e.payload().map_err(bad)?),
-        DriftDetected::TYPE => Fact::DriftDetected(e.payload().map_err(bad)?),
-        ChallengerStarted::TYPE => Fact::ChallengerStarted(e.payload().map_err(bad)?),
-        ModelPromoted::TYPE => Fact::ModelPromoted(e.payload().map_err(bad)?),
-        ModelRetired::TYPE => Fact::ModelRetired(e.payload().map_err(bad)?),
-        ModelTrained::TYPE => Fact::ModelTrained(Box::new(e.payload().map_err(bad)?)),
-        MessageRefused::TYPE => Fact::MessageRefused(e.payload().map_err(bad)?),
-        other => Fact::Other(other.to_owned()),
-    };
+    })?;
     Ok(Recorded {
         seq: e.seq,
         id: e.id,

@@ -7,4 +7,4 @@ pub mod model;
 pub mod simulator;
 
 pub use events::{schemas, ActivityRecorded, CaseClosed, CaseOpened, ProcessChanged};
-pub use fact::{decode, AttrValue, DecodeError, Fact, Recorded};
+pub use fact::{check_payload, decode, AttrValue, DecodeError, Fact, Recorded};

@@ -14,7 +14,7 @@
 //! depends only on the message and this build, never on the browser.
 
 use super::consumer::SharedEvent;
-use super::jetstream::{subject, MSG_ID};
+use super::jetstream::{is_subject, subject, MSG_ID};
 use super::proto::Message;
 use super::seal::{event_context, Seal};
 use crate::log::NewEvent;
@@ -120,11 +120,12 @@ pub fn admit_with(log: &str, seq: u64, message: &Message, seal: Option<&Seal>) -
             event.id
         ));
     }
-    let expected = subject(log, &shared.stream);
-    if message.subject != expected {
+    if !is_subject(&message.subject, log, &shared.stream) {
         return refuse(format!(
-            "published to {} but its stream {} belongs on {expected}",
-            message.subject, shared.stream
+            "published to {} but its stream {} belongs on {}",
+            message.subject,
+            shared.stream,
+            subject(log, &shared.stream)
         ));
     }
     let id_header = message
@@ -142,9 +143,7 @@ pub fn admit_with(log: &str, seq: u64, message: &Message, seal: Option<&Seal>) -
     // Readable by this build, or written by a newer Retrace (kept as such,
     // as in a browser's own log); a payload that does not match its own
     // type is refused.
-    let envelope = event.clone().into_envelope(seq, &shared.stream, 1, 0);
-    if let Err(crate::domain::DecodeError::Payload { reason, .. }) = crate::domain::decode(envelope)
-    {
+    if let Err(reason) = crate::domain::check_payload(event) {
         return refuse(format!(
             "a {} whose payload does not match its type ({reason})",
             event.event_type

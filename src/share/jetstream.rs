@@ -36,6 +36,39 @@ pub fn subject(log: &str, stream: &str) -> String {
     format!("retrace.{}.{}", subject_token(log), subject_token(stream))
 }
 
+/// Whether `subject` is [`subject`]`(log, stream)`, without building it
+/// (the gate asks this of every message).
+pub fn is_subject(subject: &str, log: &str, stream: &str) -> bool {
+    let rest = subject.strip_prefix("retrace.").unwrap_or("");
+    let Some(rest) = strip_token(rest, log) else {
+        return false;
+    };
+    rest.strip_prefix('.')
+        .and_then(|rest| strip_token(rest, stream))
+        .is_some_and(str::is_empty)
+}
+
+/// `s` after [`subject_token`]`(name)`, if it begins so.
+fn strip_token<'a>(mut s: &'a str, name: &str) -> Option<&'a str> {
+    if name.is_empty() {
+        return s.strip_prefix('_');
+    }
+    for b in name.bytes() {
+        s = if b.is_ascii_alphanumeric() || b == b'-' {
+            s.strip_prefix(b as char)?
+        } else {
+            let hex = s.strip_prefix('_')?;
+            let (digits, after) = (hex.get(..2)?, hex.get(2..)?);
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            if digits.as_bytes() != [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]] {
+                return None;
+            }
+            after
+        };
+    }
+    Some(s)
+}
+
 /// Every subject of shared log `log`.
 pub fn subjects(log: &str) -> String {
     format!("retrace.{}.*", subject_token(log))
@@ -330,6 +363,51 @@ mod tests {
         );
         assert_eq!(subject_token("a.b*>"), "a_2eb_2a_3e");
         assert_eq!(stream_name("ops"), "RETRACE_OPS");
+    }
+
+    #[test]
+    fn a_subject_is_recognised_without_being_built() {
+        let names = [
+            "",
+            "a",
+            "team log",
+            "case-r1-7",
+            "a.b*>",
+            "é",
+            "_2e",
+            "a_2eb",
+            "\u{0}",
+            "x.",
+            "AbC",
+        ];
+        for log in names {
+            for stream in names {
+                let right = subject(log, stream);
+                assert!(
+                    is_subject(&right, log, stream),
+                    "{right}: {log:?} {stream:?}"
+                );
+                for &other in &names {
+                    let (as_stream, as_log) = (subject(log, other), subject(other, stream));
+                    assert_eq!(is_subject(&right, log, other), as_stream == right);
+                    assert_eq!(is_subject(&right, other, stream), as_log == right);
+                }
+                for wrong in [
+                    format!("{right}x"),
+                    format!("{right}.x"),
+                    right[..right.len() - 1].to_owned(),
+                    right.to_uppercase(),
+                    format!("x{right}"),
+                ] {
+                    if wrong != right {
+                        assert!(
+                            !is_subject(&wrong, log, stream),
+                            "{wrong} for {log:?} {stream:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
