@@ -34,7 +34,7 @@ export async function natsWriter(port, name) {
         continue;
       }
       buffered = buffered.subarray(end + 2);
-      if (line === 'PING') socket.write('PONG\r\n');
+      if (line === 'PING') { if (!socket.writableEnded) socket.write('PONG\r\n'); }
       else if (line === 'PONG') pongs.shift()?.();
       else if (line.startsWith('-ERR')) throw new Error(`${name}: ${line}`);
     }

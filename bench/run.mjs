@@ -294,7 +294,7 @@ if (want('training')) {
 
 // --- The whole loop: simulator → log → projections → predictions → scores --
 if (want('loop')) {
-  console.log('\nThe feedback loop, live (the demo at a high rate)');
+  console.log('\nThe feedback loop, live (the simulator at a high rate, the loop on, a drift injected)');
   const RATE = Number(process.env.BENCH_LOOP_RATE ?? 2500);
   const SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 60);
   for (let run = 1; run <= RUNS; run += 1) {
@@ -304,10 +304,17 @@ if (want('loop')) {
   app.setDefaultTimeout(0);
   await app.goto(url + 'app/index.html');
   await app.getByTestId('event-count').waitFor();
-  await app.getByTestId('demo-start').click();
+  // The demo's loop in the app's own log (the demo itself stops once its
+  // story is told): the first model once 150 cases have closed, then a
+  // drift for the loop to find and retrain for.
+  await app.locator('summary', { hasText: 'Policy' }).click();
+  await app.getByTestId('policy-first').fill('150');
+  await app.getByTestId('policy-first').press('Tab');
+  await app.getByTestId('predict-toggle').check();
   await app.getByTestId('sim-rate').fill(String(RATE));
-  // The first model is trained by the loop itself once 150 cases have closed.
+  await app.getByTestId('sim-start').click();
   await app.waitForFunction(() => document.querySelector('[data-testid=loop-champion]')?.textContent === 'champion: model-1');
+  await app.getByTestId('drift-inject').click();
   const counts = () => app.evaluate(() => {
     const text = document.querySelector('[data-testid=stats-events]').closest('dl').textContent;
     const n = (t) => Number((text.match(new RegExp(`${t}: (\\d+)`)) ?? [0, 0])[1]);

@@ -114,6 +114,41 @@ fn injected_drift_makes_cases_measurably_longer() {
 }
 
 #[test]
+fn a_run_resumed_after_its_drift_keeps_the_change_without_recording_it_again() {
+    let n = 6_000;
+    let parts = |events: &[(String, retrace::log::NewEvent)]| {
+        events
+            .iter()
+            .filter(|(_, e)| e.data.contains("Await parts"))
+            .count()
+    };
+    let calm = run(Settings::default(), n);
+    let resumed = run(
+        Settings {
+            changed: Some(Drift::PartsWait("repair".into())),
+            ..Settings::default()
+        },
+        n,
+    );
+    assert_eq!(
+        parts(&calm),
+        0,
+        "repairs wait for parts only after the change"
+    );
+    assert!(
+        parts(&resumed) > 50,
+        "the resumed run's repairs wait for parts from its first case: {}",
+        parts(&resumed)
+    );
+    assert!(
+        resumed
+            .iter()
+            .all(|(_, e)| e.event_type != "ProcessChanged"),
+        "the change is not recorded a second time"
+    );
+}
+
+#[test]
 fn the_simulated_log_loads_into_a_store_and_decodes() {
     let store = MemoryStore::new();
     let drift = Some((20, Drift::ReworkAdded("installation".into())));

@@ -78,6 +78,11 @@ pub struct Settings {
     pub cases_per_day: f64,
     /// Drift to inject after this many cases have opened.
     pub drift: Option<(u64, Drift)>,
+    /// A change already in force when the run starts (a run resumed after
+    /// its drift): applied from the first case, without a new
+    /// `ProcessChanged` event.
+    #[serde(default)]
+    pub changed: Option<Drift>,
 }
 
 impl Default for Settings {
@@ -89,6 +94,7 @@ impl Default for Settings {
             start_ms: 1_704_096_000_000,
             cases_per_day: 4.0,
             drift: None,
+            changed: None,
         }
     }
 }
@@ -405,6 +411,10 @@ impl Simulator {
             drift_done: false,
             settings,
         };
+        if let Some(drift) = sim.settings.changed.clone() {
+            sim.change(drift);
+            sim.drift_done = true;
+        }
         let first = sim.settings.start_ms;
         sim.schedule(first, Action::Arrival);
         sim
@@ -463,6 +473,11 @@ impl Simulator {
             &change,
             None,
         );
+        self.change(drift);
+    }
+
+    /// Change the process (what [`Simulator::inject`] does after recording it).
+    fn change(&mut self, drift: Drift) {
         match drift {
             Drift::ResourceLeaves(name) => {
                 if let Some(r) = self.team.iter_mut().find(|r| r.name == name) {

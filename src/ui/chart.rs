@@ -2,6 +2,64 @@
 //! colours from a colour-blind-safe palette (Okabe–Ito).
 
 use leptos::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Bumped when the window is resized or the view changes: every chart
+/// measures its figure again.
+#[derive(Clone, Copy)]
+pub struct Remeasure(pub RwSignal<u32>);
+
+impl Remeasure {
+    /// The signal, bumped on every resize of the window.
+    pub fn install() -> Remeasure {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        let tick = RwSignal::new(0u32);
+        if let Some(window) = web_sys::window() {
+            let on_resize = Closure::<dyn FnMut()>::new(move || tick.update(|t| *t += 1));
+            let _ = window
+                .add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
+            on_resize.forget();
+        }
+        Remeasure(tick)
+    }
+}
+
+thread_local! {
+    /// The width each chart was last drawn at (by test id): a chart drawn
+    /// again with new data starts at its real width, not the default.
+    static WIDTHS: RefCell<HashMap<&'static str, f64>> = RefCell::new(HashMap::new());
+}
+
+/// A chart's drawing width in CSS pixels, so its text is drawn at its real
+/// size (11 px) on a phone as on a laptop: measured from its figure once it
+/// is in the page, again whenever the window is resized or the view
+/// changes; `fallback` until then.
+fn measured(
+    figure: NodeRef<leptos::html::Figure>,
+    key: &'static str,
+    fallback: f64,
+) -> RwSignal<f64> {
+    let known = WIDTHS.with(|w| w.borrow().get(key).copied());
+    let width = RwSignal::new(known.unwrap_or(fallback));
+    let remeasure = use_context::<Remeasure>();
+    Effect::new(move |_| {
+        if let Some(r) = remeasure {
+            r.0.track();
+        }
+        let Some(f) = figure.get() else { return };
+        // Hidden (another view): keep the last width.
+        let px = f64::from(f.client_width());
+        if px >= 120.0 && (px - width.get_untracked()).abs() >= 1.0 {
+            if !key.is_empty() {
+                WIDTHS.with(|w| w.borrow_mut().insert(key, px));
+            }
+            width.set(px);
+        }
+    });
+    width
+}
 
 /// Okabe–Ito colours.
 pub const BLUE: &str = "#0072B2";
@@ -32,7 +90,33 @@ pub fn BarChart(
     #[prop(optional)]
     testid: &'static str,
 ) -> impl IntoView {
-    let (w, h, left, bottom) = (560.0, 180.0, 64.0, 28.0);
+    let figure = NodeRef::<leptos::html::Figure>::new();
+    let width = measured(figure, testid, 560.0);
+    let legend = series
+        .iter()
+        .map(|(name, colour)| view! { <span class="legend-item"><span class="swatch" style=format!("background:{colour}")></span>{name.clone()}</span> })
+        .collect::<Vec<_>>();
+    let caption = title.clone();
+    let draw = move |w: f64| bar_svg(&title, &unit, &series, &bars, w);
+    view! {
+        <figure class="chart" data-testid=testid node_ref=figure>
+            <figcaption>{caption} <span class="legend">{legend}</span></figcaption>
+            {move || draw(width.get())}
+        </figure>
+    }
+}
+
+fn bar_svg(
+    title: &str,
+    unit: &str,
+    series: &[(String, &'static str)],
+    bars: &[Bar],
+    w: f64,
+) -> impl IntoView {
+    let (h, left, bottom) = (180.0, 64.0, 28.0);
+    let title = title.to_owned();
+    let unit = unit.to_owned();
+    let series = series.to_vec();
     let max = bars
         .iter()
         .flat_map(|b| b.values.iter().copied())
@@ -42,7 +126,9 @@ pub fn BarChart(
     let slot = (w - left) / n;
     let k = series.len().max(1) as f64;
     let bar_w = (slot * 0.8 / k).max(1.0);
-    let label_every = ((bars.len() as f64) / 8.0).ceil().max(1.0) as usize;
+    // As many labels as fit: one per 70 px at most.
+    let room = ((w - left) / 70.0).floor().max(1.0);
+    let label_every = ((bars.len() as f64) / room).ceil().max(1.0) as usize;
     let rects = bars
         .iter()
         .enumerate()
@@ -69,14 +155,8 @@ pub fn BarChart(
             view! { <text x=x y=h - 10.0 text-anchor="middle" class="axis">{b.label.clone()}</text> }
         })
         .collect::<Vec<_>>();
-    let legend = series
-        .iter()
-        .map(|(name, colour)| view! { <span class="legend-item"><span class="swatch" style=format!("background:{colour}")></span>{name.clone()}</span> })
-        .collect::<Vec<_>>();
     let max_label = format!("{max:.0} {unit}");
     view! {
-        <figure class="chart" data-testid=testid>
-            <figcaption>{title.clone()} <span class="legend">{legend}</span></figcaption>
             <svg viewBox=format!("0 0 {w} {h}") role="img" aria-label=title>
                 <line x1=left y1=h - bottom x2=w y2=h - bottom class="axis-line" />
                 <line x1=left y1=8 x2=left y2=h - bottom class="axis-line" />
@@ -85,7 +165,6 @@ pub fn BarChart(
                 {rects}
                 {labels}
             </svg>
-        </figure>
     }
 }
 
@@ -193,6 +272,38 @@ pub fn LineChart(
     #[prop(optional)]
     testid: &'static str,
 ) -> impl IntoView {
+    let figure = NodeRef::<leptos::html::Figure>::new();
+    let width = measured(figure, testid, if wide { 1100.0 } else { W });
+    let legend = lines
+        .iter()
+        .map(|l| view! { <span class="legend-item"><span class="swatch" style=format!("background:{}", l.colour)></span>{l.name.clone()}</span> }.into_any())
+        .chain(mark_legend.iter().map(|(colour, dashed, name)| {
+            let style = format!("border-left:2px {} {colour}", if *dashed { "dashed" } else { "solid" });
+            view! { <span class="legend-item"><span class="mark-swatch" style=style></span>{*name}</span> }.into_any()
+        }))
+        .collect::<Vec<_>>();
+    let caption = title.clone();
+    let draw = move |w: f64| line_svg(&title, &y_unit, &lines, &marks, x_label, diagonal, w);
+    view! {
+        <figure class=if wide { "chart wide" } else { "chart" } data-testid=testid node_ref=figure>
+            <figcaption>{caption} <span class="legend">{legend}</span></figcaption>
+            {move || draw(width.get())}
+        </figure>
+    }
+}
+
+/// A [`LineChart`]'s drawing, `w` CSS pixels wide.
+fn line_svg(
+    title: &str,
+    y_unit: &str,
+    lines: &[Line],
+    marks: &[Mark],
+    x_label: fn(f64) -> String,
+    diagonal: bool,
+    w: f64,
+) -> impl IntoView {
+    let title = title.to_owned();
+    let y_unit = y_unit.to_owned();
     let xs = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
@@ -219,8 +330,6 @@ pub fn LineChart(
     let y_ticks = ticks(0.0, y1, 4);
     let step = y_ticks.get(1).copied().unwrap_or(1.0) - y_ticks.first().copied().unwrap_or(0.0);
     let y1 = y_ticks.last().copied().unwrap_or(y1).max(y1);
-    // A chart across the whole row is drawn wider, not taller.
-    let w = if wide { 1100.0 } else { W };
     let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (w - LEFT - RIGHT);
     let sy = move |y: f64| H - BOTTOM - y / y1 * (H - TOP - BOTTOM);
     let grid = y_ticks
@@ -233,7 +342,8 @@ pub fn LineChart(
             }
         })
         .collect::<Vec<_>>();
-    let ticks_x = if wide { 6 } else { 3 };
+    // As many x labels as fit: one per 130 px at most.
+    let ticks_x = (((w - LEFT - RIGHT) / 130.0).floor() as usize).clamp(1, 8);
     let x_ticks = if diagonal {
         y_ticks.clone()
     } else {
@@ -292,17 +402,7 @@ pub fn LineChart(
     let diagonal_view = diagonal.then(|| {
         view! { <line x1=sx(0.0) y1=sy(0.0) x2=sx(y1) y2=sy(y1) class="grid-line diagonal"><title>"predicted = actual"</title></line> }
     });
-    let legend = lines
-        .iter()
-        .map(|l| view! { <span class="legend-item"><span class="swatch" style=format!("background:{}", l.colour)></span>{l.name.clone()}</span> }.into_any())
-        .chain(mark_legend.iter().map(|(colour, dashed, name)| {
-            let style = format!("border-left:2px {} {colour}", if *dashed { "dashed" } else { "solid" });
-            view! { <span class="legend-item"><span class="mark-swatch" style=style></span>{*name}</span> }.into_any()
-        }))
-        .collect::<Vec<_>>();
     view! {
-        <figure class=if wide { "chart wide" } else { "chart" } data-testid=testid tabindex=wide.then_some("0")>
-            <figcaption>{title.clone()} <span class="legend">{legend}</span></figcaption>
             <svg viewBox=format!("0 0 {w} {H}") role="img" aria-label=title>
                 {grid}
                 <line x1=LEFT y1=H - BOTTOM x2=w - RIGHT y2=H - BOTTOM class="axis-line" />
@@ -313,6 +413,5 @@ pub fn LineChart(
                 {lines_view}
                 {x_axis}
             </svg>
-        </figure>
     }
 }

@@ -80,7 +80,7 @@ pub struct Live {
     /// The loop runs in the engine (it was told to start).
     looping: StoredValue<bool, LocalStorage>,
     /// The engine has been asked to open the log.
-    opened: RwSignal<bool>,
+    pub opened: RwSignal<bool>,
     /// The newest live views (shown again after time travel).
     live_views: StoredValue<Views, LocalStorage>,
     /// Questions to the engine waiting for their answer, by id.
@@ -203,7 +203,10 @@ impl Live {
                 .with_value(|e| e.post(Command::SnapshotEvery(every)));
         });
         live.snapshot_when_hidden();
-        live.remember_policy();
+        // The demo sets its own policy; the user's stays as they left it.
+        if !super::demo::shown() {
+            live.remember_policy();
+        }
         super::web_lock::guard(live.predicting, live.holding, live.training);
         live
     }

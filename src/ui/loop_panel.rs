@@ -11,16 +11,9 @@ use super::live::Live;
 use super::sim::Sim;
 use super::Log;
 use crate::domain::calendar::{DAY, HOUR};
-use crate::domain::simulator::Drift;
 use crate::ml::feedback_loop::Policy;
 use crate::projection::feedback::{MarkerKind, ROLLING, WINDOW_DAYS};
 use leptos::prelude::*;
-
-/// The demo's seed: a run whose drift is found, retrained for and promoted
-/// within a few thousand events at any commit size (see tests/feedback_loop.rs).
-pub const DEMO_SEED: u64 = 6;
-/// The demo injects its drift after this many cases.
-pub const DEMO_DRIFT_AFTER: u64 = 400;
 
 fn marker_style(kind: MarkerKind) -> (&'static str, bool) {
     match kind {
@@ -46,27 +39,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i]
-}
-
-/// Start the unattended demo: a simulator run with a drift scheduled, the
-/// loop on, the first model trained by itself.
-pub fn start_demo(log: Log, live: Live, sim: Sim) {
-    sim.stop();
-    sim.seed.set(DEMO_SEED);
-    sim.cases_per_day.set(3.0);
-    sim.rate.set(250.0);
-    live.policy.update(|p| {
-        *p = Policy {
-            first_after: 150,
-            ..Policy::default()
-        }
-    });
-    live.predicting.set(true);
-    sim.start(
-        log,
-        live,
-        Some((DEMO_DRIFT_AFTER, Drift::PartsWait("repair".into()))),
-    );
 }
 
 fn number_input(
@@ -95,7 +67,7 @@ pub fn FeedbackPanel() -> impl IntoView {
     let log = expect_context::<Log>();
     let live = expect_context::<Live>();
     let sim = expect_context::<Sim>();
-    let demo = move |_| start_demo(log, live, sim);
+    let demo = expect_context::<super::demo::Demo>();
 
     let roles = move || {
         live.views.with(|v| {
@@ -191,7 +163,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                         <span data-testid="loop-stage" data-stage=stage.clone() data-outcomes=n.to_string()
                             data-coverage=coverage.map(|c| c.to_string()) data-width=width.map(|w| w.to_string())>
                             {format!(
-                                " after {stage}: {} in 80 %, {} d wide ({n});",
+                                " {stage} done: {} inside, {} d wide ({n} outcomes);",
                                 coverage.map_or("—".to_string(), |c| format!("{:.0} %", c * 100.0)),
                                 opt(*width)
                             )}
@@ -199,7 +171,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     }
                 })
                 .collect();
-            (!shown.is_empty()).then(|| view! { "Served intervals by activities done (outcomes):" {shown} })
+            (!shown.is_empty()).then(|| view! { "The served 80 % intervals, by activities done:" {shown} })
         })
     };
 
@@ -339,9 +311,22 @@ pub fn FeedbackPanel() -> impl IntoView {
             <h2 id="feedback-heading">"Feedback loop"</h2>
             <p class="hint">"Every new event of an open case makes the champion predict its remaining time — and a challenger, in shadow. Predictions are written to the log before the outcome is known and scored when the case closes, beside the median baseline's prediction for the same moment. When the error drifts, a challenger is trained on the new cases; it replaces the champion if it is better on the same outcomes."</p>
             <div class="actions">
-                <button data-testid="demo-start" on:click=demo>"Start the demo"</button>
-                <span class="hint">"A simulated service desk; after 400 cases repairs start waiting about a week for parts. Watch the error rise, the detector fire, a challenger train and take over."</span>
+                <button data-testid="demo-start" on:click=|_| super::demo::start_fresh()>
+                    {if demo.shown { "Start the demo over" } else { "Start the demo" }}
+                </button>
+                <span class="hint">{if demo.shown {
+                    "The demo runs in a log of its own: a simulated service desk where, after 400 cases, repairs start waiting about a week for parts."
+                } else {
+                    "In a log of its own (yours stays as it is): a simulated service desk; after 400 cases repairs start waiting about a week for parts. Watch the error rise, the detector fire, a challenger train and take over."
+                }}</span>
             </div>
+            <Show when=move || demo.note.get().is_some()>
+                <p data-testid="demo-note" role="status">{move || demo.note.get().unwrap_or_default()}</p>
+                <div class="actions">
+                    <button data-testid="demo-run-on" on:click=move |_| demo.run_on(log, live, sim)>"Run on"</button>
+                    <button data-testid="demo-leave" on:click=|_| super::demo::leave()>"Back to your log"</button>
+                </div>
+            </Show>
             <label><input type="checkbox" data-testid="predict-toggle" prop:checked=move || live.predicting.get()
                 on:change=move |ev| live.predicting.set(event_target_checked(&ev)) />
                 " run the loop in this tab (predict, score, detect drift, retrain, promote)"

@@ -4,6 +4,7 @@
 mod backtest_panel;
 pub mod browser;
 mod chart;
+pub mod demo;
 mod drawing;
 mod engine_worker;
 mod export;
@@ -95,11 +96,22 @@ pub fn App() -> impl IntoView {
     let checker = trainer.clone();
     provide_context(live);
     provide_context(StoredValue::new_local(trainer));
-    provide_context(sim::Sim::new(log, live));
+    let sim = sim::Sim::new(log, live);
+    provide_context(sim);
+    let demo = demo::Demo::new();
+    provide_context(demo);
     provide_context(ImportRequest(RwSignal::new(None)));
     provide_context(update::Updates::start());
     let view = route::current();
     provide_context(view);
+    // Charts draw at their real width: measured again on a resize, and
+    // when a view is shown (a hidden chart has no width).
+    let remeasure = chart::Remeasure::install();
+    provide_context(remeasure);
+    Effect::new(move |_| {
+        view.track();
+        remeasure.0.update(|t| *t += 1);
+    });
     let drawing = drawing::Drawing::new(view.get_untracked());
     provide_context(drawing);
     let opening = RwSignal::new(true);
@@ -139,7 +151,9 @@ pub fn App() -> impl IntoView {
                 opening.set(false);
                 leptos::task::spawn_local(drawing.run());
                 live.boot(log).await;
-                if shared::connected() {
+                if demo.shown {
+                    demo.run(log, live, sim);
+                } else if shared::connected() {
                     leptos::task::spawn_local(shared::run(log, shared_state, live));
                 }
                 log_panel::check_at_start(checker, log).await;
@@ -152,6 +166,14 @@ pub fn App() -> impl IntoView {
         }
     });
     let shown = move |v: route::View| view.get() == v;
+    // Which log the page shows, named in the header.
+    let shown_log = if demo.shown {
+        "Demo log".to_owned()
+    } else if shared::connected() {
+        format!("Shared log “{}”", shared::settings().log)
+    } else {
+        "Your log".to_owned()
+    };
     view! {
         <a class="skip" href="#main">"Skip to the content"</a>
         <header class="top">
@@ -165,11 +187,17 @@ pub fn App() -> impl IntoView {
                 }).collect::<Vec<_>>()}
             </nav>
             <p class="status-bar" aria-live="off">
-                <span data-testid="event-count">{move || log.head.get()}</span>" events"
+                <span data-testid="log-shown">{shown_log}</span>
+                {demo.shown.then(|| view! {
+                    " "<button class="link" data-testid="header-leave-demo" on:click=|_| demo::leave()>"back to your log"</button>
+                })}
+                " · "<span data-testid="event-count">{move || log.head.get()}</span>" events"
                 {move || live.predicting.get().then_some(" · loop on")}
                 " · "<span data-testid="views-behind">{move || {
                     let behind = log.head.get().saturating_sub(live.seq.get());
-                    if behind == 0 { "views current".to_string() } else { format!("views {behind} events behind") }
+                    if let Some(seq) = live.past.get() {
+                        format!("viewing the past at event {seq}")
+                    } else if behind == 0 { "views current".to_string() } else { format!("views {behind} events behind") }
                 }}</span>
             </p>
         </header>
@@ -184,7 +212,7 @@ pub fn App() -> impl IntoView {
             <Show when=move || !opening.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
                 <div class="grid" hidden=move || !shown(route::View::Live) data-view="live">
                     <Panel view=route::View::Live nth=0>
-                        <Show when=move || log.head.get() == 0>
+                        <Show when=move || log.head.get() == 0 && !demo.shown>
                             <welcome::Welcome/>
                         </Show>
                     </Panel>

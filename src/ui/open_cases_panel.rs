@@ -53,10 +53,10 @@ pub fn OpenCasesPanel() -> impl IntoView {
             <h2 id="open-heading">"Open cases " <span class="count" data-testid="open-count">{move || rows().0}</span></h2>
             <div class="scroll" tabindex="0">
                 <table>
-                    <thead><tr><th scope="col">"case"</th><th scope="col">"opened"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th><th scope="col">"predicted left (80 % interval)"</th></tr></thead>
+                    <thead><tr><th scope="col">"case"</th><th scope="col">"predicted left (80 % interval)"</th><th scope="col">"age"</th><th scope="col">"last step"</th><th scope="col">"steps"</th><th scope="col">"kind"</th><th scope="col">"opened"</th></tr></thead>
                     <tbody>
                         {move || rows().1.into_iter().map(|(case, opened, age, last, steps, what, left)| view! {
-                            <tr data-testid="open-row"><td>{case}</td><td>{opened}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td><td class="num">{left}</td></tr>
+                            <tr data-testid="open-row"><td>{case}</td><td class="num">{left}</td><td class="num">{age}</td><td>{last}</td><td class="num">{steps}</td><td>{what}</td><td>{opened}</td></tr>
                         }).collect::<Vec<_>>()}
                     </tbody>
                 </table>

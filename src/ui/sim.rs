@@ -66,6 +66,18 @@ impl Sim {
     /// Start (or resume) a run; a new run continues the log's domain time
     /// with its own case ids, and injects `drift` after that many cases.
     pub fn start(self, log: Log, live: Live, drift: Option<(u64, Drift)>) {
+        self.start_with(log, live, drift, None)
+    }
+
+    /// [`Sim::start`], for a run whose process has already `changed` (the
+    /// demo resumed after its drift).
+    pub fn start_with(
+        self,
+        log: Log,
+        live: Live,
+        drift: Option<(u64, Drift)>,
+        changed: Option<Drift>,
+    ) {
         if self.status.get_untracked() == Status::Stopped {
             let last = live.views.with_untracked(|v| v.newest_at);
             let defaults = Settings::default();
@@ -77,6 +89,7 @@ impl Sim {
                 start_ms: last.map_or(defaults.start_ms, |t| t + 1),
                 cases_per_day: self.cases_per_day.get_untracked(),
                 drift,
+                changed,
             };
             self.produced.set(0);
             self.live.simulate(SimCommand::Start {
@@ -108,7 +121,7 @@ impl Sim {
 }
 
 /// Six random hex digits from the browser's CSPRNG (a run's own label).
-fn run_token() -> String {
+pub fn run_token() -> String {
     let mut bytes = [0u8; 3];
     let filled = web_sys::window()
         .and_then(|w| w.crypto().ok())

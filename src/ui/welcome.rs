@@ -1,10 +1,7 @@
 //! The first-run card: an empty log offers three ways in.
 
-use super::live::Live;
-use super::loop_panel::start_demo;
 use super::route::{go, View};
-use super::sim::Sim;
-use super::{ImportRequest, Log};
+use super::ImportRequest;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
@@ -23,11 +20,17 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 /// Shown while the log is empty.
 #[component]
 pub fn Welcome() -> impl IntoView {
-    let log = expect_context::<Log>();
-    let live = expect_context::<Live>();
-    let sim = expect_context::<Sim>();
     let request = expect_context::<ImportRequest>();
     let status = RwSignal::new(String::new());
+    // On a shared log, what the user adds goes to the team's server.
+    let welcome_text = if super::shared::connected() {
+        format!(
+            "This is the shared log “{}”: what you import or simulate here goes to the team's server and to every teammate's browser (its contents sealed if the team set a passphrase). Start with one of these:",
+            super::shared::settings().log
+        )
+    } else {
+        "Retrace keeps an event log in this browser and learns from it: what is open, how long it will take, and how good those predictions turn out to be. Nothing leaves your machine. Start with one of these:".to_owned()
+    };
     let sample = move |_| {
         status.set("loading the sample…".into());
         spawn_local(async move {
@@ -47,11 +50,11 @@ pub fn Welcome() -> impl IntoView {
     view! {
         <section class="card wide welcome" aria-labelledby="welcome-heading" data-testid="welcome">
             <h2 id="welcome-heading">"Your log is empty"</h2>
-            <p>"Retrace keeps an event log in this browser and learns from it: what is open, how long it will take, and how good those predictions turn out to be. Nothing leaves your machine. Start with one of these:"</p>
+            <p>{welcome_text}</p>
             <div class="choices">
-                <button class="primary" data-testid="welcome-demo" on:click=move |_| start_demo(log, live, sim)>
+                <button class="primary" data-testid="welcome-demo" on:click=move |_| super::demo::start_fresh()>
                     <strong>"Watch the demo"</strong>
-                    <span>"A simulated service desk whose process changes halfway: see the model notice and retrain itself."</span>
+                    <span>"A simulated service desk whose process changes halfway, in a log of its own: see the model notice and retrain itself."</span>
                 </button>
                 <button data-testid="welcome-import" on:click=move |_| go(View::Log)>
                     <strong>"Import your log"</strong>

@@ -200,9 +200,7 @@ test('axe-core finds no serious or critical problem on any view; screenshots at 
   const p = page.page;
   await p.getByTestId('demo-start').click();
   await p.waitForFunction(() => /ModelPromoted: [2-9]/.test(document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? ''), null, { timeout: 240_000, polling: 500 });
-  await page.go('live');
-  await p.getByTestId('sim-pause').click();
-  await p.getByTestId('predict-toggle').uncheck();
+  await page.holdStill();
   await page.go('models');
   await p.getByTestId('backtest-run').click();
   await p.getByTestId('backtest-table').waitFor({ timeout: 300_000 });

@@ -79,9 +79,7 @@ test('the demo detects its drift, trains a challenger, promotes it, and the erro
   assert.ok((await p.locator('[data-testid=case-trace-chart] circle').count()) > 0, 'a case history is drawn');
 
   // Mid-run: stop the loop and the simulator, let everything land, reload.
-  await page.go('live');
-  await p.getByTestId('sim-pause').click();
-  await p.getByTestId('predict-toggle').uncheck();
+  await page.holdStill();
   await p.waitForFunction(() => document.querySelector('[data-testid=loop-status]')?.dataset.busy === 'false');
   await p.waitForFunction(() => document.querySelector('[data-testid=stats-events]')?.textContent ===
     document.querySelector('[data-testid=event-count]')?.textContent);

@@ -41,8 +41,10 @@ test('the time-travel slider shows an earlier state and Live returns to the pres
   await live.page.getByTestId('travel-slider').fill('150');
   await live.until('stats-events', 'n === 150');
   assert.match(await live.page.getByTestId('travel-position').textContent(), /viewing seq 150 of \d+/);
+  assert.equal(await live.page.getByTestId('views-behind').textContent(), 'viewing the past at event 150', 'the header says the views show the past');
   await live.page.getByTestId('travel-live').click();
   await live.until('stats-events', `n === ${head}`);
+  await live.page.waitForFunction(() => document.querySelector('[data-testid=views-behind]')?.textContent === 'views current');
   assert.match(await live.page.getByTestId('travel-position').textContent(), /^live at seq \d+/);
   await context.close();
 });

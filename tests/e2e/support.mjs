@@ -173,6 +173,16 @@ export class LivePage extends LogPage {
     return this.page.getByTestId('import-status').textContent();
   }
 
+  /** Hold the simulator and the loop still — whether or not the demo
+   * already stopped by itself once its story was told (a click on a
+   * disabled button does nothing and waits for nothing). */
+  async holdStill() {
+    await this.go('live');
+    await this.page.evaluate(() => document.querySelector('[data-testid=sim-pause]').click());
+    await this.page.waitForFunction(() => document.querySelector('[data-testid=sim-status]')?.textContent !== 'running');
+    await this.page.getByTestId('predict-toggle').uncheck();
+  }
+
   async runSimulator({ rate = 200, until }) {
     await this.go('live');
     await this.page.getByTestId('sim-rate').fill(String(rate));

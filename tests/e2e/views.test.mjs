@@ -90,9 +90,7 @@ test('the demo: every view agrees with the log while it runs and after a reload'
   assert.ok(looks >= 10, `looked ${looks} times`);
   assert.ok(last.shown.registry.length >= 2 && last.shown.loop.length >= 2, 'models were trained and scored while we looked');
   // Stop everything, let it land, reload.
-  await page.go('live');
-  await p.getByTestId('sim-pause').click();
-  await p.getByTestId('predict-toggle').uncheck();
+  await page.holdStill();
   await p.waitForFunction(() => document.querySelector('[data-testid=loop-status]')?.dataset.busy === 'false');
   await p.waitForFunction(() => document.querySelector('main')?.dataset.seq === document.querySelector('[data-testid=event-count]')?.textContent);
   await lookAfterReload(page, 'the demo');

@@ -87,9 +87,14 @@ fn token() -> String {
         .unwrap_or_default()
 }
 
-/// The database this page opens: this browser's own log, or the replica
-/// of the shared log it is connected to.
+/// The database this page opens: the demo's log while it is shown, else
+/// this browser's own log, or the replica of the shared log it is
+/// connected to.
 pub fn database() -> String {
+    let demo = super::demo::saved();
+    if demo.on && !demo.database.is_empty() {
+        return demo.database;
+    }
     let s = settings();
     if s.on && !s.log.is_empty() {
         format!("retrace-shared-{}", jetstream::subject_token(&s.log))
@@ -98,9 +103,9 @@ pub fn database() -> String {
     }
 }
 
-/// Whether the page shows a shared log.
+/// Whether the page shows a shared log (not while it shows the demo).
 pub fn connected() -> bool {
-    settings().on
+    settings().on && !super::demo::shown()
 }
 
 /// The sync's state, for the card and the header.
