@@ -22,10 +22,7 @@ use retrace::store::memory::MemoryStore;
 use retrace::store::{by_stream, EventStore, ExpectedVersion, StreamAppend};
 
 fn demo_policy() -> Policy {
-    Policy {
-        first_after: 150,
-        ..Policy::default()
-    }
+    Policy::demo()
 }
 
 fn spec() -> Spec {
@@ -174,7 +171,7 @@ fn the_policy_decides_from_the_log_state() {
     let policy = Policy {
         first_after: 10,
         retrain_every: 50,
-        ..Policy::default()
+        ..Policy::demo()
     };
     let mut f = Feedback::default();
     assert_eq!(decide(&f, &policy), None, "too few cases for a first model");
@@ -336,7 +333,7 @@ impl Given {
 fn given_a_duel_the_loop_judges_whole_cases_not_the_first_outcomes() {
     let policy = Policy {
         duel_cases: 20,
-        ..Policy::default()
+        ..Policy::demo()
     };
     let mut g = Given::new();
     g.champion("model-1");
@@ -407,7 +404,7 @@ fn given_a_duel_the_loop_judges_whole_cases_not_the_first_outcomes() {
 fn given_an_even_duel_the_loop_retires_the_challenger() {
     let policy = Policy {
         duel_cases: 5,
-        ..Policy::default()
+        ..Policy::demo()
     };
     let mut g = Given::new();
     g.champion("model-1");
@@ -461,7 +458,7 @@ fn prequential_replay_of_helpdesk_beats_the_median() {
             first_after: 300,
             retrain_every: 500,
             window: 0,
-            ..Policy::default()
+            ..Policy::demo()
         },
         Some(spec()),
     );

@@ -71,7 +71,7 @@ fn train(
 fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_records_it() {
     let (mut d, models) = driver(Policy {
         first_after: 30,
-        ..Policy::default()
+        ..Policy::demo()
     });
     let now = || 0.0;
     assert_eq!(
@@ -172,7 +172,7 @@ fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_record
 fn a_model_that_cannot_be_loaded_is_said_and_skipped_and_a_failed_training_is_asked_again() {
     let (mut d, _models) = driver(Policy {
         first_after: 20,
-        ..Policy::default()
+        ..Policy::demo()
     });
     let now = || 0.0;
     let mut sim = Simulator::new(Settings {
@@ -231,7 +231,7 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
     // A log whose loop ran elsewhere: a champion and its predictions.
     let (mut first, models) = driver(Policy {
         first_after: 20,
-        ..Policy::default()
+        ..Policy::demo()
     });
     let now = || 0.0;
     let mut sim = Simulator::new(Settings {
@@ -280,7 +280,7 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
             ProjectionSet::default(),
             Policy {
                 first_after: 20,
-                ..Policy::default()
+                ..Policy::demo()
             },
         ),
     );
@@ -288,7 +288,7 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
         Command::Start {
             policy: Policy {
                 first_after: 20,
-                ..Policy::default()
+                ..Policy::demo()
             },
         },
         &now,
@@ -380,7 +380,7 @@ fn on_a_shared_log_a_decision_waits_until_the_engines_earlier_one_has_come_back(
         ProjectionSet::default(),
         Policy {
             first_after: 30,
-            ..Policy::default()
+            ..Policy::demo()
         },
     );
     let mut d = Driver::new(Outboxed::default(), models.clone(), engine);
@@ -449,7 +449,7 @@ fn on_a_shared_log_a_decision_waits_until_the_engines_earlier_one_has_come_back(
 fn an_opened_log_is_folded_for_the_views_without_predicting() {
     let (mut d, _) = driver(Policy {
         first_after: 5,
-        ..Policy::default()
+        ..Policy::demo()
     });
     let mut sim = Simulator::new(Settings {
         seed: 4,
@@ -509,7 +509,7 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
 fn a_desk_whose_loop_never_trains(seed: u64) -> (Driver<MemoryStore, Models>, Models, Simulator) {
     let (d, models) = driver(Policy {
         first_after: 100_000,
-        ..Policy::default()
+        ..Policy::demo()
     });
     let mut sim = Simulator::new(Settings {
         seed,

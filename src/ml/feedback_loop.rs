@@ -51,14 +51,18 @@ pub struct Policy {
     pub margin: f64,
 }
 
+/// The loop as the page runs it, and as `examples/prequential.rs` and the
+/// loop's replay tests measure it: the first model after 300 mature cases,
+/// a retrain on drift and every 250 closed cases, on every case the
+/// training set keeps.
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            first_after: 200,
+            first_after: 300,
             retrain_on_drift: true,
             min_new_cases: 200,
-            retrain_every: 0,
-            window: 400,
+            retrain_every: 250,
+            window: 0,
             duel_cases: 60,
             margin: 0.05,
         }
@@ -66,14 +70,18 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The policy `examples/prequential.rs` and the loop's replay tests use
-    /// on a whole log: the first model after 300 cases, a retrain on drift
-    /// and every 250 closed cases, on every case the training set keeps.
+    /// The policy the prequential replays use: the page's default.
     pub fn prequential() -> Policy {
+        Policy::default()
+    }
+
+    /// The demo's: the first model early and a retrain on drift only, so
+    /// its story (a change, an alarm, one challenger) fits in a minute.
+    pub fn demo() -> Policy {
         Policy {
-            first_after: 300,
-            retrain_every: 250,
-            window: 0,
+            first_after: 150,
+            retrain_every: 0,
+            window: 400,
             ..Policy::default()
         }
     }

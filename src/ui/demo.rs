@@ -112,10 +112,7 @@ pub fn leave() {
 
 /// The demo's loop: the first model early, so the story fits in minutes.
 fn policy() -> Policy {
-    Policy {
-        first_after: 150,
-        ..Policy::default()
-    }
+    Policy::demo()
 }
 
 /// The demo on this page: what the views and the header show of it.

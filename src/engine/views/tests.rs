@@ -19,7 +19,7 @@ fn desk() -> Harness {
     };
     let policy = Policy {
         first_after: 40,
-        ..Policy::default()
+        ..Policy::demo()
     };
     let mut h = Harness::new(policy, Some(spec));
     let mut sim = Simulator::new(Settings {
