@@ -55,7 +55,7 @@ test-browser:
 	cargo test --target wasm32-unknown-unknown $(addprefix --test ,$(BROWSER_TESTS))
 
 test-e2e: dist
-	node --test --test-concurrency=1 tests/e2e/*.test.mjs
+	node --test --test-concurrency=1 --test-timeout=900000 tests/e2e/*.test.mjs
 
 tools: tools-apt tools-rust tools-node tools-nats
 

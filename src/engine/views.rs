@@ -179,6 +179,10 @@ pub struct ScoreRow {
     pub width_max: Option<f64>,
     /// The interval's live width factor sits at a bound.
     pub scale_at_bound: bool,
+    /// For a retired model: why (its retirement or the promotion that
+    /// replaced it, as the chart marks it).
+    #[serde(default)]
+    pub why: Option<String>,
 }
 
 impl ScoreRow {
@@ -204,6 +208,7 @@ impl ScoreRow {
             width: m.mean_width(),
             width_max: (m.interval_outcomes > 0).then_some(m.max_width_d),
             scale_at_bound: m.scale_at_bound(),
+            why: None,
         }
     }
 
@@ -347,7 +352,21 @@ fn feedback(set: &ProjectionSet) -> FeedbackView {
         rows.push(served);
     }
     for (id, m) in f.models.iter().rev() {
-        rows.push(ScoreRow::of(id.clone(), f.role(id), m));
+        let mut row = ScoreRow::of(id.clone(), f.role(id), m);
+        if row.retired() {
+            // Why, in a few words: the newest of its retirement ("model-3
+            // retired (reason)") or the promotion that replaced it
+            // ("model-4 replaces model-3 (reason)"), as the chart marks them.
+            let (retired, replaced) = (format!("{id} retired ("), format!(" replaces {id} ("));
+            row.why = f.markers.iter().rev().find_map(|k| {
+                if let Some(reason) = k.text.strip_prefix(&retired) {
+                    return Some(reason.trim_end_matches(')').to_owned());
+                }
+                let (by, _) = k.text.split_once(&replaced)?;
+                Some(format!("replaced by {by}"))
+            });
+        }
+        rows.push(row);
     }
     FeedbackView {
         champion: f.champion.clone(),

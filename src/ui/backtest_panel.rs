@@ -25,9 +25,10 @@ pub fn BacktestPanel() -> impl IntoView {
         let trainer = trainer.get_value();
         spawn_local(async move {
             let (cases, _, _) = live.cases(0).await;
+            let closed = live.views.with_untracked(|v| v.stats.closed);
+            let kept = cases.len();
             progress.set(format!(
-                "sending {} closed cases to the training worker…",
-                cases.len()
+                "sending {kept} closed cases to the training worker…"
             ));
             let answer = trainer
                 .request(
@@ -42,8 +43,16 @@ pub fn BacktestPanel() -> impl IntoView {
             running.set(false);
             match answer {
                 Ok(FromWorker::BacktestDone { report: r, .. }) => {
+                    let which = if (kept as u64) < closed {
+                        format!(
+                            "the newest {kept} of the log's {closed} closed cases (training keeps at most {})",
+                            crate::projection::training_set::DEFAULT_WINDOW
+                        )
+                    } else {
+                        format!("all {kept} closed cases")
+                    };
                     progress.set(format!(
-                        "done: {} cases ({} train, {} test), {} prefixes evaluated",
+                        "done on {which}: {} cases ({} train, {} test), {} prefixes evaluated",
                         r.cases, r.train_cases, r.test_cases, r.prefixes
                     ));
                     report.set(Some(*r));

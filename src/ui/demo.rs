@@ -154,9 +154,8 @@ impl Demo {
             if let Some(line) = was.told {
                 self.note.set(Some(line));
             } else if was.paused {
-                self.note.set(Some(
-                    "The demo is paused where you left it.".to_owned(),
-                ));
+                self.note
+                    .set(Some("The demo is paused where you left it.".to_owned()));
             } else {
                 resume(log, live, sim);
             }

@@ -136,7 +136,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     };
                     view! {
                         <tr data-testid="feedback-row" data-coverage=m.coverage.map(|c| c.to_string()) data-width-max=m.width_max.map(|w| w.to_string()) data-skill=m.skill.map(|s| s.to_string())>
-                            <td>{m.id.clone()}</td><td>{m.role.clone()}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
+                            <td>{m.id.clone()}</td><td>{m.role.clone()}{m.why.as_ref().map(|w| format!(": {w}"))}</td><td class="num" data-testid="feedback-outcomes">{m.outcomes}</td>
                             <td class="num">{opt(m.mae)}</td><td class="num">{recent(m.rolling)}</td><td class="num">{recent(m.window)}</td>
                             <td class="num">{opt(m.baseline)}</td><td class="num">{skill}</td><td class="num">{opt(m.bias)}</td>
                             <td class="num">{waiting}</td><td class="num">{opt(m.delay)}</td>
@@ -338,7 +338,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                         on:change=move |ev| live.policy.update(|p| p.retrain_on_drift = event_target_checked(&ev)) />" retrain on drift"</label>
                     {number_input("first model after (closed cases)", "policy-first", |p| p.first_after as f64, |p, v| p.first_after = v as u64)}
                     {number_input("retrain every (closed cases, 0 off)", "policy-every", |p| p.retrain_every as f64, |p, v| p.retrain_every = v as u64)}
-                    {number_input("train on the newest (cases, 0 all)", "policy-window", |p| p.window as f64, |p, v| p.window = v as usize)}
+                    {number_input("train on the newest (cases; 0: all kept, at most 5,000)", "policy-window", |p| p.window as f64, |p, v| p.window = v as usize)}
                     {number_input("after drift, wait for (new cases)", "policy-new", |p| p.min_new_cases as f64, |p, v| p.min_new_cases = v as u64)}
                     {number_input("judge a challenger on (cases opened after it)", "policy-k", |p| p.duel_cases as f64, |p, v| p.duel_cases = (v as usize).max(1))}
                     {number_input("promote if better by (%)", "policy-margin", |p| p.margin * 100.0, |p, v| p.margin = v / 100.0)}

@@ -104,7 +104,7 @@ pub fn RegistryPanel() -> impl IntoView {
                 view! {
                     <tr data-testid="model-row" data-model=id.clone()>
                         <td>{id.clone()}</td><td>{r.algorithm.clone()}</td><td data-testid="model-role">{role.label()}</td><td class="num">{r.trained_to_seq}</td>
-                        <td class="num">{r.rows}</td><td class="num">{format!("{:.2}", r.holdout_mae_days)}</td>
+                        <td class="num">{r.train_cases + r.holdout_cases}</td><td class="num">{r.rows}</td><td class="num" title=format!("on its newest {} cases, held out of its training", r.holdout_cases)>{format!("{:.2}", r.holdout_mae_days)}</td>
                         <td class="num">{format!("{:.2}", r.baseline_mae_days)}</td><td class="num">{format!("{:.0} KB", r.size_bytes as f64 / 1000.0)}</td>
                         <td><code>{r.rows_hash.clone()}</code></td>{status}
                     </tr>
@@ -130,9 +130,10 @@ pub fn RegistryPanel() -> impl IntoView {
                 <button data-testid="train-cancel" disabled=move || !busy.get() on:click=move |_| trainer.get_value().cancel()>"Cancel"</button>
             </div>
             <p data-testid="train-status" aria-live="polite">{move || status.get()}</p>
+            <p class="hint">"Each model's holdout and median MAE are measured on its own newest cases, held out of its training — models trained at different times are measured on different cases. The Live view's loop table scores every model on the same outcomes."</p>
             <div class="scroll" tabindex="0">
                 <table>
-                    <thead><tr><th scope="col">"id"</th><th scope="col">"algorithm"</th><th scope="col">"role"</th><th scope="col">"trained to seq"</th><th scope="col">"rows"</th>
+                    <thead><tr><th scope="col">"id"</th><th scope="col">"algorithm"</th><th scope="col">"role"</th><th scope="col">"trained to seq"</th><th scope="col">"cases"</th><th scope="col">"rows"</th>
                         <th scope="col">"holdout MAE (d)"</th><th scope="col">"median MAE (d)"</th><th scope="col">"size"</th><th scope="col">"rows hash"</th><th scope="col">"status"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>

@@ -46,12 +46,29 @@ pub fn SettingsPanel() -> impl IntoView {
             None => log.fail("this browser would not delete the database"),
         }
     };
+    let demo = expect_context::<super::demo::Demo>();
+    let shown = if demo.shown {
+        view! {
+            "the demo's log, a database of its own (yours is untouched) "
+            <button data-testid="settings-leave-demo" on:click=|_| super::demo::leave()>"Back to your log"</button>
+        }
+        .into_any()
+    } else if super::shared::connected() {
+        format!(
+            "the shared log “{}” (this browser's own log is kept apart: Disconnect under Shared log to see it)",
+            super::shared::settings().log
+        )
+        .into_any()
+    } else {
+        "this browser's own log".into_any()
+    };
     view! {
         <section class="card" aria-labelledby="settings-heading">
             <h2 id="settings-heading">"Retrace"</h2>
             <dl class="facts">
                 <dt>"Version"</dt><dd>{env!("CARGO_PKG_VERSION")}</dd>
                 <dt>"Offline"</dt><dd data-testid="offline-ready">{move || updates.offline.get()}</dd>
+                <dt>"Log shown"</dt><dd data-testid="settings-log-shown">{shown}</dd>
             </dl>
             <div class="actions">
                 <button data-testid="update-check" on:click=move |_| updates.check()>"Check for a new version"</button>

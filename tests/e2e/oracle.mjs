@@ -84,6 +84,8 @@ export function expectedViews(events) {
   // Models: registered, and their part in the loop.
   const registered = [];
   const entered = new Set();
+  // Why each retired model left: its retirement or the promotion that replaced it.
+  const why = new Map();
   let champion = null;
   let challenger = null;
 
@@ -148,17 +150,21 @@ export function expectedViews(events) {
         break;
       case 'ModelPromoted':
         if (challenger === e.data.model) challenger = null;
+        if (e.data.replaced) why.set(e.data.replaced, `replaced by ${e.data.model}`);
         champion = e.data.model;
         entered.add(e.data.model);
         score(e.data.model);
         break;
       case 'ModelRetired':
         if (challenger === e.data.model) challenger = null;
+        why.set(e.data.model, e.data.reason);
         break;
       default:
     }
   }
   const role = (id) => (id === champion ? 'champion' : id === challenger ? 'challenger' : entered.has(id) ? 'retired' : 'registered');
+  // The loop table says why a retired model left.
+  const loopRole = (id) => (role(id) === 'retired' ? `retired: ${why.get(id)}` : role(id));
   // The last 30 calendar days up to the newest day with cases (from the
   // first day with any, if the log is younger), quiet days as zero.
   const known = [...perDay.keys()].sort((a, b) => a - b);
@@ -170,7 +176,7 @@ export function expectedViews(events) {
   const open = [...opened.entries()].map(([c, v]) => ({ case: c, ...v }));
   const loop = new Map();
   if (served.outcomes > 0) loop.set('served', { ...served, role: 'what the loop served' });
-  for (const [id, s] of models) loop.set(id, { ...s, role: role(id) });
+  for (const [id, s] of models) loop.set(id, { ...s, role: loopRole(id) });
   return {
     head: events.length,
     byType,
@@ -262,7 +268,7 @@ export function compare(shown, want) {
     close('median MAE', c[6], s.outcomes ? s.base / s.outcomes : null);
     same(`loop table: ${id} waiting`, Number(c[9].split(' ')[0]), s.pending);
     if (id !== 'served') same(`loop table: ${id} drift alarms`, Number(c[11]), s.drifts);
-    if (s.role === 'retired') same(`loop table: ${id} recent error (retired)`, [c[4], c[5]], ['retired', 'retired']);
+    if (s.role.startsWith('retired')) same(`loop table: ${id} recent error (retired)`, [c[4], c[5]], ['retired', 'retired']);
   }
   return out;
 }

@@ -194,6 +194,64 @@ fn a_retired_models_recent_error_is_not_shown_but_its_record_is() {
 }
 
 #[test]
+fn a_retired_model_says_why_it_left() {
+    use crate::domain::events::{ChallengerStarted, ModelPromoted, ModelRetired};
+    use crate::domain::{Fact, Recorded};
+    let mut set = desk().set().clone();
+    let champion = set.feedback.state.champion.clone().unwrap();
+    let mut seq = set.seq();
+    let mut fold = |fact: Fact| {
+        seq += 1;
+        set.apply(&Recorded {
+            seq,
+            id: format!("e{seq}"),
+            occurred_at: 0,
+            stream: "models".into(),
+            fact,
+        });
+    };
+    let started = |model: &str| {
+        Fact::ChallengerStarted(ChallengerStarted {
+            model: model.into(),
+            reason: "drift".into(),
+            median_h: 1.0,
+            train_cases: 10,
+        })
+    };
+    // A challenger that lost, then one that took over.
+    fold(started("model-8"));
+    fold(Fact::ModelRetired(ModelRetired {
+        model: "model-8".into(),
+        reason: "not better than the champion".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    }));
+    fold(started("model-9"));
+    fold(Fact::ModelPromoted(ModelPromoted {
+        model: "model-9".into(),
+        replaced: Some(champion.clone()),
+        reason: "beat the champion".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+    }));
+    let views = Views::of(&set);
+    let why = |id: &str| {
+        let row = views.feedback.rows.iter().find(|r| r.id == id);
+        row.and_then(|r| r.why.clone())
+    };
+    assert_eq!(why(&champion).as_deref(), Some("replaced by model-9"));
+    assert_eq!(why("model-9"), None, "the champion has nothing to explain");
+    if views.feedback.rows.iter().any(|r| r.id == "model-8") {
+        assert_eq!(
+            why("model-8").as_deref(),
+            Some("not better than the champion")
+        );
+    }
+}
+
+#[test]
 fn the_views_cross_the_worker_boundary_unchanged() {
     let views = Views::of(desk().set());
     let bytes = crate::ml::protocol::encode(&views);
