@@ -37,15 +37,21 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   const B = await joined(server.url, 'loop');
   const [a, b] = [A.page, B.page];
 
-  // A drives: the first model after 40 closed cases.
+  // A drives: the first model after 40 closed cases, no retrain on a
+  // schedule (this is about the lease, not the schedule).
   await a.go('live');
   await a.page.locator('summary', { hasText: 'Policy' }).click();
   await a.page.getByTestId('policy-first').fill('40');
   await a.page.getByTestId('policy-first').press('Tab');
+  await a.page.getByTestId('policy-every').fill('0');
+  await a.page.getByTestId('policy-every').press('Tab');
   await a.page.getByTestId('predict-toggle').check();
   await loopStatus(a, /This browser drives the team's loop/);
   // B wants the loop too: it is told who has it, and waits.
   await b.go('live');
+  await b.page.locator('summary', { hasText: 'Policy' }).click();
+  await b.page.getByTestId('policy-every').fill('0');
+  await b.page.getByTestId('policy-every').press('Tab');
   await b.page.getByTestId('predict-toggle').check();
   await loopStatus(b, /drives the team's loop on this shared log; this browser shows what it records/);
   assert.equal(await b.page.getByTestId('predict-toggle').isChecked(), true);
