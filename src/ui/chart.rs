@@ -342,8 +342,18 @@ fn line_svg(
             }
         })
         .collect::<Vec<_>>();
-    // As many x labels as fit: one per 130 px at most.
-    let ticks_x = (((w - LEFT - RIGHT) / 130.0).floor() as usize).clamp(1, 8);
+    // As many x labels as fit side by side, each as wide as the longest
+    // (about 6.5 px a character at 11 px) with a gap between them.
+    let label_px = [x0, x1]
+        .iter()
+        .map(|x| x_label(*x).chars().count())
+        .max()
+        .unwrap_or(8) as f64
+        * 6.5;
+    let gap = 16.0;
+    let ticks_x = ((((w - LEFT - RIGHT) + gap) / (label_px + gap)).floor() as usize)
+        .saturating_sub(1)
+        .clamp(1, 8);
     let x_ticks = if diagonal {
         y_ticks.clone()
     } else {

@@ -13,27 +13,39 @@ pub fn OpenCasesPanel() -> impl IntoView {
         live.views.with(|v| {
             let now = v.newest_at.unwrap_or(0);
             let hour = crate::domain::calendar::HOUR as f64;
-            // Time left now, by a prediction made at `made_at`.
-            let left = |made_at: i64, h: f64| {
-                format::duration((h * hour - (now - made_at) as f64).max(0.0) as i64)
-            };
+            // Time left now (ms, negative once passed), by a prediction
+            // made at `made_at`.
+            let left = |made_at: i64, h: f64| h * hour - (now - made_at) as f64;
+            let said = |ms: f64| format::duration(ms.max(0.0) as i64);
             let rows: Vec<_> = v
                 .open
                 .rows
                 .iter()
                 .map(|c| {
-                    let predicted =
-                        c.predicted
-                            .as_ref()
-                            .map_or("—".into(), |p| match p.interval {
-                                Some((lo, hi)) => format!(
-                                    "{} ({}–{})",
-                                    left(p.made_at, p.hours),
-                                    left(p.made_at, lo),
-                                    left(p.made_at, hi)
-                                ),
-                                None => left(p.made_at, p.hours),
-                            });
+                    // Once the predicted time has passed, say so rather
+                    // than "0 h"; once the interval has, the case is overdue.
+                    let predicted = c.predicted.as_ref().map_or("—".into(), |p| {
+                        let mid = left(p.made_at, p.hours);
+                        match p.interval {
+                            Some((lo, hi)) => {
+                                let high = left(p.made_at, hi);
+                                if high < 0.0 {
+                                    format!("overdue: its 80 % interval ended {} ago", said(-high))
+                                } else if mid <= 0.0 {
+                                    format!("any time now (at most {})", said(high))
+                                } else {
+                                    format!(
+                                        "{} ({}–{})",
+                                        said(mid),
+                                        said(left(p.made_at, lo)),
+                                        said(high)
+                                    )
+                                }
+                            }
+                            None if mid <= 0.0 => "any time now".into(),
+                            None => said(mid),
+                        }
+                    });
                     (
                         c.case.clone(),
                         format::datetime(c.opened_at),

@@ -87,6 +87,16 @@ test('the demo runs in its own log, resumes after a reload, tells its story and 
   assert.equal(types.ProcessChanged, 1, `the process changed once, though the run was resumed: ${JSON.stringify(types)}`);
   assert.ok(types.DriftDetected >= 1 && types.ModelPromoted >= 2, JSON.stringify(types));
 
+  // The time left says what it means: a time and its interval, "any time
+  // now" once the predicted time has passed, "overdue" once the interval
+  // has — never "0.0 h" for a case that is still open.
+  const left = await p.evaluate(() => [...document.querySelectorAll('[data-testid=open-row]')].map((r) => r.cells[1].textContent));
+  assert.ok(left.length > 0, 'open cases are listed');
+  for (const text of left) {
+    assert.match(text, /^(—|overdue: its 80 % interval ended \d+(\.\d+)? [a-z]+ ago|any time now( \(at most \d+(\.\d+)? [a-z]+\))?|\d+(\.\d+)? [a-z]+ \(\d+(\.\d+)? [a-z]+–\d+(\.\d+)? [a-z]+\))$/, `open case: ${text}`);
+    assert.ok(!/^0\.0 h/.test(text), `a case still open is not given 0.0 h: ${text}`);
+  }
+
   // Every view fits, at laptop and phone width; the prediction comes
   // first in the open cases, visible without scrolling.
   for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
