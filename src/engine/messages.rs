@@ -423,7 +423,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             // loop then (or by nobody): fold it, predict from here on.
             // Predicting it now would record predictions twice, or late.
             Command::Start { policy } => {
-                self.engine.policy = policy;
+                self.engine.set_policy(policy);
                 // A model that could not be loaded before may be here now.
                 self.engine.forget_unloadable();
                 self.engine.predicting = false;
@@ -495,7 +495,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             }
             Command::Tick { elapsed_ms } => self.simulate(elapsed_ms, now).await,
             Command::Policy(policy) => {
-                self.engine.policy = policy;
+                self.engine.set_policy(policy);
                 self.catch_up(now).await
             }
             // The loop stopped while the model trained: it stays registered.

@@ -101,6 +101,8 @@ impl Engine {
     /// An engine whose projections stand at `set` (restored from a
     /// snapshot, or empty).
     pub fn new(set: ProjectionSet, policy: Policy) -> Engine {
+        let mut set = set;
+        set.training.state.set_window(policy.keep);
         Engine {
             set,
             policy,
@@ -111,6 +113,13 @@ impl Engine {
             awaiting: BTreeSet::new(),
             stream: VecDeque::new(),
         }
+    }
+
+    /// Follow `policy` from now on; the training set keeps as many closed
+    /// cases as it says.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.set.training.state.set_window(policy.keep);
+        self.policy = policy;
     }
 
     /// The projections.

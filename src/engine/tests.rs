@@ -504,6 +504,70 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
     assert_eq!((views.seq, stream[0].seq), (600, 600));
 }
 
+/// The training set keeps as many closed cases as the policy says: fewer
+/// at once when the policy shrinks it, more from then on when it grows.
+#[test]
+fn the_training_set_keeps_what_the_policy_says() {
+    let (mut d, _) = driver(Policy {
+        first_after: 100_000,
+        keep: 40,
+        ..Policy::demo()
+    });
+    let mut sim = Simulator::new(Settings {
+        seed: 4,
+        ..Settings::default()
+    });
+    let now = || 0.0;
+    block(d.store().append_batch(by_stream(sim.next_events(3_000)))).unwrap();
+    block(d.handle(
+        Command::Open {
+            database: "x".into(),
+            shared: false,
+        },
+        &now,
+    ));
+    let kept = |d: &Driver<MemoryStore, Models>| d.engine().set().training.state.closed.len();
+    let closed = d.engine().set().stats.state.closed();
+    assert!(closed > 100, "the log has closed {closed} cases");
+    assert_eq!(kept(&d), 40, "the newest 40 of {closed}");
+    let newest = |d: &Driver<MemoryStore, Models>| {
+        d.engine()
+            .set()
+            .training
+            .state
+            .closed
+            .back()
+            .map(|f| f.closed_seq)
+    };
+    let last = newest(&d);
+    // Shrunk: the oldest go at once, the newest stays.
+    block(d.handle(
+        Command::Policy(Policy {
+            keep: 10,
+            ..d.engine().policy.clone()
+        }),
+        &now,
+    ));
+    assert_eq!((kept(&d), newest(&d)), (10, last));
+    // Grown: kept from now on.
+    block(d.handle(
+        Command::Policy(Policy {
+            keep: 1_000,
+            ..d.engine().policy.clone()
+        }),
+        &now,
+    ));
+    block(d.store().append_batch(by_stream(sim.next_events(3_000)))).unwrap();
+    let head = block(d.store().head()).unwrap();
+    block(d.handle(Command::Head(head), &now));
+    let after = d.engine().set().stats.state.closed();
+    assert_eq!(
+        kept(&d) as u64,
+        10 + (after - closed),
+        "every case closed since is kept"
+    );
+}
+
 /// A log of 1,500 simulated events under an engine whose loop would not
 /// train a model by itself (models come by hand).
 fn a_desk_whose_loop_never_trains(seed: u64) -> (Driver<MemoryStore, Models>, Models, Simulator) {

@@ -49,6 +49,15 @@ pub struct Policy {
     pub duel_cases: usize,
     /// How much better (a fraction of the champion's MAE) a challenger must be.
     pub margin: f64,
+    /// Closed cases the training set keeps, the newest (each with its
+    /// events, in the engine's memory): what training, the loop and the
+    /// backtest can draw on.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_keep() -> usize {
+    crate::projection::training_set::DEFAULT_WINDOW
 }
 
 /// The loop as the page runs it, and as `examples/prequential.rs` and the
@@ -65,6 +74,7 @@ impl Default for Policy {
             window: 0,
             duel_cases: 60,
             margin: 0.05,
+            keep: default_keep(),
         }
     }
 }

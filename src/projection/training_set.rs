@@ -66,6 +66,15 @@ impl TrainingSet {
         }
     }
 
+    /// Keep the newest `window` closed cases from now on (at least one);
+    /// fewer than are kept lets the oldest go at once.
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
+        while self.closed.len() > self.window {
+            self.closed.pop_front();
+        }
+    }
+
     /// Every prefix of every kept case, oldest case first.
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix<'_>> {
         self.closed.iter().flat_map(|f| {

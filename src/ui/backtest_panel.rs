@@ -45,8 +45,8 @@ pub fn BacktestPanel() -> impl IntoView {
                 Ok(FromWorker::BacktestDone { report: r, .. }) => {
                     let which = if (kept as u64) < closed {
                         format!(
-                            "the newest {kept} of the log's {closed} closed cases (training keeps at most {})",
-                            crate::projection::training_set::DEFAULT_WINDOW
+                            "the newest {kept} of the log's {closed} closed cases (the loop's policy keeps the newest {} for training)",
+                            live.policy.with_untracked(|p| p.keep)
                         )
                     } else {
                         format!("all {kept} closed cases")

@@ -338,7 +338,8 @@ pub fn FeedbackPanel() -> impl IntoView {
                         on:change=move |ev| live.policy.update(|p| p.retrain_on_drift = event_target_checked(&ev)) />" retrain on drift"</label>
                     {number_input("first model after (closed cases)", "policy-first", |p| p.first_after as f64, |p, v| p.first_after = v as u64)}
                     {number_input("retrain every (closed cases, 0 off)", "policy-every", |p| p.retrain_every as f64, |p, v| p.retrain_every = v as u64)}
-                    {number_input("train on the newest (cases; 0: all kept, at most 5,000)", "policy-window", |p| p.window as f64, |p, v| p.window = v as usize)}
+                    {number_input("train on the newest (cases; 0: all kept)", "policy-window", |p| p.window as f64, |p, v| p.window = v as usize)}
+                    {number_input("keep the newest (closed cases, for training and the backtest; default 5,000)", "policy-keep", |p| p.keep as f64, |p, v| p.keep = (v as usize).max(1))}
                     {number_input("after drift, wait for (new cases)", "policy-new", |p| p.min_new_cases as f64, |p, v| p.min_new_cases = v as u64)}
                     {number_input("judge a challenger on (cases opened after it)", "policy-k", |p| p.duel_cases as f64, |p, v| p.duel_cases = (v as usize).max(1))}
                     {number_input("promote if better by (%)", "policy-margin", |p| p.margin * 100.0, |p, v| p.margin = v / 100.0)}

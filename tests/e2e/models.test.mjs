@@ -72,3 +72,30 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   assert.deepEqual(page.errors, []);
   await context.close();
 });
+
+test('the training set keeps what the policy says: the backtest names the newest cases it used, out of how many', async () => {
+  const context = await env.browser.newContext();
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  await page.go('live');
+  await p.locator('summary', { hasText: 'Policy' }).click();
+  await p.getByTestId('policy-keep').fill('600');
+  await p.getByTestId('policy-keep').press('Tab');
+  await page.go('log');
+  await p.getByTestId('import-file').setInputFiles('../shared/data/helpdesk.csv');
+  await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
+  await p.getByTestId('import-start').click();
+  await page.until('stats-closed', 'n === 3804', 120_000);
+  await page.go('models');
+  await p.getByTestId('backtest-run').click();
+  await p.getByTestId('backtest-table').waitFor({ timeout: 300_000 });
+  const said = await p.getByTestId('backtest-progress').textContent();
+  assert.match(said, /^done on the newest 600 of the log's 3804 closed cases \(the loop's policy keeps the newest 600 for training\): 600 cases \(400 train, 200 test\)/, said);
+  // The setting outlives a reload, as the rest of the policy does.
+  await p.reload();
+  await page.go('live');
+  await p.locator('summary', { hasText: 'Policy' }).click();
+  assert.equal(await p.getByTestId('policy-keep').inputValue(), '600');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
