@@ -159,6 +159,18 @@ impl Demo {
             } else {
                 resume(log, live, sim);
             }
+            // Started by a key press on the page before: the keyboard goes
+            // on from the content, not from the top of the document.
+            if log.head.get_untracked() == 0 {
+                use wasm_bindgen::JsCast;
+                let main = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.get_element_by_id("main"))
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                if let Some(main) = main {
+                    let _ = main.focus();
+                }
+            }
             begun.set(true);
         });
         // Paused or stopped by the user (or by the story's end), the demo

@@ -185,6 +185,7 @@ test('keyboard only: the demo starts from the welcome card', async () => {
   await p.keyboard.press('Enter');
   await page.until('stats-events', 'n > 100', 60_000);
   assert.equal(await p.getByTestId('predict-toggle').isChecked(), true, 'the loop runs');
+  assert.equal(await p.evaluate(() => document.activeElement?.closest('main')?.id), 'main', 'the keyboard goes on from the content after the demo opens its log');
   // The views are reachable by keyboard too.
   await p.getByRole('link', { name: 'Models', exact: true }).focus();
   await p.keyboard.press('Enter');
