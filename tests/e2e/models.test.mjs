@@ -13,15 +13,21 @@ after(async () => {
   await env?.stop();
 });
 
-test('helpdesk.csv: the backtest runs in the worker, beats the median, and downloads as JSON', async () => {
-  const context = await env.browser.newContext({ acceptDownloads: true });
-  const page = await new LivePage(await context.newPage()).open(env.url);
+/** Import helpdesk.csv through the file input and wait for its 3,804 cases. */
+async function importHelpdesk(page) {
   const p = page.page;
   await page.go('log');
   await p.getByTestId('import-file').setInputFiles('../shared/data/helpdesk.csv');
   await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
   await p.getByTestId('import-start').click();
   await page.until('stats-closed', 'n === 3804', 120_000);
+}
+
+test('helpdesk.csv: the backtest runs in the worker, beats the median, and downloads as JSON', async () => {
+  const context = await env.browser.newContext({ acceptDownloads: true });
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  await importHelpdesk(page);
 
   await page.go('models');
   await p.getByTestId('backtest-run').click();
@@ -81,11 +87,7 @@ test('the training set keeps what the policy says: the backtest names the newest
   await p.locator('summary', { hasText: 'Policy' }).click();
   await p.getByTestId('policy-keep').fill('600');
   await p.getByTestId('policy-keep').press('Tab');
-  await page.go('log');
-  await p.getByTestId('import-file').setInputFiles('../shared/data/helpdesk.csv');
-  await p.waitForFunction(() => !document.querySelector('[data-testid=import-start]').disabled);
-  await p.getByTestId('import-start').click();
-  await page.until('stats-closed', 'n === 3804', 120_000);
+  await importHelpdesk(page);
   await page.go('models');
   await p.getByTestId('backtest-run').click();
   await p.getByTestId('backtest-table').waitFor({ timeout: 300_000 });
