@@ -13,6 +13,7 @@ use super::live::Live;
 use super::sim::{Sim, Status};
 use super::Log;
 use crate::domain::simulator::Drift;
+use crate::host::web_lock::{request, Held};
 use crate::ml::feedback_loop::Policy;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -115,14 +116,21 @@ fn policy() -> Policy {
     Policy::demo()
 }
 
+/// The Web Lock of the tab that runs the demo: another tab on the demo's
+/// log only shows it (two tabs would run two simulators into one log).
+const LOCK: &str = "retrace-demo";
+
 /// The demo on this page: what the views and the header show of it.
 #[derive(Clone, Copy)]
 pub struct Demo {
     /// The page shows the demo's log.
     pub shown: bool,
-    /// While the demo holds still (its story told, or paused by the user):
-    /// what happened, in a line, beside *Run on*.
+    /// While the demo holds still (its story told, or paused by the user,
+    /// or run by another tab): what happened, in a line, beside *Run on*.
     pub note: RwSignal<Option<String>>,
+    /// This tab runs the demo (it holds [`LOCK`]).
+    driving: RwSignal<bool>,
+    held: StoredValue<Option<Held>, LocalStorage>,
 }
 
 impl Demo {
@@ -131,7 +139,28 @@ impl Demo {
         Demo {
             shown: shown(),
             note: RwSignal::new(None),
+            driving: RwSignal::new(false),
+            held: StoredValue::new_local(None),
         }
+    }
+
+    /// Run the demo's simulator and loop in this tab, if no other tab does.
+    fn drive(self, log: Log, live: Live, sim: Sim) {
+        if self.driving.get_untracked() {
+            self.note.set(None);
+            return resume(log, live, sim);
+        }
+        request(LOCK, true, move |got| match got {
+            Some(held) => {
+                self.held.set_value(Some(held));
+                self.driving.set(true);
+                self.note.set(None);
+                resume(log, live, sim);
+            }
+            None => self.note.set(Some(
+                "Another tab runs the demo; this one shows what it records.".to_owned(),
+            )),
+        });
     }
 
     /// Run the demo in the log just opened: from the start on an empty
@@ -157,7 +186,7 @@ impl Demo {
                 self.note
                     .set(Some("The demo is paused where you left it.".to_owned()));
             } else {
-                resume(log, live, sim);
+                self.drive(log, live, sim);
             }
             // Started by a key press on the page before: the keyboard goes
             // on from the content, not from the top of the document.
@@ -177,7 +206,7 @@ impl Demo {
         // stays so across a reload.
         Effect::new(move |_| {
             let running = sim.status.get() == Status::Running;
-            if begun.get() && saved().paused == running {
+            if self.driving.get() && saved().paused == running {
                 save(&Saved {
                     paused: !running,
                     ..saved()
@@ -187,7 +216,7 @@ impl Demo {
         // The story is told once: after *Run on* the demo goes on for as
         // long as the user lets it.
         Effect::new(move |_| {
-            if !begun.get() || sim.status.get() != Status::Running {
+            if !self.driving.get() || sim.status.get() != Status::Running {
                 return;
             }
             let was = saved();
@@ -214,8 +243,7 @@ impl Demo {
             ran_on: saved().told.is_some() || saved().ran_on,
             ..saved()
         });
-        self.note.set(None);
-        resume(log, live, sim);
+        self.drive(log, live, sim);
     }
 }
 

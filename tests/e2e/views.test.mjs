@@ -88,6 +88,9 @@ test('the demo: every view agrees with the log while it runs and after a reload'
     looks += 1;
   }
   assert.ok(looks >= 10, `looked ${looks} times`);
+  // The reader tab that exports the log shows the demo without running a
+  // second simulator into it: the process changed once.
+  assert.equal(last.shown.byType.ProcessChanged, 1, JSON.stringify(last.shown.byType));
   assert.ok(last.shown.registry.length >= 2 && last.shown.loop.length >= 2, 'models were trained and scored while we looked');
   // Stop everything, let it land, reload.
   await page.holdStill();
