@@ -9,6 +9,8 @@
 //! resumes it where it was: the run goes on from the log's newest time, with
 //! the process as the log says it is.
 
+pub use super::demo_saved::shown;
+use super::demo_saved::{save, saved, Saved};
 use super::live::Live;
 use super::sim::{Sim, Status};
 use super::Log;
@@ -16,9 +18,6 @@ use crate::domain::simulator::Drift;
 use crate::host::web_lock::{request, Held};
 use crate::ml::feedback_loop::Policy;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-const KEY: &str = "retrace.demo";
 
 /// The demo's seed: a run whose drift is found, retrained for and promoted
 /// within a few thousand events at any commit size (see tests/feedback_loop.rs).
@@ -32,48 +31,6 @@ pub const TOLD_AFTER: u64 = 500;
 /// The demo's process change.
 pub fn drift() -> Drift {
     Drift::PartsWait("repair".into())
-}
-
-/// This browser's demo, as saved.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Saved {
-    /// The page shows the demo's log.
-    pub on: bool,
-    /// Its database (a new one for every fresh demo).
-    pub database: String,
-    /// Once the story is told (the run stopped until *Run on*): what
-    /// happened, in a line.
-    pub told: Option<String>,
-    /// The user paused the demo (or its story ended it): a reload keeps it so.
-    #[serde(default)]
-    pub paused: bool,
-    /// The user ran on after the story: it is not told again.
-    #[serde(default)]
-    pub ran_on: bool,
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
-}
-
-/// What this browser's demo setting says.
-pub fn saved() -> Saved {
-    storage()
-        .and_then(|s| s.get_item(KEY).ok().flatten())
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default()
-}
-
-fn save(saved: &Saved) {
-    if let Some(s) = storage() {
-        let _ = s.set_item(KEY, &serde_json::to_string(saved).unwrap_or_default());
-    }
-}
-
-/// Whether the page shows the demo's log.
-pub fn shown() -> bool {
-    let s = saved();
-    s.on && !s.database.is_empty()
 }
 
 fn reload() {

@@ -204,7 +204,7 @@ impl Live {
         });
         live.snapshot_when_hidden();
         // The demo sets its own policy; the user's stays as they left it.
-        if !super::demo::shown() {
+        if !super::demo_saved::shown() {
             live.remember_policy();
         }
         super::web_lock::guard(live.predicting, live.holding, live.training);

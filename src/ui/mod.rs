@@ -5,6 +5,7 @@ mod backtest_panel;
 pub mod browser;
 mod chart;
 pub mod demo;
+mod demo_saved;
 mod drawing;
 mod engine_worker;
 mod export;

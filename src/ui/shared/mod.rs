@@ -91,7 +91,7 @@ fn token() -> String {
 /// this browser's own log, or the replica of the shared log it is
 /// connected to.
 pub fn database() -> String {
-    let demo = super::demo::saved();
+    let demo = super::demo_saved::saved();
     if demo.on && !demo.database.is_empty() {
         return demo.database;
     }
@@ -105,7 +105,7 @@ pub fn database() -> String {
 
 /// Whether the page shows a shared log (not while it shows the demo).
 pub fn connected() -> bool {
-    settings().on && !super::demo::shown()
+    settings().on && !super::demo_saved::shown()
 }
 
 /// The sync's state, for the card and the header.
