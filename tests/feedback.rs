@@ -173,12 +173,14 @@ fn every_trained_model_is_listed_with_its_role() {
         champion_mae_d: None,
         challenger_mae_d: None,
         outcomes: 0,
+        term: None,
     };
     let challenger = |model: &str| ChallengerStarted {
         model: model.into(),
         reason: "drift".into(),
         median_h: 5.0,
         train_cases: 10,
+        term: None,
     };
     let mut events: Vec<NewEvent> = Vec::new();
     let mut add = |t: &str, s: u32, json: serde_json::Value| {
@@ -226,6 +228,7 @@ fn every_trained_model_is_listed_with_its_role() {
         champion_mae_d: None,
         challenger_mae_d: None,
         outcomes: 0,
+        term: None,
     };
     add(
         ModelRetired::TYPE,

@@ -13,8 +13,8 @@ use retrace::domain::simulator::{Drift, Settings, Simulator};
 use retrace::domain::{decode, Fact};
 use retrace::engine::Harness;
 use retrace::log::NewEvent;
-use retrace::ml::feedback_loop::verdict_event;
 use retrace::ml::feedback_loop::{decide, Decision, Policy};
+use retrace::ml::feedback_loop::{verdict_event, Stamp};
 use retrace::ml::models::{Algorithm, Spec};
 use retrace::projection::feedback::MarkerKind;
 use retrace::projection::{replay, Feedback, ProjectionSet};
@@ -259,6 +259,7 @@ impl Given {
             champion_mae_d: None,
             challenger_mae_d: None,
             outcomes: 0,
+            term: None,
         };
         let kind = (ModelPromoted::TYPE, ModelPromoted::SCHEMA);
         self.event(MODELS_STREAM, kind, 0, &promoted);
@@ -271,6 +272,7 @@ impl Given {
             reason: "drift".into(),
             median_h: 24.0,
             train_cases: 150,
+            term: None,
         };
         let kind = (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA);
         self.event(MODELS_STREAM, kind, 0, &started);
@@ -370,7 +372,7 @@ fn given_a_duel_the_loop_judges_whole_cases_not_the_first_outcomes() {
     }
     let decision =
         decide(&g.set.feedback.state, &policy).expect("every duel case closed: a verdict");
-    let append = verdict_event(&g.set, &decision).expect("a verdict is an event");
+    let append = verdict_event(&g.set, &decision, &Stamp::local()).expect("a verdict is an event");
     assert_eq!(append.stream, MODELS_STREAM);
     let recorded: ModelPromoted = serde_json::from_str(&append.events[0].data).unwrap();
     assert_eq!(append.events[0].event_type, ModelPromoted::TYPE);

@@ -174,6 +174,11 @@ pub struct DriftDetected {
     /// close of the outcome after which the errors started to climb).
     #[serde(default)]
     pub since: i64,
+    /// The loop's term it was decided in, on a shared log: the position of
+    /// the driver's [`LoopTaken`]. The fold counts it only while that term
+    /// is the newest (see [`LoopTaken`]); None on a log of one's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 impl DriftDetected {
@@ -198,6 +203,11 @@ pub struct ChallengerStarted {
     pub median_h: f64,
     /// Closed cases it was trained on.
     pub train_cases: u64,
+    /// The loop's term it was decided in, on a shared log: the position of
+    /// the driver's [`LoopTaken`]. The fold counts it only while that term
+    /// is the newest (see [`LoopTaken`]); None on a log of one's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 impl ChallengerStarted {
@@ -222,6 +232,11 @@ pub struct ModelPromoted {
     pub challenger_mae_d: Option<f64>,
     /// Shared outcomes the comparison used.
     pub outcomes: u64,
+    /// The loop's term it was decided in, on a shared log: the position of
+    /// the driver's [`LoopTaken`]. The fold counts it only while that term
+    /// is the newest (see [`LoopTaken`]); None on a log of one's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 impl ModelPromoted {
@@ -244,11 +259,41 @@ pub struct ModelRetired {
     pub challenger_mae_d: Option<f64>,
     /// Shared outcomes the comparison used.
     pub outcomes: u64,
+    /// The loop's term it was decided in, on a shared log: the position of
+    /// the driver's [`LoopTaken`]. The fold counts it only while that term
+    /// is the newest (see [`LoopTaken`]); None on a log of one's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 impl ModelRetired {
     /// Type name in the log.
     pub const TYPE: &'static str = "ModelRetired";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
+/// A browser took over a shared log's feedback loop: it holds the loop's
+/// lease on the server, and from this event on the loop's decisions
+/// (alarms, challengers, promotions, retirements) count only if they carry
+/// this event's position as their `term`. A browser that lost the lease
+/// while its requests hung, or a teammate replaying old decisions, may
+/// still get events into the log; every copy folds them the same way: set
+/// aside. The newest `LoopTaken` in the log's order is the term; the
+/// browser that drives announces itself again if another one appears.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopTaken {
+    /// The browser's lasting id.
+    pub browser: String,
+    /// What the others are shown.
+    pub name: String,
+    /// The lease's revision on the server when it was taken (for the record).
+    pub lease: u64,
+}
+
+impl LoopTaken {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "LoopTaken";
     /// Current payload schema.
     pub const SCHEMA: u32 = 1;
 }
@@ -406,6 +451,7 @@ pub fn schemas() -> &'static Schemas {
             .declare(ChallengerStarted::TYPE, ChallengerStarted::SCHEMA, &[])
             .declare(ModelPromoted::TYPE, ModelPromoted::SCHEMA, &[])
             .declare(ModelRetired::TYPE, ModelRetired::SCHEMA, &[])
+            .declare(LoopTaken::TYPE, LoopTaken::SCHEMA, &[])
             .declare(MessageRefused::TYPE, MessageRefused::SCHEMA, &[])
             .declare(
                 super::model::ModelTrained::TYPE,

@@ -2,7 +2,7 @@
 
 use super::events::{
     ActivityRecorded, Attributes, CaseClosed, CaseOpened, ChallengerStarted, DriftDetected,
-    MessageRefused, ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
+    LoopTaken, MessageRefused, ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
 };
 use super::model::ModelTrained;
 use crate::log::upcast::UpcastError;
@@ -81,6 +81,8 @@ pub enum Fact {
     ModelPromoted(ModelPromoted),
     /// A challenger was retired.
     ModelRetired(ModelRetired),
+    /// A browser took over a shared log's loop.
+    LoopTaken(LoopTaken),
     /// A model was trained and registered.
     ModelTrained(Box<ModelTrained>),
     /// A shared log's message was refused at its place.
@@ -103,6 +105,7 @@ impl Fact {
             Fact::ChallengerStarted(_) => ChallengerStarted::TYPE,
             Fact::ModelPromoted(_) => ModelPromoted::TYPE,
             Fact::ModelRetired(_) => ModelRetired::TYPE,
+            Fact::LoopTaken(_) => LoopTaken::TYPE,
             Fact::ModelTrained(_) => ModelTrained::TYPE,
             Fact::MessageRefused(_) => MessageRefused::TYPE,
             Fact::Other(t) => t,
@@ -156,6 +159,7 @@ fn fact_of(event_type: &str, data: &str) -> Result<Fact, serde_json::Error> {
         ChallengerStarted::TYPE => Fact::ChallengerStarted(read(data)?),
         ModelPromoted::TYPE => Fact::ModelPromoted(read(data)?),
         ModelRetired::TYPE => Fact::ModelRetired(read(data)?),
+        LoopTaken::TYPE => Fact::LoopTaken(read(data)?),
         ModelTrained::TYPE => Fact::ModelTrained(Box::new(read(data)?)),
         MessageRefused::TYPE => Fact::MessageRefused(read(data)?),
         other => Fact::Other(other.to_owned()),

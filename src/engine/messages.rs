@@ -41,6 +41,15 @@ pub enum Command {
     Start {
         /// The loop's policy.
         policy: Policy,
+        /// On a shared log: the lease this browser holds. The engine
+        /// announces its term (`LoopTaken`) and decides only within it.
+        driver: Option<super::Driver>,
+    },
+    /// The loop's lease was renewed: it is surely held for `for_ms` more
+    /// (past that the engine stops deciding, whatever the page does).
+    Lease {
+        /// Milliseconds from now.
+        for_ms: f64,
     },
     /// Stop the loop; go on folding for the views.
     Stop,
@@ -422,8 +431,9 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             // What the log holds already was predicted by whoever ran the
             // loop then (or by nobody): fold it, predict from here on.
             // Predicting it now would record predictions twice, or late.
-            Command::Start { policy } => {
+            Command::Start { policy, driver } => {
                 self.engine.set_policy(policy);
+                self.engine.drive(driver);
                 // A model that could not be loaded before may be here now.
                 self.engine.forget_unloadable();
                 self.engine.predicting = false;
@@ -434,8 +444,13 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                 replies.push(Reply::Started { seq });
                 replies
             }
+            Command::Lease { for_ms } => {
+                self.engine.lease_until(now() + for_ms);
+                self.catch_up(now).await
+            }
             Command::Stop => {
                 self.engine.predicting = false;
+                self.engine.drive(None);
                 self.engine.training_failed();
                 Vec::new()
             }
@@ -451,6 +466,11 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                     position: (set.seq(), crate::ml::feedback_loop::log_time(set)),
                     known_models: set.feedback.state.highest_model_number(),
                 }]
+            }
+            Command::Enter { .. } | Command::Promote if !self.engine.may_decide() => {
+                vec![Reply::Note(
+                    "this browser does not drive the team's loop now: the browser that does decides".into(),
+                )]
             }
             Command::Enter { record, reason } => {
                 match self.engine.enter(&self.store, &record, &reason, None).await {
@@ -469,9 +489,12 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                         champion_mae_d: mae.map(|m| m.0),
                         challenger_mae_d: mae.map(|m| m.1),
                         outcomes: mae.map_or(0, |m| m.2 as u64),
+                        term: None,
                     })
                 });
-                let Some(append) = decision.and_then(|d| verdict_event(self.engine.set(), &d))
+                let stamp = self.engine.current_stamp().unwrap_or_default();
+                let Some(append) =
+                    decision.and_then(|d| verdict_event(self.engine.set(), &d, &stamp))
                 else {
                     return vec![Reply::Note("there is no challenger to promote".into())];
                 };
@@ -597,6 +620,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                     }
                 }
             }
+            self.engine.set_clock(now());
             let step: Step = match self.engine.step(&self.store, self.batch).await {
                 Ok(step) => step,
                 Err(e) => {

@@ -28,7 +28,7 @@ use crate::domain::model::ModelTrained;
 use crate::domain::Fact;
 use crate::ml::feedback_loop::{
     apply_and_predict, decide, drift_events, entry_event, log_time, mature_cases, training_cases,
-    verdict_event, Decision, Loaded, Policy,
+    unguessable, verdict_event, Decision, Loaded, Policy, Stamp,
 };
 use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, ProjectionSet, ReplayError};
@@ -46,6 +46,43 @@ enum Gate {
     Until(u64),
     /// A model is being trained for it.
     Training,
+}
+
+/// This browser drives a shared log's loop: it holds the loop's lease on
+/// the server. What the engine needs to fence its decisions by term.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Driver {
+    /// The browser's lasting id.
+    pub browser: String,
+    /// What the others are shown.
+    pub name: String,
+    /// The lease's revision when this browser took it.
+    pub lease: u64,
+    /// Random bytes drawn for this term: they key the decisions' ids.
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("browser", &self.browser)
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+/// Where the engine stands on deciding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Standing {
+    /// A log of its own: it decides, without a term.
+    Own,
+    /// It drives a shared log and its term is the log's: it decides in it.
+    InTerm(u64),
+    /// It drives a shared log but its term is not (yet) the log's, or its
+    /// lease may have run out: it neither predicts nor decides.
+    Fenced,
+    /// It does not drive the shared log's loop.
+    NotDriving,
 }
 
 /// A model the loop wants trained, and what to train it on.
@@ -95,6 +132,17 @@ pub struct Engine {
     awaiting: BTreeSet<String>,
     /// The newest events, newest first, as the live stream shows them.
     stream: VecDeque<StreamRow>,
+    /// On a shared log: the lease this browser holds, if it does.
+    driver: Option<Driver>,
+    /// Until when (the host's clock, ms) the lease is surely held.
+    lease_until: f64,
+    /// The id of this driver's newest `LoopTaken`, and how many it wrote.
+    announced: Option<String>,
+    announcements: u32,
+    /// The host's clock, ms, as of the current step.
+    clock: f64,
+    /// This is a shared log's copy: decisions need a term.
+    shared: bool,
 }
 
 impl Engine {
@@ -112,7 +160,120 @@ impl Engine {
             gate: Gate::Open,
             awaiting: BTreeSet::new(),
             stream: VecDeque::new(),
+            driver: None,
+            lease_until: f64::NEG_INFINITY,
+            announced: None,
+            announcements: 0,
+            clock: 0.0,
+            shared: false,
         }
+    }
+
+    /// This engine folds a shared log's copy: the loop's decisions are
+    /// fenced by term, and only a driver takes them.
+    pub fn set_shared(&mut self, shared: bool) {
+        self.shared = shared;
+    }
+
+    /// This browser took the shared log's loop (`Some`), or no longer
+    /// drives it. Taking it again with another lease starts a new term.
+    pub fn drive(&mut self, driver: Option<Driver>) {
+        if driver.as_ref().map(|d| d.lease) != self.driver.as_ref().map(|d| d.lease) {
+            self.announced = None;
+        }
+        if driver.is_none() {
+            self.lease_until = f64::NEG_INFINITY;
+        }
+        self.driver = driver;
+    }
+
+    /// The lease is surely held until `until` (the host's clock, ms): past
+    /// it, whatever its requests are doing, the engine stops deciding.
+    pub fn lease_until(&mut self, until: f64) {
+        self.lease_until = until;
+    }
+
+    /// The host's clock now, ms (what the lease's time is measured on).
+    pub fn set_clock(&mut self, now: f64) {
+        self.clock = now;
+    }
+
+    /// Where the engine stands on deciding now.
+    pub fn standing(&self) -> Standing {
+        if !self.shared {
+            return Standing::Own;
+        }
+        let Some(driver) = &self.driver else {
+            return Standing::NotDriving;
+        };
+        if self.clock > self.lease_until {
+            return Standing::Fenced;
+        }
+        match (&self.set.feedback.state.term, &self.announced) {
+            (Some(term), Some(mine)) if term.id == *mine && term.browser == driver.browser => {
+                Standing::InTerm(term.seq)
+            }
+            _ => Standing::Fenced,
+        }
+    }
+
+    /// How this engine stamps its decisions now, if it may decide.
+    fn stamp(&self) -> Option<Stamp> {
+        match self.standing() {
+            Standing::Own => Some(Stamp::local()),
+            Standing::InTerm(term) => Some(Stamp::driving(
+                term,
+                &self.driver.as_ref().expect("a driver").secret,
+            )),
+            Standing::Fenced | Standing::NotDriving => None,
+        }
+    }
+
+    /// A driver whose term is not the log's (it just took the lease, or
+    /// another `LoopTaken` came after its own) announces itself, once its
+    /// previous announcement is back: a `LoopTaken` with an id only it
+    /// can make.
+    fn announcement(&mut self) -> Option<crate::store::StreamAppend> {
+        use crate::domain::events::{LoopTaken, MODELS_STREAM};
+        if !self.predicting || self.standing() != Standing::Fenced || self.clock > self.lease_until
+        {
+            return None;
+        }
+        let driver = self.driver.as_ref()?;
+        if self
+            .announced
+            .as_ref()
+            .is_some_and(|id| self.awaiting.contains(id))
+        {
+            return None;
+        }
+        self.announcements += 1;
+        let id = format!(
+            "loop-{}-{}",
+            driver.lease,
+            unguessable(
+                &driver.secret,
+                &format!("loop-{}-{}", driver.lease, self.announcements)
+            )
+        );
+        let event = crate::log::NewEvent::new(
+            id.clone(),
+            LoopTaken::TYPE,
+            LoopTaken::SCHEMA,
+            log_time(&self.set),
+            &LoopTaken {
+                browser: driver.browser.clone(),
+                name: driver.name.clone(),
+                lease: driver.lease,
+            },
+        );
+        self.announced = Some(id.clone());
+        self.awaiting.insert(id);
+        Some(crate::store::StreamAppend::new(
+            MODELS_STREAM,
+            crate::store::ExpectedVersion::Any,
+            vec![event],
+        ))
     }
 
     /// Follow `policy` from now on; the training set keeps as many closed
@@ -195,7 +356,9 @@ impl Engine {
     ) -> Result<Step, ReplayError> {
         let from = self.set.seq() + 1;
         let mut appends = Vec::new();
-        let (set, models, predicting) = (&mut self.set, &self.models, self.predicting);
+        // On a shared log only the driver in the log's term predicts.
+        let in_term = self.stamp().is_some();
+        let (set, models, predicting) = (&mut self.set, &self.models, self.predicting && in_term);
         let awaiting = &mut self.awaiting;
         let stream = &mut self.stream;
         read_decoded(store, from, u64::MAX, batch, |events| {
@@ -238,8 +401,10 @@ impl Engine {
         };
         // Decisions wait for the engine's own earlier ones to be in the log.
         let mut decided = Vec::new();
-        if self.predicting && self.awaiting.is_empty() {
-            decided.extend(drift_events(&self.set));
+        decided.extend(self.announcement());
+        let stamp = self.stamp();
+        if let Some(stamp) = stamp.filter(|_| self.predicting && self.awaiting.is_empty()) {
+            decided.extend(drift_events(&self.set, &stamp));
             if let Gate::Until(seq) = self.gate {
                 if self.set.seq() >= seq {
                     self.gate = Gate::Open;
@@ -262,7 +427,7 @@ impl Engine {
                         });
                     }
                     Some(verdict) => {
-                        decided.extend(verdict_event(&self.set, &verdict));
+                        decided.extend(verdict_event(&self.set, &verdict, &stamp));
                         step.verdict = Some(verdict);
                     }
                     None => {}
@@ -299,7 +464,13 @@ impl Engine {
         if let Some(model) = model {
             self.add_model(model);
         }
-        let entry = entry_event(&self.set, record, reason);
+        // A driver out of its term does not let a model in: it stays
+        // registered, and the log's driver decides about it.
+        let Some(stamp) = self.stamp() else {
+            self.gate = Gate::Open;
+            return Ok(self.set.seq());
+        };
+        let entry = entry_event(&self.set, record, reason, &stamp);
         let entry_ids = ids(std::slice::from_ref(&entry));
         match store.append_batch(vec![entry]).await {
             Ok(committed) => {
@@ -314,6 +485,17 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Whether the engine may record the loop's decisions now: always on a
+    /// log of its own; on a shared log while it drives in the log's term.
+    pub fn may_decide(&self) -> bool {
+        self.stamp().is_some()
+    }
+
+    /// How a decision taken now is stamped (None: it may not decide).
+    pub fn current_stamp(&self) -> Option<Stamp> {
+        self.stamp()
     }
 
     /// The training asked for failed or was cancelled: decide afresh.

@@ -75,6 +75,10 @@ impl StreamRow {
                 },
             ),
             Fact::ModelRetired(r) => (String::new(), format!("{} retired ({})", r.model, r.reason)),
+            Fact::LoopTaken(t) => (
+                String::new(),
+                format!("{} drives the team's loop from here on", t.name),
+            ),
             Fact::ModelTrained(m) => (
                 String::new(),
                 format!(

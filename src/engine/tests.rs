@@ -11,6 +11,7 @@ use crate::ml::registry::train_with_holdout;
 use crate::projection::ProjectionSet;
 use crate::store::memory::MemoryStore;
 use crate::store::{by_stream, EventStore};
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -78,6 +79,7 @@ fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_record
         block(d.handle(
             Command::Start {
                 policy: d.engine().policy.clone(),
+                driver: None,
             },
             &now
         )),
@@ -290,6 +292,7 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
                 first_after: 20,
                 ..Policy::demo()
             },
+            driver: None,
         },
         &now,
     ));
@@ -325,7 +328,7 @@ fn started_over_a_log_it_folds_what_is_there_and_predicts_only_what_comes_after(
 /// the server has sent them back.
 #[derive(Default)]
 struct Outboxed {
-    log: MemoryStore,
+    log: Rc<MemoryStore>,
     waiting: RefCell<Vec<crate::store::StreamAppend>>,
 }
 
@@ -440,6 +443,221 @@ fn on_a_shared_log_a_decision_waits_until_the_engines_earlier_one_has_come_back(
     d.store().arrive();
     assert_eq!(count(&d.store().log, "ModelPromoted"), 1);
     assert!(count(&d.store().log, "PredictionRecorded") > 0);
+}
+
+/// An engine over a shared log's copy (its own outbox, `log` shared with
+/// the other browsers), driving with the lease taken at `lease`.
+fn shared_driver(
+    log: &Rc<MemoryStore>,
+    models: &Models,
+    browser: &str,
+    lease: u64,
+) -> (Driver<Outboxed, Models>, super::Driver) {
+    let mut engine = Engine::new(
+        ProjectionSet::default(),
+        Policy {
+            first_after: 30,
+            ..Policy::demo()
+        },
+    );
+    engine.set_shared(true);
+    let d = Driver::new(
+        Outboxed {
+            log: log.clone(),
+            waiting: Default::default(),
+        },
+        models.clone(),
+        engine,
+    );
+    let me = super::Driver {
+        browser: browser.into(),
+        name: format!("browser {browser}"),
+        lease,
+        secret: browser.bytes().cycle().take(32).collect(),
+    };
+    (d, me)
+}
+
+fn waiting_types(d: &Driver<Outboxed, Models>) -> Vec<String> {
+    d.store()
+        .waiting
+        .borrow()
+        .iter()
+        .flat_map(|a| a.events.iter().map(|e| e.event_type.clone()))
+        .collect()
+}
+
+#[test]
+fn on_a_shared_log_only_the_driver_in_the_logs_term_decides_with_ids_nobody_can_guess() {
+    let log = Rc::new(MemoryStore::new());
+    let models: Models = Default::default();
+    let mut sim = Simulator::new(Settings {
+        seed: 6,
+        ..Settings::default()
+    });
+    let clock = Cell::new(0.0);
+    let now = || clock.get();
+    // Given browser A takes the loop (its lease, taken at revision 4).
+    let (mut a, me_a) = shared_driver(&log, &models, "a", 4);
+    let policy = a.engine().policy.clone();
+    block(a.handle(
+        Command::Start {
+            policy: policy.clone(),
+            driver: Some(me_a),
+        },
+        &now,
+    ));
+    block(a.handle(Command::Lease { for_ms: 5_000.0 }, &now));
+    // When cases close before its announcement is back, then it announces
+    // itself and nothing else: no predictions, no model asked for.
+    block(log.append_batch(by_stream(sim.next_events(600)))).unwrap();
+    let replies = block(a.handle(Command::Head(0), &now));
+    assert!(
+        !replies.iter().any(|r| matches!(r, Reply::Train { .. })),
+        "{replies:?}"
+    );
+    assert_eq!(waiting_types(&a), vec!["LoopTaken"]);
+    assert_eq!(a.engine().standing(), super::Standing::Fenced);
+
+    // When it is back, A's term is the log's: it asks for a first model,
+    // and the promotion carries the term and an id with a keyed part.
+    a.store().arrive();
+    let asked = block(a.handle(Command::Head(0), &now))
+        .into_iter()
+        .find_map(|r| match r {
+            Reply::Train { reason, cases, .. } => Some((reason, cases)),
+            _ => None,
+        })
+        .expect("in its term, A asks for a first model");
+    let term_a = a
+        .engine()
+        .set()
+        .feedback
+        .state
+        .term
+        .clone()
+        .expect("a term");
+    assert_eq!(a.engine().standing(), super::Standing::InTerm(term_a.seq));
+    let record = train(&models, &log, &asked.1, "model-1");
+    block(a.handle(
+        Command::Trained {
+            record: Box::new(record.clone()),
+            reason: asked.0.to_string(),
+        },
+        &now,
+    ));
+    a.store().arrive();
+    let events = block(log.read_all(1, usize::MAX)).unwrap();
+    let promoted = events
+        .iter()
+        .find(|e| e.event_type == "ModelPromoted")
+        .expect("model-1 promoted");
+    let payload: crate::domain::events::ModelPromoted =
+        serde_json::from_str(&promoted.data).unwrap();
+    assert_eq!(payload.term, Some(term_a.seq));
+    let plain = format!("model-1-promoted-t{}", term_a.seq);
+    assert!(promoted.id.starts_with(&plain), "{}", promoted.id);
+    assert_ne!(
+        promoted.id,
+        crate::ml::feedback_loop::Stamp::driving(term_a.seq, b"guess")
+            .id("model-1-promoted".into()),
+        "another secret gives another id"
+    );
+    assert_eq!(promoted.id.len(), plain.len() + 17, "64 bits of keyed hash");
+
+    // Given A's page hangs: its lease is not renewed and runs out on its
+    // clock. When B takes the loop (lease revision 9) while a decision of
+    // A's is still on its way, then B's term starts before it lands and
+    // every copy sets A's decision aside.
+    block(log.append_batch(by_stream(sim.next_events(400)))).unwrap();
+    block(a.handle(Command::Head(0), &now));
+    a.store().arrive();
+    let late = crate::ml::feedback_loop::lifecycle(
+        a.engine().set(),
+        a.engine()
+            .current_stamp()
+            .expect("A still in term")
+            .id("model-1-retired".into()),
+        (
+            crate::domain::events::ModelRetired::TYPE,
+            crate::domain::events::ModelRetired::SCHEMA,
+        ),
+        &crate::domain::events::ModelRetired {
+            model: "model-1".into(),
+            reason: "late".into(),
+            champion_mae_d: None,
+            challenger_mae_d: None,
+            outcomes: 0,
+            term: Some(term_a.seq),
+        },
+    );
+    block(a.store().append_batch(vec![late])).unwrap();
+    clock.set(6_000.0);
+    let predicted_before = count(&log, "PredictionRecorded");
+    block(log.append_batch(by_stream(sim.next_events(200)))).unwrap();
+    block(a.handle(Command::Head(0), &now));
+    assert_eq!(
+        a.engine().standing(),
+        super::Standing::Fenced,
+        "past its lease"
+    );
+    assert_eq!(
+        waiting_types(&a),
+        vec!["ModelRetired"],
+        "nothing more once fenced"
+    );
+
+    let (mut b, me_b) = shared_driver(&log, &models, "b", 9);
+    block(b.handle(
+        Command::Open {
+            database: "x".into(),
+            shared: true,
+        },
+        &now,
+    ));
+    block(b.handle(
+        Command::Start {
+            policy,
+            driver: Some(me_b),
+        },
+        &now,
+    ));
+    block(b.handle(Command::Lease { for_ms: 5_000.0 }, &now));
+    b.store().arrive();
+    a.store().arrive();
+    block(b.handle(Command::Head(0), &now));
+    block(a.handle(Command::Head(0), &now));
+    for d in [&a.engine(), &b.engine()] {
+        let f = &d.set().feedback.state;
+        assert_eq!(f.term.as_ref().map(|t| t.browser.as_str()), Some("b"));
+        assert_eq!(
+            f.champion.as_deref(),
+            Some("model-1"),
+            "A's late retirement set aside"
+        );
+        assert_eq!(f.set_aside, 1);
+    }
+    assert!(matches!(b.engine().standing(), super::Standing::InTerm(_)));
+    assert_eq!(
+        count(&log, "LoopTaken"),
+        2,
+        "A, fenced, does not announce again"
+    );
+    // B predicts from its term on; A no longer does.
+    block(log.append_batch(by_stream(sim.next_events(200)))).unwrap();
+    block(a.handle(Command::Head(0), &now));
+    block(b.handle(Command::Head(0), &now));
+    assert!(waiting_types(&a).is_empty());
+    b.store().arrive();
+    let by_b = block(log.read_all(1, usize::MAX))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "PredictionRecorded")
+        .count();
+    assert!(
+        by_b > predicted_before,
+        "B predicts ({predicted_before} → {by_b})"
+    );
 }
 
 /// The views' side of the API: given a log, when a tab opens it, then the
@@ -594,6 +812,7 @@ fn models_trained_by_hand_enter_and_are_promoted_through_the_engine() {
     block(d.handle(
         Command::Start {
             policy: d.engine().policy.clone(),
+            driver: None,
         },
         &now,
     ));
@@ -686,6 +905,7 @@ fn a_champion_whose_bytes_arrive_later_predicts_once_the_loop_starts() {
     block(d.handle(
         Command::Start {
             policy: d.engine().policy.clone(),
+            driver: None,
         },
         &now,
     ));
@@ -706,6 +926,7 @@ fn the_simulator_runs_in_the_engine_its_events_folded_and_predicted_at_once() {
     block(d.handle(
         Command::Start {
             policy: d.engine().policy.clone(),
+            driver: None,
         },
         &now,
     ));
@@ -835,6 +1056,7 @@ fn a_promoted_model_the_log_never_registered_does_not_predict() {
         champion_mae_d: None,
         challenger_mae_d: None,
         outcomes: 0,
+        term: None,
     };
     block(d.store().append_batch(vec![crate::store::StreamAppend::new(
         crate::domain::events::MODELS_STREAM,
@@ -851,6 +1073,7 @@ fn a_promoted_model_the_log_never_registered_does_not_predict() {
     block(d.handle(
         Command::Start {
             policy: d.engine().policy.clone(),
+            driver: None,
         },
         &now,
     ));

@@ -103,6 +103,12 @@ pub struct StatsView {
 /// The feedback loop.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackView {
+    /// On a shared log: who drives the loop in its current term (the name
+    /// its `LoopTaken` gives), and where that term began.
+    pub term: Option<(u64, String)>,
+    /// The loop's decisions set aside (not of the term in force when they
+    /// arrived): how many in all, and the newest (seq, what, why).
+    pub set_aside: (u64, Vec<(u64, String)>),
     /// The champion, if any.
     pub champion: Option<String>,
     /// The challenger, if any.
@@ -369,6 +375,26 @@ fn feedback(set: &ProjectionSet) -> FeedbackView {
         rows.push(row);
     }
     FeedbackView {
+        term: f.term.as_ref().map(|t| (t.seq, t.name.clone())),
+        set_aside: (
+            f.set_aside,
+            f.set_aside_recent
+                .iter()
+                .map(|a| {
+                    let said =
+                        |t: Option<u64>| t.map_or("none".to_owned(), |t| format!("event {t}"));
+                    (
+                        a.seq,
+                        format!(
+                            "{}: made in term {}, while the loop's term was {}",
+                            a.what,
+                            said(a.terms.0),
+                            said(a.terms.1)
+                        ),
+                    )
+                })
+                .collect(),
+        ),
         champion: f.champion.clone(),
         challenger: f.challenger.clone(),
         duel: f.duel_mae(),

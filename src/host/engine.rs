@@ -322,6 +322,7 @@ impl Host {
             .map_err(|e| e.to_string())?;
         let mut engine = Engine::new(set, Policy::default());
         engine.predicting = false;
+        engine.set_shared(shared);
         let mut driver = Driver::new(store.clone(), store, engine);
         // A damaged record stops the fold where it lies: the views show
         // what comes before it, and the page says where it is.

@@ -149,6 +149,7 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
                 champion_mae_d: None,
                 challenger_mae_d: None,
                 outcomes: 0,
+                term: None,
             })),
             Verdict::Promote => Some(Decision::Promote(ModelPromoted {
                 model: challenger.clone(),
@@ -157,6 +158,7 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
                 champion_mae_d: mae.map(|m| m.0),
                 challenger_mae_d: mae.map(|m| m.1),
                 outcomes,
+                term: None,
             })),
             Verdict::Retire => Some(Decision::Retire(ModelRetired {
                 model: challenger.clone(),
@@ -171,6 +173,7 @@ pub fn decide(f: &Feedback, policy: &Policy) -> Option<Decision> {
                 champion_mae_d: mae.map(|m| m.0),
                 challenger_mae_d: mae.map(|m| m.1),
                 outcomes,
+                term: None,
             })),
         };
     }
@@ -359,22 +362,89 @@ pub fn log_time(set: &ProjectionSet) -> i64 {
     set.stats.state.span.map_or(0, |(_, b)| b)
 }
 
+/// Who records the loop's decisions, and under which term. On a log of
+/// one's own there is no term and the ids are the plain, deterministic ones
+/// (`model-3-promoted`): replays and tests give the same log. On a shared
+/// log the driver stamps each decision with its term (the position of its
+/// `LoopTaken`) and gives it an id nobody else can guess: the plain id,
+/// the term, and a keyed hash of both under a secret only this browser's
+/// engine knows — so a teammate cannot publish the id first and make the
+/// driver's real decision count as already stored.
+#[derive(Clone, Default)]
+pub struct Stamp {
+    /// The term decisions are made in (None: a log of one's own).
+    pub term: Option<u64>,
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs and panics.
+        f.debug_struct("Stamp").field("term", &self.term).finish()
+    }
+}
+
+impl Stamp {
+    /// A log of one's own: no term, plain ids.
+    pub fn local() -> Stamp {
+        Stamp::default()
+    }
+
+    /// Decisions of term `term`, ids keyed by `secret` (random bytes the
+    /// host draws; at least 16).
+    pub fn driving(term: u64, secret: &[u8]) -> Stamp {
+        Stamp {
+            term: Some(term),
+            secret: secret.to_vec(),
+        }
+    }
+
+    /// The id of a decision whose plain id is `plain`.
+    pub fn id(&self, plain: String) -> String {
+        match self.term {
+            None => plain,
+            Some(term) => {
+                let tag = unguessable(&self.secret, &format!("{plain}-t{term}"));
+                format!("{plain}-t{term}-{tag}")
+            }
+        }
+    }
+}
+
+/// 64 bits of SHA-256 over `secret` and `what`, in hex: without the secret,
+/// no better than a guess.
+pub fn unguessable(secret: &[u8], what: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((secret.len() as u64).to_le_bytes());
+    h.update(secret);
+    h.update(what.as_bytes());
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Alarms the detector raised that the log does not hold yet, as an append.
-pub fn drift_events(set: &ProjectionSet) -> Option<StreamAppend> {
+pub fn drift_events(set: &ProjectionSet, stamp: &Stamp) -> Option<StreamAppend> {
     let drifts = set.feedback.state.unrecorded_drifts();
     if drifts.is_empty() {
         return None;
     }
     let at = log_time(set);
     let events = drifts
-        .iter()
+        .into_iter()
         .map(|d| {
+            let d = DriftDetected {
+                term: stamp.term,
+                ..d
+            };
             NewEvent::new(
-                format!("{}-drift-{}", d.model, d.outcomes),
+                stamp.id(format!("{}-drift-{}", d.model, d.outcomes)),
                 DriftDetected::TYPE,
                 DriftDetected::SCHEMA,
                 at,
-                d,
+                &d,
             )
         })
         .collect();
@@ -394,12 +464,17 @@ pub fn lifecycle<T: Serialize>(
 }
 
 /// How a newly trained model enters: champion if there is none, else challenger.
-pub fn entry_event(set: &ProjectionSet, record: &ModelTrained, reason: &str) -> StreamAppend {
+pub fn entry_event(
+    set: &ProjectionSet,
+    record: &ModelTrained,
+    reason: &str,
+    stamp: &Stamp,
+) -> StreamAppend {
     let f = &set.feedback.state;
     if f.champion.is_none() {
         lifecycle(
             set,
-            format!("{}-promoted", record.id),
+            stamp.id(format!("{}-promoted", record.id)),
             (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
             &ModelPromoted {
                 model: record.id.clone(),
@@ -408,37 +483,49 @@ pub fn entry_event(set: &ProjectionSet, record: &ModelTrained, reason: &str) -> 
                 champion_mae_d: None,
                 challenger_mae_d: None,
                 outcomes: 0,
+                term: stamp.term,
             },
         )
     } else {
         lifecycle(
             set,
-            format!("{}-challenger", record.id),
+            stamp.id(format!("{}-challenger", record.id)),
             (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
             &ChallengerStarted {
                 model: record.id.clone(),
                 reason: reason.to_string(),
                 median_h: record.median_h,
                 train_cases: record.train_cases as u64 + record.holdout_cases as u64,
+                term: stamp.term,
             },
         )
     }
 }
 
 /// The append for a promotion or retirement decision.
-pub fn verdict_event(set: &ProjectionSet, decision: &Decision) -> Option<StreamAppend> {
+pub fn verdict_event(
+    set: &ProjectionSet,
+    decision: &Decision,
+    stamp: &Stamp,
+) -> Option<StreamAppend> {
     match decision {
         Decision::Promote(p) => Some(lifecycle(
             set,
-            format!("{}-promoted", p.model),
+            stamp.id(format!("{}-promoted", p.model)),
             (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
-            p,
+            &ModelPromoted {
+                term: stamp.term,
+                ..p.clone()
+            },
         )),
         Decision::Retire(r) => Some(lifecycle(
             set,
-            format!("{}-retired", r.model),
+            stamp.id(format!("{}-retired", r.model)),
             (ModelRetired::TYPE, ModelRetired::SCHEMA),
-            r,
+            &ModelRetired {
+                term: stamp.term,
+                ..r.clone()
+            },
         )),
         Decision::Train { .. } => None,
     }

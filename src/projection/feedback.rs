@@ -497,7 +497,47 @@ pub struct Feedback {
     /// when the case closes, months later perhaps.
     #[serde(default)]
     pub deadlines: BTreeSet<(i64, String, i64, String)>,
+    /// On a shared log: the loop's term, the newest `LoopTaken` in the log
+    /// (its position, its id, the browser it names). None: nobody ever took
+    /// the loop, and decisions without a term count.
+    #[serde(default)]
+    pub term: Option<Term>,
+    /// Decisions set aside because they were not of the loop's term (a
+    /// driver that had lost its lease, or a teammate's replay), and the
+    /// newest few of them.
+    #[serde(default)]
+    pub set_aside: u64,
+    /// The newest decisions set aside, oldest first.
+    #[serde(default)]
+    pub set_aside_recent: VecDeque<SetAside>,
 }
+
+/// The loop's term on a shared log: who took it, where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    /// The position of its `LoopTaken` (what decisions carry as `term`).
+    pub seq: u64,
+    /// That event's id.
+    pub id: String,
+    /// The browser's lasting id.
+    pub browser: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A decision the fold did not count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetAside {
+    /// Its position.
+    pub seq: u64,
+    /// What it was, in words.
+    pub what: String,
+    /// The term it carried, and the loop's term when it arrived.
+    pub terms: (Option<u64>, Option<u64>),
+}
+
+/// Decisions set aside that the fold remembers.
+pub const SET_ASIDE_KEPT: usize = 20;
 
 /// One case of a duel.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -690,6 +730,7 @@ impl Feedback {
                         threshold: s.detector.settings.lambda,
                         outcomes: a.outcomes,
                         since: a.since,
+                        term: None,
                     })
             })
             .collect()
@@ -819,13 +860,56 @@ impl Feedback {
     }
 }
 
+impl Feedback {
+    /// Whether `event` counts: anything but a loop decision does; a
+    /// decision counts when it carries the loop's term (both none on a log
+    /// nobody took over). A `LoopTaken` starts a new term. Every copy of a
+    /// shared log folds the same events in the same order, so every copy
+    /// sets the same decisions aside.
+    fn of_the_term(&mut self, event: &Recorded) -> bool {
+        let (term, what) = match &event.fact {
+            Fact::LoopTaken(t) => {
+                self.term = Some(Term {
+                    seq: event.seq,
+                    id: event.id.clone(),
+                    browser: t.browser.clone(),
+                    name: t.name.clone(),
+                });
+                return true;
+            }
+            Fact::DriftDetected(d) => (d.term, format!("an alarm on {}", d.model)),
+            Fact::ChallengerStarted(c) => (c.term, format!("{} entering as challenger", c.model)),
+            Fact::ModelPromoted(p) => (p.term, format!("the promotion of {}", p.model)),
+            Fact::ModelRetired(r) => (r.term, format!("the retirement of {}", r.model)),
+            _ => return true,
+        };
+        let current = self.term.as_ref().map(|t| t.seq);
+        if term == current {
+            return true;
+        }
+        self.set_aside += 1;
+        self.set_aside_recent.push_back(SetAside {
+            seq: event.seq,
+            what,
+            terms: (term, current),
+        });
+        if self.set_aside_recent.len() > SET_ASIDE_KEPT {
+            self.set_aside_recent.pop_front();
+        }
+        false
+    }
+}
+
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 9;
+    const VERSION: u32 = 10;
 
     fn apply(&mut self, event: &Recorded) {
         self.now = self.now.max(event.occurred_at);
         self.outlive(self.now);
+        if !self.of_the_term(event) {
+            return;
+        }
         match &event.fact {
             Fact::PredictionRecorded(p) => {
                 let w = Pending {
@@ -1006,6 +1090,78 @@ mod tests {
             interval: Some((inside, 2.0)),
             stage: 0,
         }
+    }
+
+    fn at(seq: u64, fact: Fact) -> Recorded {
+        Recorded {
+            seq,
+            id: format!("e{seq}"),
+            occurred_at: seq as i64,
+            stream: "models".into(),
+            fact,
+        }
+    }
+
+    fn promoted(model: &str, term: Option<u64>) -> Fact {
+        Fact::ModelPromoted(crate::domain::events::ModelPromoted {
+            model: model.into(),
+            replaced: None,
+            reason: "test".into(),
+            champion_mae_d: None,
+            challenger_mae_d: None,
+            outcomes: 0,
+            term,
+        })
+    }
+
+    fn taken(browser: &str) -> Fact {
+        Fact::LoopTaken(crate::domain::events::LoopTaken {
+            browser: browser.into(),
+            name: format!("browser {browser}"),
+            lease: 1,
+        })
+    }
+
+    #[test]
+    fn once_a_browser_takes_the_loop_only_decisions_of_the_newest_term_count() {
+        let mut f = Feedback::default();
+        // A log nobody took over: decisions without a term count.
+        f.apply(&at(1, promoted("model-1", None)));
+        assert_eq!(f.champion.as_deref(), Some("model-1"));
+        // A takes the loop at 2: from then on a decision needs term 2.
+        f.apply(&at(2, taken("a")));
+        f.apply(&at(3, promoted("model-2", None)));
+        f.apply(&at(4, promoted("model-3", Some(7))));
+        assert_eq!(
+            f.champion.as_deref(),
+            Some("model-1"),
+            "no term, or a term never taken"
+        );
+        f.apply(&at(5, promoted("model-4", Some(2))));
+        assert_eq!(f.champion.as_deref(), Some("model-4"));
+        // B takes it at 6: A's late decisions are set aside, B's count.
+        f.apply(&at(6, taken("b")));
+        f.apply(&at(7, promoted("model-5", Some(2))));
+        assert_eq!(f.champion.as_deref(), Some("model-4"));
+        f.apply(&at(8, promoted("model-6", Some(6))));
+        assert_eq!(f.champion.as_deref(), Some("model-6"));
+        assert_eq!(
+            f.term.as_ref().map(|t| (t.seq, t.browser.as_str())),
+            Some((6, "b"))
+        );
+        assert_eq!(f.set_aside, 3);
+        let seqs: Vec<u64> = f.set_aside_recent.iter().map(|a| a.seq).collect();
+        assert_eq!(seqs, vec![3, 4, 7]);
+        assert_eq!(f.set_aside_recent[2].terms, (Some(2), Some(6)));
+        // Anything else is folded whatever the term.
+        f.apply(&at(
+            9,
+            Fact::CaseClosed(crate::domain::events::CaseClosed {
+                case: "c".into(),
+                outcome: None,
+            }),
+        ));
+        assert_eq!(f.closed, 1);
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub struct Lease {
     wanted: bool,
     /// The revision held and when the write that made it was sent.
     held: Option<(u64, f64)>,
+    /// The revision at which this browser took the lease (renewals keep
+    /// it): what names its term.
+    taken: Option<u64>,
     /// A write sent, not yet answered, and when.
     sent: Option<f64>,
     looked_at: f64,
@@ -143,6 +146,7 @@ impl Lease {
             me,
             wanted: false,
             held: None,
+            taken: None,
             sent: None,
             looked_at: f64::NEG_INFINITY,
             theirs: None,
@@ -217,6 +221,10 @@ impl Lease {
     /// (somebody else wrote the key first) — `None`.
     pub fn answered(&mut self, revision: Option<u64>, now: f64) {
         let Some(sent) = self.sent.take() else { return };
+        if revision.is_none() || self.held.is_none() {
+            // Taken now (or not at all): a new term.
+            self.taken = revision;
+        }
         match revision {
             Some(r) if self.wanted => {
                 self.held = Some((r, sent));
@@ -238,6 +246,16 @@ impl Lease {
     /// meanwhile must not outlast it.
     pub fn deadline(&self) -> Option<f64> {
         self.held.map(|(_, since)| since + GIVE_UP_MS)
+    }
+
+    /// While held: the revision at which it was taken, and the deadline.
+    pub fn held(&self) -> Option<(u64, f64)> {
+        Some((self.taken?, self.deadline()?))
+    }
+
+    /// This browser's id and name.
+    pub fn me(&self) -> &Holder {
+        &self.me
     }
 
     /// The connection ended: nothing held can be renewed.
@@ -293,6 +311,33 @@ mod tests {
         assert_eq!(lease.next(RENEW_MS), Ask::Write { expected: 4 });
         lease.answered(Some(9), RENEW_MS + 3.0);
         assert_eq!(lease.next(2.0 * RENEW_MS), Ask::Write { expected: 9 });
+    }
+
+    #[test]
+    fn the_term_is_the_revision_it_was_taken_at_and_changes_only_with_a_new_take() {
+        let mut lease = Lease::new(me());
+        assert_eq!(lease.held(), None);
+        taken(&mut lease, 0.0);
+        assert_eq!(lease.held(), Some((4, GIVE_UP_MS)));
+        assert_eq!(lease.next(RENEW_MS), Ask::Write { expected: 4 });
+        lease.answered(Some(9), RENEW_MS + 3.0);
+        let (term, deadline) = lease.held().expect("held");
+        assert_eq!(term, 4, "a renewal keeps the term");
+        assert_eq!(
+            deadline,
+            RENEW_MS + GIVE_UP_MS,
+            "counted from when the renewal was sent"
+        );
+        // Not renewed in time: given up, then taken again — a new term.
+        assert_eq!(lease.next(deadline), Ask::Nothing);
+        assert_eq!(lease.held(), None);
+        assert_eq!(lease.next(deadline + LOOK_MS), Ask::Look);
+        assert_eq!(
+            lease.looked(Entry::Held(9, me()), deadline + LOOK_MS),
+            Ask::Write { expected: 9 }
+        );
+        lease.answered(Some(15), deadline + LOOK_MS + 1.0);
+        assert_eq!(lease.held().map(|h| h.0), Some(15));
     }
 
     #[test]

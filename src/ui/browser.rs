@@ -40,6 +40,20 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     parts.download(name, mime)
 }
 
+/// `n` random bytes from the browser's cryptographic source.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok())
+        .unwrap_or(false);
+    assert!(
+        filled,
+        "the browser gives no random bytes (crypto.getRandomValues)"
+    );
+    bytes
+}
+
 /// A random id for a new event (a UUID where the browser offers one).
 pub fn random_id() -> String {
     web_sys::window()

@@ -78,7 +78,9 @@ pub struct Live {
     /// The log engine's worker.
     engine: StoredValue<EngineWorker, LocalStorage>,
     /// The loop runs in the engine (it was told to start).
-    looping: StoredValue<bool, LocalStorage>,
+    /// The loop runs in the engine (and, on a shared log, in the term of
+    /// the lease taken at this revision).
+    looping: StoredValue<Option<Option<u64>>, LocalStorage>,
     /// The engine has been asked to open the log.
     pub opened: RwSignal<bool>,
     /// The newest live views (shown again after time travel).
@@ -143,7 +145,7 @@ impl Live {
             sim_produced: RwSignal::new(0),
             sim_halted: RwSignal::new(None),
             engine: StoredValue::new_local(EngineWorker::default()),
-            looping: StoredValue::new_local(false),
+            looping: StoredValue::new_local(None),
             opened: RwSignal::new(false),
             live_views: StoredValue::new_local(Views::default()),
             asks: StoredValue::new_local(BTreeMap::new()),
@@ -173,24 +175,49 @@ impl Live {
         });
         live.say_standing(shared, team);
         // The loop on (this tab holds its lock, and on a shared log this
-        // browser the lease): the engine runs it.
+        // browser the lease): the engine runs it. On a shared log it runs
+        // in the lease's term: taken again, it starts again.
         Effect::new(move |_| {
             let leased = !team || shared.standing.get() == super::shared::Standing::Ours;
             let on = live.predicting.get() && live.holding.get() && leased && live.opened.get();
-            if on == live.looping.get_value() {
+            let taken = shared.lease.with(|l| l.as_ref().map(|l| l.taken));
+            let key = on.then_some(taken);
+            if key == live.looping.get_value() {
                 return;
             }
-            live.looping.set_value(on);
+            live.looping.set_value(key);
             let policy = live.policy.get_untracked();
+            let held = shared.lease.get_untracked().filter(|_| team);
+            let driver = held.as_ref().map(|held| crate::engine::Driver {
+                browser: held.holder.browser.clone(),
+                name: held.holder.name.clone(),
+                lease: held.taken,
+                secret: super::browser::random_bytes(32),
+            });
             live.engine.with_value(|e| {
-                e.post(if on {
-                    Command::Start { policy }
-                } else {
-                    Command::Stop
-                })
+                if !on {
+                    return e.post(Command::Stop);
+                }
+                e.post(Command::Start { policy, driver });
+                if let Some(held) = &held {
+                    e.post(Command::Lease {
+                        for_ms: held.left_ms.max(0.0),
+                    });
+                }
             });
             if !on {
                 live.training_busy.set(false);
+            }
+        });
+        // Each renewal of the lease: the engine may decide this long more.
+        Effect::new(move |_| {
+            let Some(held) = shared.lease.get() else {
+                return;
+            };
+            if live.looping.get_value().is_some() {
+                let for_ms = held.left_ms.max(0.0);
+                live.engine
+                    .with_value(|e| e.post(Command::Lease { for_ms }));
             }
         });
         Effect::new(move |_| {
@@ -290,6 +317,13 @@ impl Live {
                 self.stream.set(stream.into());
                 // The Shared log card lists the log's refusals (live, not
                 // as of a past position).
+                if self
+                    .shared
+                    .set_aside
+                    .with_untracked(|a| *a != views.feedback.set_aside)
+                {
+                    self.shared.set_aside.set(views.feedback.set_aside.clone());
+                }
                 let refused = (views.stats.refused_total, views.stats.refused.clone());
                 if self.shared.refused.with_untracked(|r| *r != refused) {
                     self.shared.refused.set(refused);

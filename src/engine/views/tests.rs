@@ -216,6 +216,7 @@ fn a_retired_model_says_why_it_left() {
             reason: "drift".into(),
             median_h: 1.0,
             train_cases: 10,
+            term: None,
         })
     };
     // A challenger that lost, then one that took over.
@@ -226,6 +227,7 @@ fn a_retired_model_says_why_it_left() {
         champion_mae_d: None,
         challenger_mae_d: None,
         outcomes: 0,
+        term: None,
     }));
     fold(started("model-9"));
     fold(Fact::ModelPromoted(ModelPromoted {
@@ -235,6 +237,7 @@ fn a_retired_model_says_why_it_left() {
         champion_mae_d: None,
         challenger_mae_d: None,
         outcomes: 0,
+        term: None,
     }));
     let views = Views::of(&set);
     let why = |id: &str| {

@@ -108,6 +108,17 @@ pub fn connected() -> bool {
     settings().on && !super::demo_saved::shown()
 }
 
+/// The loop's lease while this browser holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    /// This browser.
+    pub holder: crate::share::lease::Holder,
+    /// The lease's revision when it was taken: its term's name.
+    pub taken: u64,
+    /// How long it is surely held from when this was set, ms.
+    pub left_ms: f64,
+}
+
 /// The sync's state, for the card and the header.
 #[derive(Clone, Copy)]
 pub struct Shared {
@@ -128,6 +139,11 @@ pub struct Shared {
     /// Where this browser stands on the loop's lease: it drives the team's
     /// loop only while it is `Ours`.
     pub standing: RwSignal<Standing>,
+    /// The loop's decisions the log set aside (not of the term in force):
+    /// how many, and the newest (seq, what and why).
+    pub set_aside: RwSignal<(u64, Vec<(u64, String)>)>,
+    /// While this browser drives the loop: its lease, as of the last round.
+    pub lease: RwSignal<Option<Held>>,
     /// This tab runs the sync (one tab per browser does).
     pub syncing: RwSignal<bool>,
     /// How the card reaches the running sync.
@@ -149,6 +165,8 @@ impl Shared {
             upload: RwSignal::new(None),
             loop_wanted: RwSignal::new(false),
             standing: RwSignal::new(Standing::Idle),
+            lease: RwSignal::new(None),
+            set_aside: RwSignal::new((0, Vec::new())),
             syncing: RwSignal::new(false),
             wakes: StoredValue::new_local(Wakes::default()),
         }
@@ -273,6 +291,19 @@ pub fn SharedLogCard() -> impl IntoView {
                 <ul class="refused" data-testid="sync-refused-list">
                     <For each=move || shared.refused.with(|r| r.1.clone()) key=|r| r.0 let:r>
                         <li data-testid="sync-refused" data-seq=r.0>{format!("event {}: {}", r.0, r.1)}</li>
+                    </For>
+                </ul>
+            </Show>
+            <Show when=move || shared.set_aside.with(|a| a.0 > 0)>
+                <p class="hint" data-testid="sync-set-aside-total">{move || shared.set_aside.with(|(total, _)| format!(
+                    "{} decision{} of the loop set aside: not made in the loop's term (the newest LoopTaken). A browser that had lost the loop's lease, or a client writing to the server by hand, sent {}. Every browser sets the same ones aside; the loop goes on.",
+                    total,
+                    if *total == 1 { "" } else { "s" },
+                    if *total == 1 { "it" } else { "them" },
+                ))}</p>
+                <ul class="refused" data-testid="sync-set-aside-list">
+                    <For each=move || shared.set_aside.with(|a| a.1.clone()) key=|a| a.0 let:a>
+                        <li data-testid="sync-set-aside" data-seq=a.0>{format!("event {}: {}", a.0, a.1)}</li>
                     </For>
                 </ul>
             </Show>

@@ -195,6 +195,7 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         if sync.shared.standing.get_untracked() != standing {
             sync.shared.standing.set(standing);
         }
+        sync.shared.lease.set(None);
         if !stop.retry {
             status.set(format!("not connected: {}", stop.why));
             return;
@@ -746,6 +747,8 @@ impl Sync {
         if self.shared.standing.get_untracked() != standing {
             self.shared.standing.set(standing);
         }
+        // Every round: the engine learns how long the lease is surely held.
+        self.shared.lease.set(self.team.held());
         Ok(note)
     }
 

@@ -83,6 +83,20 @@ impl Team {
         self.lease.standing()
     }
 
+    /// While this browser drives: who it is, the lease's revision when it
+    /// was taken, and how long it is surely held from now (ms).
+    pub fn held(&self) -> Option<super::Held> {
+        if self.lease.standing() != Standing::Ours {
+            return None;
+        }
+        let (taken, deadline) = self.lease.held()?;
+        Some(super::Held {
+            holder: self.lease.me().clone(),
+            taken,
+            left_ms: deadline - now(),
+        })
+    }
+
     /// One round: the lease as `wanted`, then the models if due. A note for
     /// the status line, or an error of the connection.
     pub async fn round(
