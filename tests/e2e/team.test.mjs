@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { storedKeys } from './support.mjs';
-import { openShared, closeShared, natsServer, joined, exportLog, parse, leave } from './nats.mjs';
+import { openShared, closeShared, natsServer, joined, exportLog, parse, leave, writer, quiet } from './nats.mjs';
 
 /** The lease's time to live on the server (`share::lease::TTL_MS`). */
 const TTL_S = 10;
@@ -133,4 +133,100 @@ test('a driver whose server stops answering stops driving before its lease could
   server.process.kill('SIGCONT');
   await loopStatus(a, /This browser (drives|took) the team's loop/, 60_000);
   await leave(A);
+});
+
+test('a teammate\'s raw client sends loop decisions outside the term and takes the loop by hand: every browser sets the decisions aside and lists them, the driver announces itself again and its loop goes on', { timeout: 300_000 }, async () => {
+  const server = await natsServer();
+  const A = await joined(server.url, 'term');
+  const B = await joined(server.url, 'term');
+  const [a, b] = [A.page, B.page];
+  await a.go('live');
+  await a.page.locator('summary', { hasText: 'Policy' }).click();
+  await a.page.getByTestId('policy-first').fill('40');
+  await a.page.getByTestId('policy-first').press('Tab');
+  await a.page.getByTestId('policy-every').fill('0');
+  await a.page.getByTestId('policy-every').press('Tab');
+  await a.page.getByTestId('predict-toggle').check();
+  await loopStatus(a, /This browser drives the team's loop/);
+  await b.go('live');
+  await b.page.getByTestId('sim-rate').fill('300');
+  await b.page.getByTestId('sim-start').click();
+  await b.page.waitForFunction(() => {
+    const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
+    return /ModelPromoted: [1-9]/.test(text) && /PredictionRecorded: \d{3,}/.test(text);
+  }, null, { timeout: 120_000, polling: 200 });
+
+  // The teammate reads the log as anyone with read access can: the
+  // driver's term and its ids.
+  const mine = parse(await exportLog(b, 'term-before.ndjson'));
+  const taken = mine.filter((e) => e.type === 'LoopTaken');
+  assert.equal(taken.length, 1, 'the driver announced its term once');
+  const term = Number(taken[0].sequence);
+  const promotion = mine.find((e) => e.type === 'ModelPromoted');
+  assert.equal(promotion.data.term, term, 'the promotion carries the driver\'s term');
+  assert.match(promotion.id, new RegExp(`^model-1-promoted-t${term}-[0-9a-f]{16}$`), 'an id with a keyed part');
+
+  // It sends: a promotion without a term, one of a term that never was,
+  // then takes the loop by hand (a LoopTaken of its own) and promotes in
+  // that term too.
+  const at = Date.UTC(2025, 0, 7);
+  const ev = (id, type, data) => ({ stream: 'models', event: { id, event_type: type, schema: 1, occurred_at: at, correlation: null, causation: null, data: JSON.stringify(data), recorded_at: null } });
+  const promote = (model, t) => ({ model, replaced: 'model-1', reason: 'forged', champion_mae_d: null, challenger_mae_d: null, outcomes: 0, ...(t === undefined ? {} : { term: t }) });
+  const w = await writer(server.port);
+  await w.publish('term', [
+    ev('forged-1', 'ModelPromoted', promote('model-1')),
+    ev('forged-2', 'ModelPromoted', promote('model-1', term + 1)),
+    ev('forged-3', 'LoopTaken', { browser: 'mallory', name: 'mallory', lease: 1e9 }),
+  ]);
+  const seqs = async () => parse(await exportLog(b, 'term-mid.ndjson')).filter((e) => e.type === 'LoopTaken').map((e) => Number(e.sequence));
+  let forgedTerm;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const events = parse(await exportLog(b, 'term-mid.ndjson'));
+    forgedTerm ??= Number(events.find((e) => e.id === 'forged-3')?.sequence) || undefined;
+    if (forgedTerm) break;
+    assert.ok(Date.now() < until, 'the forged events reach B');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await w.publish('term', [ev('forged-4', 'ModelRetired', { model: 'model-1', reason: 'forged', champion_mae_d: null, challenger_mae_d: null, outcomes: 0, term: forgedTerm })]);
+
+  // The driver takes its term back: a LoopTaken of its own after the forged one.
+  const back = Date.now() + 30_000;
+  while (!(await seqs()).some((s) => s > forgedTerm)) {
+    assert.ok(Date.now() < back, 'the driver announces itself again within 30 s');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  // Its loop goes on: it predicts after taking its term back.
+  const predicted = await typeCount(b, 'PredictionRecorded');
+  await b.page.waitForFunction((n) => {
+    const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
+    return Number((text.match(/PredictionRecorded: (\d+)/) ?? [0, 0])[1]) > n + 100;
+  }, predicted, { timeout: 60_000, polling: 200 });
+  await b.go('live');
+  await b.page.getByTestId('sim-pause').click();
+  await quiet(a);
+  await quiet(b);
+
+  const events = parse(await exportLog(b, 'term-b.ndjson'));
+  assert.equal(await exportLog(a, 'term-a.ndjson'), await exportLog(b, 'term-b2.ndjson'), 'the same log in both browsers');
+  const announced = events.filter((e) => e.type === 'LoopTaken' && Number(e.sequence) > forgedTerm);
+  assert.ok(announced.length >= 1 && announced.every((e) => e.data.browser === taken[0].data.browser), 'only the driver announced itself after the forgery');
+  // Every browser lists the decisions it set aside: the two forged
+  // promotions; mallory's retirement too if it landed in mallory's term
+  // (it is set aside if the driver's LoopTaken came first).
+  for (const p of [a, b]) {
+    await p.go('settings');
+    const total = await p.page.getByTestId('sync-set-aside-total').textContent();
+    assert.match(total, /decisions? of the loop set aside/);
+    const listed = await p.page.getByTestId('sync-set-aside').allTextContents();
+    const forged = events.filter((e) => ['forged-1', 'forged-2'].includes(e.id)).map((e) => Number(e.sequence));
+    for (const seq of forged) assert.ok(listed.some((l) => l.startsWith(`event ${seq}: the promotion of model-1`)), `${seq} listed: ${listed.join(' | ')}`);
+  }
+  // The champion is still the driver's.
+  for (const p of [a, b]) {
+    await p.go('live');
+    assert.match(await p.page.getByTestId('loop-champion').textContent(), /model-1/, 'model-1 stays champion');
+  }
+  w.close();
+  await leave(A, B);
 });
