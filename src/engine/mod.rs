@@ -220,7 +220,9 @@ impl Engine {
     /// How this engine stamps its decisions now, if it may decide.
     fn stamp(&self) -> Option<Stamp> {
         match self.standing() {
-            Standing::Own => Some(Stamp::local()),
+            Standing::Own => Some(Stamp::local_in(
+                self.set.feedback.state.term.as_ref().map(|t| t.seq),
+            )),
             Standing::InTerm(term) => Some(Stamp::driving(
                 term,
                 &self.driver.as_ref().expect("a driver").secret,

@@ -660,6 +660,71 @@ fn on_a_shared_log_only_the_driver_in_the_logs_term_decides_with_ids_nobody_can_
     );
 }
 
+#[test]
+fn a_log_of_ones_own_that_holds_a_shared_logs_term_decides_in_that_term() {
+    // Given a log of one's own that begins with a shared log's LoopTaken
+    // (an export of a shared log, imported),
+    let (mut d, models) = driver(Policy {
+        first_after: 30,
+        ..Policy::demo()
+    });
+    let taken = crate::log::NewEvent::new(
+        "loop-x",
+        crate::domain::events::LoopTaken::TYPE,
+        crate::domain::events::LoopTaken::SCHEMA,
+        0,
+        &crate::domain::events::LoopTaken {
+            browser: "elsewhere".into(),
+            name: "a teammate".into(),
+            lease: 3,
+        },
+    );
+    block(
+        d.store()
+            .append("models", crate::store::ExpectedVersion::Any, vec![taken]),
+    )
+    .unwrap();
+    let now = || 0.0;
+    let policy = d.engine().policy.clone();
+    block(d.handle(
+        Command::Start {
+            policy,
+            driver: None,
+        },
+        &now,
+    ));
+    let mut sim = Simulator::new(Settings {
+        seed: 8,
+        ..Settings::default()
+    });
+    let asked = loop {
+        block(d.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
+        let asked = block(d.handle(Command::Head(0), &now))
+            .into_iter()
+            .find_map(|r| match r {
+                Reply::Train { reason, cases, .. } => Some((reason, cases)),
+                _ => None,
+            });
+        if let Some(asked) = asked {
+            break asked;
+        }
+    };
+    // when its engine promotes a first model, then the promotion counts
+    // (in the log's term) and nothing is set aside.
+    let record = train(&models, d.store(), &asked.1, "model-1");
+    block(d.handle(
+        Command::Trained {
+            record: Box::new(record),
+            reason: asked.0.to_string(),
+        },
+        &now,
+    ));
+    let f = &d.engine().set().feedback.state;
+    assert_eq!(f.champion.as_deref(), Some("model-1"));
+    assert_eq!(f.set_aside, 0);
+    assert_eq!(count(d.store(), "ModelPromoted"), 1, "decided once");
+}
+
 /// The views' side of the API: given a log, when a tab opens it, then the
 /// engine folds it with the loop off and hands out what the views show,
 /// again only when the projections moved.

@@ -385,9 +385,18 @@ impl std::fmt::Debug for Stamp {
 }
 
 impl Stamp {
-    /// A log of one's own: no term, plain ids.
+    /// A log of one's own: plain ids, no term.
     pub fn local() -> Stamp {
         Stamp::default()
+    }
+
+    /// A log of one's own that holds a term (a shared log's export
+    /// imported, say): plain ids, the log's term — nobody else decides here.
+    pub fn local_in(term: Option<u64>) -> Stamp {
+        Stamp {
+            term,
+            secret: Vec::new(),
+        }
     }
 
     /// Decisions of term `term`, ids keyed by `secret` (random bytes the
@@ -402,6 +411,7 @@ impl Stamp {
     /// The id of a decision whose plain id is `plain`.
     pub fn id(&self, plain: String) -> String {
         match self.term {
+            _ if self.secret.is_empty() => plain,
             None => plain,
             Some(term) => {
                 let tag = unguessable(&self.secret, &format!("{plain}-t{term}"));
