@@ -244,19 +244,37 @@ export async function joined(url, log, { packEvents, passphrase = '', expect = /
   return { context, page };
 }
 
+/**
+ * The sync's state as numbers, from the status line's `data-*` attributes:
+ * connected, onServer, received, sent, waiting, outbox, conflicts, refused.
+ */
+export function counts(page) {
+  return page.page.evaluate(() => {
+    const d = document.querySelector('[data-testid=sync-status]')?.dataset ?? {};
+    const n = (v) => (v === undefined || v === '' ? null : Number(v));
+    return {
+      connected: d.connected === 'true', onServer: n(d.onServer), received: n(d.received), sent: n(d.sent),
+      waiting: n(d.waiting), outbox: n(d.outbox), conflicts: n(d.conflicts), refused: n(d.refused),
+      shown: Number(document.querySelector('[data-testid=event-count]')?.textContent.replace(/\D/g, '')),
+    };
+  });
+}
+
+/** Wait until `page`'s sync numbers satisfy `ok(counts)`; returns them. */
+export async function countsUntil(page, ok, what, timeout = 60_000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const c = await counts(page);
+    if (ok(c)) return c;
+    if (Date.now() > end) throw new Error(`${what}: ${JSON.stringify(c)} — ${await page.page.getByTestId('sync-status').textContent()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Wait until every page shows `n` events and has nothing left to send or receive. */
 export async function settled(pages, n) {
   for (const p of pages) {
-    try {
-      await p.until('event-count', `n === ${n}`, 60_000);
-      await statusMatches(p, new RegExp(`${n} events on the server; .* 0 waiting, 0 in the outbox`));
-    } catch (e) {
-      const shown = await Promise.all(pages.map((q) => q.page.evaluate(() => [
-        document.querySelector('[data-testid=event-count]')?.textContent,
-        document.querySelector('[data-testid=sync-status]')?.textContent,
-      ].join(' events; '))));
-      throw new Error(`waiting for ${n} events: ${shown.join(' | ')}`, { cause: e });
-    }
+    await countsUntil(p, (c) => c.connected && c.shown === n && c.onServer === n && c.waiting === 0 && c.outbox === 0, `waiting for ${n} events`);
   }
 }
 
@@ -266,12 +284,10 @@ export async function settled(pages, n) {
  * may still have events under way). Returns the count.
  */
 export async function quiet(page) {
-  const read = () => page.page.evaluate(() => {
-    const status = document.querySelector('[data-testid=sync-status]')?.textContent ?? '';
-    const shown = Number(document.querySelector('[data-testid=event-count]')?.textContent.replace(/\D/g, ''));
-    const m = status.match(/(\d+) events on the server; .* 0 waiting, 0 in the outbox/);
-    return m && Number(m[1]) === shown ? shown : -1;
-  });
+  const read = async () => {
+    const c = await counts(page);
+    return c.connected && c.outbox === 0 && c.waiting === 0 && c.onServer === c.shown ? c.shown : -1;
+  };
   let last = -2;
   for (let i = 0; i < 120; i++) {
     const now = await read();
@@ -292,9 +308,5 @@ export async function leave(...browsers) {
 
 export function parse(ndjson) {
   return ndjson.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-}
-
-export function serverCount(text) {
-  return Number(text.match(/(\d+) events on the server/)[1]);
 }
 

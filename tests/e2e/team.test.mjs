@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { storedKeys } from './support.mjs';
-import { openShared, closeShared, natsServer, joined, exportLog, parse, leave, writer, quiet } from './nats.mjs';
+import { openShared, closeShared, natsServer, joined, exportLog, parse, leave, writer, quiet, countsUntil } from './nats.mjs';
 
 /** The lease's time to live on the server (`share::lease::TTL_MS`). */
 const TTL_S = 10;
@@ -90,8 +90,7 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   }, before, { timeout: 120_000, polling: 200 });
   await b.page.getByTestId('sim-pause').click();
   await b.go('settings');
-  await b.page.waitForFunction(() => /0 waiting, 0 in the outbox/.test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''), null, { timeout: 60_000, polling: 200 })
-    .catch(async (e) => { throw new Error(`B never settled: ${await b.page.getByTestId('sync-status').textContent()}`, { cause: e }); });
+  await countsUntil(b, (c) => c.connected && c.waiting === 0 && c.outbox === 0, 'B settles');
 
   const events = parse(await exportLog(b, 'team-loop.ndjson'));
   events.sort((x, y) => Number(x.sequence) - Number(y.sequence));

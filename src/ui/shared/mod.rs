@@ -108,6 +108,28 @@ pub fn connected() -> bool {
     settings().on && !super::demo_saved::shown()
 }
 
+/// The sync's state as numbers, for the page's `data-*` attributes (what
+/// the tests and any script read; the status line says it in words).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Connected to the server now.
+    pub connected: bool,
+    /// Events on the server, as last heard.
+    pub on_server: Option<u64>,
+    /// Events received since the page opened.
+    pub received: u64,
+    /// Events this browser sent since the page opened.
+    pub sent: u64,
+    /// Events on the server not yet in this copy.
+    pub waiting: u64,
+    /// Events in the outbox, not yet stored on the server.
+    pub outbox: u64,
+    /// Cases in conflict.
+    pub conflicts: u64,
+    /// Messages refused here since the page opened.
+    pub refused: u64,
+}
+
 /// The loop's lease while this browser holds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Held {
@@ -142,6 +164,8 @@ pub struct Shared {
     /// The loop's decisions the log set aside (not of the term in force):
     /// how many, and the newest (seq, what and why).
     pub set_aside: RwSignal<(u64, Vec<(u64, String)>)>,
+    /// The sync's state as numbers.
+    pub counts: RwSignal<Counts>,
     /// While this browser drives the loop: its lease, as of the last round.
     pub lease: RwSignal<Option<Held>>,
     /// This tab runs the sync (one tab per browser does).
@@ -166,6 +190,7 @@ impl Shared {
             loop_wanted: RwSignal::new(false),
             standing: RwSignal::new(Standing::Idle),
             lease: RwSignal::new(None),
+            counts: RwSignal::new(Counts::default()),
             set_aside: RwSignal::new((0, Vec::new())),
             syncing: RwSignal::new(false),
             wakes: StoredValue::new_local(Wakes::default()),
@@ -269,7 +294,16 @@ pub fn SharedLogCard() -> impl IntoView {
                 <button data-testid="shared-connect" on:click=connect disabled=on>"Connect"</button>
                 <button data-testid="shared-disconnect" on:click=disconnect disabled=!on>"Disconnect"</button>
             </div>
-            <p data-testid="sync-status" aria-live="polite">{move || shared.status.get()}</p>
+            <p data-testid="sync-status" aria-live="polite"
+                data-connected=move || shared.counts.get().connected.to_string()
+                data-on-server=move || shared.counts.get().on_server.map(|n| n.to_string()).unwrap_or_default()
+                data-received=move || shared.counts.get().received.to_string()
+                data-sent=move || shared.counts.get().sent.to_string()
+                data-waiting=move || shared.counts.get().waiting.to_string()
+                data-outbox=move || shared.counts.get().outbox.to_string()
+                data-conflicts=move || shared.counts.get().conflicts.to_string()
+                data-refused=move || shared.counts.get().refused.to_string()
+            >{move || shared.status.get()}</p>
             <Show when=move || on>
                 <div class="actions">
                     <button data-testid="shared-upload" on:click=upload_own disabled=move || shared.on_server.get() != Some(0)>"Upload this browser's own log"</button>

@@ -196,6 +196,7 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
             sync.shared.standing.set(standing);
         }
         sync.shared.lease.set(None);
+        sync.shared.counts.update(|c| c.connected = false);
         if !stop.retry {
             status.set(format!("not connected: {}", stop.why));
             return;
@@ -210,6 +211,11 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         let was_online = online();
         loop {
             let _ = sync.load_outbox().await;
+            let outbox = sync.outbox.len() as u64;
+            sync.shared.counts.update(|c| {
+                c.connected = false;
+                c.outbox = outbox;
+            });
             status.set(format!(
                 "offline: {}. {} events wait here and go out on reconnecting; trying again in {} s",
                 stop.why,
@@ -1058,6 +1064,19 @@ impl Sync {
         }
         if !self.compressed {
             text.push_str("; the server does not compress its WebSocket messages, which makes downloading the log about half as fast (README: turn on compression)");
+        }
+        let counts = super::Counts {
+            connected: true,
+            on_server: Some(on_server),
+            received: self.received,
+            sent: self.outbox.sent as u64,
+            waiting,
+            outbox: self.outbox.len() as u64,
+            conflicts: conflicts as u64,
+            refused: self.refused,
+        };
+        if self.shared.counts.get_untracked() != counts {
+            self.shared.counts.set(counts);
         }
         if self.shared.status.with_untracked(|s| *s != text) {
             self.shared.status.set(text);
