@@ -517,4 +517,6 @@ fn ids(appends: &[crate::store::StreamAppend]) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod scenario;
+#[cfg(test)]
 mod tests;

@@ -1,22 +1,19 @@
 //! The engine's message API on the memory store: commands in, replies out.
 
 use super::messages::{Command, Driver, Reply};
+use super::scenario::{given, register as train, Desk, Models};
 use super::simulation::SimCommand;
 use super::Engine;
-use crate::domain::model::{ModelTrained, Spec};
+use crate::domain::model::Spec;
 use crate::domain::simulator::{Settings, Simulator};
 use crate::ml::feedback_loop::Policy;
 use crate::ml::models::Algorithm;
-use crate::ml::registry::train_with_holdout;
 use crate::projection::ProjectionSet;
 use crate::store::memory::MemoryStore;
 use crate::store::{by_stream, EventStore};
 use std::cell::Cell;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
-
-type Models = Rc<RefCell<BTreeMap<String, (ModelTrained, Vec<u8>)>>>;
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
     futures::executor::block_on(f)
@@ -39,193 +36,109 @@ fn count(store: &MemoryStore, event_type: &str) -> usize {
         .count()
 }
 
-/// Train what the engine asked for, as the page's trainer would, and
-/// register it: bytes in the registry, `ModelTrained` in the log.
-fn train(
-    models: &Models,
-    store: &MemoryStore,
-    cases: &[crate::projection::training_set::Finished],
-    id: &str,
-) -> ModelTrained {
-    let spec = Spec {
-        trees: 10,
-        ..Spec::new(Algorithm::RandomForest)
-    };
-    let trained = train_with_holdout(&spec, cases, 0.2, &|| 0.0).unwrap();
-    let mut record = trained.record;
-    record.id = id.into();
-    models
-        .borrow_mut()
-        .insert(id.into(), (record.clone(), trained.bytes));
-    let event = crate::log::NewEvent::new(
-        format!("{id}-trained"),
-        ModelTrained::TYPE,
-        ModelTrained::SCHEMA,
-        0,
-        &record,
-    );
-    block(store.append(id, crate::store::ExpectedVersion::NoStream, vec![event])).unwrap();
-    record
+fn a_desk(first_after: u64, seed: u64) -> Desk {
+    given(
+        Policy {
+            first_after,
+            ..Policy::demo()
+        },
+        seed,
+    )
 }
 
 #[test]
-fn commands_in_replies_out_the_loop_asks_for_a_model_predicts_with_it_and_records_it() {
-    let (mut d, models) = driver(Policy {
-        first_after: 30,
-        ..Policy::demo()
+fn the_loop_started_on_an_empty_log_says_so_and_stands_at_zero() {
+    let mut desk = a_desk(30, 3);
+    let policy = desk.d.engine().policy.clone();
+    let then = desk.when(Command::Start {
+        policy,
+        driver: None,
     });
-    let now = || 0.0;
-    assert_eq!(
-        block(d.handle(
-            Command::Start {
-                policy: d.engine().policy.clone(),
-                driver: None,
-            },
-            &now
-        )),
-        vec![Reply::Started { seq: 0 }]
-    );
+    assert_eq!(then.replies, vec![Reply::Started { seq: 0 }]);
+    assert!(then.appended.is_empty());
+}
 
-    // Given a simulated log with 30 closed cases, when the head moves,
-    // then the engine folds it and asks for a first model.
-    let mut sim = Simulator::new(Settings {
-        seed: 3,
-        ..Settings::default()
-    });
-    let mut asked = None;
-    while asked.is_none() {
-        block(d.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
-        let head = block(d.store().head()).unwrap();
-        for reply in block(d.handle(Command::Head(head), &now)) {
-            match reply {
-                Reply::Train { reason, cases, .. } => asked = Some((reason, cases)),
-                Reply::CaughtUp {
-                    seq,
-                    predictions,
-                    appended_to,
-                    ..
-                } => {
-                    assert_eq!(seq, head, "caught up with the head");
-                    assert_eq!(
-                        (predictions, appended_to),
-                        (0, None),
-                        "no model: nothing predicted"
-                    );
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-    let (reason, cases) = asked.unwrap();
+#[test]
+fn given_enough_closed_cases_when_the_head_moves_then_a_first_model_is_asked_for() {
+    let mut desk = a_desk(30, 3).started();
+    let then = desk.events_until_asked();
+    let (reason, cases) = then.asked().unwrap();
     assert_eq!(reason, "first model");
-    assert!(cases.len() >= 30);
-    // While it trains, more events do not ask again.
-    block(d.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
-    let replies = block(d.handle(Command::Head(0), &now));
-    assert!(
-        !replies.iter().any(|r| matches!(r, Reply::Train { .. })),
-        "{replies:?}"
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    assert!(then.appended.is_empty(), "no model: nothing predicted");
+    assert_eq!(
+        then.replies.last(),
+        Some(&Reply::CaughtUp {
+            seq: desk.head(),
+            predictions: 0,
+            appended_to: None,
+            ms: 0.0
+        }),
+        "caught up with the head"
     );
+}
 
-    // When the model is registered and the engine told, it enters as
-    // champion and predicts the open cases from then on.
-    let record = train(&models, d.store(), &cases, "model-1");
-    let replies = block(d.handle(
-        Command::Trained {
-            record: Box::new(record),
-            reason,
-        },
-        &now,
-    ));
-    assert_eq!(count(d.store(), "ModelPromoted"), 1);
+#[test]
+fn while_the_model_asked_for_trains_more_events_do_not_ask_again() {
+    let mut desk = a_desk(30, 3).started();
+    desk.events_until_asked();
+    let then = desk.events(50).when(Command::Head(0));
+    assert!(then.asked().is_none(), "{:?}", then.replies);
+}
+
+#[test]
+fn the_first_model_trained_enters_as_champion_and_every_open_case_is_predicted_once() {
+    let mut desk = a_desk(30, 3).started();
+    let asked = desk.events_until_asked();
+    let entered = desk.trained(&asked, "model-1");
+    assert_eq!(entered.appended_of("ModelPromoted"), 1);
+    assert_eq!(desk.feedback().champion.as_deref(), Some("model-1"));
+    let then = desk.events(200).when(Command::Head(0));
+    let predicted = entered.predictions() + then.predictions();
+    assert!(predicted > 0);
     assert_eq!(
-        d.engine().set().feedback.state.champion.as_deref(),
-        Some("model-1")
-    );
-    block(d.store().append_batch(by_stream(sim.next_events(200)))).unwrap();
-    let replies: Vec<Reply> = replies
-        .into_iter()
-        .chain(block(d.handle(Command::Head(0), &now)))
-        .collect();
-    let predicted: usize = replies
-        .iter()
-        .map(|r| match r {
-            Reply::CaughtUp { predictions, .. } => *predictions,
-            _ => 0,
-        })
-        .sum();
-    assert!(predicted > 0, "{replies:?}");
-    assert_eq!(
-        count(d.store(), "PredictionRecorded"),
+        desk.count("PredictionRecorded"),
         predicted,
-        "every prediction recorded once"
+        "every prediction said is recorded, once"
     );
     let Some(Reply::CaughtUp {
         seq, appended_to, ..
-    }) = replies.last()
+    }) = then.replies.last()
     else {
-        panic!("{replies:?}")
+        panic!("{:?}", then.replies)
     };
     assert_eq!(Some(*seq), *appended_to, "its own appends folded too");
-    assert_eq!(*seq, block(d.store().head()).unwrap());
+    assert_eq!(*seq, desk.head());
 }
 
 #[test]
-fn a_model_that_cannot_be_loaded_is_said_and_skipped_and_a_failed_training_is_asked_again() {
-    let (mut d, _models) = driver(Policy {
-        first_after: 20,
-        ..Policy::demo()
-    });
-    let now = || 0.0;
-    let mut sim = Simulator::new(Settings {
-        seed: 4,
-        ..Settings::default()
-    });
-    let mut asks = 0;
-    while asks == 0 {
-        block(d.store().append_batch(by_stream(sim.next_events(50)))).unwrap();
-        asks += block(d.handle(Command::Head(0), &now))
-            .iter()
-            .filter(|r| matches!(r, Reply::Train { .. }))
-            .count();
-    }
-    // The trainer failed: asked again at once.
-    let replies = block(d.handle(Command::TrainingFailed, &now));
-    let Some(Reply::Train { cases, reason, .. }) = replies
-        .iter()
-        .find(|r| matches!(r, Reply::Train { .. }))
-        .cloned()
-    else {
-        panic!("asked again: {replies:?}");
-    };
-    // Told of a model whose bytes are nowhere: said clearly, nothing
-    // appended, and the model is asked for again.
-    let spec = Spec {
-        trees: 5,
-        ..Spec::new(Algorithm::RandomForest)
-    };
-    let mut record = train_with_holdout(&spec, &cases, 0.2, &|| 0.0)
-        .unwrap()
-        .record;
-    record.id = "model-9".into();
-    let head = block(d.store().head()).unwrap();
-    let replies = block(d.handle(
-        Command::Trained {
-            record: Box::new(record),
-            reason,
-        },
-        &now,
-    ));
-    assert!(
-        matches!(&replies[..], [Reply::Failed(m)] if m.contains("model-9") && m.contains("cannot be loaded")),
-        "{replies:?}"
+fn a_failed_training_is_asked_again_at_once() {
+    let mut desk = a_desk(20, 4).started();
+    let first = desk.events_until_asked();
+    let again = desk.when(Command::TrainingFailed);
+    assert_eq!(
+        again.asked().map(|(r, c)| (r, c.len())),
+        first.asked().map(|(r, c)| (r, c.len()))
     );
-    assert_eq!(block(d.store().head()).unwrap(), head, "nothing appended");
-    let replies = block(d.handle(Command::Head(head), &now));
+}
+
+#[test]
+fn a_model_whose_bytes_are_nowhere_is_said_nothing_is_appended_and_a_model_is_asked_again() {
+    let mut desk = a_desk(20, 4).started();
+    let asked = desk.events_until_asked();
+    let record = desk.train(&asked, "model-9");
+    desk.models.borrow_mut().remove("model-9");
+    let then = desk.when(Command::Trained {
+        record: Box::new(record),
+        reason: asked.asked().unwrap().0.to_string(),
+    });
     assert!(
-        replies.iter().any(|r| matches!(r, Reply::Train { .. })),
-        "{replies:?}"
+        matches!(&then.said()[..], [m] if m.contains("model-9") && m.contains("cannot be loaded")),
+        "{:?}",
+        then.replies
     );
+    assert!(then.appended.is_empty(), "nothing appended");
+    assert!(desk.when(Command::Head(0)).asked().is_some());
 }
 
 #[test]
