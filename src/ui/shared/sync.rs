@@ -32,9 +32,6 @@ use wasm_bindgen::JsCast;
 /// Events appended locally per commit, at most.
 const COMMIT_EVENTS: usize = 8_000;
 
-/// Outbox records read at once (each holds up to a thousand events).
-const OUTBOX_RECORDS_AT_ONCE: u32 = 4;
-
 /// Outbox keys the server stored, settled together while a push goes on.
 const SETTLE_EVENTS: usize = 10_000;
 
@@ -765,24 +762,13 @@ impl Sync {
         Ok(note)
     }
 
-    /// Read what was put in the outbox since the last read, a few records
-    /// (of up to a thousand events) at a time, letting the page draw in
-    /// between: an import of 200,000 events decoded at once held the
-    /// page's thread for 0.6 s.
+    /// Read what was put in the outbox since the last read.
     async fn load_outbox(&mut self) -> Result<(), Stop> {
-        let mut pace = crate::host::browser::Pace::new().every(1);
-        loop {
-            let (page, last) = self
-                .store
-                .waiting_page(self.loaded, OUTBOX_RECORDS_AT_ONCE)
-                .await?;
-            for (key, w) in page {
-                self.outbox.add(key, w);
-            }
-            let Some(key) = last else { return Ok(()) };
+        for (key, w) in self.store.waiting(self.loaded).await? {
             self.loaded = Some(self.loaded.map_or(key, |k| k.max(key)));
-            pace.step().await;
+            self.outbox.add(key, w);
         }
+        Ok(())
     }
 
     /// Look up and send what the outbox plans, until only answers are awaited.
