@@ -24,6 +24,18 @@ function loopStatus(page, re, timeout = 30_000) {
   return page.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid=loop-status]')?.textContent ?? ''), re.source, { timeout, polling: 100 });
 }
 
+/** `page` drives the loop: the first model after 40 closed cases, no retrain on a schedule. */
+async function drive(page) {
+  await page.go('live');
+  await page.page.locator('summary', { hasText: 'Policy' }).click();
+  await page.page.getByTestId('policy-first').fill('40');
+  await page.page.getByTestId('policy-first').press('Tab');
+  await page.page.getByTestId('policy-every').fill('0');
+  await page.page.getByTestId('policy-every').press('Tab');
+  await page.page.getByTestId('predict-toggle').check();
+  await loopStatus(page, /This browser drives the team's loop/);
+}
+
 function typeCount(page, type) {
   return page.page.evaluate((t) => {
     const text = document.querySelector('[data-testid=stats-events]')?.closest('dl')?.textContent ?? '';
@@ -39,14 +51,7 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
 
   // A drives: the first model after 40 closed cases, no retrain on a
   // schedule (this is about the lease, not the schedule).
-  await a.go('live');
-  await a.page.locator('summary', { hasText: 'Policy' }).click();
-  await a.page.getByTestId('policy-first').fill('40');
-  await a.page.getByTestId('policy-first').press('Tab');
-  await a.page.getByTestId('policy-every').fill('0');
-  await a.page.getByTestId('policy-every').press('Tab');
-  await a.page.getByTestId('predict-toggle').check();
-  await loopStatus(a, /This browser drives the team's loop/);
+  await drive(a);
   // B wants the loop too: it is told who has it, and waits.
   await b.go('live');
   await b.page.locator('summary', { hasText: 'Policy' }).click();
@@ -139,14 +144,7 @@ test('a teammate\'s raw client sends loop decisions outside the term and takes t
   const A = await joined(server.url, 'term');
   const B = await joined(server.url, 'term');
   const [a, b] = [A.page, B.page];
-  await a.go('live');
-  await a.page.locator('summary', { hasText: 'Policy' }).click();
-  await a.page.getByTestId('policy-first').fill('40');
-  await a.page.getByTestId('policy-first').press('Tab');
-  await a.page.getByTestId('policy-every').fill('0');
-  await a.page.getByTestId('policy-every').press('Tab');
-  await a.page.getByTestId('predict-toggle').check();
-  await loopStatus(a, /This browser drives the team's loop/);
+  await drive(a);
   await b.go('live');
   await b.page.getByTestId('sim-rate').fill('300');
   await b.page.getByTestId('sim-start').click();

@@ -228,28 +228,6 @@ impl IdbStore {
     /// The waiting events with keys above `after` (all: None), in order.
     /// Records are written whole, so every record after `after`'s is new.
     pub async fn waiting(&self, after: Option<u64>) -> Result<Vec<(u64, Waiting)>, StoreError> {
-        let mut out = Vec::new();
-        let mut after = after;
-        loop {
-            let (page, last) = self.waiting_page(after, u32::MAX).await?;
-            out.extend(page);
-            match last {
-                Some(key) if Some(key) != after => after = Some(key),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    /// At most `records` outbox records after the one of key `after`
-    /// (from the first: None): their waiting events in order, and a key of
-    /// the last record read, to read on after (None: there was none). Reading a
-    /// big outbox a few records at a time, with a pause between, keeps the
-    /// page's thread from decoding a whole import in one task.
-    pub async fn waiting_page(
-        &self,
-        after: Option<u64>,
-        records: u32,
-    ) -> Result<(Vec<(u64, Waiting)>, Option<u64>), StoreError> {
         let tx = self.transaction(&[OUTBOX], IdbTransactionMode::Readonly)?;
         let store = store_of(&tx, OUTBOX)?;
         let range = match after {
@@ -259,12 +237,10 @@ impl IdbStore {
             ),
             None => None,
         };
-        let all = JsValue::NULL;
-        let range: &JsValue = range.as_ref().map_or(&all, |r| r.as_ref());
-        let (keys, values) = (
-            store.get_all_keys_with_key_and_limit(range, records),
-            store.get_all_with_key_and_limit(range, records),
-        );
+        let (keys, values) = match &range {
+            Some(r) => (store.get_all_keys_with_key(r), store.get_all_with_key(r)),
+            None => (store.get_all_keys(), store.get_all()),
+        };
         let keys: Array = done(
             &keys.map_err(|e| js_error(e, "reading the outbox"))?,
             "reading the outbox",
@@ -278,10 +254,8 @@ impl IdbStore {
         .await?
         .unchecked_into();
         let mut out = Vec::new();
-        let mut last = None;
         for (k, v) in keys.iter().zip(values.iter()) {
             let record = k.as_f64().unwrap_or(0.0) as u64;
-            last = Some(record * SPAN);
             let chunk = Chunk::from_value(record, &v)?;
             let done: std::collections::HashSet<u32> = chunk.done.into_iter().collect();
             for (i, w) in chunk.events.into_iter().enumerate() {
@@ -290,7 +264,7 @@ impl IdbStore {
                 }
             }
         }
-        Ok((out, last))
+        Ok(out)
     }
 
     /// Mark as done the events the server stored (or the user dropped)
