@@ -273,6 +273,31 @@ impl ModelRetired {
     pub const SCHEMA: u32 = 1;
 }
 
+/// A retired model's bytes were let go to keep the browser's storage
+/// bounded: its record, its scores and its place in the lineage stay in the
+/// log; only what it would need to predict again is deleted, in every
+/// browser that folds this event. The champion's and the challenger's bytes
+/// are never released (the fold ignores an event that names either).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelBytesReleased {
+    /// The model.
+    pub model: String,
+    /// Its size, bytes, as registered.
+    pub size_bytes: u64,
+    /// Why, in words.
+    pub reason: String,
+    /// The loop's term it was decided in, on a shared log (see [`LoopTaken`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
+}
+
+impl ModelBytesReleased {
+    /// Type name in the log.
+    pub const TYPE: &'static str = "ModelBytesReleased";
+    /// Current payload schema.
+    pub const SCHEMA: u32 = 1;
+}
+
 /// A browser took over a shared log's feedback loop: it holds the loop's
 /// lease on the server, and from this event on the loop's decisions
 /// (alarms, challengers, promotions, retirements) count only if they carry
@@ -452,6 +477,7 @@ pub fn schemas() -> &'static Schemas {
             .declare(ModelPromoted::TYPE, ModelPromoted::SCHEMA, &[])
             .declare(ModelRetired::TYPE, ModelRetired::SCHEMA, &[])
             .declare(LoopTaken::TYPE, LoopTaken::SCHEMA, &[])
+            .declare(ModelBytesReleased::TYPE, ModelBytesReleased::SCHEMA, &[])
             .declare(MessageRefused::TYPE, MessageRefused::SCHEMA, &[])
             .declare(
                 super::model::ModelTrained::TYPE,

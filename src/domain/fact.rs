@@ -2,7 +2,7 @@
 
 use super::events::{
     ActivityRecorded, Attributes, CaseClosed, CaseOpened, ChallengerStarted, DriftDetected,
-    LoopTaken, MessageRefused, ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
+    LoopTaken, MessageRefused, ModelBytesReleased, ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
 };
 use super::model::ModelTrained;
 use crate::log::upcast::UpcastError;
@@ -83,6 +83,8 @@ pub enum Fact {
     ModelRetired(ModelRetired),
     /// A browser took over a shared log's loop.
     LoopTaken(LoopTaken),
+    /// A retired model's bytes were let go.
+    ModelBytesReleased(ModelBytesReleased),
     /// A model was trained and registered.
     ModelTrained(Box<ModelTrained>),
     /// A shared log's message was refused at its place.
@@ -106,6 +108,7 @@ impl Fact {
             Fact::ModelPromoted(_) => ModelPromoted::TYPE,
             Fact::ModelRetired(_) => ModelRetired::TYPE,
             Fact::LoopTaken(_) => LoopTaken::TYPE,
+            Fact::ModelBytesReleased(_) => ModelBytesReleased::TYPE,
             Fact::ModelTrained(_) => ModelTrained::TYPE,
             Fact::MessageRefused(_) => MessageRefused::TYPE,
             Fact::Other(t) => t,
@@ -160,6 +163,7 @@ fn fact_of(event_type: &str, data: &str) -> Result<Fact, serde_json::Error> {
         ModelPromoted::TYPE => Fact::ModelPromoted(read(data)?),
         ModelRetired::TYPE => Fact::ModelRetired(read(data)?),
         LoopTaken::TYPE => Fact::LoopTaken(read(data)?),
+        ModelBytesReleased::TYPE => Fact::ModelBytesReleased(read(data)?),
         ModelTrained::TYPE => Fact::ModelTrained(Box::new(read(data)?)),
         MessageRefused::TYPE => Fact::MessageRefused(read(data)?),
         other => Fact::Other(other.to_owned()),

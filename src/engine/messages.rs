@@ -304,6 +304,9 @@ pub fn boot_line(restored_from: u64, seq: u64, ms: f64) -> String {
 pub trait ModelSource {
     /// The model `id`, ready to predict, or why not.
     fn load(&self, id: &str) -> impl Future<Output = Result<Loaded, String>>;
+    /// Delete the bytes of the models `ids` (their records stay), as the
+    /// log's `ModelBytesReleased` say; ids without bytes here are no error.
+    fn release(&self, ids: &[String]) -> impl Future<Output = Result<(), String>>;
 }
 
 /// A registered model from its record and bytes.
@@ -322,7 +325,19 @@ impl ModelSource
     async fn load(&self, id: &str) -> Result<Loaded, String> {
         let found = self.borrow().get(id).cloned();
         let (record, bytes) = found.ok_or("it is not in the registry")?;
+        if bytes.is_empty() {
+            return Err("its bytes were released".into());
+        }
         loaded(&record, &bytes)
+    }
+
+    async fn release(&self, ids: &[String]) -> Result<(), String> {
+        for id in ids {
+            if let Some((_, bytes)) = self.borrow_mut().get_mut(id) {
+                *bytes = Vec::new();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -345,11 +360,19 @@ impl ModelSource for crate::store::idb::IdbStore {
             .ok_or("its bytes are missing from the registry")?;
         loaded(&record, &bytes)
     }
+
+    async fn release(&self, ids: &[String]) -> Result<(), String> {
+        self.delete_model_bytes(ids).await.map_err(|e| e.to_string())
+    }
 }
 
 impl<M: ModelSource> ModelSource for std::rc::Rc<M> {
     async fn load(&self, id: &str) -> Result<Loaded, String> {
         (**self).load(id).await
+    }
+
+    async fn release(&self, ids: &[String]) -> Result<(), String> {
+        (**self).release(ids).await
     }
 }
 
@@ -364,6 +387,8 @@ pub struct Driver<S, M> {
     shown: Option<u64>,
     /// The simulator's run, if one was started.
     sim: Option<SimRun>,
+    /// Models whose bytes were deleted here since the driver started.
+    released_here: std::collections::BTreeSet<String>,
 }
 
 impl<S: EventStore, M: ModelSource> Driver<S, M> {
@@ -376,6 +401,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             batch: 4096,
             shown: None,
             sim: None,
+            released_here: Default::default(),
         }
     }
 
@@ -580,6 +606,31 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
         }
     }
 
+    /// Delete here the bytes of every model the log let go (whoever
+    /// decided it: this engine, or a shared log's driver). None, or why
+    /// they could not be deleted (tried again after the next fold).
+    async fn release_bytes(&mut self) -> Option<String> {
+        let due: Vec<String> = self
+            .engine
+            .set()
+            .feedback
+            .state
+            .released()
+            .filter(|id| !self.released_here.contains(*id))
+            .map(str::to_owned)
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        match self.models.release(&due).await {
+            Ok(()) => {
+                self.released_here.extend(due);
+                None
+            }
+            Err(why) => Some(format!("the released models' bytes are still stored: {why}")),
+        }
+    }
+
     /// Step until everything is folded, the engine's own appends included.
     async fn catch_up(&mut self, now: &dyn Fn() -> f64) -> Vec<Reply> {
         let started = now();
@@ -642,6 +693,9 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                 });
             }
             if step.appended_to.is_none() {
+                if let Some(why) = self.release_bytes().await {
+                    replies.push(Reply::Note(why));
+                }
                 replies.push(Reply::CaughtUp {
                     seq: step.seq,
                     predictions,

@@ -28,7 +28,7 @@ use crate::domain::model::ModelTrained;
 use crate::domain::Fact;
 use crate::ml::feedback_loop::{
     apply_and_predict, decide, drift_events, entry_event, log_time, mature_cases, training_cases,
-    unguessable, verdict_event, Decision, Loaded, Policy, Stamp,
+    release_events, unguessable, verdict_event, Decision, Loaded, Policy, Stamp,
 };
 use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, ProjectionSet, ReplayError};
@@ -435,6 +435,17 @@ impl Engine {
                     None => {}
                 }
             }
+            decided.extend(release_events(
+                &self.set,
+                self.policy.keep_retired,
+                &stamp,
+            ));
+        }
+        // A model whose bytes the log let go no longer predicts here.
+        let f = &self.set.feedback.state;
+        if f.registered.iter().any(|r| r.released && self.models.contains_key(&r.record.id)) {
+            let gone: Vec<String> = f.released().map(str::to_owned).collect();
+            self.models.retain(|id, _| !gone.contains(id));
         }
         let decided_ids = ids(&decided);
         appends.extend(decided);

@@ -79,6 +79,15 @@ impl StreamRow {
                 String::new(),
                 format!("{} drives the team's loop from here on", t.name),
             ),
+            Fact::ModelBytesReleased(r) => (
+                String::new(),
+                format!(
+                    "{}'s bytes released ({:.0} KB; {})",
+                    r.model,
+                    r.size_bytes as f64 / 1000.0,
+                    r.reason
+                ),
+            ),
             Fact::ModelTrained(m) => (
                 String::new(),
                 format!(

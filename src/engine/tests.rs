@@ -1063,3 +1063,124 @@ fn a_promoted_model_the_log_never_registered_does_not_predict() {
     assert!(said, "{replies:?}");
     assert_eq!(count(d.store(), "PredictionRecorded"), 0);
 }
+
+/// Append a lifecycle event from outside the engine (another tab, an
+/// older run of the loop).
+fn decided<T: serde::Serialize>(desk: &Desk, id: &str, kind: (&str, u32), payload: &T) {
+    let append = crate::ml::feedback_loop::lifecycle(desk.d.engine().set(), id.into(), kind, payload);
+    block(desk.d.store().append_batch(vec![append])).unwrap();
+}
+
+fn started(model: &str) -> crate::domain::events::ChallengerStarted {
+    crate::domain::events::ChallengerStarted {
+        model: model.into(),
+        reason: "schedule".into(),
+        median_h: 1.0,
+        train_cases: 10,
+        term: None,
+    }
+}
+
+fn retired(model: &str) -> crate::domain::events::ModelRetired {
+    crate::domain::events::ModelRetired {
+        model: model.into(),
+        reason: "not better".into(),
+        champion_mae_d: None,
+        challenger_mae_d: None,
+        outcomes: 0,
+        term: None,
+    }
+}
+
+fn bytes_of(desk: &Desk, id: &str) -> usize {
+    desk.models.borrow().get(id).map_or(0, |(_, b)| b.len())
+}
+
+#[test]
+fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_stay() {
+    use crate::domain::events::{ChallengerStarted, ModelBytesReleased, ModelPromoted, ModelRetired};
+    let mut desk = given(
+        Policy {
+            first_after: 20,
+            keep_retired: 1,
+            ..Policy::demo()
+        },
+        6,
+    )
+    .started();
+    let asked = desk.events_until_asked();
+    desk.trained(&asked, "model-1");
+    let cases = asked.asked().unwrap().1.to_vec();
+    for id in ["model-2", "model-3", "model-4"] {
+        train(&desk.models, desk.d.store(), &cases, id);
+    }
+    let (start, retire, promote) = (
+        (ChallengerStarted::TYPE, ChallengerStarted::SCHEMA),
+        (ModelRetired::TYPE, ModelRetired::SCHEMA),
+        (ModelPromoted::TYPE, ModelPromoted::SCHEMA),
+    );
+    // model-2 retired; model-3 replaced model-1; model-4 retired last.
+    decided(&desk, "m2-start", start, &started("model-2"));
+    decided(&desk, "m2-retired", retire, &retired("model-2"));
+    decided(&desk, "m3-start", start, &started("model-3"));
+    decided(
+        &desk,
+        "m3-promoted",
+        promote,
+        &ModelPromoted {
+            model: "model-3".into(),
+            replaced: Some("model-1".into()),
+            reason: "better".into(),
+            champion_mae_d: None,
+            challenger_mae_d: None,
+            outcomes: 0,
+            term: None,
+        },
+    );
+    decided(&desk, "m4-start", start, &started("model-4"));
+    decided(&desk, "m4-retired", retire, &retired("model-4"));
+
+    let then = desk.when(Command::Head(0));
+    let released: Vec<String> = then
+        .appended
+        .iter()
+        .filter(|e| e.event_type == ModelBytesReleased::TYPE)
+        .map(|e| serde_json::from_str::<ModelBytesReleased>(&e.data).unwrap().model)
+        .collect();
+    assert_eq!(released, ["model-2", "model-1"], "the oldest leavers, in the order they left");
+    for id in ["model-1", "model-2"] {
+        assert_eq!(bytes_of(&desk, id), 0, "{id}'s bytes are gone");
+        assert!(desk.models.borrow().contains_key(id), "{id}'s record stays");
+    }
+    for id in ["model-3", "model-4"] {
+        assert!(bytes_of(&desk, id) > 0, "{id} keeps its bytes");
+    }
+    assert_eq!(desk.feedback().registered.len(), 4, "the lineage stays");
+    let Reply::Views { views, .. } = desk.d.views_now() else {
+        panic!("views")
+    };
+    assert_eq!(views.released, ["model-1", "model-2"], "the views say whose bytes went");
+
+    // Nothing is released twice.
+    desk.events(200);
+    assert_eq!(desk.when(Command::Head(0)).appended_of(ModelBytesReleased::TYPE), 0);
+
+    // A release that names the champion (a teammate's, a bug's) is not
+    // counted: the champion keeps its bytes and predicts on.
+    decided(
+        &desk,
+        "m3-released",
+        (ModelBytesReleased::TYPE, ModelBytesReleased::SCHEMA),
+        &ModelBytesReleased {
+            model: "model-3".into(),
+            size_bytes: 1,
+            reason: "hostile".into(),
+            term: None,
+        },
+    );
+    desk.events(300);
+    let then = desk.when(Command::Head(0));
+    assert!(bytes_of(&desk, "model-3") > 0, "the champion's bytes stay");
+    assert_eq!(desk.feedback().champion.as_deref(), Some("model-3"));
+    assert!(then.predictions() > 0, "the champion predicts on: {:?}", then.said());
+}

@@ -36,6 +36,8 @@ pub struct Views {
     pub feedback: FeedbackView,
     /// Every model the log registered, newest first, with its part now.
     pub registered: Vec<(ModelTrained, Role)>,
+    /// The registered models whose bytes the log let go.
+    pub released: Vec<String>,
 }
 
 /// The open cases table.
@@ -265,6 +267,7 @@ impl Views {
                     .map(|r| (r.record.clone(), f.role(&r.record.id)))
                     .collect()
             },
+            released: set.feedback.state.released().map(str::to_owned).collect(),
         }
     }
 }

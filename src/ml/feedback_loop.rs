@@ -8,8 +8,8 @@ use super::drift::{verdict_by_case, Verdict};
 use super::models::Model;
 use super::registry::ModelTrained;
 use crate::domain::events::{
-    ChallengerStarted, DriftDetected, ModelPromoted, ModelRetired, PredictionRecorded,
-    MODELS_STREAM,
+    ChallengerStarted, DriftDetected, ModelBytesReleased, ModelPromoted, ModelRetired,
+    PredictionRecorded, MODELS_STREAM,
 };
 use crate::domain::{Fact, Recorded};
 use crate::log::NewEvent;
@@ -54,11 +54,23 @@ pub struct Policy {
     /// backtest can draw on.
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Retired models that keep their bytes, the newest to leave the loop;
+    /// the others' bytes are let go (`ModelBytesReleased`), their record
+    /// and scores stay.
+    #[serde(default = "default_keep_retired")]
+    pub keep_retired: usize,
 }
 
 fn default_keep() -> usize {
     crate::projection::training_set::DEFAULT_WINDOW
 }
+
+fn default_keep_retired() -> usize {
+    KEEP_RETIRED
+}
+
+/// Retired models whose bytes are kept, by default.
+pub const KEEP_RETIRED: usize = 3;
 
 /// The loop as the page runs it, and as `examples/prequential.rs` and the
 /// loop's replay tests measure it: the first model after 300 mature cases,
@@ -75,6 +87,7 @@ impl Default for Policy {
             duel_cases: 60,
             margin: 0.05,
             keep: default_keep(),
+            keep_retired: KEEP_RETIRED,
         }
     }
 }
@@ -510,6 +523,31 @@ pub fn entry_event(
             },
         )
     }
+}
+
+/// The bytes of retired models past the newest `keep` let go, as one
+/// append on the models stream (None: nothing to release).
+pub fn release_events(set: &ProjectionSet, keep: usize, stamp: &Stamp) -> Option<StreamAppend> {
+    let f = &set.feedback.state;
+    let events: Vec<NewEvent> = f
+        .bytes_to_release(keep)
+        .into_iter()
+        .map(|r| {
+            NewEvent::new(
+                stamp.id(format!("{}-released", r.record.id)),
+                ModelBytesReleased::TYPE,
+                ModelBytesReleased::SCHEMA,
+                log_time(set),
+                &ModelBytesReleased {
+                    model: r.record.id.clone(),
+                    size_bytes: r.record.size_bytes as u64,
+                    reason: format!("retired; only the {keep} newest retired models keep their bytes"),
+                    term: stamp.term,
+                },
+            )
+        })
+        .collect();
+    (!events.is_empty()).then(|| StreamAppend::new(MODELS_STREAM, ExpectedVersion::Any, events))
 }
 
 /// The append for a promotion or retirement decision.

@@ -570,6 +570,14 @@ pub struct Registered {
     pub record: ModelTrained,
     /// It has served or predicted in shadow (promoted or started as challenger).
     pub entered: bool,
+    /// Where it left the loop (retired as challenger, or replaced as
+    /// champion): the newest leavers keep their bytes longest.
+    #[serde(default)]
+    pub left_at: Option<u64>,
+    /// Its bytes were let go (`ModelBytesReleased`): lineage and scores
+    /// stay, it cannot predict again.
+    #[serde(default)]
+    pub released: bool,
 }
 
 /// A registered model's part in the loop now.
@@ -627,7 +635,39 @@ impl Feedback {
     fn entered(&mut self, model: &str) {
         if let Some(r) = self.registered.iter_mut().find(|r| r.record.id == model) {
             r.entered = true;
+            r.left_at = None;
         }
+    }
+
+    fn left(&mut self, model: &str, seq: u64) {
+        if let Some(r) = self.registered.iter_mut().find(|r| r.record.id == model) {
+            r.left_at = Some(seq);
+        }
+    }
+
+    /// Retired models whose bytes may go, oldest leaver first: every
+    /// retired model but the `keep` that left the loop last, and none whose
+    /// bytes are gone already. The champion, the challenger and models that
+    /// never entered the loop (trained by hand, say) keep theirs.
+    pub fn bytes_to_release(&self, keep: usize) -> Vec<&Registered> {
+        let mut retired: Vec<&Registered> = self
+            .registered
+            .iter()
+            .filter(|r| r.entered && self.role(&r.record.id) == Role::Retired)
+            .collect();
+        retired.sort_by_key(|r| (r.left_at.unwrap_or(0), r.seq));
+        let go = retired.len().saturating_sub(keep);
+        retired.truncate(go);
+        retired.retain(|r| !r.released);
+        retired
+    }
+
+    /// Models whose bytes the log let go.
+    pub fn released(&self) -> impl Iterator<Item = &str> {
+        self.registered
+            .iter()
+            .filter(|r| r.released)
+            .map(|r| r.record.id.as_str())
     }
 
     fn mark(&mut self, event: &Recorded, kind: MarkerKind, text: String) {
@@ -881,6 +921,7 @@ impl Feedback {
             Fact::ChallengerStarted(c) => (c.term, format!("{} entering as challenger", c.model)),
             Fact::ModelPromoted(p) => (p.term, format!("the promotion of {}", p.model)),
             Fact::ModelRetired(r) => (r.term, format!("the retirement of {}", r.model)),
+            Fact::ModelBytesReleased(r) => (r.term, format!("the release of {}'s bytes", r.model)),
             _ => return true,
         };
         let current = self.term.as_ref().map(|t| t.seq);
@@ -902,7 +943,7 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 10;
+    const VERSION: u32 = 11;
 
     fn apply(&mut self, event: &Recorded) {
         self.now = self.now.max(event.occurred_at);
@@ -988,6 +1029,9 @@ impl Projection for Feedback {
                     // A model promoted directly (the first, or by hand) is new too.
                     self.closed_at_last_model = self.closed;
                 }
+                if let Some(old) = self.champion.clone().filter(|old| *old != p.model) {
+                    self.left(&old, event.seq);
+                }
                 // The detector watches the champion, from the day it starts.
                 self.models.entry(p.model.clone()).or_default().rearm();
                 self.champion = Some(p.model.clone());
@@ -1004,7 +1048,19 @@ impl Projection for Feedback {
                 seq: event.seq,
                 record: (**m).clone(),
                 entered: false,
+                left_at: None,
+                released: false,
             }),
+            // Never the champion's or the challenger's: they predict.
+            Fact::ModelBytesReleased(r) => {
+                if self.champion.as_deref() != Some(r.model.as_str())
+                    && self.challenger.as_deref() != Some(r.model.as_str())
+                {
+                    if let Some(m) = self.registered.iter_mut().find(|m| m.record.id == r.model) {
+                        m.released = true;
+                    }
+                }
+            }
             Fact::ModelRetired(r) => {
                 if self.challenger.as_deref() == Some(r.model.as_str()) {
                     self.challenger = None;
@@ -1013,6 +1069,7 @@ impl Projection for Feedback {
                     if let Some(champion) = self.champion.clone() {
                         self.models.entry(champion).or_default().rearm();
                     }
+                    self.left(&r.model, event.seq);
                 }
                 let text = format!("{} retired ({})", r.model, r.reason);
                 self.mark(event, MarkerKind::Retired, text);

@@ -343,6 +343,7 @@ pub fn FeedbackPanel() -> impl IntoView {
                     {number_input("after drift, wait for (new cases)", "policy-new", |p| p.min_new_cases as f64, |p, v| p.min_new_cases = v as u64)}
                     {number_input("judge a challenger on (cases opened after it)", "policy-k", |p| p.duel_cases as f64, |p, v| p.duel_cases = (v as usize).max(1))}
                     {number_input("promote if better by (%)", "policy-margin", |p| p.margin * 100.0, |p, v| p.margin = v / 100.0)}
+                    {number_input("keep the bytes of the newest (retired models)", "policy-keep-retired", |p| p.keep_retired as f64, |p, v| p.keep_retired = v as usize)}
                 </div>
             </details>
             <p data-testid="loop-champion">{champion_line}</p>

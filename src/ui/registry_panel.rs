@@ -85,14 +85,17 @@ pub fn RegistryPanel() -> impl IntoView {
             refresh();
         });
     };
+    let released = Memo::new(move |_| live.views.with(|v| v.released.clone()));
     let rows = move || {
         let here = stored.get();
+        let released = released.get();
         registered
             .get()
             .into_iter()
             .map(|(r, role)| {
                 let id = r.id.clone();
                 let status = match here.get(&id) {
+                    _ if released.contains(&id) => view! { <td data-testid="model-released" title="Only the newest retired models keep their bytes (Live: the loop's settings); this one's record and scores stay in the log.">"retired; bytes released"</td> }.into_any(),
                     Some(Ok(s)) if s.compatible() => view! { <td>"ready"</td> }.into_any(),
                     Some(Ok(_)) => {
                         let spec = r.spec.clone();

@@ -99,6 +99,19 @@ impl IdbStore {
         Ok(out)
     }
 
+    /// Delete the bytes of the models `ids`, in one transaction (their
+    /// records stay: the log still names them).
+    pub async fn delete_model_bytes(&self, ids: &[String]) -> Result<(), StoreError> {
+        let tx = self.transaction(&[MODEL_BYTES], IdbTransactionMode::Readwrite)?;
+        let store = store_of(&tx, MODEL_BYTES)?;
+        for id in ids {
+            store
+                .delete(&wasm_bindgen::JsValue::from_str(id))
+                .map_err(|e| js_error(e, "releasing a model's bytes"))?;
+        }
+        committed(&tx, "releasing a model's bytes").await
+    }
+
     /// A model's bytes.
     pub async fn model_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.transaction(&[MODEL_BYTES], IdbTransactionMode::Readonly)?;
