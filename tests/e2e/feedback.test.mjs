@@ -3,7 +3,7 @@
 // metrics because they are projections of the log.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, LivePage } from './support.mjs';
+import { start, LivePage, storedKeys } from './support.mjs';
 
 let env;
 before(async () => {
@@ -166,5 +166,57 @@ test('a log that changes process — real tickets, then the simulated service de
   for (const x of s.stages.filter((x) => x.outcomes >= 200)) {
     assert.ok(x.coverage >= 0.6 && x.coverage <= 0.97, `after ${x.stage} activities: ${(x.coverage * 100).toFixed(1)} % inside`);
   }
+  assert.deepEqual(page.errors, []);
+});
+
+test('retired models past the newest few let their bytes go: the registry says so, the champion keeps its bytes, and a reload agrees', { timeout: 420_000 }, async (t) => {
+  const context = await env.browser.newContext();
+  t.after(() => context.close());
+  const page = await new LivePage(await context.newPage()).open(env.url);
+  const p = page.page;
+  // A loop that retrains often and keeps no retired model's bytes.
+  await page.go('live');
+  await p.locator('summary', { hasText: 'Policy' }).click();
+  for (const [id, value] of [['policy-first', '100'], ['policy-every', '100'], ['policy-keep-retired', '0']]) {
+    await p.getByTestId(id).fill(value);
+    await p.getByTestId(id).press('Tab');
+  }
+  await p.getByTestId('predict-toggle').check();
+  await p.getByTestId('sim-rate').fill('2000');
+  await p.getByTestId('sim-start').click();
+  // Until the registry lists two models whose bytes were released.
+  await page.go('models');
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=model-released]').length >= 2, null, { timeout: 300_000, polling: 500 });
+  await page.go('live');
+  await p.getByTestId('sim-pause').click();
+  await p.getByTestId('predict-toggle').uncheck();
+  await page.go('models');
+  const check = async (when) => {
+    await p.waitForFunction(() => document.querySelectorAll('[data-testid=model-row]').length > 0);
+    const rows = await p.evaluate(() => [...document.querySelectorAll('[data-testid=model-row]')].map((r) => ({
+      id: r.dataset.model,
+      role: r.querySelector('[data-testid=model-role]').textContent,
+      released: !!r.querySelector('[data-testid=model-released]'),
+    })));
+    const bytes = new Set(await storedKeys(p, 'model_bytes'));
+    const records = new Set(await storedKeys(p, 'models'));
+    const released = rows.filter((r) => r.released);
+    assert.ok(released.length >= 2, `${when}: ${JSON.stringify(rows)}`);
+    for (const r of rows) {
+      assert.ok(records.has(r.id), `${when}: ${r.id}'s record stays`);
+      if (r.released) {
+        assert.equal(r.role, 'retired', `${when}: only retired models are released: ${JSON.stringify(r)}`);
+        assert.ok(!bytes.has(r.id), `${when}: ${r.id}'s bytes are gone from IndexedDB`);
+      }
+      if (r.role === 'champion' || r.role === 'challenger') assert.ok(bytes.has(r.id), `${when}: the ${r.role} ${r.id} keeps its bytes`);
+    }
+    return rows;
+  };
+  const live = await check('live');
+  await p.reload();
+  await p.getByTestId('event-count').waitFor();
+  await page.go('models');
+  await p.waitForFunction((n) => document.querySelectorAll('[data-testid=model-row]').length === n, live.length);
+  assert.deepEqual(await check('after a reload'), live);
   assert.deepEqual(page.errors, []);
 });
