@@ -370,6 +370,29 @@ if (want('loop')) {
   record(`loop: main-thread tasks over 50 ms${tag}`, tasks.length, 'tasks', null);
   record(`loop: longest main-thread task${tag}`, tasks.length ? Math.max(...tasks) : 0, 'ms', null);
   console.log(`    (${latency}; ${await app.getByTestId('loop-champion').textContent()})`);
+  // What the run left on disk: the bytes of every record, store by store
+  // (what IndexedDB is handed; it may compress them), and its usage.
+  await app.getByTestId('sim-pause').click();
+  await app.getByTestId('predict-toggle').uncheck();
+  const stored = await app.evaluate(async () => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open('retrace'); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    const size = (v) => v == null ? 0 : ArrayBuffer.isView(v) || v instanceof ArrayBuffer ? v.byteLength : typeof v === 'string' ? v.length
+      : Array.isArray(v) ? v.reduce((a, x) => a + size(x), 0) : typeof v === 'object' ? Object.values(v).reduce((a, x) => a + size(x), 0) : 8;
+    const per = {};
+    for (const name of db.objectStoreNames) {
+      const values = await new Promise((ok) => { const r = db.transaction(name).objectStore(name).getAll(); r.onsuccess = () => ok(r.result); });
+      per[name] = [values.length, values.reduce((a, v) => a + size(v), 0)];
+    }
+    db.close();
+    const { usageDetails } = await navigator.storage.estimate();
+    return { per, indexedDB: usageDetails?.indexedDB ?? null, head: Number(document.querySelector('[data-testid=event-count]').textContent) };
+  });
+  const segments = stored.per.segments?.[1] ?? 0;
+  const beside = Object.entries(stored.per).filter(([n]) => n !== 'segments').reduce((a, [, [, b]]) => a + b, 0);
+  console.log(`    (stored after the run, ${stored.head} events: ${Object.entries(stored.per).filter(([, [n]]) => n).map(([k, [n, b]]) => `${k} ${n} records ${(b / 1e6).toFixed(2)} MB`).join(', ')})`);
+  record(`loop: stored beside the log's segments after the run, share of the segments${tag}`, beside / segments, '×', null);
+  record(`loop: model bytes kept after the run${tag}`, (stored.per.model_bytes?.[1] ?? 0) / 1e6, 'MB', null);
+  if (stored.indexedDB) record(`loop: IndexedDB usage per event after the run${tag}`, stored.indexedDB / stored.head, 'bytes/event', null);
   await ctx.close();
   }
 }

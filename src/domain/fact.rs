@@ -2,7 +2,8 @@
 
 use super::events::{
     ActivityRecorded, Attributes, CaseClosed, CaseOpened, ChallengerStarted, DriftDetected,
-    LoopTaken, MessageRefused, ModelBytesReleased, ModelPromoted, ModelRetired, PredictionRecorded, ProcessChanged,
+    LoopTaken, MessageRefused, ModelBytesReleased, ModelPromoted, ModelRetired, PredictionRecorded,
+    ProcessChanged,
 };
 use super::model::ModelTrained;
 use crate::log::upcast::UpcastError;

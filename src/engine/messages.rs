@@ -362,7 +362,9 @@ impl ModelSource for crate::store::idb::IdbStore {
     }
 
     async fn release(&self, ids: &[String]) -> Result<(), String> {
-        self.delete_model_bytes(ids).await.map_err(|e| e.to_string())
+        self.delete_model_bytes(ids)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -627,7 +629,9 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                 self.released_here.extend(due);
                 None
             }
-            Err(why) => Some(format!("the released models' bytes are still stored: {why}")),
+            Err(why) => Some(format!(
+                "the released models' bytes are still stored: {why}"
+            )),
         }
     }
 

@@ -27,8 +27,8 @@ pub use harness::Harness;
 use crate::domain::model::ModelTrained;
 use crate::domain::Fact;
 use crate::ml::feedback_loop::{
-    apply_and_predict, decide, drift_events, entry_event, log_time, mature_cases, training_cases,
-    release_events, unguessable, verdict_event, Decision, Loaded, Policy, Stamp,
+    apply_and_predict, decide, drift_events, entry_event, log_time, mature_cases, release_events,
+    training_cases, unguessable, verdict_event, Decision, Loaded, Policy, Stamp,
 };
 use crate::projection::training_set::Finished;
 use crate::projection::{read_decoded, ProjectionSet, ReplayError};
@@ -435,15 +435,14 @@ impl Engine {
                     None => {}
                 }
             }
-            decided.extend(release_events(
-                &self.set,
-                self.policy.keep_retired,
-                &stamp,
-            ));
+            decided.extend(release_events(&self.set, self.policy.keep_retired, &stamp));
         }
         // A model whose bytes the log let go no longer predicts here.
         let f = &self.set.feedback.state;
-        if f.registered.iter().any(|r| r.released && self.models.contains_key(&r.record.id)) {
+        if f.registered
+            .iter()
+            .any(|r| r.released && self.models.contains_key(&r.record.id))
+        {
             let gone: Vec<String> = f.released().map(str::to_owned).collect();
             self.models.retain(|id, _| !gone.contains(id));
         }

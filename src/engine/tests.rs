@@ -1067,7 +1067,8 @@ fn a_promoted_model_the_log_never_registered_does_not_predict() {
 /// Append a lifecycle event from outside the engine (another tab, an
 /// older run of the loop).
 fn decided<T: serde::Serialize>(desk: &Desk, id: &str, kind: (&str, u32), payload: &T) {
-    let append = crate::ml::feedback_loop::lifecycle(desk.d.engine().set(), id.into(), kind, payload);
+    let append =
+        crate::ml::feedback_loop::lifecycle(desk.d.engine().set(), id.into(), kind, payload);
     block(desk.d.store().append_batch(vec![append])).unwrap();
 }
 
@@ -1098,7 +1099,9 @@ fn bytes_of(desk: &Desk, id: &str) -> usize {
 
 #[test]
 fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_stay() {
-    use crate::domain::events::{ChallengerStarted, ModelBytesReleased, ModelPromoted, ModelRetired};
+    use crate::domain::events::{
+        ChallengerStarted, ModelBytesReleased, ModelPromoted, ModelRetired,
+    };
     let mut desk = given(
         Policy {
             first_after: 20,
@@ -1145,9 +1148,17 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
         .appended
         .iter()
         .filter(|e| e.event_type == ModelBytesReleased::TYPE)
-        .map(|e| serde_json::from_str::<ModelBytesReleased>(&e.data).unwrap().model)
+        .map(|e| {
+            serde_json::from_str::<ModelBytesReleased>(&e.data)
+                .unwrap()
+                .model
+        })
         .collect();
-    assert_eq!(released, ["model-2", "model-1"], "the oldest leavers, in the order they left");
+    assert_eq!(
+        released,
+        ["model-2", "model-1"],
+        "the oldest leavers, in the order they left"
+    );
     for id in ["model-1", "model-2"] {
         assert_eq!(bytes_of(&desk, id), 0, "{id}'s bytes are gone");
         assert!(desk.models.borrow().contains_key(id), "{id}'s record stays");
@@ -1159,11 +1170,19 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
     let Reply::Views { views, .. } = desk.d.views_now() else {
         panic!("views")
     };
-    assert_eq!(views.released, ["model-1", "model-2"], "the views say whose bytes went");
+    assert_eq!(
+        views.released,
+        ["model-1", "model-2"],
+        "the views say whose bytes went"
+    );
 
     // Nothing is released twice.
     desk.events(200);
-    assert_eq!(desk.when(Command::Head(0)).appended_of(ModelBytesReleased::TYPE), 0);
+    assert_eq!(
+        desk.when(Command::Head(0))
+            .appended_of(ModelBytesReleased::TYPE),
+        0
+    );
 
     // A release that names the champion (a teammate's, a bug's) is not
     // counted: the champion keeps its bytes and predicts on.
@@ -1182,5 +1201,9 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
     let then = desk.when(Command::Head(0));
     assert!(bytes_of(&desk, "model-3") > 0, "the champion's bytes stay");
     assert_eq!(desk.feedback().champion.as_deref(), Some("model-3"));
-    assert!(then.predictions() > 0, "the champion predicts on: {:?}", then.said());
+    assert!(
+        then.predictions() > 0,
+        "the champion predicts on: {:?}",
+        then.said()
+    );
 }

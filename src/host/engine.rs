@@ -471,7 +471,7 @@ impl Host {
 async fn past(driver: &Running, at: u64) -> Vec<Reply> {
     let store = &**driver.store();
     let rebuilt = async {
-        let (mut set, _) = snapshot::restore(store, at)
+        let (mut set, _) = snapshot::restore_for_views(store, at)
             .await
             .map_err(|e| e.to_string())?;
         crate::projection::replay(&mut set, store, at, BATCH, |_| {})

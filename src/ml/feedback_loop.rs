@@ -541,7 +541,9 @@ pub fn release_events(set: &ProjectionSet, keep: usize, stamp: &Stamp) -> Option
                 &ModelBytesReleased {
                     model: r.record.id.clone(),
                     size_bytes: r.record.size_bytes as u64,
-                    reason: format!("retired; only the {keep} newest retired models keep their bytes"),
+                    reason: format!(
+                        "retired; only the {keep} newest retired models keep their bytes"
+                    ),
                     term: stamp.term,
                 },
             )

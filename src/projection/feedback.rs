@@ -1052,13 +1052,12 @@ impl Projection for Feedback {
                 released: false,
             }),
             // Never the champion's or the challenger's: they predict.
-            Fact::ModelBytesReleased(r) => {
+            Fact::ModelBytesReleased(r)
                 if self.champion.as_deref() != Some(r.model.as_str())
-                    && self.challenger.as_deref() != Some(r.model.as_str())
-                {
-                    if let Some(m) = self.registered.iter_mut().find(|m| m.record.id == r.model) {
-                        m.released = true;
-                    }
+                    && self.challenger.as_deref() != Some(r.model.as_str()) =>
+            {
+                if let Some(m) = self.registered.iter_mut().find(|m| m.record.id == r.model) {
+                    m.released = true;
                 }
             }
             Fact::ModelRetired(r) => {

@@ -11,7 +11,7 @@ use super::{each_slot, Projection, ProjectionSet, Slot};
 use crate::store::StoreError;
 
 pub use crate::store::snapshot::{
-    checksum, to_prune, MemorySnapshots, Snapshot, SnapshotStore, KEEP_MAX, KEEP_NEWEST, SPACING,
+    checksum, to_prune, MemorySnapshots, Snapshot, SnapshotStore, KEEP_NEWEST, KEEP_OLDER, SPACING,
 };
 
 impl Snapshot {
@@ -115,6 +115,34 @@ pub fn snapshots_of(set: &ProjectionSet) -> Vec<Snapshot> {
     ]
 }
 
+/// Older snapshots kept of projection `name`. The training set keeps only
+/// its newest: it is the newest closed cases with their events, copied from
+/// the log (the biggest snapshot by far), and no view of the past reads it
+/// (see [`restore_for_views`]).
+pub fn keep_older(name: &str) -> usize {
+    if name == <crate::projection::training_set::TrainingSet as Projection>::NAME {
+        0
+    } else {
+        KEEP_OLDER
+    }
+}
+
+/// The projections as of `at`, for the views of the past: every one the
+/// views read, from its newest snapshot at or before `at`. The training set
+/// is left empty, at `at`, so the replay up to `at` does not fold it.
+pub async fn restore_for_views<S: SnapshotStore>(
+    store: &S,
+    at: u64,
+) -> Result<(ProjectionSet, Restored), StoreError> {
+    let (mut set, mut restored) = restore(store, at).await?;
+    set.training = Slot {
+        state: Default::default(),
+        seq: at,
+    };
+    restored.from_seq = set.seq();
+    Ok((set, restored))
+}
+
 /// Save the whole set and prune old snapshots.
 pub async fn save<S: SnapshotStore>(store: &S, set: &ProjectionSet) -> Result<(), StoreError> {
     save_snapshots(store, snapshots_of(set)).await
@@ -128,7 +156,7 @@ pub async fn save_snapshots<S: SnapshotStore>(
     let names: Vec<String> = snapshots.iter().map(|s| s.name.clone()).collect();
     store.save(snapshots).await?;
     for name in names {
-        for seq in to_prune(&store.positions(&name).await?) {
+        for seq in to_prune(&store.positions(&name).await?, keep_older(&name)) {
             store.delete(&name, seq).await?;
         }
     }
@@ -139,22 +167,69 @@ pub async fn save_snapshots<S: SnapshotStore>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn pruning_keeps_the_newest_and_one_per_band() {
-        let positions: Vec<u64> = (1..=30).map(|i| i * 10_000).collect();
-        let pruned = to_prune(&positions);
-        let kept: Vec<u64> = positions
+    fn kept(positions: &[u64], keep_older: usize) -> Vec<u64> {
+        let pruned = to_prune(positions, keep_older);
+        positions
             .iter()
             .copied()
             .filter(|p| !pruned.contains(p))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_one_per_band() {
+        let positions: Vec<u64> = (1..=30).map(|i| i * 10_000).collect();
+        let kept = kept(&positions, 20);
         assert!(kept.ends_with(&[280_000, 290_000, 300_000]), "{kept:?}");
         // Older ones: one per 50k band, the newest in each.
         assert!(
             kept.contains(&40_000) && !kept.contains(&30_000),
             "{kept:?}"
         );
-        assert!(kept.len() <= KEEP_MAX);
-        assert!(to_prune(&[5, 6, 7]).is_empty());
+        assert!(to_prune(&[5, 6, 7], 0).is_empty());
+    }
+
+    #[test]
+    fn on_a_vast_log_the_older_snapshots_stay_few_and_spread_over_all_of_it() {
+        // A snapshot every 10,000 events of a 10M-event log, pruned after each.
+        let mut stored: Vec<u64> = Vec::new();
+        for seq in (1..=1_000).map(|i| i * 10_000) {
+            stored.push(seq);
+            stored = kept(&stored, KEEP_OLDER);
+            assert!(stored.len() <= KEEP_NEWEST + KEEP_OLDER, "{stored:?}");
+        }
+        // Travel anywhere folds at most a band: no gap wider than 10M / 4.
+        let gaps = stored.windows(2).map(|w| w[1] - w[0]).chain([stored[0]]);
+        assert!(gaps.clone().all(|g| g <= 2_600_000), "{stored:?}");
+        assert!(stored.len() >= KEEP_NEWEST + KEEP_OLDER / 2, "{stored:?}");
+        // Without older ones (the training set): only the newest stay.
+        assert_eq!(kept(&stored, 0), stored[stored.len() - KEEP_NEWEST..]);
+    }
+
+    #[test]
+    fn the_past_for_the_views_does_not_fold_the_training_set() {
+        use crate::store::EventStore;
+        let store = crate::store::memory::MemoryStore::new();
+        let events =
+            crate::domain::simulator::Simulator::new(Default::default()).next_events(3_000);
+        futures::executor::block_on(store.append_batch(crate::store::by_stream(events))).unwrap();
+        let snaps = MemorySnapshots::default();
+        let (set, _) = futures::executor::block_on(restore_for_views(&snaps, 2_000)).unwrap();
+        assert_eq!(set.training.seq, 2_000);
+        assert_eq!(set.seq(), 0, "every other projection folds from the start");
+        let mut set = set;
+        futures::executor::block_on(crate::projection::replay(
+            &mut set,
+            &store,
+            2_000,
+            512,
+            |_| {},
+        ))
+        .unwrap();
+        assert_eq!(set.open_cases.seq, 2_000);
+        assert!(
+            set.training.state == Default::default(),
+            "the training set was not folded"
+        );
     }
 }

@@ -40,38 +40,50 @@ pub trait SnapshotStore {
     async fn delete(&self, name: &str, seq: u64) -> Result<(), StoreError>;
 }
 
-/// Which stored positions to delete: keep the newest [`KEEP_NEWEST`], and of
-/// the older ones the newest in each [`SPACING`]-event band (for time travel),
-/// at most [`KEEP_MAX`] in all.
-pub fn to_prune(positions: &[u64]) -> Vec<u64> {
+/// Which stored positions to delete: keep the newest [`KEEP_NEWEST`] (boot
+/// uses the newest; the others stand in if it is damaged), and of the older
+/// ones at most `keep_older`, spread over the whole log for time travel:
+/// the newest in each band of [`SPACING`] events, the bands doubling in width
+/// until no more than `keep_older` are left. Bands only ever merge in pairs
+/// as the log grows, so every band keeps a snapshot once it has had one, and
+/// travelling anywhere folds at most about a band's width of events.
+pub fn to_prune(positions: &[u64], keep_older: usize) -> Vec<u64> {
     let mut sorted = positions.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let split = sorted.len().saturating_sub(KEEP_NEWEST);
-    let (older, _) = sorted.split_at(split);
-    let mut keep_older: Vec<u64> = Vec::new();
-    for &p in older.iter().rev() {
-        if keep_older
-            .last()
-            .is_none_or(|&k| k / SPACING != p / SPACING)
-        {
-            keep_older.push(p);
+    let older = &sorted[..split];
+    let newest_per_band = |width: u64| {
+        let mut kept: Vec<u64> = Vec::new();
+        for &p in older.iter().rev() {
+            if kept.last().is_none_or(|&k| k / width != p / width) {
+                kept.push(p);
+            }
         }
+        kept
+    };
+    let mut width = SPACING;
+    let mut keep = newest_per_band(width);
+    while keep.len() > keep_older && width < u64::MAX / 2 {
+        width *= 2;
+        keep = newest_per_band(width);
     }
-    keep_older.truncate(KEEP_MAX - KEEP_NEWEST);
+    if keep_older == 0 {
+        keep.clear();
+    }
     older
         .iter()
         .copied()
-        .filter(|p| !keep_older.contains(p))
+        .filter(|p| !keep.contains(p))
         .collect()
 }
 
 /// Newest snapshots always kept per projection.
 pub const KEEP_NEWEST: usize = 3;
-/// Band width for older snapshots.
+/// The narrowest band for older snapshots.
 pub const SPACING: u64 = 50_000;
-/// Most snapshots kept per projection.
-pub const KEEP_MAX: usize = 20;
+/// Older snapshots kept per projection (for time travel), at most.
+pub const KEEP_OLDER: usize = 8;
 
 /// Snapshots in memory, for native tests.
 #[derive(Default)]
