@@ -383,10 +383,26 @@ if (want('loop')) {
       const values = await new Promise((ok) => { const r = db.transaction(name).objectStore(name).getAll(); r.onsuccess = () => ok(r.result); });
       per[name] = [values.length, values.reduce((a, v) => a + size(v), 0)];
     }
+    // Snapshots by projection: how many, and the newest one's size.
+    const snaps = {};
+    await new Promise((ok) => {
+      const r = db.transaction('snapshots').objectStore('snapshots').openCursor();
+      r.onsuccess = () => {
+        const c = r.result;
+        if (!c) return ok();
+        const [name] = c.key;
+        snaps[name] = [(snaps[name]?.[0] ?? 0) + 1, c.value.byteLength];
+        c.continue();
+      };
+    });
+    per.snapshotsByName = snaps;
     db.close();
     const { usageDetails } = await navigator.storage.estimate();
     return { per, indexedDB: usageDetails?.indexedDB ?? null, head: Number(document.querySelector('[data-testid=event-count]').textContent) };
   });
+  const snaps = stored.per.snapshotsByName;
+  delete stored.per.snapshotsByName;
+  console.log(`    (snapshots by projection, count and newest size: ${Object.entries(snaps).map(([k, [n, b]]) => `${k} ${n} × ${(b / 1e6).toFixed(2)} MB`).join(', ')})`);
   const segments = stored.per.segments?.[1] ?? 0;
   const beside = Object.entries(stored.per).filter(([n]) => n !== 'segments').reduce((a, [, [, b]]) => a + b, 0);
   console.log(`    (stored after the run, ${stored.head} events: ${Object.entries(stored.per).filter(([, [n]]) => n).map(([k, [n, b]]) => `${k} ${n} records ${(b / 1e6).toFixed(2)} MB`).join(', ')})`);
