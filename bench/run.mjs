@@ -351,9 +351,13 @@ if (want('loop')) {
       }
     }).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
+  const engine = await engineWorker(app);
+  const posted = () => engine.evaluate(() => [self.retracePosted ?? 0, self.retracePostedViews ?? 0]);
   const a = await counts();
+  const postedBefore = await posted();
   await app.waitForTimeout(SECONDS * 1000);
   const b = await counts();
+  const postedAfter = await posted();
   const seconds = (b.at - a.at) / 1000;
   const tasks = await app.evaluate(() => window.longTasks);
   const latency = await app.getByTestId('latency').textContent();
@@ -365,6 +369,8 @@ if (want('loop')) {
   record(`loop: projections behind the head at the end, in time${tag}`, (b.head - b.all) / ((b.all - a.all) / seconds), 's', null);
   const listing = await app.evaluate(() => Object.keys(window.statusAt).filter((m) => m in window.rowAt).map((m) => Math.max(0, window.rowAt[m] - window.statusAt[m])));
   if (listing.length) record(`loop: registry row after its model was trained (worst)${tag}`, Math.max(...listing), 'ms', null);
+  record(`loop: bytes the engine posted to the page${tag}`, (postedAfter[0] - postedBefore[0]) / 1000 / seconds, 'KB/s', null);
+  record(`loop: bytes of views the engine posted to the page${tag}`, (postedAfter[1] - postedBefore[1]) / 1000 / seconds, 'KB/s', null);
   record(`loop: prediction latency p50${tag}`, p50, 'ms', null);
   record(`loop: prediction latency p99${tag}`, p99, 'ms', null);
   record(`loop: main-thread tasks over 50 ms${tag}`, tasks.length, 'tasks', null);

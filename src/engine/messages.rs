@@ -11,7 +11,7 @@
 
 use super::simulation::{SimCommand, SimRun};
 use super::stream_row::StreamRow;
-use super::views::Views;
+use super::views::{Views, ViewsUpdate};
 use super::{Engine, Step};
 use crate::domain::model::ModelTrained;
 use crate::ml::feedback_loop::{training_cases, verdict_event, Decision, Loaded, Policy};
@@ -191,10 +191,13 @@ pub enum Reply {
     },
     /// What the views show now (sent whenever the projections moved).
     Views {
-        /// Everything the panels show.
-        views: Box<Views>,
-        /// The newest events, newest first.
+        /// What moved in the panels since the engine's last `Views`.
+        views: Box<ViewsUpdate>,
+        /// Events newer than the last `Views` carried (at most the newest
+        /// [`super::stream_row::STREAM_ROWS`]), newest first.
         stream: Vec<StreamRow>,
+        /// `stream` is the whole stream, not an addition to it.
+        whole_stream: bool,
     },
     /// What the views showed at `at` ([`Command::Travel`]).
     Past {
@@ -391,6 +394,8 @@ pub struct Driver<S, M> {
     sim: Option<SimRun>,
     /// Models whose bytes were deleted here since the driver started.
     released_here: std::collections::BTreeSet<String>,
+    /// The views last handed out, and the newest stream row with them.
+    sent: Option<(Views, Option<u64>)>,
 }
 
 impl<S: EventStore, M: ModelSource> Driver<S, M> {
@@ -404,6 +409,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             shown: None,
             sim: None,
             released_here: Default::default(),
+            sent: None,
         }
     }
 
@@ -420,22 +426,38 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
         Ok(self.engine.set().seq())
     }
 
-    /// The views, if the projections moved since they were last handed out.
+    /// What moved in the views, if the projections moved since they were
+    /// last handed out: the panels that changed and the newer events.
     pub fn views(&mut self) -> Option<Reply> {
         let seq = self.engine.set().seq();
         if self.shown == Some(seq) {
             return None;
         }
         self.shown = Some(seq);
-        Some(self.views_now())
+        let now = Views::of(self.engine.set());
+        let update = now.since(self.sent.as_ref().map(|(v, _)| v));
+        let rows = self.engine.stream();
+        let top = rows.front().map(|r| r.seq);
+        let (stream, whole_stream) = match self.sent.as_ref().and_then(|(_, top)| *top) {
+            // Only what came after the newest row sent (a stream that went
+            // back — a recovery cut the log — is sent whole).
+            Some(sent) if top.is_some_and(|t| t >= sent) => (
+                rows.iter().take_while(|r| r.seq > sent).cloned().collect(),
+                false,
+            ),
+            _ => (rows.iter().cloned().collect(), true),
+        };
+        self.sent = Some((now, top));
+        Some(Reply::Views {
+            views: Box::new(update),
+            stream,
+            whole_stream,
+        })
     }
 
-    /// The views now.
-    pub fn views_now(&self) -> Reply {
-        Reply::Views {
-            views: Box::new(Views::of(self.engine.set())),
-            stream: self.engine.stream().iter().cloned().collect(),
-        }
+    /// Everything the views show now.
+    pub fn views_now(&self) -> Views {
+        Views::of(self.engine.set())
     }
 
     /// The engine, to change.

@@ -661,11 +661,17 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
         &now,
     ));
     assert!(replies.is_empty(), "{replies:?}");
-    let Some(Reply::Views { views, stream }) = d.views() else {
+    let Some(Reply::Views {
+        views,
+        stream,
+        whole_stream,
+    }) = d.views()
+    else {
         panic!("no views")
     };
+    assert!(whole_stream, "the first views carry the whole stream");
     assert_eq!(views.seq, 500);
-    assert_eq!(views.stats.events, 500);
+    assert_eq!(views.stats.as_ref().map(|s| s.events), Some(500));
     let seqs: Vec<u64> = stream.iter().map(|r| r.seq).collect();
     assert_eq!(
         seqs,
@@ -694,10 +700,19 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
         600,
         "the engine wrote nothing"
     );
-    let Some(Reply::Views { views, stream }) = d.views() else {
+    let Some(Reply::Views {
+        views,
+        stream,
+        whole_stream,
+    }) = d.views()
+    else {
         panic!("no views")
     };
     assert_eq!((views.seq, stream[0].seq), (600, 600));
+    assert!(
+        !whole_stream && stream.iter().all(|r| r.seq > 500),
+        "only the newer events"
+    );
 }
 
 /// The training set keeps as many closed cases as the policy says: fewer
@@ -820,9 +835,7 @@ fn models_trained_by_hand_enter_and_are_promoted_through_the_engine() {
         2,
         "model-1's entry and the promotion"
     );
-    let Some(Reply::Views { views, .. }) = d.views() else {
-        panic!("no views")
-    };
+    let views = d.views_now();
     assert_eq!(views.feedback.champion.as_deref(), Some("model-2"));
     assert_eq!(views.feedback.challenger, None);
     let replies = block(d.handle(Command::Promote, &now));
@@ -1167,9 +1180,7 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
         assert!(bytes_of(&desk, id) > 0, "{id} keeps its bytes");
     }
     assert_eq!(desk.feedback().registered.len(), 4, "the lineage stays");
-    let Reply::Views { views, .. } = desk.d.views_now() else {
-        panic!("views")
-    };
+    let views = desk.d.views_now();
     assert_eq!(
         views.released,
         ["model-1", "model-2"],
@@ -1206,4 +1217,58 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
         "the champion predicts on: {:?}",
         then.said()
     );
+}
+
+#[test]
+fn the_page_rebuilt_from_what_moved_shows_what_the_engine_folded() {
+    use super::stream_row::STREAM_ROWS;
+    let mut desk = a_desk(20, 3).started();
+    let asked = desk.events_until_asked();
+    desk.trained(&asked, "model-1");
+    let (mut page, mut stream) = (
+        super::views::Views::default(),
+        std::collections::VecDeque::new(),
+    );
+    let (mut whole_bytes, mut sent_bytes, mut registry_sent) = (0, 0, 0);
+    for round in 0..30 {
+        desk.events(if round % 7 == 0 { 120 } else { 15 });
+        desk.when(Command::Head(0));
+        let Some(Reply::Views {
+            views,
+            stream: rows,
+            whole_stream,
+        }) = desk.d.views()
+        else {
+            panic!("the views moved")
+        };
+        sent_bytes += postcard::to_allocvec(&views).unwrap().len();
+        registry_sent += views.registered.is_some() as usize;
+        page.apply(*views);
+        if whole_stream {
+            stream = rows.into();
+        } else {
+            rows.into_iter().rev().for_each(|r| stream.push_front(r));
+            stream.truncate(STREAM_ROWS);
+        }
+        let truth = desk.d.views_now();
+        whole_bytes += postcard::to_allocvec(&truth).unwrap().len();
+        assert_eq!(
+            page, truth,
+            "round {round}: the page's views are the engine's"
+        );
+        assert_eq!(
+            stream,
+            *desk.d.engine().stream(),
+            "round {round}: and so is its stream"
+        );
+    }
+    assert!(
+        registry_sent <= 2,
+        "the registry is sent when it changes: {registry_sent} times"
+    );
+    assert!(
+        sent_bytes < whole_bytes,
+        "{sent_bytes} B sent, {whole_bytes} B whole"
+    );
+    assert_eq!(desk.d.views(), None, "nothing moved, nothing sent");
 }

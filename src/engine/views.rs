@@ -226,7 +226,106 @@ impl ScoreRow {
     }
 }
 
+/// What moved in the views since they were last handed out: each panel's
+/// view when it changed (None: the page keeps what it has). The first
+/// update of an engine carries every panel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ViewsUpdate {
+    /// The position the projections stand at.
+    pub seq: u64,
+    /// Domain time of the newest event.
+    pub newest_at: Option<i64>,
+    /// Open cases, if they changed.
+    pub open: Option<OpenCasesView>,
+    /// Workload, if it changed.
+    pub workload: Option<Vec<(String, u32)>>,
+    /// Statistics, if they changed.
+    pub stats: Option<StatsView>,
+    /// The feedback loop's figures, if they changed (its two biggest
+    /// parts, which change more seldom, apart: `served` and `traces` are
+    /// left empty here).
+    pub feedback: Option<FeedbackView>,
+    /// The served error's series, if it changed.
+    pub served: Option<Vec<(i64, f64)>>,
+    /// The prediction histories of closed cases, if they changed.
+    pub traces: Option<Vec<CaseTrace>>,
+    /// The registry and the released models, if either changed.
+    pub registered: Option<Registry>,
+}
+
+/// Every registered model with its part, and those whose bytes went.
+pub type Registry = (Vec<(ModelTrained, Role)>, Vec<String>);
+
+impl ViewsUpdate {
+    /// Every panel of `views`.
+    pub fn whole(views: &Views) -> ViewsUpdate {
+        views.since(None)
+    }
+}
+
 impl Views {
+    /// What changed from `before` to these views (everything, without it).
+    pub fn since(&self, before: Option<&Views>) -> ViewsUpdate {
+        fn moved<T: Clone + PartialEq>(now: &T, before: Option<&T>) -> Option<T> {
+            (before != Some(now)).then(|| now.clone())
+        }
+        let registry = |v: &Views| (v.registered.clone(), v.released.clone());
+        let parts = |v: &Views| {
+            let mut figures = v.feedback.clone();
+            let served = std::mem::take(&mut figures.served);
+            let traces = std::mem::take(&mut figures.traces);
+            (figures, served, traces)
+        };
+        let (figures, served, traces) = parts(self);
+        let earlier = before.map(parts);
+        let earlier = earlier.as_ref();
+        ViewsUpdate {
+            seq: self.seq,
+            newest_at: self.newest_at,
+            open: moved(&self.open, before.map(|b| &b.open)),
+            workload: moved(&self.workload, before.map(|b| &b.workload)),
+            stats: moved(&self.stats, before.map(|b| &b.stats)),
+            feedback: moved(&figures, earlier.map(|p| &p.0)),
+            served: moved(&served, earlier.map(|p| &p.1)),
+            traces: moved(&traces, earlier.map(|p| &p.2)),
+            registered: moved(&registry(self), before.map(registry).as_ref()),
+        }
+    }
+
+    /// Take in what moved.
+    pub fn apply(&mut self, update: ViewsUpdate) {
+        self.seq = update.seq;
+        self.newest_at = update.newest_at;
+        if let Some(open) = update.open {
+            self.open = open;
+        }
+        if let Some(workload) = update.workload {
+            self.workload = workload;
+        }
+        if let Some(stats) = update.stats {
+            self.stats = stats;
+        }
+        if let Some(feedback) = update.feedback {
+            let served = std::mem::take(&mut self.feedback.served);
+            let traces = std::mem::take(&mut self.feedback.traces);
+            self.feedback = FeedbackView {
+                served,
+                traces,
+                ..feedback
+            };
+        }
+        if let Some(served) = update.served {
+            self.feedback.served = served;
+        }
+        if let Some(traces) = update.traces {
+            self.feedback.traces = traces;
+        }
+        if let Some((registered, released)) = update.registered {
+            self.registered = registered;
+            self.released = released;
+        }
+    }
+
     /// What the views show of `set`.
     pub fn of(set: &ProjectionSet) -> Views {
         let stats = &set.stats.state;

@@ -312,9 +312,24 @@ impl Live {
                 }
                 self.seq.set(seq);
             }
-            Reply::Views { views, stream } => {
-                self.seq.set(views.seq);
-                self.stream.set(stream.into());
+            Reply::Views {
+                views: update,
+                stream,
+                whole_stream,
+            } => {
+                self.seq.set(update.seq);
+                if whole_stream {
+                    self.stream.set(stream.into());
+                } else if !stream.is_empty() {
+                    self.stream.update(|rows| {
+                        for row in stream.into_iter().rev() {
+                            rows.push_front(row);
+                        }
+                        rows.truncate(crate::engine::stream_row::STREAM_ROWS);
+                    });
+                }
+                let mut views = Box::new(self.live_views.get_value());
+                views.apply(*update);
                 // The Shared log card lists the log's refusals (live, not
                 // as of a past position).
                 if self
