@@ -90,6 +90,12 @@ pub struct Demo {
     held: StoredValue<Option<Held>, LocalStorage>,
 }
 
+impl Default for Demo {
+    fn default() -> Self {
+        Demo::new()
+    }
+}
+
 impl Demo {
     /// The demo as this page was opened.
     pub fn new() -> Demo {
