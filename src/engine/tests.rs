@@ -28,6 +28,24 @@ fn driver(policy: Policy) -> (Driver<MemoryStore, Models>, Models) {
     )
 }
 
+/// What moved in the views since the driver last handed them out.
+fn moved<M: super::messages::ModelSource>(
+    d: &mut Driver<MemoryStore, M>,
+) -> (
+    Box<super::views::ViewsUpdate>,
+    Vec<super::stream_row::StreamRow>,
+    bool,
+) {
+    match d.views() {
+        Some(Reply::Views {
+            views,
+            stream,
+            whole_stream,
+        }) => (views, stream, whole_stream),
+        other => panic!("the views did not move: {other:?}"),
+    }
+}
+
 fn count(store: &MemoryStore, event_type: &str) -> usize {
     block(store.read_all(1, usize::MAX))
         .unwrap()
@@ -661,14 +679,7 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
         &now,
     ));
     assert!(replies.is_empty(), "{replies:?}");
-    let Some(Reply::Views {
-        views,
-        stream,
-        whole_stream,
-    }) = d.views()
-    else {
-        panic!("no views")
-    };
+    let (views, stream, whole_stream) = moved(&mut d);
     assert!(whole_stream, "the first views carry the whole stream");
     assert_eq!(views.seq, 500);
     assert_eq!(views.stats.as_ref().map(|s| s.events), Some(500));
@@ -700,14 +711,7 @@ fn an_opened_log_is_folded_for_the_views_without_predicting() {
         600,
         "the engine wrote nothing"
     );
-    let Some(Reply::Views {
-        views,
-        stream,
-        whole_stream,
-    }) = d.views()
-    else {
-        panic!("no views")
-    };
+    let (views, stream, whole_stream) = moved(&mut d);
     assert_eq!((views.seq, stream[0].seq), (600, 600));
     assert!(
         !whole_stream && stream.iter().all(|r| r.seq > 500),
@@ -1233,14 +1237,7 @@ fn the_page_rebuilt_from_what_moved_shows_what_the_engine_folded() {
     for round in 0..30 {
         desk.events(if round % 7 == 0 { 120 } else { 15 });
         desk.when(Command::Head(0));
-        let Some(Reply::Views {
-            views,
-            stream: rows,
-            whole_stream,
-        }) = desk.d.views()
-        else {
-            panic!("the views moved")
-        };
+        let (views, rows, whole_stream) = moved(&mut desk.d);
         sent_bytes += postcard::to_allocvec(&views).unwrap().len();
         registry_sent += views.registered.is_some() as usize;
         page.apply(*views);
