@@ -18,15 +18,18 @@ use std::collections::BTreeMap;
 /// Bytes per chunk (what NATS's clients use).
 pub const CHUNK: usize = 128 * 1024;
 /// The models to fetch from the server: those it holds that this browser
-/// lacks and that the log registered (`logged`, by id). An object nobody's
-/// `ModelTrained` names is never fetched.
+/// lacks and that the log registered (`logged`, by id), except those whose
+/// bytes the log let go (`released`: a newcomer would only delete them
+/// again). An object nobody's `ModelTrained` names is never fetched.
 pub fn to_fetch<'a>(
     on_server: &std::collections::BTreeSet<String>,
     here: &std::collections::BTreeSet<String>,
     logged: &'a BTreeMap<String, ModelTrained>,
+    released: &std::collections::BTreeSet<String>,
 ) -> Vec<&'a ModelTrained> {
     on_server
         .difference(here)
+        .filter(|id| !released.contains(*id))
         .filter_map(|id| logged.get(id))
         .collect()
 }
@@ -401,11 +404,18 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let here: std::collections::BTreeSet<String> = ["model-2".to_string()].into();
-        let ids: Vec<&str> = to_fetch(&on_server, &here, &logged)
+        let ids: Vec<&str> = to_fetch(&on_server, &here, &logged, &Default::default())
             .iter()
             .map(|r| r.id.as_str())
             .collect();
         assert_eq!(ids, ["model-1"], "model-9 is named by no ModelTrained");
+        let released = ["model-1".to_string()].into();
+        assert!(
+            to_fetch(&on_server, &[].into(), &logged, &released)
+                .iter()
+                .all(|r| r.id == "model-2"),
+            "a model whose bytes the log let go is not fetched"
+        );
         let meta = Meta::of_model("team", &record("model-1", 300, "aa"), "n", &[0u8; 300]).unwrap();
         assert_eq!(meta.is_of(&logged["model-1"]), Ok(()));
         let other =

@@ -117,6 +117,12 @@ impl Live {
         })
     }
 
+    /// The models whose bytes the log let go, as of the newest live views.
+    pub fn released_models(&self) -> std::collections::BTreeSet<String> {
+        self.live_views
+            .with_value(|v| v.released.iter().cloned().collect())
+    }
+
     /// Whether this browser may steer the loop by hand (train a challenger,
     /// promote it): always on its own log; on a shared log only while it
     /// drives the team's loop — a model trained elsewhere would enter the

@@ -726,6 +726,7 @@ impl Sync {
     async fn team_round(&mut self, socket: &mut Socket) -> Result<Option<String>, Stop> {
         let wanted = self.shared.loop_wanted.get_untracked() && !self.store.is_read_only();
         let logged = self.live.logged_models();
+        let released = self.live.released_models();
         let said = self
             .team
             .round(
@@ -734,6 +735,7 @@ impl Sync {
                 &self.store,
                 wanted,
                 &logged,
+                &released,
                 self.seal.as_deref(),
             )
             .await;

@@ -106,6 +106,7 @@ impl Team {
         store: &IdbStore,
         wanted: bool,
         logged: &std::collections::BTreeMap<String, ModelTrained>,
+        released: &BTreeSet<String>,
         seal: Option<&Seal>,
     ) -> Result<Option<String>, String> {
         self.lease.want(wanted);
@@ -120,7 +121,9 @@ impl Team {
             socket.answer_ms = self.lease.deadline().map_or(super::socket::ANSWER_MS, |d| {
                 (d - now()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
             });
-            let models = self.models(socket, log, store, logged, seal).await;
+            let models = self
+                .models(socket, log, store, logged, released, seal)
+                .await;
             socket.answer_ms = super::socket::ANSWER_MS;
             if let Some(n) = models? {
                 note = Some(n);
@@ -206,6 +209,7 @@ impl Team {
         log: &str,
         store: &IdbStore,
         logged: &std::collections::BTreeMap<String, ModelTrained>,
+        released: &BTreeSet<String>,
         seal: Option<&Seal>,
     ) -> Result<Option<String>, String> {
         let body = serde_json::json!({ "subjects_filter": objects::metas(log) }).to_string();
@@ -254,7 +258,7 @@ impl Team {
         }
         // Only models the log registered, and only the bytes it registered:
         // a model object nobody's `ModelTrained` names is never fetched.
-        for record in objects::to_fetch(&on_server, &here_ids, logged) {
+        for record in objects::to_fetch(&on_server, &here_ids, logged, released) {
             if let Err(why) = download(socket, log, store, record, seal).await? {
                 notes.push(why);
             }
