@@ -1130,6 +1130,8 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
     .started();
     let asked = desk.events_until_asked();
     desk.trained(&asked, "model-1");
+    desk.events(600);
+    desk.when(Command::Head(0));
     let cases = asked.asked().unwrap().1.to_vec();
     for id in ["model-2", "model-3", "model-4"] {
         train(&desk.models, desk.d.store(), &cases, id);
@@ -1184,6 +1186,12 @@ fn given_retired_models_the_oldest_let_their_bytes_go_once_and_the_champions_sta
         assert!(bytes_of(&desk, id) > 0, "{id} keeps its bytes");
     }
     assert_eq!(desk.feedback().registered.len(), 4, "the lineage stays");
+    let m1 = &desk.feedback().models["model-1"];
+    assert!(m1.outcomes > 0, "model-1 served before it was replaced");
+    assert!(
+        m1.recent.is_empty() && m1.window.is_empty() && m1.series.is_empty(),
+        "a model that left the loop keeps its totals, not its recent errors"
+    );
     let views = desk.d.views_now();
     assert_eq!(
         views.released,

@@ -643,6 +643,14 @@ impl Feedback {
         if let Some(r) = self.registered.iter_mut().find(|r| r.record.id == model) {
             r.left_at = Some(seq);
         }
+        // What only a model in the loop shows (its recent errors, their
+        // chart) goes with it: a log that trains often would otherwise
+        // carry every retired model's in memory and in every snapshot.
+        if let Some(score) = self.models.get_mut(model) {
+            score.recent = VecDeque::new();
+            score.window = VecDeque::new();
+            score.series = Vec::new();
+        }
     }
 
     /// Retired models whose bytes may go, oldest leaver first: every
