@@ -85,11 +85,16 @@ export class LogPage {
 
   /** Wait until the event count reads `n`. */
   async countIs(n, timeout = 30_000) {
-    await this.page.waitForFunction(
-      (want) => document.querySelector('[data-testid=event-count]')?.textContent === String(want),
-      n,
-      { timeout },
-    );
+    try {
+      await this.page.waitForFunction(
+        (want) => document.querySelector('[data-testid=event-count]')?.textContent === String(want),
+        n,
+        { timeout },
+      );
+    } catch (e) {
+      const shown = await this.page.getByTestId('event-count').textContent().catch(() => '?');
+      throw new Error(`the page shows ${shown} events, not ${n}: ${e.message}`);
+    }
   }
 
   async appendDemo() {
