@@ -18,8 +18,11 @@ fn main() {
     };
     let log = if let Some(rest) = path.strip_prefix("scenario:") {
         let (kind, seed) = rest.split_once(':').unwrap_or((rest, "1"));
-        let kind = retrace::io::scenario::Kind::parse(kind)
-            .unwrap_or_else(|| fail(&format!("no scenario {kind}: tail, trend, mix, months or instant")));
+        let kind = retrace::io::scenario::Kind::parse(kind).unwrap_or_else(|| {
+            fail(&format!(
+                "no scenario {kind}: tail, trend, mix, months or instant"
+            ))
+        });
         let seed = seed
             .parse()
             .unwrap_or_else(|_| fail(&format!("seed: cannot read {seed}")));

@@ -133,3 +133,65 @@ pub async fn sha256(bytes: &[u8]) -> Vec<u8> {
     }
     <sha2::Sha256 as sha2::Digest>::digest(bytes).to_vec()
 }
+
+/// The global scope's property `name` (a window's or a worker's).
+fn global_get(name: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(&js_sys::global(), &name.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// Milliseconds on this context's monotonic clock.
+pub fn now() -> f64 {
+    global_get("performance")
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// Sixteen hex digits from the browser's cryptographic source.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 8];
+    if let Some(c) = global_get("crypto").and_then(|c| c.dyn_into::<web_sys::Crypto>().ok()) {
+        let _ = c.get_random_values_with_u8_array(&mut bytes);
+    }
+    crate::util::hex(&bytes)
+}
+
+/// Call `tick` every `ms` milliseconds until [`clear_interval`] with the
+/// id returned (None: this context has no timers).
+pub fn set_interval(tick: &js_sys::Function, ms: i32) -> Option<i32> {
+    let set = global_get("setInterval")?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    set.call2(&js_sys::global(), tick, &JsValue::from(ms))
+        .ok()?
+        .as_f64()
+        .map(|id| id as i32)
+}
+
+/// Stop the timer `id` of [`set_interval`].
+pub fn clear_interval(id: i32) {
+    if let Some(clear) =
+        global_get("clearInterval").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    {
+        let _ = clear.call1(&js_sys::global(), &JsValue::from(id));
+    }
+}
+
+/// Whether the browser says it is online (true where it cannot say).
+pub fn online() -> bool {
+    global_get("navigator")
+        .and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()).ok())
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}
+
+/// Call `then` whenever the browser goes offline, for the life of this
+/// context.
+pub fn on_offline(then: impl FnMut() + 'static) {
+    let on = Closure::<dyn FnMut()>::new(then);
+    let _ = js_sys::global()
+        .unchecked_into::<web_sys::EventTarget>()
+        .add_event_listener_with_callback("offline", on.as_ref().unchecked_ref());
+    on.forget();
+}

@@ -111,7 +111,7 @@ pub enum Ask {
 }
 
 /// Where this browser stands.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Standing {
     /// It does not want the lease.
     Idle,

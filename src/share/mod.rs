@@ -13,3 +13,4 @@ pub mod outbox;
 pub mod packs;
 pub mod proto;
 pub mod seal;
+pub mod status;

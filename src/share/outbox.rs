@@ -55,7 +55,7 @@ pub enum Action {
 }
 
 /// A stream somebody else wrote to first.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conflict {
     /// The stream.
     pub stream: String,

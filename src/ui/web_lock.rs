@@ -4,7 +4,7 @@
 //! every commit). Without this, two tabs would record every prediction twice.
 
 use crate::host::web_lock::request;
-pub use crate::host::web_lock::{take_in_line, try_take, Held};
+pub use crate::host::web_lock::{try_take, Held};
 use leptos::prelude::*;
 
 const NAME: &str = "retrace-loop";

@@ -7,41 +7,34 @@
 //! database the page opened). The replica is written only by the sync, in
 //! the server's order, so `seq` is the stream's sequence in every browser.
 //!
-//! Writes wait in the replica's outbox until the server has them
-//! ([`sync`]); the feedback loop runs in the browser holding the team's
-//! lease, and models travel as bytes through the server ([`team`]).
+//! Writes wait in the replica's outbox until the server has them; the
+//! feedback loop runs in the browser holding the team's lease, and models
+//! travel as bytes through the server — all of it the sync's work
+//! ([`crate::host::sync`]), which this page starts and whose news
+//! ([`crate::share::status::News`]) it shows.
 
-mod packs;
-mod socket;
-mod sync;
-mod team;
-
+use crate::domain::model::ModelTrained;
+use crate::engine::messages::PackMade;
+use crate::host::sync::{wake, Incoming, Replica, Wakes};
 use crate::log::Envelope;
 use crate::share::jetstream;
+use crate::share::lease::Holder;
 pub use crate::share::lease::Standing;
 use crate::share::outbox::Conflict;
+use crate::share::status::{Connect, News};
+pub use crate::share::status::{Counts, Held, Settings};
 use crate::store::idb::IdbStore;
 use crate::store::{by_stream, EventStore, StoreError};
+use crate::ui::live::Live;
 use crate::ui::Log;
+use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use socket::{wake, Incoming, Wakes};
-pub use sync::run;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 const SETTINGS: &str = "retrace.shared";
 const TOKEN: &str = "retrace.shared.token";
 const PASSPHRASE: &str = "retrace.shared.passphrase";
-
-/// Where the shared log is and whether this browser is connected to it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
-    /// `ws://…` or `wss://…`.
-    pub server: String,
-    /// The shared log's name.
-    pub log: String,
-    /// Connected: the page opens the replica.
-    pub on: bool,
-}
 
 fn local() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -87,6 +80,102 @@ fn token() -> String {
         .unwrap_or_default()
 }
 
+/// Events per pack: [`crate::share::packs::PACK_EVENTS`], or what the
+/// page's storage says under `retrace-pack-events` (the end-to-end tests
+/// pack small logs).
+fn pack_events() -> u64 {
+    local()
+        .and_then(|s| s.get_item("retrace-pack-events").ok().flatten())
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(crate::share::packs::PACK_EVENTS)
+}
+
+/// This browser's lasting id and a name the others are shown.
+fn me() -> Holder {
+    const KEY: &str = "retrace.browser";
+    let storage = local();
+    let saved = storage
+        .as_ref()
+        .and_then(|s| s.get_item(KEY).ok().flatten());
+    let browser = saved.unwrap_or_else(|| {
+        let id = crate::host::browser::random_token();
+        if let Some(s) = &storage {
+            let _ = s.set_item(KEY, &id);
+        }
+        id
+    });
+    let name = format!("browser {}", &browser[..browser.len().min(6)]);
+    Holder { browser, name }
+}
+
+/// Run the sync of the shared log this page shows, its news shown in the
+/// card and the header.
+pub async fn run(log: Log, shared: Shared, live: Live) {
+    let Some(store) = log.get() else { return };
+    let connect = Connect {
+        settings: settings(),
+        token: token(),
+        passphrase: passphrase(),
+        pack_events: pack_events(),
+        holder: me(),
+    };
+    let replica = Rc::new(PageReplica { log, live, shared });
+    crate::host::sync::run(store, connect, replica, shared.wakes.get_value()).await;
+}
+
+/// The sync's way to the engine and the card, from the page.
+struct PageReplica {
+    log: Log,
+    live: Live,
+    shared: Shared,
+}
+
+impl Replica for PageReplica {
+    fn head_moved(&self, head: u64) {
+        self.log.head.update(|h| *h = (*h).max(head));
+    }
+
+    fn apply_pack(
+        &self,
+        range: (u64, u64),
+        after: u64,
+        digest: (String, Vec<crate::share::packs::Packed>),
+        bytes: Vec<u8>,
+    ) -> futures::channel::oneshot::Receiver<Result<u64, String>> {
+        self.live.apply_pack(range, after, digest, bytes)
+    }
+
+    fn make_pack(&self, from: u64, to: u64) -> LocalBoxFuture<'static, Result<PackMade, String>> {
+        Box::pin(self.live.make_pack(from, to))
+    }
+
+    fn logged_models(&self) -> BTreeMap<String, ModelTrained> {
+        self.live.logged_models()
+    }
+
+    fn released_models(&self) -> BTreeSet<String> {
+        self.live.released_models()
+    }
+
+    fn loop_wanted(&self) -> bool {
+        self.shared.loop_wanted.get_untracked()
+    }
+
+    fn tell(&self, news: News) {
+        let shared = self.shared;
+        match news {
+            News::Syncing => shared.syncing.set(true),
+            News::Status(text) => shared.status.set(text),
+            News::Counts(counts) => shared.counts.set(counts),
+            News::OnServer(n) => shared.on_server.set(Some(n)),
+            News::Conflicts(now) => shared.conflicts.set(now),
+            News::Standing(standing) => shared.standing.set(standing),
+            News::Lease(held) => shared.lease.set(held),
+        }
+    }
+}
+
 /// The database this page opens: the demo's log while it is shown, else
 /// this browser's own log, or the replica of the shared log it is
 /// connected to.
@@ -106,39 +195,6 @@ pub fn database() -> String {
 /// Whether the page shows a shared log (not while it shows the demo).
 pub fn connected() -> bool {
     settings().on && !super::demo_saved::shown()
-}
-
-/// The sync's state as numbers, for the page's `data-*` attributes (what
-/// the tests and any script read; the status line says it in words).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Connected to the server now.
-    pub connected: bool,
-    /// Events on the server, as last heard.
-    pub on_server: Option<u64>,
-    /// Events received since the page opened.
-    pub received: u64,
-    /// Events this browser sent since the page opened.
-    pub sent: u64,
-    /// Events on the server not yet in this copy.
-    pub waiting: u64,
-    /// Events in the outbox, not yet stored on the server.
-    pub outbox: u64,
-    /// Cases in conflict.
-    pub conflicts: u64,
-    /// Messages refused here since the page opened.
-    pub refused: u64,
-}
-
-/// The loop's lease while this browser holds it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Held {
-    /// This browser.
-    pub holder: crate::share::lease::Holder,
-    /// The lease's revision when it was taken: its term's name.
-    pub taken: u64,
-    /// How long it is surely held from when this was set, ms.
-    pub left_ms: f64,
 }
 
 /// The sync's state, for the card and the header.

@@ -1,15 +1,27 @@
 //! The sync between a shared log's server and this browser's replica of it:
-//! one tab per browser runs it (a Web Lock per replica). It downloads the
-//! log, follows it live in the server's order, and sends the outbox — the
-//! events written here — each with the server sequence its stream is
+//! one context per browser runs it (a Web Lock per replica). It downloads
+//! the log, follows it live in the server's order, and sends the outbox —
+//! the events written here — each with the server sequence its stream is
 //! expected at, so that two browsers writing to one case conflict instead
 //! of interleaving. A lost connection is retried; what was written
 //! meanwhile waits in the outbox and goes out on reconnecting.
+//!
+//! Every decision is made in the pure core ([`crate::share`]); this is the
+//! browser's edge (a window's or a worker's WebSocket, IndexedDB, Web
+//! Locks). It is given what it needs to connect ([`Connect`]), reaches the
+//! engine through [`Replica`] and reports through it ([`News`]), so the
+//! page only shows what it says.
 
-use super::packs as packs_io;
-use super::socket::{not_permitted, refused, wake, Incoming, Socket, Wake, Wakes};
-use super::team::Team;
-use super::{settings, token, Settings, Shared};
+mod packs_io;
+mod socket;
+mod team;
+
+use self::socket::{not_permitted, refused, Socket, Wake};
+pub use self::socket::{wake, Incoming, Wakes};
+use self::team::Team;
+use crate::domain::model::ModelTrained;
+use crate::engine::messages::PackMade;
+use crate::host::browser::{online, random_token};
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
 use crate::share::gate::{self, Admitted, MessageRefused};
@@ -17,17 +29,43 @@ use crate::share::jetstream::{
     self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
     STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
-use crate::share::outbox::{Action, Outbox, Seen};
+use crate::share::lease::Standing;
+use crate::share::outbox::{Action, Conflict, Outbox, Seen};
 use crate::share::packs;
 use crate::share::seal::{self, Keyring, Seal};
+use crate::share::status::{Connect, Counts, News, Settings};
 use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
-use crate::ui::live::Live;
-use crate::ui::Log;
-use leptos::prelude::*;
-use std::collections::HashMap;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
+use futures::future::LocalBoxFuture;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+
+/// What the sync needs of the engine beside the log's store, and where it
+/// reports. The page implements it over its engine's channel today; the
+/// engine's worker will over the engine itself.
+pub trait Replica {
+    /// Events up to `head` are in the log (the sync committed them).
+    fn head_moved(&self, head: u64);
+    /// Check a pack from the server and commit its events after `after`:
+    /// the log's head after it, or why not (nothing of it is then in).
+    fn apply_pack(
+        &self,
+        range: (u64, u64),
+        after: u64,
+        digest: (String, Vec<crate::share::packs::Packed>),
+        bytes: Vec<u8>,
+    ) -> futures::channel::oneshot::Receiver<Result<u64, String>>;
+    /// A pack of the log's events `from..=to`, to put on the server.
+    fn make_pack(&self, from: u64, to: u64) -> LocalBoxFuture<'static, Result<PackMade, String>>;
+    /// The models the log registered.
+    fn logged_models(&self) -> BTreeMap<String, ModelTrained>;
+    /// The models whose bytes the log let go.
+    fn released_models(&self) -> BTreeSet<String>;
+    /// The user wants the feedback loop to run in this browser.
+    fn loop_wanted(&self) -> bool;
+    /// What the sync says.
+    fn tell(&self, news: News);
+}
 
 /// Events appended locally per commit, at most.
 const COMMIT_EVENTS: usize = 8_000;
@@ -80,11 +118,13 @@ impl From<StoreError> for Stop {
 /// What the sync keeps between connections.
 struct Sync {
     settings: Settings,
-    store: std::rc::Rc<IdbStore>,
-    log: Log,
-    /// The engine, which commits and makes packs.
-    live: Live,
-    shared: Shared,
+    token: String,
+    passphrase: String,
+    store: Rc<IdbStore>,
+    /// The engine, which folds, checks and makes packs, and hears the news.
+    replica: Rc<dyn Replica>,
+    /// What was last said, so the same is not said twice.
+    told: Told,
     outbox: Outbox,
     /// The highest outbox key read.
     loaded: Option<u64>,
@@ -127,42 +167,67 @@ struct Sync {
     from_packs: u64,
 }
 
-/// Follow and write the shared log the page is connected to.
-pub async fn run(log: Log, shared: Shared, live: Live) {
-    let settings = settings();
-    let Some(store) = log.get() else { return };
-    let status = shared.status;
-    // Every tab writes into the outbox; one tab sends it.
+/// What the sync last said of each kind.
+#[derive(Default)]
+struct Told {
+    status: String,
+    counts: Counts,
+    on_server: Option<u64>,
+    conflicts: Vec<Conflict>,
+    standing: Option<Standing>,
+}
+
+/// Follow and write the shared log in `store` (the replica), connected as
+/// `connect` says; `wakes` is how the outbox, the user's answers to
+/// conflicts and the browser going offline reach the sync. Returns when
+/// the sync stops for good (said in a [`News::Status`]).
+pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>, wakes: Wakes) {
+    let Connect {
+        settings,
+        token,
+        passphrase,
+        pack_events,
+        holder,
+    } = connect;
+    let say = |text: String| replica.tell(News::Status(text));
+    // Every context writes into the outbox; one per browser sends it.
     if let Err(e) = store.use_outbox().await {
-        status.set(format!("not connected: {e}"));
+        say(format!("not connected: {e}"));
         return;
     }
     let lock = format!("retrace-sync:{}", store.name());
-    let held = match super::super::web_lock::try_take(&lock).await {
+    let held = match crate::host::web_lock::try_take(&lock).await {
         Some(held) => held,
         None => {
-            status.set("connected through another tab of this browser: it sends and receives this log's events, this tab shows them".into());
-            match super::super::web_lock::take_in_line(&lock).await {
+            say("connected through another tab of this browser: it sends and receives this log's events, this tab shows them".into());
+            match crate::host::web_lock::take_in_line(&lock).await {
                 Some(held) => held,
                 None => return,
             }
         }
     };
-    // Held for the page's life: the browser lets it go when the tab closes.
+    // Held for this context's life: the browser lets it go when it closes.
     std::mem::forget(held);
-    shared.syncing.set(true);
-    let wakes = shared.wakes.get_value();
+    replica.tell(News::Syncing);
     {
         let wakes = wakes.clone();
         store.on_outbox(move || wake(&wakes, Incoming::Outbox));
     }
-    watch_offline(&wakes);
+    {
+        // The browser going offline ends the connection at once (a socket
+        // may otherwise linger, half-open, until the server's next ping).
+        let wakes = wakes.clone();
+        crate::host::browser::on_offline(move || {
+            wake(&wakes, Incoming::Closed("this browser went offline".into()))
+        });
+    }
     let mut sync = Sync {
         settings,
+        token,
+        passphrase,
         store,
-        log,
-        live,
-        shared,
+        replica: replica.clone(),
+        told: Told::default(),
         outbox: Outbox::default(),
         loaded: None,
         received: 0,
@@ -172,13 +237,13 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         reached: false,
         stored: Vec::new(),
         seal: None,
-        team: Team::new(),
+        team: Team::new(holder),
         compressed: true,
         flight: None,
         settle_at: SETTLE_EVENTS,
         safe: Vec::new(),
         packed_to: 0,
-        pack_events: pack_events(),
+        pack_events,
         packing: true,
         known_from: None,
         from_packs: 0,
@@ -192,13 +257,13 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         };
         *wakes.borrow_mut() = None;
         let standing = sync.team.disconnected();
-        if sync.shared.standing.get_untracked() != standing {
-            sync.shared.standing.set(standing);
-        }
-        sync.shared.lease.set(None);
-        sync.shared.counts.update(|c| c.connected = false);
+        sync.tell_standing(standing);
+        sync.replica.tell(News::Lease(None));
+        let mut counts = sync.told.counts;
+        counts.connected = false;
+        sync.tell_counts(counts);
         if !stop.retry {
-            status.set(format!("not connected: {}", stop.why));
+            sync.tell_status(format!("not connected: {}", stop.why));
             return;
         }
         if sync.reached {
@@ -211,12 +276,11 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
         let was_online = online();
         loop {
             let _ = sync.load_outbox().await;
-            let outbox = sync.outbox.len() as u64;
-            sync.shared.counts.update(|c| {
-                c.connected = false;
-                c.outbox = outbox;
-            });
-            status.set(format!(
+            let mut counts = sync.told.counts;
+            counts.connected = false;
+            counts.outbox = sync.outbox.len() as u64;
+            sync.tell_counts(counts);
+            sync.tell_status(format!(
                 "offline: {}. {} events wait here and go out on reconnecting; trying again in {} s",
                 stop.why,
                 sync.outbox.len(),
@@ -232,34 +296,6 @@ pub async fn run(log: Log, shared: Shared, live: Live) {
     }
 }
 
-/// Events per pack: [`packs::PACK_EVENTS`], or what the page's storage says
-/// under `retrace-pack-events` (the end-to-end tests pack small logs).
-fn pack_events() -> u64 {
-    web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item("retrace-pack-events").ok().flatten())
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(packs::PACK_EVENTS)
-}
-
-fn online() -> bool {
-    web_sys::window().is_none_or(|w| w.navigator().on_line())
-}
-
-/// The browser going offline ends the connection at once (a socket may
-/// otherwise linger, half-open, until the server's next ping).
-fn watch_offline(wakes: &Wakes) {
-    let wakes = wakes.clone();
-    let on = Closure::<dyn FnMut()>::new(move || {
-        wake(&wakes, Incoming::Closed("this browser went offline".into()))
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.add_event_listener_with_callback("offline", on.as_ref().unchecked_ref());
-    }
-    on.forget();
-}
-
 impl Sync {
     async fn session(&mut self, wakes: &Wakes) -> Result<(), Stop> {
         let server = self.settings.server.clone();
@@ -268,7 +304,7 @@ impl Sync {
                 "could not reach {server} ({why}): is nats-server running there with WebSocket and JetStream on? The local log is untouched"
             ))
         };
-        let mut socket = Socket::open(&server, &token(), wakes).map_err(Stop::fatal)?;
+        let mut socket = Socket::open(&server, &self.token, wakes).map_err(Stop::fatal)?;
         let info = loop {
             match socket.next().await.map_err(unreachable)? {
                 Event::Connected(info) => break info,
@@ -286,15 +322,11 @@ impl Sync {
         self.compressed = socket.compressed();
         let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
         let mut config = StreamConfig::for_log(&self.settings.log, 1);
-        let passphrase = super::passphrase();
+        let passphrase = self.passphrase.clone();
         if !passphrase.is_empty() {
             // Used only if this browser creates the log: it is then
             // encrypted, with a salt of its own.
-            let salt = seal::new_salt(
-                &self.settings.log,
-                js_sys::Date::now(),
-                &super::socket::random_token(),
-            );
+            let salt = seal::new_salt(&self.settings.log, js_sys::Date::now(), &random_token());
             config.metadata = seal::metadata_for(&passphrase, &salt).0;
         }
         let asked = socket
@@ -346,11 +378,7 @@ impl Sync {
         if head < on_server {
             self.read_packs(&mut socket, &mut head, on_server).await?;
         }
-        let inbox = format!(
-            "{}.{}.deliver",
-            socket.inbox_prefix,
-            super::socket::random_token()
-        );
+        let inbox = format!("{}.{}.deliver", socket.inbox_prefix, random_token());
         let sid = socket.conn.subscribe(&inbox);
         let body = serde_json::to_vec(&consumer::ordered(&config.name, &inbox, head + 1))
             .map_err(|e| Stop::fatal(e.to_string()))?;
@@ -599,7 +627,7 @@ impl Sync {
             self.safe.push(*head);
         }
         self.received += n;
-        self.log.head.update(|h| *h = (*h).max(*head));
+        self.replica.head_moved(*head);
         Ok(())
     }
 
@@ -646,7 +674,7 @@ impl Sync {
                 break;
             }
             let n = range.1 - at;
-            let done = self.live.apply_pack(range, at, digest, bytes);
+            let done = self.replica.apply_pack(range, at, digest, bytes);
             self.flight = Some(Flight {
                 n,
                 done,
@@ -707,7 +735,7 @@ impl Sync {
             return Ok(None);
         };
         let from = self.packed_to + 1;
-        let made = match self.live.make_pack(from, to).await {
+        let made = match self.replica.make_pack(from, to).await {
             Ok(made) => made,
             Err(why) => return refused(self, why),
         };
@@ -724,9 +752,9 @@ impl Sync {
 
     /// The loop's lease and the models, once a second.
     async fn team_round(&mut self, socket: &mut Socket) -> Result<Option<String>, Stop> {
-        let wanted = self.shared.loop_wanted.get_untracked() && !self.store.is_read_only();
-        let logged = self.live.logged_models();
-        let released = self.live.released_models();
+        let wanted = self.replica.loop_wanted() && !self.store.is_read_only();
+        let logged = self.replica.logged_models();
+        let released = self.replica.released_models();
         let said = self
             .team
             .round(
@@ -755,12 +783,9 @@ impl Sync {
                 )))
             }
         };
-        let standing = self.team.standing();
-        if self.shared.standing.get_untracked() != standing {
-            self.shared.standing.set(standing);
-        }
+        self.tell_standing(self.team.standing());
         // Every round: the engine learns how long the lease is surely held.
-        self.shared.lease.set(self.team.held());
+        self.replica.tell(News::Lease(self.team.held()));
         Ok(note)
     }
 
@@ -1027,16 +1052,39 @@ impl Sync {
         gate::into_event(r, stored_at)
     }
 
-    fn show_conflicts(&self) {
+    fn show_conflicts(&mut self) {
         let now: Vec<_> = self.outbox.conflicts().cloned().collect();
-        if self.shared.conflicts.with_untracked(|c| *c != now) {
-            self.shared.conflicts.set(now);
+        if self.told.conflicts != now {
+            self.told.conflicts = now.clone();
+            self.replica.tell(News::Conflicts(now));
         }
     }
 
-    fn say(&self, head: u64, on_server: u64, note: &str) {
-        if self.shared.on_server.get_untracked() != Some(on_server) {
-            self.shared.on_server.set(Some(on_server));
+    fn tell_status(&mut self, text: String) {
+        if self.told.status != text {
+            self.told.status = text.clone();
+            self.replica.tell(News::Status(text));
+        }
+    }
+
+    fn tell_counts(&mut self, counts: Counts) {
+        if self.told.counts != counts {
+            self.told.counts = counts;
+            self.replica.tell(News::Counts(counts));
+        }
+    }
+
+    fn tell_standing(&mut self, standing: Standing) {
+        if self.told.standing.as_ref() != Some(&standing) {
+            self.told.standing = Some(standing.clone());
+            self.replica.tell(News::Standing(standing));
+        }
+    }
+
+    fn say(&mut self, head: u64, on_server: u64, note: &str) {
+        if self.told.on_server != Some(on_server) {
+            self.told.on_server = Some(on_server);
+            self.replica.tell(News::OnServer(on_server));
         }
         let waiting = on_server.saturating_sub(head);
         let conflicts = self.outbox.conflicts().count();
@@ -1078,7 +1126,7 @@ impl Sync {
         if !self.compressed {
             text.push_str("; the server does not compress its WebSocket messages, which makes downloading the log about half as fast (README: turn on compression)");
         }
-        let counts = super::Counts {
+        let counts = Counts {
             connected: true,
             on_server: Some(on_server),
             received: self.received,
@@ -1088,11 +1136,7 @@ impl Sync {
             conflicts: conflicts as u64,
             refused: self.refused,
         };
-        if self.shared.counts.get_untracked() != counts {
-            self.shared.counts.set(counts);
-        }
-        if self.shared.status.with_untracked(|s| *s != text) {
-            self.shared.status.set(text);
-        }
+        self.tell_counts(counts);
+        self.tell_status(text);
     }
 }

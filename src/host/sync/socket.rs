@@ -1,7 +1,7 @@
 //! The NATS connection over the browser's WebSocket: the sans-I/O client
-//! ([`Conn`]) fed by the socket's events, and woken as well by the page
+//! ([`Conn`]) fed by the socket's events, and woken as well from outside
 //! (events put in the outbox, the user's answer to a conflict, the browser
-//! going offline).
+//! going offline). A window's or a worker's WebSocket alike.
 
 use crate::share::client::{Conn, Event};
 use crate::share::proto::{Connect, Message};
@@ -125,14 +125,7 @@ impl Socket {
         let tick = Closure::<dyn FnMut()>::new(move || {
             let _ = tick_tx.unbounded_send(Incoming::Tick);
         });
-        let ticks = web_sys::window()
-            .and_then(|w| {
-                w.set_interval_with_callback_and_timeout_and_arguments_0(
-                    tick.as_ref().unchecked_ref(),
-                    1_000,
-                )
-                .ok()
-            })
+        let ticks = crate::host::browser::set_interval(tick.as_ref().unchecked_ref(), 1_000)
             .map(|id| (id, tick));
         Ok(Socket {
             ws,
@@ -312,20 +305,14 @@ impl Drop for Socket {
         self.ws.set_onmessage(None);
         self.ws.set_onopen(None);
         self.ws.set_onclose(None);
-        if let (Some(w), Some((id, _))) = (web_sys::window(), self.ticks.as_ref()) {
-            w.clear_interval_with_handle(*id);
+        if let Some((id, _)) = self.ticks.as_ref() {
+            crate::host::browser::clear_interval(*id);
         }
         let _ = self.ws.close();
     }
 }
 
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 8];
-    if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
-        let _ = c.get_random_values_with_u8_array(&mut bytes);
-    }
-    crate::util::hex(&bytes)
-}
+pub use crate::host::browser::random_token;
 
 /// Whether the server refused something this user may not do (a
 /// read-only user's publish).

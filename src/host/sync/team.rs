@@ -8,6 +8,7 @@
 
 use super::socket::{random_token, Socket};
 use crate::domain::model::ModelTrained;
+use crate::host::browser::now;
 use crate::share::jetstream::{
     self, answer, GetAnswer, GetRequest, PubAck, NO_MESSAGE, STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
@@ -15,8 +16,8 @@ use crate::share::lease::{self, Ask, Entry, Holder, Lease, Standing};
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::proto::Headers;
 use crate::share::seal::{object_context, Seal};
+use crate::share::status::Held;
 use crate::store::idb::IdbStore;
-use crate::ui::browser::now;
 use std::collections::BTreeSet;
 
 /// How long a request about the lease may wait for its answer: well under
@@ -36,28 +37,11 @@ pub struct Team {
     listed_at: f64,
 }
 
-/// This browser's lasting id and a name the others are shown.
-fn me() -> Holder {
-    const KEY: &str = "retrace.browser";
-    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
-    let saved = storage
-        .as_ref()
-        .and_then(|s| s.get_item(KEY).ok().flatten());
-    let browser = saved.unwrap_or_else(|| {
-        let id = random_token();
-        if let Some(s) = &storage {
-            let _ = s.set_item(KEY, &id);
-        }
-        id
-    });
-    let name = format!("browser {}", &browser[..browser.len().min(6)]);
-    Holder { browser, name }
-}
-
 impl Team {
-    pub fn new() -> Team {
+    /// `me`: this browser, as the lease names it.
+    pub fn new(me: Holder) -> Team {
         Team {
-            lease: Lease::new(me()),
+            lease: Lease::new(me),
             bucket: false,
             models_due: true,
             listed_at: f64::NEG_INFINITY,
@@ -85,12 +69,12 @@ impl Team {
 
     /// While this browser drives: who it is, the lease's revision when it
     /// was taken, and how long it is surely held from now (ms).
-    pub fn held(&self) -> Option<super::Held> {
+    pub fn held(&self) -> Option<Held> {
         if self.lease.standing() != Standing::Ours {
             return None;
         }
         let (taken, deadline) = self.lease.held()?;
-        Some(super::Held {
+        Some(Held {
             holder: self.lease.me().clone(),
             taken,
             left_ms: deadline - now(),
