@@ -139,6 +139,21 @@ pub enum Command {
         /// The last event's sequence.
         to: u64,
     },
+    /// Follow and write the shared log this engine's log replicates, as
+    /// `Connect` says; the sync's news comes as [`Reply::Sync`]. The host
+    /// runs the sync beside the queue (the driver has nothing to do).
+    Connect(Box<crate::share::status::Connect>),
+    /// Whether the user wants the team's loop in this browser (the sync
+    /// asks the server for the lease while this is on).
+    LoopWanted(bool),
+    /// The user's answer to a conflict on `stream`: keep this browser's
+    /// events (sent again after the others') or drop them.
+    Resolve {
+        /// The stream in conflict.
+        stream: String,
+        /// Keep (true) or drop.
+        keep: bool,
+    },
     /// The worker's clock: `elapsed_ms` since the last tick (the page does
     /// not send it). A running simulator commits what is due, and the
     /// engine folds it (and predicts, while the loop runs) at once.
@@ -250,6 +265,8 @@ pub enum Reply {
     Note(String),
     /// A command failed; the engine goes on with the next.
     Failed(String),
+    /// What the shared log's sync says.
+    Sync(crate::share::status::News),
     /// How the registration `id` went: the record as registered (its id
     /// given), or why it was not.
     Registered {
@@ -560,7 +577,10 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             | Command::SnapshotEvery(_)
             | Command::Register { .. }
             | Command::ApplyPack { .. }
-            | Command::MakePack { .. } => Vec::new(),
+            | Command::MakePack { .. }
+            | Command::Connect(_)
+            | Command::LoopWanted(_)
+            | Command::Resolve { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {
                 SimRun::apply(&mut self.sim, command);

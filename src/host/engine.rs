@@ -5,23 +5,30 @@
 //! are answered once, and so are consecutive moves of the time slider;
 //! the simulator's ticks that waited are one tick of all their time).
 //! Every answer that moved the projections is followed by the views.
-//! Imports run beside the queue (see `Host::import`).
+//! Imports run beside the queue (see `Host::import`), and so does a shared
+//! log's sync ([`crate::host::sync`]), which reaches the engine through the
+//! same queue.
 
+use crate::domain::model::ModelTrained;
 use crate::engine::imports::{ImportCommand, ImportNews};
-use crate::engine::messages::{boot_line, Command, Driver, Reply};
+use crate::engine::messages::{boot_line, Command, Driver, PackMade, Reply};
 use crate::engine::simulation::{SimCommand, TICK_MS};
 use crate::engine::views::Views;
 use crate::engine::Engine;
 use crate::host::browser::sleep;
 use crate::host::import_job::{self, CancelFlag};
+use crate::host::sync::{self, wake, Incoming, Replica, Wakes};
 use crate::host::web_lock::{take_in_line, Held};
 use crate::ml::feedback_loop::Policy;
 use crate::ml::protocol::{decode, encode};
 use crate::projection::snapshot;
+use crate::share::status::News;
 use crate::store::idb::IdbStore;
+use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use web_sys::DedicatedWorkerGlobalScope;
@@ -56,7 +63,27 @@ struct State {
     ticking: bool,
     /// Which clock it is (each start of the clock counts up).
     clock: u64,
+    /// The shared log's sync, once connected: how it is woken.
+    sync: Option<Wakes>,
+    /// What the sync asked the engine, by the id its command carries.
+    pending: BTreeMap<u32, Pending>,
+    /// The id of the sync's next command (page ids stay below it).
+    next_internal: u32,
+    /// The user wants the team's loop in this browser.
+    loop_wanted: bool,
+    /// The models the log registered, and those whose bytes went, as of
+    /// the last views (the sync trades their bytes with the server).
+    models: (BTreeMap<String, ModelTrained>, BTreeSet<String>),
 }
+
+/// An answer the sync waits for.
+enum Pending {
+    Applied(oneshot::Sender<Result<u64, String>>),
+    Made(oneshot::Sender<Result<PackMade, String>>),
+}
+
+/// Where the sync's commands are numbered from.
+const SYNC_IDS: u32 = 1 << 31;
 
 /// The engine's side of this worker.
 #[derive(Clone)]
@@ -81,6 +108,11 @@ impl Host {
                 last_snapshot: 0,
                 ticking: false,
                 clock: 0,
+                sync: None,
+                pending: BTreeMap::new(),
+                next_internal: SYNC_IDS,
+                loop_wanted: false,
+                models: Default::default(),
             })),
             scope,
         }
@@ -112,6 +144,14 @@ impl Host {
     /// A command's bytes from the page.
     pub fn receive(&self, bytes: Vec<u8>) {
         match decode::<Command>(&bytes) {
+            // The sync's orders go to the sync, beside the queue.
+            Ok(Command::Connect(connect)) => self.connect(*connect),
+            Ok(Command::LoopWanted(on)) => self.state.borrow_mut().loop_wanted = on,
+            Ok(Command::Resolve { stream, keep }) => {
+                if let Some(wakes) = &self.state.borrow().sync {
+                    wake(wakes, Incoming::Choice(stream, keep));
+                }
+            }
             Ok(command) => {
                 if let Command::Simulate(sim) = &command {
                     self.clock(sim);
@@ -120,6 +160,73 @@ impl Host {
             }
             Err(e) => self.post(&Reply::Failed(e)),
         }
+    }
+
+    /// Start the shared log's sync over the log this engine opened (once:
+    /// a second order is ignored).
+    fn connect(&self, connect: crate::share::status::Connect) {
+        let wakes = {
+            let mut state = self.state.borrow_mut();
+            if state.sync.is_some() {
+                return;
+            }
+            let wakes = Wakes::default();
+            state.sync = Some(wakes.clone());
+            wakes
+        };
+        let store = self.store_when_open();
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match store.await {
+                Ok(store) => {
+                    let replica: Rc<dyn Replica> = Rc::new(host.clone());
+                    sync::run(store, connect, replica, wakes).await
+                }
+                Err(_) => host.post(&Reply::Sync(News::Status(
+                    "not connected: the log did not open in this tab's engine (the page says why). Reload the page.".into(),
+                ))),
+            }
+        });
+    }
+
+    /// The open log, now or once it opens (an error if it does not).
+    fn store_when_open(&self) -> LocalBoxFuture<'static, Result<Rc<IdbStore>, oneshot::Canceled>> {
+        let store = self.state.borrow().store.clone();
+        match store {
+            Some(store) => futures::future::ready(Ok(store)).boxed_local(),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                self.state.borrow_mut().store_wanted.push(tx);
+                rx.boxed_local()
+            }
+        }
+    }
+
+    /// A reply to the sync goes to it; any other to the page.
+    fn deliver(&self, reply: Reply) {
+        let waiting = match &reply {
+            Reply::PackApplied { id, .. } | Reply::PackMade { id, .. } => {
+                self.state.borrow_mut().pending.remove(id)
+            }
+            _ => None,
+        };
+        match (waiting, reply) {
+            (Some(Pending::Applied(tx)), Reply::PackApplied { outcome, .. }) => {
+                let _ = tx.send(outcome);
+            }
+            (Some(Pending::Made(tx)), Reply::PackMade { outcome, .. }) => {
+                let _ = tx.send(outcome);
+            }
+            (_, reply) => self.post(&reply),
+        }
+    }
+
+    /// A number for the sync's next command.
+    fn internal_id(&self) -> u32 {
+        let mut state = self.state.borrow_mut();
+        let id = state.next_internal;
+        state.next_internal = state.next_internal.checked_add(1).unwrap_or(SYNC_IDS);
+        id
     }
 
     /// The simulator's clock: ticking while a run produces (started or
@@ -181,10 +288,10 @@ impl Host {
         wasm_bindgen_futures::spawn_local(async move {
             while let Some(command) = host.next() {
                 for reply in host.answer(command).await {
-                    host.post(&reply);
+                    host.deliver(reply);
                 }
                 for reply in host.after().await {
-                    host.post(&reply);
+                    host.deliver(reply);
                 }
             }
             host.state.borrow_mut().busy = false;
@@ -222,15 +329,7 @@ impl Host {
         };
         // An order sent right after the page started the engine waits
         // for the log to open.
-        let store = self.state.borrow().store.clone();
-        let store = match store {
-            Some(store) => futures::future::ready(Ok(store)).left_future(),
-            None => {
-                let (tx, rx) = futures::channel::oneshot::channel();
-                self.state.borrow_mut().store_wanted.push(tx);
-                rx.right_future()
-            }
-        };
+        let store = self.store_when_open();
         let cancel = CancelFlag::default();
         self.state.borrow_mut().imports.insert(id, cancel.clone());
         let host = self.clone();
@@ -283,7 +382,19 @@ impl Host {
         if every > 0 && seq >= last + every {
             replies.extend(self.snapshot(&driver).await);
         }
-        replies.extend(driver.views());
+        let views = driver.views();
+        if views.is_some() {
+            // What the sync trades with the server.
+            let f = &driver.engine().set().feedback.state;
+            self.state.borrow_mut().models = (
+                f.registered
+                    .iter()
+                    .map(|r| (r.record.id.clone(), r.record.clone()))
+                    .collect(),
+                f.released().map(str::to_owned).collect(),
+            );
+        }
+        replies.extend(views);
         self.state.borrow_mut().driver = Some(driver);
         replies
     }
@@ -501,5 +612,68 @@ async fn past(driver: &Running, at: u64) -> Vec<Reply> {
             views: Box::new(Views::of(&set)),
         }],
         Err(e) => vec![Reply::Failed(e)],
+    }
+}
+
+/// The sync's way to the engine: through the queue, like the page's
+/// commands, its answers routed back to it ([`Host::deliver`]).
+impl Replica for Host {
+    fn head_moved(&self, head: u64) {
+        self.enqueue(Command::Head(head));
+    }
+
+    fn apply_pack(
+        &self,
+        (from, to): (u64, u64),
+        after: u64,
+        (sha256, samples): (String, Vec<crate::share::packs::Packed>),
+        bytes: Vec<u8>,
+    ) -> oneshot::Receiver<Result<u64, String>> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.internal_id();
+        self.state
+            .borrow_mut()
+            .pending
+            .insert(id, Pending::Applied(tx));
+        self.enqueue(Command::ApplyPack {
+            id,
+            from,
+            to,
+            after,
+            sha256,
+            bytes,
+            samples,
+        });
+        rx
+    }
+
+    fn make_pack(&self, from: u64, to: u64) -> LocalBoxFuture<'static, Result<PackMade, String>> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.internal_id();
+        self.state
+            .borrow_mut()
+            .pending
+            .insert(id, Pending::Made(tx));
+        self.enqueue(Command::MakePack { id, from, to });
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err("the log engine dropped the pack".into()))
+        })
+    }
+
+    fn logged_models(&self) -> BTreeMap<String, ModelTrained> {
+        self.state.borrow().models.0.clone()
+    }
+
+    fn released_models(&self) -> BTreeSet<String> {
+        self.state.borrow().models.1.clone()
+    }
+
+    fn loop_wanted(&self) -> bool {
+        self.state.borrow().loop_wanted
+    }
+
+    fn tell(&self, news: News) {
+        self.post(&Reply::Sync(news));
     }
 }

@@ -87,4 +87,7 @@ pub enum News {
     Standing(Standing),
     /// The lease while this browser holds it (said every round).
     Lease(Option<Held>),
+    /// The server lets this user only read: nothing written here can be
+    /// sent, so nothing more is written (why, for the user).
+    ReadOnly(String),
 }

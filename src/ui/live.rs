@@ -9,7 +9,7 @@ use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
-use crate::engine::messages::{Command, PackMade, Registration, Reply};
+use crate::engine::messages::{Command, Registration, Reply};
 use crate::engine::simulation::SimCommand;
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
@@ -27,13 +27,6 @@ pub const SNAPSHOT_EVERY: u64 = 5_000;
 type Cases = (Vec<Finished>, (u64, i64), u64);
 /// A model as registered, or why not.
 type Registered = Result<crate::domain::model::ModelTrained, String>;
-
-/// The pack commands awaiting the engine's answer, by id.
-#[derive(Default)]
-struct Packs {
-    applied: BTreeMap<u32, oneshot::Sender<Result<u64, String>>>,
-    made: BTreeMap<u32, oneshot::Sender<Result<PackMade, String>>>,
-}
 
 /// Latency samples kept (one per commit the loop predicted for).
 const LATENCIES: usize = 500;
@@ -90,8 +83,6 @@ pub struct Live {
     next_ask: StoredValue<u32, LocalStorage>,
     /// Registrations waiting for the engine's answer, by id.
     registering: StoredValue<BTreeMap<u32, oneshot::Sender<Registered>>, LocalStorage>,
-    /// Packs of a shared log given to the engine to commit, and asked of it.
-    packs: StoredValue<Packs, LocalStorage>,
     /// Imports running in the engine's worker: where their news goes.
     imports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<ImportNews>>, LocalStorage>,
     /// The shared log's sync (whose lease says who drives a team's loop).
@@ -104,25 +95,6 @@ pub struct Live {
 }
 
 impl Live {
-    /// Every model the log registers (its `ModelTrained`), by id, as of
-    /// the newest live views: what a shared log's models are checked against.
-    pub fn logged_models(
-        &self,
-    ) -> std::collections::BTreeMap<String, crate::domain::model::ModelTrained> {
-        self.live_views.with_value(|v| {
-            v.registered
-                .iter()
-                .map(|(r, _)| (r.id.clone(), r.clone()))
-                .collect()
-        })
-    }
-
-    /// The models whose bytes the log let go, as of the newest live views.
-    pub fn released_models(&self) -> std::collections::BTreeSet<String> {
-        self.live_views
-            .with_value(|v| v.released.iter().cloned().collect())
-    }
-
     /// Whether this browser may steer the loop by hand (train a challenger,
     /// promote it): always on its own log; on a shared log only while it
     /// drives the team's loop — a model trained elsewhere would enter the
@@ -158,7 +130,6 @@ impl Live {
             next_ask: StoredValue::new_local(0),
             imports: StoredValue::new_local(BTreeMap::new()),
             registering: StoredValue::new_local(BTreeMap::new()),
-            packs: StoredValue::new_local(Packs::default()),
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
@@ -177,6 +148,7 @@ impl Live {
             let wanted = team && live.predicting.get() && live.holding.get();
             if shared.loop_wanted.get_untracked() != wanted {
                 shared.loop_wanted.set(wanted);
+                live.tell_engine(Command::LoopWanted(wanted));
             }
         });
         live.say_standing(shared, team);
@@ -256,7 +228,6 @@ impl Live {
         self.imports.update_value(|i| i.clear());
         self.asks.update_value(|a| a.clear());
         self.registering.update_value(|r| r.clear());
-        self.packs.update_value(|p| *p = Packs::default());
         // First in the worker's queue: whatever the user does while it
         // loads (start the simulator, import a file) comes after.
         engine.post(Command::Open {
@@ -311,6 +282,13 @@ impl Live {
     /// What the engine says.
     fn hear(self, log: Log, reply: Reply) {
         match reply {
+            Reply::Sync(crate::share::status::News::ReadOnly(why)) => {
+                // What this page writes itself is refused too.
+                if let Some(store) = log.get() {
+                    store.set_read_only(Some(why));
+                }
+            }
+            Reply::Sync(news) => self.shared.hear(news),
             Reply::Booted { seq, line, notes } => {
                 self.boot.set(Some(line));
                 if !notes.is_empty() {
@@ -404,27 +382,8 @@ impl Live {
                     }
                 });
             }
-            Reply::PackApplied { id, outcome } => {
-                if let Ok(head) = outcome {
-                    log.head.update(|h| *h = (*h).max(head));
-                }
-                if let Some(tx) = self
-                    .packs
-                    .try_update_value(|p| p.applied.remove(&id))
-                    .flatten()
-                {
-                    let _ = tx.send(outcome);
-                }
-            }
-            Reply::PackMade { id, outcome } => {
-                if let Some(tx) = self
-                    .packs
-                    .try_update_value(|p| p.made.remove(&id))
-                    .flatten()
-                {
-                    let _ = tx.send(outcome);
-                }
-            }
+            // The sync in the engine's worker asks for packs, not the page.
+            Reply::PackApplied { .. } | Reply::PackMade { .. } => {}
             Reply::Registered { id, outcome } => {
                 let outcome = outcome.map(|(record, head)| {
                     log.head.update(|h| *h = (*h).max(head));
@@ -556,47 +515,9 @@ impl Live {
         })
     }
 
-    /// Have the engine check and commit a downloaded pack of a shared
-    /// log's events (see [`Command::ApplyPack`]): the head after it. The
-    /// answer is awaited by the returned receiver, so the caller can
-    /// download the next pack meanwhile.
-    pub fn apply_pack(
-        self,
-        (from, to): (u64, u64),
-        after: u64,
-        (sha256, samples): (String, Vec<crate::share::packs::Packed>),
-        bytes: Vec<u8>,
-    ) -> oneshot::Receiver<Result<u64, String>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.next_id();
-        self.packs.update_value(|p| {
-            p.applied.insert(id, tx);
-        });
-        self.engine.with_value(|e| {
-            e.post(Command::ApplyPack {
-                id,
-                from,
-                to,
-                after,
-                sha256,
-                bytes,
-                samples,
-            })
-        });
-        rx
-    }
-
-    /// Have the engine make the pack of the log's events `from..=to`.
-    pub async fn make_pack(self, from: u64, to: u64) -> Result<PackMade, String> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.next_id();
-        self.packs.update_value(|p| {
-            p.made.insert(id, tx);
-        });
-        self.engine
-            .with_value(|e| e.post(Command::MakePack { id, from, to }));
-        rx.await
-            .unwrap_or_else(|_| Err("the log engine went away before it made the pack".into()))
+    /// Send the engine a command that needs no answer.
+    pub fn tell_engine(self, command: Command) {
+        self.engine.with_value(|e| e.post(command));
     }
 
     /// Tell the engine's simulator what the user does.

@@ -118,7 +118,16 @@ pub fn App() -> impl IntoView {
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         use crate::store::EventStore;
-        match IdbStore::open(&shared::database()).await {
+        let opened = async {
+            let store = IdbStore::open(&shared::database()).await?;
+            if shared::connected() {
+                // What this page writes to a shared log waits in its
+                // outbox for the sync (in the engine's worker) to send.
+                store.use_outbox().await?;
+            }
+            Ok::<_, crate::store::StoreError>(store)
+        };
+        match opened.await {
             Ok(store) => {
                 let head = log.head;
                 // Another tab committed: catch up without a reload. A head
@@ -155,7 +164,7 @@ pub fn App() -> impl IntoView {
                 if demo.shown {
                     demo.run(log, live, sim);
                 } else if shared::connected() {
-                    leptos::task::spawn_local(shared::run(log, shared_state, live));
+                    shared::run(live);
                 }
                 log_panel::check_at_start(checker, log).await;
             }

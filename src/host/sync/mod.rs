@@ -501,10 +501,10 @@ impl Sync {
                     let e = refused(&raw);
                     if not_permitted(&raw) {
                         // A read-only user: follow on, write nothing.
-                        self.store.set_read_only(Some(format!(
+                        self.read_only(format!(
                             "This browser may only read the shared log “{}” ({e}). Disconnect (Settings → Shared log) to write to this browser's own log.",
                             self.settings.log
-                        )));
+                        ));
                         note = format!("read only: {e}");
                         sends.clear();
                     } else {
@@ -770,10 +770,10 @@ impl Sync {
         let note = match said {
             Ok(note) => note,
             Err(e) if not_permitted(&e) => {
-                self.store.set_read_only(Some(format!(
+                self.read_only(format!(
                     "This browser may only read the shared log “{}” ({e}). Disconnect (Settings → Shared log) to write to this browser's own log.",
                     self.settings.log
-                )));
+                ));
                 Some(format!("read only: {e}"))
             }
             Err(e) => {
@@ -1058,6 +1058,13 @@ impl Sync {
             self.told.conflicts = now.clone();
             self.replica.tell(News::Conflicts(now));
         }
+    }
+
+    /// The server lets this user only read: the log takes no more writes
+    /// here, and the page is told why.
+    fn read_only(&mut self, why: String) {
+        self.store.set_read_only(Some(why.clone()));
+        self.replica.tell(News::ReadOnly(why));
     }
 
     fn tell_status(&mut self, text: String) {

@@ -13,9 +13,7 @@
 //! ([`crate::host::sync`]), which this page starts and whose news
 //! ([`crate::share::status::News`]) it shows.
 
-use crate::domain::model::ModelTrained;
-use crate::engine::messages::PackMade;
-use crate::host::sync::{wake, Incoming, Replica, Wakes};
+use crate::engine::messages::Command;
 use crate::log::Envelope;
 use crate::share::jetstream;
 use crate::share::lease::Holder;
@@ -27,10 +25,7 @@ use crate::store::idb::IdbStore;
 use crate::store::{by_stream, EventStore, StoreError};
 use crate::ui::live::Live;
 use crate::ui::Log;
-use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 
 const SETTINGS: &str = "retrace.shared";
 const TOKEN: &str = "retrace.shared.token";
@@ -109,71 +104,16 @@ fn me() -> Holder {
     Holder { browser, name }
 }
 
-/// Run the sync of the shared log this page shows, its news shown in the
-/// card and the header.
-pub async fn run(log: Log, shared: Shared, live: Live) {
-    let Some(store) = log.get() else { return };
-    let connect = Connect {
+/// Start the sync of the shared log this page shows, in this tab's log
+/// engine (its worker): the page shows what it says.
+pub fn run(live: Live) {
+    live.tell_engine(Command::Connect(Box::new(Connect {
         settings: settings(),
         token: token(),
         passphrase: passphrase(),
         pack_events: pack_events(),
         holder: me(),
-    };
-    let replica = Rc::new(PageReplica { log, live, shared });
-    crate::host::sync::run(store, connect, replica, shared.wakes.get_value()).await;
-}
-
-/// The sync's way to the engine and the card, from the page.
-struct PageReplica {
-    log: Log,
-    live: Live,
-    shared: Shared,
-}
-
-impl Replica for PageReplica {
-    fn head_moved(&self, head: u64) {
-        self.log.head.update(|h| *h = (*h).max(head));
-    }
-
-    fn apply_pack(
-        &self,
-        range: (u64, u64),
-        after: u64,
-        digest: (String, Vec<crate::share::packs::Packed>),
-        bytes: Vec<u8>,
-    ) -> futures::channel::oneshot::Receiver<Result<u64, String>> {
-        self.live.apply_pack(range, after, digest, bytes)
-    }
-
-    fn make_pack(&self, from: u64, to: u64) -> LocalBoxFuture<'static, Result<PackMade, String>> {
-        Box::pin(self.live.make_pack(from, to))
-    }
-
-    fn logged_models(&self) -> BTreeMap<String, ModelTrained> {
-        self.live.logged_models()
-    }
-
-    fn released_models(&self) -> BTreeSet<String> {
-        self.live.released_models()
-    }
-
-    fn loop_wanted(&self) -> bool {
-        self.shared.loop_wanted.get_untracked()
-    }
-
-    fn tell(&self, news: News) {
-        let shared = self.shared;
-        match news {
-            News::Syncing => shared.syncing.set(true),
-            News::Status(text) => shared.status.set(text),
-            News::Counts(counts) => shared.counts.set(counts),
-            News::OnServer(n) => shared.on_server.set(Some(n)),
-            News::Conflicts(now) => shared.conflicts.set(now),
-            News::Standing(standing) => shared.standing.set(standing),
-            News::Lease(held) => shared.lease.set(held),
-        }
-    }
+    })));
 }
 
 /// The database this page opens: the demo's log while it is shown, else
@@ -226,8 +166,6 @@ pub struct Shared {
     pub lease: RwSignal<Option<Held>>,
     /// This tab runs the sync (one tab per browser does).
     pub syncing: RwSignal<bool>,
-    /// How the card reaches the running sync.
-    wakes: StoredValue<Wakes, LocalStorage>,
 }
 
 impl Shared {
@@ -249,7 +187,21 @@ impl Shared {
             counts: RwSignal::new(Counts::default()),
             set_aside: RwSignal::new((0, Vec::new())),
             syncing: RwSignal::new(false),
-            wakes: StoredValue::new_local(Wakes::default()),
+        }
+    }
+
+    /// What the sync said.
+    pub fn hear(self, news: News) {
+        match news {
+            News::Syncing => self.syncing.set(true),
+            News::Status(text) => self.status.set(text),
+            News::Counts(counts) => self.counts.set(counts),
+            News::OnServer(n) => self.on_server.set(Some(n)),
+            News::Conflicts(now) => self.conflicts.set(now),
+            News::Standing(standing) => self.standing.set(standing),
+            News::Lease(held) => self.lease.set(held),
+            // The page's store hears it (see `Live`).
+            News::ReadOnly(_) => {}
         }
     }
 }
@@ -369,7 +321,7 @@ pub fn SharedLogCard() -> impl IntoView {
             </Show>
             <ul class="conflicts">
                 <For each=move || shared.conflicts.get() key=|c| (c.stream.clone(), c.after, c.now) let:c>
-                    <ConflictRow conflict=c shared=shared/>
+                    <ConflictRow conflict=c/>
                 </For>
             </ul>
             <Show when=move || shared.refused.with(|r| r.0 > 0)>
@@ -403,15 +355,16 @@ pub fn SharedLogCard() -> impl IntoView {
 
 /// One case in conflict: what happened, and the two ways out.
 #[component]
-fn ConflictRow(conflict: Conflict, shared: Shared) -> impl IntoView {
+fn ConflictRow(conflict: Conflict) -> impl IntoView {
     let stream = conflict.stream.clone();
+    let live = expect_context::<Live>();
     let choose = move |keep: bool| {
         let stream = stream.clone();
         move |_| {
-            wake(
-                &shared.wakes.get_value(),
-                Incoming::Choice(stream.clone(), keep),
-            )
+            live.tell_engine(Command::Resolve {
+                stream: stream.clone(),
+                keep,
+            })
         }
     };
     let theirs = match conflict.now {
