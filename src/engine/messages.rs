@@ -83,6 +83,17 @@ pub enum Command {
         /// Why it was trained.
         reason: String,
     },
+    /// Append what the user wrote (`events` to `stream`, which must stand
+    /// where `expected` says), then fold it; answered with
+    /// [`Reply::Appended`], or [`Reply::Failed`] saying why nothing was.
+    Append {
+        /// The stream.
+        stream: String,
+        /// Where it must stand.
+        expected: crate::store::ExpectedVersion,
+        /// What to append.
+        events: Vec<crate::log::NewEvent>,
+    },
     /// Promote the challenger now, whatever the duel says.
     Promote,
     /// Show the views as of `Some(seq)` (time travel), answered with
@@ -146,6 +157,14 @@ pub enum Command {
     /// Whether the user wants the team's loop in this browser (the sync
     /// asks the server for the lease while this is on).
     LoopWanted(bool),
+    /// Put every event of the log in database `from` (this browser's own)
+    /// into the outbox of the shared log this engine copies, as one unit,
+    /// if that log is empty; the sync says how it went
+    /// ([`crate::share::status::News::Upload`]).
+    Upload {
+        /// The database to read.
+        from: String,
+    },
     /// The user's answer to a conflict on `stream`: keep this browser's
     /// events (sent again after the others') or drop them.
     Resolve {
@@ -265,6 +284,12 @@ pub enum Reply {
     Note(String),
     /// A command failed; the engine goes on with the next.
     Failed(String),
+    /// What [`Command::Append`] wrote is in the log, up to `head` (on a
+    /// shared log: in the outbox, and `head` is where the log stands).
+    Appended {
+        /// The log's head after it.
+        head: u64,
+    },
     /// What the shared log's sync says.
     Sync(crate::share::status::News),
     /// How the registration `id` went: the record as registered (its id
@@ -539,6 +564,20 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                     "this browser does not drive the team's loop now: the browser that does decides".into(),
                 )]
             }
+            Command::Append {
+                stream,
+                expected,
+                events,
+            } => match self.store.append(&stream, expected, events).await {
+                Ok(committed) => {
+                    let mut replies = vec![Reply::Appended {
+                        head: committed.last_seq,
+                    }];
+                    replies.extend(self.catch_up(now).await);
+                    replies
+                }
+                Err(e) => vec![Reply::Failed(e.to_string())],
+            },
             Command::Enter { record, reason } => {
                 match self.engine.enter(&self.store, &record, &reason, None).await {
                     Ok(_) => self.catch_up(now).await,
@@ -580,6 +619,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             | Command::MakePack { .. }
             | Command::Connect(_)
             | Command::LoopWanted(_)
+            | Command::Upload { .. }
             | Command::Resolve { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {

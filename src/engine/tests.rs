@@ -1277,3 +1277,53 @@ fn the_page_rebuilt_from_what_moved_shows_what_the_engine_folded() {
     );
     assert_eq!(desk.d.views(), None, "nothing moved, nothing sent");
 }
+
+#[test]
+fn what_the_user_appends_is_written_and_folded_and_a_stale_expectation_writes_nothing() {
+    use crate::domain::CaseOpened;
+    use crate::log::NewEvent;
+    use crate::store::ExpectedVersion;
+    let (mut d, _) = driver(Policy::demo());
+    let now = || 0.0;
+    block(d.handle(
+        Command::Open {
+            database: "x".into(),
+            shared: false,
+        },
+        &now,
+    ));
+    let _ = d.views();
+    let opened = |id: &str| {
+        NewEvent::new(
+            id.to_owned(),
+            CaseOpened::TYPE,
+            CaseOpened::SCHEMA,
+            1_700_000_000_000,
+            &CaseOpened {
+                case: "c1".into(),
+                attributes: Default::default(),
+            },
+        )
+    };
+    let append = |id: &str| Command::Append {
+        stream: "case-c1".into(),
+        expected: ExpectedVersion::NoStream,
+        events: vec![opened(id)],
+    };
+    let replies = block(d.handle(append("e1"), &now));
+    assert!(
+        matches!(replies.first(), Some(Reply::Appended { head: 1 })),
+        "{replies:?}"
+    );
+    let (views, _, _) = moved(&mut d);
+    assert_eq!((views.seq, views.open.map(|o| o.count)), (1, Some(1)));
+    // The stream exists now: the same expectation is refused, in words,
+    // and nothing is written.
+    let replies = block(d.handle(append("e2"), &now));
+    match &replies[..] {
+        [Reply::Failed(why)] => assert!(why.contains("case-c1"), "{why}"),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(block(d.store().head()).unwrap(), 1);
+    assert_eq!(d.views(), None, "nothing moved");
+}

@@ -147,6 +147,7 @@ impl Host {
             // The sync's orders go to the sync, beside the queue.
             Ok(Command::Connect(connect)) => self.connect(*connect),
             Ok(Command::LoopWanted(on)) => self.state.borrow_mut().loop_wanted = on,
+            Ok(Command::Upload { from }) => self.upload(from),
             Ok(Command::Resolve { stream, keep }) => {
                 if let Some(wakes) = &self.state.borrow().sync {
                     wake(wakes, Incoming::Choice(stream, keep));
@@ -186,6 +187,24 @@ impl Host {
                     "not connected: the log did not open in this tab's engine (the page says why). Reload the page.".into(),
                 ))),
             }
+        });
+    }
+
+    /// Upload the own log in database `from` into this shared log's
+    /// outbox, saying how it goes.
+    fn upload(&self, from: String) {
+        let store = self.store_when_open();
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let say = |text: String| host.post(&Reply::Sync(News::Upload(text)));
+            let said = match store.await {
+                Ok(replica) => match sync::upload(&replica, &from, &say).await {
+                    Ok(done) => done,
+                    Err(why) => format!("Not uploaded: {why}"),
+                },
+                Err(_) => "Not uploaded: the log did not open in this tab's engine".into(),
+            };
+            say(said);
         });
     }
 
@@ -523,7 +542,9 @@ impl Host {
                     id,
                     outcome: Err("the log is not open in the engine".into()),
                 }],
-                Command::Enter { .. } | Command::Promote => vec![not_open()],
+                Command::Enter { .. } | Command::Promote | Command::Append { .. } => {
+                    vec![not_open()]
+                }
                 _ => Vec::new(),
             };
         };

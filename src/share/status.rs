@@ -90,4 +90,6 @@ pub enum News {
     /// The server lets this user only read: nothing written here can be
     /// sent, so nothing more is written (why, for the user).
     ReadOnly(String),
+    /// How an upload of this browser's own log goes, in words.
+    Upload(String),
 }

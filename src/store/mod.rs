@@ -21,7 +21,7 @@ use crate::log::{Envelope, NewEvent};
 use thiserror::Error;
 
 /// What the writer believes about a stream's version before appending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExpectedVersion {
     /// No check.
     Any,

@@ -404,6 +404,7 @@ impl Live {
             Reply::SimulatorHalted(why) => self.sim_halted.set(Some(why)),
             Reply::Note(message) => self.training.set(Some(message)),
             Reply::Failed(message) => log.fail(message),
+            Reply::Appended { head } => log.head.update(|h| *h = (*h).max(head)),
         }
     }
 

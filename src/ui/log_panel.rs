@@ -4,10 +4,11 @@ use super::storage;
 use super::trainer::Trainer;
 use super::Log;
 use crate::domain::CaseOpened;
+use crate::engine::messages::Command;
 use crate::log::NewEvent;
 use crate::ml::protocol::{FromWorker, ToWorker};
 use crate::store::verify::LogReport;
-use crate::store::{EventStore, ExpectedVersion};
+use crate::store::ExpectedVersion;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -78,35 +79,28 @@ pub fn LogPanel() -> impl IntoView {
         });
     });
 
+    let live = expect_context::<super::live::Live>();
     let append_demo = move |_| {
-        let Some(store) = log.get() else { return };
-        spawn_local(async move {
-            let id = super::browser::random_id();
-            let case = format!("demo-{}", &id[..8]);
-            let mut attributes = crate::domain::events::Attributes::new();
-            attributes.insert("source".into(), "demo button".into());
-            let event = NewEvent::new(
-                id,
-                CaseOpened::TYPE,
-                CaseOpened::SCHEMA,
-                js_sys::Date::now() as i64,
-                &CaseOpened {
-                    case: case.clone(),
-                    attributes,
-                },
-            )
-            .correlated(case.clone());
-            match store
-                .append(
-                    &format!("case-{case}"),
-                    ExpectedVersion::NoStream,
-                    vec![event],
-                )
-                .await
-            {
-                Ok(c) => log.head.update(|h| *h = (*h).max(c.last_seq)),
-                Err(e) => log.fail(e),
-            }
+        let id = super::browser::random_id();
+        let case = format!("demo-{}", &id[..8]);
+        let mut attributes = crate::domain::events::Attributes::new();
+        attributes.insert("source".into(), "demo button".into());
+        let event = NewEvent::new(
+            id,
+            CaseOpened::TYPE,
+            CaseOpened::SCHEMA,
+            js_sys::Date::now() as i64,
+            &CaseOpened {
+                case: case.clone(),
+                attributes,
+            },
+        )
+        .correlated(case.clone());
+        // The engine writes it (the page opens the log to read only).
+        live.tell_engine(Command::Append {
+            stream: format!("case-{case}"),
+            expected: ExpectedVersion::NoStream,
+            events: vec![event],
         });
     };
 

@@ -22,6 +22,7 @@ use self::team::Team;
 use crate::domain::model::ModelTrained;
 use crate::engine::messages::PackMade;
 use crate::host::browser::{online, random_token};
+use crate::log::Envelope;
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
 use crate::share::gate::{self, Admitted, MessageRefused};
@@ -1146,4 +1147,45 @@ impl Sync {
         self.tell_counts(counts);
         self.tell_status(text);
     }
+}
+
+/// Upload the log in database `from` (this browser's own) into the shared
+/// log `replica` copies, which must be empty: every event keeps its id and
+/// the time its log learnt of it, and all of them wait in the outbox as one
+/// unit. `say` hears how it goes.
+pub async fn upload(
+    replica: &IdbStore,
+    from: &str,
+    say: &dyn Fn(String),
+) -> Result<String, String> {
+    let err = |e: StoreError| e.to_string();
+    let empty = replica.head().await.map_err(err)? == 0
+        && replica.waiting(None).await.map_err(err)?.is_empty();
+    if !empty {
+        return Err("only into a new, empty shared log: this one already holds events".into());
+    }
+    let own = IdbStore::open(from).await.map_err(err)?;
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = own.read_all(from, 10_000).await.map_err(err)?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        from = last + 1;
+        events.extend(page.into_iter().map(Envelope::into_new_event));
+        say(format!(
+            "reading this browser's own log: {} events…",
+            events.len()
+        ));
+    }
+    own.close();
+    if events.is_empty() {
+        return Err("this browser's own log is empty".into());
+    }
+    let n = events.len();
+    replica.append_unit(by_stream(events)).await.map_err(err)?;
+    Ok(format!(
+        "{n} events of this browser's own log are in the outbox as one unit: the others see them once all are on the server"
+    ))
 }

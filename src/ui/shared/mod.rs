@@ -14,17 +14,13 @@
 //! ([`crate::share::status::News`]) it shows.
 
 use crate::engine::messages::Command;
-use crate::log::Envelope;
 use crate::share::jetstream;
 use crate::share::lease::Holder;
 pub use crate::share::lease::Standing;
 use crate::share::outbox::Conflict;
 use crate::share::status::{Connect, News};
 pub use crate::share::status::{Counts, Held, Settings};
-use crate::store::idb::IdbStore;
-use crate::store::{by_stream, EventStore, StoreError};
 use crate::ui::live::Live;
-use crate::ui::Log;
 use leptos::prelude::*;
 
 const SETTINGS: &str = "retrace.shared";
@@ -202,6 +198,7 @@ impl Shared {
             News::Lease(held) => self.lease.set(held),
             // The page's store hears it (see `Live`).
             News::ReadOnly(_) => {}
+            News::Upload(text) => self.upload.set(Some(text)),
         }
     }
 }
@@ -274,17 +271,21 @@ pub fn SharedLogCard() -> impl IntoView {
             &passphrase_value.get_untracked(),
         );
     };
-    let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
     let upload_own = move |_| {
+        if shared.on_server.get_untracked() != Some(0) {
+            shared.upload.set(Some(
+                "Not uploaded: only into a new, empty shared log: this one already holds events"
+                    .into(),
+            ));
+            return;
+        }
         shared
             .upload
             .set(Some("reading this browser's own log…".into()));
-        leptos::task::spawn_local(async move {
-            let said = match upload(log, shared).await {
-                Ok(done) => done,
-                Err(why) => format!("Not uploaded: {why}"),
-            };
-            shared.upload.set(Some(said));
+        // The engine reads the own log and writes the copy's outbox.
+        live.tell_engine(Command::Upload {
+            from: super::DATABASE.to_owned(),
         });
     };
     view! {
@@ -386,42 +387,4 @@ fn ConflictRow(conflict: Conflict) -> impl IntoView {
             <button data-testid="sync-drop" on:click=choose(false)>"Drop mine"</button>
         </li>
     }
-}
-
-/// Upload this browser's own log into the shared log this page is connected
-/// to, which must be empty: every event keeps its id and the time its log
-/// learnt of it, and all of them wait in the outbox as one unit.
-async fn upload(log: Log, shared: Shared) -> Result<String, String> {
-    let replica = log.get().ok_or("the shared log is not open yet")?;
-    let err = |e: StoreError| e.to_string();
-    let empty = shared.on_server.get_untracked() == Some(0)
-        && replica.head().await.map_err(err)? == 0
-        && replica.waiting(None).await.map_err(err)?.is_empty();
-    if !empty {
-        return Err("only into a new, empty shared log: this one already holds events".into());
-    }
-    let own = IdbStore::open(super::DATABASE).await.map_err(err)?;
-    let mut events = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = own.read_all(from, 10_000).await.map_err(err)?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
-        from = last + 1;
-        events.extend(page.into_iter().map(Envelope::into_new_event));
-        shared.upload.set(Some(format!(
-            "reading this browser's own log: {} events…",
-            events.len()
-        )));
-    }
-    own.close();
-    if events.is_empty() {
-        return Err("this browser's own log is empty".into());
-    }
-    let n = events.len();
-    replica.append_unit(by_stream(events)).await.map_err(err)?;
-    Ok(format!(
-        "{n} events of this browser's own log are in the outbox as one unit: the others see them once all are on the server"
-    ))
 }
