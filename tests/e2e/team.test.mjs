@@ -139,7 +139,7 @@ test('a driver whose server stops answering stops driving before its lease could
   await leave(A);
 });
 
-test('a teammate\'s raw client sends loop decisions outside the term and takes the loop by hand: every browser sets the decisions aside and lists them, the driver announces itself again and its loop goes on', { timeout: 300_000 }, async () => {
+test('a teammate\'s raw client sends loop decisions outside the term, takes the loop by hand and, in the driver\'s term, releases the champion\'s bytes: every browser sets the decisions aside and lists them, keeps the champion\'s bytes, the driver announces itself again and its loop goes on', { timeout: 300_000 }, async () => {
   const server = await natsServer();
   const A = await joined(server.url, 'term');
   const B = await joined(server.url, 'term');
@@ -193,6 +193,13 @@ test('a teammate\'s raw client sends loop decisions outside the term and takes t
     assert.ok(Date.now() < back, 'the driver announces itself again within 30 s');
     await new Promise((r) => setTimeout(r, 500));
   }
+  // In the driver's own term now, the teammate tells every browser to let
+  // the champion's bytes go — as the loop itself says of an old retired
+  // model. A release naming the champion is ignored by every fold: the
+  // bytes stay, and the champion goes on predicting.
+  const driverTerm = Math.max(...(await seqs()));
+  assert.ok((await storedKeys(a.page, 'model_bytes', 'retrace-shared-term')).includes('model-1'), 'the driver holds the champion\'s bytes');
+  await w.publish('term', [ev('forged-5', 'ModelBytesReleased', { model: 'model-1', size_bytes: 1, reason: 'forged', term: driverTerm })]);
   // Its loop goes on: it predicts after taking its term back.
   const predicted = await typeCount(b, 'PredictionRecorded');
   await b.page.waitForFunction((n) => {
@@ -219,11 +226,18 @@ test('a teammate\'s raw client sends loop decisions outside the term and takes t
     const forged = events.filter((e) => ['forged-1', 'forged-2'].includes(e.id)).map((e) => Number(e.sequence));
     for (const seq of forged) assert.ok(listed.some((l) => l.startsWith(`event ${seq}: the promotion of model-1`)), `${seq} listed: ${listed.join(' | ')}`);
   }
-  // The champion is still the driver's.
+  // The champion is still the driver's, and its bytes are still here.
+  assert.ok(events.some((e) => e.id === 'forged-5'), 'the forged release is in the log');
   for (const p of [a, b]) {
     await p.go('live');
     assert.match(await p.page.getByTestId('loop-champion').textContent(), /model-1/, 'model-1 stays champion');
+    await p.go('models');
+    assert.equal(await p.page.getByTestId('model-released').count(), 0, 'no model shown as released');
   }
+  const kept = await storedKeys(a.page, 'model_bytes', 'retrace-shared-term');
+  assert.ok(kept.includes('model-1'), `the driver keeps the champion's bytes: ${JSON.stringify(kept)}`);
+  const after = events.filter((e) => e.type === 'PredictionRecorded' && Number(e.sequence) > Number(events.find((x) => x.id === 'forged-5').sequence));
+  assert.ok(after.some((e) => e.data.model === 'model-1'), 'model-1 predicts after the forged release');
   w.close();
   await leave(A, B);
 });
