@@ -165,6 +165,9 @@ pub enum Command {
         /// The database to read.
         from: String,
     },
+    /// Say which models this browser's registry holds: answered with
+    /// [`Reply::StoredModels`] (the host reads its store).
+    ListModels,
     /// The user's answer to a conflict on `stream`: keep this browser's
     /// events (sent again after the others') or drop them.
     Resolve {
@@ -292,6 +295,9 @@ pub enum Reply {
     },
     /// What the shared log's sync says.
     Sync(crate::share::status::News),
+    /// The models this browser's registry holds, by id: the record, or why
+    /// it cannot be read (a format this build does not know).
+    StoredModels(Vec<(String, Result<ModelTrained, String>)>),
     /// How the registration `id` went: the record as registered (its id
     /// given), or why it was not.
     Registered {
@@ -620,6 +626,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             | Command::Connect(_)
             | Command::LoopWanted(_)
             | Command::Upload { .. }
+            | Command::ListModels
             | Command::Resolve { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {

@@ -148,6 +148,7 @@ impl Host {
             Ok(Command::Connect(connect)) => self.connect(*connect),
             Ok(Command::LoopWanted(on)) => self.state.borrow_mut().loop_wanted = on,
             Ok(Command::Upload { from }) => self.upload(from),
+            Ok(Command::ListModels) => self.list_models(),
             Ok(Command::Resolve { stream, keep }) => {
                 if let Some(wakes) = &self.state.borrow().sync {
                     wake(wakes, Incoming::Choice(stream, keep));
@@ -205,6 +206,19 @@ impl Host {
                 Err(_) => "Not uploaded: the log did not open in this tab's engine".into(),
             };
             say(said);
+        });
+    }
+
+    /// Tell the page which models this browser's registry holds.
+    fn list_models(&self) {
+        let store = self.store_when_open();
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(store) = store.await else { return };
+            match store.list_models().await {
+                Ok(list) => host.post(&Reply::StoredModels(list)),
+                Err(e) => host.post(&Reply::Failed(e.to_string())),
+            }
         });
     }
 

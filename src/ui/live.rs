@@ -37,6 +37,10 @@ pub struct Live {
     /// What the panels show: the live views, or the past ones while time
     /// travelling.
     pub views: RwSignal<Views>,
+    /// What this browser's registry holds, by model id (the engine reads
+    /// it: [`Command::ListModels`]).
+    pub stored_models:
+        RwSignal<BTreeMap<String, Result<crate::domain::model::ModelTrained, String>>>,
     /// Position of the live projections.
     pub seq: RwSignal<u64>,
     /// Newest events first.
@@ -107,6 +111,7 @@ impl Live {
     pub fn new(log: Log, trainer: Trainer, shared: super::shared::Shared) -> Live {
         let live = Live {
             views: RwSignal::new(Views::default()),
+            stored_models: RwSignal::new(BTreeMap::new()),
             seq: RwSignal::new(0),
             stream: RwSignal::new(VecDeque::new()),
             boot: RwSignal::new(None),
@@ -405,6 +410,7 @@ impl Live {
             Reply::Note(message) => self.training.set(Some(message)),
             Reply::Failed(message) => log.fail(message),
             Reply::Appended { head } => log.head.update(|h| *h = (*h).max(head)),
+            Reply::StoredModels(list) => self.stored_models.set(list.into_iter().collect()),
         }
     }
 

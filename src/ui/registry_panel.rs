@@ -5,7 +5,7 @@ use super::live::Live;
 use super::trainer::{Asked, Trainer};
 use super::training::train_and_register;
 use super::Log;
-use crate::domain::model::ModelTrained;
+use crate::engine::messages::Command;
 use crate::ml::models::{Algorithm, Spec};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -29,23 +29,12 @@ pub fn RegistryPanel() -> impl IntoView {
     let live = expect_context::<Live>();
     let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
     // What this browser's registry holds (bytes that can be loaded here),
-    // by model id; the list itself comes from the log.
-    let stored = RwSignal::new(std::collections::BTreeMap::<
-        String,
-        Result<ModelTrained, String>,
-    >::new());
+    // by model id, as the engine read it; the list itself comes from the log.
+    let stored = live.stored_models;
     let algorithm = RwSignal::new("choose".to_string());
     let status = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let refresh = move || {
-        let Some(store) = log.get() else { return };
-        spawn_local(async move {
-            match store.list_models().await {
-                Ok(list) => stored.set(list.into_iter().collect()),
-                Err(e) => status.set(e.to_string()),
-            }
-        });
-    };
+    let refresh = move || live.tell_engine(Command::ListModels);
     // The registered models and their roles, as the log says now.
     let registered = Memo::new(move |_| live.views.with(|v| v.registered.clone()));
     // Look at this browser's stored bytes again when a model is registered
