@@ -522,6 +522,11 @@ impl Live {
         })
     }
 
+    /// The engine's worker, to post it commands that need no answer.
+    pub fn engine_worker(self) -> StoredValue<super::engine_worker::EngineWorker, LocalStorage> {
+        self.engine
+    }
+
     /// Send the engine a command that needs no answer.
     pub fn tell_engine(self, command: Command) {
         self.engine.with_value(|e| e.post(command));

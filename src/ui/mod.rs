@@ -96,6 +96,7 @@ pub fn App() -> impl IntoView {
     let live = Live::new(log, trainer.clone(), shared_state);
     let checker = trainer.clone();
     provide_context(live);
+    provide_context(live.engine_worker());
     provide_context(StoredValue::new_local(trainer));
     let sim = sim::Sim::new(log, live);
     provide_context(sim);
@@ -164,7 +165,7 @@ pub fn App() -> impl IntoView {
                 if demo.shown {
                     demo.run(log, live, sim);
                 } else if shared::connected() {
-                    shared::run(live);
+                    shared::run(live.engine_worker());
                 }
                 log_panel::check_at_start(checker, log).await;
             }

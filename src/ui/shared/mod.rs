@@ -20,7 +20,7 @@ pub use crate::share::lease::Standing;
 use crate::share::outbox::Conflict;
 use crate::share::status::{Connect, News};
 pub use crate::share::status::{Counts, Held, Settings};
-use crate::ui::live::Live;
+use crate::ui::engine_worker::EngineWorker;
 use leptos::prelude::*;
 
 const SETTINGS: &str = "retrace.shared";
@@ -102,14 +102,15 @@ fn me() -> Holder {
 
 /// Start the sync of the shared log this page shows, in this tab's log
 /// engine (its worker): the page shows what it says.
-pub fn run(live: Live) {
-    live.tell_engine(Command::Connect(Box::new(Connect {
+pub fn run(engine: StoredValue<EngineWorker, LocalStorage>) {
+    let connect = Command::Connect(Box::new(Connect {
         settings: settings(),
         token: token(),
         passphrase: passphrase(),
         pack_events: pack_events(),
         holder: me(),
-    })));
+    }));
+    engine.with_value(|e| e.post(connect));
 }
 
 /// The database this page opens: the demo's log while it is shown, else
@@ -196,7 +197,7 @@ impl Shared {
             News::Conflicts(now) => self.conflicts.set(now),
             News::Standing(standing) => self.standing.set(standing),
             News::Lease(held) => self.lease.set(held),
-            // The page's store hears it (see `Live`).
+            // The page's store hears it (see `crate::ui::live`).
             News::ReadOnly(_) => {}
             News::Upload(text) => self.upload.set(Some(text)),
         }
@@ -271,7 +272,7 @@ pub fn SharedLogCard() -> impl IntoView {
             &passphrase_value.get_untracked(),
         );
     };
-    let live = expect_context::<Live>();
+    let engine = expect_context::<StoredValue<EngineWorker, LocalStorage>>();
     let upload_own = move |_| {
         if shared.on_server.get_untracked() != Some(0) {
             shared.upload.set(Some(
@@ -284,8 +285,10 @@ pub fn SharedLogCard() -> impl IntoView {
             .upload
             .set(Some("reading this browser's own log…".into()));
         // The engine reads the own log and writes the copy's outbox.
-        live.tell_engine(Command::Upload {
-            from: super::DATABASE.to_owned(),
+        engine.with_value(|e| {
+            e.post(Command::Upload {
+                from: super::DATABASE.to_owned(),
+            })
         });
     };
     view! {
@@ -358,14 +361,15 @@ pub fn SharedLogCard() -> impl IntoView {
 #[component]
 fn ConflictRow(conflict: Conflict) -> impl IntoView {
     let stream = conflict.stream.clone();
-    let live = expect_context::<Live>();
+    let engine = expect_context::<StoredValue<EngineWorker, LocalStorage>>();
     let choose = move |keep: bool| {
         let stream = stream.clone();
         move |_| {
-            live.tell_engine(Command::Resolve {
+            let command = Command::Resolve {
                 stream: stream.clone(),
                 keep,
-            })
+            };
+            engine.with_value(|e| e.post(command))
         }
     };
     let theirs = match conflict.now {
