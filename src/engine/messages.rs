@@ -176,6 +176,28 @@ pub enum Command {
         /// Keep (true) or drop.
         keep: bool,
     },
+    /// Read the log for a file the page offers as a download; the text
+    /// comes as [`Reply::ExportPart`]s, then [`Reply::Exported`], under
+    /// `id`. (The host reads its store beside the queue.)
+    Export {
+        /// Said again in every answer.
+        id: u32,
+        /// What to read.
+        what: Export,
+    },
+    /// Cut the log after the last good event that the newest
+    /// [`Export::Salvage`] found, and record the cut (`LogRecovered`,
+    /// naming `export_file`, at domain time `at`); answered with
+    /// [`Reply::Recovered`] under `id`. Refused without a salvage that
+    /// found a problem.
+    Recover {
+        /// Said again in the answer.
+        id: u32,
+        /// The file the salvage's events were offered as.
+        export_file: String,
+        /// When the user agreed (ms since the epoch).
+        at: i64,
+    },
     /// The worker's clock: `elapsed_ms` since the last tick (the page does
     /// not send it). A running simulator commits what is due, and the
     /// engine folds it (and predicts, while the loop runs) at once.
@@ -183,6 +205,45 @@ pub enum Command {
         /// Wall time since the last tick.
         elapsed_ms: f64,
     },
+}
+
+/// What [`Command::Export`] reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Export {
+    /// Events `from..=to` as CloudEvents, a line each.
+    Log {
+        /// The first event's sequence.
+        from: u64,
+        /// The last event's sequence.
+        to: u64,
+    },
+    /// Every activity as a row of the cases CSV.
+    Cases,
+    /// Every record that still decodes, as CloudEvents lines, and where
+    /// the log stops keeping its rules ([`Exported::salvage`]).
+    Salvage,
+}
+
+/// How an export ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exported {
+    /// Events (or, for the cases CSV, activities) written.
+    pub count: u64,
+    /// For [`Export::Salvage`]: what reading every record found.
+    pub salvage: Option<Salvaged>,
+}
+
+/// What reading every record of the log found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Salvaged {
+    /// The head when the log was read.
+    pub head: u64,
+    /// The last event that decodes and keeps the log's rules.
+    pub last_good: u64,
+    /// What is wrong right after it (None: nothing).
+    pub problem: Option<String>,
+    /// Events after the last good one that still decode.
+    pub readable_after: u64,
 }
 
 /// A pack of a shared log's events, made by the engine from its log.
@@ -225,6 +286,18 @@ pub enum Reply {
         line: String,
         /// Snapshots ignored, and why.
         notes: Vec<String>,
+    },
+    /// The log's head as this tab's engine knows it: once it opened, and
+    /// whenever another tab commits.
+    Head(u64),
+    /// The log's head fell below what this tab had seen: another tab
+    /// recovered the log (cut it after its last good event), and the views
+    /// hold events that are gone.
+    LogCut {
+        /// The head now.
+        head: u64,
+        /// The highest head this tab had seen.
+        seen: u64,
     },
     /// What the views show now (sent whenever the projections moved).
     Views {
@@ -319,6 +392,30 @@ pub enum Reply {
         id: u32,
         /// The pack.
         outcome: Result<PackMade, String>,
+    },
+    /// The next piece of the export `id`'s text.
+    ExportPart {
+        /// The export's id.
+        id: u32,
+        /// The text, whole lines.
+        text: String,
+        /// Items written so far.
+        so_far: u64,
+    },
+    /// The export `id` is whole, or why it stopped.
+    Exported {
+        /// The export's id.
+        id: u32,
+        /// How it ended.
+        outcome: Result<Exported, String>,
+    },
+    /// The cut asked for under `id` is made: the position of its
+    /// `LogRecovered`, or why nothing was cut.
+    Recovered {
+        /// The command's id.
+        id: u32,
+        /// The head after it, or why not.
+        outcome: Result<u64, String>,
     },
     /// The simulator committed: `produced` source events so far in this
     /// run, the log's head after the commit.
@@ -627,6 +724,8 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             | Command::LoopWanted(_)
             | Command::Upload { .. }
             | Command::ListModels
+            | Command::Export { .. }
+            | Command::Recover { .. }
             | Command::Resolve { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {

@@ -11,11 +11,12 @@
 
 use crate::domain::model::ModelTrained;
 use crate::engine::imports::{ImportCommand, ImportNews};
-use crate::engine::messages::{boot_line, Command, Driver, PackMade, Reply};
+use crate::engine::messages::{boot_line, Command, Driver, Export, PackMade, Reply};
 use crate::engine::simulation::{SimCommand, TICK_MS};
 use crate::engine::views::Views;
 use crate::engine::Engine;
 use crate::host::browser::sleep;
+use crate::host::export;
 use crate::host::import_job::{self, CancelFlag};
 use crate::host::sync::{self, wake, Incoming, Replica, Wakes};
 use crate::host::web_lock::{take_in_line, Held};
@@ -23,7 +24,7 @@ use crate::ml::feedback_loop::Policy;
 use crate::ml::protocol::{decode, encode};
 use crate::projection::snapshot;
 use crate::share::status::News;
-use crate::store::idb::IdbStore;
+use crate::store::idb::{IdbStore, Salvage};
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -74,6 +75,11 @@ struct State {
     /// The models the log registered, and those whose bytes went, as of
     /// the last views (the sync trades their bytes with the server).
     models: (BTreeMap<String, ModelTrained>, BTreeSet<String>),
+    /// The newest salvage of a damaged log, for the cut the user agrees to.
+    salvaged: Option<Rc<Salvage>>,
+    /// The highest head this engine has known (opened, folded, or heard
+    /// from another tab).
+    head: u64,
 }
 
 /// An answer the sync waits for.
@@ -113,6 +119,8 @@ impl Host {
                 next_internal: SYNC_IDS,
                 loop_wanted: false,
                 models: Default::default(),
+                salvaged: None,
+                head: 0,
             })),
             scope,
         }
@@ -149,6 +157,12 @@ impl Host {
             Ok(Command::LoopWanted(on)) => self.state.borrow_mut().loop_wanted = on,
             Ok(Command::Upload { from }) => self.upload(from),
             Ok(Command::ListModels) => self.list_models(),
+            Ok(Command::Export { id, what }) => self.export(id, what),
+            Ok(Command::Recover {
+                id,
+                export_file,
+                at,
+            }) => self.recover(id, export_file, at),
             Ok(Command::Resolve { stream, keep }) => {
                 if let Some(wakes) = &self.state.borrow().sync {
                     wake(wakes, Incoming::Choice(stream, keep));
@@ -220,6 +234,91 @@ impl Host {
                 Err(e) => host.post(&Reply::Failed(e.to_string())),
             }
         });
+    }
+
+    /// Read the log for a download beside the queue, posting the text a
+    /// page at a time (a damaged log can be read: that is what a salvage
+    /// is for).
+    fn export(&self, id: u32, what: Export) {
+        let store = self.store_when_open();
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(store) = store.await else {
+                return host.post(&Reply::Exported {
+                    id,
+                    outcome: Err("the log did not open in this tab's engine".into()),
+                });
+            };
+            let part = |text: String, so_far: u64| {
+                host.post(&Reply::ExportPart { id, text, so_far });
+            };
+            let outcome = match what {
+                Export::Log { from, to } => export::log(&store, from, to, &part).await,
+                Export::Cases => export::cases(&store, &part).await,
+                Export::Salvage => match export::salvage(&store, &part).await {
+                    Ok((exported, salvage)) => {
+                        host.state.borrow_mut().salvaged = Some(Rc::new(salvage));
+                        Ok(exported)
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            host.post(&Reply::Exported { id, outcome });
+        });
+    }
+
+    /// Cut the log after the newest salvage's last good event.
+    fn recover(&self, id: u32, export_file: String, at: i64) {
+        let store = self.state.borrow().store.clone();
+        let salvaged = self.state.borrow_mut().salvaged.take();
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let outcome = match (store, salvaged) {
+                (Some(store), Some(salvage)) => {
+                    export::cut(&store, &salvage, export_file, at).await
+                }
+                (None, _) => Err("the log is not open in this tab's engine".into()),
+                (_, None) => Err("read the log first: nothing was salvaged".into()),
+            };
+            host.post(&Reply::Recovered { id, outcome });
+        });
+    }
+
+    /// Another tab committed, and the log's head is `h`: catch up. A head
+    /// below what this engine has known is late news of an older commit —
+    /// or another tab recovered the log, and the log itself says which.
+    fn remote_head(&self, h: u64) {
+        let seen = self.state.borrow().head;
+        if h >= seen {
+            self.knows_head(h);
+            self.enqueue(Command::Head(h));
+            return;
+        }
+        let store = self.state.borrow().store.clone();
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(store) = store else { return };
+            if let Ok(actual) = crate::store::EventStore::head(&*store).await {
+                if actual < seen {
+                    host.state.borrow_mut().head = actual;
+                    host.post(&Reply::LogCut { head: actual, seen });
+                }
+            }
+        });
+    }
+
+    /// The log reached `h` (a commit here or in another tab): the page
+    /// hears of a head it has not been told.
+    fn knows_head(&self, h: u64) {
+        let newer = {
+            let mut state = self.state.borrow_mut();
+            let newer = h > state.head;
+            state.head = state.head.max(h);
+            newer
+        };
+        if newer {
+            self.post(&Reply::Head(h));
+        }
     }
 
     /// The open log, now or once it opens (an error if it does not).
@@ -407,6 +506,7 @@ impl Host {
             return Vec::new();
         };
         let seq = driver.engine().set().seq();
+        self.knows_head(seq);
         let (every, last) = {
             let s = self.state.borrow();
             (s.snapshot_every, s.last_snapshot)
@@ -477,6 +577,12 @@ impl Host {
         let head = crate::store::EventStore::head(&*store)
             .await
             .map_err(|e| e.to_string())?;
+        // Another tab's commits reach this engine, and the page hears of
+        // them from it.
+        self.state.borrow_mut().head = head;
+        self.post(&Reply::Head(head));
+        let host = self.clone();
+        store.on_remote_commit(move |h| host.remote_head(h));
         let (set, restored) = snapshot::restore(&*store, head)
             .await
             .map_err(|e| e.to_string())?;
@@ -654,6 +760,7 @@ async fn past(driver: &Running, at: u64) -> Vec<Reply> {
 /// commands, its answers routed back to it ([`Host::deliver`]).
 impl Replica for Host {
     fn head_moved(&self, head: u64) {
+        self.knows_head(head);
         self.enqueue(Command::Head(head));
     }
 

@@ -1,71 +1,49 @@
-//! Export the log as CloudEvents NDJSON, or its cases as CSV: read a page
-//! at a time (the page breathes between them) and hand the browser a file.
+//! Exports, as the page sees them: the engine's worker reads the log and
+//! sends the text a piece at a time; the page joins the pieces into the
+//! file it offers (each piece goes to the browser as it comes, so a large
+//! export never sits whole in wasm memory).
 
-use super::browser::{yield_now, Parts};
-use crate::io::cases_csv;
-use crate::io::cloudevents::to_line;
-use crate::store::idb::IdbStore;
-use crate::store::EventStore;
+use super::browser::Parts;
+use super::live::Live;
+use crate::engine::messages::{Command, Export, Exported, Reply};
+use futures::StreamExt;
 
-/// Hand the log's events `from..=to` to `f`, 4,096 at a time, letting the
-/// page breathe between pages.
-async fn each_page(
-    store: &IdbStore,
-    from: u64,
-    to: u64,
-    mut f: impl FnMut(Vec<crate::log::Envelope>),
-) -> Result<(), crate::store::StoreError> {
-    let mut next = from.max(1);
-    while next <= to {
-        let page = store.read_all(next, 4096).await?;
-        let Some(last) = page.last().map(|e| e.seq) else {
-            break;
-        };
-        next = last + 1;
-        f(page.into_iter().filter(|e| e.seq <= to).collect());
-        yield_now().await;
+/// Have the engine read `what`; the pieces and how it ended. `busy` hears
+/// how many items are written so far.
+pub async fn read(
+    live: Live,
+    what: Export,
+    busy: &dyn Fn(u64),
+) -> Result<(Parts, Exported), String> {
+    let mut answers = live.export(|id| Command::Export { id, what });
+    let mut parts = Parts::default();
+    while let Some(reply) = answers.next().await {
+        match reply {
+            Reply::ExportPart { text, so_far, .. } => {
+                parts.push(&text);
+                busy(so_far);
+            }
+            Reply::Exported { outcome, .. } => return outcome.map(|e| (parts, e)),
+            _ => {}
+        }
     }
-    Ok(())
+    Err("the log engine went away before the export was whole; try again".into())
 }
 
 /// Events `from..=to` as `retrace-log.ndjson`; `busy` hears the progress.
 /// Returns what to tell the user.
-pub async fn log(
-    store: &IdbStore,
-    from: u64,
-    to: u64,
-    busy: &dyn Fn(String),
-) -> Result<String, String> {
-    let mut parts = Parts::default();
-    let mut lines = 0u64;
-    each_page(store, from.max(1), to, |page| {
-        let mut text = String::new();
-        for e in page {
-            text.push_str(&to_line(&e));
-            text.push('\n');
-            lines += 1;
-        }
-        parts.push(&text);
-        busy(format!("exported {lines} events…"));
+pub async fn log(live: Live, from: u64, to: u64, busy: &dyn Fn(String)) -> Result<String, String> {
+    let (parts, done) = read(live, Export::Log { from, to }, &|n| {
+        busy(format!("exported {n} events…"))
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     parts.download("retrace-log.ndjson", "application/x-ndjson")?;
-    Ok(format!("Exported {lines} events as CloudEvents."))
+    Ok(format!("Exported {} events as CloudEvents.", done.count))
 }
 
 /// Every activity as a row of `retrace-cases.csv`.
-pub async fn cases(store: &IdbStore) -> Result<String, String> {
-    let mut parts = Parts::default();
-    parts.push(cases_csv::HEADER);
-    let mut rows = 0;
-    each_page(store, 1, u64::MAX, |page| {
-        let (text, n) = cases_csv::rows(page);
-        rows += n;
-        parts.push(&text);
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+pub async fn cases(live: Live) -> Result<String, String> {
+    let (parts, done) = read(live, Export::Cases, &|_| {}).await?;
     parts.download("retrace-cases.csv", "text/csv")?;
-    Ok(format!("Exported {rows} activities as CSV."))
+    Ok(format!("Exported {} activities as CSV.", done.count))
 }

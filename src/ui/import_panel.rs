@@ -298,7 +298,6 @@ pub fn ImportPanel() -> impl IntoView {
         }),
     };
     let export_log = move |_| {
-        let Some(store) = log.get() else { return };
         let from = export_from
             .get_untracked()
             .trim()
@@ -311,13 +310,12 @@ pub fn ImportPanel() -> impl IntoView {
             .unwrap_or(u64::MAX);
         spawn_local(async move {
             let busy = move |s: String| status.set(Status::Busy(s));
-            exported(super::export::log(&store, from, to, &busy).await);
+            exported(super::export::log(live, from, to, &busy).await);
         });
     };
     let export_cases = move |_| {
-        let Some(store) = log.get() else { return };
         spawn_local(async move {
-            exported(super::export::cases(&store).await);
+            exported(super::export::cases(live).await);
         });
     };
 

@@ -87,6 +87,9 @@ pub struct Live {
     next_ask: StoredValue<u32, LocalStorage>,
     /// Registrations waiting for the engine's answer, by id.
     registering: StoredValue<BTreeMap<u32, oneshot::Sender<Registered>>, LocalStorage>,
+    /// Exports and cuts running in the engine's worker: where their
+    /// answers go, by id.
+    exports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<Reply>>, LocalStorage>,
     /// Imports running in the engine's worker: where their news goes.
     imports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<ImportNews>>, LocalStorage>,
     /// The shared log's sync (whose lease says who drives a team's loop).
@@ -134,6 +137,7 @@ impl Live {
             asks: StoredValue::new_local(BTreeMap::new()),
             next_ask: StoredValue::new_local(0),
             imports: StoredValue::new_local(BTreeMap::new()),
+            exports: StoredValue::new_local(BTreeMap::new()),
             registering: StoredValue::new_local(BTreeMap::new()),
             shared,
             team: super::shared::connected(),
@@ -225,14 +229,14 @@ impl Live {
     /// projections from snapshots, replays the tail, follows the log and
     /// hands over the views.
     pub async fn boot(self, log: Log) {
-        let Some(store) = log.get() else { return };
-        let database = store.name().to_owned();
+        let database = super::shared::database();
         let engine = self.engine.get_value();
         // A restarted worker ends what the old one was doing: its imports,
         // questions and registrations hear that it went away.
         self.imports.update_value(|i| i.clear());
         self.asks.update_value(|a| a.clear());
         self.registering.update_value(|r| r.clear());
+        self.exports.update_value(|x| x.clear());
         // First in the worker's queue: whatever the user does while it
         // loads (start the simulator, import a file) comes after.
         engine.post(Command::Open {
@@ -287,13 +291,15 @@ impl Live {
     /// What the engine says.
     fn hear(self, log: Log, reply: Reply) {
         match reply {
-            Reply::Sync(crate::share::status::News::ReadOnly(why)) => {
-                // What this page writes itself is refused too.
-                if let Some(store) = log.get() {
-                    store.set_read_only(Some(why));
-                }
-            }
             Reply::Sync(news) => self.shared.hear(news),
+            Reply::Head(head) => log.head.update(|h| *h = (*h).max(head)),
+            Reply::LogCut { head, seen } => {
+                log.head.set(head);
+                log.fail(format!(
+                    "Another tab recovered the log and kept events 1–{}; this page still shows {seen}. Reload it to see the log as it is now.",
+                    head.saturating_sub(1)
+                ));
+            }
             Reply::Booted { seq, line, notes } => {
                 self.boot.set(Some(line));
                 if !notes.is_empty() {
@@ -384,6 +390,19 @@ impl Live {
                     }
                     if ends {
                         i.remove(&id);
+                    }
+                });
+            }
+            Reply::ExportPart { id, .. }
+            | Reply::Exported { id, .. }
+            | Reply::Recovered { id, .. } => {
+                let ends = !matches!(reply, Reply::ExportPart { .. });
+                self.exports.update_value(|x| {
+                    if let Some(tx) = x.get(&id) {
+                        let _ = tx.unbounded_send(reply);
+                    }
+                    if ends {
+                        x.remove(&id);
                     }
                 });
             }
@@ -501,6 +520,20 @@ impl Live {
         self.engine
             .with_value(|e| e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob)));
         (id, rx)
+    }
+
+    /// Send the engine the command `make(id)` and hear its answers under
+    /// that id ([`Reply::ExportPart`]s, then [`Reply::Exported`] or
+    /// [`Reply::Recovered`]); the channel closes after the last — or
+    /// without it if the worker went away.
+    pub fn export(self, make: impl FnOnce(u32) -> Command) -> mpsc::UnboundedReceiver<Reply> {
+        let (tx, rx) = mpsc::unbounded();
+        let id = self.next_id();
+        self.exports.update_value(|x| {
+            x.insert(id, tx);
+        });
+        self.engine.with_value(|e| e.post(make(id)));
+        rx
     }
 
     /// Have the engine register a trained model (its id, its bytes in the

@@ -33,9 +33,7 @@ mod web_lock;
 mod welcome;
 mod workload_panel;
 
-use crate::store::idb::IdbStore;
 use leptos::prelude::*;
-use std::rc::Rc;
 
 use backtest_panel::BacktestPanel;
 use drawing::Panel;
@@ -54,11 +52,10 @@ use workload_panel::WorkloadPanel;
 /// The name of the app's database.
 pub const DATABASE: &str = "retrace";
 
-/// The open log, shared by every panel of this tab.
+/// The log as this tab shows it, shared by every panel (the log itself
+/// is the engine's worker's to open).
 #[derive(Clone, Copy)]
 pub struct Log {
-    /// The store once it has opened.
-    pub store: StoredValue<Option<Rc<IdbStore>>, LocalStorage>,
     /// The head as this tab last saw it; bumps when anything commits.
     pub head: RwSignal<u64>,
     /// The latest error, in words, for the banner.
@@ -66,11 +63,6 @@ pub struct Log {
 }
 
 impl Log {
-    /// The store, if it is open.
-    pub fn get(&self) -> Option<Rc<IdbStore>> {
-        self.store.with_value(|s| s.clone())
-    }
-
     /// Show an error to the user.
     pub fn fail(&self, err: impl std::fmt::Display) {
         self.error.set(Some(err.to_string()));
@@ -85,7 +77,6 @@ pub struct ImportRequest(pub RwSignal<Option<(String, std::sync::Arc<Vec<u8>>)>>
 #[component]
 pub fn App() -> impl IntoView {
     let log = Log {
-        store: StoredValue::new_local(None),
         head: RwSignal::new(0),
         error: RwSignal::new(None),
     };
@@ -118,63 +109,17 @@ pub fn App() -> impl IntoView {
     provide_context(drawing);
     let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
-        use crate::store::EventStore;
-        let opened = async {
-            let store = IdbStore::open(&shared::database()).await?;
-            if shared::connected() {
-                // What this page writes to a shared log waits in its
-                // outbox for the sync (in the engine's worker) to send.
-                store.use_outbox().await?;
-            }
-            Ok::<_, crate::store::StoreError>(store)
-        };
-        match opened.await {
-            Ok(store) => {
-                let head = log.head;
-                // Another tab committed: catch up without a reload. A head
-                // below what this tab has seen is late news of an older
-                // commit — or another tab recovered the log (cut it after
-                // its last good event), and these views hold events that
-                // are gone: the log itself says which.
-                store.on_remote_commit(move |h| {
-                    let seen = head.get_untracked().max(live.seq.get_untracked());
-                    if h >= seen {
-                        return head.set(h);
-                    }
-                    leptos::task::spawn_local(async move {
-                        let Some(store) = log.get() else { return };
-                        if let Ok(actual) = store.head().await {
-                            if actual < seen {
-                                head.set(actual);
-                                log.fail(format!(
-                                    "Another tab recovered the log and kept events 1–{}; this page still shows {seen}. Reload it to see the log as it is now.",
-                                    actual.saturating_sub(1)
-                                ));
-                            }
-                        }
-                    });
-                });
-                match store.head().await {
-                    Ok(h) => log.head.set(h),
-                    Err(e) => log.fail(e),
-                }
-                log.store.set_value(Some(Rc::new(store)));
-                opening.set(false);
-                leptos::task::spawn_local(drawing.run());
-                live.boot(log).await;
-                if demo.shown {
-                    demo.run(log, live, sim);
-                } else if shared::connected() {
-                    shared::run(live.engine_worker());
-                }
-                log_panel::check_at_start(checker, log).await;
-            }
-            Err(e) => {
-                log.fail(e);
-                opening.set(false);
-                leptos::task::spawn_local(drawing.run());
-            }
+        // Only the engine's worker opens the log: the page hears its head,
+        // its views and what went wrong.
+        opening.set(false);
+        leptos::task::spawn_local(drawing.run());
+        live.boot(log).await;
+        if demo.shown {
+            demo.run(log, live, sim);
+        } else if shared::connected() {
+            shared::run(live.engine_worker());
         }
+        log_panel::check_at_start(checker, log).await;
     });
     let shown = move |v: route::View| view.get() == v;
     // Which log the page shows, named in the header.

@@ -1,13 +1,12 @@
-//! Recovering a damaged log (Settings): read every record that still
-//! decodes, say what is wrong and where, and — once the user agrees —
-//! download everything readable and keep the log up to its last good event.
+//! Recovering a damaged log (Settings): the engine's worker reads every
+//! record that still decodes; the page says what is wrong and where and —
+//! once the user agrees — downloads everything readable and has the engine
+//! keep the log up to its last good event.
 
-use super::browser::{random_id, Parts};
+use super::live::Live;
 use super::Log;
-use crate::domain::events::LogRecovered;
-use crate::io::cloudevents::to_line;
-use crate::log::NewEvent;
-use crate::store::{ExpectedVersion, StreamAppend};
+use crate::engine::messages::{Command, Export, Reply};
+use futures::StreamExt;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -18,40 +17,35 @@ const EXPORT_FILE: &str = "retrace-recovered.ndjson";
 #[component]
 pub fn RecoveryPanel() -> impl IntoView {
     let log = expect_context::<Log>();
+    let live = expect_context::<Live>();
     let status = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let done = RwSignal::new(false);
 
     let recover = move |_| {
-        let Some(store) = log.get() else { return };
         busy.set(true);
         status.set(Some("reading every record…".into()));
         spawn_local(async move {
-            let mut parts = Parts::default();
-            let mut readable = 0u64;
-            let salvage = store
-                .salvage(|events| {
-                    let mut text = String::new();
-                    for e in events {
-                        text.push_str(&to_line(e));
-                        text.push('\n');
-                    }
-                    readable += events.len() as u64;
-                    parts.push(&text);
-                })
-                .await;
+            let read = super::export::read(live, Export::Salvage, &|n| {
+                status.set(Some(format!("reading every record… {n} readable so far")))
+            })
+            .await;
             busy.set(false);
-            let salvage = match salvage {
-                Ok(s) => s,
+            let (parts, exported) = match read {
+                Ok(r) => r,
                 Err(e) => return status.set(Some(format!("The log could not be read: {e}"))),
+            };
+            let readable = exported.count;
+            let Some(salvage) = exported.salvage else {
+                return status.set(Some("The log could not be read.".into()));
             };
             let Some(problem) = salvage.problem.clone() else {
                 return status.set(Some(format!(
                     "Nothing to recover: all {} events read and keep the log's rules.",
-                    salvage.last_good()
+                    salvage.last_good
                 )));
             };
-            let kept = salvage.last_good();
+            let kept = salvage.last_good;
             let question = format!(
                 "The log is good up to event {kept}. Then: {problem}.\n\n\
                  Retrace will download every readable event ({readable}, of which {} come after event {kept}) \
@@ -74,34 +68,27 @@ pub fn RecoveryPanel() -> impl IntoView {
                     "The export could not be saved ({e}); nothing was cut."
                 )));
             }
-            let payload = LogRecovered {
-                kept_to: kept,
-                old_head: salvage.head,
-                problem: problem.clone(),
-                exported_after_cut: salvage.readable_after,
+            let mut answer = live.export(|id| Command::Recover {
+                id,
                 export_file: EXPORT_FILE.into(),
+                at: js_sys::Date::now() as i64,
+            });
+            let cut = loop {
+                match answer.next().await {
+                    Some(Reply::Recovered { outcome, .. }) => break outcome,
+                    Some(_) => continue,
+                    None => break Err("the log engine went away before it cut the log".into()),
+                }
             };
-            let record = StreamAppend::new(
-                LogRecovered::STREAM,
-                ExpectedVersion::Any,
-                vec![NewEvent::new(
-                    random_id(),
-                    LogRecovered::TYPE,
-                    LogRecovered::SCHEMA,
-                    js_sys::Date::now() as i64,
-                    &payload,
-                )],
-            );
-            match store.cut_after(&salvage, record).await {
-                Ok(c) => {
-                    log.head.set(c.last_seq);
+            match cut {
+                Ok(last_seq) => {
+                    log.head.set(last_seq);
                     log.error.set(None);
                     done.set(true);
                     status.set(Some(format!(
-                        "Recovered: kept events 1–{kept} and recorded the cut as event {}; \
+                        "Recovered: kept events 1–{kept} and recorded the cut as event {last_seq}; \
                          {readable} readable events were exported to {EXPORT_FILE}. \
-                         Reload to rebuild the views from the kept log.",
-                        c.last_seq
+                         Reload to rebuild the views from the kept log."
                     )));
                 }
                 Err(e) => status.set(Some(format!("Nothing was cut: {e}"))),

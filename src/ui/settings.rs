@@ -23,10 +23,8 @@ pub fn SettingsPanel() -> impl IntoView {
         if !sure {
             return;
         }
-        if let Some(store) = log.get() {
-            store.close();
-        }
-        log.store.set_value(None);
+        // The engine's worker closes the log when asked to let it go (its
+        // store gives way to a deletion).
         let deleted = window
             .indexed_db()
             .ok()
