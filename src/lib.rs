@@ -18,3 +18,5 @@ pub mod util;
 pub mod host;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -15,6 +15,7 @@
 //! [`Engine::training_failed`]) — a worker trains in another worker while
 //! predictions go on; the harness trains at once.
 
+pub mod api;
 mod harness;
 pub mod imports;
 pub mod messages;

@@ -15,16 +15,16 @@ use crate::engine::messages::{boot_line, Command, Driver, Export, PackMade, Repl
 use crate::engine::simulation::{SimCommand, TICK_MS};
 use crate::engine::views::Views;
 use crate::engine::Engine;
-use crate::host::browser::sleep;
 use crate::host::export;
 use crate::host::import_job::{self, CancelFlag};
 use crate::host::sync::{self, wake, Incoming, Replica, Wakes};
-use crate::host::web_lock::{take_in_line, Held};
 use crate::ml::feedback_loop::Policy;
 use crate::ml::protocol::{decode, encode};
 use crate::projection::snapshot;
 use crate::share::status::News;
 use crate::store::idb::{IdbStore, Salvage};
+use crate::web::lock::{take_in_line, Held};
+use crate::web::sleep;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;

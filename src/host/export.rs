@@ -133,7 +133,7 @@ pub async fn cut(
         LogRecovered::STREAM,
         ExpectedVersion::Any,
         vec![NewEvent::new(
-            crate::host::browser::random_token(),
+            crate::web::random_token(),
             LogRecovered::TYPE,
             LogRecovered::SCHEMA,
             at,

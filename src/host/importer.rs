@@ -3,7 +3,6 @@
 //! then either committed in one transaction or played as a stream. See
 //! `io::staged` for the pure half.
 
-use super::browser::{blob_slice, sleep};
 use crate::io::cloudevents::{rfc3339, NdjsonReader};
 use crate::io::csv::{CsvError, CsvMapping, CsvReader};
 use crate::io::import::{completed_record, id_prefix, FileFacts, Format};
@@ -14,6 +13,7 @@ use crate::io::staged::{
 use crate::io::xes;
 use crate::store::idb::IdbStore;
 use crate::store::{EventStore, ExpectedVersion, StreamAppend};
+use crate::web::{blob_slice, sleep};
 use sha2::{Digest, Sha256};
 
 /// Bytes read from the file at a time.

@@ -5,7 +5,6 @@
 //! readers in [`crate::io`]. Nothing here touches the page: the
 //! worker runs it, and the page hears [`crate::engine::messages::Reply`].
 
-pub mod browser;
 pub mod engine;
 pub mod export;
 pub mod import_job;
@@ -13,4 +12,3 @@ pub mod importer;
 pub mod packs;
 pub mod registry;
 pub mod sync;
-pub mod web_lock;

@@ -2,11 +2,11 @@
 //! the page downloads and uploads them; reading, checking and committing a
 //! pack, and making one from the log, happen here, off the page's thread.
 
-use super::browser::sha256;
 use crate::engine::messages::PackMade;
 use crate::share::{objects, packs};
 use crate::store::idb::IdbStore;
 use crate::store::{by_stream, EventStore};
+use crate::web::sha256;
 
 /// Events per commit of a pack's events.
 const COMMIT: usize = 25_000;

@@ -1,31 +1,13 @@
 //! Small browser helpers the panels share: yielding to the event loop,
 //! the clock, a blob of bytes, offering a download (sleeping and reading a
-//! file: [`crate::host::browser`], which a worker uses too).
+//! file: [`crate::web`], which a worker uses too; its yielding and clock
+//! are re-exported here).
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// Let the browser render and handle input before going on (a macrotask,
-/// without setTimeout's clamping).
-pub async fn yield_now() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Ok(channel) = web_sys::MessageChannel::new() {
-            channel.port1().set_onmessage(Some(&resolve));
-            let _ = channel.port2().post_message(&JsValue::NULL);
-        } else {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
-/// Milliseconds on the page's monotonic clock.
-pub fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
+pub use crate::web::{now, yield_now};
 
 /// Bytes in memory as a blob (so they are read like a chosen file).
 pub fn bytes_blob(bytes: &[u8]) -> Result<web_sys::Blob, String> {

@@ -15,8 +15,8 @@ use super::live::Live;
 use super::sim::{Sim, Status};
 use super::Log;
 use crate::domain::simulator::Drift;
-use crate::host::web_lock::{request, Held};
 use crate::ml::feedback_loop::Policy;
+use crate::web::lock::{request, Held};
 use leptos::prelude::*;
 
 /// The demo's seed: a run whose drift is found, retrained for and promoted

@@ -30,5 +30,5 @@ pub fn duration(ms: i64) -> String {
 }
 
 fn civil(days: i64) -> (i64, u32, u32) {
-    crate::io::time::civil_from_days(days)
+    crate::engine::api::civil_from_days(days)
 }

@@ -4,12 +4,9 @@
 use super::browser::bytes_blob;
 use super::live::Live;
 use super::Log;
+use crate::engine::api::{detect_format, sniff, Completion, CsvMapping, Format, TimeFormat};
 use crate::engine::imports::{ImportNews, ImportOrder};
-use crate::host::browser::blob_slice;
-use crate::io::csv::{sniff, CsvMapping};
-use crate::io::import::{detect_format, Format};
-use crate::io::parsed::Completion;
-use crate::io::time::TimeFormat;
+use crate::web::blob_slice;
 use futures::StreamExt;
 use leptos::prelude::*;
 use leptos::task::spawn_local;

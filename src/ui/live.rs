@@ -257,7 +257,7 @@ impl Live {
         if !team {
             return;
         }
-        let ttl = crate::share::lease::TTL_MS / 1000.0;
+        let ttl = crate::engine::api::TTL_MS / 1000.0;
         Effect::new(move |before: Option<Standing>| {
             let now = shared.standing.get();
             let wanted = shared.loop_wanted.get();

@@ -4,11 +4,10 @@ use super::storage;
 use super::trainer::Trainer;
 use super::Log;
 use crate::domain::CaseOpened;
+use crate::engine::api::{ExpectedVersion, LogReport};
 use crate::engine::messages::Command;
 use crate::log::NewEvent;
 use crate::ml::protocol::{FromWorker, ToWorker};
-use crate::store::verify::LogReport;
-use crate::store::ExpectedVersion;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 

@@ -1,6 +1,6 @@
 //! Train a model in the training worker, then have the engine register it
 //! (bytes in this browser's registry first, then the `ModelTrained` event in
-//! the log: `crate::host::registry`, in the engine's worker). Used by the
+//! the log, both in the engine's worker: `Command::Register`). Used by the
 //! loop and by the Models view.
 
 use super::trainer::{Asked, Trainer};

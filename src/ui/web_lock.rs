@@ -3,8 +3,8 @@
 //! that tries is told so and only watches (its projections still follow
 //! every commit). Without this, two tabs would record every prediction twice.
 
-use crate::host::web_lock::request;
-pub use crate::host::web_lock::{try_take, Held};
+use crate::web::lock::request;
+pub use crate::web::lock::{try_take, Held};
 use leptos::prelude::*;
 
 const NAME: &str = "retrace-loop";

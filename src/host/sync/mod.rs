@@ -21,7 +21,6 @@ pub use self::socket::{wake, Incoming, Wakes};
 use self::team::Team;
 use crate::domain::model::ModelTrained;
 use crate::engine::messages::PackMade;
-use crate::host::browser::{online, random_token};
 use crate::log::Envelope;
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
@@ -37,6 +36,7 @@ use crate::share::seal::{self, Keyring, Seal};
 use crate::share::status::{Connect, Counts, News, Settings};
 use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
+use crate::web::{online, random_token};
 use futures::future::LocalBoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
@@ -197,11 +197,11 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
         return;
     }
     let lock = format!("retrace-sync:{}", store.name());
-    let held = match crate::host::web_lock::try_take(&lock).await {
+    let held = match crate::web::lock::try_take(&lock).await {
         Some(held) => held,
         None => {
             say("connected through another tab of this browser: it sends and receives this log's events, this tab shows them".into());
-            match crate::host::web_lock::take_in_line(&lock).await {
+            match crate::web::lock::take_in_line(&lock).await {
                 Some(held) => held,
                 None => return,
             }
@@ -218,7 +218,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
         // The browser going offline ends the connection at once (a socket
         // may otherwise linger, half-open, until the server's next ping).
         let wakes = wakes.clone();
-        crate::host::browser::on_offline(move || {
+        crate::web::on_offline(move || {
             wake(&wakes, Incoming::Closed("this browser went offline".into()))
         });
     }
@@ -290,7 +290,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
             if waited >= delay_ms || (online() && !was_online) {
                 break;
             }
-            crate::host::browser::sleep(250).await;
+            crate::web::sleep(250).await;
             waited += 250;
         }
         delay_ms = (delay_ms * 2).min(16_000);
@@ -406,7 +406,7 @@ impl Sync {
         // Whether nothing more is already here: then act and report, once
         // for everything that came in together (one frame of publishes).
         let mut idle = true;
-        let mut pace = crate::host::browser::Pace::new();
+        let mut pace = crate::web::Pace::new();
         loop {
             let caught_up = head + self.flying() + batch.len() as u64 >= connected_at;
             if idle && caught_up {
@@ -839,7 +839,7 @@ impl Sync {
             }
             let mut versions = versions.into_iter();
             let mut looked = false;
-            let mut pace = crate::host::browser::Pace::new();
+            let mut pace = crate::web::Pace::new();
             for action in actions {
                 match action {
                     Action::Look { stream, after } => {

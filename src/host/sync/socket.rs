@@ -125,8 +125,8 @@ impl Socket {
         let tick = Closure::<dyn FnMut()>::new(move || {
             let _ = tick_tx.unbounded_send(Incoming::Tick);
         });
-        let ticks = crate::host::browser::set_interval(tick.as_ref().unchecked_ref(), 1_000)
-            .map(|id| (id, tick));
+        let ticks =
+            crate::web::set_interval(tick.as_ref().unchecked_ref(), 1_000).map(|id| (id, tick));
         Ok(Socket {
             ws,
             conn: Conn::new(connect, &inbox),
@@ -306,13 +306,13 @@ impl Drop for Socket {
         self.ws.set_onopen(None);
         self.ws.set_onclose(None);
         if let Some((id, _)) = self.ticks.as_ref() {
-            crate::host::browser::clear_interval(*id);
+            crate::web::clear_interval(*id);
         }
         let _ = self.ws.close();
     }
 }
 
-pub use crate::host::browser::random_token;
+pub use crate::web::random_token;
 
 /// Whether the server refused something this user may not do (a
 /// read-only user's publish).

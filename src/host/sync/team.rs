@@ -8,7 +8,6 @@
 
 use super::socket::{random_token, Socket};
 use crate::domain::model::ModelTrained;
-use crate::host::browser::now;
 use crate::share::jetstream::{
     self, answer, GetAnswer, GetRequest, PubAck, NO_MESSAGE, STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
@@ -18,6 +17,7 @@ use crate::share::proto::Headers;
 use crate::share::seal::{object_context, Seal};
 use crate::share::status::Held;
 use crate::store::idb::IdbStore;
+use crate::web::now;
 use std::collections::BTreeSet;
 
 /// How long a request about the lease may wait for its answer: well under

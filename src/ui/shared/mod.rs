@@ -9,17 +9,13 @@
 //!
 //! Writes wait in the replica's outbox until the server has them; the
 //! feedback loop runs in the browser holding the team's lease, and models
-//! travel as bytes through the server — all of it the sync's work
-//! ([`crate::host::sync`]), which this page starts and whose news
-//! ([`crate::share::status::News`]) it shows.
+//! travel as bytes through the server — all of it the work of the sync in
+//! the engine's worker, which this page starts and whose news
+//! ([`crate::engine::api::News`]) it shows.
 
+use crate::engine::api::{subject_token, Conflict, Connect, Holder, News};
+pub use crate::engine::api::{Counts, Held, Settings, Standing};
 use crate::engine::messages::Command;
-use crate::share::jetstream;
-use crate::share::lease::Holder;
-pub use crate::share::lease::Standing;
-use crate::share::outbox::Conflict;
-use crate::share::status::{Connect, News};
-pub use crate::share::status::{Counts, Held, Settings};
 use crate::ui::engine_worker::EngineWorker;
 use leptos::prelude::*;
 
@@ -71,7 +67,7 @@ fn token() -> String {
         .unwrap_or_default()
 }
 
-/// Events per pack: [`crate::share::packs::PACK_EVENTS`], or what the
+/// Events per pack: [`crate::engine::api::PACK_EVENTS`], or what the
 /// page's storage says under `retrace-pack-events` (the end-to-end tests
 /// pack small logs).
 fn pack_events() -> u64 {
@@ -79,7 +75,7 @@ fn pack_events() -> u64 {
         .and_then(|s| s.get_item("retrace-pack-events").ok().flatten())
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(crate::share::packs::PACK_EVENTS)
+        .unwrap_or(crate::engine::api::PACK_EVENTS)
 }
 
 /// This browser's lasting id and a name the others are shown.
@@ -90,7 +86,7 @@ fn me() -> Holder {
         .as_ref()
         .and_then(|s| s.get_item(KEY).ok().flatten());
     let browser = saved.unwrap_or_else(|| {
-        let id = crate::host::browser::random_token();
+        let id = crate::web::random_token();
         if let Some(s) = &storage {
             let _ = s.set_item(KEY, &id);
         }
@@ -123,7 +119,7 @@ pub fn database() -> String {
     }
     let s = settings();
     if s.on && !s.log.is_empty() {
-        format!("retrace-shared-{}", jetstream::subject_token(&s.log))
+        format!("retrace-shared-{}", subject_token(&s.log))
     } else {
         super::DATABASE.to_owned()
     }

@@ -1,4 +1,9 @@
-//! Browser helpers that work on the page and in a worker alike.
+//! The browser's primitives that the page and the engine's worker both
+//! use — timers, the clock, randomness, hashing, blobs, the network's
+//! state — and Web Locks ([`lock`]). The lowest browser layer: it knows
+//! nothing of the log.
+
+pub mod lock;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
