@@ -377,7 +377,7 @@ pub enum Reply {
         /// The registration's id.
         id: u32,
         /// The record and the log's head after it, or why not.
-        outcome: Result<(Box<ModelTrained>, u64), String>,
+        outcome: Result<(Box<ModelTrained>, u64), super::call::EngineError>,
     },
     /// The pack asked for was committed: the log's head after it, or why not.
     PackApplied {
@@ -407,7 +407,7 @@ pub enum Reply {
         /// The export's id.
         id: u32,
         /// How it ended.
-        outcome: Result<Exported, String>,
+        outcome: Result<Exported, super::call::EngineError>,
     },
     /// The cut asked for under `id` is made: the position of its
     /// `LogRecovered`, or why nothing was cut.
@@ -415,7 +415,7 @@ pub enum Reply {
         /// The command's id.
         id: u32,
         /// The head after it, or why not.
-        outcome: Result<u64, String>,
+        outcome: Result<u64, super::call::EngineError>,
     },
     /// The simulator committed: `produced` source events so far in this
     /// run, the log's head after the commit.
@@ -436,6 +436,24 @@ pub enum Reply {
         /// What happened.
         news: super::imports::ImportNews,
     },
+}
+
+impl Reply {
+    /// The id of the request this answers (or is a piece of), if it
+    /// answers one.
+    pub fn id(&self) -> Option<u32> {
+        match self {
+            Reply::Cases { id, .. }
+            | Reply::Registered { id, .. }
+            | Reply::PackApplied { id, .. }
+            | Reply::PackMade { id, .. }
+            | Reply::Import { id, .. }
+            | Reply::ExportPart { id, .. }
+            | Reply::Exported { id, .. }
+            | Reply::Recovered { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
 }
 
 /// The boot line: how the projections were rebuilt.

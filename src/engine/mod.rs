@@ -16,6 +16,7 @@
 //! predictions go on; the harness trains at once.
 
 pub mod api;
+pub mod call;
 mod harness;
 pub mod imports;
 pub mod messages;

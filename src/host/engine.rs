@@ -10,6 +10,7 @@
 //! same queue.
 
 use crate::domain::model::ModelTrained;
+use crate::engine::call::EngineError;
 use crate::engine::imports::{ImportCommand, ImportNews};
 use crate::engine::messages::{boot_line, Command, Driver, Export, PackMade, Reply};
 use crate::engine::simulation::{SimCommand, TICK_MS};
@@ -246,7 +247,7 @@ impl Host {
             let Ok(store) = store.await else {
                 return host.post(&Reply::Exported {
                     id,
-                    outcome: Err("the log did not open in this tab's engine".into()),
+                    outcome: Err(EngineError::NotOpen),
                 });
             };
             let part = |text: String, so_far: u64| {
@@ -277,8 +278,10 @@ impl Host {
                 (Some(store), Some(salvage)) => {
                     export::cut(&store, &salvage, export_file, at).await
                 }
-                (None, _) => Err("the log is not open in this tab's engine".into()),
-                (_, None) => Err("read the log first: nothing was salvaged".into()),
+                (None, _) => Err(EngineError::NotOpen),
+                (_, None) => Err(EngineError::NothingToCut(
+                    "the log was not read for a recovery first".into(),
+                )),
             };
             host.post(&Reply::Recovered { id, outcome });
         });
@@ -652,7 +655,7 @@ impl Host {
                 ],
                 Command::Register { id, .. } => vec![Reply::Registered {
                     id,
-                    outcome: Err("the log is not open in the engine".into()),
+                    outcome: Err(EngineError::NotOpen),
                 }],
                 Command::ApplyPack { id, .. } => vec![Reply::PackApplied {
                     id,
@@ -682,7 +685,7 @@ impl Host {
                     }
                     Err(why) => vec![Reply::Registered {
                         id,
-                        outcome: Err(why),
+                        outcome: Err(EngineError::Model(why)),
                     }],
                 }
             }

@@ -5,6 +5,7 @@
 //! last good event.
 
 use crate::domain::events::LogRecovered;
+use crate::engine::call::EngineError;
 use crate::engine::messages::{Exported, Salvaged};
 use crate::io::cases_csv;
 use crate::io::cloudevents::to_line;
@@ -51,14 +52,14 @@ pub async fn log(
     from: u64,
     to: u64,
     part: &dyn Fn(String, u64),
-) -> Result<Exported, String> {
+) -> Result<Exported, EngineError> {
     let mut count = 0u64;
     each_page(store, from, to, |page| {
         count += page.len() as u64;
         part(lines(&page), count);
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| EngineError::Store(e.to_string()))?;
     Ok(Exported {
         count,
         salvage: None,
@@ -66,7 +67,7 @@ pub async fn log(
 }
 
 /// Every activity as a row of the cases CSV, its header first.
-pub async fn cases(store: &IdbStore, part: &dyn Fn(String, u64)) -> Result<Exported, String> {
+pub async fn cases(store: &IdbStore, part: &dyn Fn(String, u64)) -> Result<Exported, EngineError> {
     part(cases_csv::HEADER.to_string(), 0);
     let mut count = 0u64;
     each_page(store, 1, u64::MAX, |page| {
@@ -75,7 +76,7 @@ pub async fn cases(store: &IdbStore, part: &dyn Fn(String, u64)) -> Result<Expor
         part(text, count);
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| EngineError::Store(e.to_string()))?;
     Ok(Exported {
         count,
         salvage: None,
@@ -87,7 +88,7 @@ pub async fn cases(store: &IdbStore, part: &dyn Fn(String, u64)) -> Result<Expor
 pub async fn salvage(
     store: &IdbStore,
     part: &dyn Fn(String, u64),
-) -> Result<(Exported, Salvage), String> {
+) -> Result<(Exported, Salvage), EngineError> {
     let mut count = 0u64;
     let salvage = store
         .salvage(|events| {
@@ -95,7 +96,7 @@ pub async fn salvage(
             part(lines(events), count);
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| EngineError::Store(e.to_string()))?;
     let found = Salvaged {
         head: salvage.head,
         last_good: salvage.last_good(),
@@ -118,9 +119,9 @@ pub async fn cut(
     salvage: &Salvage,
     export_file: String,
     at: i64,
-) -> Result<u64, String> {
+) -> Result<u64, EngineError> {
     let Some(problem) = salvage.problem.clone() else {
-        return Err("the log keeps its rules: there is nothing to cut".into());
+        return Err(EngineError::NothingToCut("the log keeps its rules".into()));
     };
     let payload = LogRecovered {
         kept_to: salvage.last_good(),
@@ -144,5 +145,5 @@ pub async fn cut(
         .cut_after(salvage, record)
         .await
         .map(|c| c.last_seq)
-        .map_err(|e| e.to_string())
+        .map_err(|e| EngineError::Store(e.to_string()))
 }

@@ -24,7 +24,7 @@ pub fn BacktestPanel() -> impl IntoView {
         running.set(true);
         let trainer = trainer.get_value();
         spawn_local(async move {
-            let (cases, _, _) = live.cases(0).await;
+            let cases = live.cases(0).await.cases;
             let closed = live.views.with_untracked(|v| v.stats.closed);
             let kept = cases.len();
             progress.set(format!(

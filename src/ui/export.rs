@@ -5,8 +5,8 @@
 
 use super::browser::Parts;
 use super::live::Live;
-use crate::engine::messages::{Command, Export, Exported, Reply};
-use futures::StreamExt;
+use crate::engine::call::{EngineError, ExportFile};
+use crate::engine::messages::{Export, Exported, Reply};
 
 /// Have the engine read `what`; the pieces and how it ended. `busy` hears
 /// how many items are written so far.
@@ -14,20 +14,17 @@ pub async fn read(
     live: Live,
     what: Export,
     busy: &dyn Fn(u64),
-) -> Result<(Parts, Exported), String> {
-    let mut answers = live.export(|id| Command::Export { id, what });
+) -> Result<(Parts, Exported), EngineError> {
     let mut parts = Parts::default();
-    while let Some(reply) = answers.next().await {
-        match reply {
-            Reply::ExportPart { text, so_far, .. } => {
+    let done = live
+        .call(ExportFile(what), |piece| {
+            if let Reply::ExportPart { text, so_far, .. } = piece {
                 parts.push(&text);
                 busy(so_far);
             }
-            Reply::Exported { outcome, .. } => return outcome.map(|e| (parts, e)),
-            _ => {}
-        }
-    }
-    Err("the log engine went away before the export was whole; try again".into())
+        })
+        .await?;
+    Ok((parts, done))
 }
 
 /// Events `from..=to` as `retrace-log.ndjson`; `busy` hears the progress.
@@ -36,14 +33,17 @@ pub async fn log(live: Live, from: u64, to: u64, busy: &dyn Fn(String)) -> Resul
     let (parts, done) = read(live, Export::Log { from, to }, &|n| {
         busy(format!("exported {n} events…"))
     })
-    .await?;
+    .await
+    .map_err(|e| e.to_string())?;
     parts.download("retrace-log.ndjson", "application/x-ndjson")?;
     Ok(format!("Exported {} events as CloudEvents.", done.count))
 }
 
 /// Every activity as a row of `retrace-cases.csv`.
 pub async fn cases(live: Live) -> Result<String, String> {
-    let (parts, done) = read(live, Export::Cases, &|_| {}).await?;
+    let (parts, done) = read(live, Export::Cases, &|_| {})
+        .await
+        .map_err(|e| e.to_string())?;
     parts.download("retrace-cases.csv", "text/csv")?;
     Ok(format!("Exported {} activities as CSV.", done.count))
 }

@@ -8,6 +8,7 @@
 use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
+use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, Register, Request};
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
 use crate::engine::messages::{Command, Registration, Reply};
 use crate::engine::simulation::SimCommand;
@@ -15,18 +16,14 @@ use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
 use crate::ml::feedback_loop::Policy;
 use crate::projection::training_set::Finished;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::mpsc;
+use futures::StreamExt;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Events between snapshots, by default.
 pub const SNAPSHOT_EVERY: u64 = 5_000;
-
-/// What a model trained by hand learns from (see [`Live::cases`]).
-type Cases = (Vec<Finished>, (u64, i64), u64);
-/// A model as registered, or why not.
-type Registered = Result<crate::domain::model::ModelTrained, String>;
 
 /// Latency samples kept (one per commit the loop predicted for).
 const LATENCIES: usize = 500;
@@ -82,16 +79,12 @@ pub struct Live {
     pub opened: RwSignal<bool>,
     /// The newest live views (shown again after time travel).
     live_views: StoredValue<Views, LocalStorage>,
-    /// Questions to the engine waiting for their answer, by id.
-    asks: StoredValue<BTreeMap<u32, oneshot::Sender<Cases>>, LocalStorage>,
+    /// Requests waiting for the engine's answers, by id: every reply
+    /// under an id goes to its request, which ends with the last.
+    pending: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<Reply>>, LocalStorage>,
     next_ask: StoredValue<u32, LocalStorage>,
-    /// Registrations waiting for the engine's answer, by id.
-    registering: StoredValue<BTreeMap<u32, oneshot::Sender<Registered>>, LocalStorage>,
-    /// Exports and cuts running in the engine's worker: where their
-    /// answers go, by id.
-    exports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<Reply>>, LocalStorage>,
-    /// Imports running in the engine's worker: where their news goes.
-    imports: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<ImportNews>>, LocalStorage>,
+    /// The log as this tab shows it.
+    log: Log,
     /// The shared log's sync (whose lease says who drives a team's loop).
     shared: super::shared::Shared,
     /// The page shows a shared log.
@@ -134,11 +127,9 @@ impl Live {
             looping: StoredValue::new_local(None),
             opened: RwSignal::new(false),
             live_views: StoredValue::new_local(Views::default()),
-            asks: StoredValue::new_local(BTreeMap::new()),
+            pending: StoredValue::new_local(BTreeMap::new()),
             next_ask: StoredValue::new_local(0),
-            imports: StoredValue::new_local(BTreeMap::new()),
-            exports: StoredValue::new_local(BTreeMap::new()),
-            registering: StoredValue::new_local(BTreeMap::new()),
+            log,
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
@@ -233,10 +224,7 @@ impl Live {
         let engine = self.engine.get_value();
         // A restarted worker ends what the old one was doing: its imports,
         // questions and registrations hear that it went away.
-        self.imports.update_value(|i| i.clear());
-        self.asks.update_value(|a| a.clear());
-        self.registering.update_value(|r| r.clear());
-        self.exports.update_value(|x| x.clear());
+        self.pending.update_value(|p| p.clear());
         // First in the worker's queue: whatever the user does while it
         // loads (start the simulator, import a file) comes after.
         engine.post(Command::Open {
@@ -372,55 +360,16 @@ impl Live {
                 position,
                 known_models,
             } => self.train_for_engine(reason, cases, position, known_models),
-            Reply::Cases {
-                id,
-                cases,
-                position,
-                known_models,
-            } => {
-                if let Some(tx) = self.asks.try_update_value(|a| a.remove(&id)).flatten() {
-                    let _ = tx.send((cases, position, known_models));
-                }
-            }
-            Reply::Import { id, news } => {
-                let ends = news.ends();
-                self.imports.update_value(|i| {
-                    if let Some(tx) = i.get(&id) {
-                        let _ = tx.unbounded_send(news);
-                    }
-                    if ends {
-                        i.remove(&id);
-                    }
-                });
-            }
-            Reply::ExportPart { id, .. }
-            | Reply::Exported { id, .. }
-            | Reply::Recovered { id, .. } => {
-                let ends = !matches!(reply, Reply::ExportPart { .. });
-                self.exports.update_value(|x| {
-                    if let Some(tx) = x.get(&id) {
-                        let _ = tx.unbounded_send(reply);
-                    }
-                    if ends {
-                        x.remove(&id);
-                    }
-                });
-            }
-            // The sync in the engine's worker asks for packs, not the page.
-            Reply::PackApplied { .. } | Reply::PackMade { .. } => {}
-            Reply::Registered { id, outcome } => {
-                let outcome = outcome.map(|(record, head)| {
-                    log.head.update(|h| *h = (*h).max(head));
-                    *record
-                });
-                if let Some(tx) = self
-                    .registering
-                    .try_update_value(|r| r.remove(&id))
-                    .flatten()
-                {
-                    let _ = tx.send(outcome);
-                }
-            }
+            // Answers to requests go to them (see `Live::call`); the sync in
+            // the engine's worker asks for packs, not the page.
+            Reply::Cases { .. }
+            | Reply::Import { .. }
+            | Reply::ExportPart { .. }
+            | Reply::Exported { .. }
+            | Reply::Recovered { .. }
+            | Reply::Registered { .. }
+            | Reply::PackApplied { .. }
+            | Reply::PackMade { .. } => self.route(reply),
             Reply::Simulated { produced, head } => {
                 log.head.update(|h| *h = (*h).max(head));
                 self.sim_produced.set(produced);
@@ -489,18 +438,65 @@ impl Live {
         id
     }
 
+    /// A reply under a request's id to the request waiting for it; the
+    /// request's last reply ends it.
+    fn route(self, reply: Reply) {
+        let Some(id) = reply.id() else { return };
+        let ends = match &reply {
+            Reply::ExportPart { .. } => false,
+            Reply::Import { news, .. } => news.ends(),
+            _ => true,
+        };
+        self.pending.update_value(|p| {
+            if let Some(tx) = p.get(&id) {
+                let _ = tx.unbounded_send(reply);
+            }
+            if ends {
+                p.remove(&id);
+            }
+        });
+    }
+
+    /// Wait for the replies under a new id, once `send(id)` has posted the
+    /// request: they close after the last one — or without it if the
+    /// worker went away.
+    fn replies(self, send: impl FnOnce(u32)) -> mpsc::UnboundedReceiver<Reply> {
+        let (tx, rx) = mpsc::unbounded();
+        let id = self.next_id();
+        self.pending.update_value(|p| {
+            p.insert(id, tx);
+        });
+        send(id);
+        rx
+    }
+
+    /// Ask the engine `request` and await its answer; pieces of a longer
+    /// answer (an export's text) go to `piece` as they come.
+    pub async fn call<R: Request>(
+        self,
+        request: R,
+        mut piece: impl FnMut(Reply),
+    ) -> Result<R::Response, EngineError> {
+        let engine = self.engine;
+        let mut replies =
+            self.replies(move |id| engine.with_value(|e| e.post(request.command(id))));
+        while let Some(reply) = replies.next().await {
+            match R::answer(reply) {
+                Answer::Done(outcome) => return outcome,
+                Answer::Piece(p) => piece(p),
+            }
+        }
+        Err(EngineError::Gone)
+    }
+
     /// The newest `window` closed cases (0: all) in log order, the position
     /// and domain time they reach, and the highest `model-N` the log knows:
-    /// what a model trained by hand learns from (the engine's answer).
-    pub async fn cases(self, window: usize) -> Cases {
-        let (tx, rx) = oneshot::channel();
-        let id = self.next_id();
-        self.asks.update_value(|a| {
-            a.insert(id, tx);
-        });
-        self.engine
-            .with_value(|e| e.post(Command::Cases { id, window }));
-        rx.await.unwrap_or_default()
+    /// what a model trained by hand learns from (none if the engine could
+    /// not answer).
+    pub async fn cases(self, window: usize) -> CasesAnswer {
+        self.call(ClosedCases { window }, |_| {})
+            .await
+            .unwrap_or_default()
     }
 
     /// Import `blob` in the engine's worker as `order` says (its id is
@@ -510,49 +506,33 @@ impl Live {
         self,
         mut order: ImportOrder,
         blob: &web_sys::Blob,
-    ) -> (u32, mpsc::UnboundedReceiver<ImportNews>) {
-        let (tx, rx) = mpsc::unbounded();
-        let id = self.next_id();
-        order.id = id;
-        self.imports.update_value(|i| {
-            i.insert(id, tx);
+    ) -> (u32, impl futures::Stream<Item = ImportNews>) {
+        let engine = self.engine;
+        let mut asked = 0;
+        let replies = self.replies(|id| {
+            asked = id;
+            order.id = id;
+            engine
+                .with_value(|e| e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob)));
         });
-        self.engine
-            .with_value(|e| e.post_import(&ImportCommand::Start(Box::new(order)), Some(blob)));
-        (id, rx)
-    }
-
-    /// Send the engine the command `make(id)` and hear its answers under
-    /// that id ([`Reply::ExportPart`]s, then [`Reply::Exported`] or
-    /// [`Reply::Recovered`]); the channel closes after the last — or
-    /// without it if the worker went away.
-    pub fn export(self, make: impl FnOnce(u32) -> Command) -> mpsc::UnboundedReceiver<Reply> {
-        let (tx, rx) = mpsc::unbounded();
-        let id = self.next_id();
-        self.exports.update_value(|x| {
-            x.insert(id, tx);
+        let news = replies.filter_map(|reply| {
+            futures::future::ready(match reply {
+                Reply::Import { news, .. } => Some(news),
+                _ => None,
+            })
         });
-        self.engine.with_value(|e| e.post(make(id)));
-        rx
+        (asked, news)
     }
 
     /// Have the engine register a trained model (its id, its bytes in the
     /// registry, `ModelTrained` in the log): the record as registered.
-    pub async fn register(self, registration: Registration) -> Registered {
-        let (tx, rx) = oneshot::channel();
-        let id = self.next_id();
-        self.registering.update_value(|r| {
-            r.insert(id, tx);
-        });
-        self.engine.with_value(|e| {
-            e.post(Command::Register {
-                id,
-                registration: Box::new(registration),
-            })
-        });
-        rx.await.unwrap_or_else(|_| {
-            Err("the log engine went away before it registered the model".into())
-        })
+    pub async fn register(
+        self,
+        registration: Registration,
+    ) -> Result<crate::domain::model::ModelTrained, EngineError> {
+        let (record, head) = self.call(Register(registration), |_| {}).await?;
+        self.log.head.update(|h| *h = (*h).max(head));
+        Ok(record)
     }
 
     /// The engine's worker, to post it commands that need no answer.
@@ -601,7 +581,11 @@ impl Live {
         let trainer = self.trainer.get_value();
         let status = self.training;
         spawn_local(async move {
-            let (cases, position, known) = self.cases(window).await;
+            let CasesAnswer {
+                cases,
+                position,
+                known_models: known,
+            } = self.cases(window).await;
             status.set(Some(format!(
                 "training on {} closed cases ({reason})…",
                 cases.len()

@@ -5,8 +5,8 @@
 
 use super::live::Live;
 use super::Log;
-use crate::engine::messages::{Command, Export, Reply};
-use futures::StreamExt;
+use crate::engine::call::{EngineError, Recover};
+use crate::engine::messages::Export;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -68,18 +68,15 @@ pub fn RecoveryPanel() -> impl IntoView {
                     "The export could not be saved ({e}); nothing was cut."
                 )));
             }
-            let mut answer = live.export(|id| Command::Recover {
-                id,
-                export_file: EXPORT_FILE.into(),
-                at: js_sys::Date::now() as i64,
-            });
-            let cut = loop {
-                match answer.next().await {
-                    Some(Reply::Recovered { outcome, .. }) => break outcome,
-                    Some(_) => continue,
-                    None => break Err("the log engine went away before it cut the log".into()),
-                }
-            };
+            let cut = live
+                .call(
+                    Recover {
+                        export_file: EXPORT_FILE.into(),
+                        at: js_sys::Date::now() as i64,
+                    },
+                    |_| {},
+                )
+                .await;
             match cut {
                 Ok(last_seq) => {
                     log.head.set(last_seq);
@@ -91,6 +88,7 @@ pub fn RecoveryPanel() -> impl IntoView {
                          Reload to rebuild the views from the kept log."
                     )));
                 }
+                Err(e @ EngineError::NothingToCut(_)) => status.set(Some(format!("{e}."))),
                 Err(e) => status.set(Some(format!("Nothing was cut: {e}"))),
             }
         });

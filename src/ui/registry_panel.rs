@@ -50,7 +50,11 @@ pub fn RegistryPanel() -> impl IntoView {
         busy.set(true);
         let trainer = trainer.get_value();
         spawn_local(async move {
-            let (cases, position, known) = live.cases(0).await;
+            let crate::engine::call::CasesAnswer {
+                cases,
+                position,
+                known_models: known,
+            } = live.cases(0).await;
             let result = train_and_register(
                 &trainer,
                 spec,

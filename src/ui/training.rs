@@ -5,6 +5,7 @@
 
 use super::trainer::{Asked, Trainer};
 use crate::domain::model::{ModelTrained, Spec};
+use crate::engine::call::EngineError;
 use crate::engine::messages::Registration;
 use crate::ml::protocol::{FromWorker, ToWorker};
 use crate::projection::training_set::Finished;
@@ -24,7 +25,7 @@ pub async fn train_and_register<R>(
     register: impl FnOnce(Registration) -> R,
 ) -> Result<(ModelTrained, String), Asked>
 where
-    R: Future<Output = Result<ModelTrained, String>>,
+    R: Future<Output = Result<ModelTrained, EngineError>>,
 {
     if cases.len() < 10 {
         return Err(Asked::Failed(format!(
@@ -67,7 +68,7 @@ where
         known_models,
     })
     .await
-    .map_err(Asked::Failed)?;
+    .map_err(|e| Asked::Failed(e.to_string()))?;
     let message = format!(
         "{} trained on {} cases: holdout MAE {:.2} days vs median {:.2}; the stored bytes predict the same as the worker on {rows} holdout rows",
         record.id,

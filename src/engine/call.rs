@@ -1,0 +1,251 @@
+//! One typed channel between the page and the engine: each question the
+//! page asks is a [`Request`] that names its answer, the page awaits it with
+//! one `call` (no ids matched by hand, no pending map per kind of
+//! question), and what went wrong comes as an [`EngineError`] that says
+//! what the user should be told. The bytes between the threads stay the
+//! [`Command`] and [`Reply`] of [`super::messages`]: a request is a command
+//! under an id, and every reply to it carries that id ([`Reply::id`]).
+
+use super::messages::{Command, Export, Exported, Registration, Reply};
+use crate::domain::model::ModelTrained;
+use crate::projection::training_set::Finished;
+use serde::{Deserialize, Serialize};
+
+/// What went wrong with a request, in words the user can act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EngineError {
+    /// The log did not open in this tab's engine (the page said why when
+    /// it failed).
+    NotOpen,
+    /// The engine's worker went away before it answered: the log has what
+    /// was committed; try again.
+    Gone,
+    /// The log could not be read or written: what the store said.
+    Store(String),
+    /// A trained model could not be registered: why.
+    Model(String),
+    /// There is nothing to cut: why (no salvage ran, or it found no
+    /// problem).
+    NothingToCut(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::NotOpen => write!(
+                f,
+                "the log is not open in this tab's engine (see the message above; reload to try again)"
+            ),
+            EngineError::Gone => write!(
+                f,
+                "the log engine stopped before it answered; the log keeps what was committed — try again"
+            ),
+            EngineError::Store(why) => write!(f, "{why}"),
+            EngineError::Model(why) => write!(f, "the model was not registered: {why}"),
+            EngineError::NothingToCut(why) => write!(f, "nothing was cut: {why}"),
+        }
+    }
+}
+
+/// How a reply under a request's id bears on it.
+#[derive(Debug)]
+pub enum Answer<R> {
+    /// The request's answer: the call ends.
+    Done(Result<R, EngineError>),
+    /// A piece of a longer answer (an export's text): handed to the
+    /// caller's progress, and the call goes on.
+    Piece(Reply),
+}
+
+/// A question the page asks the engine, with the answer it waits for.
+pub trait Request {
+    /// What the answer carries.
+    type Response;
+    /// The question as a command under `id`.
+    fn command(self, id: u32) -> Command;
+    /// What `reply` (one carrying the request's id) means for it.
+    fn answer(reply: Reply) -> Answer<Self::Response>;
+}
+
+/// The newest `window` closed cases (0: all), in log order.
+pub struct ClosedCases {
+    /// How many of the newest.
+    pub window: usize,
+}
+
+/// The answer to [`ClosedCases`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CasesAnswer {
+    /// The closed cases, in log order.
+    pub cases: Vec<Finished>,
+    /// The position and domain time they reach.
+    pub position: (u64, i64),
+    /// The highest `model-N` the log knows.
+    pub known_models: u64,
+}
+
+impl Request for ClosedCases {
+    type Response = CasesAnswer;
+    fn command(self, id: u32) -> Command {
+        Command::Cases {
+            id,
+            window: self.window,
+        }
+    }
+    fn answer(reply: Reply) -> Answer<CasesAnswer> {
+        match reply {
+            Reply::Cases {
+                cases,
+                position,
+                known_models,
+                ..
+            } => Answer::Done(Ok(CasesAnswer {
+                cases,
+                position,
+                known_models,
+            })),
+            other => Answer::Piece(other),
+        }
+    }
+}
+
+/// Register a model the training worker trained.
+pub struct Register(pub Registration);
+
+impl Request for Register {
+    /// The record as registered (its id given) and the log's head after it.
+    type Response = (ModelTrained, u64);
+    fn command(self, id: u32) -> Command {
+        Command::Register {
+            id,
+            registration: Box::new(self.0),
+        }
+    }
+    fn answer(reply: Reply) -> Answer<(ModelTrained, u64)> {
+        match reply {
+            Reply::Registered { outcome, .. } => {
+                Answer::Done(outcome.map(|(record, head)| (*record, head)))
+            }
+            other => Answer::Piece(other),
+        }
+    }
+}
+
+/// Read the log for a file; its text comes as pieces
+/// ([`Reply::ExportPart`]).
+pub struct ExportFile(pub Export);
+
+impl Request for ExportFile {
+    type Response = Exported;
+    fn command(self, id: u32) -> Command {
+        Command::Export { id, what: self.0 }
+    }
+    fn answer(reply: Reply) -> Answer<Exported> {
+        match reply {
+            Reply::Exported { outcome, .. } => Answer::Done(outcome),
+            other => Answer::Piece(other),
+        }
+    }
+}
+
+/// Cut the log after the newest salvage's last good event.
+pub struct Recover {
+    /// The file the salvage's events were offered as.
+    pub export_file: String,
+    /// When the user agreed (ms since the epoch).
+    pub at: i64,
+}
+
+impl Request for Recover {
+    /// The position of the cut's `LogRecovered`.
+    type Response = u64;
+    fn command(self, id: u32) -> Command {
+        Command::Recover {
+            id,
+            export_file: self.export_file,
+            at: self.at,
+        }
+    }
+    fn answer(reply: Reply) -> Answer<u64> {
+        match reply {
+            Reply::Recovered { outcome, .. } => Answer::Done(outcome),
+            other => Answer::Piece(other),
+        }
+    }
+}
+
+/// Answer `request` from the replies under its id, as the page's `call`
+/// does: pieces go to `piece`, the answer ends it, and replies that end
+/// without one mean the engine went away.
+pub fn answer_from<R: Request>(
+    replies: impl IntoIterator<Item = Reply>,
+    mut piece: impl FnMut(Reply),
+) -> Result<R::Response, EngineError> {
+    for reply in replies {
+        match R::answer(reply) {
+            Answer::Done(outcome) => return outcome,
+            Answer::Piece(p) => piece(p),
+        }
+    }
+    Err(EngineError::Gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_names_its_command_and_reads_only_its_answer() {
+        let Command::Cases { id, window } = ClosedCases { window: 40 }.command(7) else {
+            panic!("a question about closed cases is Command::Cases");
+        };
+        assert_eq!((id, window), (7, 40));
+        // Pieces go on, the answer ends the call.
+        let mut pieces = Vec::new();
+        let replies = vec![
+            Reply::ExportPart {
+                id: 3,
+                text: "a\n".into(),
+                so_far: 1,
+            },
+            Reply::ExportPart {
+                id: 3,
+                text: "b\n".into(),
+                so_far: 2,
+            },
+            Reply::Exported {
+                id: 3,
+                outcome: Ok(Exported {
+                    count: 2,
+                    salvage: None,
+                }),
+            },
+        ];
+        let done = answer_from::<ExportFile>(replies, |p| pieces.push(p)).unwrap();
+        assert_eq!(done.count, 2);
+        assert_eq!(pieces.len(), 2);
+    }
+
+    #[test]
+    fn replies_that_end_without_an_answer_say_the_engine_went_away() {
+        let replies = vec![Reply::ExportPart {
+            id: 1,
+            text: String::new(),
+            so_far: 0,
+        }];
+        let outcome = answer_from::<ExportFile>(replies, |_| {});
+        assert_eq!(outcome.unwrap_err(), EngineError::Gone);
+        assert!(EngineError::Gone.to_string().contains("try again"));
+    }
+
+    #[test]
+    fn an_error_crosses_typed_and_says_what_to_do() {
+        let replies = vec![Reply::Recovered {
+            id: 2,
+            outcome: Err(EngineError::NothingToCut("the log keeps its rules".into())),
+        }];
+        let err = answer_from::<Recover>(replies, |_| {}).unwrap_err();
+        assert!(matches!(err, EngineError::NothingToCut(_)));
+        assert_eq!(err.to_string(), "nothing was cut: the log keeps its rules");
+    }
+}
