@@ -123,6 +123,18 @@ pub enum Standing {
     Theirs(Holder),
 }
 
+impl Standing {
+    /// Its name in the page's `data-standing` attribute.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Standing::Idle => "idle",
+            Standing::Asking => "asking",
+            Standing::Ours => "ours",
+            Standing::Theirs(_) => "theirs",
+        }
+    }
+}
+
 /// This browser's side of the lease.
 #[derive(Clone, Debug)]
 pub struct Lease {

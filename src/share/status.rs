@@ -36,12 +36,51 @@ pub struct Connect {
     pub holder: Holder,
 }
 
+/// Where the sync's connection stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Link {
+    /// Reaching the server for the first time.
+    #[default]
+    Connecting,
+    /// Connected and following the log.
+    Connected,
+    /// The connection failed or closed: it tries again by itself.
+    Offline,
+    /// The server refused for a reason trying again does not mend (a
+    /// wrong token, no JetStream, a passphrase that does not open the
+    /// log): the status line says what to do.
+    Stopped,
+}
+
+impl Link {
+    /// Its name in the page's `data-link` attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Connecting => "connecting",
+            Link::Connected => "connected",
+            Link::Offline => "offline",
+            Link::Stopped => "stopped",
+        }
+    }
+}
+
 /// The sync's state as numbers, for the page's `data-*` attributes (what
 /// the tests and any script read; the status line says it in words).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Where the connection stands.
+    pub link: Link,
     /// Connected to the server now.
     pub connected: bool,
+    /// The server lets this user only read.
+    pub read_only: bool,
+    /// Events this browser holds back until an import it receives is
+    /// complete.
+    pub held_back: u64,
+    /// Events packed on the server, as last heard.
+    pub packed: u64,
+    /// Events this copy read from packs rather than the stream.
+    pub from_packs: u64,
     /// Events on the server, as last heard.
     pub on_server: Option<u64>,
     /// Events received since the page opened.

@@ -68,6 +68,8 @@ pub fn FeedbackPanel() -> impl IntoView {
     let live = expect_context::<Live>();
     let sim = expect_context::<Sim>();
     let demo = expect_context::<super::demo::Demo>();
+    // On a shared log: where this browser stands on the loop's lease.
+    let standing = expect_context::<super::shared::Shared>().standing;
 
     let roles = move || {
         live.views.with(|v| {
@@ -348,7 +350,7 @@ pub fn FeedbackPanel() -> impl IntoView {
             </details>
             <p data-testid="loop-champion">{champion_line}</p>
             <p data-testid="loop-challenger">{challenger_line}</p>
-            <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string() data-engine-seq=move || live.engine_seq.get().to_string()>{move || live.training.get().unwrap_or_default()}</p>
+            <p data-testid="loop-status" aria-live="polite" data-busy=move || live.training_busy.get().to_string() data-engine-seq=move || live.engine_seq.get().to_string() data-standing=move || standing.get().name()>{move || live.training.get().unwrap_or_default()}</p>
             <div class="actions">
                 <button data-testid="loop-train" disabled=move || !live.steers() || roles().0.is_none() || roles().1.is_some()
                     on:click=move |_| live.train("manual", live.policy.with_untracked(|p| p.window))>"Train a challenger now"</button>

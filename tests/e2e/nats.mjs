@@ -222,8 +222,12 @@ export async function connectTo(page, url, { log = 'team', token = '', passphras
   await p.getByTestId('event-count').waitFor();
 }
 
-export async function statusMatches(page, re) {
-  await page.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid=sync-status]')?.textContent ?? ''), re.source, { timeout: 30_000 });
+/**
+ * Wait until the sync's connection is `link` (`connected`, `offline`,
+ * `stopped`: the status line's `data-link`); returns the status line's words.
+ */
+export async function linkIs(page, link, timeout = 30_000) {
+  await page.page.waitForFunction((l) => document.querySelector('[data-testid=sync-status]')?.dataset.link === l, link, { timeout });
   return page.page.getByTestId('sync-status').textContent();
 }
 
@@ -235,27 +239,32 @@ export const HELPDESK = '../shared/data/helpdesk.csv';
  * `passphrase`, as a team member of an encrypted log (`expect`: the status
  * to wait for).
  */
-export async function joined(url, log, { packEvents, passphrase = '', expect = /^connected/ } = {}) {
+export async function joined(url, log, { packEvents, passphrase = '', link = 'connected', expect } = {}) {
   const context = await env.browser.newContext({ acceptDownloads: true });
   if (packEvents) await context.addInitScript((n) => localStorage.setItem('retrace-pack-events', String(n)), packEvents);
   const page = await new LivePage(await context.newPage()).open(env.url);
   await connectTo(page, url, { log, passphrase });
-  await statusMatches(page, expect);
+  const said = await linkIs(page, link);
+  if (expect) assert.match(said, expect);
   return { context, page };
 }
 
 /**
  * The sync's state as numbers, from the status line's `data-*` attributes:
- * connected, onServer, received, sent, waiting, outbox, conflicts, refused.
+ * link, connected, readOnly, heldBack, packed, fromPacks, onServer, received,
+ * sent, waiting, outbox, conflicts, refused — and `said`, the line's words
+ * read at the same moment.
  */
 export function counts(page) {
   return page.page.evaluate(() => {
     const d = document.querySelector('[data-testid=sync-status]')?.dataset ?? {};
     const n = (v) => (v === undefined || v === '' ? null : Number(v));
     return {
-      connected: d.connected === 'true', onServer: n(d.onServer), received: n(d.received), sent: n(d.sent),
+      link: d.link, connected: d.connected === 'true', readOnly: d.readOnly === 'true', heldBack: n(d.heldBack),
+      packed: n(d.packed), fromPacks: n(d.fromPacks), onServer: n(d.onServer), received: n(d.received), sent: n(d.sent),
       waiting: n(d.waiting), outbox: n(d.outbox), conflicts: n(d.conflicts), refused: n(d.refused),
       shown: Number(document.querySelector('[data-testid=event-count]')?.textContent.replace(/\D/g, '')),
+      said: document.querySelector('[data-testid=sync-status]')?.textContent ?? '',
     };
   });
 }

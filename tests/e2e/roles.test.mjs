@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LivePage } from './support.mjs';
 import {
-  openShared, closeShared, natsServerFrom, writer, connectTo, statusMatches, settled, exportLog,
+  openShared, closeShared, natsServerFrom, writer, connectTo, linkIs, countsUntil, settled, exportLog,
 } from './nats.mjs';
 
 let env;
@@ -24,7 +24,7 @@ async function browser(url, token) {
   const context = await env.browser.newContext({ acceptDownloads: true });
   const page = await new LivePage(await context.newPage()).open(env.url);
   await connectTo(page, url, { log: 'team', token });
-  await statusMatches(page, /^connected/);
+  await linkIs(page, 'connected');
   return { context, page };
 }
 
@@ -42,7 +42,7 @@ test('the shipped team configuration: each role may do its part and nothing more
   t.after(() => viewer.context.close());
   await settled([viewer.page], 2);
   await viewer.page.appendDemo();
-  assert.match(await statusMatches(viewer.page, /read only/), /may only read/);
+  assert.match((await countsUntil(viewer.page, (c) => c.readOnly, 'read only')).said, /may only read/);
 
   // The writer, with a raw client: every step outside its part is refused.
   const raw = await writer(server.port, { user: 'ana', pass: PASSWORDS.writer });

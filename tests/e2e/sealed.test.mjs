@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   openShared, closeShared, natsServer, writer, events, exportLog, joined, settled, leave, parse,
-  statusMatches, HELPDESK, quiet,
+  counts, countsUntil, HELPDESK, quiet,
 } from './nats.mjs';
 
 before(openShared);
@@ -45,7 +45,7 @@ test('with a team passphrase the server holds only sealed payloads; the team rea
   await settled([a], total);
   const lines = parse(await exportLog(a, 'vault-a.ndjson'));
   const importEnd = Math.max(...lines.filter((e) => /^case-helpdesk-\d+$/.test(e.subject)).map((e) => Number(e.sequence)));
-  await a.page.waitForFunction((n) => Number(document.querySelector('[data-testid=sync-status]')?.textContent.match(/(\d+) events packed on the server/)?.[1]) >= n, importEnd, { timeout: 120_000 });
+  await countsUntil(a, (c) => c.packed >= importEnd, `the import (to ${importEnd}) packed`, 120_000);
 
   // What the browsers wrote, as words that must not be on the server.
   const secrets = new Set(['ActivityRecorded', 'CaseOpened', 'CaseClosed', 'ImportCompleted', '"occurred_at"']);
@@ -64,14 +64,14 @@ test('with a team passphrase the server holds only sealed payloads; the team rea
   // A teammate with the passphrase joins from the sealed packs: the same log.
   const B = await joined(server.url, 'vault', { passphrase: PASSPHRASE });
   await settled([B.page], total);
-  const fromPacks = Number((await statusMatches(B.page, /read from packs here/)).match(/(\d+) read from packs here/)[1]);
+  const { fromPacks } = await counts(B.page);
   assert.ok(fromPacks >= importEnd, `${fromPacks} events read from packs, the import ends at ${importEnd}`);
   const exportA = await exportLog(a, 'vault-a2.ndjson');
   assert.equal(await exportLog(B.page, 'vault-b.ndjson'), exportA, 'one log, byte for byte');
 
   // A wrong passphrase, and none: told so, and nothing read or written.
-  const C = await joined(server.url, 'vault', { passphrase: 'wrong horse', expect: /does not open this shared log/ });
-  const D = await joined(server.url, 'vault', { expect: /this shared log is encrypted: enter the team's passphrase/ });
+  const C = await joined(server.url, 'vault', { passphrase: 'wrong horse', link: 'stopped', expect: /does not open this shared log/ });
+  const D = await joined(server.url, 'vault', { link: 'stopped', expect: /this shared log is encrypted: enter the team's passphrase/ });
   for (const x of [C, D]) assert.equal(await x.page.number('event-count'), 0);
 
   // A raw client without the key publishes a plain event: refused by both

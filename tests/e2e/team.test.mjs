@@ -20,8 +20,19 @@ before(async () => {
 });
 after(closeShared);
 
-function loopStatus(page, re, timeout = 30_000) {
-  return page.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid=loop-status]')?.textContent ?? ''), re.source, { timeout, polling: 100 });
+/**
+ * Wait until `page` stands `standing` on the team's loop (`ours`, `theirs`,
+ * `asking`, `idle`: the loop panel's `data-standing`); the panel's words
+ * then must match `re`. Returns them.
+ */
+async function loopStanding(page, standing, re, timeout = 30_000) {
+  const said = await page.page.waitForFunction(
+    ({ s, src }) => {
+      const el = document.querySelector('[data-testid=loop-status]');
+      return el?.dataset.standing === s && new RegExp(src).test(el.textContent) ? el.textContent : null;
+    },
+    { s: standing, src: re.source }, { timeout, polling: 100 });
+  return said.jsonValue();
 }
 
 /** `page` drives the loop: the first model after 40 closed cases, no retrain on a schedule. */
@@ -33,7 +44,7 @@ async function drive(page) {
   await page.page.getByTestId('policy-every').fill('0');
   await page.page.getByTestId('policy-every').press('Tab');
   await page.page.getByTestId('predict-toggle').check();
-  await loopStatus(page, /This browser drives the team's loop/);
+  await loopStanding(page, 'ours', /This browser drives the team's loop/);
 }
 
 function typeCount(page, type) {
@@ -58,7 +69,7 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   await b.page.getByTestId('policy-every').fill('0');
   await b.page.getByTestId('policy-every').press('Tab');
   await b.page.getByTestId('predict-toggle').check();
-  await loopStatus(b, /drives the team's loop on this shared log; this browser shows what it records/);
+  await loopStanding(b, 'theirs', /drives the team's loop on this shared log; this browser shows what it records/);
   assert.equal(await b.page.getByTestId('predict-toggle').isChecked(), true);
 
   // B writes the cases; A's engine trains, promotes and predicts them.
@@ -82,7 +93,7 @@ test('one browser drives a shared log\'s loop; closed mid-run, another takes its
   // The driver goes away; its lease runs out on the server, B takes it.
   const closedAt = Date.now();
   await A.context.close();
-  await loopStatus(b, /This browser took the team's loop over/, (TTL_S + 20) * 1000);
+  await loopStanding(b, 'ours', /This browser took the team's loop over/, (TTL_S + 20) * 1000);
   const took = (Date.now() - closedAt) / 1000;
   const takenAt = await b.number('event-count');
   console.log(`team loop: taken over ${took.toFixed(1)} s after the driver closed (time to live ${TTL_S} s)`);
@@ -125,17 +136,17 @@ test('a driver whose server stops answering stops driving before its lease could
   const a = A.page;
   await a.go('live');
   await a.page.getByTestId('predict-toggle').check();
-  await loopStatus(a, /This browser drives the team's loop/);
+  await loopStanding(a, 'ours', /This browser drives the team's loop/);
   // The server freezes (as a stuck request would look): no answer comes.
   server.process.kill('SIGSTOP');
   const frozenAt = Date.now();
-  await a.page.waitForFunction(() => !/This browser drives the team's loop/.test(document.querySelector('[data-testid=loop-status]')?.textContent ?? ''), null, { timeout: TTL_S * 1000, polling: 100 });
+  await a.page.waitForFunction(() => document.querySelector('[data-testid=loop-status]')?.dataset.standing !== 'ours', null, { timeout: TTL_S * 1000, polling: 100 });
   const stopped = (Date.now() - frozenAt) / 1000;
   console.log(`team loop: the driver stopped ${stopped.toFixed(1)} s after its server froze (time to live ${TTL_S} s)`);
   assert.ok(stopped < TTL_S - 1, `stopped driving before the lease could end on the server: ${stopped.toFixed(1)} s`);
   // The server comes back: the browser takes its loop up again.
   server.process.kill('SIGCONT');
-  await loopStatus(a, /This browser (drives|took) the team's loop/, 60_000);
+  await loopStanding(a, 'ours', /This browser (drives|took) the team's loop/, 60_000);
   await leave(A);
 });
 

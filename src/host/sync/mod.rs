@@ -33,7 +33,7 @@ use crate::share::lease::Standing;
 use crate::share::outbox::{Action, Conflict, Outbox, Seen};
 use crate::share::packs;
 use crate::share::seal::{self, Keyring, Seal};
-use crate::share::status::{Connect, Counts, News, Settings};
+use crate::share::status::{Connect, Counts, Link, News, Settings};
 use crate::store::idb::{record_keys, IdbStore};
 use crate::store::{by_stream, EventStore, StoreError};
 use crate::web::{online, random_token};
@@ -166,6 +166,8 @@ struct Sync {
     known_from: Option<u64>,
     /// Events read from packs since the page opened.
     from_packs: u64,
+    /// Events held back until an import being received is complete.
+    held_back: u64,
 }
 
 /// What the sync last said of each kind.
@@ -248,6 +250,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
         packing: true,
         known_from: None,
         from_packs: 0,
+        held_back: 0,
     };
     let mut delay_ms = 1_000;
     loop {
@@ -262,6 +265,11 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
         sync.replica.tell(News::Lease(None));
         let mut counts = sync.told.counts;
         counts.connected = false;
+        counts.link = if stop.retry {
+            Link::Offline
+        } else {
+            Link::Stopped
+        };
         sync.tell_counts(counts);
         if !stop.retry {
             sync.tell_status(format!("not connected: {}", stop.why));
@@ -279,6 +287,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
             let _ = sync.load_outbox().await;
             let mut counts = sync.told.counts;
             counts.connected = false;
+            counts.link = Link::Offline;
             counts.outbox = sync.outbox.len() as u64;
             sync.tell_counts(counts);
             sync.tell_status(format!(
@@ -417,7 +426,9 @@ impl Sync {
             let now = js_sys::Date::now();
             if idle && (caught_up || now - said_at >= SAY_EVERY_MS) {
                 said_at = now;
-                if units.holding(batch.len(), now) {
+                let holding = units.holding(batch.len(), now);
+                self.held_back = if holding { batch.len() as u64 } else { 0 };
+                if holding {
                     self.say(
                         head,
                         on_server,
@@ -1135,7 +1146,12 @@ impl Sync {
             text.push_str("; the server does not compress its WebSocket messages, which makes downloading the log about half as fast (README: turn on compression)");
         }
         let counts = Counts {
+            link: Link::Connected,
             connected: true,
+            read_only: self.store.is_read_only(),
+            held_back: self.held_back,
+            packed: self.packed_to,
+            from_packs: self.from_packs,
             on_server: Some(on_server),
             received: self.received,
             sent: self.outbox.sent,

@@ -303,6 +303,11 @@ pub fn SharedLogCard() -> impl IntoView {
                 <button data-testid="shared-disconnect" on:click=disconnect disabled=!on>"Disconnect"</button>
             </div>
             <p data-testid="sync-status" aria-live="polite"
+                data-link=move || shared.counts.get().link.name()
+                data-read-only=move || shared.counts.get().read_only.to_string()
+                data-held-back=move || shared.counts.get().held_back.to_string()
+                data-packed=move || shared.counts.get().packed.to_string()
+                data-from-packs=move || shared.counts.get().from_packs.to_string()
                 data-connected=move || shared.counts.get().connected.to_string()
                 data-on-server=move || shared.counts.get().on_server.map(|n| n.to_string()).unwrap_or_default()
                 data-received=move || shared.counts.get().received.to_string()
