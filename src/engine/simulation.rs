@@ -10,7 +10,7 @@ use crate::store::{by_stream, StreamAppend};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds between ticks.
-pub const TICK_MS: i32 = 200;
+pub const TICK_MS: u32 = 200;
 /// Most wall time one tick makes up for (a worker that was busy for
 /// seconds does not then write seconds' worth in one commit).
 pub const MAX_CATCH_UP_MS: f64 = 1_000.0;

@@ -347,7 +347,7 @@ pub async fn play(
     progress: &Progress<'_>,
     on_commit: &dyn Fn(u64),
 ) -> Result<u64, Stopped> {
-    const TICK: i32 = 200;
+    const TICK: u32 = 200;
     let mut ahead = next_event(store, plan.as_mut()).await.map_err(failed)?;
     let mut clock = ahead.as_ref().map_or(0, |(_, _, e)| e.occurred_at);
     let mut played = 0u64;

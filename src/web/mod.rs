@@ -11,22 +11,8 @@ use wasm_bindgen_futures::JsFuture;
 
 /// Wait `ms` milliseconds (the global `setTimeout`: a window's or a
 /// worker's).
-pub async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        match set_timeout {
-            Some(f) => {
-                let _ = f.call2(&global, &resolve, &JsValue::from(ms));
-            }
-            None => {
-                let _ = resolve.call0(&JsValue::NULL);
-            }
-        }
-    });
-    let _ = JsFuture::from(promise).await;
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
 }
 
 /// Let the browser run what waits (drawing, input, messages) and come
@@ -160,27 +146,6 @@ pub fn random_token() -> String {
         let _ = c.get_random_values_with_u8_array(&mut bytes);
     }
     crate::util::hex(&bytes)
-}
-
-/// Call `tick` every `ms` milliseconds until [`clear_interval`] with the
-/// id returned (None: this context has no timers).
-pub fn set_interval(tick: &js_sys::Function, ms: i32) -> Option<i32> {
-    let set = global_get("setInterval")?
-        .dyn_into::<js_sys::Function>()
-        .ok()?;
-    set.call2(&js_sys::global(), tick, &JsValue::from(ms))
-        .ok()?
-        .as_f64()
-        .map(|id| id as i32)
-}
-
-/// Stop the timer `id` of [`set_interval`].
-pub fn clear_interval(id: i32) {
-    if let Some(clear) =
-        global_get("clearInterval").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-    {
-        let _ = clear.call1(&js_sys::global(), &JsValue::from(id));
-    }
 }
 
 /// Whether the browser says it is online (true where it cannot say).

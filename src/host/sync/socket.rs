@@ -57,7 +57,7 @@ pub struct Socket {
     events: std::collections::VecDeque<Event>,
     page: std::collections::VecDeque<Wake>,
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
-    ticks: Option<(i32, Closure<dyn FnMut()>)>,
+    _ticks: gloo_timers::callback::Interval,
     /// How long an answer (or an awaited message) may take before the
     /// connection is given up: a request never waits for ever.
     pub answer_ms: f64,
@@ -122,11 +122,10 @@ impl Socket {
             None => {}
         }
         let inbox = format!("{inbox_prefix}.{}", random_token());
-        let tick = Closure::<dyn FnMut()>::new(move || {
+        // Dropped with the socket, which stops it.
+        let ticks = gloo_timers::callback::Interval::new(1_000, move || {
             let _ = tick_tx.unbounded_send(Incoming::Tick);
         });
-        let ticks =
-            crate::web::set_interval(tick.as_ref().unchecked_ref(), 1_000).map(|id| (id, tick));
         Ok(Socket {
             ws,
             conn: Conn::new(connect, &inbox),
@@ -134,7 +133,7 @@ impl Socket {
             events: Default::default(),
             page: Default::default(),
             _handlers: handlers,
-            ticks,
+            _ticks: ticks,
             answer_ms: ANSWER_MS,
             inbox_prefix,
         })
@@ -305,9 +304,6 @@ impl Drop for Socket {
         self.ws.set_onmessage(None);
         self.ws.set_onopen(None);
         self.ws.set_onclose(None);
-        if let Some((id, _)) = self.ticks.as_ref() {
-            crate::web::clear_interval(*id);
-        }
         let _ = self.ws.close();
     }
 }
