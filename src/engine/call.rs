@@ -3,10 +3,10 @@
 //! one `call` (no ids matched by hand, no pending map per kind of
 //! question), and what went wrong comes as an [`EngineError`] that says
 //! what the user should be told. The bytes between the threads stay the
-//! [`Command`] and [`Reply`] of [`super::messages`]: a request is a command
+//! [`ToEngine`] and [`Reply`] of [`super::messages`]: a request is a command
 //! under an id, and every reply to it carries that id ([`Reply::id`]).
 
-use super::messages::{Command, Export, Exported, Registration, Reply};
+use super::messages::{Command, Export, Exported, HostCommand, Registration, Reply, ToEngine};
 use crate::domain::model::ModelTrained;
 use crate::projection::training_set::Finished;
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ pub trait Request {
     /// What the answer carries.
     type Response;
     /// The question as a command under `id`.
-    fn command(self, id: u32) -> Command;
+    fn command(self, id: u32) -> ToEngine;
     /// What `reply` (one carrying the request's id) means for it.
     fn answer(reply: Reply) -> Answer<Self::Response>;
 }
@@ -86,11 +86,12 @@ pub struct CasesAnswer {
 
 impl Request for ClosedCases {
     type Response = CasesAnswer;
-    fn command(self, id: u32) -> Command {
+    fn command(self, id: u32) -> ToEngine {
         Command::Cases {
             id,
             window: self.window,
         }
+        .into()
     }
     fn answer(reply: Reply) -> Answer<CasesAnswer> {
         match reply {
@@ -115,11 +116,12 @@ pub struct Register(pub Registration);
 impl Request for Register {
     /// The record as registered (its id given) and the log's head after it.
     type Response = (ModelTrained, u64);
-    fn command(self, id: u32) -> Command {
+    fn command(self, id: u32) -> ToEngine {
         Command::Register {
             id,
             registration: Box::new(self.0),
         }
+        .into()
     }
     fn answer(reply: Reply) -> Answer<(ModelTrained, u64)> {
         match reply {
@@ -137,8 +139,8 @@ pub struct ExportFile(pub Export);
 
 impl Request for ExportFile {
     type Response = Exported;
-    fn command(self, id: u32) -> Command {
-        Command::Export { id, what: self.0 }
+    fn command(self, id: u32) -> ToEngine {
+        HostCommand::Export { id, what: self.0 }.into()
     }
     fn answer(reply: Reply) -> Answer<Exported> {
         match reply {
@@ -159,12 +161,13 @@ pub struct Recover {
 impl Request for Recover {
     /// The position of the cut's `LogRecovered`.
     type Response = u64;
-    fn command(self, id: u32) -> Command {
-        Command::Recover {
+    fn command(self, id: u32) -> ToEngine {
+        HostCommand::Recover {
             id,
             export_file: self.export_file,
             at: self.at,
         }
+        .into()
     }
     fn answer(reply: Reply) -> Answer<u64> {
         match reply {
@@ -196,7 +199,8 @@ mod tests {
 
     #[test]
     fn a_request_names_its_command_and_reads_only_its_answer() {
-        let Command::Cases { id, window } = ClosedCases { window: 40 }.command(7) else {
+        let ToEngine::Engine(Command::Cases { id, window }) = ClosedCases { window: 40 }.command(7)
+        else {
             panic!("a question about closed cases is Command::Cases");
         };
         assert_eq!((id, window), (7, 40));

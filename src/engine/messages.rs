@@ -150,6 +150,42 @@ pub enum Command {
         /// The last event's sequence.
         to: u64,
     },
+    /// The worker's clock: `elapsed_ms` since the last tick (the page does
+    /// not send it). A running simulator commits what is due, and the
+    /// engine folds it (and predicts, while the loop runs) at once.
+    Tick {
+        /// Wall time since the last tick.
+        elapsed_ms: f64,
+    },
+}
+
+/// What the page sends the engine's worker: a command for the engine,
+/// answered in order by its driver, or one for the worker's host, done
+/// beside that queue — each side owns every variant it is given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToEngine {
+    /// For the engine ([`Driver::handle`]).
+    Engine(Command),
+    /// For its host (the shared log's sync, reads of the store).
+    Host(HostCommand),
+}
+
+impl From<Command> for ToEngine {
+    fn from(command: Command) -> ToEngine {
+        ToEngine::Engine(command)
+    }
+}
+
+impl From<HostCommand> for ToEngine {
+    fn from(command: HostCommand) -> ToEngine {
+        ToEngine::Host(command)
+    }
+}
+
+/// What the page asks of the worker's host: the shared log's sync, and
+/// reads and cuts of the store that run beside the engine's queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum HostCommand {
     /// Follow and write the shared log this engine's log replicates, as
     /// `Connect` says; the sync's news comes as [`Reply::Sync`]. The host
     /// runs the sync beside the queue (the driver has nothing to do).
@@ -198,16 +234,9 @@ pub enum Command {
         /// When the user agreed (ms since the epoch).
         at: i64,
     },
-    /// The worker's clock: `elapsed_ms` since the last tick (the page does
-    /// not send it). A running simulator commits what is due, and the
-    /// engine folds it (and predicts, while the loop runs) at once.
-    Tick {
-        /// Wall time since the last tick.
-        elapsed_ms: f64,
-    },
 }
 
-/// What [`Command::Export`] reads.
+/// What [`HostCommand::Export`] reads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Export {
     /// Events `from..=to` as CloudEvents, a line each.
@@ -737,14 +766,7 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
             | Command::SnapshotEvery(_)
             | Command::Register { .. }
             | Command::ApplyPack { .. }
-            | Command::MakePack { .. }
-            | Command::Connect(_)
-            | Command::LoopWanted(_)
-            | Command::Upload { .. }
-            | Command::ListModels
-            | Command::Export { .. }
-            | Command::Recover { .. }
-            | Command::Resolve { .. } => Vec::new(),
+            | Command::MakePack { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {
                 SimRun::apply(&mut self.sim, command);

@@ -12,7 +12,9 @@
 use crate::domain::model::ModelTrained;
 use crate::engine::call::EngineError;
 use crate::engine::imports::{ImportCommand, ImportNews};
-use crate::engine::messages::{boot_line, Command, Driver, Export, PackMade, Reply};
+use crate::engine::messages::{
+    boot_line, Command, Driver, Export, HostCommand, PackMade, Reply, ToEngine,
+};
 use crate::engine::simulation::{SimCommand, TICK_MS};
 use crate::engine::views::Views;
 use crate::engine::Engine;
@@ -152,30 +154,36 @@ impl Host {
 
     /// A command's bytes from the page.
     pub fn receive(&self, bytes: Vec<u8>) {
-        match decode::<Command>(&bytes) {
-            // The sync's orders go to the sync, beside the queue.
-            Ok(Command::Connect(connect)) => self.connect(*connect),
-            Ok(Command::LoopWanted(on)) => self.state.borrow_mut().loop_wanted = on,
-            Ok(Command::Upload { from }) => self.upload(from),
-            Ok(Command::ListModels) => self.list_models(),
-            Ok(Command::Export { id, what }) => self.export(id, what),
-            Ok(Command::Recover {
-                id,
-                export_file,
-                at,
-            }) => self.recover(id, export_file, at),
-            Ok(Command::Resolve { stream, keep }) => {
-                if let Some(wakes) = &self.state.borrow().sync {
-                    wake(wakes, Incoming::Choice(stream, keep));
-                }
-            }
-            Ok(command) => {
+        match decode::<ToEngine>(&bytes) {
+            Ok(ToEngine::Host(command)) => self.host(command),
+            Ok(ToEngine::Engine(command)) => {
                 if let Command::Simulate(sim) = &command {
                     self.clock(sim);
                 }
                 self.enqueue(command)
             }
             Err(e) => self.post(&Reply::Failed(e)),
+        }
+    }
+
+    /// What the page asks of this host, done beside the engine's queue.
+    fn host(&self, command: HostCommand) {
+        match command {
+            HostCommand::Connect(connect) => self.connect(*connect),
+            HostCommand::LoopWanted(on) => self.state.borrow_mut().loop_wanted = on,
+            HostCommand::Upload { from } => self.upload(from),
+            HostCommand::ListModels => self.list_models(),
+            HostCommand::Export { id, what } => self.export(id, what),
+            HostCommand::Recover {
+                id,
+                export_file,
+                at,
+            } => self.recover(id, export_file, at),
+            HostCommand::Resolve { stream, keep } => {
+                if let Some(wakes) = &self.state.borrow().sync {
+                    wake(wakes, Incoming::Choice(stream, keep));
+                }
+            }
         }
     }
 

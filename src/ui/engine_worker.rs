@@ -8,7 +8,7 @@
 //! the log.
 
 use crate::engine::imports::ImportCommand;
-use crate::engine::messages::{Command, Reply};
+use crate::engine::messages::{Reply, ToEngine};
 use crate::ml::protocol::{decode, encode, FromWorker};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -20,7 +20,7 @@ type OnMessage = Closure<dyn FnMut(MessageEvent)>;
 
 /// A message waiting for the worker to listen.
 enum Queued {
-    Command(Command),
+    Command(ToEngine),
     /// An import order with its file, ready to post.
     Raw(JsValue),
 }
@@ -95,7 +95,8 @@ impl EngineWorker {
 
     /// Send a command, queued until the worker listens (also before it
     /// was started).
-    pub fn post(&self, command: Command) {
+    pub fn post(&self, command: impl Into<ToEngine>) {
+        let command = command.into();
         match self.listening() {
             Some(w) => send(&w, &command),
             None => self.0.queued.borrow_mut().push(Queued::Command(command)),
@@ -142,7 +143,7 @@ impl EngineWorker {
     }
 }
 
-fn send(worker: &Worker, command: &Command) {
+fn send(worker: &Worker, command: &ToEngine) {
     let message = js_sys::Object::new();
     let bytes = js_sys::Uint8Array::from(encode(command).as_slice());
     let _ = js_sys::Reflect::set(&message, &"engine".into(), &bytes);

@@ -10,7 +10,7 @@ use super::trainer::Trainer;
 use super::Log;
 use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, Register, Request};
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
-use crate::engine::messages::{Command, Registration, Reply};
+use crate::engine::messages::{Command, HostCommand, Registration, Reply, ToEngine};
 use crate::engine::simulation::SimCommand;
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
@@ -35,7 +35,7 @@ pub struct Live {
     /// travelling.
     pub views: RwSignal<Views>,
     /// What this browser's registry holds, by model id (the engine reads
-    /// it: [`Command::ListModels`]).
+    /// it: [`HostCommand::ListModels`]).
     pub stored_models:
         RwSignal<BTreeMap<String, Result<crate::domain::model::ModelTrained, String>>>,
     /// Position of the live projections.
@@ -148,7 +148,7 @@ impl Live {
             let wanted = team && live.predicting.get() && live.holding.get();
             if shared.loop_wanted.get_untracked() != wanted {
                 shared.loop_wanted.set(wanted);
-                live.tell_engine(Command::LoopWanted(wanted));
+                live.tell_engine(HostCommand::LoopWanted(wanted));
             }
         });
         live.say_standing(shared, team);
@@ -541,7 +541,7 @@ impl Live {
     }
 
     /// Send the engine a command that needs no answer.
-    pub fn tell_engine(self, command: Command) {
+    pub fn tell_engine(self, command: impl Into<ToEngine>) {
         self.engine.with_value(|e| e.post(command));
     }
 

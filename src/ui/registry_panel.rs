@@ -5,7 +5,7 @@ use super::live::Live;
 use super::trainer::{Asked, Trainer};
 use super::training::train_and_register;
 use super::Log;
-use crate::engine::messages::Command;
+use crate::engine::messages::HostCommand;
 use crate::ml::models::{Algorithm, Spec};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -34,7 +34,7 @@ pub fn RegistryPanel() -> impl IntoView {
     let algorithm = RwSignal::new("choose".to_string());
     let status = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let refresh = move || live.tell_engine(Command::ListModels);
+    let refresh = move || live.tell_engine(HostCommand::ListModels);
     // The registered models and their roles, as the log says now.
     let registered = Memo::new(move |_| live.views.with(|v| v.registered.clone()));
     // Look at this browser's stored bytes again when a model is registered

@@ -15,7 +15,7 @@
 
 use crate::engine::api::{subject_token, Conflict, Connect, Holder, News};
 pub use crate::engine::api::{Counts, Held, Settings, Standing};
-use crate::engine::messages::Command;
+use crate::engine::messages::HostCommand;
 use crate::ui::engine_worker::EngineWorker;
 use leptos::prelude::*;
 
@@ -99,7 +99,7 @@ fn me() -> Holder {
 /// Start the sync of the shared log this page shows, in this tab's log
 /// engine (its worker): the page shows what it says.
 pub fn run(engine: StoredValue<EngineWorker, LocalStorage>) {
-    let connect = Command::Connect(Box::new(Connect {
+    let connect = HostCommand::Connect(Box::new(Connect {
         settings: settings(),
         token: token(),
         passphrase: passphrase(),
@@ -282,7 +282,7 @@ pub fn SharedLogCard() -> impl IntoView {
             .set(Some("reading this browser's own log…".into()));
         // The engine reads the own log and writes the copy's outbox.
         engine.with_value(|e| {
-            e.post(Command::Upload {
+            e.post(HostCommand::Upload {
                 from: super::DATABASE.to_owned(),
             })
         });
@@ -366,7 +366,7 @@ fn ConflictRow(conflict: Conflict) -> impl IntoView {
     let choose = move |keep: bool| {
         let stream = stream.clone();
         move |_| {
-            let command = Command::Resolve {
+            let command = HostCommand::Resolve {
                 stream: stream.clone(),
                 keep,
             };
