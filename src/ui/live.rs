@@ -235,7 +235,10 @@ impl Live {
         engine.post(Command::Head(log.head.get_untracked()));
         match engine.start(move |reply| self.hear(log, reply)).await {
             Ok(()) => self.opened.set(true),
-            Err(e) => log.fail(e),
+            Err(e) => {
+                log.fail(e);
+                log.open.set(true);
+            }
         }
     }
 
@@ -280,7 +283,10 @@ impl Live {
     fn hear(self, log: Log, reply: Reply) {
         match reply {
             Reply::Sync(news) => self.shared.hear(news),
-            Reply::Head(head) => log.head.update(|h| *h = (*h).max(head)),
+            Reply::Head(head) => {
+                log.head.update(|h| *h = (*h).max(head));
+                log.open.set(true);
+            }
             Reply::LogCut { head, seen } => {
                 log.head.set(head);
                 log.fail(format!(
@@ -376,7 +382,12 @@ impl Live {
             }
             Reply::SimulatorHalted(why) => self.sim_halted.set(Some(why)),
             Reply::Note(message) => self.training.set(Some(message)),
-            Reply::Failed(message) => log.fail(message),
+            Reply::Failed(message) => {
+                log.fail(message);
+                // The log did not open, or a command failed: either way
+                // the page shows what it has.
+                log.open.set(true);
+            }
             Reply::Appended { head } => log.head.update(|h| *h = (*h).max(head)),
             Reply::StoredModels(list) => self.stored_models.set(list.into_iter().collect()),
         }

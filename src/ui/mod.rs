@@ -56,6 +56,9 @@ pub const DATABASE: &str = "retrace";
 /// is the engine's worker's to open).
 #[derive(Clone, Copy)]
 pub struct Log {
+    /// The engine has said where the log stands (or why it could not
+    /// open it): until then the page says it is opening the log.
+    pub open: RwSignal<bool>,
     /// The head as this tab last saw it; bumps when anything commits.
     pub head: RwSignal<u64>,
     /// The latest error, in words, for the banner.
@@ -77,6 +80,7 @@ pub struct ImportRequest(pub RwSignal<Option<(String, std::sync::Arc<Vec<u8>>)>>
 #[component]
 pub fn App() -> impl IntoView {
     let log = Log {
+        open: RwSignal::new(false),
         head: RwSignal::new(0),
         error: RwSignal::new(None),
     };
@@ -107,11 +111,9 @@ pub fn App() -> impl IntoView {
     });
     let drawing = drawing::Drawing::new(view.get_untracked());
     provide_context(drawing);
-    let opening = RwSignal::new(true);
     leptos::task::spawn_local(async move {
         // Only the engine's worker opens the log: the page hears its head,
         // its views and what went wrong.
-        opening.set(false);
         leptos::task::spawn_local(drawing.run());
         live.boot(log).await;
         if demo.shown {
@@ -165,7 +167,7 @@ pub fn App() -> impl IntoView {
                     <button on:click=move |_| log.error.set(None)>"Dismiss"</button>
                 </div>
             </Show>
-            <Show when=move || !opening.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
+            <Show when=move || log.open.get() fallback=|| view! { <p data-testid="opening">"Opening the log…"</p> }>
                 <div class="grid" hidden=move || !shown(route::View::Live) data-view="live">
                     <Panel view=route::View::Live nth=0>
                         <Show when=move || log.head.get() == 0 && !demo.shown>
