@@ -59,6 +59,15 @@ pub struct Policy {
     /// and scores stay.
     #[serde(default = "default_keep_retired")]
     pub keep_retired: usize,
+    /// Move each served point where half the cases have lately ended (the
+    /// point factors of `ModelScore::point_shifts`), learnt live from which
+    /// side of the points the truth fell.
+    #[serde(default = "yes")]
+    pub track_point: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_keep() -> usize {
@@ -88,6 +97,7 @@ impl Default for Policy {
             margin: 0.05,
             keep: default_keep(),
             keep_retired: KEEP_RETIRED,
+            track_point: true,
         }
     }
 }
@@ -100,11 +110,16 @@ impl Policy {
 
     /// The demo's: the first model early and a retrain on drift only, so
     /// its story (a change, an alarm, one challenger) fits in a minute.
+    ///
+    /// It does not move its points: a champion whose point follows the
+    /// change absorbs part of it, and the retrained challenger's win — the
+    /// story the demo tells in a minute — would not come every time.
     pub fn demo() -> Policy {
         Policy {
             first_after: 150,
             retrain_every: 0,
             window: 400,
+            track_point: false,
             ..Policy::default()
         }
     }
@@ -285,6 +300,7 @@ pub fn apply_and_predict(
     events: &[Recorded],
     champion: Option<&Loaded>,
     challenger: Option<&Loaded>,
+    track_point: bool,
 ) -> Vec<StreamAppend> {
     let models: Vec<(&Loaded, bool)> = [(champion, false), (challenger, true)]
         .into_iter()
@@ -319,13 +335,16 @@ pub fn apply_and_predict(
         // closed cases and miss the same long ones); a challenger in shadow
         // learns its own.
         let f = &set.feedback.state;
-        let scales = if shadow {
+        let (scales, shifts) = if shadow {
             f.models
                 .get(&loaded.id)
-                .map_or([1.0; STAGES], |s| s.stage_scales())
+                .map_or(([1.0; STAGES], [1.0; STAGES]), |s| {
+                    (s.stage_scales(), s.point_shifts())
+                })
         } else {
-            f.served.stage_scales()
+            (f.served.stage_scales(), f.served.point_shifts())
         };
+        let shifts = if track_point { shifts } else { [1.0; STAGES] };
         let longest_h = set.training.state.longest_ms as f64 / crate::domain::calendar::HOUR as f64;
         let Ok(predicted) = loaded
             .model
@@ -338,6 +357,12 @@ pub fn apply_and_predict(
             .iter()
             .zip(predicted)
             .map(|((case, len, cause), (hours, low, high))| {
+                // The point, moved where half the cases have lately ended
+                // (see `ModelScore::point_shifts`); the interval, calibrated
+                // on its own, still holds it.
+                let shift = shifts[crate::projection::feedback::stage_of(*len as usize) as usize];
+                let hours = ((1.0 + hours.max(0.0)) * shift - 1.0).max(0.0);
+                let (low, high) = (low.min(hours), high.max(hours));
                 let payload = PredictionRecorded {
                     case: case.clone(),
                     model: loaded.id.clone(),

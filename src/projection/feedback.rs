@@ -113,6 +113,10 @@ pub struct Pending {
     /// miss was known, and counted by the width factors, then.
     #[serde(default)]
     pub outlived: bool,
+    /// The case was still open at the point's moment: the truth fell
+    /// after it, and the point factors learnt so then.
+    #[serde(default)]
+    pub point_passed: bool,
 }
 
 /// One scored prediction.
@@ -159,6 +163,11 @@ pub struct StageScore {
     /// from its own outcomes as [`ModelScore::interval_scale`] is.
     #[serde(default)]
     pub scale_log: f64,
+    /// Log of the factor this stage's point predictions are moved by,
+    /// learnt from which side of them the truth fell (see
+    /// [`ModelScore::point_shifts`]).
+    #[serde(default)]
+    pub point_log: f64,
 }
 
 impl StageScore {
@@ -362,6 +371,25 @@ impl ModelScore {
         self.interval_scale_log <= lo || self.interval_scale_log >= hi
     }
 
+    /// The factor each stage's point predictions are moved by (on the
+    /// scale of `1 + hours`): a median tracked online. Once the point's
+    /// moment has passed, which side the truth fell on is known — the case
+    /// closed before it, or it is still open — for long cases as for
+    /// short ones, so the factor settles where half the cases end before
+    /// the point, which is where the absolute error is least. A model
+    /// trained on older cases drifts from that as the process moves; this
+    /// follows it.
+    pub fn point_shifts(&self) -> [f64; STAGES] {
+        self.by_stage.map(|s| s.point_log.exp())
+    }
+
+    /// Move a stage's point factor: the truth fell `after` the point.
+    fn nudge_point(&mut self, stage: u8, after: bool) {
+        let stage = &mut self.by_stage[(stage as usize).min(STAGES - 1)];
+        let step = if after { POINT_STEP } else { -POINT_STEP };
+        stage.point_log = (stage.point_log + step).clamp(-POINT_LOG_BOUND, POINT_LOG_BOUND);
+    }
+
     /// Share of outcomes inside their prediction's interval.
     pub fn coverage(&self) -> Option<f64> {
         (self.interval_outcomes > 0).then(|| self.covered as f64 / self.interval_outcomes as f64)
@@ -497,6 +525,10 @@ pub struct Feedback {
     /// when the case closes, months later perhaps.
     #[serde(default)]
     pub deadlines: BTreeSet<(i64, String, i64, String)>,
+    /// (the point's moment, case, made at, model) of every pending
+    /// prediction, soonest first: a case still open then ended after it.
+    #[serde(default)]
+    pub point_deadlines: BTreeSet<(i64, String, i64, String)>,
     /// On a shared log: the loop's term, the newest `LoopTaken` in the log
     /// (its position, its id, the browser it names). None: nobody ever took
     /// the loop, and decisions without a term count.
@@ -555,6 +587,11 @@ pub const INTERVAL_COVERAGE: f64 = 0.8;
 pub const SCALE_LOG_BOUNDS: (f64, f64) = (-2.0, 3.0);
 /// How far one scored interval moves the log of its model's width factor.
 const ACI_STEP: f64 = 0.01;
+/// How far one verdict moves a stage's point factor (log scale): up on a
+/// case that ended after the point, down on one that ended before.
+pub const POINT_STEP: f64 = 0.005;
+/// The point factor stays within e^±this.
+const POINT_LOG_BOUND: f64 = 1.0;
 /// The step of a stage's own factor.
 const STAGE_ACI_STEP: f64 = 0.01;
 
@@ -808,6 +845,31 @@ impl Feedback {
     /// Every pending prediction whose upper end `now` has passed has missed:
     /// the width factors of its model (and of what was served) learn it now.
     fn outlive(&mut self, now: i64) {
+        while let Some(first) = self.point_deadlines.first() {
+            if first.0 >= now {
+                break;
+            }
+            let (_, case, made_at, model) = self.point_deadlines.pop_first().expect("a first");
+            let Some(w) = self.pending.get_mut(&case).and_then(|ws| {
+                ws.iter_mut().find(|w| {
+                    w.made_at == made_at && w.prediction.model == model && !w.point_passed
+                })
+            }) else {
+                continue;
+            };
+            w.point_passed = true;
+            let (stage, shadow) = (
+                stage_of(w.prediction.prefix_len as usize),
+                w.prediction.shadow,
+            );
+            if !shadow {
+                self.served.nudge_point(stage, true);
+            }
+            self.models
+                .entry(model)
+                .or_default()
+                .nudge_point(stage, true);
+        }
         while let Some(first) = self.deadlines.first() {
             if first.0 >= now {
                 break;
@@ -860,6 +922,22 @@ impl Feedback {
             score.pending_sum_h -= p.predicted_h;
         }
         score.score(outcome, w.outlived);
+        if !w.point_passed {
+            // Which side of the point the truth fell, known now.
+            let after = actual_h > p.predicted_h;
+            if !p.shadow {
+                self.served.nudge_point(outcome.stage, after);
+            }
+            self.models
+                .entry(p.model.clone())
+                .or_default()
+                .nudge_point(outcome.stage, after);
+            if was_pending {
+                let due = w.made_at + (p.predicted_h.clamp(0.0, 1e9) * HOUR as f64) as i64;
+                self.point_deadlines
+                    .remove(&(due, p.case.clone(), w.made_at, p.model.clone()));
+            }
+        }
         if let (Some(high), false) = (p.high_h.filter(|h| h.is_finite()), w.outlived) {
             let due = w.made_at + (high.min(1e9) * HOUR as f64) as i64;
             self.deadlines
@@ -951,7 +1029,7 @@ impl Feedback {
 
 impl Projection for Feedback {
     const NAME: &'static str = "feedback";
-    const VERSION: u32 = 11;
+    const VERSION: u32 = 12;
 
     fn apply(&mut self, event: &Recorded) {
         self.now = self.now.max(event.occurred_at);
@@ -965,6 +1043,7 @@ impl Projection for Feedback {
                     prediction: p.clone(),
                     made_at: event.occurred_at,
                     outlived: false,
+                    point_passed: false,
                 };
                 // Predicted within the commit that closed the case: scored
                 // at once (the prediction saw only the prefix before it).
@@ -981,6 +1060,16 @@ impl Projection for Feedback {
                 if !p.shadow {
                     self.served.pending += 1;
                     self.served.pending_sum_h += p.predicted_h;
+                }
+                if p.predicted_h.is_finite() {
+                    let due =
+                        event.occurred_at + (p.predicted_h.clamp(0.0, 1e9) * HOUR as f64) as i64;
+                    self.point_deadlines.insert((
+                        due,
+                        p.case.clone(),
+                        event.occurred_at,
+                        p.model.clone(),
+                    ));
                 }
                 if let Some(high) = p.high_h.filter(|h| h.is_finite()) {
                     let due = event.occurred_at + (high.min(1e9) * HOUR as f64) as i64;
@@ -1226,6 +1315,60 @@ mod tests {
             }),
         ));
         assert_eq!(f.closed, 1);
+    }
+
+    fn happened(seq: u64, hours: i64, fact: Fact) -> Recorded {
+        Recorded {
+            occurred_at: hours * HOUR,
+            ..at(seq, fact)
+        }
+    }
+
+    fn predicted(case: &str, hours: f64) -> Fact {
+        Fact::PredictionRecorded(crate::domain::events::PredictionRecorded {
+            case: case.into(),
+            model: "model-1".into(),
+            predicted_h: hours,
+            baseline_h: hours,
+            prefix_len: 0,
+            shadow: false,
+            low_h: None,
+            high_h: None,
+        })
+    }
+
+    fn closed(case: &str) -> Fact {
+        Fact::CaseClosed(crate::domain::events::CaseClosed {
+            case: case.into(),
+            outcome: None,
+        })
+    }
+
+    #[test]
+    fn the_point_factor_learns_which_side_the_truth_fell_once_it_is_known() {
+        let mut f = Feedback::default();
+        let point = |f: &Feedback| f.served.by_stage[0].point_log;
+        // Predicted to end in 1 h, still open at 2 h: it ends after the
+        // point, known then — before the case closes.
+        f.apply(&happened(1, 0, predicted("late", 1.0)));
+        f.apply(&happened(2, 2, closed("other")));
+        assert!((point(&f) - POINT_STEP).abs() < 1e-12, "{}", point(&f));
+        // Its close (at 5 h) is not counted again.
+        f.apply(&happened(3, 5, closed("late")));
+        assert!((point(&f) - POINT_STEP).abs() < 1e-12, "{}", point(&f));
+        // Predicted to end in 10 h, closed after 2: before the point.
+        f.apply(&happened(4, 10, predicted("early", 10.0)));
+        f.apply(&happened(5, 12, closed("early")));
+        assert!(point(&f).abs() < 1e-12, "{}", point(&f));
+        assert!(f.point_deadlines.is_empty(), "{:?}", f.point_deadlines);
+        // Many late cases: the factor rises, bounded.
+        for i in 0..1_000 {
+            let case = format!("c{i}");
+            f.apply(&happened(10 + 2 * i, 100 + 3 * i as i64, predicted(&case, 0.5)));
+            f.apply(&happened(11 + 2 * i, 101 + 3 * i as i64, closed(&case)));
+        }
+        assert_eq!(point(&f), POINT_LOG_BOUND);
+        assert!((f.served.point_shifts()[0] - POINT_LOG_BOUND.exp()).abs() < 1e-12);
     }
 
     #[test]
