@@ -149,7 +149,11 @@ pub fn App() -> impl IntoView {
                 {demo.shown.then(|| view! {
                     " "<button class="link" data-testid="header-leave-demo" on:click=|_| demo::leave()>"back to your log"</button>
                 })}
-                " · "<span data-testid="event-count">{move || log.head.get()}</span>" events"
+                // The count appears once the engine has said where the log
+                // stands: a "0" before that would be a claim about the log.
+                " · "<Show when=move || log.open.get() fallback=|| "opening the log">
+                    <span data-testid="event-count">{move || log.head.get()}</span>" events"
+                </Show>
                 {move || live.predicting.get().then_some(" · loop on")}
                 " · "<span data-testid="views-behind">{move || {
                     let behind = log.head.get().saturating_sub(live.seq.get());
