@@ -6,46 +6,10 @@
 //! [`ToEngine`] and [`Reply`] of [`super::messages`]: a request is a command
 //! under an id, and every reply to it carries that id ([`Reply::id`]).
 
+pub use super::messages::EngineError;
 use super::messages::{Command, Export, Exported, HostCommand, Registration, Reply, ToEngine};
 use crate::domain::model::ModelTrained;
 use crate::projection::training_set::Finished;
-use serde::{Deserialize, Serialize};
-
-/// What went wrong with a request, in words the user can act on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum EngineError {
-    /// The log did not open in this tab's engine (the page said why when
-    /// it failed).
-    NotOpen,
-    /// The engine's worker went away before it answered: the log has what
-    /// was committed; try again.
-    Gone,
-    /// The log could not be read or written: what the store said.
-    Store(String),
-    /// A trained model could not be registered: why.
-    Model(String),
-    /// There is nothing to cut: why (no salvage ran, or it found no
-    /// problem).
-    NothingToCut(String),
-}
-
-impl std::fmt::Display for EngineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EngineError::NotOpen => write!(
-                f,
-                "the log is not open in this tab's engine (see the message above; reload to try again)"
-            ),
-            EngineError::Gone => write!(
-                f,
-                "the log engine stopped before it answered; the log keeps what was committed — try again"
-            ),
-            EngineError::Store(why) => write!(f, "{why}"),
-            EngineError::Model(why) => write!(f, "the model was not registered: {why}"),
-            EngineError::NothingToCut(why) => write!(f, "nothing was cut: {why}"),
-        }
-    }
-}
 
 /// How a reply under a request's id bears on it.
 #[derive(Debug)]
@@ -111,9 +75,9 @@ impl Request for ClosedCases {
 }
 
 /// Register a model the training worker trained.
-pub struct Register(pub Registration);
+pub struct RegisterModel(pub Registration);
 
-impl Request for Register {
+impl Request for RegisterModel {
     /// The record as registered (its id given) and the log's head after it.
     type Response = (ModelTrained, u64);
     fn command(self, id: u32) -> ToEngine {
@@ -151,14 +115,14 @@ impl Request for ExportFile {
 }
 
 /// Cut the log after the newest salvage's last good event.
-pub struct Recover {
+pub struct RecoverLog {
     /// The file the salvage's events were offered as.
     pub export_file: String,
     /// When the user agreed (ms since the epoch).
     pub at: i64,
 }
 
-impl Request for Recover {
+impl Request for RecoverLog {
     /// The position of the cut's `LogRecovered`.
     type Response = u64;
     fn command(self, id: u32) -> ToEngine {
@@ -248,7 +212,7 @@ mod tests {
             id: 2,
             outcome: Err(EngineError::NothingToCut("the log keeps its rules".into())),
         }];
-        let err = answer_from::<Recover>(replies, |_| {}).unwrap_err();
+        let err = answer_from::<RecoverLog>(replies, |_| {}).unwrap_err();
         assert!(matches!(err, EngineError::NothingToCut(_)));
         assert_eq!(err.to_string(), "nothing was cut: the log keeps its rules");
     }

@@ -406,7 +406,7 @@ pub enum Reply {
         /// The registration's id.
         id: u32,
         /// The record and the log's head after it, or why not.
-        outcome: Result<(Box<ModelTrained>, u64), super::call::EngineError>,
+        outcome: Result<(Box<ModelTrained>, u64), EngineError>,
     },
     /// The pack asked for was committed: the log's head after it, or why not.
     PackApplied {
@@ -436,7 +436,7 @@ pub enum Reply {
         /// The export's id.
         id: u32,
         /// How it ended.
-        outcome: Result<Exported, super::call::EngineError>,
+        outcome: Result<Exported, EngineError>,
     },
     /// The cut asked for under `id` is made: the position of its
     /// `LogRecovered`, or why nothing was cut.
@@ -444,7 +444,7 @@ pub enum Reply {
         /// The command's id.
         id: u32,
         /// The head after it, or why not.
-        outcome: Result<u64, super::call::EngineError>,
+        outcome: Result<u64, EngineError>,
     },
     /// The simulator committed: `produced` source events so far in this
     /// run, the log's head after the commit.
@@ -481,6 +481,42 @@ impl Reply {
             | Reply::Exported { id, .. }
             | Reply::Recovered { id, .. } => Some(*id),
             _ => None,
+        }
+    }
+}
+
+/// What went wrong with a request, in words the user can act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EngineError {
+    /// The log did not open in this tab's engine (the page said why when
+    /// it failed).
+    NotOpen,
+    /// The engine's worker went away before it answered: the log has what
+    /// was committed; try again.
+    Gone,
+    /// The log could not be read or written: what the store said.
+    Store(String),
+    /// A trained model could not be registered: why.
+    Model(String),
+    /// There is nothing to cut: why (no salvage ran, or it found no
+    /// problem).
+    NothingToCut(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::NotOpen => write!(
+                f,
+                "the log is not open in this tab's engine (see the message above; reload to try again)"
+            ),
+            EngineError::Gone => write!(
+                f,
+                "the log engine stopped before it answered; the log keeps what was committed — try again"
+            ),
+            EngineError::Store(why) => write!(f, "{why}"),
+            EngineError::Model(why) => write!(f, "the model was not registered: {why}"),
+            EngineError::NothingToCut(why) => write!(f, "nothing was cut: {why}"),
         }
     }
 }

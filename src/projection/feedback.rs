@@ -1364,7 +1364,11 @@ mod tests {
         // Many late cases: the factor rises, bounded.
         for i in 0..1_000 {
             let case = format!("c{i}");
-            f.apply(&happened(10 + 2 * i, 100 + 3 * i as i64, predicted(&case, 0.5)));
+            f.apply(&happened(
+                10 + 2 * i,
+                100 + 3 * i as i64,
+                predicted(&case, 0.5),
+            ));
             f.apply(&happened(11 + 2 * i, 101 + 3 * i as i64, closed(&case)));
         }
         assert_eq!(point(&f), POINT_LOG_BOUND);

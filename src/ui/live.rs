@@ -8,7 +8,7 @@
 use super::engine_worker::EngineWorker;
 use super::trainer::Trainer;
 use super::Log;
-use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, Register, Request};
+use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, RegisterModel, Request};
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
 use crate::engine::messages::{Command, HostCommand, Registration, Reply, ToEngine};
 use crate::engine::simulation::SimCommand;
@@ -541,7 +541,7 @@ impl Live {
         self,
         registration: Registration,
     ) -> Result<crate::domain::model::ModelTrained, EngineError> {
-        let (record, head) = self.call(Register(registration), |_| {}).await?;
+        let (record, head) = self.call(RegisterModel(registration), |_| {}).await?;
         self.log.head.update(|h| *h = (*h).max(head));
         Ok(record)
     }

@@ -5,7 +5,7 @@
 
 use super::live::Live;
 use super::Log;
-use crate::engine::call::{EngineError, Recover};
+use crate::engine::call::{EngineError, RecoverLog};
 use crate::engine::messages::Export;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -70,7 +70,7 @@ pub fn RecoveryPanel() -> impl IntoView {
             }
             let cut = live
                 .call(
-                    Recover {
+                    RecoverLog {
                         export_file: EXPORT_FILE.into(),
                         at: js_sys::Date::now() as i64,
                     },
