@@ -393,7 +393,7 @@ impl Engine {
                         &events[start..end],
                         champion,
                         challenger,
-                        self.policy.track_point,
+                        &self.policy,
                     ));
                     start = end;
                 }

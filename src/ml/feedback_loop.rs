@@ -294,13 +294,14 @@ pub fn training_cases(set: &ProjectionSet, window: usize, reason: &str) -> Vec<F
 
 /// Apply `events` to `set` and predict, with the champion and (in shadow)
 /// the challenger, the remaining time of every open case at every event it
-/// gets — on the prefix that event completes — as appends to record.
+/// gets — on the prefix that event completes — as appends to record. The
+/// points follow the live median where `policy` says to.
 pub fn apply_and_predict(
     set: &mut ProjectionSet,
     events: &[Recorded],
     champion: Option<&Loaded>,
     challenger: Option<&Loaded>,
-    track_point: bool,
+    policy: &Policy,
 ) -> Vec<StreamAppend> {
     let models: Vec<(&Loaded, bool)> = [(champion, false), (challenger, true)]
         .into_iter()
@@ -344,7 +345,7 @@ pub fn apply_and_predict(
         } else {
             (f.served.stage_scales(), f.served.point_shifts())
         };
-        let shifts = if track_point { shifts } else { [1.0; STAGES] };
+        let shifts = if policy.track_point { shifts } else { [1.0; STAGES] };
         let longest_h = set.training.state.longest_ms as f64 / crate::domain::calendar::HOUR as f64;
         let Ok(predicted) = loaded
             .model

@@ -146,6 +146,35 @@ pub struct Outcome {
 pub const STAGES: usize = 5;
 
 /// The stage of a prediction made after `prefix_len` activities.
+/// Take every deadline in `deadlines` before `now` whose prediction is
+/// still pending and not yet marked by `mark`: mark it, and hand `then` its
+/// stage, whether it was a shadow's, and its model.
+fn passed(
+    deadlines: &mut BTreeSet<(i64, String, i64, String)>,
+    pending: &mut BTreeMap<String, Vec<Pending>>,
+    now: i64,
+    mark: fn(&mut Pending) -> &mut bool,
+    mut then: impl FnMut(u8, bool, String),
+) {
+    while deadlines.first().is_some_and(|first| first.0 < now) {
+        let (_, case, made_at, model) = deadlines.pop_first().expect("a first");
+        let Some(w) = pending.get_mut(&case).and_then(|ws| {
+            ws.iter_mut().find_map(|w| {
+                let due = w.made_at == made_at && w.prediction.model == model && !*mark(w);
+                due.then_some(w)
+            })
+        }) else {
+            continue;
+        };
+        *mark(w) = true;
+        then(
+            stage_of(w.prediction.prefix_len as usize),
+            w.prediction.shadow,
+            model,
+        );
+    }
+}
+
 pub fn stage_of(prefix_len: usize) -> u8 {
     prefix_len.min(STAGES - 1) as u8
 }
@@ -845,52 +874,22 @@ impl Feedback {
     /// Every pending prediction whose upper end `now` has passed has missed:
     /// the width factors of its model (and of what was served) learn it now.
     fn outlive(&mut self, now: i64) {
-        while let Some(first) = self.point_deadlines.first() {
-            if first.0 >= now {
-                break;
-            }
-            let (_, case, made_at, model) = self.point_deadlines.pop_first().expect("a first");
-            let Some(w) = self.pending.get_mut(&case).and_then(|ws| {
-                ws.iter_mut().find(|w| {
-                    w.made_at == made_at && w.prediction.model == model && !w.point_passed
-                })
-            }) else {
-                continue;
-            };
-            w.point_passed = true;
-            let (stage, shadow) = (
-                stage_of(w.prediction.prefix_len as usize),
-                w.prediction.shadow,
-            );
+        let (served, models) = (&mut self.served, &mut self.models);
+        let pending = &mut self.pending;
+        // A point passed with its case still open: the truth is later.
+        passed(&mut self.point_deadlines, pending, now, |w| &mut w.point_passed, |stage, shadow, model| {
             if !shadow {
-                self.served.nudge_point(stage, true);
+                served.nudge_point(stage, true);
             }
-            self.models
-                .entry(model)
-                .or_default()
-                .nudge_point(stage, true);
-        }
-        while let Some(first) = self.deadlines.first() {
-            if first.0 >= now {
-                break;
-            }
-            let (_, case, made_at, model) = self.deadlines.pop_first().expect("a first");
-            let Some(w) = self.pending.get_mut(&case).and_then(|ws| {
-                ws.iter_mut()
-                    .find(|w| w.made_at == made_at && w.prediction.model == model && !w.outlived)
-            }) else {
-                continue;
-            };
-            w.outlived = true;
-            let (stage, shadow) = (
-                stage_of(w.prediction.prefix_len as usize),
-                w.prediction.shadow,
-            );
+            models.entry(model).or_default().nudge_point(stage, true);
+        });
+        // An interval's end passed with its case still open: a miss.
+        passed(&mut self.deadlines, pending, now, |w| &mut w.outlived, |stage, shadow, model| {
             if !shadow {
-                self.served.adapt(stage, false);
+                served.adapt(stage, false);
             }
-            self.models.entry(model).or_default().adapt(stage, false);
-        }
+            models.entry(model).or_default().adapt(stage, false);
+        });
     }
 
     /// Score one prediction of a case that closed at `closed_at`.
