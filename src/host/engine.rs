@@ -291,6 +291,10 @@ impl Host {
                     "the log was not read for a recovery first".into(),
                 )),
             };
+            if let Ok(last_seq) = &outcome {
+                // The log now ends at the cut's own record.
+                host.state.borrow_mut().head = *last_seq;
+            }
             host.post(&Reply::Recovered { id, outcome });
         });
     }
@@ -457,7 +461,15 @@ impl Host {
         };
         let id = order.id;
         let host = self.clone();
-        let tell = move |news: ImportNews| host.post(&Reply::Import { id, news });
+        let tell = move |news: ImportNews| {
+            // The engine folds an import's commits as it does its own: the
+            // page is told, not asked to pass the head back.
+            if let ImportNews::Committed(head) = news {
+                host.knows_head(head);
+                host.enqueue(Command::Head(head));
+            }
+            host.post(&Reply::Import { id, news })
+        };
         let not_open = || {
             ImportNews::Failed {
             message: "The import could not start: the log did not open in this tab's engine (the page says why). Reload the page and try again.".into(),

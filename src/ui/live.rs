@@ -135,12 +135,6 @@ impl Live {
             manual: StoredValue::new_local(false),
             trainer: StoredValue::new_local(trainer),
         };
-        // Every new head (this tab's commits and other tabs') → the engine
-        // catches up (its prediction latency is counted from here).
-        Effect::new(move |_| {
-            let head = log.head.get();
-            live.engine.with_value(|e| e.post(Command::Head(head)));
-        });
         // On a shared log the loop runs in one browser for the whole team:
         // the one holding the lease on the server (see share::lease).
         let team = live.team;
