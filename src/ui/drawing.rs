@@ -50,15 +50,37 @@ impl Drawing {
     /// holding the panels is let in: its first turn comes after that markup
     /// was set up (the reactive system's microtasks run before it).
     pub async fn run(self) {
+        let performance = web_sys::window().and_then(|w| w.performance());
         loop {
             yield_now().await;
             let drawn = self.drawn.get_untracked();
+            if let (Some(p), Some(was)) = (&performance, drawn.checked_sub(1)) {
+                // The panel just drawn, in the browser's timeline (user
+                // timing: `make bench` and a trace name the slow ones).
+                let _ = p.measure_with_start_mark(&self.name(was), "retrace panel");
+            }
             if drawn >= self.panels.with_value(BTreeSet::len) {
                 break;
+            }
+            if let Some(p) = &performance {
+                let _ = p.mark("retrace panel");
             }
             self.drawn.set(drawn + 1);
         }
         self.finished.set_value(true);
+    }
+
+    /// The `i`-th panel of the order, named as the user finds it.
+    fn name(self, i: usize) -> String {
+        let (rank, nth) = self
+            .panels
+            .with_value(|p| p.iter().nth(i).copied())
+            .unwrap_or_default();
+        let view = std::iter::once(self.first)
+            .chain(View::ALL.into_iter().filter(|v| *v != self.first))
+            .nth(rank)
+            .unwrap_or(self.first);
+        format!("retrace panel {} {nth}", view.title())
     }
 
     /// Put the `nth` panel of `view` on the list; whether it may be drawn
