@@ -44,7 +44,7 @@ function finish() {
   }
 }
 
-// BENCH_ONLY=size|store|import|training|loop|projections|shared runs those sections (comma-separated).
+// BENCH_ONLY=size|store|import|training|loop|projections|vast|shared runs those sections (comma-separated).
 const only = process.env.BENCH_ONLY;
 // Runs of the cases whose longest main-thread task has a target (#12).
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -468,6 +468,85 @@ for (const snapshots of [true, false]) {
   const row = byCase.get(`boot ${big / 1000}k events, with snapshots`);
   row.vs = `boot ${small / 1000}k events, with snapshots`;
 }
+}
+
+// --- A vast log: ten million events in one browser (#31) ----------------
+// The simulator's events written by the bench page (speed profile), the
+// projections replayed and snapshotted there, then the app opened on it.
+if (want('vast')) {
+  const n = Number(process.env.BENCH_VAST ?? 10_000_000);
+  const tag = n % 1_000_000 === 0 ? `${n / 1_000_000}M` : `${n / 1000}k`;
+  console.log(`\nA vast log: ${n.toLocaleString('en')} simulated events`);
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(0);
+  await p.goto(url + 'page.html');
+  await p.waitForFunction(() => document.getElementById('status').textContent === 'ready');
+  const [, appendMs, replayMs, saveMs] = await p.evaluate((n) => window.retrace.prefill('retrace', n, true), n);
+  record(`append at ${tag} events, batches of 10,000`, n / (appendMs / 1000), 'events/s', null);
+  record(`replay ${tag} events from the store into all projections (read, decode, fold)`, n / (replayMs / 1000), 'events/s', null);
+  record(`save the projections' snapshots at ${tag} events`, saveMs, 'ms', null);
+  record(`memory at ${tag} events, every projection folded in one wasm module`, (await p.evaluate(() => window.retrace.memory_bytes())) / 1048576, 'MB', null);
+  const [readMs, read] = await p.evaluate(() => window.retrace.retrace_read('retrace', 4096));
+  if (read !== n) throw new Error(`read ${read} events back, not ${n}`);
+  record(`read all ${tag} events in order, decoded`, n / (readMs / 1000), 'events/s', null);
+  // A store opened afresh appends: it loads the stream table (its checkpoint and the tail past it) first.
+  record(`first append of 10,000 events to the ${tag} log, opened afresh`, await p.evaluate(() => window.retrace.retrace_append('retrace', 10000, 10000)), 'ms', null);
+  const head = n + 10_000;
+  // The app on that log, as a returning user opens it (the same tab, as the
+  // boot cases above do).
+  const app = p;
+  await app.addInitScript(() => {
+    addEventListener('TrunkApplicationStarted', (e) => { window.appWasm = e.detail.wasm; });
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
+  });
+  await app.goto(url + 'app/index.html');
+  await app.waitForFunction(() => /replayed \d+ events/.test(document.querySelector('[data-testid=boot-line]')?.textContent ?? ''), null, { polling: 'raf' });
+  record(`boot ${tag} events, with snapshots`, await app.evaluate(() => performance.now()), 'ms', null);
+  // The longest main-thread task in each phase, to say where one was.
+  const phases = [];
+  const phase = async (name) => {
+    const tasks = await app.evaluate(() => window.longTasks.splice(0));
+    phases.push(`${name} ${Math.max(0, ...tasks).toFixed(0)} ms`);
+    return tasks;
+  };
+  const all = [...(await phase('boot'))];
+  console.log(`    (${await app.getByTestId('boot-line').textContent()})`);
+  const shown = Date.now();
+  await app.waitForFunction((h) => Number(document.querySelector('main')?.dataset.seq) === h, head);
+  await app.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  console.log(`    (the views show all ${head.toLocaleString('en')} events ${Date.now() - shown} ms after the boot line)`);
+  all.push(...(await phase('the views drawn')));
+  record(`memory at ${tag} events, page`, (await app.evaluate(() => window.appWasm.memory.buffer.byteLength)) / 1048576, 'MB', null);
+  record(`memory at ${tag} events, engine worker`, (await engineWasmBytes(app)) / 1048576, 'MB', null);
+  // Time travel to the middle: the views at seq n/2, rebuilt from the nearest snapshot.
+  await app.evaluate(() => { location.hash = '#/log'; });
+  await app.waitForSelector('[data-testid=travel-slider]');
+  let t = Date.now();
+  await app.getByTestId('travel-slider').fill(String(n / 2));
+  await app.waitForFunction((m) => Number(document.querySelector('[data-testid=stats-events]')?.textContent.replace(/\D/g, '')) === m, n / 2);
+  record(`time travel to the middle of ${tag} events`, Date.now() - t, 'ms', null);
+  await app.getByTestId('travel-live').click();
+  await app.waitForFunction((m) => Number(document.querySelector('[data-testid=stats-events]')?.textContent.replace(/\D/g, '')) === m, head);
+  all.push(...(await phase('time travel and back')));
+  // The integrity check over the whole log.
+  await app.evaluate(() => { location.hash = '#/settings'; });
+  t = Date.now();
+  await app.getByTestId('verify').click();
+  await app.waitForFunction(() => {
+    const v = document.querySelector('[data-testid=verify-result]')?.textContent ?? '';
+    return v !== '' && !v.includes('checking');
+  });
+  record(`integrity check of ${tag} events`, Date.now() - t, 'ms', null);
+  console.log(`    (${await app.getByTestId('verify-result').textContent()})`);
+  all.push(...(await phase('integrity check')));
+  // Disk, everything counted: what the browser says IndexedDB holds for this origin.
+  const disk = await app.evaluate(async () => (await navigator.storage.estimate()).usageDetails?.indexedDB ?? null);
+  if (disk) record(`disk bytes per event at ${tag} events`, disk / head, 'bytes/event', null);
+  record(`${tag} events: longest main-thread task`, Math.max(0, ...all), 'ms', null);
+  console.log(`    (by phase: ${phases.join(', ')})`);
+  await ctx.close();
 }
 
 // --- A shared log: push from one browser, join from another --------------

@@ -131,14 +131,17 @@ mod wasm {
 
     /// Fill database `db` with `n` simulated events (batches of 10,000) and,
     /// when `snapshots`, save projection snapshots at the head — the state a
-    /// user's browser is in after a long run. Returns ms taken.
+    /// user's browser is in after a long run. Returns ms taken:
+    /// [all, appending, replaying into the projections, saving snapshots];
+    /// the simulator's own time is the rest.
     #[wasm_bindgen]
-    pub async fn prefill(db: String, n: u32, snapshots: bool) -> Result<f64, JsValue> {
+    pub async fn prefill(db: String, n: u32, snapshots: bool) -> Result<Vec<f64>, JsValue> {
         use retrace::domain::simulator::{Settings, Simulator};
         let t0 = now();
         let store = IdbStore::open(&db).await.map_err(err)?;
         let mut sim = Simulator::new(Settings::default());
         let mut left = n as usize;
+        let mut appending = 0.0;
         while left > 0 {
             let events = sim.next_events(left.min(10_000));
             let take = events.len().min(left);
@@ -148,19 +151,38 @@ mod wasm {
                 .take(take)
                 .map(|(s, e)| StreamAppend::new(s, ExpectedVersion::Any, vec![e]))
                 .collect();
+            let t = now();
             store.append_batch(batch).await.map_err(err)?;
+            appending += now() - t;
         }
+        let (mut replaying, mut saving) = (0.0, 0.0);
         if snapshots {
+            let t = now();
             let mut set = retrace::projection::ProjectionSet::default();
             retrace::projection::replay(&mut set, &store, u64::MAX, 4096, |_| {})
                 .await
                 .map_err(err)?;
+            replaying = now() - t;
+            let t = now();
             retrace::projection::snapshot::save(&store, &set)
                 .await
                 .map_err(err)?;
+            saving = now() - t;
         }
         store.close();
-        Ok(now() - t0)
+        Ok(vec![now() - t0, appending, replaying, saving])
+    }
+
+    /// The bench page's wasm linear memory in bytes (it only grows, so this
+    /// is its peak so far).
+    #[wasm_bindgen]
+    pub fn memory_bytes() -> f64 {
+        use wasm_bindgen::JsCast;
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as f64
     }
 
     /// Fold throughput of the whole projection set from memory: `n`

@@ -144,7 +144,7 @@ impl IdbStore {
         if next_head != head {
             meta.put_with_key(&JsValue::from_f64(next_head as f64), &HEAD.into())
                 .map_err(|e| js_error(e, "writing the head"))?;
-            if table.since_checkpoint() >= CHECKPOINT_EVERY {
+            if table.checkpoint_due(CHECKPOINT_EVERY) {
                 store_of(tx, STREAM_TABLE)?
                     .put_with_key(
                         &Uint8Array::from(table.checkpoint().as_slice()),
