@@ -133,7 +133,8 @@ mod wasm {
     /// when `snapshots`, save projection snapshots at the head — the state a
     /// user's browser is in after a long run. Returns ms taken:
     /// [all, appending, replaying into the projections, saving snapshots];
-    /// the simulator's own time is the rest.
+    /// the simulator's own time is the rest. Then the module's memory once
+    /// the events were appended (before the replay), in bytes.
     #[wasm_bindgen]
     pub async fn prefill(db: String, n: u32, snapshots: bool) -> Result<Vec<f64>, JsValue> {
         use retrace::domain::simulator::{Settings, Simulator};
@@ -155,6 +156,7 @@ mod wasm {
             store.append_batch(batch).await.map_err(err)?;
             appending += now() - t;
         }
+        let appended = memory_bytes();
         let (mut replaying, mut saving) = (0.0, 0.0);
         if snapshots {
             let t = now();
@@ -170,7 +172,7 @@ mod wasm {
             saving = now() - t;
         }
         store.close();
-        Ok(vec![now() - t0, appending, replaying, saving])
+        Ok(vec![now() - t0, appending, replaying, saving, appended])
     }
 
     /// The bench page's wasm linear memory in bytes (it only grows, so this

@@ -6,6 +6,7 @@
 
 use crate::log::Envelope;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 
 /// Checkpoints of a table of n streams are at least n / SPACING events
@@ -17,8 +18,9 @@ pub const SPACING: u64 = 4;
 pub struct StreamEntry {
     /// Version of the stream's last event.
     pub version: u64,
-    /// `(segment key, first version of this stream in that segment)`, in order.
-    pub segments: Vec<(u64, u64)>,
+    /// `(segment key, first version of this stream in that segment)`, in
+    /// order. Most streams (a case's) live in one segment: held inline.
+    pub segments: SmallVec<[(u64, u64); 1]>,
 }
 
 /// Every stream of a log, as of `head`.
@@ -26,7 +28,10 @@ pub struct StreamEntry {
 pub struct StreamTable {
     head: u64,
     checkpoint_head: u64,
-    streams: HashMap<String, StreamEntry>,
+    /// By stream name, boxed to its length: at 10M events and 1.7M streams
+    /// the table is most of what a log costs in memory (see
+    /// docs/benchmarks.md, "A vast log").
+    streams: HashMap<Box<str>, StreamEntry>,
 }
 
 impl StreamTable {
@@ -59,7 +64,10 @@ impl StreamTable {
     /// Segments must be applied in log order.
     pub fn apply_segment(&mut self, segment_key: u64, events: &[Envelope]) {
         for e in events {
-            let entry = self.streams.entry(e.stream.clone()).or_default();
+            let entry = match self.streams.get_mut(e.stream.as_str()) {
+                Some(entry) => entry,
+                None => self.streams.entry(e.stream.as_str().into()).or_default(),
+            };
             if entry.segments.last().map(|s| s.0) != Some(segment_key) {
                 entry.segments.push((segment_key, e.version));
             }
@@ -182,6 +190,49 @@ mod tests {
         assert!(!small.checkpoint_due(4));
         small.apply_segment(4, &seg(4, &[("a", 4)]));
         assert!(small.checkpoint_due(4));
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_the_compact_table_still_reads() {
+        // The table as it was stored before (String keys, Vec segments):
+        // users' browsers hold such checkpoints, which must not force a
+        // rebuild from the whole log.
+        #[derive(Serialize)]
+        struct OldEntry {
+            version: u64,
+            segments: Vec<(u64, u64)>,
+        }
+        #[derive(Serialize)]
+        struct OldTable {
+            head: u64,
+            checkpoint_head: u64,
+            streams: HashMap<String, OldEntry>,
+        }
+        let mut old = OldTable {
+            head: 4,
+            checkpoint_head: 4,
+            streams: HashMap::new(),
+        };
+        old.streams.insert(
+            "a".into(),
+            OldEntry {
+                version: 3,
+                segments: vec![(2, 1), (4, 3)],
+            },
+        );
+        old.streams.insert(
+            "b".into(),
+            OldEntry {
+                version: 1,
+                segments: vec![(2, 1)],
+            },
+        );
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        let mut now = StreamTable::new();
+        now.apply_segment(2, &seg(1, &[("a", 1), ("b", 1), ("a", 2)]));
+        now.apply_segment(4, &seg(4, &[("a", 3)]));
+        now.checkpoint();
+        assert_eq!(StreamTable::from_checkpoint(&bytes), Some(now));
     }
 
     #[test]
