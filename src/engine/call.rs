@@ -7,7 +7,7 @@
 //! under an id, and every reply to it carries that id ([`Reply::id`]).
 
 pub use super::messages::EngineError;
-use super::messages::{Command, Export, Exported, HostCommand, Registration, Reply, ToEngine};
+use super::messages::{Command, Export, Exported, HostCommand, Reply, ToEngine};
 use crate::domain::model::ModelTrained;
 use crate::projection::training_set::Finished;
 
@@ -74,23 +74,34 @@ impl Request for ClosedCases {
     }
 }
 
-/// Register a model the training worker trained.
-pub struct RegisterModel(pub Registration);
+/// Train a model by hand in the engine's training worker, register it,
+/// and let it enter the loop if `enter` says why; how it goes comes as
+/// pieces ([`Reply::Training`]).
+pub struct TrainModel {
+    /// The algorithm; None: chosen on validation.
+    pub spec: Option<crate::ml::models::Spec>,
+    /// The newest closed cases to learn from (0: all).
+    pub window: usize,
+    /// Why it enters the loop; None: only registered.
+    pub enter: Option<String>,
+}
 
-impl Request for RegisterModel {
-    /// The record as registered (its id given) and the log's head after it.
-    type Response = (ModelTrained, u64);
+impl Request for TrainModel {
+    /// The record as registered, and a line for the page.
+    type Response = (ModelTrained, String);
     fn command(self, id: u32) -> ToEngine {
-        Command::Register {
+        HostCommand::Train {
             id,
-            registration: Box::new(self.0),
+            spec: self.spec,
+            window: self.window,
+            enter: self.enter,
         }
         .into()
     }
-    fn answer(reply: Reply) -> Answer<(ModelTrained, u64)> {
+    fn answer(reply: Reply) -> Answer<(ModelTrained, String)> {
         match reply {
-            Reply::Registered { outcome, .. } => {
-                Answer::Done(outcome.map(|(record, head)| (*record, head)))
+            Reply::TrainedByHand { outcome, .. } => {
+                Answer::Done(outcome.map(|(record, line)| (*record, line)))
             }
             other => Answer::Piece(other),
         }
@@ -192,6 +203,40 @@ mod tests {
         let done = answer_from::<ExportFile>(replies, |p| pieces.push(p)).unwrap();
         assert_eq!(done.count, 2);
         assert_eq!(pieces.len(), 2);
+    }
+
+    #[test]
+    fn a_training_by_hand_says_how_it_goes_and_ends_with_its_record_or_why_not() {
+        let ToEngine::Host(HostCommand::Train {
+            id, window, enter, ..
+        }) = TrainModel {
+            spec: None,
+            window: 0,
+            enter: Some("manual".into()),
+        }
+        .command(5)
+        else {
+            panic!("training by hand is the host's work");
+        };
+        assert_eq!((id, window, enter.as_deref()), (5, 0, Some("manual")));
+        let progress = Reply::Training {
+            id: 5,
+            message: "validating 3 folds".into(),
+        };
+        assert_eq!(progress.id(), Some(5));
+        assert!(
+            !progress.ends_request(),
+            "progress is a piece: the call goes on"
+        );
+        let cancelled = Reply::TrainedByHand {
+            id: 5,
+            outcome: Err(EngineError::Cancelled),
+        };
+        assert!(cancelled.ends_request());
+        let mut said = Vec::new();
+        let outcome = answer_from::<TrainModel>(vec![progress, cancelled], |p| said.push(p));
+        assert_eq!(outcome.unwrap_err().to_string(), "training cancelled");
+        assert_eq!(said.len(), 1, "the progress reached the caller");
     }
 
     #[test]

@@ -234,6 +234,25 @@ pub enum HostCommand {
         /// When the user agreed (ms since the epoch).
         at: i64,
     },
+    /// Train a model by hand on the newest `window` closed cases (0: all)
+    /// in the training worker this host starts, register it, and, if
+    /// `enter` gives a reason, let it enter the loop (champion if there is
+    /// none, else challenger). How it goes comes as [`Reply::Training`],
+    /// the end as [`Reply::TrainedByHand`], under `id`. The cases and the
+    /// model's bytes stay in the workers.
+    Train {
+        /// Said again in every answer.
+        id: u32,
+        /// The algorithm; None: chosen on validation.
+        spec: Option<crate::ml::models::Spec>,
+        /// The newest closed cases to learn from (0: all).
+        window: usize,
+        /// Why it enters the loop; None: it is only registered.
+        enter: Option<String>,
+    },
+    /// Stop the training under way (the loop's or one by hand): the
+    /// training worker is stopped, nothing of its model is registered.
+    CancelTraining,
 }
 
 /// What [`HostCommand::Export`] reads.
@@ -363,7 +382,8 @@ pub enum Reply {
         ms: f64,
     },
     /// Train a model on these cases and answer [`Command::Trained`] or
-    /// [`Command::TrainingFailed`].
+    /// [`Command::TrainingFailed`]. The host trains it in its training
+    /// worker; the page hears [`Reply::LoopTraining`] instead.
     Train {
         /// `first model`, `drift` or `schedule`.
         reason: String,
@@ -465,6 +485,29 @@ pub enum Reply {
         /// What happened.
         news: super::imports::ImportNews,
     },
+    /// How the training by hand `id` goes, in words.
+    Training {
+        /// The command's id.
+        id: u32,
+        /// What the training worker says.
+        message: String,
+    },
+    /// The training by hand `id` ended: the record as registered and a line
+    /// for the page, or why not.
+    TrainedByHand {
+        /// The command's id.
+        id: u32,
+        /// The record and what to say of it, or why not.
+        outcome: Result<(Box<ModelTrained>, String), EngineError>,
+    },
+    /// The loop's own training (a model the engine asked for): whether one
+    /// is under way, and what to say of it.
+    LoopTraining {
+        /// A model is being trained for the loop.
+        busy: bool,
+        /// In words.
+        message: String,
+    },
 }
 
 impl Reply {
@@ -479,8 +522,21 @@ impl Reply {
             | Reply::Import { id, .. }
             | Reply::ExportPart { id, .. }
             | Reply::Exported { id, .. }
-            | Reply::Recovered { id, .. } => Some(*id),
+            | Reply::Recovered { id, .. }
+            | Reply::Training { id, .. }
+            | Reply::TrainedByHand { id, .. } => Some(*id),
             _ => None,
+        }
+    }
+
+    /// Whether this is the last reply to the request it answers: a piece
+    /// (an export's text, how a training goes, an import's progress) is
+    /// followed by more.
+    pub fn ends_request(&self) -> bool {
+        match self {
+            Reply::ExportPart { .. } | Reply::Training { .. } => false,
+            Reply::Import { news, .. } => news.ends(),
+            _ => true,
         }
     }
 }
@@ -501,6 +557,11 @@ pub enum EngineError {
     /// There is nothing to cut: why (no salvage ran, or it found no
     /// problem).
     NothingToCut(String),
+    /// No model was trained: why (too few closed cases, the training
+    /// worker failed).
+    Training(String),
+    /// The user cancelled the training: nothing of it was registered.
+    Cancelled,
 }
 
 impl std::fmt::Display for EngineError {
@@ -517,6 +578,8 @@ impl std::fmt::Display for EngineError {
             EngineError::Store(why) => write!(f, "{why}"),
             EngineError::Model(why) => write!(f, "the model was not registered: {why}"),
             EngineError::NothingToCut(why) => write!(f, "nothing was cut: {why}"),
+            EngineError::Training(why) => write!(f, "{why}"),
+            EngineError::Cancelled => write!(f, "training cancelled"),
         }
     }
 }

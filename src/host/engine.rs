@@ -13,7 +13,7 @@ use crate::domain::model::ModelTrained;
 use crate::engine::call::EngineError;
 use crate::engine::imports::{ImportCommand, ImportNews};
 use crate::engine::messages::{
-    boot_line, Command, Driver, Export, HostCommand, PackMade, Reply, ToEngine,
+    boot_line, Command, Driver, Export, HostCommand, PackMade, Registration, Reply, ToEngine,
 };
 use crate::engine::simulation::{SimCommand, TICK_MS};
 use crate::engine::views::Views;
@@ -21,6 +21,7 @@ use crate::engine::Engine;
 use crate::host::export;
 use crate::host::import_job::{self, CancelFlag};
 use crate::host::sync::{self, wake, Incoming, Replica, Wakes};
+use crate::host::training::Material;
 use crate::ml::feedback_loop::Policy;
 use crate::ml::protocol::{decode, encode};
 use crate::projection::snapshot;
@@ -28,6 +29,7 @@ use crate::share::status::News;
 use crate::store::idb::{IdbStore, Salvage};
 use crate::web::lock::{take_in_line, Held};
 use crate::web::sleep;
+use crate::web::trainer::Trainer;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -83,15 +85,21 @@ struct State {
     /// The highest head this engine has known (opened, folded, or heard
     /// from another tab).
     head: u64,
+    /// Counts the user's cancels of training: a training begun before
+    /// the last one registers nothing.
+    trainings_cancelled: u64,
 }
 
-/// An answer the sync waits for.
+/// An answer the host's own work waits for (the sync's, a training's).
 enum Pending {
     Applied(oneshot::Sender<Result<u64, String>>),
     Made(oneshot::Sender<Result<PackMade, String>>),
+    /// Any reply under the command's id.
+    Reply(oneshot::Sender<Reply>),
 }
 
-/// Where the sync's commands are numbered from.
+/// Where the host's own commands are numbered from (the page's stay
+/// below).
 const SYNC_IDS: u32 = 1 << 31;
 
 /// The engine's side of this worker.
@@ -99,6 +107,8 @@ const SYNC_IDS: u32 = 1 << 31;
 pub struct Host {
     state: Rc<RefCell<State>>,
     scope: DedicatedWorkerGlobalScope,
+    /// The training worker this worker starts when a model is wanted.
+    trainer: Trainer,
 }
 
 impl Host {
@@ -124,12 +134,31 @@ impl Host {
                 models: Default::default(),
                 salvaged: None,
                 head: 0,
+                trainings_cancelled: 0,
             })),
             scope,
+            trainer: Trainer::default(),
         }
     }
 
-    fn post(&self, reply: &Reply) {
+    /// The training worker (started on its first request).
+    pub(super) fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    /// How many times the user cancelled training so far.
+    pub(super) fn trainings_cancelled(&self) -> u64 {
+        self.state.borrow().trainings_cancelled
+    }
+
+    /// The user cancelled training: what is under way ends, and what was
+    /// begun before registers nothing.
+    pub(super) fn cancel_training(&self) {
+        self.state.borrow_mut().trainings_cancelled += 1;
+        self.trainer.cancel();
+    }
+
+    pub(super) fn post(&self, reply: &Reply) {
         let message = js_sys::Object::new();
         let encoded = encode(reply);
         // For `make bench`: the bytes this engine has posted to its page,
@@ -184,6 +213,13 @@ impl Host {
                     wake(wakes, Incoming::Choice(stream, keep));
                 }
             }
+            HostCommand::Train {
+                id,
+                spec,
+                window,
+                enter,
+            } => self.train_by_hand(id, spec, window, enter),
+            HostCommand::CancelTraining => self.cancel_training(),
         }
     }
 
@@ -349,14 +385,27 @@ impl Host {
         }
     }
 
-    /// A reply to the sync goes to it; any other to the page.
+    /// A reply to the host's own work goes to it, a model the loop asks
+    /// for is trained here; any other reply goes to the page.
     fn deliver(&self, reply: Reply) {
-        let waiting = match &reply {
-            Reply::PackApplied { id, .. } | Reply::PackMade { id, .. } => {
-                self.state.borrow_mut().pending.remove(id)
-            }
-            _ => None,
-        };
+        if let Reply::Train {
+            reason,
+            cases,
+            position,
+            known_models,
+        } = reply
+        {
+            let material = Material {
+                cases,
+                position,
+                known_models,
+            };
+            return self.train_for_loop(reason, material);
+        }
+        let waiting = reply
+            .id()
+            .filter(|id| *id >= SYNC_IDS)
+            .and_then(|id| self.state.borrow_mut().pending.remove(&id));
         match (waiting, reply) {
             (Some(Pending::Applied(tx)), Reply::PackApplied { outcome, .. }) => {
                 let _ = tx.send(outcome);
@@ -364,7 +413,56 @@ impl Host {
             (Some(Pending::Made(tx)), Reply::PackMade { outcome, .. }) => {
                 let _ = tx.send(outcome);
             }
+            (Some(Pending::Reply(tx)), reply) => {
+                let _ = tx.send(reply);
+            }
             (_, reply) => self.post(&reply),
+        }
+    }
+
+    /// Queue the command `build` makes under an id of the host's own; its
+    /// answer comes on the returned channel.
+    fn ask(&self, build: impl FnOnce(u32) -> Command) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.internal_id();
+        self.state
+            .borrow_mut()
+            .pending
+            .insert(id, Pending::Reply(tx));
+        self.enqueue(build(id));
+        rx
+    }
+
+    /// The newest `window` closed cases (0: all) and where the log stands.
+    pub(super) async fn closed_cases(&self, window: usize) -> Result<Material, EngineError> {
+        match self.ask(|id| Command::Cases { id, window }).await {
+            Ok(Reply::Cases {
+                cases,
+                position,
+                known_models,
+                ..
+            }) => Ok(Material {
+                cases,
+                position,
+                known_models,
+            }),
+            _ => Err(EngineError::NotOpen),
+        }
+    }
+
+    /// Register a trained model through the queue: the record as
+    /// registered (its id given).
+    pub(super) async fn register(
+        &self,
+        registration: Registration,
+    ) -> Result<ModelTrained, EngineError> {
+        let asked = self.ask(|id| Command::Register {
+            id,
+            registration: Box::new(registration),
+        });
+        match asked.await {
+            Ok(Reply::Registered { outcome, .. }) => outcome.map(|(record, _)| *record),
+            _ => Err(EngineError::Gone),
         }
     }
 
@@ -425,7 +523,7 @@ impl Host {
     }
 
     /// Queue a command; answer the queue unless that is under way.
-    fn enqueue(&self, command: Command) {
+    pub(super) fn enqueue(&self, command: Command) {
         self.state.borrow_mut().inbox.push_back(command);
         if self.state.borrow().busy {
             return;

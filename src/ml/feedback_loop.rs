@@ -345,7 +345,11 @@ pub fn apply_and_predict(
         } else {
             (f.served.stage_scales(), f.served.point_shifts())
         };
-        let shifts = if policy.track_point { shifts } else { [1.0; STAGES] };
+        let shifts = if policy.track_point {
+            shifts
+        } else {
+            [1.0; STAGES]
+        };
         let longest_h = set.training.state.longest_ms as f64 / crate::domain::calendar::HOUR as f64;
         let Ok(predicted) = loaded
             .model

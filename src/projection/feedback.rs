@@ -877,19 +877,31 @@ impl Feedback {
         let (served, models) = (&mut self.served, &mut self.models);
         let pending = &mut self.pending;
         // A point passed with its case still open: the truth is later.
-        passed(&mut self.point_deadlines, pending, now, |w| &mut w.point_passed, |stage, shadow, model| {
-            if !shadow {
-                served.nudge_point(stage, true);
-            }
-            models.entry(model).or_default().nudge_point(stage, true);
-        });
+        passed(
+            &mut self.point_deadlines,
+            pending,
+            now,
+            |w| &mut w.point_passed,
+            |stage, shadow, model| {
+                if !shadow {
+                    served.nudge_point(stage, true);
+                }
+                models.entry(model).or_default().nudge_point(stage, true);
+            },
+        );
         // An interval's end passed with its case still open: a miss.
-        passed(&mut self.deadlines, pending, now, |w| &mut w.outlived, |stage, shadow, model| {
-            if !shadow {
-                served.adapt(stage, false);
-            }
-            models.entry(model).or_default().adapt(stage, false);
-        });
+        passed(
+            &mut self.deadlines,
+            pending,
+            now,
+            |w| &mut w.outlived,
+            |stage, shadow, model| {
+                if !shadow {
+                    served.adapt(stage, false);
+                }
+                models.entry(model).or_default().adapt(stage, false);
+            },
+        );
     }
 
     /// Score one prediction of a case that closed at `closed_at`.

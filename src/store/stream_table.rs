@@ -181,7 +181,10 @@ mod tests {
         t.apply_segment(40, &seg(1, &items));
         t.checkpoint();
         t.apply_segment(49, &seg(41, &items[..9]));
-        assert!(!t.checkpoint_due(4), "9 events since, a quarter of 40 streams is 10");
+        assert!(
+            !t.checkpoint_due(4),
+            "9 events since, a quarter of 40 streams is 10"
+        );
         t.apply_segment(50, &seg(50, &items[9..10]));
         assert!(t.checkpoint_due(4));
         // A small table: the floor decides.

@@ -5,9 +5,9 @@
 use super::browser::download;
 use super::chart::{Bar, BarChart, BLUE, VERMILLION};
 use super::live::Live;
-use super::trainer::{Asked, Trainer};
 use crate::ml::backtest::{default_specs, Report};
 use crate::ml::protocol::{FromWorker, ToWorker};
+use crate::web::trainer::{Asked, Trainer};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 

@@ -49,7 +49,7 @@ impl EngineWorker {
         // worker loads) stay queued for the new worker.
         self.end_worker();
         let generation = self.0.generation.get();
-        let url = super::trainer::Trainer::worker_url().await?;
+        let url = crate::web::trainer::Trainer::worker_url().await?;
         if self.0.generation.get() != generation {
             return Ok(()); // started again meanwhile: that start owns the worker
         }

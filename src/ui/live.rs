@@ -6,16 +6,14 @@
 //! tells it of new heads and what the user asks, and renders its answers.
 
 use super::engine_worker::EngineWorker;
-use super::trainer::Trainer;
 use super::Log;
-use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, RegisterModel, Request};
+use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, Request, TrainModel};
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
-use crate::engine::messages::{Command, HostCommand, Registration, Reply, ToEngine};
+use crate::engine::messages::{Command, HostCommand, Reply, ToEngine};
 use crate::engine::simulation::SimCommand;
 use crate::engine::stream_row::StreamRow;
 use crate::engine::views::Views;
 use crate::ml::feedback_loop::Policy;
-use crate::projection::training_set::Finished;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use leptos::prelude::*;
@@ -83,15 +81,12 @@ pub struct Live {
     /// under an id goes to its request, which ends with the last.
     pending: StoredValue<BTreeMap<u32, mpsc::UnboundedSender<Reply>>, LocalStorage>,
     next_ask: StoredValue<u32, LocalStorage>,
-    /// The log as this tab shows it.
-    log: Log,
     /// The shared log's sync (whose lease says who drives a team's loop).
     shared: super::shared::Shared,
     /// The page shows a shared log.
     team: bool,
     /// A model is being trained by hand (the button on the loop's panel).
     manual: StoredValue<bool, LocalStorage>,
-    trainer: StoredValue<Trainer, LocalStorage>,
 }
 
 impl Live {
@@ -104,7 +99,7 @@ impl Live {
     }
 
     /// The live state; it fills once [`Live::boot`] has run.
-    pub fn new(log: Log, trainer: Trainer, shared: super::shared::Shared) -> Live {
+    pub fn new(shared: super::shared::Shared) -> Live {
         let live = Live {
             views: RwSignal::new(Views::default()),
             stored_models: RwSignal::new(BTreeMap::new()),
@@ -129,11 +124,9 @@ impl Live {
             live_views: StoredValue::new_local(Views::default()),
             pending: StoredValue::new_local(BTreeMap::new()),
             next_ask: StoredValue::new_local(0),
-            log,
             shared,
             team: super::shared::connected(),
             manual: StoredValue::new_local(false),
-            trainer: StoredValue::new_local(trainer),
         };
         // On a shared log the loop runs in one browser for the whole team:
         // the one holding the lease on the server (see share::lease).
@@ -354,12 +347,13 @@ impl Live {
                     });
                 }
             }
-            Reply::Train {
-                reason,
-                cases,
-                position,
-                known_models,
-            } => self.train_for_engine(reason, cases, position, known_models),
+            // The engine's worker trains what its loop asks for; the page
+            // hears how it goes.
+            Reply::Train { .. } => {}
+            Reply::LoopTraining { busy, message } => {
+                self.training_busy.set(busy);
+                self.training.set(Some(message));
+            }
             // Answers to requests go to them (see `Live::call`); the sync in
             // the engine's worker asks for packs, not the page.
             Reply::Cases { .. }
@@ -368,6 +362,8 @@ impl Live {
             | Reply::Exported { .. }
             | Reply::Recovered { .. }
             | Reply::Registered { .. }
+            | Reply::Training { .. }
+            | Reply::TrainedByHand { .. }
             | Reply::PackApplied { .. }
             | Reply::PackMade { .. } => self.route(reply),
             Reply::Simulated { produced, head } => {
@@ -387,54 +383,6 @@ impl Live {
         }
     }
 
-    /// Train what the engine asked for, register it, and tell the engine.
-    fn train_for_engine(
-        self,
-        reason: String,
-        cases: Vec<Finished>,
-        position: (u64, i64),
-        known_models: u64,
-    ) {
-        self.training_busy.set(true);
-        let status = self.training;
-        status.set(Some(format!(
-            "training on {} closed cases ({reason})…",
-            cases.len()
-        )));
-        let trainer = self.trainer.get_value();
-        spawn_local(async move {
-            // The loop serves what validation chooses (see ml::selection).
-            let result = super::training::train_and_register(
-                &trainer,
-                None,
-                cases,
-                position,
-                known_models,
-                move |m| status.set(Some(m)),
-                |r| self.register(r),
-            )
-            .await;
-            let engine = self.engine.get_value();
-            match result {
-                Ok((record, message)) => {
-                    engine.post(Command::Trained {
-                        record: Box::new(record),
-                        reason,
-                    });
-                    status.set(Some(message));
-                }
-                Err(e) => {
-                    engine.post(Command::TrainingFailed);
-                    status.set(Some(match e {
-                        super::trainer::Asked::Cancelled => "training cancelled".into(),
-                        other => other.to_string(),
-                    }));
-                }
-            }
-            self.training_busy.set(false);
-        });
-    }
-
     /// A fresh id for a question, an import or a registration sent to the
     /// engine (its answers carry it back).
     fn next_id(self) -> u32 {
@@ -447,11 +395,7 @@ impl Live {
     /// request's last reply ends it.
     fn route(self, reply: Reply) {
         let Some(id) = reply.id() else { return };
-        let ends = match &reply {
-            Reply::ExportPart { .. } => false,
-            Reply::Import { news, .. } => news.ends(),
-            _ => true,
-        };
+        let ends = reply.ends_request();
         self.pending.update_value(|p| {
             if let Some(tx) = p.get(&id) {
                 let _ = tx.unbounded_send(reply);
@@ -529,15 +473,33 @@ impl Live {
         (asked, news)
     }
 
-    /// Have the engine register a trained model (its id, its bytes in the
-    /// registry, `ModelTrained` in the log): the record as registered.
-    pub async fn register(
+    /// Have the engine's worker train a model on the newest `window`
+    /// closed cases (0: all), register it, and let it enter the loop if
+    /// `enter` says why: the record as registered and a line for the page.
+    /// How it goes is handed to `progress`.
+    pub async fn train_by_hand(
         self,
-        registration: Registration,
-    ) -> Result<crate::domain::model::ModelTrained, EngineError> {
-        let (record, head) = self.call(RegisterModel(registration), |_| {}).await?;
-        self.log.head.update(|h| *h = (*h).max(head));
-        Ok(record)
+        spec: Option<crate::ml::models::Spec>,
+        window: usize,
+        enter: Option<String>,
+        progress: impl Fn(String),
+    ) -> Result<(crate::domain::model::ModelTrained, String), EngineError> {
+        let request = TrainModel {
+            spec,
+            window,
+            enter,
+        };
+        self.call(request, |piece| {
+            if let Reply::Training { message, .. } = piece {
+                progress(message)
+            }
+        })
+        .await
+    }
+
+    /// Stop the training under way in the engine's worker.
+    pub fn cancel_training(self) {
+        self.tell_engine(HostCommand::CancelTraining);
     }
 
     /// The engine's worker, to post it commands that need no answer.
@@ -562,20 +524,9 @@ impl Live {
             .with_value(|e| e.post_import(&ImportCommand::Cancel(id), None));
     }
 
-    /// Let a model trained by hand enter the loop: champion if there is
-    /// none, else challenger (the engine records it).
-    pub fn enter(self, record: crate::domain::model::ModelTrained, reason: &str) {
-        self.engine.with_value(|e| {
-            e.post(Command::Enter {
-                record: Box::new(record),
-                reason: reason.to_owned(),
-            })
-        });
-    }
-
-    /// Train a model by hand (the loop's panel) in the training worker on
-    /// the newest `window` closed cases, register it, and let it enter
-    /// (champion if there is none, else challenger). The stream goes on
+    /// Train a model by hand (the loop's panel) on the newest `window`
+    /// closed cases and let it enter (champion if there is none, else
+    /// challenger); the engine's worker does it all. The stream goes on
     /// meanwhile.
     pub fn train(self, reason: &'static str, window: usize) {
         if self.manual.get_value() || self.training_busy.get_untracked() {
@@ -583,41 +534,18 @@ impl Live {
         }
         self.manual.set_value(true);
         self.training_busy.set(true);
-        let trainer = self.trainer.get_value();
         let status = self.training;
+        status.set(Some(format!("training ({reason})…")));
         spawn_local(async move {
-            let CasesAnswer {
-                cases,
-                position,
-                known_models: known,
-            } = self.cases(window).await;
-            status.set(Some(format!(
-                "training on {} closed cases ({reason})…",
-                cases.len()
-            )));
-            // The loop serves what validation chooses (see ml::selection).
-            let result = super::training::train_and_register(
-                &trainer,
-                None,
-                cases,
-                position,
-                known,
-                move |m| status.set(Some(m)),
-                |r| self.register(r),
-            )
-            .await;
-            match result {
-                Ok((record, message)) => {
-                    self.enter(record, reason);
-                    status.set(Some(message));
-                }
-                Err(e) => {
-                    status.set(Some(match e {
-                        super::trainer::Asked::Cancelled => "training cancelled".into(),
-                        other => other.to_string(),
-                    }));
-                }
-            }
+            let result = self
+                .train_by_hand(None, window, Some(reason.to_owned()), move |m| {
+                    status.set(Some(m))
+                })
+                .await;
+            status.set(Some(match result {
+                Ok((_, line)) => line,
+                Err(e) => e.to_string(),
+            }));
             self.manual.set_value(false);
             self.training_busy.set(false);
         });

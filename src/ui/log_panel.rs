@@ -1,13 +1,13 @@
 //! The log panel: what is stored, how much room it takes, and a demo append.
 
 use super::storage;
-use super::trainer::Trainer;
 use super::Log;
 use crate::domain::CaseOpened;
 use crate::engine::api::{ExpectedVersion, LogReport};
 use crate::engine::messages::Command;
 use crate::log::NewEvent;
 use crate::ml::protocol::{FromWorker, ToWorker};
+use crate::web::trainer::Trainer;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 

@@ -26,8 +26,6 @@ mod stats_panel;
 mod storage;
 mod stream_panel;
 mod time_travel;
-pub mod trainer;
-mod training;
 mod update;
 mod web_lock;
 mod welcome;
@@ -85,10 +83,10 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
     };
     provide_context(log);
-    let trainer = trainer::Trainer::default();
+    let trainer = crate::web::trainer::Trainer::default();
     let shared_state = shared::Shared::new();
     provide_context(shared_state);
-    let live = Live::new(log, trainer.clone(), shared_state);
+    let live = Live::new(shared_state);
     let checker = trainer.clone();
     provide_context(live);
     provide_context(live.engine_worker());

@@ -2,8 +2,6 @@
 //! the loop now; train one by hand.
 
 use super::live::Live;
-use super::trainer::{Asked, Trainer};
-use super::training::train_and_register;
 use super::Log;
 use crate::engine::messages::HostCommand;
 use crate::ml::models::{Algorithm, Spec};
@@ -27,7 +25,6 @@ fn algorithm_of(name: &str) -> Option<Spec> {
 pub fn RegistryPanel() -> impl IntoView {
     let log = expect_context::<Log>();
     let live = expect_context::<Live>();
-    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
     // What this browser's registry holds (bytes that can be loaded here),
     // by model id, as the engine read it; the list itself comes from the log.
     let stored = live.stored_models;
@@ -46,35 +43,19 @@ pub fn RegistryPanel() -> impl IntoView {
             refresh();
         }
     });
+    // Trained, registered and let into the loop (champion if there is
+    // none, else a challenger) in the engine's worker.
     let train = move |spec: Option<Spec>| {
         busy.set(true);
-        let trainer = trainer.get_value();
         spawn_local(async move {
-            let crate::engine::call::CasesAnswer {
-                cases,
-                position,
-                known_models: known,
-            } = live.cases(0).await;
-            let result = train_and_register(
-                &trainer,
-                spec,
-                cases,
-                position,
-                known,
-                move |m| status.set(m),
-                |r| live.register(r),
-            )
-            .await;
+            let result = live
+                .train_by_hand(spec, 0, Some("manual".into()), move |m| status.set(m))
+                .await;
             busy.set(false);
-            match result {
-                Ok((record, message)) => {
-                    status.set(message);
-                    // Champion if there is none, else a challenger.
-                    live.enter(record, "manual");
-                }
-                Err(Asked::Cancelled) => status.set("training cancelled".into()),
-                Err(e) => status.set(e.to_string()),
-            }
+            status.set(match result {
+                Ok((_, line)) => line,
+                Err(e) => e.to_string(),
+            });
             refresh();
         });
     };
@@ -123,7 +104,7 @@ pub fn RegistryPanel() -> impl IntoView {
                     </select>
                 </label>
                 <button data-testid="train-run" disabled=move || busy.get() on:click=move |_| train(algorithm_of(&algorithm.get_untracked()))>"Train on the current log"</button>
-                <button data-testid="train-cancel" disabled=move || !busy.get() on:click=move |_| trainer.get_value().cancel()>"Cancel"</button>
+                <button data-testid="train-cancel" disabled=move || !busy.get() on:click=move |_| live.cancel_training()>"Cancel"</button>
             </div>
             <p data-testid="train-status" aria-live="polite">{move || status.get()}</p>
             <p class="hint">"Each model's holdout and median MAE are measured on its own newest cases, held out of its training — models trained at different times are measured on different cases. The Live view's loop table scores every model on the same outcomes."</p>

@@ -4,6 +4,7 @@
 //! nothing of the log.
 
 pub mod lock;
+pub mod trainer;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

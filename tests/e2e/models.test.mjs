@@ -62,8 +62,16 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   assert.ok(report.selected.reason.length > 0, 'the choice says why');
   assert.ok(report.interval_coverage > 0.6 && report.interval_coverage < 0.95, `80 % interval covers ${report.interval_coverage}`);
 
-  // Train a model in the worker: it goes into the log and the registry,
-  // and the bytes the page stored predict what the worker predicted.
+  // A training the user cancels registers nothing: the next one is model-1.
+  await p.getByTestId('train-run').click();
+  await p.getByTestId('train-cancel').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=train-status]')?.textContent === 'training cancelled', null, { timeout: 60_000 });
+  await p.waitForFunction(() => !document.querySelector('[data-testid=train-run]').disabled);
+  assert.equal(await p.getByTestId('model-row').count(), 0, 'a cancelled training lists no model');
+
+  // Train a model in the engine's worker (which starts the training
+  // worker itself): it goes into the log and the registry, and the bytes
+  // stored predict what the training worker predicted.
   await p.getByTestId('train-run').click();
   await p.waitForFunction(() => /predict the same as the worker/.test(document.querySelector('[data-testid=train-status]')?.textContent), null, { timeout: 300_000 });
   assert.match(await p.getByTestId('train-status').textContent(), /^model-1 trained on \d+ cases: holdout MAE [\d.]+ days vs median [\d.]+/);

@@ -1,5 +1,7 @@
-//! The page's side of the training worker: start it when first needed, send
-//! requests, route its replies, and cancel by terminating it.
+//! The training worker, seen from the context that starts it (the page,
+//! for backtests and the integrity check; the engine's worker, for every
+//! model it trains): start it when first needed, send requests, route its
+//! replies, and cancel by terminating it.
 
 use crate::ml::protocol::{decode, encode, FromWorker, ToWorker};
 use futures::channel::oneshot;
@@ -55,10 +57,27 @@ struct Inner {
 pub struct Trainer(Rc<Inner>);
 
 impl Trainer {
-    pub(crate) async fn worker_url() -> Result<String, String> {
-        let response = super::browser::fetch_ok("worker/manifest.json")
-            .await
-            .map_err(|e| format!("the training worker could not be loaded: {e}"))?;
+    /// The worker module's loader. In a worker (the engine's), the module
+    /// that runs it: the training worker is the same module. On the page,
+    /// named by `worker/manifest.json`, which the build writes.
+    pub async fn worker_url() -> Result<String, String> {
+        let global = js_sys::global();
+        if let Some(scope) = global.dyn_ref::<web_sys::DedicatedWorkerGlobalScope>() {
+            return Ok(scope.location().href());
+        }
+        let failed = |e: String| format!("the worker could not be loaded: {e}");
+        let window = web_sys::window().ok_or_else(|| failed("no window".into()))?;
+        let response: web_sys::Response =
+            JsFuture::from(window.fetch_with_str("worker/manifest.json"))
+                .await
+                .map_err(|_| failed("worker/manifest.json could not be loaded".into()))?
+                .unchecked_into();
+        if !response.ok() {
+            return Err(failed(format!(
+                "worker/manifest.json answered {}",
+                response.status()
+            )));
+        }
         let json = JsFuture::from(response.json().map_err(|e| format!("{e:?}"))?)
             .await
             .map_err(|e| format!("{e:?}"))?;
@@ -69,8 +88,9 @@ impl Trainer {
         Ok(format!("worker/{loader}"))
     }
 
-    /// Start the worker if it is not running, and wait until it listens.
-    async fn ensure(&self) -> Result<Worker, String> {
+    /// Start the worker if it is not running, and wait until it listens
+    /// (cancelled if it is stopped meanwhile).
+    async fn ensure(&self) -> Result<Worker, Asked> {
         if let Some(w) = self.0.worker.borrow().as_ref() {
             if self.0.is_ready.get() {
                 return Ok(w.clone());
@@ -139,14 +159,14 @@ impl Trainer {
         if !self.0.is_ready.get() {
             let (tx, rx) = oneshot::channel();
             self.0.ready.borrow_mut().push(tx);
-            rx.await
-                .map_err(|_| "the training worker stopped before it was ready".to_string())?;
+            // Stopped while it loaded: the sender was dropped.
+            rx.await.map_err(|_| Asked::Cancelled)?;
         }
         self.0
             .worker
             .borrow()
             .clone()
-            .ok_or_else(|| "the training worker was stopped".to_string())
+            .ok_or(Asked::Cancelled)
     }
 
     /// Send a request built for id `id` and wait for its answer.
@@ -177,6 +197,8 @@ impl Trainer {
             w.terminate();
         }
         self.0.is_ready.set(false);
+        // Whoever waits for it to load hears it was cancelled.
+        self.0.ready.borrow_mut().clear();
         for (_, (tx, _)) in self.0.pending.borrow_mut().drain() {
             let _ = tx.send(Err(Asked::Cancelled));
         }
