@@ -96,67 +96,9 @@ pub enum Command {
     },
     /// Promote the challenger now, whatever the duel says.
     Promote,
-    /// Show the views as of `Some(seq)` (time travel), answered with
-    /// [`Reply::Past`]; `None`: back to live.
-    Travel(Option<u64>),
-    /// Write snapshots of the projections now.
-    Snapshot,
-    /// Write snapshots every this many events.
-    SnapshotEvery(u64),
     /// What the user does with the simulator, which runs in the engine
     /// ([`super::simulation`]).
     Simulate(SimCommand),
-    /// Register a model the training worker trained: give it the next
-    /// free id, store its bytes, check that the stored bytes predict what
-    /// the training worker did, and record `ModelTrained`; answered with
-    /// [`Reply::Registered`] under `id`. (The worker does it: it needs the
-    /// browser's registry.)
-    Register {
-        /// Said again in the answer.
-        id: u32,
-        /// The model.
-        registration: Box<Registration>,
-    },
-    /// Commit a pack of a shared log's events that the page downloaded
-    /// (`crate::share::packs`): check its bytes against their SHA-256,
-    /// read it, and commit its events after `after` as the server ordered
-    /// them; answered with [`Reply::PackApplied`] under `id`, then the
-    /// views. (The worker does it: the reading and committing would hold
-    /// the page's thread.)
-    ApplyPack {
-        /// Said again in the answer.
-        id: u32,
-        /// Its first event's sequence.
-        from: u64,
-        /// Its last event's sequence.
-        to: u64,
-        /// The log holds the events up to here already.
-        after: u64,
-        /// The SHA-256 of `bytes`, as the pack's description says it.
-        sha256: String,
-        /// The pack as stored on the server.
-        bytes: Vec<u8>,
-        /// The stream's events at places inside the pack the packer could
-        /// not know: the pack must hold the same there.
-        samples: Vec<crate::share::packs::Packed>,
-    },
-    /// Make the pack of events `from..=to` of the log; answered with
-    /// [`Reply::PackMade`] under `id`.
-    MakePack {
-        /// Said again in the answer.
-        id: u32,
-        /// The first event's sequence.
-        from: u64,
-        /// The last event's sequence.
-        to: u64,
-    },
-    /// The worker's clock: `elapsed_ms` since the last tick (the page does
-    /// not send it). A running simulator commits what is due, and the
-    /// engine folds it (and predicts, while the loop runs) at once.
-    Tick {
-        /// Wall time since the last tick.
-        elapsed_ms: f64,
-    },
 }
 
 /// What the page sends the engine's worker: a command for the engine,
@@ -253,6 +195,15 @@ pub enum HostCommand {
     /// Stop the training under way (the loop's or one by hand): the
     /// training worker is stopped, nothing of its model is registered.
     CancelTraining,
+    /// Show the views as of `Some(seq)` (time travel), answered with
+    /// [`Reply::Past`]; `None`: back to live. In turn with the engine's
+    /// commands (the host rebuilds the past from its stores).
+    Travel(Option<u64>),
+    /// Write snapshots of the projections now, in turn with the engine's
+    /// commands.
+    Snapshot,
+    /// Write snapshots every this many events.
+    SnapshotEvery(u64),
 }
 
 /// What [`HostCommand::Export`] reads.
@@ -357,7 +308,7 @@ pub enum Reply {
         /// `stream` is the whole stream, not an addition to it.
         whole_stream: bool,
     },
-    /// What the views showed at `at` ([`Command::Travel`]).
+    /// What the views showed at `at` ([`HostCommand::Travel`]).
     Past {
         /// The position asked for.
         at: u64,
@@ -858,20 +809,11 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
                     Err(e) => vec![Reply::Failed(e.to_string())],
                 }
             }
-            // Snapshots, the past and the registry are the host's (they
-            // need the browser's stores): nothing for the loop to do.
-            Command::Travel(_)
-            | Command::Snapshot
-            | Command::SnapshotEvery(_)
-            | Command::Register { .. }
-            | Command::ApplyPack { .. }
-            | Command::MakePack { .. } => Vec::new(),
             Command::Head(_) => self.catch_up(now).await,
             Command::Simulate(command) => {
                 SimRun::apply(&mut self.sim, command);
                 Vec::new()
             }
-            Command::Tick { elapsed_ms } => self.simulate(elapsed_ms, now).await,
             Command::Policy(policy) => {
                 self.engine.set_policy(policy);
                 self.catch_up(now).await
@@ -905,8 +847,10 @@ impl<S: EventStore, M: ModelSource> Driver<S, M> {
         }
     }
 
-    /// The simulator's tick: commit what is due, then fold it.
-    async fn simulate(&mut self, elapsed_ms: f64, now: &dyn Fn() -> f64) -> Vec<Reply> {
+    /// The worker's clock: `elapsed_ms` since the last tick. A running
+    /// simulator commits what is due, and the engine folds it (and
+    /// predicts, while the loop runs) at once.
+    pub async fn tick(&mut self, elapsed_ms: f64, now: &dyn Fn() -> f64) -> Vec<Reply> {
         let Some(run) = self.sim.as_mut() else {
             return Vec::new();
         };

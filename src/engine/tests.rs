@@ -942,7 +942,7 @@ fn the_simulator_runs_in_the_engine_its_events_folded_and_predicted_at_once() {
         }),
         &now,
     ));
-    let replies = block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now));
+    let replies = block(d.tick(200.0, &now));
     let [Reply::Simulated {
         produced: 100,
         head: simulated,
@@ -965,11 +965,11 @@ fn the_simulator_runs_in_the_engine_its_events_folded_and_predicted_at_once() {
 
     block(d.handle(Command::Simulate(SimCommand::Pause), &now));
     let before = block(d.store().head()).unwrap();
-    assert!(block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now)).is_empty());
+    assert!(block(d.tick(200.0, &now)).is_empty());
     assert_eq!(block(d.store().head()).unwrap(), before, "paused: nothing");
     block(d.handle(Command::Simulate(SimCommand::Resume), &now));
     block(d.handle(Command::Simulate(SimCommand::Rate(50.0)), &now));
-    let replies = block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now));
+    let replies = block(d.tick(200.0, &now));
     assert!(
         matches!(
             replies.first(),
@@ -979,7 +979,7 @@ fn the_simulator_runs_in_the_engine_its_events_folded_and_predicted_at_once() {
     );
     block(d.handle(Command::Simulate(SimCommand::Stop), &now));
     let before = block(d.store().head()).unwrap();
-    assert!(block(d.handle(Command::Tick { elapsed_ms: 200.0 }, &now)).is_empty());
+    assert!(block(d.tick(200.0, &now)).is_empty());
     assert_eq!(block(d.store().head()).unwrap(), before, "stopped: nothing");
 }
 

@@ -1,10 +1,14 @@
-//! The log engine as a tab's worker hosts it over IndexedDB: commands
-//! from the page queue up and are answered one
-//! at a time, in order, by one task that owns the engine (a command that
-//! arrives while another is being answered waits; consecutive head moves
-//! are answered once, and so are consecutive moves of the time slider;
-//! the simulator's ticks that waited are one tick of all their time).
-//! Every answer that moved the projections is followed by the views.
+//! The log engine as a tab's worker hosts it over IndexedDB: the engine's
+//! commands (the page's, the sync's, the host's own) and the host's jobs
+//! that need the engine held still (time travel, snapshots, registering a
+//! model, a shared log's packs, the simulator's clock) queue up as
+//! [`Job`]s and are answered one at a time, in order, by one task that
+//! owns the engine (a job that arrives while another is being answered
+//! waits; consecutive head moves are answered once, and so are
+//! consecutive moves of the time slider; the simulator's ticks that
+//! waited are one tick of all their time). The driver is given only
+//! commands it answers itself. Every answer that moved the projections is
+//! followed by the views.
 //! Imports run beside the queue (see `Host::import`), and so does a shared
 //! log's sync ([`crate::host::sync`]), which reaches the engine through the
 //! same queue.
@@ -49,8 +53,44 @@ const KEEP_COMMITS: usize = 150_000;
 /// Events per read when rebuilding a past position.
 const BATCH: usize = 4_096;
 
+/// What waits in the host's queue, answered one at a time, in order: the
+/// engine's commands (the page's or the host's own), and the host's work
+/// that needs the engine held still (its stores, its projections).
+enum Job {
+    /// For the engine's driver ([`Driver::handle`]).
+    Engine(Command),
+    /// The views as of `Some(seq)`; `None`: back to live.
+    Travel(Option<u64>),
+    /// Write snapshots of the projections now.
+    Snapshot,
+    /// Register a model the training worker trained: give it the next
+    /// free id, store its bytes, check that the stored bytes predict what
+    /// the training worker did, and record `ModelTrained`; answered with
+    /// [`Reply::Registered`] under `id`.
+    Register {
+        id: u32,
+        registration: Box<Registration>,
+    },
+    /// Check a pack of a shared log's events against its SHA-256 and the
+    /// stream's samples, and commit its events `from..=to` after `after`;
+    /// answered with [`Reply::PackApplied`] under `id`, then the views.
+    ApplyPack {
+        id: u32,
+        range: (u64, u64),
+        after: u64,
+        sha256: String,
+        bytes: Vec<u8>,
+        samples: Vec<crate::share::packs::Packed>,
+    },
+    /// Make the pack of events `from..=to`; answered with
+    /// [`Reply::PackMade`] under `id`.
+    MakePack { id: u32, from: u64, to: u64 },
+    /// The simulator's clock: this much wall time since the last tick.
+    Tick { elapsed_ms: f64 },
+}
+
 struct State {
-    inbox: VecDeque<Command>,
+    inbox: VecDeque<Job>,
     busy: bool,
     driver: Option<Running>,
     /// The open log (also while the driver is out working): imports
@@ -220,6 +260,9 @@ impl Host {
                 enter,
             } => self.train_by_hand(id, spec, window, enter),
             HostCommand::CancelTraining => self.cancel_training(),
+            HostCommand::Travel(at) => self.queue(Job::Travel(at)),
+            HostCommand::Snapshot => self.queue(Job::Snapshot),
+            HostCommand::SnapshotEvery(n) => self.state.borrow_mut().snapshot_every = n,
         }
     }
 
@@ -422,20 +465,23 @@ impl Host {
 
     /// Queue the command `build` makes under an id of the host's own; its
     /// answer comes on the returned channel.
-    fn ask(&self, build: impl FnOnce(u32) -> Command) -> oneshot::Receiver<Reply> {
+    fn ask(&self, build: impl FnOnce(u32) -> Job) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         let id = self.internal_id();
         self.state
             .borrow_mut()
             .pending
             .insert(id, Pending::Reply(tx));
-        self.enqueue(build(id));
+        self.queue(build(id));
         rx
     }
 
     /// The newest `window` closed cases (0: all) and where the log stands.
     pub(super) async fn closed_cases(&self, window: usize) -> Result<Material, EngineError> {
-        match self.ask(|id| Command::Cases { id, window }).await {
+        match self
+            .ask(|id| Job::Engine(Command::Cases { id, window }))
+            .await
+        {
             Ok(Reply::Cases {
                 cases,
                 position,
@@ -456,7 +502,7 @@ impl Host {
         &self,
         registration: Registration,
     ) -> Result<ModelTrained, EngineError> {
-        let asked = self.ask(|id| Command::Register {
+        let asked = self.ask(|id| Job::Register {
             id,
             registration: Box::new(registration),
         });
@@ -489,7 +535,7 @@ impl Host {
             self.state
                 .borrow_mut()
                 .inbox
-                .retain(|c| !matches!(c, Command::Tick { .. }));
+                .retain(|job| !matches!(job, Job::Tick { .. }));
             return;
         }
         if was {
@@ -514,7 +560,7 @@ impl Host {
                     break;
                 }
                 let now = js_sys::Date::now();
-                host.enqueue(Command::Tick {
+                host.queue(Job::Tick {
                     elapsed_ms: now - last,
                 });
                 last = now;
@@ -522,17 +568,22 @@ impl Host {
         });
     }
 
-    /// Queue a command; answer the queue unless that is under way.
+    /// Queue a command for the engine.
     pub(super) fn enqueue(&self, command: Command) {
-        self.state.borrow_mut().inbox.push_back(command);
+        self.queue(Job::Engine(command))
+    }
+
+    /// Queue a job; answer the queue unless that is under way.
+    fn queue(&self, job: Job) {
+        self.state.borrow_mut().inbox.push_back(job);
         if self.state.borrow().busy {
             return;
         }
         self.state.borrow_mut().busy = true;
         let host = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            while let Some(command) = host.next() {
-                for reply in host.answer(command).await {
+            while let Some(job) = host.next() {
+                for reply in host.answer(job).await {
                     host.deliver(reply);
                 }
                 for reply in host.after().await {
@@ -598,27 +649,28 @@ impl Host {
         });
     }
 
-    fn next(&self) -> Option<Command> {
+    fn next(&self) -> Option<Job> {
         let mut state = self.state.borrow_mut();
-        let mut command = state.inbox.pop_front()?;
+        let mut job = state.inbox.pop_front()?;
         // Only the newest of a run of head moves, or of slider moves, matters.
-        let same = |a: &Command, b: &Command| {
+        let same = |a: &Job, b: &Job| {
             matches!(
                 (a, b),
-                (Command::Head(_), Command::Head(_)) | (Command::Travel(_), Command::Travel(_))
+                (Job::Engine(Command::Head(_)), Job::Engine(Command::Head(_)))
+                    | (Job::Travel(_), Job::Travel(_))
             )
         };
-        while state.inbox.front().is_some_and(|next| same(&command, next)) {
-            command = state.inbox.pop_front().expect("checked");
+        while state.inbox.front().is_some_and(|next| same(&job, next)) {
+            job = state.inbox.pop_front().expect("checked");
         }
         // Ticks that waited are one tick of all their time.
-        while let (Command::Tick { elapsed_ms }, Some(Command::Tick { elapsed_ms: more })) =
-            (&mut command, state.inbox.front())
+        while let (Job::Tick { elapsed_ms }, Some(Job::Tick { elapsed_ms: more })) =
+            (&mut job, state.inbox.front())
         {
             *elapsed_ms += *more;
             state.inbox.pop_front();
         }
-        Some(command)
+        Some(job)
     }
 
     /// Snapshots when due, then the views if the projections moved.
@@ -731,10 +783,10 @@ impl Host {
         Ok(replies)
     }
 
-    async fn answer(&self, command: Command) -> Vec<Reply> {
+    async fn answer(&self, job: Job) -> Vec<Reply> {
         let now = || js_sys::Date::now();
-        match &command {
-            Command::Open { database, shared } => {
+        match &job {
+            Job::Engine(Command::Open { database, shared }) => {
                 return self
                     .open(database, *shared)
                     .await
@@ -743,55 +795,21 @@ impl Host {
             // One engine writes to a log at a time, across tabs: a tab
             // taking the loop over waits until the last engine has let
             // go (a closed tab's worker can outlive its page a moment).
-            Command::Start { .. } if self.state.borrow().release.is_none() => {
+            Job::Engine(Command::Start { .. }) if self.state.borrow().release.is_none() => {
                 let name = format!("retrace-engine:{}", self.state.borrow().database);
                 let release = take_in_line(&name).await;
                 self.state.borrow_mut().release = release;
             }
-            Command::SnapshotEvery(n) => {
-                self.state.borrow_mut().snapshot_every = *n;
-                return Vec::new();
-            }
             _ => {}
         }
         // The driver leaves the state while it works: nothing else may
-        // touch it across the awaits, and commands wait in the inbox.
+        // touch it across the awaits, and jobs wait in the inbox.
         let Some(mut driver) = self.state.borrow_mut().driver.take() else {
-            // The log did not open (the page was told why): only a
-            // question deserves an answer.
-            let not_open = || Reply::Failed("the log is not open in the engine".into());
-            return match command {
-                // The page waits for this answer: no cases.
-                Command::Cases { id, .. } => vec![
-                    not_open(),
-                    Reply::Cases {
-                        id,
-                        cases: Vec::new(),
-                        position: (0, 0),
-                        known_models: 0,
-                    },
-                ],
-                Command::Register { id, .. } => vec![Reply::Registered {
-                    id,
-                    outcome: Err(EngineError::NotOpen),
-                }],
-                Command::ApplyPack { id, .. } => vec![Reply::PackApplied {
-                    id,
-                    outcome: Err("the log is not open in the engine".into()),
-                }],
-                Command::MakePack { id, .. } => vec![Reply::PackMade {
-                    id,
-                    outcome: Err("the log is not open in the engine".into()),
-                }],
-                Command::Enter { .. } | Command::Promote | Command::Append { .. } => {
-                    vec![not_open()]
-                }
-                _ => Vec::new(),
-            };
+            return not_open(job);
         };
-        let replies = match command {
-            Command::Snapshot => self.snapshot(&driver).await.into_iter().collect(),
-            Command::Register { id, registration } => {
+        let replies = match job {
+            Job::Snapshot => self.snapshot(&driver).await.into_iter().collect(),
+            Job::Register { id, registration } => {
                 match super::registry::register(driver.store(), *registration).await {
                     Ok((record, head)) => {
                         let mut replies = vec![Reply::Registered {
@@ -807,23 +825,17 @@ impl Host {
                     }],
                 }
             }
-            Command::ApplyPack {
+            Job::ApplyPack {
                 id,
-                from,
-                to,
+                range,
                 after,
                 sha256,
                 bytes,
                 samples,
             } => {
-                let applied = super::packs::apply(
-                    driver.store(),
-                    (from, to),
-                    after,
-                    (&sha256, &samples),
-                    bytes,
-                )
-                .await;
+                let applied =
+                    super::packs::apply(driver.store(), range, after, (&sha256, &samples), bytes)
+                        .await;
                 let head = applied.as_ref().ok().copied();
                 let mut replies = vec![Reply::PackApplied {
                     id,
@@ -834,12 +846,15 @@ impl Host {
                 }
                 replies
             }
-            Command::MakePack { id, from, to } => vec![Reply::PackMade {
+            Job::MakePack { id, from, to } => vec![Reply::PackMade {
                 id,
                 outcome: super::packs::make(driver.store(), from, to).await,
             }],
-            Command::Travel(Some(at)) => past(&driver, at).await,
-            command => {
+            Job::Travel(Some(at)) => past(&driver, at).await,
+            // Back to live: the page shows the live views it kept.
+            Job::Travel(None) => Vec::new(),
+            Job::Tick { elapsed_ms } => driver.tick(elapsed_ms, &now).await,
+            Job::Engine(command) => {
                 let stop = matches!(command, Command::Stop);
                 let replies = driver.handle(command, &now).await;
                 if stop {
@@ -852,6 +867,40 @@ impl Host {
         };
         self.state.borrow_mut().driver = Some(driver);
         replies
+    }
+}
+
+/// What a job gets when the log did not open (the page was told why): only
+/// a question deserves an answer.
+fn not_open(job: Job) -> Vec<Reply> {
+    let failed = || Reply::Failed("the log is not open in the engine".into());
+    match job {
+        // The asker waits for this answer: no cases.
+        Job::Engine(Command::Cases { id, .. }) => vec![
+            failed(),
+            Reply::Cases {
+                id,
+                cases: Vec::new(),
+                position: (0, 0),
+                known_models: 0,
+            },
+        ],
+        Job::Register { id, .. } => vec![Reply::Registered {
+            id,
+            outcome: Err(EngineError::NotOpen),
+        }],
+        Job::ApplyPack { id, .. } => vec![Reply::PackApplied {
+            id,
+            outcome: Err("the log is not open in the engine".into()),
+        }],
+        Job::MakePack { id, .. } => vec![Reply::PackMade {
+            id,
+            outcome: Err("the log is not open in the engine".into()),
+        }],
+        Job::Engine(Command::Enter { .. } | Command::Promote | Command::Append { .. }) => {
+            vec![failed()]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -898,10 +947,9 @@ impl Replica for Host {
             .borrow_mut()
             .pending
             .insert(id, Pending::Applied(tx));
-        self.enqueue(Command::ApplyPack {
+        self.queue(Job::ApplyPack {
             id,
-            from,
-            to,
+            range: (from, to),
             after,
             sha256,
             bytes,
@@ -917,7 +965,7 @@ impl Replica for Host {
             .borrow_mut()
             .pending
             .insert(id, Pending::Made(tx));
-        self.enqueue(Command::MakePack { id, from, to });
+        self.queue(Job::MakePack { id, from, to });
         Box::pin(async move {
             rx.await
                 .unwrap_or_else(|_| Err("the log engine dropped the pack".into()))

@@ -4,7 +4,7 @@
 //! registry without crossing the page. The loop's requests
 //! ([`Reply::Train`]) and the user's ([`HostCommand::Train`]) take the same
 //! way: the closed cases from the engine's queue, the training worker,
-//! then the registration through the queue (`Command::Register`).
+//! then the registration through the host's queue.
 //!
 //! [`HostCommand::Train`]: crate::engine::messages::HostCommand::Train
 

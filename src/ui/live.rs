@@ -192,7 +192,7 @@ impl Live {
         Effect::new(move |_| {
             let every = live.snapshot_every.get();
             live.engine
-                .with_value(|e| e.post(Command::SnapshotEvery(every)));
+                .with_value(|e| e.post(HostCommand::SnapshotEvery(every)));
         });
         live.snapshot_when_hidden();
         // The demo sets its own policy; the user's stays as they left it.
@@ -218,7 +218,9 @@ impl Live {
             database,
             shared: super::shared::connected(),
         });
-        engine.post(Command::SnapshotEvery(self.snapshot_every.get_untracked()));
+        engine.post(HostCommand::SnapshotEvery(
+            self.snapshot_every.get_untracked(),
+        ));
         engine.post(Command::Head(log.head.get_untracked()));
         match engine.start(move |reply| self.hear(log, reply)).await {
             Ok(()) => self.opened.set(true),
@@ -579,7 +581,7 @@ impl Live {
 
     /// Write snapshots of the projections now.
     pub fn snapshot_now(self) {
-        self.engine.with_value(|e| e.post(Command::Snapshot));
+        self.engine.with_value(|e| e.post(HostCommand::Snapshot));
     }
 
     fn snapshot_when_hidden(self) {
@@ -607,6 +609,6 @@ impl Live {
         if seq.is_none() {
             self.views.set(self.live_views.get_value());
         }
-        self.engine.with_value(|e| e.post(Command::Travel(seq)));
+        self.engine.with_value(|e| e.post(HostCommand::Travel(seq)));
     }
 }

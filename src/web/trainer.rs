@@ -162,11 +162,7 @@ impl Trainer {
             // Stopped while it loaded: the sender was dropped.
             rx.await.map_err(|_| Asked::Cancelled)?;
         }
-        self.0
-            .worker
-            .borrow()
-            .clone()
-            .ok_or(Asked::Cancelled)
+        self.0.worker.borrow().clone().ok_or(Asked::Cancelled)
     }
 
     /// Send a request built for id `id` and wait for its answer.
