@@ -404,15 +404,17 @@ impl Host {
     /// The log reached `h` (a commit here or in another tab): the page
     /// hears of a head it has not been told.
     fn knows_head(&self, h: u64) {
-        let newer = {
-            let mut state = self.state.borrow_mut();
-            let newer = h > state.head;
-            state.head = state.head.max(h);
-            newer
-        };
-        if newer {
+        if self.learn_head(h) {
             self.post(&Reply::Head(h));
         }
+    }
+
+    /// The log reached `h`: whether this host had not known it.
+    fn learn_head(&self, h: u64) -> bool {
+        let mut state = self.state.borrow_mut();
+        let newer = h > state.head;
+        state.head = state.head.max(h);
+        newer
     }
 
     /// The open log, now or once it opens (an error if it does not).
@@ -613,8 +615,9 @@ impl Host {
         let tell = move |news: ImportNews| {
             // The engine folds an import's commits as it does its own: the
             // page is told, not asked to pass the head back.
+            // (The page hears the head in this news: not twice.)
             if let ImportNews::Committed(head) = news {
-                host.knows_head(head);
+                host.learn_head(head);
                 host.enqueue(Command::Head(head));
             }
             host.post(&Reply::Import { id, news })

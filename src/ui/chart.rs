@@ -5,27 +5,6 @@ use leptos::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// Bumped when the window is resized or the view changes: every chart
-/// measures its figure again.
-#[derive(Clone, Copy)]
-pub struct Remeasure(pub RwSignal<u32>);
-
-impl Remeasure {
-    /// The signal, bumped on every resize of the window.
-    pub fn install() -> Remeasure {
-        use wasm_bindgen::closure::Closure;
-        use wasm_bindgen::JsCast;
-        let tick = RwSignal::new(0u32);
-        if let Some(window) = web_sys::window() {
-            let on_resize = Closure::<dyn FnMut()>::new(move || tick.update(|t| *t += 1));
-            let _ = window
-                .add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
-            on_resize.forget();
-        }
-        Remeasure(tick)
-    }
-}
-
 thread_local! {
     /// The width each chart was last drawn at (by test id): a chart drawn
     /// again with new data starts at its real width, not the default.
@@ -33,30 +12,45 @@ thread_local! {
 }
 
 /// A chart's drawing width in CSS pixels, so its text is drawn at its real
-/// size (11 px) on a phone as on a laptop: measured from its figure once it
-/// is in the page, again whenever the window is resized or the view
-/// changes; `fallback` until then.
+/// size (11 px) on a phone as on a laptop: the browser says it once the
+/// figure is laid out, and again whenever that width changes (the window
+/// resized, the view shown: a hidden chart has no width); `fallback`
+/// until then. It is heard from a `ResizeObserver`, which the browser
+/// calls after its own layout: reading the width as a chart is set up
+/// forced a layout in the middle of every update of the views (1.8 s of
+/// 20 s of the running loop on the page's thread, profiled).
 fn measured(
     figure: NodeRef<leptos::html::Figure>,
     key: &'static str,
     fallback: f64,
 ) -> RwSignal<f64> {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
     let known = WIDTHS.with(|w| w.borrow().get(key).copied());
     let width = RwSignal::new(known.unwrap_or(fallback));
-    let remeasure = use_context::<Remeasure>();
     Effect::new(move |_| {
-        if let Some(r) = remeasure {
-            r.0.track();
-        }
         let Some(f) = figure.get() else { return };
-        // Hidden (another view): keep the last width.
-        let px = f64::from(f.client_width());
-        if px >= 120.0 && (px - width.get_untracked()).abs() >= 1.0 {
-            if !key.is_empty() {
-                WIDTHS.with(|w| w.borrow_mut().insert(key, px));
+        let element: web_sys::Element = f.clone().into();
+        let on_resize = Closure::<dyn FnMut(js_sys::Array)>::new(move |_: js_sys::Array| {
+            // Laid out already: reading the width costs nothing now.
+            let px = f64::from(element.client_width());
+            // Hidden (another view): keep the last width.
+            if px >= 120.0 && (px - width.get_untracked()).abs() >= 1.0 {
+                if !key.is_empty() {
+                    WIDTHS.with(|w| w.borrow_mut().insert(key, px));
+                }
+                width.set(px);
             }
-            width.set(px);
-        }
+        });
+        let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) else {
+            return;
+        };
+        observer.observe(&f);
+        // Stopped, and its callback let go, when the chart goes.
+        let held = StoredValue::new_local((observer, on_resize));
+        on_cleanup(move || {
+            let _ = held.try_with_value(|(observer, _)| observer.disconnect());
+        });
     });
     width
 }

@@ -36,11 +36,17 @@ impl Drawing {
         }
     }
 
-    /// Where `view`'s panels stand in the order: the first view, then the
-    /// others as the navigation lists them.
+    /// The views in drawing order: the first view, then the others as
+    /// the navigation lists them.
+    fn views(self) -> impl Iterator<Item = View> {
+        let first = self.first;
+        std::iter::once(first).chain(View::ALL.into_iter().filter(move |v| *v != first))
+    }
+
+    /// Where `view`'s panels stand in the order.
     fn key(self, view: View, nth: usize) -> (usize, usize) {
-        let rank = std::iter::once(self.first)
-            .chain(View::ALL.into_iter().filter(|v| *v != self.first))
+        let rank = self
+            .views()
             .position(|v| v == view)
             .unwrap_or(View::ALL.len());
         (rank, nth)
@@ -67,6 +73,11 @@ impl Drawing {
             }
             self.drawn.set(drawn + 1);
         }
+        // The measures stay (the timeline's record); the mark that started
+        // them is let go.
+        if let Some(p) = &performance {
+            p.clear_marks_with_mark_name("retrace panel");
+        }
         self.finished.set_value(true);
     }
 
@@ -76,10 +87,7 @@ impl Drawing {
             .panels
             .with_value(|p| p.iter().nth(i).copied())
             .unwrap_or_default();
-        let view = std::iter::once(self.first)
-            .chain(View::ALL.into_iter().filter(|v| *v != self.first))
-            .nth(rank)
-            .unwrap_or(self.first);
+        let view = self.views().nth(rank).unwrap_or(self.first);
         format!("retrace panel {} {nth}", view.title())
     }
 

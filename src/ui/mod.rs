@@ -99,14 +99,6 @@ pub fn App() -> impl IntoView {
     provide_context(update::Updates::start());
     let view = route::current();
     provide_context(view);
-    // Charts draw at their real width: measured again on a resize, and
-    // when a view is shown (a hidden chart has no width).
-    let remeasure = chart::Remeasure::install();
-    provide_context(remeasure);
-    Effect::new(move |_| {
-        view.track();
-        remeasure.0.update(|t| *t += 1);
-    });
     let drawing = drawing::Drawing::new(view.get_untracked());
     provide_context(drawing);
     // The panels are let in once the log has opened: drawn from then on,
