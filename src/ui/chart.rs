@@ -39,7 +39,18 @@ fn measured(
                 if !key.is_empty() {
                     WIDTHS.with(|w| w.borrow_mut().insert(key, px));
                 }
-                width.set(px);
+                // Drawn again in a task of its own: the browser calls
+                // this for every chart in one turn of its rendering.
+                leptos::task::spawn_local(async move {
+                    super::browser::yield_now().await;
+                    // The chart may be gone, or drawn at this width, by now.
+                    if width
+                        .try_get_untracked()
+                        .is_some_and(|w| (px - w).abs() >= 1.0)
+                    {
+                        let _ = width.try_set(px);
+                    }
+                });
             }
         });
         let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) else {
