@@ -14,7 +14,7 @@
 //! same queue.
 
 use crate::domain::model::ModelTrained;
-use crate::engine::call::EngineError;
+use crate::engine::call::{CasesAnswer, EngineError};
 use crate::engine::imports::{ImportCommand, ImportNews};
 use crate::engine::messages::{
     boot_line, Command, Driver, Export, HostCommand, PackMade, Registration, Reply, ToEngine,
@@ -25,7 +25,6 @@ use crate::engine::Engine;
 use crate::host::export;
 use crate::host::import_job::{self, CancelFlag};
 use crate::host::sync::{self, wake, Incoming, Replica, Wakes};
-use crate::host::training::Material;
 use crate::ml::feedback_loop::Policy;
 use crate::ml::protocol::{decode, encode};
 use crate::projection::snapshot;
@@ -440,7 +439,7 @@ impl Host {
             known_models,
         } = reply
         {
-            let material = Material {
+            let material = CasesAnswer {
                 cases,
                 position,
                 known_models,
@@ -479,7 +478,7 @@ impl Host {
     }
 
     /// The newest `window` closed cases (0: all) and where the log stands.
-    pub(super) async fn closed_cases(&self, window: usize) -> Result<Material, EngineError> {
+    pub(super) async fn closed_cases(&self, window: usize) -> Result<CasesAnswer, EngineError> {
         match self
             .ask(|id| Job::Engine(Command::Cases { id, window }))
             .await
@@ -489,7 +488,7 @@ impl Host {
                 position,
                 known_models,
                 ..
-            }) => Ok(Material {
+            }) => Ok(CasesAnswer {
                 cases,
                 position,
                 known_models,

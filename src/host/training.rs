@@ -10,30 +10,19 @@
 
 use super::engine::Host;
 use crate::domain::model::ModelTrained;
-use crate::engine::call::EngineError;
+use crate::engine::call::{CasesAnswer, EngineError};
 use crate::engine::messages::{Command, Registration, Reply};
 use crate::ml::models::Spec;
 use crate::ml::protocol::{FromWorker, ToWorker};
-use crate::projection::training_set::Finished;
 use crate::web::trainer::Asked;
 
 /// Fewer closed cases than this train nothing.
 const FEWEST_CASES: usize = 10;
 
-/// What a model is trained on, and where the log stands.
-pub(super) struct Material {
-    /// The closed cases, in log order.
-    pub cases: Vec<Finished>,
-    /// The position and domain time they reach.
-    pub position: (u64, i64),
-    /// The highest `model-N` the log knows.
-    pub known_models: u64,
-}
-
 impl Host {
     /// The loop asked for a model (`reason`: first model, drift,
     /// schedule): train it, register it, and tell the engine how it went.
-    pub(super) fn train_for_loop(&self, reason: String, material: Material) {
+    pub(super) fn train_for_loop(&self, reason: String, material: CasesAnswer) {
         let host = self.clone();
         let round = self.trainings_cancelled();
         wasm_bindgen_futures::spawn_local(async move {
@@ -127,11 +116,11 @@ impl Host {
     async fn train_and_register(
         &self,
         spec: Option<Spec>,
-        material: Material,
+        material: CasesAnswer,
         round: u64,
         progress: impl Fn(String) + 'static,
     ) -> Result<(ModelTrained, String), EngineError> {
-        let Material {
+        let CasesAnswer {
             cases,
             position: (trained_to_seq, at),
             known_models,
