@@ -76,7 +76,7 @@ impl Request for ClosedCases {
 
 /// Train a model by hand in the engine's training worker, register it,
 /// and let it enter the loop if `enter` says why; how it goes comes as
-/// pieces ([`Reply::Training`]).
+/// pieces ([`Reply::Progress`]).
 pub struct TrainModel {
     /// The algorithm; None: chosen on validation.
     pub spec: Option<crate::ml::models::Spec>,
@@ -103,6 +103,41 @@ impl Request for TrainModel {
             Reply::TrainedByHand { outcome, .. } => {
                 Answer::Done(outcome.map(|(record, line)| (*record, line)))
             }
+            other => Answer::Piece(other),
+        }
+    }
+}
+
+/// Run the backtest protocol on the closed cases the training set keeps,
+/// in the engine's checks' worker; how it goes comes as pieces
+/// ([`Reply::Progress`]).
+pub struct RunBacktest;
+
+impl Request for RunBacktest {
+    type Response = crate::ml::backtest::Report;
+    fn command(self, id: u32) -> ToEngine {
+        HostCommand::Backtest { id }.into()
+    }
+    fn answer(reply: Reply) -> Answer<crate::ml::backtest::Report> {
+        match reply {
+            Reply::Backtested { outcome, .. } => Answer::Done(outcome.map(|report| *report)),
+            other => Answer::Piece(other),
+        }
+    }
+}
+
+/// Check every record of the log (the integrity check) in the engine's
+/// checks' worker; how far it got comes as pieces ([`Reply::Progress`]).
+pub struct CheckLog;
+
+impl Request for CheckLog {
+    type Response = crate::store::verify::LogReport;
+    fn command(self, id: u32) -> ToEngine {
+        HostCommand::CheckLog { id }.into()
+    }
+    fn answer(reply: Reply) -> Answer<crate::store::verify::LogReport> {
+        match reply {
+            Reply::Checked { outcome, .. } => Answer::Done(outcome),
             other => Answer::Piece(other),
         }
     }
@@ -219,7 +254,7 @@ mod tests {
             panic!("training by hand is the host's work");
         };
         assert_eq!((id, window, enter.as_deref()), (5, 0, Some("manual")));
-        let progress = Reply::Training {
+        let progress = Reply::Progress {
             id: 5,
             message: "validating 3 folds".into(),
         };
@@ -237,6 +272,51 @@ mod tests {
         let outcome = answer_from::<TrainModel>(vec![progress, cancelled], |p| said.push(p));
         assert_eq!(outcome.unwrap_err().to_string(), "training cancelled");
         assert_eq!(said.len(), 1, "the progress reached the caller");
+    }
+
+    #[test]
+    fn the_checks_are_the_hosts_work_and_end_with_their_own_answer() {
+        assert!(matches!(
+            RunBacktest.command(8),
+            ToEngine::Host(HostCommand::Backtest { id: 8 })
+        ));
+        assert!(matches!(
+            CheckLog.command(9),
+            ToEngine::Host(HostCommand::CheckLog { id: 9 })
+        ));
+        let report = crate::store::verify::LogReport {
+            events: 40,
+            streams: 7,
+            problem: None,
+        };
+        // Across the thread boundary as bytes, as the worker posts them.
+        let crossed = |reply: Reply| -> Reply {
+            crate::ml::protocol::decode(&crate::ml::protocol::encode(&reply)).unwrap()
+        };
+        let replies = vec![
+            crossed(Reply::Progress {
+                id: 9,
+                message: "checked 20 of 40 events".into(),
+            }),
+            crossed(Reply::Checked {
+                id: 9,
+                outcome: Ok(report.clone()),
+            }),
+        ];
+        let mut said = Vec::new();
+        assert_eq!(
+            answer_from::<CheckLog>(replies, |p| said.push(p)),
+            Ok(report)
+        );
+        assert_eq!(said.len(), 1);
+        // A backtest that could not run says why, typed.
+        let refused = crossed(Reply::Backtested {
+            id: 8,
+            outcome: Err(EngineError::Check("a backtest needs closed cases".into())),
+        });
+        assert!(refused.ends_request());
+        let err = answer_from::<RunBacktest>(vec![refused], |_| {}).unwrap_err();
+        assert_eq!(err.to_string(), "a backtest needs closed cases");
     }
 
     #[test]

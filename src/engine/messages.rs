@@ -179,7 +179,7 @@ pub enum HostCommand {
     /// Train a model by hand on the newest `window` closed cases (0: all)
     /// in the training worker this host starts, register it, and, if
     /// `enter` gives a reason, let it enter the loop (champion if there is
-    /// none, else challenger). How it goes comes as [`Reply::Training`],
+    /// none, else challenger). How it goes comes as [`Reply::Progress`],
     /// the end as [`Reply::TrainedByHand`], under `id`. The cases and the
     /// model's bytes stay in the workers.
     Train {
@@ -195,6 +195,24 @@ pub enum HostCommand {
     /// Stop the training under way (the loop's or one by hand): the
     /// training worker is stopped, nothing of its model is registered.
     CancelTraining,
+    /// Run the backtest protocol on the closed cases the training set
+    /// keeps, in a worker of its own this host starts (the checks' worker);
+    /// how it goes comes as [`Reply::Progress`], the report as
+    /// [`Reply::Backtested`], under `id`. The cases stay in the workers.
+    Backtest {
+        /// Said again in every answer.
+        id: u32,
+    },
+    /// Check the whole log (the integrity check) in the checks' worker,
+    /// which reads the log's database itself; how far it got comes as
+    /// [`Reply::Progress`], the report as [`Reply::Checked`], under `id`.
+    CheckLog {
+        /// Said again in every answer.
+        id: u32,
+    },
+    /// Stop the backtest or integrity check under way: the checks' worker
+    /// is stopped; what it was doing answers [`EngineError::Cancelled`].
+    CancelChecks,
     /// Show the views as of `Some(seq)` (time travel), answered with
     /// [`Reply::Past`]; `None`: back to live. In turn with the engine's
     /// commands (the host rebuilds the past from its stores).
@@ -436,11 +454,12 @@ pub enum Reply {
         /// What happened.
         news: super::imports::ImportNews,
     },
-    /// How the training by hand `id` goes, in words.
-    Training {
+    /// How the long request `id` goes (a training by hand, a backtest, an
+    /// integrity check), in words.
+    Progress {
         /// The command's id.
         id: u32,
-        /// What the training worker says.
+        /// What the worker doing it says.
         message: String,
     },
     /// The training by hand `id` ended: the record as registered and a line
@@ -450,6 +469,20 @@ pub enum Reply {
         id: u32,
         /// The record and what to say of it, or why not.
         outcome: Result<(Box<ModelTrained>, String), EngineError>,
+    },
+    /// The backtest `id` ended: its report, or why not.
+    Backtested {
+        /// The command's id.
+        id: u32,
+        /// The report, or why there is none.
+        outcome: Result<Box<crate::ml::backtest::Report>, EngineError>,
+    },
+    /// The integrity check `id` ended: what it found, or why it did not run.
+    Checked {
+        /// The command's id.
+        id: u32,
+        /// What reading every record found, or why it could not.
+        outcome: Result<crate::store::verify::LogReport, EngineError>,
     },
     /// The loop's own training (a model the engine asked for): whether one
     /// is under way, and what to say of it.
@@ -474,18 +507,20 @@ impl Reply {
             | Reply::ExportPart { id, .. }
             | Reply::Exported { id, .. }
             | Reply::Recovered { id, .. }
-            | Reply::Training { id, .. }
-            | Reply::TrainedByHand { id, .. } => Some(*id),
+            | Reply::Progress { id, .. }
+            | Reply::TrainedByHand { id, .. }
+            | Reply::Backtested { id, .. }
+            | Reply::Checked { id, .. } => Some(*id),
             _ => None,
         }
     }
 
     /// Whether this is the last reply to the request it answers: a piece
-    /// (an export's text, how a training goes, an import's progress) is
+    /// (an export's text, how a long request goes, an import's progress) is
     /// followed by more.
     pub fn ends_request(&self) -> bool {
         match self {
-            Reply::ExportPart { .. } | Reply::Training { .. } => false,
+            Reply::ExportPart { .. } | Reply::Progress { .. } => false,
             Reply::Import { news, .. } => news.ends(),
             _ => true,
         }
@@ -511,7 +546,11 @@ pub enum EngineError {
     /// No model was trained: why (too few closed cases, the training
     /// worker failed).
     Training(String),
-    /// The user cancelled the training: nothing of it was registered.
+    /// A backtest or integrity check did not run to its end: why (too
+    /// few closed cases, the checks' worker failed).
+    Check(String),
+    /// The user cancelled the training (nothing of it was registered) or
+    /// the check.
     Cancelled,
 }
 
@@ -529,7 +568,7 @@ impl std::fmt::Display for EngineError {
             EngineError::Store(why) => write!(f, "{why}"),
             EngineError::Model(why) => write!(f, "the model was not registered: {why}"),
             EngineError::NothingToCut(why) => write!(f, "nothing was cut: {why}"),
-            EngineError::Training(why) => write!(f, "{why}"),
+            EngineError::Training(why) | EngineError::Check(why) => write!(f, "{why}"),
             EngineError::Cancelled => write!(f, "training cancelled"),
         }
     }

@@ -14,7 +14,7 @@
 //! same queue.
 
 use crate::domain::model::ModelTrained;
-use crate::engine::call::{CasesAnswer, EngineError};
+use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, Request};
 use crate::engine::imports::{ImportCommand, ImportNews};
 use crate::engine::messages::{
     boot_line, Command, Driver, Export, HostCommand, PackMade, Registration, Reply, ToEngine,
@@ -25,6 +25,7 @@ use crate::engine::Engine;
 use crate::host::export;
 use crate::host::import_job::{self, CancelFlag};
 use crate::host::sync::{self, wake, Incoming, Replica, Wakes};
+use crate::host::trainer::Trainer;
 use crate::ml::feedback_loop::Policy;
 use crate::ml::protocol::{decode, encode};
 use crate::projection::snapshot;
@@ -32,7 +33,6 @@ use crate::share::status::News;
 use crate::store::idb::{IdbStore, Salvage};
 use crate::web::lock::{take_in_line, Held};
 use crate::web::sleep;
-use crate::web::trainer::Trainer;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -124,9 +124,6 @@ struct State {
     /// The highest head this engine has known (opened, folded, or heard
     /// from another tab).
     head: u64,
-    /// Counts the user's cancels of training: a training begun before
-    /// the last one registers nothing.
-    trainings_cancelled: u64,
 }
 
 /// An answer the host's own work waits for (the sync's, a training's).
@@ -148,6 +145,9 @@ pub struct Host {
     scope: DedicatedWorkerGlobalScope,
     /// The training worker this worker starts when a model is wanted.
     trainer: Trainer,
+    /// The checks' worker (the same module): backtests and the integrity
+    /// check, stopped on their own without stopping a training.
+    checker: Trainer,
 }
 
 impl Host {
@@ -173,10 +173,10 @@ impl Host {
                 models: Default::default(),
                 salvaged: None,
                 head: 0,
-                trainings_cancelled: 0,
             })),
             scope,
             trainer: Trainer::default(),
+            checker: Trainer::default(),
         }
     }
 
@@ -185,15 +185,22 @@ impl Host {
         &self.trainer
     }
 
-    /// How many times the user cancelled training so far.
-    pub(super) fn trainings_cancelled(&self) -> u64 {
-        self.state.borrow().trainings_cancelled
+    /// The checks' worker (started on its first request).
+    pub(super) fn checker(&self) -> &Trainer {
+        &self.checker
+    }
+
+    /// The log's database, once open (awaits the open).
+    pub(super) async fn database(&self) -> Result<String, EngineError> {
+        self.store_when_open()
+            .await
+            .map_err(|_| EngineError::NotOpen)?;
+        Ok(self.state.borrow().database.clone())
     }
 
     /// The user cancelled training: what is under way ends, and what was
     /// begun before registers nothing.
     pub(super) fn cancel_training(&self) {
-        self.state.borrow_mut().trainings_cancelled += 1;
         self.trainer.cancel();
     }
 
@@ -259,6 +266,9 @@ impl Host {
                 enter,
             } => self.train_by_hand(id, spec, window, enter),
             HostCommand::CancelTraining => self.cancel_training(),
+            HostCommand::Backtest { id } => self.backtest(id),
+            HostCommand::CheckLog { id } => self.check_log(id),
+            HostCommand::CancelChecks => self.checker.cancel(),
             HostCommand::Travel(at) => self.queue(Job::Travel(at)),
             HostCommand::Snapshot => self.queue(Job::Snapshot),
             HostCommand::SnapshotEvery(n) => self.state.borrow_mut().snapshot_every = n,
@@ -479,21 +489,13 @@ impl Host {
 
     /// The newest `window` closed cases (0: all) and where the log stands.
     pub(super) async fn closed_cases(&self, window: usize) -> Result<CasesAnswer, EngineError> {
-        match self
+        let reply = self
             .ask(|id| Job::Engine(Command::Cases { id, window }))
             .await
-        {
-            Ok(Reply::Cases {
-                cases,
-                position,
-                known_models,
-                ..
-            }) => Ok(CasesAnswer {
-                cases,
-                position,
-                known_models,
-            }),
-            _ => Err(EngineError::NotOpen),
+            .map_err(|_| EngineError::NotOpen)?;
+        match ClosedCases::answer(reply) {
+            Answer::Done(outcome) => outcome,
+            Answer::Piece(_) => Err(EngineError::NotOpen),
         }
     }
 
@@ -740,7 +742,10 @@ impl Host {
         // Imports waiting for the log go on now (or hear it did not open).
         let wanted = std::mem::take(&mut self.state.borrow_mut().store_wanted);
         if let Ok(store) = &store {
-            self.state.borrow_mut().store = Some(store.clone());
+            let mut state = self.state.borrow_mut();
+            state.store = Some(store.clone());
+            state.database = database.to_owned();
+            drop(state);
             for tx in wanted {
                 let _ = tx.send(store.clone());
             }
@@ -771,7 +776,6 @@ impl Host {
         let seq = driver.engine().set().seq();
         let line = boot_line(restored.from_seq, seq, js_sys::Date::now() - started);
         let mut state = self.state.borrow_mut();
-        state.database = database.to_owned();
         state.last_snapshot = restored.from_seq;
         if let Some(old) = state.driver.replace(driver) {
             old.store().close();

@@ -6,15 +6,21 @@
 //! way: the closed cases from the engine's queue, the training worker,
 //! then the registration through the host's queue.
 //!
+//! The backtest and the integrity check run in a second worker of the
+//! same module, the checks' worker: the cases go to it from the engine, and
+//! it reads the log's database itself, so the page starts no worker and
+//! opens no database.
+//!
 //! [`HostCommand::Train`]: crate::engine::messages::HostCommand::Train
 
 use super::engine::Host;
 use crate::domain::model::ModelTrained;
 use crate::engine::call::{CasesAnswer, EngineError};
 use crate::engine::messages::{Command, Registration, Reply};
+use crate::host::trainer::Asked;
+use crate::ml::backtest::default_specs;
 use crate::ml::models::Spec;
 use crate::ml::protocol::{FromWorker, ToWorker};
-use crate::web::trainer::Asked;
 
 /// Fewer closed cases than this train nothing.
 const FEWEST_CASES: usize = 10;
@@ -24,7 +30,7 @@ impl Host {
     /// schedule): train it, register it, and tell the engine how it went.
     pub(super) fn train_for_loop(&self, reason: String, material: CasesAnswer) {
         let host = self.clone();
-        let round = self.trainings_cancelled();
+        let round = self.trainer().cancels();
         wasm_bindgen_futures::spawn_local(async move {
             let say =
                 |busy: bool, message: String| host.post(&Reply::LoopTraining { busy, message });
@@ -73,17 +79,17 @@ impl Host {
         enter: Option<String>,
     ) {
         let host = self.clone();
-        let round = self.trainings_cancelled();
+        let round = self.trainer().cancels();
         wasm_bindgen_futures::spawn_local(async move {
             let outcome = async {
                 let material = host.closed_cases(window).await?;
-                host.still_wanted(round)?;
-                host.post(&Reply::Training {
+                host.trainer().still_wanted(round).map_err(cancelled)?;
+                host.post(&Reply::Progress {
                     id,
                     message: format!("training on {} closed cases…", material.cases.len()),
                 });
                 let said = host.clone();
-                let progress = move |message| said.post(&Reply::Training { id, message });
+                let progress = move |message| said.post(&Reply::Progress { id, message });
                 host.train_and_register(spec, material, round, progress)
                     .await
             }
@@ -101,13 +107,74 @@ impl Host {
         });
     }
 
-    /// Not cancelled since `round` (the count of cancels when it began).
-    fn still_wanted(&self, round: u64) -> Result<(), EngineError> {
-        if self.trainings_cancelled() == round {
-            Ok(())
-        } else {
-            Err(EngineError::Cancelled)
-        }
+    /// The user asked for a backtest (`HostCommand::Backtest`): run it in
+    /// the checks' worker on the closed cases the training set keeps, and
+    /// answer under `id`.
+    pub(super) fn backtest(&self, id: u32) {
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let round = host.checker().cancels();
+            let outcome = async {
+                let cases = host.closed_cases(0).await?.cases;
+                // Cancelled while the engine read them: nothing runs.
+                host.checker().still_wanted(round).map_err(cancelled)?;
+                host.post(&Reply::Progress {
+                    id,
+                    message: format!("backtesting on {} closed cases…", cases.len()),
+                });
+                let said = host.clone();
+                let progress = move |message| said.post(&Reply::Progress { id, message });
+                let answer = host
+                    .checker()
+                    .request(
+                        move |worker_id| ToWorker::Backtest {
+                            id: worker_id,
+                            cases,
+                            specs: default_specs(),
+                        },
+                        progress,
+                    )
+                    .await;
+                match checked(answer)? {
+                    FromWorker::BacktestDone { report, .. } => Ok(report),
+                    _ => Err(unexpected()),
+                }
+            }
+            .await;
+            host.post(&Reply::Backtested { id, outcome });
+        });
+    }
+
+    /// The user (or the page at start) asked for the integrity check
+    /// (`HostCommand::CheckLog`): the checks' worker reads every record of
+    /// the log's database; answer under `id`.
+    pub(super) fn check_log(&self, id: u32) {
+        let host = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let round = host.checker().cancels();
+            let outcome = async {
+                let database = host.database().await?;
+                host.checker().still_wanted(round).map_err(cancelled)?;
+                let said = host.clone();
+                let progress = move |message| said.post(&Reply::Progress { id, message });
+                let answer = host
+                    .checker()
+                    .request(
+                        move |worker_id| ToWorker::VerifyLog {
+                            id: worker_id,
+                            database,
+                        },
+                        progress,
+                    )
+                    .await;
+                match checked(answer)? {
+                    FromWorker::Verified { report, .. } => Ok(report),
+                    _ => Err(unexpected()),
+                }
+            }
+            .await;
+            host.post(&Reply::Checked { id, outcome });
+        });
     }
 
     /// Train in the training worker, then register through the engine's
@@ -160,7 +227,7 @@ impl Host {
             Err(Asked::Failed(why)) => return Err(EngineError::Training(why)),
         };
         // Cancelled while the worker answered: nothing is registered.
-        self.still_wanted(round)?;
+        self.trainer().still_wanted(round).map_err(cancelled)?;
         record.trained_to_seq = trained_to_seq;
         let rows = sample.len();
         let record = self
@@ -181,4 +248,23 @@ impl Host {
         );
         Ok((record, line))
     }
+}
+
+/// The checks' worker's answer, or why there is none.
+fn checked(answer: Result<FromWorker, Asked>) -> Result<FromWorker, EngineError> {
+    match answer {
+        Ok(FromWorker::Failed { message, .. }) => Err(EngineError::Check(message)),
+        Ok(reply) => Ok(reply),
+        Err(Asked::Cancelled) => Err(EngineError::Cancelled),
+        Err(Asked::Failed(why)) => Err(EngineError::Check(why)),
+    }
+}
+
+/// A cancel, as the page hears it.
+fn cancelled(_: Asked) -> EngineError {
+    EngineError::Cancelled
+}
+
+fn unexpected() -> EngineError {
+    EngineError::Check("the checks' worker answered something unexpected".into())
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// One model's result.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     /// Model name (algorithm and target).
     pub name: String,
@@ -30,7 +30,7 @@ pub struct Score {
 }
 
 /// The whole report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Closed cases in the log.
     pub cases: usize,
@@ -61,7 +61,7 @@ pub struct Report {
 }
 
 /// The model a backtest selected, as the app would.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Selected {
     /// Its name.
     pub name: String,

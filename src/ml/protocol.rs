@@ -1,6 +1,7 @@
-//! What the page and the training worker say to each other, and what the
-//! worker does with it — pure, so native tests cover it; the worker binary
-//! only moves bytes. Messages travel as postcard bytes.
+//! What the engine's worker and its training workers say to each other,
+//! and what a training worker does with it — pure, so native tests cover
+//! it; the worker binary only moves bytes. Messages travel as postcard
+//! bytes.
 
 use super::backtest::{run_with_progress, Report};
 use super::features::FeatureSchema;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Check the whole log in IndexedDB database `database` (the
-    /// integrity check, off the page's thread). The worker binary answers
+    /// integrity check, off the engine's thread). The worker binary answers
     /// this one itself: it needs the browser's IndexedDB, [`handle`] does not.
     VerifyLog {
         /// Request id.
@@ -120,7 +121,7 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
 /// Decode a message.
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
     postcard::from_bytes(bytes).map_err(|e| {
-        format!("a message between the page and the training worker was unreadable: {e}")
+        format!("a message between the engine and its training worker was unreadable: {e}")
     })
 }
 

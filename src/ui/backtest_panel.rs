@@ -5,9 +5,9 @@
 use super::browser::download;
 use super::chart::{Bar, BarChart, BLUE, VERMILLION};
 use super::live::Live;
-use crate::ml::backtest::{default_specs, Report};
-use crate::ml::protocol::{FromWorker, ToWorker};
-use crate::web::trainer::{Asked, Trainer};
+use crate::engine::call::{EngineError, RunBacktest};
+use crate::engine::messages::{HostCommand, Reply};
+use crate::ml::backtest::Report;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -15,34 +15,26 @@ use leptos::task::spawn_local;
 #[component]
 pub fn BacktestPanel() -> impl IntoView {
     let live = expect_context::<Live>();
-    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
     let report = RwSignal::new(None::<Report>);
     let progress = RwSignal::new(String::new());
     let running = RwSignal::new(false);
 
     let run = move |_| {
         running.set(true);
-        let trainer = trainer.get_value();
         spawn_local(async move {
-            let cases = live.cases(0).await.cases;
-            let closed = live.views.with_untracked(|v| v.stats.closed);
-            let kept = cases.len();
-            progress.set(format!(
-                "sending {kept} closed cases to the training worker…"
-            ));
-            let answer = trainer
-                .request(
-                    move |id| ToWorker::Backtest {
-                        id,
-                        cases,
-                        specs: default_specs(),
-                    },
-                    move |m| progress.set(m),
-                )
+            progress.set("asking the engine for the closed cases…".into());
+            let answer = live
+                .call(RunBacktest, |piece| {
+                    if let Reply::Progress { message, .. } = piece {
+                        progress.set(message)
+                    }
+                })
                 .await;
             running.set(false);
+            let closed = live.views.with_untracked(|v| v.stats.closed);
             match answer {
-                Ok(FromWorker::BacktestDone { report: r, .. }) => {
+                Ok(r) => {
+                    let kept = r.cases;
                     let which = if (kept as u64) < closed {
                         format!(
                             "the newest {kept} of the log's {closed} closed cases (the loop's policy keeps the newest {} for training)",
@@ -55,16 +47,14 @@ pub fn BacktestPanel() -> impl IntoView {
                         "done on {which}: {} cases ({} train, {} test), {} prefixes evaluated",
                         r.cases, r.train_cases, r.test_cases, r.prefixes
                     ));
-                    report.set(Some(*r));
+                    report.set(Some(r));
                 }
-                Ok(FromWorker::Failed { message, .. }) => progress.set(message),
-                Ok(_) => progress.set("the training worker answered something unexpected".into()),
-                Err(Asked::Cancelled) => progress.set("backtest cancelled".into()),
+                Err(EngineError::Cancelled) => progress.set("backtest cancelled".into()),
                 Err(e) => progress.set(e.to_string()),
             }
         });
     };
-    let cancel = move |_| trainer.get_value().cancel();
+    let cancel = move |_| live.tell_engine(HostCommand::CancelChecks);
     let save = move |_| {
         if let Some(r) = report.get_untracked() {
             if let Err(e) = download(

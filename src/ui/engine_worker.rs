@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+use web_sys::{MessageEvent, Worker};
 
 type OnMessage = Closure<dyn FnMut(MessageEvent)>;
 
@@ -49,14 +49,11 @@ impl EngineWorker {
         // worker loads) stay queued for the new worker.
         self.end_worker();
         let generation = self.0.generation.get();
-        let url = crate::web::trainer::Trainer::worker_url().await?;
+        let url = crate::web::module_worker::url().await?;
         if self.0.generation.get() != generation {
             return Ok(()); // started again meanwhile: that start owns the worker
         }
-        let options = WorkerOptions::new();
-        options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options(&url, &options)
-            .map_err(|e| format!("the engine's worker did not start: {e:?}"))?;
+        let worker = crate::web::module_worker::start(&url, "the engine's worker")?;
         let inner = self.0.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             let data = ev.data();

@@ -7,7 +7,7 @@
 
 use super::engine_worker::EngineWorker;
 use super::Log;
-use crate::engine::call::{Answer, CasesAnswer, ClosedCases, EngineError, Request, TrainModel};
+use crate::engine::call::{Answer, EngineError, Request, TrainModel};
 use crate::engine::imports::{ImportCommand, ImportNews, ImportOrder};
 use crate::engine::messages::{Command, HostCommand, Reply, ToEngine};
 use crate::engine::simulation::SimCommand;
@@ -364,8 +364,10 @@ impl Live {
             | Reply::Exported { .. }
             | Reply::Recovered { .. }
             | Reply::Registered { .. }
-            | Reply::Training { .. }
+            | Reply::Progress { .. }
             | Reply::TrainedByHand { .. }
+            | Reply::Backtested { .. }
+            | Reply::Checked { .. }
             | Reply::PackApplied { .. }
             | Reply::PackMade { .. } => self.route(reply),
             Reply::Simulated { produced, head } => {
@@ -440,16 +442,6 @@ impl Live {
         Err(EngineError::Gone)
     }
 
-    /// The newest `window` closed cases (0: all) in log order, the position
-    /// and domain time they reach, and the highest `model-N` the log knows:
-    /// what a model trained by hand learns from (none if the engine could
-    /// not answer).
-    pub async fn cases(self, window: usize) -> CasesAnswer {
-        self.call(ClosedCases { window }, |_| {})
-            .await
-            .unwrap_or_default()
-    }
-
     /// Import `blob` in the engine's worker as `order` says (its id is
     /// set here). The news arrives on the returned channel, which closes
     /// after the last piece — or without one if the worker went away.
@@ -492,7 +484,7 @@ impl Live {
             enter,
         };
         self.call(request, |piece| {
-            if let Reply::Training { message, .. } = piece {
+            if let Reply::Progress { message, .. } = piece {
                 progress(message)
             }
         })

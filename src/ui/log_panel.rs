@@ -1,45 +1,37 @@
 //! The log panel: what is stored, how much room it takes, and a demo append.
 
+use super::live::Live;
 use super::storage;
 use super::Log;
 use crate::domain::CaseOpened;
 use crate::engine::api::{ExpectedVersion, LogReport};
-use crate::engine::messages::Command;
+use crate::engine::call::{CheckLog, EngineError};
+use crate::engine::messages::{Command, Reply};
 use crate::log::NewEvent;
-use crate::ml::protocol::{FromWorker, ToWorker};
-use crate::web::trainer::Trainer;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-/// The integrity check of the whole log, in the worker (off this thread).
+/// The integrity check of the whole log, in the engine's checks' worker
+/// (off this thread; the page does not open the log).
 async fn check_in_worker(
-    trainer: &Trainer,
+    live: Live,
     progress: impl Fn(String) + 'static,
-) -> Result<LogReport, String> {
-    let asked = trainer
-        .request(
-            |id| ToWorker::VerifyLog {
-                id,
-                database: super::shared::database(),
-            },
-            progress,
-        )
-        .await;
-    match asked {
-        Ok(FromWorker::Verified { report, .. }) => Ok(report),
-        Ok(FromWorker::Failed { message, .. }) => Err(message),
-        Ok(_) => Err("the worker gave an unexpected answer to the log check".into()),
-        Err(e) => Err(e.to_string()),
-    }
+) -> Result<LogReport, EngineError> {
+    live.call(CheckLog, |piece| {
+        if let Reply::Progress { message, .. } = piece {
+            progress(message)
+        }
+    })
+    .await
 }
 
 /// Once the page has opened the log: check all of it in the background, so
 /// damage anywhere is shown at boot (the views themselves start from a
 /// snapshot and read only the newest records). Only a problem found is
 /// shown; a check that could not run (the worker stopped) stays quiet.
-pub async fn check_at_start(trainer: Trainer, log: Log) {
+pub async fn check_at_start(live: Live, log: Log) {
     let head = log.head.get_untracked();
-    match check_in_worker(&trainer, |_| {}).await {
+    match check_in_worker(live, |_| {}).await {
         // A log cut meanwhile (another tab recovered it) is not the log
         // that was checked: the page says that instead, and keeps saying it.
         Ok(_) if log.head.get_untracked() < head => {}
@@ -113,16 +105,15 @@ pub fn LogPanel() -> impl IntoView {
     };
 
     // The check reads the whole log: it runs in the worker, off this thread.
-    let trainer: StoredValue<Trainer, LocalStorage> = expect_context();
+    let live = expect_context::<Live>();
     let verify = move |_| {
         verified.set(Some("checking…".into()));
-        let trainer = trainer.get_value();
         spawn_local(async move {
-            match check_in_worker(&trainer, move |m| verified.set(Some(m))).await {
+            match check_in_worker(live, move |m| verified.set(Some(m))).await {
                 Ok(report) => verified.set(Some(report.to_string())),
                 Err(e) => {
                     verified.set(None);
-                    log.fail(e)
+                    log.fail(e.to_string())
                 }
             }
         });

@@ -83,14 +83,11 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
     };
     provide_context(log);
-    let trainer = crate::web::trainer::Trainer::default();
     let shared_state = shared::Shared::new();
     provide_context(shared_state);
     let live = Live::new(shared_state);
-    let checker = trainer.clone();
     provide_context(live);
     provide_context(live.engine_worker());
-    provide_context(StoredValue::new_local(trainer));
     let sim = sim::Sim::new(log, live);
     provide_context(sim);
     let demo = demo::Demo::new();
@@ -119,7 +116,7 @@ pub fn App() -> impl IntoView {
         } else if shared::connected() {
             shared::run(live.engine_worker());
         }
-        log_panel::check_at_start(checker, log).await;
+        log_panel::check_at_start(live, log).await;
     });
     let shown = move |v: route::View| view.get() == v;
     // Which log the page shows, named in the header.

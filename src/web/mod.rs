@@ -4,7 +4,7 @@
 //! nothing of the log.
 
 pub mod lock;
-pub mod trainer;
+pub mod module_worker;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

@@ -1,5 +1,5 @@
-// Learning in the page: import a real log, run the backtest in the worker,
-// read the table and download the report.
+// Learning in the browser: import a real log, run the backtest in a worker
+// the engine starts, read the table and download the report.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -30,6 +30,13 @@ test('helpdesk.csv: the backtest runs in the worker, beats the median, and downl
   await importHelpdesk(page);
 
   await page.go('models');
+  // A backtest cancelled at once stops the engine's checks' worker: no
+  // report, and the next one runs (the worker starts again).
+  await p.getByTestId('backtest-run').click();
+  await p.getByTestId('backtest-cancel').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=backtest-progress]')?.textContent === 'backtest cancelled', null, { timeout: 60_000 });
+  await p.waitForFunction(() => !document.querySelector('[data-testid=backtest-run]').disabled);
+  assert.equal(await p.getByTestId('backtest-table').count(), 0, 'a cancelled backtest shows no table');
   await p.getByTestId('backtest-run').click();
   await p.getByTestId('backtest-table').waitFor({ timeout: 300_000 });
   // On the page, "log order" is the order cases opened in the log (the

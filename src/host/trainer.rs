@@ -1,17 +1,17 @@
-//! The training worker, seen from the context that starts it (the page,
-//! for backtests and the integrity check; the engine's worker, for every
-//! model it trains): start it when first needed, send requests, route its
-//! replies, and cancel by terminating it.
+//! A training worker, seen from the engine's worker that starts it (one
+//! trains the models, one runs the backtests and the integrity check):
+//! start it when first needed, send requests, route its replies, and
+//! cancel by terminating it.
 
 use crate::ml::protocol::{decode, encode, FromWorker, ToWorker};
+use crate::web::module_worker;
 use futures::channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+use web_sys::{MessageEvent, Worker};
 
 type Reply = oneshot::Sender<Result<FromWorker, Asked>>;
 
@@ -48,46 +48,17 @@ struct Inner {
     is_ready: Cell<bool>,
     pending: RefCell<HashMap<u32, (Reply, Progress)>>,
     next_id: Cell<u32>,
+    /// How many times it was cancelled.
+    cancels: Cell<u64>,
     handlers: RefCell<Vec<OnMessage>>,
     error_handlers: RefCell<Vec<OnError>>,
 }
 
-/// The training worker, shared by the panels.
+/// A training worker of the engine's.
 #[derive(Clone, Default)]
 pub struct Trainer(Rc<Inner>);
 
 impl Trainer {
-    /// The worker module's loader. In a worker (the engine's), the module
-    /// that runs it: the training worker is the same module. On the page,
-    /// named by `worker/manifest.json`, which the build writes.
-    pub async fn worker_url() -> Result<String, String> {
-        let global = js_sys::global();
-        if let Some(scope) = global.dyn_ref::<web_sys::DedicatedWorkerGlobalScope>() {
-            return Ok(scope.location().href());
-        }
-        let failed = |e: String| format!("the worker could not be loaded: {e}");
-        let window = web_sys::window().ok_or_else(|| failed("no window".into()))?;
-        let response: web_sys::Response =
-            JsFuture::from(window.fetch_with_str("worker/manifest.json"))
-                .await
-                .map_err(|_| failed("worker/manifest.json could not be loaded".into()))?
-                .unchecked_into();
-        if !response.ok() {
-            return Err(failed(format!(
-                "worker/manifest.json answered {}",
-                response.status()
-            )));
-        }
-        let json = JsFuture::from(response.json().map_err(|e| format!("{e:?}"))?)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        let loader = js_sys::Reflect::get(&json, &"loader".into())
-            .ok()
-            .and_then(|v| v.as_string())
-            .ok_or("worker/manifest.json names no loader")?;
-        Ok(format!("worker/{loader}"))
-    }
-
     /// Start the worker if it is not running, and wait until it listens
     /// (cancelled if it is stopped meanwhile).
     async fn ensure(&self) -> Result<Worker, Asked> {
@@ -97,11 +68,8 @@ impl Trainer {
             }
         }
         if self.0.worker.borrow().is_none() {
-            let url = Self::worker_url().await?;
-            let options = WorkerOptions::new();
-            options.set_type(WorkerType::Module);
-            let worker = Worker::new_with_options(&url, &options)
-                .map_err(|e| format!("the training worker did not start: {e:?}"))?;
+            let url = module_worker::url().await?;
+            let worker = module_worker::start(&url, "the training worker")?;
             let inner = self.0.clone();
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 let bytes = js_sys::Uint8Array::new(&ev.data()).to_vec();
@@ -186,9 +154,26 @@ impl Trainer {
         rx.await.unwrap_or(Err(Asked::Cancelled))
     }
 
+    /// How many times it was cancelled so far: work that took this count
+    /// when it began and finds it changed was cancelled meanwhile (also
+    /// while it waited for something else than this worker).
+    pub fn cancels(&self) -> u64 {
+        self.0.cancels.get()
+    }
+
+    /// `Err(Asked::Cancelled)` if cancelled since the count was `round`.
+    pub fn still_wanted(&self, round: u64) -> Result<(), Asked> {
+        if self.cancels() == round {
+            Ok(())
+        } else {
+            Err(Asked::Cancelled)
+        }
+    }
+
     /// Stop whatever the worker is doing: it is terminated and restarted on
     /// the next request. Pending requests end as cancelled.
     pub fn cancel(&self) {
+        self.0.cancels.set(self.0.cancels.get() + 1);
         if let Some(w) = self.0.worker.borrow_mut().take() {
             w.terminate();
         }
