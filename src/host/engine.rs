@@ -110,8 +110,9 @@ struct State {
     clock: u64,
     /// The shared log's sync, once connected: how it is woken.
     sync: Option<Wakes>,
-    /// What the sync asked the engine, by the id its command carries.
-    pending: BTreeMap<u32, Pending>,
+    /// What the host's own work (the sync, a training) asked the engine,
+    /// by the id its command carries.
+    pending: BTreeMap<u32, oneshot::Sender<Reply>>,
     /// The id of the sync's next command (page ids stay below it).
     next_internal: u32,
     /// The user wants the team's loop in this browser.
@@ -124,14 +125,6 @@ struct State {
     /// The highest head this engine has known (opened, folded, or heard
     /// from another tab).
     head: u64,
-}
-
-/// An answer the host's own work waits for (the sync's, a training's).
-enum Pending {
-    Applied(oneshot::Sender<Result<u64, String>>),
-    Made(oneshot::Sender<Result<PackMade, String>>),
-    /// Any reply under the command's id.
-    Reply(oneshot::Sender<Reply>),
 }
 
 /// Where the host's own commands are numbered from (the page's stay
@@ -460,17 +453,11 @@ impl Host {
             .id()
             .filter(|id| *id >= SYNC_IDS)
             .and_then(|id| self.state.borrow_mut().pending.remove(&id));
-        match (waiting, reply) {
-            (Some(Pending::Applied(tx)), Reply::PackApplied { outcome, .. }) => {
-                let _ = tx.send(outcome);
-            }
-            (Some(Pending::Made(tx)), Reply::PackMade { outcome, .. }) => {
-                let _ = tx.send(outcome);
-            }
-            (Some(Pending::Reply(tx)), reply) => {
+        match waiting {
+            Some(tx) => {
                 let _ = tx.send(reply);
             }
-            (_, reply) => self.post(&reply),
+            None => self.post(&reply),
         }
     }
 
@@ -479,10 +466,7 @@ impl Host {
     fn ask(&self, build: impl FnOnce(u32) -> Job) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         let id = self.internal_id();
-        self.state
-            .borrow_mut()
-            .pending
-            .insert(id, Pending::Reply(tx));
+        self.state.borrow_mut().pending.insert(id, tx);
         self.queue(build(id));
         rx
     }
@@ -946,14 +930,8 @@ impl Replica for Host {
         after: u64,
         (sha256, samples): (String, Vec<crate::share::packs::Packed>),
         bytes: Vec<u8>,
-    ) -> oneshot::Receiver<Result<u64, String>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.internal_id();
-        self.state
-            .borrow_mut()
-            .pending
-            .insert(id, Pending::Applied(tx));
-        self.queue(Job::ApplyPack {
+    ) -> LocalBoxFuture<'static, Result<u64, String>> {
+        let asked = self.ask(|id| Job::ApplyPack {
             id,
             range: (from, to),
             after,
@@ -961,20 +939,21 @@ impl Replica for Host {
             bytes,
             samples,
         });
-        rx
+        Box::pin(async move {
+            match asked.await {
+                Ok(Reply::PackApplied { outcome, .. }) => outcome,
+                _ => Err("the log engine dropped the pack".into()),
+            }
+        })
     }
 
     fn make_pack(&self, from: u64, to: u64) -> LocalBoxFuture<'static, Result<PackMade, String>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.internal_id();
-        self.state
-            .borrow_mut()
-            .pending
-            .insert(id, Pending::Made(tx));
-        self.queue(Job::MakePack { id, from, to });
+        let asked = self.ask(|id| Job::MakePack { id, from, to });
         Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err("the log engine dropped the pack".into()))
+            match asked.await {
+                Ok(Reply::PackMade { outcome, .. }) => outcome,
+                _ => Err("the log engine dropped the pack".into()),
+            }
         })
     }
 

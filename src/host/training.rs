@@ -122,20 +122,14 @@ impl Host {
                     id,
                     message: format!("backtesting on {} closed cases…", cases.len()),
                 });
-                let said = host.clone();
-                let progress = move |message| said.post(&Reply::Progress { id, message });
                 let answer = host
-                    .checker()
-                    .request(
-                        move |worker_id| ToWorker::Backtest {
-                            id: worker_id,
-                            cases,
-                            specs: default_specs(),
-                        },
-                        progress,
-                    )
+                    .in_checks_worker(id, move |worker_id| ToWorker::Backtest {
+                        id: worker_id,
+                        cases,
+                        specs: default_specs(),
+                    })
                     .await;
-                match checked(answer)? {
+                match answer? {
                     FromWorker::BacktestDone { report, .. } => Ok(report),
                     _ => Err(unexpected()),
                 }
@@ -155,19 +149,13 @@ impl Host {
             let outcome = async {
                 let database = host.database().await?;
                 host.checker().still_wanted(round).map_err(cancelled)?;
-                let said = host.clone();
-                let progress = move |message| said.post(&Reply::Progress { id, message });
                 let answer = host
-                    .checker()
-                    .request(
-                        move |worker_id| ToWorker::VerifyLog {
-                            id: worker_id,
-                            database,
-                        },
-                        progress,
-                    )
+                    .in_checks_worker(id, move |worker_id| ToWorker::VerifyLog {
+                        id: worker_id,
+                        database,
+                    })
                     .await;
-                match checked(answer)? {
+                match answer? {
                     FromWorker::Verified { report, .. } => Ok(report),
                     _ => Err(unexpected()),
                 }
@@ -175,6 +163,23 @@ impl Host {
             .await;
             host.post(&Reply::Checked { id, outcome });
         });
+    }
+
+    /// Ask the checks' worker what `build` makes, its progress said under
+    /// `id`: its answer, or why there is none.
+    async fn in_checks_worker(
+        &self,
+        id: u32,
+        build: impl FnOnce(u32) -> ToWorker,
+    ) -> Result<FromWorker, EngineError> {
+        let said = self.clone();
+        let progress = move |message| said.post(&Reply::Progress { id, message });
+        match self.checker().request(build, progress).await {
+            Ok(FromWorker::Failed { message, .. }) => Err(EngineError::Check(message)),
+            Ok(reply) => Ok(reply),
+            Err(Asked::Cancelled) => Err(EngineError::Cancelled),
+            Err(Asked::Failed(why)) => Err(EngineError::Check(why)),
+        }
     }
 
     /// Train in the training worker, then register through the engine's
@@ -247,16 +252,6 @@ impl Host {
             record.baseline_mae_days,
         );
         Ok((record, line))
-    }
-}
-
-/// The checks' worker's answer, or why there is none.
-fn checked(answer: Result<FromWorker, Asked>) -> Result<FromWorker, EngineError> {
-    match answer {
-        Ok(FromWorker::Failed { message, .. }) => Err(EngineError::Check(message)),
-        Ok(reply) => Ok(reply),
-        Err(Asked::Cancelled) => Err(EngineError::Cancelled),
-        Err(Asked::Failed(why)) => Err(EngineError::Check(why)),
     }
 }
 

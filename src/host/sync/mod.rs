@@ -48,14 +48,15 @@ pub trait Replica {
     /// Events up to `head` are in the log (the sync committed them).
     fn head_moved(&self, head: u64);
     /// Check a pack from the server and commit its events after `after`:
-    /// the log's head after it, or why not (nothing of it is then in).
+    /// the log's head after it, or why not (nothing of it is then in). The
+    /// work is under way once this returns; the future only hears its end.
     fn apply_pack(
         &self,
         range: (u64, u64),
         after: u64,
         digest: (String, Vec<crate::share::packs::Packed>),
         bytes: Vec<u8>,
-    ) -> futures::channel::oneshot::Receiver<Result<u64, String>>;
+    ) -> LocalBoxFuture<'static, Result<u64, String>>;
     /// A pack of the log's events `from..=to`, to put on the server.
     fn make_pack(&self, from: u64, to: u64) -> LocalBoxFuture<'static, Result<PackMade, String>>;
     /// The models the log registered.
@@ -81,8 +82,9 @@ const SAY_EVERY_MS: f64 = 100.0;
 struct Flight {
     /// Its events.
     n: u64,
-    /// The log's head after it, or why it failed.
-    done: futures::channel::oneshot::Receiver<Result<u64, String>>,
+    /// The log's head after it, or why it failed (the commit runs whether
+    /// or not this is polled).
+    done: LocalBoxFuture<'static, Result<u64, String>>,
     /// A pack from the server: if it fails its checks, the log's stream is
     /// read instead (nothing of it was committed).
     pack: bool,
@@ -372,7 +374,7 @@ impl Sync {
         let mut on_server = stream.state.last_seq;
         // A commit still under way from the last connection goes in first.
         if let Some(f) = self.flight.take() {
-            if let Ok(Ok(_)) = f.done.await {
+            if f.done.await.is_ok() {
                 self.received += f.n;
             }
         }
@@ -554,7 +556,7 @@ impl Sync {
             {
                 self.land(&mut head).await?;
                 let n = batch.len() as u64;
-                let (tx, done) = futures::channel::oneshot::channel();
+                let (tx, rx) = futures::channel::oneshot::channel();
                 let store = self.store.clone();
                 let parts = by_stream(std::mem::take(&mut batch));
                 wasm_bindgen_futures::spawn_local(async move {
@@ -563,7 +565,11 @@ impl Sync {
                 });
                 self.flight = Some(Flight {
                     n,
-                    done,
+                    done: Box::pin(async move {
+                        rx.await.unwrap_or_else(|_| {
+                            Err("a commit to this browser's copy was dropped".into())
+                        })
+                    }),
                     pack: false,
                 });
                 if idle {
@@ -613,10 +619,7 @@ impl Sync {
         let Some(Flight { n, done, pack }) = self.flight.take() else {
             return Ok(());
         };
-        let outcome = done
-            .await
-            .map_err(|_| Stop::fatal("a commit to this browser's copy was dropped"))?;
-        let last_seq = match outcome {
+        let last_seq = match done.await {
             Ok(seq) => seq,
             Err(why) if pack => {
                 // Nothing of the pack went in: the stream is read from the
@@ -774,8 +777,7 @@ impl Sync {
                 &self.settings.log,
                 &self.store,
                 wanted,
-                &logged,
-                &released,
+                (&logged, &released),
                 self.seal.as_deref(),
             )
             .await;

@@ -27,6 +27,12 @@ const LEASE_ANSWER_MS: f64 = lease::TTL_MS - lease::GIVE_UP_MS;
 /// Models are looked at this often even when nothing says they changed.
 const MODELS_EVERY_MS: f64 = 10_000.0;
 
+/// The models the log registered, and those whose bytes it let go.
+pub type LogModels<'a> = (
+    &'a std::collections::BTreeMap<String, ModelTrained>,
+    &'a BTreeSet<String>,
+);
+
 /// The lease and the models' state, kept across connections.
 pub struct Team {
     lease: Lease,
@@ -81,7 +87,8 @@ impl Team {
         })
     }
 
-    /// One round: the lease as `wanted`, then the models if due. A note for
+    /// One round: the lease as `wanted`, then the models if due (those
+    /// the log registered and those whose bytes it let go). A note for
     /// the status line, or an error of the connection.
     pub async fn round(
         &mut self,
@@ -89,8 +96,7 @@ impl Team {
         log: &str,
         store: &IdbStore,
         wanted: bool,
-        logged: &std::collections::BTreeMap<String, ModelTrained>,
-        released: &BTreeSet<String>,
+        (logged, released): LogModels<'_>,
         seal: Option<&Seal>,
     ) -> Result<Option<String>, String> {
         self.lease.want(wanted);
