@@ -39,7 +39,17 @@ impl CodecError {
 
 /// Encode the events of one commit.
 pub fn encode_segment(events: &[Envelope]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + events.len() * 96);
+    // Sized once: the text fields and at most 32 bytes of numbers and
+    // lengths an event (growing a segment of 10,000 events copied it ~5 times).
+    let text = |e: &Envelope| {
+        e.stream.len()
+            + e.id.len()
+            + e.event_type.len()
+            + e.data.len()
+            + e.correlation.as_ref().map_or(0, String::len)
+            + e.causation.as_ref().map_or(0, String::len)
+    };
+    let mut out = Vec::with_capacity(16 + events.iter().map(|e| text(e) + 32).sum::<usize>());
     out.push(SEGMENT_FORMAT);
     postcard::to_extend(events, out).expect("writing to a Vec cannot fail")
 }

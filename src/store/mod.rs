@@ -257,7 +257,7 @@ impl<T: EventStore> EventStore for std::rc::Rc<T> {
 /// expectation; a conflict otherwise.
 pub fn checked_version(
     append: &StreamAppend,
-    seen: &std::collections::HashMap<String, u64>,
+    seen: &rustc_hash::FxHashMap<String, u64>,
     lookup: &mut impl FnMut(&str) -> Option<u64>,
 ) -> Result<Option<u64>, StoreError> {
     let actual = match seen.get(&append.stream) {
@@ -283,9 +283,28 @@ pub fn place_batch(
     batch: Vec<StreamAppend>,
     head: u64,
     recorded_at: i64,
-    mut lookup: impl FnMut(&str) -> Option<u64>,
+    lookup: impl FnMut(&str) -> Option<u64>,
 ) -> Result<Vec<Envelope>, StoreError> {
-    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    place(batch, head, recorded_at, lookup).map(|p| p.events)
+}
+
+/// A batch placed: its events, and each stream's version after them.
+pub struct Placed {
+    /// The events with their positions.
+    pub events: Vec<Envelope>,
+    /// Every stream the batch wrote to, at its new version.
+    pub versions: rustc_hash::FxHashMap<String, u64>,
+}
+
+/// [`place_batch`], also saying where each stream it wrote to now stands
+/// (a writer grouping batches looks there first).
+pub fn place(
+    batch: Vec<StreamAppend>,
+    head: u64,
+    recorded_at: i64,
+    mut lookup: impl FnMut(&str) -> Option<u64>,
+) -> Result<Placed, StoreError> {
+    let mut seen = rustc_hash::FxHashMap::default();
     let mut seq = head;
     let mut placed = Vec::with_capacity(batch.iter().map(|a| a.events.len()).sum());
     for append in batch {
@@ -300,5 +319,8 @@ pub fn place_batch(
             seen.insert(append.stream, version);
         }
     }
-    Ok(placed)
+    Ok(Placed {
+        events: placed,
+        versions: seen,
+    })
 }

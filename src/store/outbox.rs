@@ -40,7 +40,7 @@ pub fn place(
     batch: Vec<StreamAppend>,
     mut lookup: impl FnMut(&str) -> Option<u64>,
 ) -> Result<Vec<Waiting>, StoreError> {
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut seen = rustc_hash::FxHashMap::default();
     let mut placed = Vec::new();
     for append in batch {
         let actual = checked_version(&append, &seen, &mut lookup)?;

@@ -5,9 +5,9 @@
 //! it reads only the log's tail.
 
 use crate::log::Envelope;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
-use std::collections::HashMap;
 
 /// Checkpoints of a table of n streams are at least n / SPACING events
 /// apart (see [`StreamTable::checkpoint_due`]).
@@ -31,7 +31,7 @@ pub struct StreamTable {
     /// By stream name, boxed to its length: at 10M events and 1.7M streams
     /// the table is most of what a log costs in memory (see
     /// docs/benchmarks.md, "A vast log").
-    streams: HashMap<Box<str>, StreamEntry>,
+    streams: FxHashMap<Box<str>, StreamEntry>,
 }
 
 impl StreamTable {
@@ -209,12 +209,12 @@ mod tests {
         struct OldTable {
             head: u64,
             checkpoint_head: u64,
-            streams: HashMap<String, OldEntry>,
+            streams: std::collections::HashMap<String, OldEntry>,
         }
         let mut old = OldTable {
             head: 4,
             checkpoint_head: 4,
-            streams: HashMap::new(),
+            streams: std::collections::HashMap::new(),
         };
         old.streams.insert(
             "a".into(),

@@ -9,11 +9,11 @@ use super::{
 use crate::log::codec::encode_segment;
 use crate::log::Envelope;
 use crate::store::staged::StagedPlan;
-use crate::store::{place_batch, Committed, StoreError, StreamAppend};
+use crate::store::{place, Committed, Placed, StoreError, StreamAppend};
 use futures::channel::oneshot;
 use js_sys::Uint8Array;
+use rustc_hash::FxHashMap;
 use std::cell::Cell;
-use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use web_sys::IdbTransactionMode;
 
@@ -57,17 +57,15 @@ impl IdbStore {
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut placed: Vec<Envelope> = Vec::new();
         // Versions this group has moved, over the table's.
-        let mut moved: HashMap<String, u64> = HashMap::new();
+        let mut moved: FxHashMap<String, u64> = FxHashMap::default();
         let mut next_head = head;
         for batch in batches {
             let lookup = |s: &str| moved.get(s).copied().or_else(|| table.version(s));
-            match place_batch(batch, next_head, recorded_at, lookup) {
-                Ok(events) => {
+            match place(batch, next_head, recorded_at, lookup) {
+                Ok(Placed { events, versions }) => {
                     let first = next_head + 1;
                     next_head += events.len() as u64;
-                    for e in &events {
-                        moved.insert(e.stream.clone(), e.version);
-                    }
+                    moved.extend(versions);
                     placed.extend(events);
                     outcomes.push(Ok(Committed {
                         first_seq: first,
