@@ -44,15 +44,23 @@ pub fn random_id() -> String {
         .unwrap_or_else(|| format!("{}", js_sys::Math::random()))
 }
 
-/// A download built a piece at a time: each piece is handed to the browser
-/// as it comes, so a large export never sits whole in wasm memory.
+/// A download built a piece at a time: each piece becomes a blob of its
+/// UTF-8 bytes as it comes, so a large export sits whole neither in wasm
+/// memory nor as strings on the page's JavaScript heap — the browser keeps
+/// blobs in its own storage (Chromium moves large ones to disk), and the
+/// file is those blobs joined by reference.
 #[derive(Default)]
 pub struct Parts(js_sys::Array);
 
 impl Parts {
     /// Add a piece.
     pub fn push(&mut self, text: &str) {
-        self.0.push(&JsValue::from_str(text));
+        let bytes = js_sys::Array::of1(&js_sys::Uint8Array::from(text.as_bytes()));
+        match web_sys::Blob::new_with_u8_array_sequence(&bytes) {
+            Ok(blob) => self.0.push(&blob),
+            // Not expected; the text itself still joins the file.
+            Err(_) => self.0.push(&JsValue::from_str(text)),
+        };
     }
 
     /// Offer the pieces, joined, as a file download named `name`.
@@ -64,7 +72,7 @@ impl Parts {
 fn blob_download(name: &str, mime: &str, parts: &js_sys::Array) -> Result<(), String> {
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(parts, &options)
+    let blob = web_sys::Blob::new_with_blob_sequence_and_options(parts, &options)
         .map_err(|e| format!("{e:?}"))?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
     let document = web_sys::window()

@@ -1,7 +1,7 @@
 //! Exports, as the page sees them: the engine's worker reads the log and
-//! sends the text a piece at a time; the page joins the pieces into the
-//! file it offers (each piece goes to the browser as it comes, so a large
-//! export never sits whole in wasm memory).
+//! sends the text a piece at a time; the page turns each piece into a blob
+//! as it comes ([`Parts`]) and offers them joined as the file, so a large
+//! export sits whole neither in wasm memory nor on the page's heap.
 
 use super::browser::Parts;
 use super::live::Live;
