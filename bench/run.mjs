@@ -116,6 +116,18 @@ for (const batch of [10_000, 100, 1]) {
   }
 }
 {
+  // IndexedDB's floor: records of a segment's size (155 bytes an event,
+  // examples/store_cpu), nothing encoded or decoded.
+  await js(`baselines.deleteDb('bench-floor')`);
+  const FLOOR_BYTES = Number(process.env.BENCH_FLOOR_BYTES ?? 155);
+  const durability = process.env.BENCH_FLOOR_DURABILITY ?? 'default';
+  const [appendMs, readMs, count] = await js(`baselines.floor('bench-floor', events.slice(0, ${N}), 10000, ${FLOOR_BYTES}, '${durability}')`);
+  if (count !== N) throw new Error(`the floor read ${count} events, wrote ${N}`);
+  record(`append batch 10000 / IndexedDB floor (one ${FLOOR_BYTES} B/event record a batch, nothing encoded, durability ${durability})`, N / (appendMs / 1000), 'events/s', null);
+  record('read all in order / IndexedDB floor (the same records, nothing decoded)', N / (readMs / 1000), 'events/s', null);
+  await js(`baselines.deleteDb('bench-floor')`);
+}
+{
   await js(`baselines.deleteDb('bench-live')`);
   const ms = await js(`retrace.retrace_append_live('bench-live', ${LIVE})`);
   record('live one-event appends (group commit) / retrace', LIVE / (ms / 1000), 'events/s', 'append batch 1 / retrace');
