@@ -19,6 +19,7 @@ use crate::ml::models::Model;
 use crate::projection::training_set::Finished;
 use crate::store::EventStore;
 use serde::{Deserialize, Serialize};
+pub use crate::share::packs::PackMade;
 use std::future::Future;
 
 /// What the page asks of the engine.
@@ -261,19 +262,6 @@ pub struct Salvaged {
     pub problem: Option<String>,
     /// Events after the last good one that still decode.
     pub readable_after: u64,
-}
-
-/// A pack of a shared log's events, made by the engine from its log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PackMade {
-    /// Its bytes, as stored on the server.
-    pub bytes: Vec<u8>,
-    /// Their SHA-256.
-    pub sha256: Vec<u8>,
-    /// Its first event's id.
-    pub first_id: String,
-    /// Its last event's id.
-    pub last_id: String,
 }
 
 /// A trained model on its way into the registry and the log.

@@ -2,7 +2,7 @@
 //! the page downloads and uploads them; reading, checking and committing a
 //! pack, and making one from the log, happen here, off the page's thread.
 
-use crate::engine::messages::PackMade;
+use crate::share::packs::PackMade;
 use crate::share::{objects, packs};
 use crate::store::idb::IdbStore;
 use crate::store::{by_stream, EventStore};

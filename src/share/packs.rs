@@ -23,6 +23,20 @@ use crate::log::{Envelope, NewEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// A pack of a shared log's events, made by the engine from its log
+/// (it lives here, below the engine, because the sync sends it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackMade {
+    /// Its bytes, as stored on the server.
+    pub bytes: Vec<u8>,
+    /// Their SHA-256.
+    pub sha256: Vec<u8>,
+    /// Its first event's id.
+    pub first_id: String,
+    /// Its last event's id.
+    pub last_id: String,
+}
+
 /// Events per pack, at least (a pack ends at the first safe place after).
 pub const PACK_EVENTS: u64 = 50_000;
 

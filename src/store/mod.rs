@@ -13,6 +13,9 @@ pub mod staged;
 pub mod stream_table;
 pub mod verify;
 
+/// A model registry row as stored: the record, or why it cannot be read.
+pub type RegistryRow = Result<crate::domain::model::ModelTrained, String>;
+
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
 

@@ -10,6 +10,19 @@ use crate::log::NewEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// Events per outbox record: a large write (an import) is a few hundred
+/// records, not one per event.
+pub const CHUNK: usize = 1_000;
+/// An event's key: its record's key × SPAN + its place in the record.
+pub const SPAN: u64 = 1 << 16;
+
+/// The keys of the outbox record holding event `key`: a record is read,
+/// rewritten and deleted whole.
+pub fn record_keys(key: u64) -> std::ops::Range<u64> {
+    let record = key / SPAN;
+    record * SPAN..(record + 1) * SPAN
+}
+
 /// One event waiting to be sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {

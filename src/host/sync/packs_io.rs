@@ -4,7 +4,7 @@
 
 use super::socket::{random_token, Socket};
 use super::team::{ensure, get};
-use crate::engine::messages::PackMade;
+use crate::share::packs::PackMade;
 use crate::share::gate::{self, Admitted};
 use crate::share::jetstream::{
     self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, WRONG_LAST_SEQUENCE,

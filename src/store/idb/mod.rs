@@ -45,7 +45,6 @@ mod snapshots;
 pub mod staging;
 mod writer;
 
-pub use outbox::record_keys;
 pub use recovery::Salvage;
 use schema::open_database;
 pub use schema::{create_v1_database, fresh_database_name};

@@ -9,26 +9,13 @@
 use super::request::{committed, done, js_error};
 use super::staging::fetch;
 use super::{store_of, IdbStore, OUTBOX, STAGING};
-use crate::store::outbox::{as_unit, place, Tops, Waiting};
+use crate::store::outbox::{as_unit, place, Tops, Waiting, CHUNK, SPAN};
 use crate::store::staged::{StagedPlan, Step};
 use crate::store::{push_event, Committed, StoreError, StreamAppend};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, IdbKeyRange, IdbTransactionMode, MessageEvent};
-
-/// Events per outbox record: a large write (an import) is a few hundred
-/// records, not one per event.
-const CHUNK: usize = 1_000;
-/// An event's key: its record's key × SPAN + its place in the record.
-const SPAN: u64 = 1 << 16;
-
-/// The keys of the outbox record holding event `key`: a record is read,
-/// rewritten and deleted whole.
-pub fn record_keys(key: u64) -> std::ops::Range<u64> {
-    let record = key / SPAN;
-    record * SPAN..(record + 1) * SPAN
-}
 
 /// One outbox record: events written together, and which of them are done.
 /// Stored as a JS object `{events, n, done}` — `events` the JSON of the

@@ -9,8 +9,7 @@ use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use web_sys::IdbTransactionMode;
 
-/// A registry row as stored: the record, or why it cannot be read.
-pub type RegistryRow = Result<ModelTrained, String>;
+pub use crate::store::RegistryRow;
 
 impl IdbStore {
     /// Store a model's record and bytes.
