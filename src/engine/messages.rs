@@ -17,9 +17,9 @@ use crate::domain::model::ModelTrained;
 use crate::ml::feedback_loop::{training_cases, verdict_event, Decision, Loaded, Policy};
 use crate::ml::models::Model;
 use crate::projection::training_set::Finished;
+pub use crate::share::packs::PackMade;
 use crate::store::EventStore;
 use serde::{Deserialize, Serialize};
-pub use crate::share::packs::PackMade;
 use std::future::Future;
 
 /// What the page asks of the engine.

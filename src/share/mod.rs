@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod consumer;
+pub mod env;
 pub mod gate;
 pub mod jetstream;
 pub mod lease;

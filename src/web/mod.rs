@@ -33,63 +33,6 @@ pub async fn yield_now() {
     channel.port1().close();
 }
 
-/// A long piece of work on the page's thread that lets the page draw
-/// every [`Pace::SLICE_MS`]: call [`Pace::step`] once per unit of work.
-pub struct Pace {
-    since: f64,
-    steps: u32,
-    every: u32,
-}
-
-impl Pace {
-    /// The longest the work holds the thread before it yields, ms.
-    pub const SLICE_MS: f64 = 40.0;
-
-    /// Counting from now.
-    pub fn new() -> Pace {
-        Pace {
-            since: js_sys::Date::now(),
-            steps: 0,
-            every: 64,
-        }
-    }
-
-    /// One unit done: whether the slice is used up (the clock is read
-    /// every 64 units, or as [`Pace::every`] says). Then do what must happen before others run,
-    /// and [`Pace::give_way`].
-    pub fn due(&mut self) -> bool {
-        self.steps = self.steps.wrapping_add(1);
-        self.steps.is_multiple_of(self.every) && js_sys::Date::now() - self.since >= Self::SLICE_MS
-    }
-
-    /// Read the clock every `n` units (each unit is big: a page of records).
-    pub fn every(self, n: u32) -> Pace {
-        Pace {
-            every: n.max(1),
-            ..self
-        }
-    }
-
-    /// Let the page draw, then count a new slice.
-    pub async fn give_way(&mut self) {
-        yield_now().await;
-        self.since = js_sys::Date::now();
-    }
-
-    /// One unit done: yield if the slice is used up.
-    pub async fn step(&mut self) {
-        if self.due() {
-            self.give_way().await;
-        }
-    }
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Pace::new()
-    }
-}
-
 /// Bytes `start..end` of a file (or any blob), read without the rest.
 pub async fn blob_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
     let part = blob

@@ -12,6 +12,7 @@
 //! engine through [`Replica`] and reports through it ([`News`]), so the
 //! page only shows what it says.
 
+mod env;
 mod packs_io;
 mod socket;
 mod team;
@@ -20,10 +21,10 @@ use self::socket::{not_permitted, refused, Socket, Wake};
 pub use self::socket::{wake, Incoming, Wakes};
 use self::team::Team;
 use crate::domain::model::ModelTrained;
-use crate::share::packs::PackMade;
 use crate::log::Envelope;
 use crate::share::client::Event;
 use crate::share::consumer::{self, delivery, Delivery, SharedEvent, Units};
+use crate::share::env::{Env, Pace};
 use crate::share::gate::{self, Admitted, MessageRefused};
 use crate::share::jetstream::{
     self, answer, publish_headers, GetAnswer, GetRequest, PubAck, StreamConfig, StreamInfo,
@@ -32,12 +33,12 @@ use crate::share::jetstream::{
 use crate::share::lease::Standing;
 use crate::share::outbox::{Action, Conflict, Outbox, Seen};
 use crate::share::packs;
+use crate::share::packs::PackMade;
 use crate::share::seal::{self, Keyring, Seal};
 use crate::share::status::{Connect, Counts, Link, News, Settings};
 use crate::store::idb::IdbStore;
 use crate::store::outbox::record_keys;
 use crate::store::{by_stream, EventStore, StoreError};
-use crate::web::{online, random_token};
 use futures::future::LocalBoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
@@ -125,6 +126,8 @@ struct Sync {
     token: String,
     passphrase: String,
     store: Rc<IdbStore>,
+    /// The clock, timers and randomness.
+    env: Rc<dyn Env>,
     /// The engine, which folds, checks and makes packs, and hears the news.
     replica: Rc<dyn Replica>,
     /// What was last said, so the same is not said twice.
@@ -227,11 +230,13 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
             wake(&wakes, Incoming::Closed("this browser went offline".into()))
         });
     }
+    let env: Rc<dyn Env> = Rc::new(env::WebEnv);
     let mut sync = Sync {
         settings,
         token,
         passphrase,
         store,
+        env: env.clone(),
         replica: replica.clone(),
         told: Told::default(),
         outbox: Outbox::default(),
@@ -243,7 +248,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
         reached: false,
         stored: Vec::new(),
         seal: None,
-        team: Team::new(holder),
+        team: Team::new(holder, env),
         compressed: true,
         flight: None,
         settle_at: SETTLE_EVENTS,
@@ -285,7 +290,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
         // Sooner when the browser comes back online; meanwhile the count
         // of what waits here follows what this browser writes.
         let mut waited = 0;
-        let was_online = online();
+        let was_online = sync.env.online();
         loop {
             let _ = sync.load_outbox().await;
             let mut counts = sync.told.counts;
@@ -299,10 +304,10 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
                 sync.outbox.len(),
                 (delay_ms - waited + 999) / 1000
             ));
-            if waited >= delay_ms || (online() && !was_online) {
+            if waited >= delay_ms || (sync.env.online() && !was_online) {
                 break;
             }
-            crate::web::sleep(250).await;
+            sync.env.sleep(250).await;
             waited += 250;
         }
         delay_ms = (delay_ms * 2).min(16_000);
@@ -339,7 +344,11 @@ impl Sync {
         if !passphrase.is_empty() {
             // Used only if this browser creates the log: it is then
             // encrypted, with a salt of its own.
-            let salt = seal::new_salt(&self.settings.log, js_sys::Date::now(), &random_token());
+            let salt = seal::new_salt(
+                &self.settings.log,
+                self.env.wall_ms(),
+                &self.env.random_token(),
+            );
             config.metadata = seal::metadata_for(&passphrase, &salt).0;
         }
         let asked = socket
@@ -391,7 +400,11 @@ impl Sync {
         if head < on_server {
             self.read_packs(&mut socket, &mut head, on_server).await?;
         }
-        let inbox = format!("{}.{}.deliver", socket.inbox_prefix, random_token());
+        let inbox = format!(
+            "{}.{}.deliver",
+            socket.inbox_prefix,
+            self.env.random_token()
+        );
         let sid = socket.conn.subscribe(&inbox);
         let body = serde_json::to_vec(&consumer::ordered(&config.name, &inbox, head + 1))
             .map_err(|e| Stop::fatal(e.to_string()))?;
@@ -418,7 +431,7 @@ impl Sync {
         // Whether nothing more is already here: then act and report, once
         // for everything that came in together (one frame of publishes).
         let mut idle = true;
-        let mut pace = crate::web::Pace::new();
+        let mut pace = Pace::new(self.env.clone());
         loop {
             let caught_up = head + self.flying() + batch.len() as u64 >= connected_at;
             if idle && caught_up {
@@ -426,7 +439,7 @@ impl Sync {
                 self.land(&mut head).await?;
                 self.act(&mut socket, &mut sends, head, &batch).await?;
             }
-            let now = js_sys::Date::now();
+            let now = self.env.now_ms();
             if idle && (caught_up || now - said_at >= SAY_EVERY_MS) {
                 said_at = now;
                 let holding = units.holding(batch.len(), now);
@@ -480,7 +493,7 @@ impl Sync {
                                     for r in refusals.drain(..) {
                                         batch.push(self.refuse(r, stored_at));
                                     }
-                                    units.see(&shared, js_sys::Date::now());
+                                    units.see(&shared, self.env.now_ms());
                                     let SharedEvent {
                                         stream, mut event, ..
                                     } = *shared;
@@ -552,7 +565,7 @@ impl Sync {
             // last is written.
             idle = !socket.more_waiting();
             if !batch.is_empty()
-                && !units.holding(batch.len(), js_sys::Date::now())
+                && !units.holding(batch.len(), self.env.now_ms())
                 && (batch.len() >= COMMIT_EVENTS || idle)
             {
                 self.land(&mut head).await?;
@@ -560,10 +573,10 @@ impl Sync {
                 let (tx, rx) = futures::channel::oneshot::channel();
                 let store = self.store.clone();
                 let parts = by_stream(std::mem::take(&mut batch));
-                wasm_bindgen_futures::spawn_local(async move {
+                self.env.spawn(Box::pin(async move {
                     let committed = store.append_replicated(parts).await;
                     let _ = tx.send(committed.map(|c| c.last_seq).map_err(|e| e.to_string()));
-                });
+                }));
                 self.flight = Some(Flight {
                     n,
                     done: Box::pin(async move {
@@ -669,20 +682,21 @@ impl Sync {
                 on_server,
                 &format!("reading pack {} of {} from the server", i + 1, chain.len()),
             );
-            let (digest, bytes) = match packs_io::fetch(socket, &log, range, self.seal.as_deref())
-                .await
-                .map_err(lost)?
-            {
-                Ok(pack) => pack,
-                Err(why) => {
-                    self.say(
-                        *head,
-                        on_server,
-                        &format!("{why}; reading the log's events one by one instead"),
-                    );
-                    break;
-                }
-            };
+            let (digest, bytes) =
+                match packs_io::fetch(socket, &*self.env, &log, range, self.seal.as_deref())
+                    .await
+                    .map_err(lost)?
+                {
+                    Ok(pack) => pack,
+                    Err(why) => {
+                        self.say(
+                            *head,
+                            on_server,
+                            &format!("{why}; reading the log's events one by one instead"),
+                        );
+                        break;
+                    }
+                };
             // The last pack's commit first: one at a time. The engine checks
             // and commits this one while the next downloads.
             self.land(head).await?;
@@ -755,7 +769,16 @@ impl Sync {
             Ok(made) => made,
             Err(why) => return refused(self, why),
         };
-        match packs_io::upload(socket, &log, (from, to), &made, self.seal.as_deref()).await {
+        match packs_io::upload(
+            socket,
+            &*self.env,
+            &log,
+            (from, to),
+            &made,
+            self.seal.as_deref(),
+        )
+        .await
+        {
             Ok(Ok(_)) => {
                 self.packed_to = to;
                 Ok(None)
@@ -853,7 +876,7 @@ impl Sync {
             }
             let mut versions = versions.into_iter();
             let mut looked = false;
-            let mut pace = crate::web::Pace::new();
+            let mut pace = Pace::new(self.env.clone());
             for action in actions {
                 match action {
                     Action::Look { stream, after } => {

@@ -2,15 +2,16 @@
 //! downloading one (its ends checked against the log's stream; the engine
 //! checks its digest and commits it), and putting one there.
 
-use super::socket::{random_token, Socket};
+use super::socket::Socket;
 use super::team::{ensure, get};
-use crate::share::packs::PackMade;
+use crate::share::env::Env;
 use crate::share::gate::{self, Admitted};
 use crate::share::jetstream::{
     self, answer, GetRequest, PubAck, EXPECTED_LAST_SUBJECT_SEQUENCE, MSG_ID, WRONG_LAST_SEQUENCE,
 };
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::packs;
+use crate::share::packs::PackMade;
 use crate::share::proto::{Headers, Message};
 use crate::share::seal::{object_context, Seal};
 use std::collections::VecDeque;
@@ -46,6 +47,7 @@ pub async fn listed(socket: &mut Socket, log: &str) -> Result<Vec<(u64, u64)>, S
 /// (then the log's stream is read instead). Outer error: the connection.
 pub async fn fetch(
     socket: &mut Socket,
+    env: &dyn Env,
     log: &str,
     (from, to): (u64, u64),
     seal: Option<&Seal>,
@@ -94,7 +96,7 @@ pub async fn fetch(
     // And at places inside it the packer could not know: the stream's
     // events there, as the gate reads them, for the engine to compare.
     let mut samples = Vec::new();
-    for seq in packs::sample_places(from, to, packs::SAMPLES, js_sys::Math::random) {
+    for seq in packs::sample_places(from, to, packs::SAMPLES, || env.random()) {
         let ask = GetRequest {
             seq: Some(seq),
             ..Default::default()
@@ -118,7 +120,7 @@ pub async fn fetch(
         });
     }
     // Its chunks, in order, through a consumer of their subject.
-    let inbox = format!("{}.{}.pack", socket.inbox_prefix, random_token());
+    let inbox = format!("{}.{}.pack", socket.inbox_prefix, env.random_token());
     let sid = socket.conn.subscribe(&inbox);
     let chunks = objects::chunks_in(&bucket, &meta.nuid);
     let body = crate::share::consumer::of_subject(&stream, &inbox, &chunks).to_string();
@@ -187,6 +189,7 @@ pub async fn fetch(
 /// error: why not; outer: the connection.
 pub async fn upload(
     socket: &mut Socket,
+    env: &dyn Env,
     log: &str,
     range: (u64, u64),
     made: &PackMade,
@@ -208,7 +211,7 @@ pub async fn upload(
     if let Some(why) = ensure(socket, &stream, objects::config_of(&bucket, 1)).await? {
         return Ok(Err(why));
     }
-    let nuid = random_token();
+    let nuid = env.random_token();
     let meta = packs::describe(packs::Described {
         log,
         nuid: &nuid,

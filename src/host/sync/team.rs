@@ -6,8 +6,9 @@
 //! up, the models others trained come down into its registry, so whoever
 //! drives the loop next can load the champion.
 
-use super::socket::{random_token, Socket};
+use super::socket::Socket;
 use crate::domain::model::ModelTrained;
+use crate::share::env::Env;
 use crate::share::jetstream::{
     self, answer, GetAnswer, GetRequest, PubAck, NO_MESSAGE, STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE,
 };
@@ -17,8 +18,8 @@ use crate::share::proto::Headers;
 use crate::share::seal::{object_context, Seal};
 use crate::share::status::Held;
 use crate::store::idb::IdbStore;
-use crate::web::now;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 /// How long a request about the lease may wait for its answer: well under
 /// the time between the last renewal and the lease's end on the server.
@@ -41,12 +42,14 @@ pub struct Team {
     /// Something says the models may differ from the server's.
     models_due: bool,
     listed_at: f64,
+    env: Rc<dyn Env>,
 }
 
 impl Team {
     /// `me`: this browser, as the lease names it.
-    pub fn new(me: Holder) -> Team {
+    pub fn new(me: Holder, env: Rc<dyn Env>) -> Team {
         Team {
+            env,
             lease: Lease::new(me),
             bucket: false,
             models_due: true,
@@ -83,7 +86,7 @@ impl Team {
         Some(Held {
             holder: self.lease.me().clone(),
             taken,
-            left_ms: deadline - now(),
+            left_ms: deadline - self.env.now_ms(),
         })
     }
 
@@ -101,7 +104,7 @@ impl Team {
     ) -> Result<Option<String>, String> {
         self.lease.want(wanted);
         let mut note = self.lease_round(socket, log).await?;
-        let t = now();
+        let t = self.env.now_ms();
         if self.models_due || t - self.listed_at >= MODELS_EVERY_MS {
             self.models_due = false;
             self.listed_at = t;
@@ -109,7 +112,7 @@ impl Team {
             // its lease: the wait ends (and the connection with it) when
             // the lease would have to be given up.
             socket.answer_ms = self.lease.deadline().map_or(super::socket::ANSWER_MS, |d| {
-                (d - now()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
+                (d - self.env.now_ms()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
             });
             let models = self
                 .models(socket, log, store, logged, released, seal)
@@ -142,7 +145,7 @@ impl Team {
         socket: &mut Socket,
         log: &str,
     ) -> Result<Option<String>, String> {
-        let mut ask = self.lease.next(now());
+        let mut ask = self.lease.next(self.env.now_ms());
         loop {
             match ask {
                 Ask::Nothing => return Ok(None),
@@ -167,7 +170,7 @@ impl Team {
                             Entry::of(m.seq, &m.payload().unwrap_or_default(), deleted)
                         }
                     };
-                    ask = self.lease.looked(entry, now());
+                    ask = self.lease.looked(entry, self.env.now_ms());
                 }
                 Ask::Write { expected } => {
                     let value = self.lease.value();
@@ -176,11 +179,11 @@ impl Team {
                         Ok(seq) => Some(seq),
                         Err((code, _)) if code == WRONG_LAST_SEQUENCE => None,
                         Err((_, why)) => {
-                            self.lease.answered(None, now());
+                            self.lease.answered(None, self.env.now_ms());
                             return Ok(Some(format!("the loop's lease: {why}")));
                         }
                     };
-                    self.lease.answered(revision, now());
+                    self.lease.answered(revision, self.env.now_ms());
                     return Ok(None);
                 }
                 Ask::Release { expected } => {
@@ -241,7 +244,7 @@ impl Team {
                     }
                     bucket = true;
                 }
-                if let Err(why) = upload(socket, log, store, record, seal).await? {
+                if let Err(why) = upload(socket, &*self.env, log, store, record, seal).await? {
                     notes.push(why);
                 }
             }
@@ -346,6 +349,7 @@ async fn write(
 /// that names them. Outer error: the connection; inner: why not stored.
 async fn upload(
     socket: &mut Socket,
+    env: &dyn Env,
     log: &str,
     store: &IdbStore,
     record: &crate::domain::model::ModelTrained,
@@ -357,7 +361,7 @@ async fn upload(
         Ok(None) => return Ok(Ok(())),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let nuid = random_token();
+    let nuid = env.random_token();
     let (meta, bytes) = match seal {
         Some(seal) => {
             let sealed = seal.seal(&object_context(&objects::bucket(log), &record.id), &bytes);
