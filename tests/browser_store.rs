@@ -50,6 +50,12 @@ async fn fresh_store() -> IdbStore {
 
 retrace::store_contract!(browser: fresh_store());
 
+/// What a shared log's replica needs beside it, as in memory.
+mod replica {
+    use super::fresh_store;
+    retrace::replica_contract!(browser: fresh_store());
+}
+
 fn event(n: u64) -> NewEvent {
     retrace::store::contract::event(n)
 }

@@ -5,3 +5,9 @@
 use retrace::store::memory::MemoryStore;
 
 retrace::store_contract!(native: MemoryStore::new());
+
+/// What a shared log's replica needs beside it.
+mod replica {
+    use retrace::store::memory::MemoryStore;
+    retrace::replica_contract!(native: MemoryStore::new());
+}

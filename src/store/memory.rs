@@ -1,10 +1,13 @@
 //! The in-memory store: the reference implementation of the contract, used by
 //! native tests and tools. Never the app's storage.
 
-use super::{place_batch, Committed, EventStore, StoreError, StreamAppend};
+use super::outbox::{place, Tops, Waiting, CHUNK, SPAN};
+use super::replica::{ModelStore, ReplicaStore};
+use super::{place_batch, Committed, EventStore, RegistryRow, StoreError, StreamAppend};
+use crate::domain::model::ModelTrained;
 use crate::log::Envelope;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A log held in memory.
 #[derive(Default)]
@@ -14,6 +17,21 @@ pub struct MemoryStore {
     streams: RefCell<HashMap<String, Vec<u64>>>,
     /// Wall clock for `recorded_at`; a counter so tests are deterministic.
     clock: Cell<i64>,
+    /// A shared log's replica: what waits for the server, once in use.
+    outbox: RefCell<Option<Outbox>>,
+    /// Why appends are refused, if they are.
+    read_only: RefCell<Option<String>>,
+    /// The model registry: record and bytes by id.
+    models: RefCell<BTreeMap<String, (ModelTrained, Vec<u8>)>>,
+}
+
+/// The outbox as records of up to [`CHUNK`] events, keyed as IndexedDB's.
+#[derive(Default)]
+struct Outbox {
+    tops: Tops,
+    /// By record key: the events written together, and which are done.
+    records: BTreeMap<u64, (Vec<Waiting>, BTreeSet<u32>)>,
+    next_record: u64,
 }
 
 impl MemoryStore {
@@ -35,24 +53,13 @@ impl MemoryStore {
 
 impl EventStore for MemoryStore {
     async fn append_batch(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
-        let head = self.events.borrow().len() as u64;
-        self.clock.set(self.clock.get() + 1);
-        let placed = {
-            let streams = self.streams.borrow();
-            place_batch(batch, head, self.clock.get(), |s| {
-                streams.get(s).map(|v| v.len() as u64)
-            })?
-        };
-        let mut streams = self.streams.borrow_mut();
-        let mut events = self.events.borrow_mut();
-        for e in placed {
-            streams.entry(e.stream.clone()).or_default().push(e.seq);
-            events.push(e);
+        if let Some(why) = self.read_only.borrow().clone() {
+            return Err(StoreError::ReadOnly(why));
         }
-        Ok(Committed {
-            first_seq: head + 1,
-            last_seq: events.len() as u64,
-        })
+        if self.outbox.borrow().is_some() {
+            return self.enqueue(batch);
+        }
+        self.commit(batch)
     }
 
     async fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
@@ -87,5 +94,167 @@ impl EventStore for MemoryStore {
 
     async fn head(&self) -> Result<u64, StoreError> {
         Ok(self.events.borrow().len() as u64)
+    }
+}
+
+impl MemoryStore {
+    /// Commit `batch` to the log.
+    fn commit(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        let head = self.events.borrow().len() as u64;
+        self.clock.set(self.clock.get() + 1);
+        let placed = {
+            let streams = self.streams.borrow();
+            place_batch(batch, head, self.clock.get(), |s| {
+                streams.get(s).map(|v| v.len() as u64)
+            })?
+        };
+        let mut streams = self.streams.borrow_mut();
+        let mut events = self.events.borrow_mut();
+        for e in placed {
+            streams.entry(e.stream.clone()).or_default().push(e.seq);
+            events.push(e);
+        }
+        Ok(Committed {
+            first_seq: head + 1,
+            last_seq: events.len() as u64,
+        })
+    }
+
+    /// Put `batch` in the outbox: all of it waits, or none.
+    fn enqueue(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        let head = self.events.borrow().len() as u64;
+        let mut slot = self.outbox.borrow_mut();
+        let outbox = slot.get_or_insert_with(Outbox::default);
+        let placed = {
+            let streams = self.streams.borrow();
+            let tops = &outbox.tops;
+            place(batch, |s| {
+                tops.version(s, streams.get(s).map(|v| v.len() as u64))
+            })?
+        };
+        outbox.tops.add(&placed);
+        for events in placed.chunks(CHUNK) {
+            outbox.next_record += 1;
+            outbox
+                .records
+                .insert(outbox.next_record, (events.to_vec(), BTreeSet::new()));
+        }
+        Ok(Committed {
+            first_seq: head + 1,
+            last_seq: head,
+        })
+    }
+}
+
+impl ReplicaStore for MemoryStore {
+    async fn use_outbox(&self) -> Result<(), StoreError> {
+        let mut slot = self.outbox.borrow_mut();
+        let outbox = slot.get_or_insert_with(Outbox::default);
+        let waiting = outbox.records.values().flat_map(|(events, done)| {
+            events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !done.contains(&(*i as u32)))
+                .map(|(_, w)| w)
+        });
+        outbox.tops = Tops::of(waiting);
+        Ok(())
+    }
+
+    async fn waiting(&self, after: Option<u64>) -> Result<Vec<(u64, Waiting)>, StoreError> {
+        let slot = self.outbox.borrow();
+        let Some(outbox) = slot.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let from = after.map_or(0, |k| k / SPAN + 1);
+        Ok(outbox
+            .records
+            .range(from..)
+            .flat_map(|(record, (events, done))| {
+                events
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !done.contains(&(*i as u32)))
+                    .map(move |(i, w)| (record * SPAN + i as u64, w.clone()))
+            })
+            .collect())
+    }
+
+    async fn settle(&self, delete: &[u64], rewrite: &[(u64, Waiting)]) -> Result<(), StoreError> {
+        let mut slot = self.outbox.borrow_mut();
+        let Some(outbox) = slot.as_mut() else {
+            return Ok(());
+        };
+        for (key, w) in rewrite {
+            if let Some((events, _)) = outbox.records.get_mut(&(key / SPAN)) {
+                if let Some(slot) = events.get_mut((key % SPAN) as usize) {
+                    *slot = w.clone();
+                }
+            }
+        }
+        for key in delete {
+            let record = key / SPAN;
+            if let Some((events, done)) = outbox.records.get_mut(&record) {
+                done.insert((key % SPAN) as u32);
+                if done.len() >= events.len() {
+                    outbox.records.remove(&record);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn append_replicated(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        self.commit(batch)
+    }
+
+    async fn stream_versions(&self, streams: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        let known = self.streams.borrow();
+        Ok(streams
+            .iter()
+            .map(|s| known.get(*s).map(|v| v.len() as u64))
+            .collect())
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only.borrow().is_some()
+    }
+
+    fn set_read_only(&self, why: Option<String>) {
+        *self.read_only.borrow_mut() = why;
+    }
+}
+
+impl ModelStore for MemoryStore {
+    async fn list_models(&self) -> Result<Vec<(String, RegistryRow)>, StoreError> {
+        let mut out: Vec<(String, RegistryRow)> = self
+            .models
+            .borrow()
+            .iter()
+            .map(|(id, (record, _))| (id.clone(), Ok(record.clone())))
+            .collect();
+        out.sort_by_key(|(id, _)| {
+            id.trim_start_matches("model-")
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+        });
+        Ok(out)
+    }
+
+    async fn model_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.models.borrow().get(id).map(|(_, b)| b.clone()))
+    }
+
+    async fn save_new_model(
+        &self,
+        record: &ModelTrained,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut models = self.models.borrow_mut();
+        if models.contains_key(&record.id) {
+            return Ok(false);
+        }
+        models.insert(record.id.clone(), (record.clone(), bytes.to_vec()));
+        Ok(true)
     }
 }

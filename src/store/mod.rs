@@ -8,6 +8,7 @@
 pub mod contract;
 pub mod memory;
 pub mod outbox;
+pub mod replica;
 pub mod snapshot;
 pub mod staged;
 pub mod stream_table;

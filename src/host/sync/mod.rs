@@ -38,6 +38,7 @@ use crate::share::seal::{self, Keyring, Seal};
 use crate::share::status::{Connect, Counts, Link, News, Settings};
 use crate::store::idb::IdbStore;
 use crate::store::outbox::record_keys;
+use crate::store::replica::{ModelStore, ReplicaStore};
 use crate::store::{by_stream, EventStore, StoreError};
 use futures::future::LocalBoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -120,12 +121,12 @@ impl From<StoreError> for Stop {
     }
 }
 
-/// What the sync keeps between connections.
-struct Sync {
+/// What the sync keeps between connections, over the replica's store `S`.
+struct Sync<S> {
     settings: Settings,
     token: String,
     passphrase: String,
-    store: Rc<IdbStore>,
+    store: Rc<S>,
     /// The clock, timers and randomness.
     env: Rc<dyn Env>,
     /// The engine, which folds, checks and makes packs, and hears the news.
@@ -314,7 +315,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
     }
 }
 
-impl Sync {
+impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
     async fn session(&mut self, wakes: &Wakes) -> Result<(), Stop> {
         let server = self.settings.server.clone();
         let unreachable = |why: String| {
@@ -744,7 +745,7 @@ impl Sync {
         let server = self.settings.server.clone();
         let lost = |why: String| Stop::retry(format!("the connection to {server} closed ({why})"));
         let log = self.settings.log.clone();
-        let refused = |this: &mut Sync, why: String| {
+        let refused = |this: &mut Sync<S>, why: String| {
             this.packing = false;
             Ok(Some(format!("the log is not packed on the server ({why})")))
         };
@@ -799,7 +800,7 @@ impl Sync {
             .round(
                 socket,
                 &self.settings.log,
-                &self.store,
+                &*self.store,
                 wanted,
                 (&logged, &released),
                 self.seal.as_deref(),

@@ -17,7 +17,7 @@ use crate::share::objects::{self, Listed, Meta};
 use crate::share::proto::Headers;
 use crate::share::seal::{object_context, Seal};
 use crate::share::status::Held;
-use crate::store::idb::IdbStore;
+use crate::store::replica::{ModelStore, ReplicaStore};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -27,6 +27,10 @@ const LEASE_ANSWER_MS: f64 = lease::TTL_MS - lease::GIVE_UP_MS;
 
 /// Models are looked at this often even when nothing says they changed.
 const MODELS_EVERY_MS: f64 = 10_000.0;
+
+/// What the team's round needs of the replica's store.
+pub trait Store: ReplicaStore + ModelStore {}
+impl<S: ReplicaStore + ModelStore> Store for S {}
 
 /// The models the log registered, and those whose bytes it let go.
 pub type LogModels<'a> = (
@@ -97,7 +101,7 @@ impl Team {
         &mut self,
         socket: &mut Socket,
         log: &str,
-        store: &IdbStore,
+        store: &impl Store,
         wanted: bool,
         (logged, released): LogModels<'_>,
         seal: Option<&Seal>,
@@ -200,7 +204,7 @@ impl Team {
         &mut self,
         socket: &mut Socket,
         log: &str,
-        store: &IdbStore,
+        store: &impl Store,
         logged: &std::collections::BTreeMap<String, ModelTrained>,
         released: &BTreeSet<String>,
         seal: Option<&Seal>,
@@ -351,7 +355,7 @@ async fn upload(
     socket: &mut Socket,
     env: &dyn Env,
     log: &str,
-    store: &IdbStore,
+    store: &impl Store,
     record: &crate::domain::model::ModelTrained,
     seal: Option<&Seal>,
 ) -> Result<Result<(), String>, String> {
@@ -400,7 +404,7 @@ async fn upload(
 async fn download(
     socket: &mut Socket,
     log: &str,
-    store: &IdbStore,
+    store: &impl Store,
     logged: &ModelTrained,
     seal: Option<&Seal>,
 ) -> Result<Result<(), String>, String> {

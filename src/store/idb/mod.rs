@@ -39,6 +39,7 @@
 mod outbox;
 mod recovery;
 mod registry;
+mod replica;
 mod request;
 mod schema;
 mod snapshots;
