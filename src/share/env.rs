@@ -73,20 +73,28 @@ impl Pace {
     }
 }
 
+/// A clock moved by hand (or by a fixed step at every reading) that counts
+/// the yields, for unit tests of what reads an [`Env`].
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::Env;
+    use futures::future::LocalBoxFuture;
     use std::cell::Cell;
+    use std::rc::Rc;
 
-    /// Time that moves only when the test says, and counts the yields.
-    struct Manual {
-        now: Cell<f64>,
-        yields: Rc<Cell<u32>>,
+    #[derive(Default)]
+    pub struct Manual {
+        pub now: Cell<f64>,
+        /// Added to the clock at every reading.
+        pub step: Cell<f64>,
+        pub yields: Rc<Cell<u32>>,
     }
 
     impl Env for Manual {
         fn now_ms(&self) -> f64 {
-            self.now.get()
+            let t = self.now.get();
+            self.now.set(t + self.step.get());
+            t
         }
         fn wall_ms(&self) -> f64 {
             self.now.get()
@@ -111,14 +119,18 @@ mod tests {
             futures::executor::block_on(work)
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Manual;
+    use super::*;
 
     #[test]
     fn pace_yields_only_once_a_slice_is_used_up_and_then_counts_afresh() {
-        let yields = Rc::new(Cell::new(0));
-        let env = Rc::new(Manual {
-            now: Cell::new(1_000.0),
-            yields: yields.clone(),
-        });
+        let env = Rc::new(Manual::default());
+        env.now.set(1_000.0);
+        let yields = env.yields.clone();
         let mut pace = Pace::new(env.clone());
         futures::executor::block_on(async {
             // A slice's worth of units in no time: nobody else needs a turn.

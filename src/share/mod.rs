@@ -14,4 +14,5 @@ pub mod outbox;
 pub mod packs;
 pub mod proto;
 pub mod seal;
+pub mod socket;
 pub mod status;

@@ -17,8 +17,6 @@ mod packs_io;
 mod socket;
 mod team;
 
-use self::socket::{not_permitted, refused, Socket, Wake};
-pub use self::socket::{wake, Incoming, Wakes};
 use self::team::Team;
 use crate::domain::model::ModelTrained;
 use crate::log::Envelope;
@@ -35,6 +33,8 @@ use crate::share::outbox::{Action, Conflict, Outbox, Seen};
 use crate::share::packs;
 use crate::share::packs::PackMade;
 use crate::share::seal::{self, Keyring, Seal};
+use crate::share::socket::{not_permitted, refused, Socket, Wake, Wire};
+pub use crate::share::socket::{wake, Incoming, Wakes};
 use crate::share::status::{Connect, Counts, Link, News, Settings};
 use crate::store::idb::IdbStore;
 use crate::store::outbox::record_keys;
@@ -323,7 +323,8 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
                 "could not reach {server} ({why}): is nats-server running there with WebSocket and JetStream on? The local log is untouched"
             ))
         };
-        let mut socket = Socket::open(&server, &self.token, wakes).map_err(Stop::fatal)?;
+        let mut socket =
+            socket::open(&server, &self.token, wakes, self.env.clone()).map_err(Stop::fatal)?;
         let info = loop {
             match socket.next().await.map_err(unreachable)? {
                 Event::Connected(info) => break info,
@@ -666,7 +667,7 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
     /// (the stream is read from there on).
     async fn read_packs(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         head: &mut u64,
         on_server: u64,
     ) -> Result<(), Stop> {
@@ -727,7 +728,11 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
 
     /// Put the next pack on the server when one is due: this browser has
     /// the events, and they end where no import is half in.
-    async fn pack_round(&mut self, socket: &mut Socket, head: u64) -> Result<Option<String>, Stop> {
+    async fn pack_round(
+        &mut self,
+        socket: &mut Socket<impl Wire>,
+        head: u64,
+    ) -> Result<Option<String>, Stop> {
         if !self.packing || self.store.is_read_only() {
             return Ok(None);
         }
@@ -791,7 +796,7 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
     }
 
     /// The loop's lease and the models, once a second.
-    async fn team_round(&mut self, socket: &mut Socket) -> Result<Option<String>, Stop> {
+    async fn team_round(&mut self, socket: &mut Socket<impl Wire>) -> Result<Option<String>, Stop> {
         let wanted = self.replica.loop_wanted() && !self.store.is_read_only();
         let logged = self.replica.logged_models();
         let released = self.replica.released_models();
@@ -842,7 +847,7 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
     /// way), the first of them at `head + 1`.
     async fn act(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         sends: &mut HashMap<u64, u64>,
         head: u64,
         held: &[(String, crate::log::NewEvent)],
@@ -963,7 +968,7 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
     /// status line when it was refused for another reason than a conflict.
     async fn answered(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         key: u64,
         payload: &[u8],
     ) -> Result<String, Stop> {
@@ -1044,7 +1049,7 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
     /// holds it.
     async fn held(
         &self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         ask: &GetRequest,
     ) -> Result<Option<jetstream::StoredMessage>, Stop> {
         let got = socket

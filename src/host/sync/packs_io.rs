@@ -2,7 +2,6 @@
 //! downloading one (its ends checked against the log's stream; the engine
 //! checks its digest and commits it), and putting one there.
 
-use super::socket::Socket;
 use super::team::{ensure, get};
 use crate::share::env::Env;
 use crate::share::gate::{self, Admitted};
@@ -14,6 +13,7 @@ use crate::share::packs;
 use crate::share::packs::PackMade;
 use crate::share::proto::{Headers, Message};
 use crate::share::seal::{object_context, Seal};
+use crate::share::socket::{Socket, Wire};
 use std::collections::VecDeque;
 
 /// Chunks sent before their answers are awaited.
@@ -21,7 +21,7 @@ const WINDOW: usize = 16;
 
 /// The events each pack on the server holds (none when there is no bucket,
 /// or the server will not say). Error: the connection.
-pub async fn listed(socket: &mut Socket, log: &str) -> Result<Vec<(u64, u64)>, String> {
+pub async fn listed(socket: &mut Socket<impl Wire>, log: &str) -> Result<Vec<(u64, u64)>, String> {
     let bucket = packs::bucket(log);
     let body = serde_json::json!({ "subjects_filter": objects::metas_in(&bucket) }).to_string();
     let got = socket
@@ -46,7 +46,7 @@ pub async fn listed(socket: &mut Socket, log: &str) -> Result<Vec<(u64, u64)>, S
 /// gives them (the engine checks and reads them), or why it cannot be used
 /// (then the log's stream is read instead). Outer error: the connection.
 pub async fn fetch(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     env: &dyn Env,
     log: &str,
     (from, to): (u64, u64),
@@ -188,7 +188,7 @@ pub async fn fetch(
 /// gets to write (`false`: another one did; its pack is as good). Inner
 /// error: why not; outer: the connection.
 pub async fn upload(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     env: &dyn Env,
     log: &str,
     range: (u64, u64),
@@ -262,7 +262,7 @@ pub async fn upload(
 }
 
 /// Remove the chunks of a pack that was not described.
-async fn purge(socket: &mut Socket, stream: &str, subject: &str) -> Result<(), String> {
+async fn purge(socket: &mut Socket<impl Wire>, stream: &str, subject: &str) -> Result<(), String> {
     let body = serde_json::json!({ "filter": subject }).to_string();
     socket
         .request(

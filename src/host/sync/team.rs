@@ -6,7 +6,6 @@
 //! up, the models others trained come down into its registry, so whoever
 //! drives the loop next can load the champion.
 
-use super::socket::Socket;
 use crate::domain::model::ModelTrained;
 use crate::share::env::Env;
 use crate::share::jetstream::{
@@ -16,6 +15,7 @@ use crate::share::lease::{self, Ask, Entry, Holder, Lease, Standing};
 use crate::share::objects::{self, Listed, Meta};
 use crate::share::proto::Headers;
 use crate::share::seal::{object_context, Seal};
+use crate::share::socket::{Socket, Wire};
 use crate::share::status::Held;
 use crate::store::replica::{ModelStore, ReplicaStore};
 use std::collections::BTreeSet;
@@ -99,7 +99,7 @@ impl Team {
     /// the status line, or an error of the connection.
     pub async fn round(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         log: &str,
         store: &impl Store,
         wanted: bool,
@@ -115,13 +115,17 @@ impl Team {
             // While this browser drives, nothing it waits for may outlast
             // its lease: the wait ends (and the connection with it) when
             // the lease would have to be given up.
-            socket.answer_ms = self.lease.deadline().map_or(super::socket::ANSWER_MS, |d| {
-                (d - self.env.now_ms()).clamp(LEASE_ANSWER_MS / 3.0, super::socket::ANSWER_MS)
-            });
+            socket.answer_ms = self
+                .lease
+                .deadline()
+                .map_or(crate::share::socket::ANSWER_MS, |d| {
+                    (d - self.env.now_ms())
+                        .clamp(LEASE_ANSWER_MS / 3.0, crate::share::socket::ANSWER_MS)
+                });
             let models = self
                 .models(socket, log, store, logged, released, seal)
                 .await;
-            socket.answer_ms = super::socket::ANSWER_MS;
+            socket.answer_ms = crate::share::socket::ANSWER_MS;
             if let Some(n) = models? {
                 note = Some(n);
             }
@@ -131,7 +135,7 @@ impl Team {
 
     async fn lease_round(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         log: &str,
     ) -> Result<Option<String>, String> {
         // The lease is fenced in time: a request about it that is not
@@ -140,13 +144,13 @@ impl Team {
         // lease go to another browser — never two drivers at once.
         socket.answer_ms = LEASE_ANSWER_MS;
         let round = self.lease_steps(socket, log).await;
-        socket.answer_ms = super::socket::ANSWER_MS;
+        socket.answer_ms = crate::share::socket::ANSWER_MS;
         round
     }
 
     async fn lease_steps(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         log: &str,
     ) -> Result<Option<String>, String> {
         let mut ask = self.lease.next(self.env.now_ms());
@@ -202,7 +206,7 @@ impl Team {
     /// down what only the server has.
     async fn models(
         &mut self,
-        socket: &mut Socket,
+        socket: &mut Socket<impl Wire>,
         log: &str,
         store: &impl Store,
         logged: &std::collections::BTreeMap<String, ModelTrained>,
@@ -267,7 +271,7 @@ impl Team {
 /// Make sure stream `name` exists, creating it with `config` if not: None,
 /// or why it cannot be had.
 pub(super) async fn ensure(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     name: &str,
     config: serde_json::Value,
 ) -> Result<Option<String>, String> {
@@ -294,7 +298,7 @@ pub(super) async fn ensure(
 
 /// The newest message of `subject` in `stream`, if any.
 async fn last(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     stream: &str,
     subject: &str,
 ) -> Result<Option<jetstream::StoredMessage>, String> {
@@ -310,7 +314,7 @@ async fn last(
 }
 
 pub(super) async fn get(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     stream: &str,
     ask: &GetRequest,
 ) -> Result<Option<jetstream::StoredMessage>, String> {
@@ -329,7 +333,7 @@ pub(super) async fn get(
 /// (a delete marker when `operation` says so): the new revision, or
 /// JetStream's code and words.
 async fn write(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     subject: &str,
     expected: u64,
     value: &[u8],
@@ -352,7 +356,7 @@ async fn write(
 /// Put one model's bytes in the bucket: chunks first, then the description
 /// that names them. Outer error: the connection; inner: why not stored.
 async fn upload(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     env: &dyn Env,
     log: &str,
     store: &impl Store,
@@ -402,7 +406,7 @@ async fn upload(
 
 /// Bring model `id` from the bucket into this browser's registry.
 async fn download(
-    socket: &mut Socket,
+    socket: &mut Socket<impl Wire>,
     log: &str,
     store: &impl Store,
     logged: &ModelTrained,
