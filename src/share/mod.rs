@@ -16,3 +16,4 @@ pub mod proto;
 pub mod seal;
 pub mod socket;
 pub mod status;
+pub mod sync;

@@ -356,7 +356,10 @@ mod tests {
             ["one", "two", "tick", "outbox"],
             "the server's words first, then the wake-ups"
         );
-        assert!(socket.page.is_empty(), "a repeated outbox wake-up counts once");
+        assert!(
+            socket.page.is_empty(),
+            "a repeated outbox wake-up counts once"
+        );
     }
 
     #[test]
