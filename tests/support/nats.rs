@@ -78,13 +78,12 @@ impl Server {
             args.extend(["-js".into(), "-sd".into(), dir.to_str().unwrap().to_owned()]);
         }
         args.extend(extra.iter().cloned());
-        let server = Server {
+        Server {
             child: spawn(&args, port),
             port,
             args,
             _dir: tempdir::Dir(dir),
-        };
-        server
+        }
     }
 
     /// Kill the server (as a crash would: no goodbye to its clients).
