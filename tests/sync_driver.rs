@@ -267,7 +267,7 @@ impl Browser {
     fn connect(&self, pool: &LocalPool, port: u16, log: &str, name: &str) {
         let env = Rc::new(StdEnv {
             start: Instant::now(),
-            seed: Cell::new(0x9E37_79B9_7F4A_7C15 ^ port as u64 ^ name.len() as u64 * 7919),
+            seed: Cell::new(seed(name, port)),
             spawner: pool.spawner(),
         });
         let connect = Connect {
@@ -316,6 +316,18 @@ impl Browser {
             .map(|e| (e.seq, e.stream, e.version, e.id))
             .collect()
     }
+}
+
+/// A different seed for every browser of every test (its inboxes' names
+/// come from it).
+fn seed(name: &str, port: u16) -> u64 {
+    static BROWSERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = BROWSERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    name.bytes()
+        .fold(0x9E37_79B9_7F4A_7C15 ^ u64::from(port), |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+        })
+        ^ (n << 32)
 }
 
 /// Run `pool` until `done` holds, or fail saying `what` after `secs`.
