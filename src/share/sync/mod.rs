@@ -406,10 +406,13 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
             .request(&consumer::create_subject(&config.name), None, &body)
             .await
             .map_err(lost)?;
+        // A refusal here is the server's trouble of the moment (a cluster
+        // choosing the stream's leader, a consumer limit reached while
+        // others go away): tried again like a lost connection, not given up.
         answer::<serde_json::Value>(&created.payload)
             .map_err(Stop::fatal)?
             .map_err(|e| {
-                Stop::fatal(format!("the server would not deliver the shared log: {e}"))
+                Stop::retry(format!("the server would not deliver the shared log ({e})"))
             })?;
         self.load_outbox().await?;
         let mut sends: HashMap<u64, u64> = HashMap::new();
