@@ -16,6 +16,7 @@ use nats::{serial, Server};
 use retrace::share::socket::{wake, Incoming};
 use retrace::share::status::News;
 use retrace::store::ExpectedVersion;
+use std::time::{Duration, Instant};
 
 #[test]
 fn two_browsers_writing_at_once_end_with_the_same_log_in_the_servers_order() {
@@ -347,4 +348,48 @@ fn answers_out_of_order_and_after_the_events_they_answer_settle_the_same_outbox(
     once_each(&a, 4_060);
     assert_eq!(a.entries(), b.entries());
     assert!(a.engine.conflicts().is_empty() && b.engine.conflicts().is_empty());
+}
+
+#[test]
+fn a_quiet_server_is_kept_and_one_that_stops_answering_is_left_and_dialled_again() {
+    let _one = serial();
+    let server = Server::start(true);
+    let mut pool = LocalPool::new();
+    let a = Browser::new();
+    a.write("c1", ExpectedVersion::NoStream, events(1..11, "c1"));
+    a.connect(&pool, server.port, "team", "a");
+    run_until(&mut pool, 30, "the events are stored", || {
+        a.engine.head.get() == 10 && a.waiting() == 0
+    });
+    // Nothing to say for half a minute: the server is asked, answers, and
+    // the connection stays.
+    let quiet = Instant::now() + Duration::from_secs(30);
+    run_until(&mut pool, 40, "half a minute of quiet", || {
+        Instant::now() > quiet
+    });
+    assert!(a.engine.counts().connected, "{}", said(&a));
+    assert!(!said(&a).contains("offline"), "{}", said(&a));
+    // Now the server's words stop arriving, the socket still open.
+    a.faults.lock().unwrap().deaf = true;
+    run_until(
+        &mut pool,
+        60,
+        "the sync leaves the silent connection",
+        || !a.engine.counts().connected,
+    );
+    // Found out by the next question it asks, within its deadline.
+    assert!(
+        said(&a).contains("closed (no answer from the server within 10 s)"),
+        "{}",
+        said(&a)
+    );
+    a.faults.lock().unwrap().deaf = false;
+    a.write("c1", ExpectedVersion::Exact(10), events(11..13, "c1"));
+    run_until(
+        &mut pool,
+        30,
+        "a new connection sends what was written",
+        || a.engine.head.get() == 12 && a.waiting() == 0,
+    );
+    once_each(&a, 12);
 }

@@ -176,6 +176,9 @@ pub struct Faults {
     /// Answers to pushes come after the deliveries read with them, and in
     /// reverse order.
     pub reverse: bool,
+    /// Nothing the server says arrives, and the connection stays open (a
+    /// frozen server, a half-open socket).
+    pub deaf: bool,
     pub pushes_refused: usize,
     pub pulls_refused: usize,
     pub answers_lost: usize,
@@ -326,6 +329,9 @@ impl Faults {
     /// What of `frames` from the server reaches the client, and whether
     /// the connection drops after it.
     fn hear(&mut self, frames: Vec<Frame>) -> (Vec<u8>, bool) {
+        if self.deaf {
+            return (Vec::new(), false);
+        }
         let mut passed = Vec::new();
         let mut held = Vec::new();
         let mut close = false;
