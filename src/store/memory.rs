@@ -233,11 +233,7 @@ impl ModelStore for MemoryStore {
             .iter()
             .map(|(id, (record, _))| (id.clone(), Ok(record.clone())))
             .collect();
-        out.sort_by_key(|(id, _)| {
-            id.trim_start_matches("model-")
-                .parse::<u64>()
-                .unwrap_or(u64::MAX)
-        });
+        crate::store::replica::oldest_first(&mut out);
         Ok(out)
     }
 

@@ -44,12 +44,26 @@ pub trait ModelStore {
         -> Result<bool, StoreError>;
 }
 
+/// Order registry rows oldest id first (`model-2` before `model-10`).
+pub fn oldest_first(rows: &mut [(String, RegistryRow)]) {
+    rows.sort_by_key(|(id, _)| {
+        id.trim_start_matches("model-")
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    });
+}
+
 /// The contract every [`ReplicaStore`] keeps, run on each implementation.
 pub mod contract {
     use super::ReplicaStore;
     use crate::store::contract::event;
     use crate::store::outbox::{record_keys, CHUNK};
     use crate::store::{ExpectedVersion, StoreError, StreamAppend};
+
+    async fn keys_waiting<S: ReplicaStore>(s: &S) -> Vec<u64> {
+        let waiting = s.waiting(None).await.unwrap();
+        waiting.into_iter().map(|(k, _)| k).collect()
+    }
 
     fn append(stream: &str, expected: ExpectedVersion, ids: std::ops::Range<u64>) -> StreamAppend {
         StreamAppend {
@@ -97,21 +111,9 @@ pub mod contract {
         s.append_batch(vec![append("a", ExpectedVersion::Any, 1..4)])
             .await
             .unwrap();
-        let keys: Vec<u64> = s
-            .waiting(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = keys_waiting(&s).await;
         s.settle(&keys[..1], &[]).await.unwrap();
-        let left: Vec<u64> = s
-            .waiting(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let left = keys_waiting(&s).await;
         assert_eq!(left, keys[1..]);
         s.settle(&keys[1..], &[]).await.unwrap();
         assert!(s.waiting(None).await.unwrap().is_empty());

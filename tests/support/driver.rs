@@ -116,22 +116,12 @@ impl Wire for TcpWire {
                 Some(reply) if push && faults.refuse_pushes > 0 => {
                     faults.refuse_pushes -= 1;
                     faults.pushes_refused += 1;
-                    let _ = self.queue.unbounded_send(Incoming::Bytes(api_error(
-                        &reply,
-                        503,
-                        10077,
-                        "refused on purpose by the test",
-                    )));
+                    self.refuse(&reply, (503, 10077));
                 }
                 Some(reply) if pull && faults.refuse_pulls > 0 => {
                     faults.refuse_pulls -= 1;
                     faults.pulls_refused += 1;
-                    let _ = self.queue.unbounded_send(Incoming::Bytes(api_error(
-                        &reply,
-                        500,
-                        10012,
-                        "refused on purpose by the test",
-                    )));
+                    self.refuse(&reply, (500, 10012));
                 }
                 Some(reply) if push => {
                     if faults.lose_answers > 0 {
@@ -150,6 +140,14 @@ impl Wire for TcpWire {
     }
     fn compressed(&self) -> bool {
         true
+    }
+}
+
+impl TcpWire {
+    /// Answer `reply` with a JetStream error (`code`, `err_code`) made up here.
+    fn refuse(&self, reply: &str, (code, err_code): (u32, u32)) {
+        let error = api_error(reply, code, err_code, "refused on purpose by the test");
+        let _ = self.queue.unbounded_send(Incoming::Bytes(error));
     }
 }
 

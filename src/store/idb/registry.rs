@@ -90,11 +90,7 @@ impl IdbStore {
                 (id, record)
             })
             .collect();
-        out.sort_by_key(|(id, _)| {
-            id.trim_start_matches("model-")
-                .parse::<u64>()
-                .unwrap_or(u64::MAX)
-        });
+        crate::store::replica::oldest_first(&mut out);
         Ok(out)
     }
 
