@@ -242,12 +242,17 @@ fn a_refused_pull_is_tried_again_like_a_lost_connection() {
     run_until(&mut pool, 30, "a's events are stored", || {
         a.engine.head.get() == 200 && a.waiting() == 0
     });
-    b.faults.lock().unwrap().refuse_pulls = 2;
+    b.faults.lock().unwrap().refuse_pulls = 3;
     b.connect(&pool, server.port, "team", "b");
-    run_until(&mut pool, 60, "b reads the log after two refusals", || {
-        b.engine.head.get() == 200
-    });
-    assert_eq!(b.faults.lock().unwrap().pulls_refused, 2);
+    run_until(
+        &mut pool,
+        60,
+        "b reads the log after three refusals",
+        || b.engine.head.get() == 200,
+    );
+    assert_eq!(b.faults.lock().unwrap().pulls_refused, 3);
+    // A refusal that lasts is not asked again every second.
+    assert!(said(&b).contains("trying again in 4 s"), "{}", said(&b));
     assert!(
         said(&b).contains(
             "offline: the server would not deliver the shared log (refused on purpose by the test"
@@ -265,7 +270,8 @@ fn answers_lost_with_the_connection_do_not_store_an_event_twice() {
     let mut pool = LocalPool::new();
     let a = Browser::new();
     // Ten pushes reach the server, their answers never come back, and the
-    // connection drops: on the next, the outbox still holds all ten.
+    // connection drops: on the next, the ten are found in the log as it
+    // comes down (read before anything is sent) and are not sent again.
     a.faults.lock().unwrap().lose_answers = 10;
     import(&a, 1);
     a.connect(&pool, server.port, "team", "a");
@@ -277,6 +283,10 @@ fn answers_lost_with_the_connection_do_not_store_an_event_twice() {
     );
     let faults = a.faults.lock().unwrap();
     assert_eq!((faults.answers_lost, faults.drops), (10, 1));
+    assert_eq!(
+        faults.resent_lost, 0,
+        "an event whose answer was lost went again"
+    );
     drop(faults);
     once_each(&a, 200);
 }

@@ -124,9 +124,14 @@ impl Wire for TcpWire {
                     self.refuse(&reply, (500, 10012));
                 }
                 Some(reply) if push => {
+                    let id = msg_id(&frame.bytes);
+                    if id.as_ref().is_some_and(|id| faults.lost_ids.contains(id)) {
+                        faults.resent_lost += 1;
+                    }
                     if faults.lose_answers > 0 {
                         faults.lose_answers -= 1;
                         faults.swallow.insert(reply);
+                        faults.lost_ids.extend(id);
                     } else if faults.reverse {
                         faults.answers.insert(reply);
                     }
@@ -178,6 +183,9 @@ pub struct Faults {
     /// frozen server, a half-open socket).
     pub deaf: bool,
     pub pushes_refused: usize,
+    /// Events whose answers were lost that were sent again.
+    pub resent_lost: usize,
+    lost_ids: HashSet<String>,
     pub pulls_refused: usize,
     pub answers_lost: usize,
     pub drops: usize,
@@ -234,6 +242,13 @@ pub fn frames(buf: &mut Vec<u8>) -> Vec<Frame> {
     }
     buf.drain(..at);
     out
+}
+
+/// The `Nats-Msg-Id` header of a publish (the event's id).
+fn msg_id(frame: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(frame);
+    let (_, rest) = text.split_once("Nats-Msg-Id: ")?;
+    Some(rest.split("\r\n").next()?.to_owned())
 }
 
 /// A JetStream error answering `reply` (on the client's inbox, sid 1).

@@ -408,12 +408,16 @@ impl<S: ReplicaStore + ModelStore + 'static> Sync<S> {
             .map_err(lost)?;
         // A refusal here is the server's trouble of the moment (a cluster
         // choosing the stream's leader, a consumer limit reached while
-        // others go away): tried again like a lost connection, not given up.
-        answer::<serde_json::Value>(&created.payload)
-            .map_err(Stop::fatal)?
-            .map_err(|e| {
-                Stop::retry(format!("the server would not deliver the shared log ({e})"))
-            })?;
+        // others go away): tried again like a lost connection, not given up
+        // — and with pauses that grow, as if the server had not been
+        // reached, since a refusal that lasts would otherwise be asked again
+        // every second.
+        if let Err(e) = answer::<serde_json::Value>(&created.payload).map_err(Stop::fatal)? {
+            self.reached = false;
+            return Err(Stop::retry(format!(
+                "the server would not deliver the shared log ({e})"
+            )));
+        }
         self.load_outbox().await?;
         let mut sends: HashMap<u64, u64> = HashMap::new();
         // Received, not yet in the log: events from `head + flying + 1` on.
