@@ -15,7 +15,7 @@ use futures::executor::LocalPool;
 use nats::{serial, Server};
 use retrace::share::socket::{wake, Incoming};
 use retrace::share::status::News;
-use retrace::store::ExpectedVersion;
+use retrace::store::{ExpectedVersion, StreamAppend};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -402,4 +402,47 @@ fn a_quiet_server_is_kept_and_one_that_stops_answering_is_left_and_dialled_again
         || a.engine.head.get() == 12 && a.waiting() == 0,
     );
     once_each(&a, 12);
+}
+
+#[test]
+fn an_import_whose_writer_drops_halfway_reaches_the_others_whole_or_not_at_all() {
+    let _one = serial();
+    let server = Server::start(true);
+    let mut pool = LocalPool::new();
+    let (a, b) = (Browser::new(), Browser::new());
+    a.connect(&pool, server.port, "team", "a");
+    b.connect(&pool, server.port, "team", "b");
+    run_until(&mut pool, 30, "both are connected", || {
+        a.engine.counts().connected && b.engine.counts().connected
+    });
+    // a's connection drops after 300 of the import's 1,000 events went out,
+    // and the server will not deliver to a again until the test says so.
+    {
+        let mut faults = a.faults.lock().unwrap();
+        faults.drop_after_pushes = Some(300);
+        faults.refuse_pulls = usize::MAX;
+    }
+    let import: Vec<StreamAppend> = (0..100u64)
+        .map(|c| StreamAppend {
+            stream: format!("c{c}"),
+            expected: ExpectedVersion::NoStream,
+            events: events(c * 10 + 1..c * 10 + 11, &format!("c{c}")),
+        })
+        .collect();
+    a.write_unit(import);
+    run_until(
+        &mut pool,
+        30,
+        "b holds back what came of the import",
+        || b.engine.counts().held_back == 300,
+    );
+    assert!(b.log().is_empty(), "none of a half import is shown");
+    assert!(said(&b).contains("holding 300 events back until an import is complete"));
+    a.faults.lock().unwrap().refuse_pulls = 0;
+    run_until(&mut pool, 60, "b shows the whole import", || {
+        b.engine.head.get() == 1_000 && a.waiting() == 0
+    });
+    once_each(&b, 1_000);
+    assert_eq!(a.entries(), b.entries());
+    assert_eq!(b.engine.counts().held_back, 0);
 }

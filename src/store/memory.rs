@@ -1,7 +1,7 @@
 //! The in-memory store: the reference implementation of the contract, used by
 //! native tests and tools. Never the app's storage.
 
-use super::outbox::{place, Tops, Waiting, CHUNK, SPAN};
+use super::outbox::{as_unit, place, Tops, Waiting, CHUNK, SPAN};
 use super::replica::{ModelStore, ReplicaStore};
 use super::{place_batch, Committed, EventStore, RegistryRow, StoreError, StreamAppend};
 use crate::domain::model::ModelTrained;
@@ -57,7 +57,7 @@ impl EventStore for MemoryStore {
             return Err(StoreError::ReadOnly(why));
         }
         if self.outbox.borrow().is_some() {
-            return self.enqueue(batch);
+            return self.enqueue(batch, false);
         }
         self.commit(batch)
     }
@@ -120,8 +120,9 @@ impl MemoryStore {
         })
     }
 
-    /// Put `batch` in the outbox: all of it waits, or none.
-    fn enqueue(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+    /// Put `batch` in the outbox: all of it waits, or none; as one `unit`
+    /// if asked.
+    fn enqueue(&self, batch: Vec<StreamAppend>, unit: bool) -> Result<Committed, StoreError> {
         let head = self.events.borrow().len() as u64;
         let mut slot = self.outbox.borrow_mut();
         let outbox = slot.get_or_insert_with(Outbox::default);
@@ -132,7 +133,13 @@ impl MemoryStore {
                 tops.version(s, streams.get(s).map(|v| v.len() as u64))
             })?
         };
+        let mut placed = placed;
         outbox.tops.add(&placed);
+        if unit {
+            if let Some(name) = placed.first().map(|w| format!("unit-{}", w.event.id)) {
+                as_unit(&mut placed, &name);
+            }
+        }
         for events in placed.chunks(CHUNK) {
             outbox.next_record += 1;
             outbox
@@ -159,6 +166,15 @@ impl ReplicaStore for MemoryStore {
         });
         outbox.tops = Tops::of(waiting);
         Ok(())
+    }
+
+    async fn append_unit(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        if self.outbox.borrow().is_none() {
+            return Err(StoreError::Storage(
+                "only a shared log's copy has an outbox".into(),
+            ));
+        }
+        self.enqueue(batch, true)
     }
 
     async fn waiting(&self, after: Option<u64>) -> Result<Vec<(u64, Waiting)>, StoreError> {

@@ -15,6 +15,9 @@ pub trait ReplicaStore: EventStore {
     /// From now on appends wait in the outbox (and what already waits there
     /// is counted): the log holds only what the server stored.
     async fn use_outbox(&self) -> Result<(), StoreError>;
+    /// Put `batch` in the outbox as one unit, closed by its last event:
+    /// every other browser sees all of it or none (an import, an upload).
+    async fn append_unit(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError>;
     /// The waiting events with keys above `after` (all: None), in order.
     async fn waiting(&self, after: Option<u64>) -> Result<Vec<(u64, Waiting)>, StoreError>;
     /// Mark `delete` done (stored by the server, or dropped by the user) and
@@ -122,6 +125,41 @@ pub mod contract {
         assert!(s.waiting(None).await.unwrap().is_empty());
     }
 
+    pub async fn a_unit_waits_whole_and_closed_by_its_last_event<S: ReplicaStore>(s: S) {
+        s.use_outbox().await.unwrap();
+        s.append_batch(vec![append("a", ExpectedVersion::Any, 1..2)])
+            .await
+            .unwrap();
+        s.append_unit(vec![
+            append("b", ExpectedVersion::NoStream, 2..4),
+            append("c", ExpectedVersion::NoStream, 4..5),
+        ])
+        .await
+        .unwrap();
+        let waiting: Vec<_> = s
+            .waiting(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
+        assert_eq!(waiting.len(), 4);
+        assert_eq!(
+            waiting[0].unit, None,
+            "what was written before is no part of it"
+        );
+        let unit = format!("unit-{}", event(2).id);
+        for w in &waiting[1..] {
+            assert_eq!(w.unit.as_deref(), Some(unit.as_str()));
+        }
+        let closes: Vec<bool> = waiting.iter().map(|w| w.closes).collect();
+        assert_eq!(
+            closes,
+            [false, false, false, true],
+            "closed by its last event"
+        );
+    }
+
     pub async fn a_rewrite_replaces_what_waits<S: ReplicaStore>(s: S) {
         s.use_outbox().await.unwrap();
         s.append_batch(vec![append("a", ExpectedVersion::Any, 1..3)])
@@ -209,6 +247,7 @@ macro_rules! replica_contract {
             appends_wait_in_the_outbox_until_the_server_sends_them_back,
             settled_events_no_longer_wait_and_a_record_goes_when_all_are_done,
             a_rewrite_replaces_what_waits,
+            a_unit_waits_whole_and_closed_by_its_last_event,
             a_read_only_replica_refuses_appends_but_takes_the_servers,
             the_outbox_checks_versions_over_the_log_and_what_waits,
             big_writes_span_several_records_in_order);

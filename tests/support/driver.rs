@@ -108,8 +108,23 @@ impl Wire for TcpWire {
         let mut pending = bytes.to_vec();
         let mut forward = Vec::new();
         let mut faults = self.faults.lock().unwrap();
+        let mut closing = false;
         for frame in frames(&mut pending) {
             let push = frame.verb == "HPUB" && frame.args[0].starts_with("retrace.");
+            if push {
+                match faults.drop_after_pushes.as_mut() {
+                    Some(0) => {
+                        faults.drop_after_pushes = None;
+                        faults.drops += 1;
+                        closing = true;
+                    }
+                    Some(left) => *left -= 1,
+                    None => {}
+                }
+            }
+            if closing {
+                break;
+            }
             let pull = frame.verb == "PUB" && frame.args[0].starts_with("$JS.API.CONSUMER.CREATE.");
             let reply = frame.reply().map(str::to_owned);
             match reply {
@@ -142,6 +157,12 @@ impl Wire for TcpWire {
         }
         drop(faults);
         let _ = self.stream.write_all(&forward);
+        if closing {
+            let _ = self.stream.shutdown(Shutdown::Both);
+            let _ = self
+                .queue
+                .unbounded_send(Incoming::Closed("dropped by the test".into()));
+        }
     }
     fn compressed(&self) -> bool {
         true
@@ -179,6 +200,9 @@ pub struct Faults {
     /// Answers to pushes come after the deliveries read with them, and in
     /// reverse order.
     pub reverse: bool,
+    /// The connection drops (as if the browser went offline) once this many
+    /// more pushes have gone out; the rest of that write is lost with it.
+    pub drop_after_pushes: Option<usize>,
     /// Nothing the server says arrives, and the connection stays open (a
     /// frozen server, a half-open socket).
     pub deaf: bool,
@@ -510,6 +534,12 @@ impl Browser {
             events,
         }]))
         .unwrap();
+        wake(&self.wakes, Incoming::Outbox);
+    }
+
+    /// Write an import: one unit, into the outbox, then a wake-up.
+    pub fn write_unit(&self, batch: Vec<StreamAppend>) {
+        block_on(self.store.append_unit(batch)).unwrap();
         wake(&self.wakes, Incoming::Outbox);
     }
 

@@ -12,6 +12,9 @@ impl ReplicaStore for IdbStore {
     async fn use_outbox(&self) -> Result<(), StoreError> {
         IdbStore::use_outbox(self).await
     }
+    async fn append_unit(&self, batch: Vec<StreamAppend>) -> Result<Committed, StoreError> {
+        IdbStore::append_unit(self, batch).await
+    }
     async fn waiting(&self, after: Option<u64>) -> Result<Vec<(u64, Waiting)>, StoreError> {
         IdbStore::waiting(self, after).await
     }
