@@ -76,11 +76,17 @@ fn global_get(name: &str) -> Option<JsValue> {
         .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
+thread_local! {
+    /// This context's monotonic clock, looked up once: readers such as the
+    /// shared log's sync read it several times per event, and a lookup on
+    /// the global object is several calls into JavaScript.
+    static PERFORMANCE: Option<web_sys::Performance> = global_get("performance")
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
+}
+
 /// Milliseconds on this context's monotonic clock.
 pub fn now() -> f64 {
-    global_get("performance")
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map_or_else(js_sys::Date::now, |p| p.now())
+    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
 }
 
 /// Sixteen hex digits from the browser's cryptographic source.

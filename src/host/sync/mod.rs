@@ -71,7 +71,7 @@ pub async fn run(store: Rc<IdbStore>, connect: Connect, replica: Rc<dyn Replica>
             wake(&wakes, Incoming::Closed("this browser went offline".into()))
         });
     }
-    let env: Rc<dyn Env> = Rc::new(env::WebEnv::new());
+    let env: Rc<dyn Env> = Rc::new(env::WebEnv);
     Sync::new(store, connect, replica, env)
         .drive(WebDial, wakes)
         .await
